@@ -1,0 +1,59 @@
+# blindspot: two commands on a fresh clone, `make run` and `make test`; both install what is missing.
+#
+# libtorch comes from PyPI's torch wheel (tch 0.26 needs libtorch 2.13.0). It lives in a virtual
+# environment in a shared cache directory keyed by the torch version, so every clone on the machine
+# reuses one 4-5 GB install. Bring your own libtorch instead with `make LIBTORCH=/path/to/libtorch`.
+TORCH_VERSION  := 2.13.0
+BLINDSPOT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/blindspot
+VENV           ?= $(BLINDSPOT_CACHE)/torch-$(TORCH_VERSION)
+REQS           := python/requirements.txt
+REQS_HASH      := $(shell sha256sum $(REQS) | cut -c1-16)
+STAMP          := $(VENV)/.blindspot-$(REQS_HASH)
+PYTHON         := $(VENV)/bin/python
+CARGO          ?= cargo
+BIN            := target/release/blindspot
+ARGS           ?=
+
+export VIRTUAL_ENV := $(VENV)
+export PATH := $(VENV)/bin:$(PATH)
+export BLINDSPOT_PYTHON := $(PYTHON)
+ifeq ($(strip $(LIBTORCH)),)
+export LIBTORCH_USE_PYTORCH := 1
+endif
+
+.PHONY: all venv build run test fixtures bench clean distclean
+
+all: build
+
+# The venv is ready when the stamp for the current requirements exists; flock serialises two clones
+# installing at once, and a half-finished install leaves no stamp, so the next call resumes it.
+$(STAMP): $(REQS)
+	@mkdir -p $(BLINDSPOT_CACHE)
+	@flock $(BLINDSPOT_CACHE)/.install.lock sh -c '\
+	  if [ -f "$(STAMP)" ]; then exit 0; fi; \
+	  echo "blindspot: installing $$(grep -v "^#" $(REQS) | tr "\n" " ")into $(VENV) (once per machine)"; \
+	  [ -x "$(PYTHON)" ] || python3 -m venv "$(VENV)" || exit 1; \
+	  "$(PYTHON)" -m pip install --quiet --disable-pip-version-check -r $(REQS) || exit 1; \
+	  "$(PYTHON)" -c "import torch, sys; v = torch.__version__.split(\"+\")[0]; sys.exit(0 if v == \"$(TORCH_VERSION)\" else \"torch \" + v + \" in the venv, expected $(TORCH_VERSION)\")" || exit 1; \
+	  touch "$(STAMP)"'
+
+venv: $(STAMP)
+
+build: $(STAMP)
+	$(CARGO) build --release --bin blindspot
+
+run: build
+	$(BIN) run $(ARGS)
+
+test: $(STAMP)
+	$(CARGO) test --release $(ARGS)
+
+fixtures: $(STAMP)
+	$(PYTHON) fixtures/generate.py
+
+clean:
+	$(CARGO) clean
+
+# Also removes the shared venv (every clone on this machine uses it).
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,69 @@
+//! AblationCAM (Desai & Ramaswamy, "Ablation-CAM: Visual Explanation for Deep Convolutional
+//! Network via Gradient-free Localization", WACV 2020), with pytorch-grad-cam's semantics.
+//!
+//! y = y_c(A);  y_k = y_c(A with channel k ablated);  w_k = (y − y_k) / y;  cam = Σ_k w_k A_k.
+//! Ablation sets A_k to 0 when min(A) = 0 (every ReLU layer), else to min(A) − 1e7.
+//!
+//! Only the head is re-run: the features of an image do not change when one of its channels is
+//! ablated, so the N·V ablated activation tensors go through `head` in chunks of `batch_size`.
+use super::{weighted_sum, CamContext, CamMethod};
+use crate::error::Result;
+use tch::{Kind, Tensor};
+
+pub struct AblationCam {
+    /// Ablated activation tensors per head call.
+    pub batch_size: i64,
+}
+
+impl Default for AblationCam {
+    fn default() -> Self {
+        AblationCam { batch_size: 512 }
+    }
+}
+
+impl CamMethod for AblationCam {
+    fn name(&self) -> &str {
+        "ablationcam"
+    }
+    fn title(&self) -> &str {
+        "AblationCAM"
+    }
+    fn summary(&self) -> &str {
+        "channel weights = relative drop of the target logit when the channel is ablated (head re-run only)"
+    }
+    fn uses_gradients(&self) -> bool {
+        false
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        let a = ctx.activations;
+        let (n, v, _, _) = a.size4().expect("activations are [N, V, h, w]");
+        let device = a.device();
+        let all = Tensor::arange(n, (Kind::Int64, device));
+        let original = ctx.target_scores(ctx.logits, &all);
+        let minimum = a.amin([1, 2, 3].as_slice(), false);
+        let ablation_value = (&minimum - 1e7).where_self(&minimum.ne(0.0), &minimum.zeros_like());
+        let jobs = Tensor::arange(n * v, (Kind::Int64, device));
+        let owners = jobs.divide_scalar_mode(v, "floor");
+        let channels = jobs.remainder(v);
+        let mut scores = Vec::new();
+        let mut start = 0;
+        while start < n * v {
+            let len = self.batch_size.max(1).min(n * v - start);
+            let who = owners.narrow(0, start, len);
+            let which = channels.narrow(0, start, len);
+            let logits = tch::no_grad(|| -> Result<Tensor> {
+                let batch = a.index_select(0, &who);
+                let hit = which.one_hot(v).to_kind(Kind::Float).view([len, v, 1, 1]);
+                let value = ablation_value.index_select(0, &who).view([len, 1, 1, 1]);
+                let ablated = &batch * (1.0 - &hit) + &hit * value;
+                ctx.model.head(&ablated)
+            })?;
+            scores.push(ctx.target_scores(&logits, &who));
+            start += len;
+        }
+        let ablated = Tensor::cat(&scores, 0).view([n, v]);
+        let y = original.unsqueeze(1);
+        let weights = (&y - ablated) / &y;
+        Ok(weighted_sum(&weights, a))
+    }
+}

@@ -1,0 +1,65 @@
+//! EigenCAM (Muhammad & Yeasin, "Eigen-CAM: Class Activation Map using Principal Components",
+//! IJCNN 2020) and EigenGradCAM (pytorch-grad-cam's gradient-weighted variant).
+//!
+//! M = the map reshaped to (hw × V) with NaN → 0 and every column centred; M = UΣVᵀ;
+//! cam = M v₁ (projection on the first right singular vector). EigenCAM uses M = A (class-agnostic);
+//! EigenGradCAM uses M = g ⊙ A.
+//!
+//! Sign convention: an SVD's sign is arbitrary (pytorch-grad-cam keeps whatever LAPACK returns).
+//! blindspot flips v₁ so that Σ_k v₁(k) ≥ 0, which is the same as asking the projection to
+//! correlate non-negatively with the centred channel-sum map (since M·1 · Mv₁ = σ₁² Σ_k v₁(k)).
+//! Deterministic, and on ReLU features it points the map at where the activations are.
+use super::{CamContext, CamMethod};
+use crate::error::Result;
+use tch::{Kind, Tensor};
+
+/// First-principal-component projection of each image's [V, h, w] map, with blindspot's sign.
+pub fn first_component_projection(maps: &Tensor) -> Tensor {
+    let (n, v, h, w) = maps.size4().expect("maps are [N, V, h, w]");
+    let m = maps.nan_to_num(0.0, None::<f64>, None::<f64>).reshape([n, v, h * w]).transpose(1, 2);
+    let m = &m - m.mean_dim(1, true, Kind::Float);
+    // torch.svd (reduced): V's first column is the first right singular vector.
+    let (_, _, right) = m.svd(true, true);
+    let v1 = right.select(2, 0);
+    let sign = v1.sum_dim_intlist(-1, true, Kind::Float).sign();
+    let sign = sign.where_self(&sign.ne(0.0), &sign.ones_like());
+    let v1 = v1 * sign;
+    m.matmul(&v1.unsqueeze(-1)).squeeze_dim(-1).view([n, h, w])
+}
+
+pub struct EigenCam;
+
+impl CamMethod for EigenCam {
+    fn name(&self) -> &str {
+        "eigencam"
+    }
+    fn title(&self) -> &str {
+        "EigenCAM"
+    }
+    fn summary(&self) -> &str {
+        "projection of the activations on their first principal component (class-agnostic)"
+    }
+    fn uses_gradients(&self) -> bool {
+        false
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        Ok(first_component_projection(ctx.activations))
+    }
+}
+
+pub struct EigenGradCam;
+
+impl CamMethod for EigenGradCam {
+    fn name(&self) -> &str {
+        "eigengradcam"
+    }
+    fn title(&self) -> &str {
+        "EigenGradCAM"
+    }
+    fn summary(&self) -> &str {
+        "projection of gradient x activation on its first principal component"
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        Ok(first_component_projection(&(ctx.grads()? * ctx.activations)))
+    }
+}

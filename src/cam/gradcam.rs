@@ -1,0 +1,25 @@
+//! GradCAM (Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via
+//! Gradient-based Localization", ICCV 2017).
+//!
+//! w_k = (1/hw) Σ_{ij} ∂y_c/∂A_k(i,j);  cam = Σ_k w_k A_k.
+use super::{weighted_sum, CamContext, CamMethod};
+use crate::error::Result;
+use tch::{Kind, Tensor};
+
+pub struct GradCam;
+
+impl CamMethod for GradCam {
+    fn name(&self) -> &str {
+        "gradcam"
+    }
+    fn title(&self) -> &str {
+        "GradCAM"
+    }
+    fn summary(&self) -> &str {
+        "channel weights = spatial mean of the gradient; cam = sum_k w_k A_k"
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        let weights = ctx.grads()?.mean_dim([2, 3].as_slice(), false, Kind::Float);
+        Ok(weighted_sum(&weights, ctx.activations))
+    }
+}

@@ -1,0 +1,121 @@
+//! CAM methods: one file per method behind [`CamMethod`], one shared pipeline ([`pipeline`]).
+//!
+//! A method turns the explained layer's activations `A` ([N, V, h, w]), the gradients
+//! `g = ∂y_c/∂A` and, for perturbation methods, the model itself into a raw map [N, h, w]
+//! (before any ReLU). The pipeline then applies pytorch-grad-cam's exact post-processing.
+pub mod ablationcam;
+pub mod eigencam;
+pub mod gradcam;
+pub mod gradcam_elementwise;
+pub mod gradcam_plusplus;
+pub mod hirescam;
+pub mod layercam;
+pub mod opticam;
+pub mod pipeline;
+pub mod randomcam;
+pub mod scorecam;
+pub mod sobel;
+pub mod xgradcam;
+
+pub use pipeline::{explain, explain_batched, postprocess, Explanation};
+
+use crate::error::{Error, Result};
+use crate::model::SplitModel;
+use tch::{Kind, Tensor};
+
+/// Everything a method may read for one batch. Tensors live on the model's device.
+pub struct CamContext<'a> {
+    pub model: &'a dyn SplitModel,
+    /// The input batch [N, C, H, W].
+    pub input: &'a Tensor,
+    /// The explained layer's activations [N, V, h, w], detached.
+    pub activations: &'a Tensor,
+    /// ∂(Σ_n y_{n, c_n}) / ∂A, present when the method uses gradients.
+    pub gradients: Option<&'a Tensor>,
+    /// The model's logits for the unmodified input [N, K].
+    pub logits: &'a Tensor,
+    /// The explained class of each image, int64 [N].
+    pub targets: &'a Tensor,
+}
+
+impl CamContext<'_> {
+    /// The gradients; an error if the method did not declare that it uses them.
+    pub fn grads(&self) -> Result<&Tensor> {
+        self.gradients.ok_or_else(|| Error::Torch {
+            context: "computing a CAM".into(),
+            message: "this method reads gradients but declared `uses_gradients() == false`".into(),
+        })
+    }
+
+    /// The target-class score of each row of `logits`, for rows that belong to images `owners`.
+    pub fn target_scores(&self, logits: &Tensor, owners: &Tensor) -> Tensor {
+        let t = self.targets.index_select(0, owners).unsqueeze(1);
+        logits.gather(1, &t, false).squeeze_dim(1)
+    }
+}
+
+/// A saliency method of the CAM family. Implement `raw_map`; the pipeline does the rest.
+pub trait CamMethod {
+    /// The command-line name (`gradcam`, `gradcam++`, …).
+    fn name(&self) -> &str;
+    /// The display name (`GradCAM`, `GradCAM++`, …).
+    fn title(&self) -> &str;
+    /// One line for `blindspot methods`.
+    fn summary(&self) -> &str;
+    /// Whether the pipeline must compute `∂y_c/∂A` before calling `raw_map`.
+    fn uses_gradients(&self) -> bool {
+        true
+    }
+    /// The raw map [N, h, w] (or [N, H, W] for input-resolution methods), before any ReLU.
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor>;
+}
+
+/// Σ_k w_k A_k for per-image channel weights `weights` [N, V] and activations [N, V, h, w].
+pub fn weighted_sum(weights: &Tensor, activations: &Tensor) -> Tensor {
+    let (n, v) = weights.size2().expect("weights are [N, V]");
+    (activations * weights.view([n, v, 1, 1])).sum_dim_intlist(1, false, Kind::Float)
+}
+
+/// The built-in methods with their default parameters, in the order reports list them.
+pub fn builtin_methods() -> Vec<Box<dyn CamMethod>> {
+    vec![
+        Box::new(gradcam::GradCam),
+        Box::new(hirescam::HiResCam),
+        Box::new(gradcam_elementwise::GradCamElementWise),
+        Box::new(gradcam_plusplus::GradCamPlusPlus),
+        Box::new(xgradcam::XGradCam),
+        Box::new(layercam::LayerCam),
+        Box::new(scorecam::ScoreCam::default()),
+        Box::new(ablationcam::AblationCam::default()),
+        Box::new(eigencam::EigenCam),
+        Box::new(eigencam::EigenGradCam),
+        Box::new(opticam::OptiCam::default()),
+        Box::new(randomcam::RandomCam::default()),
+        Box::new(sobel::Sobel),
+    ]
+}
+
+/// Looks a built-in method up by its command-line name (case-insensitive; `gradcampp` and
+/// `gradcamplusplus` are accepted for `gradcam++`).
+pub fn method_by_name(name: &str) -> Result<Box<dyn CamMethod>> {
+    let wanted = name.trim().to_ascii_lowercase().replace('_', "-");
+    let wanted = match wanted.as_str() {
+        "gradcampp" | "gradcamplusplus" | "gradcam-plusplus" => "gradcam++".to_string(),
+        "gradcamelementwise" => "gradcam-elementwise".to_string(),
+        other => other.to_string(),
+    };
+    let methods = builtin_methods();
+    let known = methods.iter().map(|m| m.name().to_string()).collect::<Vec<_>>().join(", ");
+    methods
+        .into_iter()
+        .find(|m| m.name() == wanted)
+        .ok_or(Error::Unknown { kind: "method", name: name.to_string(), known })
+}
+
+/// Parses `all` or a comma-separated list of method names.
+pub fn methods_from_list(list: &str) -> Result<Vec<Box<dyn CamMethod>>> {
+    if list.trim().eq_ignore_ascii_case("all") {
+        return Ok(builtin_methods());
+    }
+    list.split(',').filter(|s| !s.trim().is_empty()).map(method_by_name).collect()
+}

@@ -1,0 +1,187 @@
+//! The shared CAM pipeline: activations, logits, targets and gradients once per batch, the
+//! method's raw map, then pytorch-grad-cam's exact post-processing:
+//!
+//! 1. ReLU;  2. per image: L ← L − min L, L ← L / (max L + 1e-7);
+//! 3. bilinear resize to the input size with half-pixel centres (OpenCV's INTER_LINEAR, which is
+//!    libtorch's `upsample_bilinear2d(align_corners = false)`);
+//! 4. the layer aggregation of a single layer: ReLU again and the same min–max again (no resize).
+use super::{CamContext, CamMethod};
+use crate::error::{Error, Result};
+use crate::model::SplitModel;
+use tch::{Kind, Tensor};
+
+/// The result of explaining one batch.
+pub struct Explanation {
+    /// The method's raw map before any ReLU, [N, h, w] (feature resolution).
+    pub raw: Tensor,
+    /// The final maps in [0, 1], [N, H, W], pytorch-grad-cam's semantics.
+    pub maps: Tensor,
+    /// The explained class of each image, int64 [N].
+    pub targets: Tensor,
+    /// The model's logits on the input, [N, K].
+    pub logits: Tensor,
+}
+
+impl Explanation {
+    /// The map at feature resolution after ReLU and min–max (no upsampling): what leakage
+    /// measurements "before upsampling" use.
+    pub fn feature_maps(&self) -> Tensor {
+        min_max(&self.raw.relu())
+    }
+}
+
+/// Per-image min–max normalisation of [N, h, w] maps: (L − min) / (max(L − min) + 1e-7).
+/// A constant map becomes all zeros.
+pub fn min_max(maps: &Tensor) -> Tensor {
+    let shifted = maps - maps.amin([1, 2].as_slice(), true);
+    let top = shifted.amax([1, 2].as_slice(), true);
+    shifted / (top + 1e-7)
+}
+
+/// Bilinear resize of [N, h, w] maps with half-pixel centres.
+pub fn resize(maps: &Tensor, height: i64, width: i64) -> Tensor {
+    let size = maps.size();
+    if size[1] == height && size[2] == width {
+        return maps.shallow_clone();
+    }
+    maps.unsqueeze(1).upsample_bilinear2d([height, width], false, None, None).squeeze_dim(1)
+}
+
+/// pytorch-grad-cam's post-processing of raw maps [N, h, w] into final maps [N, H, W].
+pub fn postprocess(raw: &Tensor, height: i64, width: i64) -> Tensor {
+    let per_layer = resize(&min_max(&raw.relu()), height, width);
+    min_max(&per_layer.relu())
+}
+
+/// Checks an input batch: rank 4, floating point, finite, the channel count the model expects.
+pub fn validate_input(x: &Tensor, model: &dyn SplitModel, place: &str) -> Result<()> {
+    let size = x.size();
+    if size.len() != 4 {
+        return Err(Error::input(
+            format!("the input has shape {size:?}; expected 4 dimensions [N, C, H, W]"),
+            place,
+            "stack the images into one float32 array of shape [N, C, H, W]",
+        ));
+    }
+    if size[0] == 0 {
+        return Err(Error::input("the input holds no image (N = 0)", place, "pass at least one image"));
+    }
+    if let Some(c) = model.input_channels() {
+        if size[1] != c {
+            return Err(Error::input(
+                format!("the input has {} channel(s); {} expects {c}", size[1], model.name()),
+                place,
+                format!("pass images of shape [N, {c}, H, W] (channels first)"),
+            ));
+        }
+    }
+    if let Some((h, w)) = model.input_size() {
+        if (size[2], size[3]) != (h, w) {
+            return Err(Error::input(
+                format!("the input images are {}x{}; {} expects {h}x{w}", size[2], size[3], model.name()),
+                place,
+                format!("resize the images to {h}x{w} (height x width)"),
+            ));
+        }
+    }
+    if !x.is_floating_point() {
+        return Err(Error::input(format!("the input is {:?}, not floating point", x.kind()), place, "save it as float32"));
+    }
+    let bad = x.isfinite().logical_not();
+    if bad.any().int64_value(&[]) != 0 {
+        let first = bad.flatten(1, -1).any_dim(1, false).nonzero().int64_value(&[0, 0]);
+        return Err(Error::input(
+            format!("the input contains NaN or Inf values (first in image {first})"),
+            place,
+            "clean or re-normalise the images; every value must be finite",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks explicit targets against the batch size and the number of classes.
+fn validate_targets(targets: &Tensor, n: i64, classes: i64) -> Result<()> {
+    let place = "targets";
+    if targets.size() != [n] {
+        return Err(Error::input(
+            format!("targets have shape {:?}; expected [{n}], one class per image", targets.size()),
+            place,
+            "pass an int64 array with one class index per image",
+        ));
+    }
+    let bad = targets.lt(0).logical_or(&targets.ge(classes));
+    if bad.any().int64_value(&[]) != 0 {
+        let i = bad.nonzero().int64_value(&[0, 0]);
+        return Err(Error::input(
+            format!("target {} of image {i} is out of range: the model has {classes} classes (0..{})", targets.int64_value(&[i]), classes - 1),
+            place,
+            format!("use class indices between 0 and {}", classes - 1),
+        ));
+    }
+    Ok(())
+}
+
+/// Explains one batch `x` [N, C, H, W] with `method` on `model`. Targets default to the argmax
+/// class of each image. Activations and gradients are computed once: the features run under
+/// no-grad, and the gradient with respect to A comes from the head alone.
+pub fn explain(method: &dyn CamMethod, model: &dyn SplitModel, x: &Tensor, targets: Option<&Tensor>) -> Result<Explanation> {
+    validate_input(x, model, "input batch")?;
+    let device = model.device();
+    let x = x.to_device(device).to_kind(Kind::Float);
+    let activations = tch::no_grad(|| model.features(&x))?.detach();
+    let leaf = activations.detach().set_requires_grad(method.uses_gradients());
+    let logits = if method.uses_gradients() { model.head(&leaf)? } else { tch::no_grad(|| model.head(&leaf))? };
+    let (n, classes) = logits.size2().map_err(|e| Error::torch("reading the logits' shape", e))?;
+    let targets = match targets {
+        Some(t) => {
+            let t = t.to_device(device).to_kind(Kind::Int64);
+            validate_targets(&t, n, classes)?;
+            t
+        }
+        None => logits.detach().argmax(1, false),
+    };
+    let gradients = if method.uses_gradients() {
+        let score = logits.gather(1, &targets.unsqueeze(1), false).sum(Kind::Float);
+        let mut grads = Tensor::f_run_backward(&[score], &[&leaf], false, false).map_err(|e| {
+            Error::model(
+                format!("cannot differentiate the target logit with respect to the CAM layer: {}", crate::error::first_line(&e.to_string())),
+                model.name(),
+                "`head` must compute the logits from its input A with differentiable operations",
+            )
+        })?;
+        Some(grads.remove(0))
+    } else {
+        None
+    };
+    let logits = logits.detach();
+    let ctx = CamContext { model, input: &x, activations: &activations, gradients: gradients.as_ref(), logits: &logits, targets: &targets };
+    let raw = method.raw_map(&ctx)?.detach();
+    let (height, width) = (x.size()[2], x.size()[3]);
+    let maps = postprocess(&raw, height, width);
+    Ok(Explanation { raw, maps, targets, logits })
+}
+
+/// [`explain`] over a large set in batches of `batch_size` images, concatenated.
+pub fn explain_batched(
+    method: &dyn CamMethod,
+    model: &dyn SplitModel,
+    x: &Tensor,
+    targets: Option<&Tensor>,
+    batch_size: i64,
+) -> Result<Explanation> {
+    let n = x.size()[0];
+    let batch_size = batch_size.max(1);
+    if n <= batch_size {
+        return explain(method, model, x, targets);
+    }
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let len = batch_size.min(n - start);
+        let t = targets.map(|t| t.narrow(0, start, len));
+        parts.push(explain(method, model, &x.narrow(0, start, len), t.as_ref())?);
+        start += len;
+    }
+    let cat = |f: fn(&Explanation) -> &Tensor| Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0);
+    Ok(Explanation { raw: cat(|e| &e.raw), maps: cat(|e| &e.maps), targets: cat(|e| &e.targets), logits: cat(|e| &e.logits) })
+}

@@ -1,0 +1,37 @@
+//! RandomCAM (pytorch-grad-cam's negative control): channel weights w_k ~ U(−1, 1) i.i.d.,
+//! cam = Σ_k w_k A_k. A method that any sane sanity check must fail.
+use super::{weighted_sum, CamContext, CamMethod};
+use crate::error::Result;
+use crate::model::init::Init;
+use tch::Tensor;
+
+pub struct RandomCam {
+    /// Seed of the weight draw; the same seed gives the same weights for the same batch shape.
+    pub seed: u64,
+}
+
+impl Default for RandomCam {
+    fn default() -> Self {
+        RandomCam { seed: 0 }
+    }
+}
+
+impl CamMethod for RandomCam {
+    fn name(&self) -> &str {
+        "randomcam"
+    }
+    fn title(&self) -> &str {
+        "RandomCAM"
+    }
+    fn summary(&self) -> &str {
+        "negative control: channel weights drawn from U(-1, 1)"
+    }
+    fn uses_gradients(&self) -> bool {
+        false
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        let (n, v, _, _) = ctx.activations.size4().expect("activations are [N, V, h, w]");
+        let weights = Init::new(self.seed, ctx.activations.device()).uniform(&[n, v], 1.0);
+        Ok(weighted_sum(&weights, ctx.activations))
+    }
+}

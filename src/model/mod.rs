@@ -1,0 +1,38 @@
+//! Split models: classifiers cut at the explained layer.
+//!
+//! A [`SplitModel`] exposes `features(x) -> A` ([N, V, h, w], the layer a CAM explains) and
+//! `head(A) -> logits` ([N, K]). Every CAM method works on this abstraction only: gradients of the
+//! target logit with respect to `A` come from autograd through `head`, with no hooks.
+pub mod init;
+pub mod rcnn;
+pub mod torchscript;
+pub mod vgg;
+pub mod zoo;
+
+use crate::error::Result;
+use tch::{Device, Tensor};
+
+/// A classifier cut at the layer that CAM methods explain. Implementations compute in eval mode
+/// (dropout off, BatchNorm running statistics).
+pub trait SplitModel {
+    /// A short name for reports (`builtin:rcnn`, a file path, …).
+    fn name(&self) -> String;
+    /// The device the parameters live on; inputs are moved there.
+    fn device(&self) -> Device;
+    /// Input channels the model expects, when known before running it.
+    fn input_channels(&self) -> Option<i64> {
+        None
+    }
+    /// The input height and width the model requires, when it has a fixed size (dense heads).
+    fn input_size(&self) -> Option<(i64, i64)> {
+        None
+    }
+    /// The explained layer's activations `A`, [N, V, h, w].
+    fn features(&self, x: &Tensor) -> Result<Tensor>;
+    /// Logits from activations, [N, K]. Must be differentiable with respect to `a`.
+    fn head(&self, a: &Tensor) -> Result<Tensor>;
+    /// `head(features(x))`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.head(&self.features(x)?)
+    }
+}

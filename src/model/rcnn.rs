@@ -1,0 +1,116 @@
+//! The simple CNN of Theorem 1 (Taimeskhanov, Sicre & Garreau, ECML-PKDD 2024, §3):
+//! input ξ (C×H×W) → conv with V filters of size k×k, no bias → ReLU → B ∈ R^{V×h×w}
+//! (the explained layer, h = H−k+1) → 2×2 max-pool → one dense layer without bias → K logits.
+//! All weights i.i.d. N(0, τ²). Masked: the dense weights that read the bottom half of the pooled
+//! rows are zero, so the bottom of the input cannot influence any logit.
+use super::init::Init;
+use super::SplitModel;
+use crate::error::Result;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor};
+
+/// The rCNN's shape. The default is the authors' notebook instance: 29×29 one-channel input,
+/// V = 256 filters of 2×2, 28×28 maps, 14×14 after pooling, 10 classes, τ = 1, pooled rows 7..13 dead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RcnnConfig {
+    pub in_channels: i64,
+    pub filters: i64,
+    pub kernel: i64,
+    pub height: i64,
+    pub width: i64,
+    pub classes: i64,
+    pub tau: f64,
+    /// Zero the dense weights of the bottom ⌈h'/2⌉ pooled rows (rows h'/2.. with h' the pooled height).
+    pub masked: bool,
+}
+
+impl Default for RcnnConfig {
+    fn default() -> Self {
+        RcnnConfig { in_channels: 1, filters: 256, kernel: 2, height: 29, width: 29, classes: 10, tau: 1.0, masked: true }
+    }
+}
+
+impl RcnnConfig {
+    /// Size of the explained layer B: (h, w) = (H − k + 1, W − k + 1).
+    pub fn map_size(&self) -> (i64, i64) {
+        (self.height - self.kernel + 1, self.width - self.kernel + 1)
+    }
+
+    /// Size after the 2×2 max-pool: (h', w') = (⌊h/2⌋, ⌊w/2⌋).
+    pub fn pooled_size(&self) -> (i64, i64) {
+        let (h, w) = self.map_size();
+        (h / 2, w / 2)
+    }
+
+    /// The pooled rows whose dense weights are zero when masked: h'/2 .. h' (the talk's W[:, −h'/2:, :, :] = 0).
+    pub fn dead_pooled_rows(&self) -> std::ops::Range<i64> {
+        let (hp, _) = self.pooled_size();
+        if self.masked {
+            hp / 2..hp
+        } else {
+            hp..hp
+        }
+    }
+}
+
+/// A 0/1 mask over the flattened (channel, row, column) inputs of a dense layer that zeroes the
+/// given rows of every channel (PyTorch's channel-major flatten order).
+pub fn row_mask(channels: i64, height: i64, width: i64, dead_rows: std::ops::Range<i64>, device: Device) -> Tensor {
+    let rows: Vec<f32> = (0..height).map(|r| if dead_rows.contains(&r) { 0.0 } else { 1.0 }).collect();
+    Tensor::from_slice(&rows)
+        .to_device(device)
+        .view([1, height, 1])
+        .expand([channels, height, width], false)
+        .reshape([channels * height * width])
+}
+
+/// The rCNN with one fixed weight draw.
+pub struct Rcnn {
+    pub config: RcnnConfig,
+    /// Conv filters [V, C, k, k].
+    pub conv: Tensor,
+    /// Dense weights [K, V·h'·w'] (masked columns already zero).
+    pub dense: Tensor,
+    device: Device,
+}
+
+impl Rcnn {
+    /// Draws every weight i.i.d. N(0, τ²) from `seed`, then applies the mask.
+    pub fn new(config: RcnnConfig, seed: u64, device: Device) -> Self {
+        let mut init = Init::new(seed, device);
+        let (hp, wp) = config.pooled_size();
+        let conv = init.normal(&[config.filters, config.in_channels, config.kernel, config.kernel], config.tau);
+        let dense = init.normal(&[config.classes, config.filters * hp * wp], config.tau);
+        let mask = row_mask(config.filters, hp, wp, config.dead_pooled_rows(), device);
+        let dense = dense * mask.unsqueeze(0);
+        Rcnn { config, conv, dense, device }
+    }
+}
+
+impl SplitModel for Rcnn {
+    fn name(&self) -> String {
+        format!("builtin:rcnn(V={}, k={})", self.config.filters, self.config.kernel)
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn input_channels(&self) -> Option<i64> {
+        Some(self.config.in_channels)
+    }
+
+    fn input_size(&self) -> Option<(i64, i64)> {
+        Some((self.config.height, self.config.width))
+    }
+
+    fn features(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.conv2d(&self.conv, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1).relu())
+    }
+
+    fn head(&self, a: &Tensor) -> Result<Tensor> {
+        let pooled = a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+        Ok(pooled.flatten(1, -1).matmul(&self.dense.tr()))
+    }
+}

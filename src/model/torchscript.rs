@@ -1,0 +1,96 @@
+//! A user's model as a TorchScript split model: a scripted module with the methods
+//! `features(x) -> A` and `head(A) -> logits` (docs/models.md shows how to export one).
+use super::SplitModel;
+use crate::error::{first_line, Error, Result};
+use std::path::{Path, PathBuf};
+use tch::{CModule, Device, Tensor};
+
+pub struct TorchScriptModel {
+    module: CModule,
+    path: PathBuf,
+    device: Device,
+}
+
+const EXPORT_HELP: &str =
+    "export the classifier with methods `features` and `head` (@torch.jit.export) and save it with torch.jit.script(model).save(PATH); see docs/models.md";
+
+impl TorchScriptModel {
+    /// Loads the module onto `device`, switches it to eval mode and checks that both methods exist.
+    pub fn load(path: &Path, device: Device) -> Result<Self> {
+        let place = path.display().to_string();
+        if !path.is_file() {
+            return Err(Error::model(format!("model file {place} does not exist"), &place, "pass the path of a TorchScript .pt file, or builtin:NAME (see `blindspot models`)"));
+        }
+        let mut module = CModule::load_on_device(path, device).map_err(|e| {
+            Error::model(
+                format!("{place} is not a loadable TorchScript module ({})", first_line(&e.to_string())),
+                &place,
+                EXPORT_HELP,
+            )
+        })?;
+        module.set_eval();
+        for method in ["features", "head"] {
+            // Calling with no argument fails either way; the message tells a missing method from a
+            // missing argument.
+            if let Err(e) = module.method_is::<tch::IValue>(method, &[]) {
+                let message = e.to_string();
+                if message.contains("not defined") || message.contains("does not have a method") || message.contains("Method '") && message.contains("not") && !message.contains("argument") {
+                    return Err(Error::model(
+                        format!("the TorchScript module in {place} has no method `{method}`"),
+                        &place,
+                        EXPORT_HELP,
+                    ));
+                }
+            }
+        }
+        Ok(TorchScriptModel { module, path: path.to_path_buf(), device })
+    }
+
+    pub fn module(&self) -> &CModule {
+        &self.module
+    }
+
+    fn call(&self, method: &str, input: &Tensor) -> Result<Tensor> {
+        self.module.method_ts(method, &[input.shallow_clone()]).map_err(|e| {
+            Error::model(
+                format!("`{method}` of {} failed on an input of shape {:?}: {}", self.path.display(), input.size(), first_line(&e.to_string())),
+                self.path.display().to_string(),
+                "check the input's shape and channel count against what the model was exported for",
+            )
+        })
+    }
+}
+
+impl SplitModel for TorchScriptModel {
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn features(&self, x: &Tensor) -> Result<Tensor> {
+        let a = self.call("features", x)?;
+        if a.dim() != 4 {
+            return Err(Error::model(
+                format!("`features` of {} returned shape {:?}; a CAM layer must be [N, V, h, w]", self.path.display(), a.size()),
+                self.path.display().to_string(),
+                "cut the model at a convolutional layer (see docs/models.md)",
+            ));
+        }
+        Ok(a)
+    }
+
+    fn head(&self, a: &Tensor) -> Result<Tensor> {
+        let logits = self.call("head", a)?;
+        if logits.dim() != 2 {
+            return Err(Error::model(
+                format!("`head` of {} returned shape {:?}; logits must be [N, K]", self.path.display(), logits.size()),
+                self.path.display().to_string(),
+                "make `head` return one row of class scores per image",
+            ));
+        }
+        Ok(logits)
+    }
+}

@@ -1,0 +1,288 @@
+//! VGG-style split models: a stack of 3×3 convolutions (optionally with BatchNorm) and 2×2
+//! max-pools whose last ReLU is the explained layer, then a flatten + dense classifier.
+//!
+//! Two presets: [`VggConfig::small`], a network that trains on a CPU in seconds, and
+//! [`VggConfig::vgg16_masked`], the paper's masked VGG16 (§5): torchvision's VGG16 without its last
+//! max-pool and adaptive pool, conv5_3 replaced by 512→256, the first dense layer reading 256·14·14
+//! features with the weights of feature rows 5..13 zeroed. Parameter names follow torchvision
+//! (`features.28.weight`, `classifier.0.weight`, …) so converted checkpoints load unchanged.
+use super::init::Init;
+use super::rcnn::row_mask;
+use super::SplitModel;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+
+/// One entry of a VGG feature configuration: a 3×3 conv with this many output channels, or a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VggLayer {
+    Conv(i64),
+    Pool(PoolTag),
+}
+
+/// Serialises as the string "M", like torchvision's cfgs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PoolTag {
+    M,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VggConfig {
+    pub in_channels: i64,
+    pub height: i64,
+    pub width: i64,
+    pub layers: Vec<VggLayer>,
+    pub batch_norm: bool,
+    /// Widths of the hidden dense layers (each followed by ReLU and dropout).
+    pub hidden: Vec<i64>,
+    pub dropout: f64,
+    pub classes: i64,
+    /// Feature-map rows [start, end) whose first-dense-layer weights are zero (the wall).
+    pub dead_rows: Option<(i64, i64)>,
+}
+
+impl VggConfig {
+    /// The small VGG-style network for 64×64 RGB STACK-SYNTH images: 8×8×64 explained layer.
+    pub fn small(classes: i64, dead_rows: Option<(i64, i64)>) -> Self {
+        use VggLayer::*;
+        VggConfig {
+            in_channels: 3,
+            height: 64,
+            width: 64,
+            layers: vec![Conv(16), Pool(PoolTag::M), Conv(32), Pool(PoolTag::M), Conv(64), Pool(PoolTag::M), Conv(64)],
+            batch_norm: true,
+            hidden: vec![128],
+            dropout: 0.3,
+            classes,
+            dead_rows,
+        }
+    }
+
+    /// The paper's masked VGG16 at 224×224, 1000 classes, feature rows 5..13 dead (or none for the baseline).
+    pub fn vgg16_masked(masked: bool) -> Self {
+        use VggLayer::*;
+        let m = Pool(PoolTag::M);
+        VggConfig {
+            in_channels: 3,
+            height: 224,
+            width: 224,
+            layers: vec![
+                Conv(64), Conv(64), m, Conv(128), Conv(128), m, Conv(256), Conv(256), Conv(256), m,
+                Conv(512), Conv(512), Conv(512), m, Conv(512), Conv(512), Conv(256),
+            ],
+            batch_norm: false,
+            hidden: vec![4096, 4096],
+            dropout: 0.5,
+            classes: 1000,
+            dead_rows: masked.then_some((5, 14)),
+        }
+    }
+
+    /// Shape of the explained layer (V, h, w).
+    pub fn feature_shape(&self) -> (i64, i64, i64) {
+        let (mut c, mut h, mut w) = (self.in_channels, self.height, self.width);
+        for layer in &self.layers {
+            match layer {
+                VggLayer::Conv(out) => c = *out,
+                VggLayer::Pool(_) => {
+                    h /= 2;
+                    w /= 2;
+                }
+            }
+        }
+        (c, h, w)
+    }
+}
+
+struct Conv {
+    weight: Tensor,
+    bias: Tensor,
+    bn: Option<BatchNorm>,
+}
+
+struct BatchNorm {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+}
+
+enum Block {
+    Conv(Conv),
+    Pool,
+}
+
+/// A VGG-style network with its parameters in a [`VarStore`].
+pub struct Vgg {
+    pub config: VggConfig,
+    pub vs: VarStore,
+    blocks: Vec<Block>,
+    linears: Vec<(Tensor, Tensor)>,
+    mask: Option<Tensor>,
+    label: String,
+}
+
+impl Vgg {
+    /// A randomly initialised network (torchvision's init: Kaiming-normal convs, N(0, 0.01) dense).
+    pub fn new(config: VggConfig, label: &str, seed: u64, device: Device) -> Self {
+        let vs = VarStore::new(device);
+        let mut init = Init::new(seed, device);
+        let root = vs.root();
+        let features = &root / "features";
+        let mut blocks = Vec::new();
+        let (mut c, mut index) = (config.in_channels, 0usize);
+        for layer in &config.layers {
+            match *layer {
+                VggLayer::Conv(out) => {
+                    let p = &features / index;
+                    let weight = p.var_copy("weight", &init.kaiming_fan_out(&[out, c, 3, 3]));
+                    let bias = p.var_copy("bias", &init.zeros(&[out]));
+                    index += 1;
+                    let bn = config.batch_norm.then(|| {
+                        let p = &features / index;
+                        index += 1;
+                        let bn = BatchNorm {
+                            weight: p.var_copy("weight", &init.ones(&[out])),
+                            bias: p.var_copy("bias", &init.zeros(&[out])),
+                            running_mean: p.zeros_no_train("running_mean", &[out]),
+                            running_var: p.ones_no_train("running_var", &[out]),
+                        };
+                        bn
+                    });
+                    index += 1; // ReLU
+                    blocks.push(Block::Conv(Conv { weight, bias, bn }));
+                    c = out;
+                }
+                VggLayer::Pool(_) => {
+                    index += 1;
+                    blocks.push(Block::Pool);
+                }
+            }
+        }
+        let (v, h, w) = config.feature_shape();
+        let classifier = &root / "classifier";
+        let mut linears = Vec::new();
+        let mut fan_in = v * h * w;
+        let mut index = 0usize;
+        for &out in config.hidden.iter().chain(std::iter::once(&config.classes)) {
+            let p = &classifier / index;
+            let weight = p.var_copy("weight", &init.normal(&[out, fan_in], 0.01));
+            let bias = p.var_copy("bias", &init.zeros(&[out]));
+            linears.push((weight, bias));
+            fan_in = out;
+            index += 3; // Linear, ReLU, Dropout
+        }
+        let mask = config.dead_rows.map(|(a, b)| row_mask(v, h, w, a..b, device));
+        let model = Vgg { config, vs, blocks, linears, mask, label: label.to_string() };
+        model.enforce_wall();
+        model
+    }
+
+    /// Zeroes the first dense layer's weights that read dead feature rows. Called at construction,
+    /// after loading, and by training after every optimiser step.
+    pub fn enforce_wall(&self) {
+        if let Some(mask) = &self.mask {
+            tch::no_grad(|| {
+                let mut w = self.linears[0].0.shallow_clone();
+                let _ = w.g_mul_(&mask.unsqueeze(0));
+            });
+        }
+    }
+
+    /// Loads weights saved by [`Vgg::save`] or converted from a PyTorch state_dict
+    /// (safetensors or tch's .ot), then re-applies the wall.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        if !path.exists() {
+            return Err(Error::model(
+                format!("weights file {} does not exist", path.display()),
+                path.display().to_string(),
+                "pass the path of a .safetensors file (docs/models.md explains how to convert a checkpoint)",
+            ));
+        }
+        self.vs.load(path).map_err(|e| {
+            Error::model(
+                format!("cannot load weights into {}: {}", self.label, crate::error::first_line(&e.to_string())),
+                path.display().to_string(),
+                "the file must hold every parameter of this architecture with torchvision's names and shapes",
+            )
+        })?;
+        self.enforce_wall();
+        Ok(())
+    }
+
+    /// Saves every parameter and buffer (safetensors when the extension is .safetensors).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.vs.save(path).map_err(|e| Error::torch(format!("saving {}", path.display()), e))
+    }
+
+    /// The explained layer, in training or eval mode.
+    pub fn features_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut h = x.shallow_clone();
+        for block in &self.blocks {
+            h = match block {
+                Block::Pool => h.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
+                Block::Conv(conv) => {
+                    let y = h.conv2d(&conv.weight, Some(&conv.bias), [1, 1], [1, 1], [1, 1], 1);
+                    let y = match &conv.bn {
+                        Some(bn) => y.batch_norm(
+                            Some(&bn.weight),
+                            Some(&bn.bias),
+                            Some(&bn.running_mean),
+                            Some(&bn.running_var),
+                            train,
+                            0.1,
+                            1e-5,
+                            false,
+                        ),
+                        None => y,
+                    };
+                    y.relu()
+                }
+            };
+        }
+        h
+    }
+
+    /// The classifier, in training or eval mode.
+    pub fn head_t(&self, a: &Tensor, train: bool) -> Tensor {
+        let mut h = a.flatten(1, -1);
+        let last = self.linears.len() - 1;
+        for (i, (w, b)) in self.linears.iter().enumerate() {
+            h = h.linear(w, Some(b));
+            if i < last {
+                h = h.relu().dropout(self.config.dropout, train);
+            }
+        }
+        h
+    }
+}
+
+impl SplitModel for Vgg {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+
+    fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    fn input_channels(&self) -> Option<i64> {
+        Some(self.config.in_channels)
+    }
+
+    fn input_size(&self) -> Option<(i64, i64)> {
+        Some((self.config.height, self.config.width))
+    }
+
+    fn features(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.features_t(x, false))
+    }
+
+    fn head(&self, a: &Tensor) -> Result<Tensor> {
+        Ok(self.head_t(a, false))
+    }
+}
