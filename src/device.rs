@@ -9,8 +9,11 @@ pub fn parse_device(name: &str) -> Result<Device> {
     let cuda = |index: usize| -> Result<Device> {
         if !Cuda::is_available() {
             return Err(Error::Device {
-                what: format!("device `{name}` requested, but libtorch sees no CUDA GPU on this machine"),
-                fix: "use --device cpu (or --device auto, which picks CUDA only when present)".into(),
+                what: format!(
+                    "device `{name}` requested, but libtorch sees no CUDA GPU on this machine"
+                ),
+                fix: "use --device cpu (or --device auto, which picks CUDA only when present)"
+                    .into(),
             });
         }
         let count = Cuda::device_count() as usize;

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "blindspot", version, about = "Sanity checks for saliency maps: can your CAM method see through walls?")]
+#[command(
+    name = "blindspot",
+    version,
+    about = "Sanity checks for saliency maps: can your CAM method see through walls?"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,7 +63,12 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Explain(args) => explain::run(args),
         Command::Methods => {
             for method in crate::cam::builtin_methods() {
-                println!("{:<20} {:<19} {}", method.name(), method.title(), method.summary());
+                println!(
+                    "{:<20} {:<19} {}",
+                    method.name(),
+                    method.title(),
+                    method.summary()
+                );
             }
             Ok(())
         }

@@ -19,11 +19,18 @@ impl TorchScriptModel {
     pub fn load(path: &Path, device: Device) -> Result<Self> {
         let place = path.display().to_string();
         if !path.is_file() {
-            return Err(Error::model(format!("model file {place} does not exist"), &place, "pass the path of a TorchScript .pt file, or builtin:NAME (see `blindspot models`)"));
+            return Err(Error::model(
+                format!("model file {place} does not exist"),
+                &place,
+                "pass the path of a TorchScript .pt file, or builtin:NAME (see `blindspot models`)",
+            ));
         }
         let mut module = CModule::load_on_device(path, device).map_err(|e| {
             Error::model(
-                format!("{place} is not a loadable TorchScript module ({})", first_line(&e.to_string())),
+                format!(
+                    "{place} is not a loadable TorchScript module ({})",
+                    first_line(&e.to_string())
+                ),
                 &place,
                 EXPORT_HELP,
             )
@@ -34,7 +41,12 @@ impl TorchScriptModel {
             // missing argument.
             if let Err(e) = module.method_is::<tch::IValue>(method, &[]) {
                 let message = e.to_string();
-                if message.contains("not defined") || message.contains("does not have a method") || message.contains("Method '") && message.contains("not") && !message.contains("argument") {
+                if message.contains("not defined")
+                    || message.contains("does not have a method")
+                    || message.contains("Method '")
+                        && message.contains("not")
+                        && !message.contains("argument")
+                {
                     return Err(Error::model(
                         format!("the TorchScript module in {place} has no method `{method}`"),
                         &place,
@@ -43,7 +55,11 @@ impl TorchScriptModel {
                 }
             }
         }
-        Ok(TorchScriptModel { module, path: path.to_path_buf(), device })
+        Ok(TorchScriptModel {
+            module,
+            path: path.to_path_buf(),
+            device,
+        })
     }
 
     pub fn module(&self) -> &CModule {
@@ -74,7 +90,11 @@ impl SplitModel for TorchScriptModel {
         let a = self.call("features", x)?;
         if a.dim() != 4 {
             return Err(Error::model(
-                format!("`features` of {} returned shape {:?}; a CAM layer must be [N, V, h, w]", self.path.display(), a.size()),
+                format!(
+                    "`features` of {} returned shape {:?}; a CAM layer must be [N, V, h, w]",
+                    self.path.display(),
+                    a.size()
+                ),
                 self.path.display().to_string(),
                 "cut the model at a convolutional layer (see docs/models.md)",
             ));
@@ -86,7 +106,11 @@ impl SplitModel for TorchScriptModel {
         let logits = self.call("head", a)?;
         if logits.dim() != 2 {
             return Err(Error::model(
-                format!("`head` of {} returned shape {:?}; logits must be [N, K]", self.path.display(), logits.size()),
+                format!(
+                    "`head` of {} returned shape {:?}; logits must be [N, K]",
+                    self.path.display(),
+                    logits.size()
+                ),
                 self.path.display().to_string(),
                 "make `head` return one row of class scores per image",
             ));

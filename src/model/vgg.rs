@@ -53,7 +53,15 @@ impl VggConfig {
             in_channels: 3,
             height: 64,
             width: 64,
-            layers: vec![Conv(16), Pool(PoolTag::M), Conv(32), Pool(PoolTag::M), Conv(64), Pool(PoolTag::M), Conv(64)],
+            layers: vec![
+                Conv(16),
+                Pool(PoolTag::M),
+                Conv(32),
+                Pool(PoolTag::M),
+                Conv(64),
+                Pool(PoolTag::M),
+                Conv(64),
+            ],
             batch_norm: true,
             hidden: vec![128],
             dropout: 0.3,
@@ -71,8 +79,23 @@ impl VggConfig {
             height: 224,
             width: 224,
             layers: vec![
-                Conv(64), Conv(64), m, Conv(128), Conv(128), m, Conv(256), Conv(256), Conv(256), m,
-                Conv(512), Conv(512), Conv(512), m, Conv(512), Conv(512), Conv(256),
+                Conv(64),
+                Conv(64),
+                m,
+                Conv(128),
+                Conv(128),
+                m,
+                Conv(256),
+                Conv(256),
+                Conv(256),
+                m,
+                Conv(512),
+                Conv(512),
+                Conv(512),
+                m,
+                Conv(512),
+                Conv(512),
+                Conv(256),
             ],
             batch_norm: false,
             hidden: vec![4096, 4096],
@@ -176,8 +199,17 @@ impl Vgg {
             fan_in = out;
             index += 3; // Linear, ReLU, Dropout
         }
-        let mask = config.dead_rows.map(|(a, b)| row_mask(v, h, w, a..b, device));
-        let model = Vgg { config, vs, blocks, linears, mask, label: label.to_string() };
+        let mask = config
+            .dead_rows
+            .map(|(a, b)| row_mask(v, h, w, a..b, device));
+        let model = Vgg {
+            config,
+            vs,
+            blocks,
+            linears,
+            mask,
+            label: label.to_string(),
+        };
         model.enforce_wall();
         model
     }
@@ -216,7 +248,9 @@ impl Vgg {
 
     /// Saves every parameter and buffer (safetensors when the extension is .safetensors).
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.vs.save(path).map_err(|e| Error::torch(format!("saving {}", path.display()), e))
+        self.vs
+            .save(path)
+            .map_err(|e| Error::torch(format!("saving {}", path.display()), e))
     }
 
     /// The explained layer, in training or eval mode.

@@ -1,0 +1,344 @@
+//! The command line on good and bad input. Every bad input must give one clear message naming
+//! the problem, a non-zero exit, no panic or backtrace, and no output file left behind.
+use crate::common::{ensure, ensure_close, fixture, load_npy, TestResult};
+use blindspot::io::npy;
+use libtest_mimic::Trial;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tch::{Kind, Tensor};
+
+fn blindspot(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+        .args(args)
+        .output()
+        .expect("blindspot runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("blindspot-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn save(path: &Path, t: &Tensor) {
+    npy::write(path, t).unwrap();
+}
+
+/// Runs `explain` expecting failure, with `expected` somewhere in stderr.
+fn expect_failure(name: &str, build: impl Fn(&Path) -> Vec<String>, expected: &str) -> TestResult {
+    let dir = scratch(name);
+    let out = dir.join("maps.npy");
+    let mut args = build(&dir);
+    args.extend(["--out".to_string(), out.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, stderr) = blindspot(&args);
+    ensure(code != 0, || {
+        format!("exit code 0 for bad input; stderr: {stderr}")
+    })?;
+    ensure(stderr.contains(expected), || {
+        format!("stderr does not say `{expected}`:\n{stderr}")
+    })?;
+    ensure(stderr.starts_with("error: "), || {
+        format!("message does not start with `error: `:\n{stderr}")
+    })?;
+    for bad in [
+        "panicked",
+        "stack backtrace",
+        "RUST_BACKTRACE",
+        "Exception raised from",
+    ] {
+        ensure(!stderr.contains(bad), || {
+            format!("stderr shows `{bad}`:\n{stderr}")
+        })?;
+    }
+    ensure(!out.exists(), || {
+        "a partial output file was left behind".into()
+    })?;
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    ensure(leftovers.is_empty(), || {
+        "a temporary file was left behind".into()
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn plain_args(input: &str) -> Vec<String> {
+    [
+        "explain",
+        "--model",
+        &fixture("plain/model.pt").display().to_string(),
+        "--input",
+        input,
+        "--method",
+        "gradcam",
+        "--device",
+        "cpu",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn plain_input() -> String {
+    fixture("plain/inputs.npy").display().to_string()
+}
+
+pub fn trials() -> Vec<Trial> {
+    let mut t = vec![
+        Trial::test("cli::explain_writes_maps_matching_the_library", explain_ok),
+        Trial::test("cli::methods_lists_every_method", methods_list),
+        Trial::test("cli::bad_input::missing_model_file", || {
+            expect_failure(
+                "missing-model",
+                |_| {
+                    let mut a = plain_args(&plain_input());
+                    a[2] = "/nonexistent/model.pt".into();
+                    a
+                },
+                "does not exist",
+            )
+        }),
+        Trial::test("cli::bad_input::corrupt_model_file", || {
+            expect_failure(
+                "corrupt-model",
+                |dir| {
+                    let path = dir.join("model.pt");
+                    std::fs::write(&path, b"this is not a zip archive").unwrap();
+                    let mut a = plain_args(&plain_input());
+                    a[2] = path.display().to_string();
+                    a
+                },
+                "is not a loadable TorchScript module",
+            )
+        }),
+        Trial::test("cli::bad_input::torchscript_without_features_head", || {
+            expect_failure(
+                "no-methods",
+                |_| {
+                    let mut a = plain_args(&plain_input());
+                    a[2] = fixture("no-split-methods.pt").display().to_string();
+                    a
+                },
+                "has no method `features`",
+            )
+        }),
+        Trial::test("cli::bad_input::wrong_rank", || {
+            expect_failure(
+                "rank",
+                |dir| {
+                    let p = dir.join("x.npy");
+                    save(
+                        &p,
+                        &Tensor::zeros([3, 32, 32], (Kind::Float, tch::Device::Cpu)),
+                    );
+                    plain_args(&p.display().to_string())
+                },
+                "expected 4 dimensions",
+            )
+        }),
+        Trial::test("cli::bad_input::wrong_dtype", || {
+            expect_failure(
+                "dtype",
+                |dir| {
+                    let p = dir.join("x.npy");
+                    save(
+                        &p,
+                        &Tensor::zeros([2, 3, 32, 32], (Kind::Double, tch::Device::Cpu)),
+                    );
+                    plain_args(&p.display().to_string())
+                },
+                "holds float64 values; expected float32",
+            )
+        }),
+        Trial::test("cli::bad_input::wrong_channel_count", || {
+            expect_failure(
+                "channels",
+                |dir| {
+                    let p = dir.join("x.npy");
+                    save(
+                        &p,
+                        &Tensor::zeros([2, 1, 64, 64], (Kind::Float, tch::Device::Cpu)),
+                    );
+                    let mut a = plain_args(&p.display().to_string());
+                    a[2] = "builtin:small-vgg".into();
+                    a
+                },
+                "has 1 channel(s); builtin:small-vgg expects 3",
+            )
+        }),
+        Trial::test("cli::bad_input::wrong_channel_count_torchscript", || {
+            expect_failure(
+                "channels-ts",
+                |dir| {
+                    let p = dir.join("x.npy");
+                    save(
+                        &p,
+                        &Tensor::zeros([2, 1, 32, 32], (Kind::Float, tch::Device::Cpu)),
+                    );
+                    plain_args(&p.display().to_string())
+                },
+                "`features` of",
+            )
+        }),
+        Trial::test("cli::bad_input::nan_in_input", || {
+            expect_failure(
+                "nan",
+                |dir| {
+                    let p = dir.join("x.npy");
+                    let x = load_npy(&fixture("plain/inputs.npy"));
+                    let _ = x.get(2).get(1).get(3).get(4).fill_(f64::NAN);
+                    save(&p, &x);
+                    plain_args(&p.display().to_string())
+                },
+                "NaN or Inf values (first in image 2)",
+            )
+        }),
+        Trial::test("cli::bad_input::inf_in_input", || {
+            expect_failure(
+                "inf",
+                |dir| {
+                    let p = dir.join("x.npy");
+                    let x = load_npy(&fixture("plain/inputs.npy"));
+                    let _ = x.get(0).get(0).get(0).get(0).fill_(f64::INFINITY);
+                    save(&p, &x);
+                    plain_args(&p.display().to_string())
+                },
+                "NaN or Inf values (first in image 0)",
+            )
+        }),
+        Trial::test("cli::bad_input::target_out_of_range", || {
+            expect_failure(
+                "target",
+                |dir| {
+                    let p = dir.join("t.npy");
+                    save(&p, &Tensor::from_slice(&[0i64, 1, 6, 2]));
+                    let mut a = plain_args(&plain_input());
+                    a.extend(["--targets".into(), p.display().to_string()]);
+                    a
+                },
+                "target 6 of image 2 is out of range: the model has 6 classes",
+            )
+        }),
+        Trial::test("cli::bad_input::unknown_method", || {
+            expect_failure(
+                "method",
+                |_| {
+                    let mut a = plain_args(&plain_input());
+                    a[6] = "gradkam".into();
+                    a
+                },
+                "unknown method `gradkam`",
+            )
+        }),
+        Trial::test("cli::bad_input::cuda_without_gpu", || {
+            // On a GPU host ask for a device index that cannot exist instead.
+            let (device, expected) = if tch::Cuda::is_available() {
+                ("cuda:99", "CUDA device(s) exist")
+            } else {
+                ("cuda", "libtorch sees no CUDA GPU")
+            };
+            expect_failure(
+                "cuda",
+                |_| {
+                    let mut a = plain_args(&plain_input());
+                    a[8] = device.into();
+                    a
+                },
+                expected,
+            )
+        }),
+        Trial::test("cli::bad_input::not_an_npy_file", || {
+            expect_failure(
+                "not-npy",
+                |dir| {
+                    let p = dir.join("x.npy");
+                    std::fs::write(&p, b"P6 this is an image").unwrap();
+                    plain_args(&p.display().to_string())
+                },
+                "is not a readable .npy array",
+            )
+        }),
+    ];
+    t.push(Trial::test("cli::bad_input::unwritable_output", || {
+        let (code, _, stderr) = blindspot(&[
+            "explain",
+            "--model",
+            &fixture("plain/model.pt").display().to_string(),
+            "--input",
+            &plain_input(),
+            "--method",
+            "gradcam",
+            "--device",
+            "cpu",
+            "--out",
+            "/proc/blindspot-cannot-write/maps.npy",
+        ]);
+        ensure(
+            code != 0 && stderr.contains("cannot") && !stderr.contains("panicked"),
+            || format!("code {code}, stderr {stderr}"),
+        )
+    }));
+    t
+}
+
+fn explain_ok() -> TestResult {
+    let dir = scratch("ok");
+    let out = dir.join("maps.npy");
+    let targets = fixture("plain/targets.npy").display().to_string();
+    let mut args = plain_args(&plain_input());
+    args.extend([
+        "--targets".into(),
+        targets,
+        "--out".into(),
+        out.display().to_string(),
+    ]);
+    let (code, _, stderr) = blindspot(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    ensure(code == 0, || format!("exit {code}: {stderr}"))?;
+    let maps = load_npy(&out);
+    ensure_close(
+        "CLI maps vs pytorch-grad-cam",
+        &maps,
+        &load_npy(&fixture("plain/maps/gradcam-targets.npy")),
+        1e-4,
+    )?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn methods_list() -> TestResult {
+    let (code, stdout, _) = blindspot(&["methods"]);
+    ensure(code == 0, || "exit code".into())?;
+    for name in [
+        "gradcam",
+        "hirescam",
+        "gradcam-elementwise",
+        "gradcam++",
+        "xgradcam",
+        "layercam",
+        "scorecam",
+        "ablationcam",
+        "eigencam",
+        "eigengradcam",
+        "opticam",
+        "randomcam",
+        "sobel",
+    ] {
+        ensure(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            || format!("`{name}` missing from:\n{stdout}"),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! blindspot's test suite: one libtest-mimic harness that turns every declared case (fixture
+//! parity per model × method × target mode, literal references per method, bad-input cases, …)
+//! into its own trial, so `cargo test -- FILTER`, `--list`, `--ignored` work as usual.
+mod cli;
+mod common;
+mod npy;
+mod parity;
+mod reference;
+
+use libtest_mimic::{Arguments, Trial};
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials: Vec<Trial> = Vec::new();
+    trials.extend(parity::trials());
+    trials.extend(reference::trials());
+    trials.extend(cli::trials());
+    trials.extend(npy::trials());
+    libtest_mimic::run(&args, trials).exit();
+}
