@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod npy;
 mod parity;
+mod python;
 mod reference;
 
 use libtest_mimic::{Arguments, Trial};
@@ -16,5 +17,6 @@ fn main() {
     trials.extend(reference::trials());
     trials.extend(cli::trials());
     trials.extend(npy::trials());
+    trials.extend(python::trials());
     libtest_mimic::run(&args, trials).exit();
 }

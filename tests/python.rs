@@ -1,0 +1,62 @@
+//! Tests that run the repository's Python tools (the venv the Makefile installs): the torchvision
+//! export script. Where no Python with torch exists, the trials are listed as ignored and the
+//! reason is printed.
+use crate::common::{ensure, ensure_close, load_npy, root, TestResult};
+use blindspot::cam::{explain, gradcam::GradCam};
+use blindspot::io::npy;
+use blindspot::model::init::Init;
+use blindspot::model::torchscript::TorchScriptModel;
+use blindspot::SplitModel;
+use libtest_mimic::Trial;
+use std::path::PathBuf;
+use std::process::Command;
+use tch::Device;
+
+/// The Python interpreter with torch: $BLINDSPOT_PYTHON (set by the Makefile) or the shared venv.
+pub fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("BLINDSPOT_PYTHON").map(PathBuf::from).or_else(|| {
+        let home = std::env::var_os("HOME")?;
+        Some(PathBuf::from(home).join(".cache/blindspot/torch-2.13.0/bin/python"))
+    })?;
+    let ok = Command::new(&candidate).args(["-c", "import torch, torchvision"]).output().map(|o| o.status.success()).unwrap_or(false);
+    ok.then_some(candidate)
+}
+
+pub fn trials() -> Vec<Trial> {
+    let available = python().is_some();
+    if !available {
+        eprintln!("note: no Python with torch found (set BLINDSPOT_PYTHON or run `make test`); python trials are ignored");
+    }
+    vec![Trial::test("python::export_torchvision_resnet18", export_resnet18).with_ignored_flag(!available)]
+}
+
+fn export_resnet18() -> TestResult {
+    let python = python().ok_or("no python")?;
+    let dir = std::env::temp_dir().join(format!("blindspot-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let model_path = dir.join("resnet18.pt");
+    let out = Command::new(&python)
+        .arg(root().join("python/export_torchvision.py"))
+        .args(["resnet18", model_path.to_str().unwrap(), "--num-classes", "7"])
+        .output()?;
+    ensure(out.status.success(), || format!("export failed: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let x = Init::new(5, Device::Cpu).normal(&[2, 3, 64, 64], 1.0);
+    npy::write(&dir.join("x.npy"), &x)?;
+    // PyTorch's own forward of the exported module, as the reference.
+    let script = format!(
+        "import numpy as np, torch; m = torch.jit.load('{}'); x = torch.from_numpy(np.load('{}'));\nwith torch.no_grad(): np.save('{}', m(x).numpy())",
+        model_path.display(),
+        dir.join("x.npy").display(),
+        dir.join("logits.npy").display()
+    );
+    let out = Command::new(&python).args(["-c", &script]).output()?;
+    ensure(out.status.success(), || format!("reference forward failed: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let model = TorchScriptModel::load(&model_path, Device::Cpu)?;
+    let a = model.features(&x)?;
+    ensure(a.size() == [2, 512, 2, 2], || format!("features shape {:?}", a.size()))?;
+    ensure_close("logits vs PyTorch", &model.head(&a)?, &load_npy(&dir.join("logits.npy")), 1e-4)?;
+    let e = explain(&GradCam, &model, &x, None)?;
+    ensure(e.maps.size() == [2, 64, 64], || format!("map shape {:?}", e.maps.size()))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
