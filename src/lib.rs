@@ -2,15 +2,47 @@
 //!
 //! * [`model`]: split models (`features` / `head`), the built-in zoo, TorchScript models.
 //! * [`cam`]: CAM methods, one file each, and the shared pytorch-grad-cam-exact pipeline.
+//! * [`data`]: STACK-SYNTH and image folders.
+//! * [`train`]: in-process training, the trained-model cache and the trained presets.
 //! * [`io`]: `.npy` arrays and atomic writes.
 //! * [`cli`]: the `blindspot` command line.
 pub mod cam;
 pub mod cli;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod io;
 pub mod model;
+pub mod progress;
+pub mod train;
 
 pub use cam::{CamContext, CamMethod, Explanation};
 pub use error::{Error, Result};
 pub use model::SplitModel;
+
+use model::zoo::ZooOptions;
+use tch::Device;
+
+/// Opens any model specification: `builtin:stack-*` (trained on first use, cached), another
+/// `builtin:NAME` (an architecture with seeded random or loaded weights), or a TorchScript file.
+pub fn open_model(spec: &str, device: Device, options: &ZooOptions) -> Result<Box<dyn SplitModel>> {
+    if let Some(name) = spec.strip_prefix("builtin:") {
+        if let Some(trained) = train::presets::open(name, options.seed, device)? {
+            if options.weights.is_some() {
+                return Err(Error::input(
+                    format!("{spec} is trained by blindspot and takes no --weights"),
+                    spec,
+                    "drop --weights, or load them into an architecture such as builtin:small-vgg",
+                ));
+            }
+            return Ok(Box::new(trained.model));
+        }
+    }
+    model::zoo::open(spec, device, options).map_err(|e| match e {
+        Error::Unknown { kind, name, known } => {
+            let presets: Vec<String> = train::presets::PRESETS.iter().map(|(n, _)| format!("builtin:{n}")).collect();
+            Error::Unknown { kind, name, known: format!("{}, {known}", presets.join(", ")) }
+        }
+        other => other,
+    })
+}

@@ -8,15 +8,8 @@ use std::process::Command;
 use tch::{Kind, Tensor};
 
 fn blindspot(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_blindspot"))
-        .args(args)
-        .output()
-        .expect("blindspot runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_blindspot")).args(args).output().expect("blindspot runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -38,55 +31,25 @@ fn expect_failure(name: &str, build: impl Fn(&Path) -> Vec<String>, expected: &s
     args.extend(["--out".to_string(), out.display().to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, _, stderr) = blindspot(&args);
-    ensure(code != 0, || {
-        format!("exit code 0 for bad input; stderr: {stderr}")
-    })?;
-    ensure(stderr.contains(expected), || {
-        format!("stderr does not say `{expected}`:\n{stderr}")
-    })?;
-    ensure(stderr.starts_with("error: "), || {
-        format!("message does not start with `error: `:\n{stderr}")
-    })?;
-    for bad in [
-        "panicked",
-        "stack backtrace",
-        "RUST_BACKTRACE",
-        "Exception raised from",
-    ] {
-        ensure(!stderr.contains(bad), || {
-            format!("stderr shows `{bad}`:\n{stderr}")
-        })?;
+    ensure(code != 0, || format!("exit code 0 for bad input; stderr: {stderr}"))?;
+    ensure(stderr.contains(expected), || format!("stderr does not say `{expected}`:\n{stderr}"))?;
+    ensure(stderr.starts_with("error: "), || format!("message does not start with `error: `:\n{stderr}"))?;
+    for bad in ["panicked", "stack backtrace", "RUST_BACKTRACE", "Exception raised from"] {
+        ensure(!stderr.contains(bad), || format!("stderr shows `{bad}`:\n{stderr}"))?;
     }
-    ensure(!out.exists(), || {
-        "a partial output file was left behind".into()
-    })?;
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
-        .collect();
-    ensure(leftovers.is_empty(), || {
-        "a temporary file was left behind".into()
-    })?;
+    ensure(!out.exists(), || "a partial output file was left behind".into())?;
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+    ensure(leftovers.is_empty(), || "a temporary file was left behind".into())?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
 fn plain_args(input: &str) -> Vec<String> {
-    [
-        "explain",
-        "--model",
-        &fixture("plain/model.pt").display().to_string(),
-        "--input",
-        input,
-        "--method",
-        "gradcam",
-        "--device",
-        "cpu",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ["explain", "--model", &fixture("plain/model.pt").display().to_string(), "--input", input, "--method", "gradcam", "--device", "cpu"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn plain_input() -> String {
@@ -137,10 +100,7 @@ pub fn trials() -> Vec<Trial> {
                 "rank",
                 |dir| {
                     let p = dir.join("x.npy");
-                    save(
-                        &p,
-                        &Tensor::zeros([3, 32, 32], (Kind::Float, tch::Device::Cpu)),
-                    );
+                    save(&p, &Tensor::zeros([3, 32, 32], (Kind::Float, tch::Device::Cpu)));
                     plain_args(&p.display().to_string())
                 },
                 "expected 4 dimensions",
@@ -151,10 +111,7 @@ pub fn trials() -> Vec<Trial> {
                 "dtype",
                 |dir| {
                     let p = dir.join("x.npy");
-                    save(
-                        &p,
-                        &Tensor::zeros([2, 3, 32, 32], (Kind::Double, tch::Device::Cpu)),
-                    );
+                    save(&p, &Tensor::zeros([2, 3, 32, 32], (Kind::Double, tch::Device::Cpu)));
                     plain_args(&p.display().to_string())
                 },
                 "holds float64 values; expected float32",
@@ -165,10 +122,7 @@ pub fn trials() -> Vec<Trial> {
                 "channels",
                 |dir| {
                     let p = dir.join("x.npy");
-                    save(
-                        &p,
-                        &Tensor::zeros([2, 1, 64, 64], (Kind::Float, tch::Device::Cpu)),
-                    );
+                    save(&p, &Tensor::zeros([2, 1, 64, 64], (Kind::Float, tch::Device::Cpu)));
                     let mut a = plain_args(&p.display().to_string());
                     a[2] = "builtin:small-vgg".into();
                     a
@@ -181,10 +135,7 @@ pub fn trials() -> Vec<Trial> {
                 "channels-ts",
                 |dir| {
                     let p = dir.join("x.npy");
-                    save(
-                        &p,
-                        &Tensor::zeros([2, 1, 32, 32], (Kind::Float, tch::Device::Cpu)),
-                    );
+                    save(&p, &Tensor::zeros([2, 1, 32, 32], (Kind::Float, tch::Device::Cpu)));
                     plain_args(&p.display().to_string())
                 },
                 "`features` of",
@@ -242,11 +193,8 @@ pub fn trials() -> Vec<Trial> {
         }),
         Trial::test("cli::bad_input::cuda_without_gpu", || {
             // On a GPU host ask for a device index that cannot exist instead.
-            let (device, expected) = if tch::Cuda::is_available() {
-                ("cuda:99", "CUDA device(s) exist")
-            } else {
-                ("cuda", "libtorch sees no CUDA GPU")
-            };
+            let (device, expected) =
+                if tch::Cuda::is_available() { ("cuda:99", "CUDA device(s) exist") } else { ("cuda", "libtorch sees no CUDA GPU") };
             expect_failure(
                 "cuda",
                 |_| {
@@ -283,10 +231,7 @@ pub fn trials() -> Vec<Trial> {
             "--out",
             "/proc/blindspot-cannot-write/maps.npy",
         ]);
-        ensure(
-            code != 0 && stderr.contains("cannot") && !stderr.contains("panicked"),
-            || format!("code {code}, stderr {stderr}"),
-        )
+        ensure(code != 0 && stderr.contains("cannot") && !stderr.contains("panicked"), || format!("code {code}, stderr {stderr}"))
     }));
     t
 }
@@ -296,21 +241,11 @@ fn explain_ok() -> TestResult {
     let out = dir.join("maps.npy");
     let targets = fixture("plain/targets.npy").display().to_string();
     let mut args = plain_args(&plain_input());
-    args.extend([
-        "--targets".into(),
-        targets,
-        "--out".into(),
-        out.display().to_string(),
-    ]);
+    args.extend(["--targets".into(), targets, "--out".into(), out.display().to_string()]);
     let (code, _, stderr) = blindspot(&args.iter().map(String::as_str).collect::<Vec<_>>());
     ensure(code == 0, || format!("exit {code}: {stderr}"))?;
     let maps = load_npy(&out);
-    ensure_close(
-        "CLI maps vs pytorch-grad-cam",
-        &maps,
-        &load_npy(&fixture("plain/maps/gradcam-targets.npy")),
-        1e-4,
-    )?;
+    ensure_close("CLI maps vs pytorch-grad-cam", &maps, &load_npy(&fixture("plain/maps/gradcam-targets.npy")), 1e-4)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -333,12 +268,7 @@ fn methods_list() -> TestResult {
         "randomcam",
         "sobel",
     ] {
-        ensure(
-            stdout
-                .lines()
-                .any(|l| l.split_whitespace().next() == Some(name)),
-            || format!("`{name}` missing from:\n{stdout}"),
-        )?;
+        ensure(stdout.lines().any(|l| l.split_whitespace().next() == Some(name)), || format!("`{name}` missing from:\n{stdout}"))?;
     }
     Ok(())
 }

@@ -105,19 +105,8 @@ pub fn method_by_name(name: &str) -> Result<Box<dyn CamMethod>> {
         other => other.to_string(),
     };
     let methods = builtin_methods();
-    let known = methods
-        .iter()
-        .map(|m| m.name().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    methods
-        .into_iter()
-        .find(|m| m.name() == wanted)
-        .ok_or(Error::Unknown {
-            kind: "method",
-            name: name.to_string(),
-            known,
-        })
+    let known = methods.iter().map(|m| m.name().to_string()).collect::<Vec<_>>().join(", ");
+    methods.into_iter().find(|m| m.name() == wanted).ok_or(Error::Unknown { kind: "method", name: name.to_string(), known })
 }
 
 /// Parses `all` or a comma-separated list of method names.
@@ -125,8 +114,5 @@ pub fn methods_from_list(list: &str) -> Result<Vec<Box<dyn CamMethod>>> {
     if list.trim().eq_ignore_ascii_case("all") {
         return Ok(builtin_methods());
     }
-    list.split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(method_by_name)
-        .collect()
+    list.split(',').filter(|s| !s.trim().is_empty()).map(method_by_name).collect()
 }

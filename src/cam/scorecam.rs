@@ -40,32 +40,23 @@ impl CamMethod for ScoreCam {
         let (n, v, h, w) = a.size4().expect("activations are [N, V, h, w]");
         let (height, width) = (ctx.input.size()[2], ctx.input.size()[3]);
         let flat = a.reshape([n * v, 1, h, w]);
-        let owners =
-            Tensor::arange(n, (Kind::Int64, a.device())).repeat_interleave_self_int(v, None, None);
+        let owners = Tensor::arange(n, (Kind::Int64, a.device())).repeat_interleave_self_int(v, None, None);
         let mut scores = Vec::new();
         let mut start = 0;
         while start < n * v {
             let len = self.batch_size.max(1).min(n * v - start);
             let chunk_owners = owners.narrow(0, start, len);
             let logits = tch::no_grad(|| -> Result<Tensor> {
-                let up = flat.narrow(0, start, len).upsample_bilinear2d(
-                    [height, width],
-                    true,
-                    None,
-                    None,
-                );
+                let up = flat.narrow(0, start, len).upsample_bilinear2d([height, width], true, None, None);
                 let lo = up.amin([1, 2, 3].as_slice(), true);
                 let hi = up.amax([1, 2, 3].as_slice(), true);
                 let masks = (up - &lo) / (hi - lo + 1e-8);
-                ctx.model
-                    .forward(&(ctx.input.index_select(0, &chunk_owners) * masks))
+                ctx.model.forward(&(ctx.input.index_select(0, &chunk_owners) * masks))
             })?;
             scores.push(ctx.target_scores(&logits, &chunk_owners));
             start += len;
         }
-        let weights = Tensor::cat(&scores, 0)
-            .view([n, v])
-            .softmax(-1, Kind::Float);
+        let weights = Tensor::cat(&scores, 0).view([n, v]).softmax(-1, Kind::Float);
         Ok(weighted_sum(&weights, a))
     }
 }

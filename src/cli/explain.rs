@@ -1,9 +1,7 @@
 //! `blindspot explain`: one method, one model, one batch of images → maps .npy.
 use crate::cam::{explain_batched, method_by_name, pipeline::validate_input};
-use crate::device::parse_device;
 use crate::error::Error;
 use crate::io::npy;
-use crate::model::zoo::{self, ZooOptions};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -11,9 +9,8 @@ use tch::{Kind, Tensor};
 
 #[derive(Args)]
 pub struct ExplainArgs {
-    /// A TorchScript split model (.pt with `features` and `head`), or builtin:NAME.
-    #[arg(long)]
-    pub model: String,
+    #[command(flatten)]
+    pub model: super::common::ModelArgs,
     /// Images, float32 [N, C, H, W], already normalised.
     #[arg(long)]
     pub input: PathBuf,
@@ -23,18 +20,9 @@ pub struct ExplainArgs {
     /// One target class per image, int64 [N]; default: the argmax class.
     #[arg(long)]
     pub targets: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
     /// Where to write the maps, float32 [N, H, W] in [0, 1].
     #[arg(long)]
     pub out: PathBuf,
-    /// Seed of a built-in model's random initialisation.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Weights (safetensors) for a built-in architecture.
-    #[arg(long)]
-    pub weights: Option<PathBuf>,
     /// Images per forward/backward pass.
     #[arg(long, default_value_t = 64)]
     pub batch_size: i64,
@@ -45,16 +33,9 @@ pub fn read_array(path: &Path, flag: &str, expected: &[npy::DType], want: &str) 
     let array = npy::read(path).with_context(|| format!("reading {flag} {}", path.display()))?;
     if !expected.contains(&array.dtype) {
         return Err(Error::input(
-            format!(
-                "{flag} {} holds {} values; expected {want}",
-                path.display(),
-                array.dtype.numpy_name()
-            ),
+            format!("{flag} {} holds {} values; expected {want}", path.display(), array.dtype.numpy_name()),
             path.display().to_string(),
-            format!(
-                "save it with numpy as {want} (e.g. array.astype(np.{}))",
-                expected[0].numpy_name()
-            ),
+            format!("save it with numpy as {want} (e.g. array.astype(np.{}))", expected[0].numpy_name()),
         )
         .into());
     }
@@ -63,39 +44,15 @@ pub fn read_array(path: &Path, flag: &str, expected: &[npy::DType], want: &str) 
 
 pub fn run(args: ExplainArgs) -> Result<()> {
     let method = method_by_name(&args.method)?;
-    let device = parse_device(&args.device)?;
-    let options = ZooOptions {
-        seed: args.seed,
-        weights: args.weights.clone(),
-    };
-    let model = zoo::open(&args.model, device, &options)
-        .with_context(|| format!("opening --model {}", args.model))?;
-    let x = read_array(
-        &args.input,
-        "--input",
-        &[npy::DType::F32],
-        "float32 [N, C, H, W]",
-    )?;
-    validate_input(
-        &x,
-        model.as_ref(),
-        &format!("--input {}", args.input.display()),
-    )?;
+    let model = args.model.open()?;
+    let x = read_array(&args.input, "--input", &[npy::DType::F32], "float32 [N, C, H, W]")?;
+    validate_input(&x, model.as_ref(), &format!("--input {}", args.input.display()))?;
     let targets = match &args.targets {
         Some(path) => {
-            let t = read_array(
-                path,
-                "--targets",
-                &[npy::DType::I64, npy::DType::I32],
-                "int64 [N]",
-            )?;
+            let t = read_array(path, "--targets", &[npy::DType::I64, npy::DType::I32], "int64 [N]")?;
             if t.dim() != 1 {
                 return Err(Error::input(
-                    format!(
-                        "--targets {} has shape {:?}; expected [N]",
-                        path.display(),
-                        t.size()
-                    ),
+                    format!("--targets {} has shape {:?}; expected [N]", path.display(), t.size()),
                     path.display().to_string(),
                     "save one class index per image as a 1-D int64 array",
                 )
@@ -105,22 +62,9 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         }
         None => None,
     };
-    let explanation = explain_batched(
-        method.as_ref(),
-        model.as_ref(),
-        &x,
-        targets.as_ref(),
-        args.batch_size,
-    )
-    .with_context(|| {
-        format!(
-            "explaining {} with {}",
-            args.input.display(),
-            method.title()
-        )
-    })?;
-    npy::write(&args.out, &explanation.maps)
-        .with_context(|| format!("writing --out {}", args.out.display()))?;
+    let explanation = explain_batched(method.as_ref(), model.as_ref(), &x, targets.as_ref(), args.batch_size)
+        .with_context(|| format!("explaining {} with {}", args.input.display(), method.title()))?;
+    npy::write(&args.out, &explanation.maps).with_context(|| format!("writing --out {}", args.out.display()))?;
     eprintln!(
         "{}: {} map(s) of {}x{} written to {}",
         method.title(),

@@ -1,19 +1,17 @@
 //! The `blindspot` command line. Library errors get context here and are printed as one message
 //! (what, where, how to fix) with a non-zero exit; a panic is caught and reported the same way,
 //! never as a backtrace.
+mod common;
 mod explain;
 mod run;
+mod tools;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "blindspot",
-    version,
-    about = "Sanity checks for saliency maps: can your CAM method see through walls?"
-)]
+#[command(name = "blindspot", version, about = "Sanity checks for saliency maps: can your CAM method see through walls?")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +27,12 @@ enum Command {
     Models,
     /// The main job: explain a built-in walled model with every method and summarise.
     Run(run::RunArgs),
+    /// Prove which input pixels a (walled) model cannot see.
+    Certify(tools::CertifyArgs),
+    /// Generate STACK-SYNTH images as .npy batches (and PNG files).
+    Data(tools::DataArgs),
+    /// Train a built-in STACK-SYNTH model (or load it from the cache) and report its accuracy.
+    Train(tools::TrainArgs),
 }
 
 /// Entry point of the binary.
@@ -63,21 +67,19 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Explain(args) => explain::run(args),
         Command::Methods => {
             for method in crate::cam::builtin_methods() {
-                println!(
-                    "{:<20} {:<19} {}",
-                    method.name(),
-                    method.title(),
-                    method.summary()
-                );
+                println!("{:<20} {:<19} {}", method.name(), method.title(), method.summary());
             }
             Ok(())
         }
         Command::Models => {
-            for (name, about) in crate::model::zoo::BUILTINS {
+            for (name, about) in crate::train::presets::PRESETS.iter().chain(crate::model::zoo::BUILTINS) {
                 println!("builtin:{name:<20} {about}");
             }
             Ok(())
         }
         Command::Run(args) => run::run(args),
+        Command::Certify(args) => tools::certify_cmd(args),
+        Command::Data(args) => tools::data_cmd(args),
+        Command::Train(args) => tools::train_cmd(args),
     }
 }

@@ -7,6 +7,7 @@ pub mod init;
 pub mod rcnn;
 pub mod torchscript;
 pub mod vgg;
+pub mod wall;
 pub mod zoo;
 
 use crate::error::Result;

@@ -27,16 +27,7 @@ pub struct RcnnConfig {
 
 impl Default for RcnnConfig {
     fn default() -> Self {
-        RcnnConfig {
-            in_channels: 1,
-            filters: 256,
-            kernel: 2,
-            height: 29,
-            width: 29,
-            classes: 10,
-            tau: 1.0,
-            masked: true,
-        }
+        RcnnConfig { in_channels: 1, filters: 256, kernel: 2, height: 29, width: 29, classes: 10, tau: 1.0, masked: true }
     }
 }
 
@@ -65,16 +56,8 @@ impl RcnnConfig {
 
 /// A 0/1 mask over the flattened (channel, row, column) inputs of a dense layer that zeroes the
 /// given rows of every channel (PyTorch's channel-major flatten order).
-pub fn row_mask(
-    channels: i64,
-    height: i64,
-    width: i64,
-    dead_rows: std::ops::Range<i64>,
-    device: Device,
-) -> Tensor {
-    let rows: Vec<f32> = (0..height)
-        .map(|r| if dead_rows.contains(&r) { 0.0 } else { 1.0 })
-        .collect();
+pub fn row_mask(channels: i64, height: i64, width: i64, dead_rows: std::ops::Range<i64>, device: Device) -> Tensor {
+    let rows: Vec<f32> = (0..height).map(|r| if dead_rows.contains(&r) { 0.0 } else { 1.0 }).collect();
     Tensor::from_slice(&rows)
         .to_device(device)
         .view([1, height, 1])
@@ -97,33 +80,17 @@ impl Rcnn {
     pub fn new(config: RcnnConfig, seed: u64, device: Device) -> Self {
         let mut init = Init::new(seed, device);
         let (hp, wp) = config.pooled_size();
-        let conv = init.normal(
-            &[
-                config.filters,
-                config.in_channels,
-                config.kernel,
-                config.kernel,
-            ],
-            config.tau,
-        );
+        let conv = init.normal(&[config.filters, config.in_channels, config.kernel, config.kernel], config.tau);
         let dense = init.normal(&[config.classes, config.filters * hp * wp], config.tau);
         let mask = row_mask(config.filters, hp, wp, config.dead_pooled_rows(), device);
         let dense = dense * mask.unsqueeze(0);
-        Rcnn {
-            config,
-            conv,
-            dense,
-            device,
-        }
+        Rcnn { config, conv, dense, device }
     }
 }
 
 impl SplitModel for Rcnn {
     fn name(&self) -> String {
-        format!(
-            "builtin:rcnn(V={}, k={})",
-            self.config.filters, self.config.kernel
-        )
+        format!("builtin:rcnn(V={}, k={})", self.config.filters, self.config.kernel)
     }
 
     fn device(&self) -> Device {
@@ -139,10 +106,7 @@ impl SplitModel for Rcnn {
     }
 
     fn features(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(
-            x.conv2d(&self.conv, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
-                .relu(),
-        )
+        Ok(x.conv2d(&self.conv, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1).relu())
     }
 
     fn head(&self, a: &Tensor) -> Result<Tensor> {

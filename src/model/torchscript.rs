@@ -26,14 +26,7 @@ impl TorchScriptModel {
             ));
         }
         let mut module = CModule::load_on_device(path, device).map_err(|e| {
-            Error::model(
-                format!(
-                    "{place} is not a loadable TorchScript module ({})",
-                    first_line(&e.to_string())
-                ),
-                &place,
-                EXPORT_HELP,
-            )
+            Error::model(format!("{place} is not a loadable TorchScript module ({})", first_line(&e.to_string())), &place, EXPORT_HELP)
         })?;
         module.set_eval();
         for method in ["features", "head"] {
@@ -43,23 +36,13 @@ impl TorchScriptModel {
                 let message = e.to_string();
                 if message.contains("not defined")
                     || message.contains("does not have a method")
-                    || message.contains("Method '")
-                        && message.contains("not")
-                        && !message.contains("argument")
+                    || message.contains("Method '") && message.contains("not") && !message.contains("argument")
                 {
-                    return Err(Error::model(
-                        format!("the TorchScript module in {place} has no method `{method}`"),
-                        &place,
-                        EXPORT_HELP,
-                    ));
+                    return Err(Error::model(format!("the TorchScript module in {place} has no method `{method}`"), &place, EXPORT_HELP));
                 }
             }
         }
-        Ok(TorchScriptModel {
-            module,
-            path: path.to_path_buf(),
-            device,
-        })
+        Ok(TorchScriptModel { module, path: path.to_path_buf(), device })
     }
 
     pub fn module(&self) -> &CModule {
@@ -69,7 +52,12 @@ impl TorchScriptModel {
     fn call(&self, method: &str, input: &Tensor) -> Result<Tensor> {
         self.module.method_ts(method, &[input.shallow_clone()]).map_err(|e| {
             Error::model(
-                format!("`{method}` of {} failed on an input of shape {:?}: {}", self.path.display(), input.size(), first_line(&e.to_string())),
+                format!(
+                    "`{method}` of {} failed on an input of shape {:?}: {}",
+                    self.path.display(),
+                    input.size(),
+                    first_line(&e.to_string())
+                ),
                 self.path.display().to_string(),
                 "check the input's shape and channel count against what the model was exported for",
             )
@@ -90,11 +78,7 @@ impl SplitModel for TorchScriptModel {
         let a = self.call("features", x)?;
         if a.dim() != 4 {
             return Err(Error::model(
-                format!(
-                    "`features` of {} returned shape {:?}; a CAM layer must be [N, V, h, w]",
-                    self.path.display(),
-                    a.size()
-                ),
+                format!("`features` of {} returned shape {:?}; a CAM layer must be [N, V, h, w]", self.path.display(), a.size()),
                 self.path.display().to_string(),
                 "cut the model at a convolutional layer (see docs/models.md)",
             ));
@@ -106,11 +90,7 @@ impl SplitModel for TorchScriptModel {
         let logits = self.call("head", a)?;
         if logits.dim() != 2 {
             return Err(Error::model(
-                format!(
-                    "`head` of {} returned shape {:?}; logits must be [N, K]",
-                    self.path.display(),
-                    logits.size()
-                ),
+                format!("`head` of {} returned shape {:?}; logits must be [N, K]", self.path.display(), logits.size()),
                 self.path.display().to_string(),
                 "make `head` return one row of class scores per image",
             ));

@@ -53,15 +53,7 @@ impl VggConfig {
             in_channels: 3,
             height: 64,
             width: 64,
-            layers: vec![
-                Conv(16),
-                Pool(PoolTag::M),
-                Conv(32),
-                Pool(PoolTag::M),
-                Conv(64),
-                Pool(PoolTag::M),
-                Conv(64),
-            ],
+            layers: vec![Conv(16), Pool(PoolTag::M), Conv(32), Pool(PoolTag::M), Conv(64), Pool(PoolTag::M), Conv(64)],
             batch_norm: true,
             hidden: vec![128],
             dropout: 0.3,
@@ -199,17 +191,8 @@ impl Vgg {
             fan_in = out;
             index += 3; // Linear, ReLU, Dropout
         }
-        let mask = config
-            .dead_rows
-            .map(|(a, b)| row_mask(v, h, w, a..b, device));
-        let model = Vgg {
-            config,
-            vs,
-            blocks,
-            linears,
-            mask,
-            label: label.to_string(),
-        };
+        let mask = config.dead_rows.map(|(a, b)| row_mask(v, h, w, a..b, device));
+        let model = Vgg { config, vs, blocks, linears, mask, label: label.to_string() };
         model.enforce_wall();
         model
     }
@@ -248,9 +231,7 @@ impl Vgg {
 
     /// Saves every parameter and buffer (safetensors when the extension is .safetensors).
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.vs
-            .save(path)
-            .map_err(|e| Error::torch(format!("saving {}", path.display()), e))
+        self.vs.save(path).map_err(|e| Error::torch(format!("saving {}", path.display()), e))
     }
 
     /// The explained layer, in training or eval mode.

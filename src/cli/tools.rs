@@ -1,0 +1,154 @@
+//! `blindspot certify`, `blindspot data` and `blindspot train`: walls, datasets and models.
+use super::common::ModelArgs;
+use crate::data::synth::{StackSynth, SynthConfig, CLASSES};
+use crate::device::parse_device;
+use crate::error::Error;
+use crate::io::{npy, write_atomic};
+use crate::model::wall::{certify, CertifyOptions};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct CertifyArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Input size HxW, for models without a fixed one (TorchScript).
+    #[arg(long, value_name = "HxW")]
+    pub input_size: Option<String>,
+    /// Input channels, for models that do not declare them.
+    #[arg(long, default_value_t = 3)]
+    pub channels: i64,
+    /// Random inputs for the gradient support.
+    #[arg(long, default_value_t = 8)]
+    pub gradient_inputs: i64,
+    /// Noise replacements that must leave the logits bit-identical.
+    #[arg(long, default_value_t = 16)]
+    pub noise_trials: i64,
+    /// Write the certificate as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub fn certify_cmd(args: CertifyArgs) -> Result<()> {
+    let model = args.model.open()?;
+    let (height, width) = match (&args.input_size, model.input_size()) {
+        (Some(text), _) => parse_size(text)?,
+        (None, Some(size)) => size,
+        (None, None) => {
+            return Err(Error::input("the model has no fixed input size", "--input-size", "pass --input-size HxW, e.g. 224x224").into());
+        }
+    };
+    let channels = model.input_channels().unwrap_or(args.channels);
+    let options = CertifyOptions { gradient_inputs: args.gradient_inputs, noise_trials: args.noise_trials, seed: args.model.seed };
+    let cert =
+        certify(model.as_ref(), channels, height, width, &options).with_context(|| format!("certifying the wall of {}", model.name()))?;
+    println!("{}: blind region = {}", model.name(), cert.describe());
+    println!("certified by {}", cert.method);
+    if let Some(rows) = &cert.pixel_rows {
+        for row in rows {
+            println!("  {row}");
+        }
+    }
+    if let Some(path) = &args.json {
+        write_atomic(path, serde_json::to_string_pretty(&cert)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn parse_size(text: &str) -> Result<(i64, i64)> {
+    let bad = || Error::input(format!("`{text}` is not a size"), "--input-size", "write HxW, e.g. 224x224");
+    let (h, w) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (h, w) = (h.trim().parse::<i64>().map_err(|_| bad())?, w.trim().parse::<i64>().map_err(|_| bad())?);
+    if h <= 0 || w <= 0 {
+        return Err(bad().into());
+    }
+    Ok((h, w))
+}
+
+#[derive(Args)]
+pub struct DataArgs {
+    /// Number of STACK-SYNTH images.
+    #[arg(long)]
+    pub synthetic: i64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Image height and width.
+    #[arg(long, default_value_t = 64)]
+    pub size: i64,
+    /// Output folder: images.npy (normalised float32), raw.npy ([0, 1]), labels.npy, distractors.npy, meta.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write every image as a PNG file under OUT/png/.
+    #[arg(long)]
+    pub png: bool,
+}
+
+pub fn data_cmd(args: DataArgs) -> Result<()> {
+    if args.synthetic <= 0 || args.size < 16 {
+        return Err(Error::input(
+            "--synthetic must be positive and --size at least 16",
+            "blindspot data",
+            "e.g. --synthetic 100 --size 64",
+        )
+        .into());
+    }
+    let config = SynthConfig { height: args.size, width: args.size, band_start: args.size - args.size / 4 };
+    let set = StackSynth::generate(&config, args.synthetic, args.seed, 0);
+    npy::write(&args.out.join("images.npy"), &set.normalized())?;
+    npy::write(&args.out.join("raw.npy"), &set.images)?;
+    npy::write(&args.out.join("labels.npy"), &set.labels)?;
+    npy::write(&args.out.join("distractors.npy"), &set.distractors)?;
+    let meta = serde_json::json!({
+        "dataset": "STACK-SYNTH", "seed": args.seed, "config": config,
+        "classes": CLASSES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        "normalisation": "ImageNet mean/std (images.npy); raw.npy is RGB in [0, 1]",
+    });
+    write_atomic(&args.out.join("meta.json"), serde_json::to_string_pretty(&meta)?.as_bytes())?;
+    if args.png {
+        let labels = Vec::<i64>::try_from(&set.labels)?;
+        for i in 0..set.len() {
+            let path = args.out.join("png").join(format!("{i:05}_{}.png", CLASSES[labels[i as usize] as usize].0));
+            let img = image::RgbImage::from_raw(args.size as u32, args.size as u32, set.rgb8(i)).expect("buffer size");
+            let mut bytes = Vec::new();
+            img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+            write_atomic(&path, &bytes)?;
+        }
+    }
+    println!("wrote {} STACK-SYNTH images ({}x{}) to {}", set.len(), args.size, args.size, args.out.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// stack-masked, stack-baseline or stack-randlabels.
+    pub preset: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+pub fn train_cmd(args: TrainArgs) -> Result<()> {
+    let device = parse_device(&args.device)?;
+    let name = args.preset.trim_start_matches("builtin:");
+    let trained = crate::train::presets::open(name, args.seed, device)?.ok_or_else(|| Error::Unknown {
+        kind: "trained preset",
+        name: args.preset.clone(),
+        known: crate::train::presets::PRESETS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+    })?;
+    let r = &trained.report;
+    println!(
+        "builtin:{name} (seed {}): {} epochs, train accuracy {:.1}%, test accuracy {:.1}%, {:.1}s of training on {} thread(s){}",
+        args.seed,
+        r.epochs,
+        100.0 * r.train_accuracy,
+        100.0 * r.test_accuracy,
+        r.seconds,
+        r.threads,
+        if trained.from_cache { " (loaded from the cache)" } else { "" }
+    );
+    println!("weights: {}", trained.weights.display());
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! Progress on stderr for anything long: a redrawn bar on a terminal, a start and an end line
+//! otherwise (so CI logs stay readable). stdout is left to results.
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+pub struct Progress {
+    label: String,
+    total: u64,
+    done: u64,
+    start: Instant,
+    last_draw: Option<Instant>,
+    terminal: bool,
+    quiet: bool,
+}
+
+impl Progress {
+    /// A progress bar of `total` steps. `BLINDSPOT_QUIET=1` silences it.
+    pub fn new(label: impl Into<String>, total: u64) -> Self {
+        let quiet = std::env::var_os("BLINDSPOT_QUIET").is_some_and(|v| v != "0");
+        let terminal = std::io::stderr().is_terminal();
+        let p = Progress { label: label.into(), total: total.max(1), done: 0, start: Instant::now(), last_draw: None, terminal, quiet };
+        if !p.quiet && !p.terminal {
+            eprintln!("{} ...", p.label);
+        }
+        p
+    }
+
+    pub fn inc(&mut self, steps: u64) {
+        self.done = (self.done + steps).min(self.total);
+        if self.quiet || !self.terminal {
+            return;
+        }
+        let now = Instant::now();
+        if self.last_draw.is_some_and(|t| now - t < Duration::from_millis(100)) && self.done < self.total {
+            return;
+        }
+        self.last_draw = Some(now);
+        let width = 30;
+        let filled = (self.done * width / self.total) as usize;
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let eta = if self.done > 0 { elapsed * (self.total - self.done) as f64 / self.done as f64 } else { 0.0 };
+        eprint!(
+            "\r{} [{}{}] {}/{} {:.0}s (eta {:.0}s)  ",
+            self.label,
+            "#".repeat(filled),
+            "-".repeat(width as usize - filled),
+            self.done,
+            self.total,
+            elapsed,
+            eta
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    /// Ends the bar with a closing message.
+    pub fn finish(self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        let elapsed = self.start.elapsed().as_secs_f64();
+        if self.terminal {
+            eprintln!("\r{}: {} ({:.1}s){}", self.label, message, elapsed, " ".repeat(30));
+        } else {
+            eprintln!("{}: {} ({:.1}s)", self.label, message, elapsed);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The trained-model cache: `<cache>/models/<key>.safetensors` beside `<key>.json`, where the key
+//! is a hash of the full training configuration (seed included) and the JSON records the
+//! training report and the SHA-256 of the weights file. A second run loads instead of training; a
+//! corrupt or mismatched file is detected, reported on stderr, and retrained — never used.
+use super::{train, TrainConfig, TrainReport};
+use crate::error::{Error, Result};
+use crate::model::vgg::Vgg;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// Bumped whenever training or the file layout changes meaning.
+const FORMAT: &str = "blindspot-train-cache-v1";
+
+/// blindspot's cache root: `$BLINDSPOT_CACHE`, else `$XDG_CACHE_HOME/blindspot`, else `~/.cache/blindspot`.
+pub fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BLINDSPOT_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("blindspot");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    home.join(".cache").join("blindspot")
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    format: String,
+    config: TrainConfig,
+    report: TrainReport,
+    weights_sha256: String,
+}
+
+/// A model ready for use, and where it came from.
+pub struct Trained {
+    pub model: Vgg,
+    pub report: TrainReport,
+    pub from_cache: bool,
+    pub weights: PathBuf,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The cache key of a configuration.
+pub fn key(config: &TrainConfig) -> String {
+    let text = serde_json::to_string(config).expect("configs serialise");
+    hex(&Sha256::digest(format!("{FORMAT}\n{text}").as_bytes()))[..20].to_string()
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+fn try_load(config: &TrainConfig, label: &str, device: Device, weights: &Path, meta: &Path) -> std::result::Result<Trained, String> {
+    let text = std::fs::read_to_string(meta).map_err(|e| format!("cannot read {}: {e}", meta.display()))?;
+    let record: Record = serde_json::from_str(&text).map_err(|e| format!("{} is not a valid record: {e}", meta.display()))?;
+    if record.format != FORMAT || &record.config != config {
+        return Err(format!("{} belongs to another configuration", meta.display()));
+    }
+    let digest = sha256_file(weights).map_err(|e| e.to_string())?;
+    if digest != record.weights_sha256 {
+        return Err(format!("{} does not match its recorded SHA-256", weights.display()));
+    }
+    let mut model = Vgg::new(config.model.clone(), label, config.seed, device);
+    model.load(weights).map_err(|e| e.to_string())?;
+    Ok(Trained { model, report: record.report, from_cache: true, weights: weights.to_path_buf() })
+}
+
+/// Loads the model trained with `config` from the cache, or trains and caches it.
+pub fn load_or_train(config: &TrainConfig, label: &str, device: Device) -> Result<Trained> {
+    let dir = cache_root().join("models");
+    let key = key(config);
+    let weights = dir.join(format!("{key}.safetensors"));
+    let meta = dir.join(format!("{key}.json"));
+    if weights.exists() || meta.exists() {
+        match try_load(config, label, device, &weights, &meta) {
+            Ok(trained) => return Ok(trained),
+            Err(reason) => eprintln!("warning: cached {label} is unusable ({reason}); training it again"),
+        }
+    }
+    let (model, report) = train(config, label, device)?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the cache folder", &dir, e))?;
+    // Weights first, through a temporary file and a rename; the record last, so a crash between
+    // the two leaves a record-less file that the next run retrains over.
+    let tmp = dir.join(format!(".{key}.tmp-{}.safetensors", std::process::id()));
+    model.save(&tmp)?;
+    std::fs::rename(&tmp, &weights).map_err(|e| Error::io("write", &weights, e))?;
+    let record = Record { format: FORMAT.into(), config: config.clone(), report: report.clone(), weights_sha256: sha256_file(&weights)? };
+    crate::io::write_atomic(&meta, serde_json::to_string_pretty(&record).expect("records serialise").as_bytes())?;
+    Ok(Trained { model, report, from_cache: false, weights })
+}
