@@ -27,7 +27,10 @@ pub fn trials() -> Vec<Trial> {
     if !available {
         eprintln!("note: no Python with torch found (set BLINDSPOT_PYTHON or run `make test`); python trials are ignored");
     }
-    vec![Trial::test("python::export_torchvision_resnet18", export_resnet18).with_ignored_flag(!available)]
+    vec![
+        Trial::test("python::export_torchvision_resnet18", export_resnet18).with_ignored_flag(!available),
+        Trial::test("python::paper_checkpoint_conversion_loads_into_vgg16_masked", convert_checkpoint).with_ignored_flag(!available),
+    ]
 }
 
 fn export_resnet18() -> TestResult {
@@ -59,4 +62,39 @@ fn export_resnet18() -> TestResult {
     ensure(e.maps.size() == [2, 64, 64], || format!("map shape {:?}", e.maps.size()))?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The conversion script on a checkpoint it produces from a randomly initialised PyTorch masked
+/// VGG16 (the authors' files are not available here): blindspot's builtin:vgg16-masked loaded
+/// with the converted weights must give PyTorch's logits.
+fn convert_checkpoint() -> TestResult {
+    let python = python().ok_or("no python")?;
+    let dir = std::env::temp_dir().join(format!("blindspot-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (checkpoint, converted) = (dir.join("params_vgg16_masked.pt"), dir.join("vgg16_masked.safetensors"));
+    let out = Command::new(&python)
+        .arg(root().join("python/convert_paper_checkpoint.py"))
+        .args([checkpoint.to_str().unwrap(), converted.to_str().unwrap(), "--random-init", "--seed", "3"])
+        .output()?;
+    ensure(out.status.success(), || format!("conversion failed: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let x = Init::new(6, Device::Cpu).normal(&[1, 3, 224, 224], 1.0);
+    npy::write(&dir.join("x.npy"), &x)?;
+    let script = format!(
+        "import sys, numpy as np, torch; sys.path.insert(0, '{}')\nfrom convert_paper_checkpoint import MaskedVGG16\n\
+         m = MaskedVGG16(); m.load_state_dict(torch.load('{}', weights_only=True)); m.eval()\n\
+         with torch.no_grad(): np.save('{}', m(torch.from_numpy(np.load('{}'))).numpy())",
+        root().join("python").display(),
+        checkpoint.display(),
+        dir.join("logits.npy").display(),
+        dir.join("x.npy").display()
+    );
+    let out = Command::new(&python).args(["-c", &script]).output()?;
+    ensure(out.status.success(), || format!("reference forward failed: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let _ = std::fs::remove_file(&checkpoint);
+    let options = blindspot::model::zoo::ZooOptions { seed: 0, weights: Some(converted.clone()) };
+    let model = blindspot::model::zoo::open("builtin:vgg16-masked", Device::Cpu, &options)?;
+    let logits = tch::no_grad(|| model.forward(&x))?;
+    let result = ensure_close("logits vs PyTorch", &logits, &load_npy(&dir.join("logits.npy")), 1e-4);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

@@ -3,10 +3,13 @@
 //! into its own trial, so `cargo test -- FILTER`, `--list`, `--ignored` work as usual.
 mod cli;
 mod common;
+mod data;
 mod npy;
 mod parity;
 mod python;
 mod reference;
+mod training;
+mod walls;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -18,5 +21,8 @@ fn main() {
     trials.extend(cli::trials());
     trials.extend(npy::trials());
     trials.extend(python::trials());
+    trials.extend(walls::trials());
+    trials.extend(data::trials());
+    trials.extend(training::trials());
     libtest_mimic::run(&args, trials).exit();
 }

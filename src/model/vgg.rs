@@ -144,8 +144,22 @@ pub struct Vgg {
 impl Vgg {
     /// A randomly initialised network (torchvision's init: Kaiming-normal convs, N(0, 0.01) dense).
     pub fn new(config: VggConfig, label: &str, seed: u64, device: Device) -> Self {
+        Self::build(config, label, device, Some(&mut Init::new(seed, device)))
+    }
+
+    /// A network whose weights are about to be loaded: zeros, without drawing random numbers.
+    pub fn for_loading(config: VggConfig, label: &str, device: Device) -> Self {
+        Self::build(config, label, device, None)
+    }
+
+    fn build(config: VggConfig, label: &str, device: Device, mut init: Option<&mut Init>) -> Self {
         let vs = VarStore::new(device);
-        let mut init = Init::new(seed, device);
+        let zeros = Init::new(0, device);
+        let mut draw = |shape: &[i64], kaiming: bool| match init.as_deref_mut() {
+            Some(init) if kaiming => init.kaiming_fan_out(shape),
+            Some(init) => init.normal(shape, 0.01),
+            None => zeros.zeros(shape),
+        };
         let root = vs.root();
         let features = &root / "features";
         let mut blocks = Vec::new();
@@ -154,15 +168,15 @@ impl Vgg {
             match *layer {
                 VggLayer::Conv(out) => {
                     let p = &features / index;
-                    let weight = p.var_copy("weight", &init.kaiming_fan_out(&[out, c, 3, 3]));
-                    let bias = p.var_copy("bias", &init.zeros(&[out]));
+                    let weight = p.var_copy("weight", &draw(&[out, c, 3, 3], true));
+                    let bias = p.var_copy("bias", &zeros.zeros(&[out]));
                     index += 1;
                     let bn = config.batch_norm.then(|| {
                         let p = &features / index;
                         index += 1;
                         let bn = BatchNorm {
-                            weight: p.var_copy("weight", &init.ones(&[out])),
-                            bias: p.var_copy("bias", &init.zeros(&[out])),
+                            weight: p.var_copy("weight", &zeros.ones(&[out])),
+                            bias: p.var_copy("bias", &zeros.zeros(&[out])),
                             running_mean: p.zeros_no_train("running_mean", &[out]),
                             running_var: p.ones_no_train("running_var", &[out]),
                         };
@@ -185,8 +199,8 @@ impl Vgg {
         let mut index = 0usize;
         for &out in config.hidden.iter().chain(std::iter::once(&config.classes)) {
             let p = &classifier / index;
-            let weight = p.var_copy("weight", &init.normal(&[out, fan_in], 0.01));
-            let bias = p.var_copy("bias", &init.zeros(&[out]));
+            let weight = p.var_copy("weight", &draw(&[out, fan_in], false));
+            let bias = p.var_copy("bias", &zeros.zeros(&[out]));
             linears.push((weight, bias));
             fan_in = out;
             index += 3; // Linear, ReLU, Dropout
@@ -206,6 +220,15 @@ impl Vgg {
                 let _ = w.g_mul_(&mask.unsqueeze(0));
             });
         }
+    }
+
+    /// The largest |weight| of the first dense layer on dead feature rows (0 for an intact wall),
+    /// or None for a model without a wall.
+    pub fn wall_weight_max(&self) -> Option<f64> {
+        self.mask.as_ref().map(|mask| {
+            let dead = mask.ones_like() - mask;
+            (&self.linears[0].0 * dead.unsqueeze(0)).abs().max().double_value(&[])
+        })
     }
 
     /// Loads weights saved by [`Vgg::save`] or converted from a PyTorch state_dict

@@ -66,9 +66,12 @@ pub fn open(spec: &str, device: Device, options: &ZooOptions) -> Result<Box<dyn 
 }
 
 fn vgg(config: VggConfig, label: &str, seed: u64, device: Device, options: &ZooOptions) -> Result<Box<dyn SplitModel>> {
-    let mut model = Vgg::new(config, label, seed, device);
-    if let Some(weights) = &options.weights {
-        model.load(weights)?;
-    }
-    Ok(Box::new(model))
+    Ok(Box::new(match &options.weights {
+        Some(weights) => {
+            let mut model = Vgg::for_loading(config, label, device);
+            model.load(weights)?;
+            model
+        }
+        None => Vgg::new(config, label, seed, device),
+    }))
 }

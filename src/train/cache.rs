@@ -66,14 +66,18 @@ fn try_load(config: &TrainConfig, label: &str, device: Device, weights: &Path, m
     if digest != record.weights_sha256 {
         return Err(format!("{} does not match its recorded SHA-256", weights.display()));
     }
-    let mut model = Vgg::new(config.model.clone(), label, config.seed, device);
+    let mut model = Vgg::for_loading(config.model.clone(), label, device);
     model.load(weights).map_err(|e| e.to_string())?;
     Ok(Trained { model, report: record.report, from_cache: true, weights: weights.to_path_buf() })
 }
 
-/// Loads the model trained with `config` from the cache, or trains and caches it.
+/// Loads the model trained with `config` from blindspot's cache, or trains and caches it.
 pub fn load_or_train(config: &TrainConfig, label: &str, device: Device) -> Result<Trained> {
-    let dir = cache_root().join("models");
+    load_or_train_in(&cache_root().join("models"), config, label, device)
+}
+
+/// [`load_or_train`] with an explicit cache folder.
+pub fn load_or_train_in(dir: &Path, config: &TrainConfig, label: &str, device: Device) -> Result<Trained> {
     let key = key(config);
     let weights = dir.join(format!("{key}.safetensors"));
     let meta = dir.join(format!("{key}.json"));
@@ -84,7 +88,7 @@ pub fn load_or_train(config: &TrainConfig, label: &str, device: Device) -> Resul
         }
     }
     let (model, report) = train(config, label, device)?;
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the cache folder", &dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the cache folder", dir, e))?;
     // Weights first, through a temporary file and a rename; the record last, so a crash between
     // the two leaves a record-less file that the next run retrains over.
     let tmp = dir.join(format!(".{key}.tmp-{}.safetensors", std::process::id()));

@@ -27,7 +27,7 @@ pub fn config(name: &str, seed: u64) -> Option<TrainConfig> {
         data_seed: 1000 + seed,
         train_images: 3000,
         test_images: 1000,
-        max_epochs: 6,
+        max_epochs: 4,
         stop_at_train_accuracy: None,
         batch_size: 64,
         learning_rate: 3e-3,

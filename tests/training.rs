@@ -1,0 +1,79 @@
+//! Training: the masked STACK-SYNTH model reaches its accuracy budget and is certified blind over
+//! the distractor band; the cache loads what it saved and retrains over corrupt files.
+use crate::common::{ensure, TestResult};
+use blindspot::data::synth::SynthConfig;
+use blindspot::model::vgg::VggConfig;
+use blindspot::model::wall::{certify, CertifyOptions, RowRange};
+use blindspot::train::cache::load_or_train_in;
+use blindspot::train::presets;
+use blindspot::train::TrainConfig;
+use blindspot::SplitModel;
+use libtest_mimic::Trial;
+use tch::Device;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test("training::stack_masked_reaches_budget_and_is_blind", stack_masked),
+        Trial::test("training::random_labels_are_memorised_not_learned", random_labels),
+        Trial::test("training::cache_loads_and_detects_corruption", cache),
+    ]
+}
+
+fn stack_masked() -> TestResult {
+    let trained = presets::open("stack-masked", 0, Device::Cpu)?.ok_or("preset")?;
+    let r = &trained.report;
+    ensure(r.test_accuracy >= 0.90, || format!("test accuracy {:.3} < 0.90", r.test_accuracy))?;
+    ensure(r.train_accuracy >= 0.90, || format!("train accuracy {:.3}", r.train_accuracy))?;
+    let cert = certify(&trained.model, 3, 64, 64, &CertifyOptions::default())?;
+    ensure(cert.rows == Some(RowRange { first: 47, last: 63 }), || format!("certified {}", cert.describe()))?;
+    let band = SynthConfig::default().band_start;
+    ensure(cert.rows.unwrap().first <= band, || "the wall does not cover the distractor band".into())
+}
+
+fn random_labels() -> TestResult {
+    let trained = presets::open("stack-randlabels", 0, Device::Cpu)?.ok_or("preset")?;
+    let r = &trained.report;
+    ensure(r.train_accuracy >= 0.95, || format!("permuted labels not fitted: train accuracy {:.3}", r.train_accuracy))?;
+    ensure(r.test_accuracy < 0.35, || format!("a random-label model should be near chance (1/6) on true labels: {:.3}", r.test_accuracy))
+}
+
+fn cache() -> TestResult {
+    let dir = std::env::temp_dir().join(format!("blindspot-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = TrainConfig {
+        model: VggConfig::small(6, Some((4, 8))),
+        data: SynthConfig::default(),
+        data_seed: 9,
+        train_images: 64,
+        test_images: 32,
+        max_epochs: 1,
+        stop_at_train_accuracy: None,
+        batch_size: 32,
+        learning_rate: 1e-3,
+        weight_decay: 0.0,
+        random_labels: false,
+        seed: 4,
+    };
+    let first = load_or_train_in(&dir, &config, "tiny", Device::Cpu)?;
+    ensure(!first.from_cache, || "trained model claims to come from the cache".into())?;
+    let second = load_or_train_in(&dir, &config, "tiny", Device::Cpu)?;
+    ensure(second.from_cache, || "second run did not load from the cache".into())?;
+    ensure(second.report == first.report, || "cached report differs".into())?;
+    let x = blindspot::model::init::Init::new(0, Device::Cpu).normal(&[2, 3, 64, 64], 1.0);
+    ensure(first.model.forward(&x)?.equal(&second.model.forward(&x)?), || "cached weights differ".into())?;
+    // The wall holds in the trained and in the reloaded model: the dead rows' weights are zero.
+    ensure(first.model.wall_weight_max() == Some(0.0) && second.model.wall_weight_max() == Some(0.0), || "wall weights not zero".into())?;
+    // Corrupt the weights file: detected by its checksum, retrained, never used.
+    let mut bytes = std::fs::read(&second.weights)?;
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&second.weights, &bytes)?;
+    let third = load_or_train_in(&dir, &config, "tiny", Device::Cpu)?;
+    ensure(!third.from_cache, || "a corrupt cache file was used".into())?;
+    // Truncated file: the same.
+    std::fs::write(&third.weights, b"short")?;
+    let fourth = load_or_train_in(&dir, &config, "tiny", Device::Cpu)?;
+    ensure(!fourth.from_cache, || "a truncated cache file was used".into())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
