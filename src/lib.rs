@@ -2,11 +2,14 @@
 //!
 //! * [`model`]: split models (`features` / `head`), the built-in zoo, TorchScript models.
 //! * [`cam`]: CAM methods, one file each, and the shared pytorch-grad-cam-exact pipeline.
+//! * [`check`]: sanity checks with verdicts and their statistics; suites.
+//! * [`report`]: the JSON report and the terminal table.
 //! * [`data`]: STACK-SYNTH and image folders.
 //! * [`train`]: in-process training, the trained-model cache and the trained presets.
 //! * [`io`]: `.npy` arrays and atomic writes.
 //! * [`cli`]: the `blindspot` command line.
 pub mod cam;
+pub mod check;
 pub mod cli;
 pub mod data;
 pub mod device;
@@ -14,6 +17,7 @@ pub mod error;
 pub mod io;
 pub mod model;
 pub mod progress;
+pub mod report;
 pub mod train;
 
 pub use cam::{CamContext, CamMethod, Explanation};

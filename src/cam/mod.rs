@@ -70,10 +70,11 @@ pub trait CamMethod {
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor>;
 }
 
-/// Σ_k w_k A_k for per-image channel weights `weights` [N, V] and activations [N, V, h, w].
+/// Σ_k w_k A_k for per-image channel weights `weights` [N, V] and activations [N, V, h, w],
+/// as one batched matrix product (a single pass over A).
 pub fn weighted_sum(weights: &Tensor, activations: &Tensor) -> Tensor {
-    let (n, v) = weights.size2().expect("weights are [N, V]");
-    (activations * weights.view([n, v, 1, 1])).sum_dim_intlist(1, false, Kind::Float)
+    let (n, v, h, w) = activations.size4().expect("activations are [N, V, h, w]");
+    weights.to_kind(Kind::Float).unsqueeze(1).bmm(&activations.reshape([n, v, h * w])).view([n, h, w])
 }
 
 /// The built-in methods with their default parameters, in the order reports list them.

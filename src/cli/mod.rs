@@ -1,6 +1,7 @@
 //! The `blindspot` command line. Library errors get context here and are printed as one message
 //! (what, where, how to fix) with a non-zero exit; a panic is caught and reported the same way,
 //! never as a backtrace.
+mod check;
 mod common;
 mod explain;
 mod run;
@@ -27,6 +28,8 @@ enum Command {
     Models,
     /// The main job: explain a built-in walled model with every method and summarise.
     Run(run::RunArgs),
+    /// Run a sanity check (wall, theorem, randomization, …) or a suite file, with verdicts.
+    Check(check::CheckArgs),
     /// Prove which input pixels a (walled) model cannot see.
     Certify(tools::CertifyArgs),
     /// Generate STACK-SYNTH images as .npy batches (and PNG files).
@@ -78,6 +81,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => run::run(args),
+        Command::Check(args) => check::run(args),
         Command::Certify(args) => tools::certify_cmd(args),
         Command::Data(args) => tools::data_cmd(args),
         Command::Train(args) => tools::train_cmd(args),

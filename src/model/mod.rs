@@ -13,6 +13,12 @@ pub mod zoo;
 use crate::error::Result;
 use tch::{Device, Tensor};
 
+/// One layer's trainable parameters: its name and (parameter name, tensor) pairs.
+pub struct ParameterGroup {
+    pub layer: String,
+    pub parameters: Vec<(String, Tensor)>,
+}
+
 /// A classifier cut at the layer that CAM methods explain. Implementations compute in eval mode
 /// (dropout off, BatchNorm running statistics).
 pub trait SplitModel {
@@ -32,6 +38,12 @@ pub trait SplitModel {
     fn features(&self, x: &Tensor) -> Result<Tensor>;
     /// Logits from activations, [N, K]. Must be differentiable with respect to `a`.
     fn head(&self, a: &Tensor) -> Result<Tensor>;
+    /// The trainable parameters grouped by layer, input side first: (layer, [(name, tensor)]).
+    /// The tensors alias the model's own storage, so changing them in place changes the model
+    /// (the randomization checks rely on this and restore the originals afterwards).
+    fn parameter_groups(&self) -> Result<Vec<ParameterGroup>> {
+        Ok(Vec::new())
+    }
     /// `head(features(x))`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.head(&self.features(x)?)

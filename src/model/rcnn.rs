@@ -113,4 +113,79 @@ impl SplitModel for Rcnn {
         let pooled = a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
         Ok(pooled.flatten(1, -1).matmul(&self.dense.tr()))
     }
+
+    fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
+        Ok(vec![
+            super::ParameterGroup { layer: "conv".into(), parameters: vec![("conv.weight".into(), self.conv.shallow_clone())] },
+            super::ParameterGroup { layer: "dense".into(), parameters: vec![("dense.weight".into(), self.dense.shallow_clone())] },
+        ])
+    }
+}
+
+/// D independent weight draws of the rCNN as one split model: batch element d goes through
+/// weight set d. The features are one grouped convolution (group d = image d with filters d),
+/// computed as a batched matrix product of each image's k×k patches with its own filter bank
+/// (about 5× faster on a CPU than libtorch's grouped `conv2d` for these shapes), and the head is
+/// one batched matrix product, so a single forward/backward gives D GradCAM maps (Theorem 1's
+/// Monte Carlo).
+pub struct RcnnDraws {
+    pub config: RcnnConfig,
+    pub draws: i64,
+    /// Conv filters of every draw, [D, V, C·k·k].
+    conv: Tensor,
+    /// Dense weights of every draw, [D, K, V·h'·w'], masked columns zero.
+    dense: Tensor,
+    device: Device,
+}
+
+impl RcnnDraws {
+    /// Draws `draws` weight sets i.i.d. N(0, τ²) from `seed` (only the live dense columns are
+    /// drawn; the masked ones are exactly zero).
+    pub fn new(config: RcnnConfig, draws: i64, seed: u64, device: Device) -> Self {
+        let mut init = Init::new(seed, device);
+        let (v, c, k, classes) = (config.filters, config.in_channels, config.kernel, config.classes);
+        let (hp, wp) = config.pooled_size();
+        let conv = init.normal(&[draws, v, c * k * k], config.tau);
+        let dead = config.dead_pooled_rows();
+        let live_rows = hp - (dead.end - dead.start);
+        let live = init.normal(&[draws, classes, v, live_rows, wp], config.tau);
+        let dense = Tensor::cat(&[live, Tensor::zeros([draws, classes, v, hp - live_rows, wp], (tch::Kind::Float, device))], 3).reshape([
+            draws,
+            classes,
+            v * hp * wp,
+        ]);
+        RcnnDraws { config, draws, conv, dense, device }
+    }
+}
+
+impl SplitModel for RcnnDraws {
+    fn name(&self) -> String {
+        format!("builtin:rcnn x{} draws (V={}, k={})", self.draws, self.config.filters, self.config.kernel)
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn input_channels(&self) -> Option<i64> {
+        Some(self.config.in_channels)
+    }
+
+    fn input_size(&self) -> Option<(i64, i64)> {
+        Some((self.config.height, self.config.width))
+    }
+
+    /// x: [D, C, H, W], image d for draw d.
+    fn features(&self, x: &Tensor) -> Result<Tensor> {
+        let d = x.size()[0];
+        let k = self.config.kernel;
+        let patches = x.im2col([k, k], [1, 1], [0, 0], [1, 1]); // [D, C·k·k, h·w]
+        let (mh, mw) = self.config.map_size();
+        Ok(self.conv.bmm(&patches).view([d, self.config.filters, mh, mw]).relu())
+    }
+
+    fn head(&self, a: &Tensor) -> Result<Tensor> {
+        let pooled = a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false).flatten(1, -1);
+        Ok(self.dense.bmm(&pooled.unsqueeze(-1)).squeeze_dim(-1))
+    }
 }

@@ -66,6 +66,21 @@ impl TorchScriptModel {
 }
 
 impl SplitModel for TorchScriptModel {
+    /// Parameters grouped by the module that owns them (the name up to the last `.`), in the
+    /// module's registration order.
+    fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
+        let named = self.module.named_parameters().map_err(|e| Error::torch("listing the TorchScript parameters", e))?;
+        let mut groups: Vec<super::ParameterGroup> = Vec::new();
+        for (name, tensor) in named {
+            let layer = name.rsplit_once('.').map(|(l, _)| l.to_string()).unwrap_or_else(|| name.clone());
+            match groups.last_mut() {
+                Some(g) if g.layer == layer => g.parameters.push((name, tensor)),
+                _ => groups.push(super::ParameterGroup { layer, parameters: vec![(name, tensor)] }),
+            }
+        }
+        Ok(groups)
+    }
+
     fn name(&self) -> String {
         self.path.display().to_string()
     }

@@ -323,4 +323,38 @@ impl SplitModel for Vgg {
     fn head(&self, a: &Tensor) -> Result<Tensor> {
         Ok(self.head_t(a, false))
     }
+
+    /// One group per convolution (with its BatchNorm's affine parameters) and per dense layer.
+    fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
+        let mut groups = Vec::new();
+        let mut index = 0usize;
+        for block in &self.blocks {
+            match block {
+                Block::Pool => index += 1,
+                Block::Conv(conv) => {
+                    let layer = format!("features.{index}");
+                    let mut parameters = vec![
+                        (format!("{layer}.weight"), conv.weight.shallow_clone()),
+                        (format!("{layer}.bias"), conv.bias.shallow_clone()),
+                    ];
+                    index += 1;
+                    if let Some(bn) = &conv.bn {
+                        parameters.push((format!("features.{index}.weight"), bn.weight.shallow_clone()));
+                        parameters.push((format!("features.{index}.bias"), bn.bias.shallow_clone()));
+                        index += 1;
+                    }
+                    index += 1;
+                    groups.push(super::ParameterGroup { layer, parameters });
+                }
+            }
+        }
+        for (i, (w, b)) in self.linears.iter().enumerate() {
+            let layer = format!("classifier.{}", 3 * i);
+            groups.push(super::ParameterGroup {
+                layer: layer.clone(),
+                parameters: vec![(format!("{layer}.weight"), w.shallow_clone()), (format!("{layer}.bias"), b.shallow_clone())],
+            });
+        }
+        Ok(groups)
+    }
 }

@@ -92,6 +92,9 @@ impl SplitModel for Walled {
     fn features(&self, x: &Tensor) -> Result<Tensor> {
         self.inner.features(x)
     }
+    fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
+        self.inner.parameter_groups()
+    }
     fn head(&self, a: &Tensor) -> Result<Tensor> {
         let h = a.size()[2];
         if self.rows.first >= h {

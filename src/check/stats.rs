@@ -1,0 +1,144 @@
+//! The statistics behind verdicts: sample moments, Student-t intervals (statrs), a seeded
+//! percentile bootstrap, Spearman rank correlation with average ranks for ties.
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// Mean, standard deviation (n − 1) and an interval for the mean of a sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub n: usize,
+    pub mean: f64,
+    pub std: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Coverage of [ci_low, ci_high]: two-sided level, or 1 − α of a one-sided bound (the other
+    /// end is then −∞ or +∞ and reported as the sample's own min or max).
+    pub ci_level: f64,
+    /// How the interval was computed, e.g. "Student-t, one-sided upper 95%".
+    pub interval: String,
+}
+
+pub fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// Sample standard deviation with n − 1 (0 for n < 2).
+pub fn std(values: &[f64]) -> f64 {
+    let n = values.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let m = mean(values);
+    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+}
+
+/// Quantile `p` of Student's t with `df` degrees of freedom.
+pub fn t_quantile(p: f64, df: f64) -> f64 {
+    StudentsT::new(0.0, 1.0, df).expect("df > 0").inverse_cdf(p)
+}
+
+/// Which side(s) an interval bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    TwoSided,
+    Upper,
+    Lower,
+}
+
+/// Student-t interval for the mean at `level` (n ≥ 2). One-sided intervals report the sample
+/// minimum (Upper) or maximum (Lower) as the open end, so the numbers stay finite in JSON.
+pub fn t_interval(values: &[f64], level: f64, side: Side) -> Summary {
+    let n = values.len();
+    let (m, s) = (mean(values), std(values));
+    let se = s / (n as f64).sqrt();
+    let df = (n - 1) as f64;
+    let (low, high, words) = match side {
+        Side::TwoSided => {
+            let t = t_quantile(0.5 + level / 2.0, df);
+            (m - t * se, m + t * se, format!("Student-t, two-sided {:.0}%", level * 100.0))
+        }
+        Side::Upper => {
+            let t = t_quantile(level, df);
+            (min(values).min(m), m + t * se, format!("Student-t, one-sided upper {:.0}%", level * 100.0))
+        }
+        Side::Lower => {
+            let t = t_quantile(level, df);
+            (m - t * se, max(values).max(m), format!("Student-t, one-sided lower {:.0}%", level * 100.0))
+        }
+    };
+    Summary { n, mean: m, std: s, ci_low: low, ci_high: high, ci_level: level, interval: words }
+}
+
+fn min(values: &[f64]) -> f64 {
+    values.iter().cloned().fold(f64::INFINITY, f64::min)
+}
+
+fn max(values: &[f64]) -> f64 {
+    values.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// Seeded percentile bootstrap of the mean: `resamples` resamples with replacement, the
+/// interval from the empirical quantiles of their means.
+pub fn bootstrap_interval(values: &[f64], level: f64, side: Side, resamples: usize, seed: u64) -> Summary {
+    let n = values.len();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut means: Vec<f64> = (0..resamples).map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64).collect();
+    means.sort_by(|a, b| a.partial_cmp(b).expect("finite values"));
+    let q = |p: f64| means[((p * resamples as f64).ceil() as usize).clamp(1, resamples) - 1];
+    let (low, high, words) = match side {
+        Side::TwoSided => (q(0.5 - level / 2.0), q(0.5 + level / 2.0), "two-sided"),
+        Side::Upper => (min(values), q(level), "one-sided upper"),
+        Side::Lower => (q(1.0 - level), max(values), "one-sided lower"),
+    };
+    Summary {
+        n,
+        mean: mean(values),
+        std: std(values),
+        ci_low: low,
+        ci_high: high,
+        ci_level: level,
+        interval: format!("percentile bootstrap ({resamples} resamples, seed {seed}), {words} {:.0}%", level * 100.0),
+    }
+}
+
+/// Ranks with ties given their average rank (1-based), as scipy's `rankdata`.
+pub fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].partial_cmp(&values[b]).expect("finite values"));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            ranks[k] = rank;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// Pearson correlation; None when either side is constant.
+pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
+    }
+    if saa == 0.0 || sbb == 0.0 {
+        return None;
+    }
+    Some((sab / (saa * sbb).sqrt()).clamp(-1.0, 1.0))
+}
+
+/// Spearman rank correlation (Pearson of average ranks); None when either side is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
+    pearson(&average_ranks(a), &average_ranks(b))
+}
