@@ -1,6 +1,7 @@
 //! blindspot's test suite: one libtest-mimic harness that turns every declared case (fixture
 //! parity per model × method × target mode, literal references per method, bad-input cases, …)
 //! into its own trial, so `cargo test -- FILTER`, `--list`, `--ignored` work as usual.
+mod checks;
 mod cli;
 mod common;
 mod data;
@@ -24,5 +25,6 @@ fn main() {
     trials.extend(walls::trials());
     trials.extend(data::trials());
     trials.extend(training::trials());
+    trials.extend(checks::trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -24,6 +24,10 @@ use tch::{Kind, Tensor};
 pub struct ClassSensitivityCheck {
     pub model: String,
     pub data: DataSpec,
+    /// Seed of built-in models (their initialisation, or their training for builtin:stack-*);
+    /// independent of the suite's seed, which drives the data and the random draws.
+    #[serde(default)]
+    pub model_seed: u64,
     #[serde(default = "default_threshold")]
     pub threshold: f64,
     #[serde(default = "default_level")]
@@ -44,7 +48,7 @@ impl Check for ClassSensitivityCheck {
         serde_json::to_value(self).expect("params serialise")
     }
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Vec<CheckResult>> {
-        let model = open(&self.model, &None, &None, ctx)?;
+        let model = open(&self.model, &None, &None, self.model_seed, ctx)?;
         let x = self.data.load(ctx.seed)?;
         crate::cam::pipeline::validate_input(&x, model.as_ref(), &self.data.describe(ctx.seed))?;
         let logits = tch::no_grad(|| model.forward(&x.to_device(ctx.device)))?;

@@ -20,6 +20,10 @@ pub struct DataRandomizationCheck {
     /// The same architecture trained on permuted labels.
     pub random_labels_model: String,
     pub data: DataSpec,
+    /// Seed of built-in models (their initialisation, or their training for builtin:stack-*);
+    /// independent of the suite's seed, which drives the data and the random draws.
+    #[serde(default)]
+    pub model_seed: u64,
     #[serde(default = "default_threshold")]
     pub threshold: f64,
     #[serde(default = "default_level")]
@@ -36,8 +40,8 @@ impl Check for DataRandomizationCheck {
         serde_json::to_value(self).expect("params serialise")
     }
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Vec<CheckResult>> {
-        let trained = open(&self.model, &None, &None, ctx)?;
-        let random = open(&self.random_labels_model, &None, &None, ctx)?;
+        let trained = open(&self.model, &None, &None, self.model_seed, ctx)?;
+        let random = open(&self.random_labels_model, &None, &None, self.model_seed, ctx)?;
         let x = self.data.load(ctx.seed)?;
         crate::cam::pipeline::validate_input(&x, trained.as_ref(), &self.data.describe(ctx.seed))?;
         // Both models explain the class the true-label model predicts.

@@ -111,6 +111,10 @@ pub struct RandomizationCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask_rows: Option<String>,
     pub data: DataSpec,
+    /// Seed of built-in models (their initialisation, or their training for builtin:stack-*);
+    /// independent of the suite's seed, which drives the data and the random draws.
+    #[serde(default)]
+    pub model_seed: u64,
     #[serde(default = "default_mode")]
     pub mode: Mode,
     #[serde(default = "default_distribution")]
@@ -140,8 +144,14 @@ pub(crate) fn default_batch() -> i64 {
 }
 
 /// Opens a check's model, walled when `mask_rows` is given.
-pub(crate) fn open(spec: &str, weights: &Option<PathBuf>, mask_rows: &Option<String>, ctx: &CheckContext) -> Result<Box<dyn SplitModel>> {
-    let model = crate::open_model(spec, ctx.device, &ZooOptions { seed: ctx.seed, weights: weights.clone() })?;
+pub(crate) fn open(
+    spec: &str,
+    weights: &Option<PathBuf>,
+    mask_rows: &Option<String>,
+    model_seed: u64,
+    ctx: &CheckContext,
+) -> Result<Box<dyn SplitModel>> {
+    let model = crate::open_model(spec, ctx.device, &ZooOptions { seed: model_seed, weights: weights.clone() })?;
     Ok(match mask_rows {
         Some(rows) => Box::new(Walled::new(model, RowRange::parse(rows)?)),
         None => model,
@@ -238,7 +248,7 @@ impl Check for RandomizationCheck {
         serde_json::to_value(self).expect("params serialise")
     }
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Vec<CheckResult>> {
-        let model = open(&self.model, &self.weights, &self.mask_rows, ctx)?;
+        let model = open(&self.model, &self.weights, &self.mask_rows, self.model_seed, ctx)?;
         let x = self.data.load(ctx.seed)?;
         crate::cam::pipeline::validate_input(&x, model.as_ref(), &self.data.describe(ctx.seed))?;
         let mut groups = model.parameter_groups()?;

@@ -6,15 +6,14 @@
 //! confidence bound (Student-t, level 95% by default) of mean µ is at most `threshold` (1%).
 //! An all-zero map makes µ undefined: such images are counted and reported, excluded from the
 //! statistics, and a method with fewer than two defined images gets an error, never a pass.
+use super::randomization::open;
 use super::stats::{bootstrap_interval, t_interval, Side};
 use super::{finite, Check, CheckContext, CheckResult, Verdict};
 use crate::cam::{explain_batched, CamMethod};
 use crate::data::DataSpec;
 use crate::error::Result;
-use crate::model::wall::{certify, Certificate, CertifyOptions, RowRange, Walled};
-use crate::model::zoo::ZooOptions;
+use crate::model::wall::{certify, Certificate, CertifyOptions};
 use crate::progress::Progress;
-use crate::SplitModel;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::PathBuf;
@@ -36,6 +35,10 @@ pub struct WallCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_weights: Option<PathBuf>,
     pub data: DataSpec,
+    /// Seed of built-in models (their initialisation, or their training for builtin:stack-*);
+    /// independent of the suite's seed, which drives the data and the random draws.
+    #[serde(default)]
+    pub model_seed: u64,
     #[serde(default = "default_threshold")]
     pub threshold: f64,
     #[serde(default = "default_level")]
@@ -71,24 +74,16 @@ pub fn feature_region(input_region: &Tensor, h: i64, w: i64) -> Tensor {
 }
 
 impl WallCheck {
-    fn open(&self, spec: &str, weights: &Option<PathBuf>, mask_rows: &Option<String>, ctx: &CheckContext) -> Result<Box<dyn SplitModel>> {
-        let model = crate::open_model(spec, ctx.device, &ZooOptions { seed: ctx.seed, weights: weights.clone() })?;
-        Ok(match mask_rows {
-            Some(rows) => Box::new(Walled::new(model, RowRange::parse(rows)?)),
-            None => model,
-        })
-    }
-
     /// Runs every method; also returns the certificate.
     pub fn run_with_wall(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<(Certificate, Vec<CheckResult>)> {
-        let model = self.open(&self.model, &self.weights, &self.mask_rows, ctx)?;
+        let model = open(&self.model, &self.weights, &self.mask_rows, self.model_seed, ctx)?;
         let x = self.data.load(ctx.seed)?;
         crate::cam::pipeline::validate_input(&x, model.as_ref(), &self.data.describe(ctx.seed))?;
         let (c, h, w) = (x.size()[1], x.size()[2], x.size()[3]);
         let cert = certify(model.as_ref(), c, h, w, &CertifyOptions { seed: ctx.seed, ..CertifyOptions::default() })?;
         let region = cert.mask().to_kind(Kind::Float).to_device(ctx.device);
         let baseline = match &self.baseline {
-            Some(spec) => Some(self.open(spec, &self.baseline_weights, &None, ctx)?),
+            Some(spec) => Some(open(spec, &self.baseline_weights, &None, self.model_seed, ctx)?),
             None => None,
         };
         let rule = format!(

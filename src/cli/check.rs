@@ -87,6 +87,9 @@ impl DataArgs {
 
 #[derive(Args)]
 pub struct WallArgs {
+    /// Seed of built-in models (their initialisation, or training for builtin:stack-*).
+    #[arg(long, default_value_t = 0)]
+    pub model_seed: u64,
     #[arg(long)]
     pub model: String,
     #[command(flatten)]
@@ -126,6 +129,9 @@ pub struct TheoremArgs {
 
 #[derive(Args)]
 pub struct RandomizationArgs {
+    /// Seed of built-in models (their initialisation, or training for builtin:stack-*).
+    #[arg(long, default_value_t = 0)]
+    pub model_seed: u64,
     #[arg(long)]
     pub model: String,
     #[command(flatten)]
@@ -142,6 +148,9 @@ pub struct RandomizationArgs {
 
 #[derive(Args)]
 pub struct DataRandomizationArgs {
+    /// Seed of built-in models (their initialisation, or training for builtin:stack-*).
+    #[arg(long, default_value_t = 0)]
+    pub model_seed: u64,
     #[arg(long, default_value = "builtin:stack-masked")]
     pub model: String,
     #[arg(long, default_value = "builtin:stack-randlabels")]
@@ -156,6 +165,9 @@ pub struct DataRandomizationArgs {
 
 #[derive(Args)]
 pub struct ClassSensitivityArgs {
+    /// Seed of built-in models (their initialisation, or training for builtin:stack-*).
+    #[arg(long, default_value_t = 0)]
+    pub model_seed: u64,
     #[arg(long)]
     pub model: String,
     #[command(flatten)]
@@ -213,6 +225,7 @@ pub fn run(args: CheckArgs) -> Result<()> {
                 threshold: a.threshold,
                 level: 0.95,
                 batch_size: 32,
+                model_seed: a.model_seed,
             };
             run_one(CheckSpec::Wall(spec), &a.common)
         }
@@ -240,6 +253,7 @@ pub fn run(args: CheckArgs) -> Result<()> {
                 threshold: a.threshold,
                 level: 0.95,
                 batch_size: 32,
+                model_seed: a.model_seed,
             };
             run_one(CheckSpec::Randomization(spec), &a.common)
         }
@@ -251,11 +265,19 @@ pub fn run(args: CheckArgs) -> Result<()> {
                 threshold: a.threshold,
                 level: 0.95,
                 batch_size: 32,
+                model_seed: a.model_seed,
             };
             run_one(CheckSpec::DataRandomization(spec), &a.common)
         }
         Which::ClassSensitivity(a) => {
-            let spec = ClassSensitivityCheck { model: a.model, data: a.data.spec()?, threshold: a.threshold, level: 0.95, batch_size: 32 };
+            let spec = ClassSensitivityCheck {
+                model: a.model,
+                data: a.data.spec()?,
+                threshold: a.threshold,
+                level: 0.95,
+                batch_size: 32,
+                model_seed: a.model_seed,
+            };
             run_one(CheckSpec::ClassSensitivity(spec), &a.common)
         }
         Which::Suite(words) => {

@@ -78,6 +78,10 @@ pub fn load_or_train(config: &TrainConfig, label: &str, device: Device) -> Resul
 
 /// [`load_or_train`] with an explicit cache folder.
 pub fn load_or_train_in(dir: &Path, config: &TrainConfig, label: &str, device: Device) -> Result<Trained> {
+    // One training at a time in this process: a second thread asking for the same model waits
+    // and then loads what the first one cached.
+    static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let key = key(config);
     let weights = dir.join(format!("{key}.safetensors"));
     let meta = dir.join(format!("{key}.json"));
