@@ -26,7 +26,7 @@ enum Command {
     Methods,
     /// List the built-in models.
     Models,
-    /// The main job: explain a built-in walled model with every method and summarise.
+    /// The main job: run a suite (default: every method on STACK-SYNTH) and write its report.
     Run(run::RunArgs),
     /// Run a sanity check (wall, theorem, randomization, …) or a suite file, with verdicts.
     Check(check::CheckArgs),

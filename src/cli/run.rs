@@ -1,58 +1,105 @@
-//! `blindspot run`: the main job. Until the default sanity suite lands, it explains a built-in
-//! walled model with every method and prints, per method, the share of the map's ℓ2 norm that
-//! falls behind the wall (the paper's µ) and the time taken.
-use crate::cam::{builtin_methods, explain_batched};
+//! `blindspot run`: the main job. Runs a suite (the default one: STACK-SYNTH, the models
+//! blindspot trains itself, every built-in method, wall leakage, Theorem 1 and randomization),
+//! prints the verdict table and writes the report to an output folder.
+use crate::check::suite::{CheckSpec, Suite};
+use crate::data::folder::Preprocess;
+use crate::data::DataSpec;
 use crate::device::{device_name, parse_device};
-use crate::model::init::Init;
-use crate::model::zoo::ZooOptions;
+use crate::error::Error;
 use anyhow::{Context, Result};
 use clap::Args;
+use std::path::PathBuf;
 use std::time::Instant;
-use tch::Kind;
 
 #[derive(Args)]
 pub struct RunArgs {
+    /// A suite shipped in checks/ (default, theorem, paper) or a suite file.
+    #[arg(long, default_value = "default")]
+    pub suite: String,
+    /// Output folder (default: out/SUITE).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Image folder for every check that reads images (the paper suite needs it).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Preprocessing of --data images.
+    #[arg(long, value_enum)]
+    pub preprocess: Option<Preprocess>,
+    /// Weights (safetensors) for the wall check's built-in model (the paper suite needs them).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Overrides the suite's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Seed of the model and the images.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Number of images.
-    #[arg(long, default_value_t = 16)]
-    pub images: i64,
+}
+
+/// Applies --data / --preprocess / --weights to a suite.
+fn override_inputs(suite: &mut Suite, args: &RunArgs) {
+    for entry in &mut suite.checks {
+        let data = match &mut entry.spec {
+            CheckSpec::Wall(c) => {
+                if args.weights.is_some() {
+                    c.weights = args.weights.clone();
+                }
+                Some(&mut c.data)
+            }
+            CheckSpec::Randomization(c) => Some(&mut c.data),
+            CheckSpec::DataRandomization(c) => Some(&mut c.data),
+            CheckSpec::ClassSensitivity(c) => Some(&mut c.data),
+            CheckSpec::Theorem(_) => None,
+        };
+        if let (Some(data), Some(folder)) = (data, &args.data) {
+            let (preprocess, size) = match data {
+                DataSpec::Folder { preprocess, size, .. } => (args.preprocess.unwrap_or(*preprocess), *size),
+                _ => (args.preprocess.unwrap_or(Preprocess::AsIs), 224),
+            };
+            *data = DataSpec::Folder { folder: folder.clone(), preprocess, size };
+        }
+    }
+}
+
+/// Refuses a suite whose image folders do not exist, before any work starts.
+fn check_inputs(suite: &Suite) -> Result<()> {
+    for entry in &suite.checks {
+        let data = match &entry.spec {
+            CheckSpec::Wall(c) => Some(&c.data),
+            CheckSpec::Randomization(c) => Some(&c.data),
+            CheckSpec::DataRandomization(c) => Some(&c.data),
+            CheckSpec::ClassSensitivity(c) => Some(&c.data),
+            CheckSpec::Theorem(_) => None,
+        };
+        if let Some(DataSpec::Folder { folder, .. }) = data {
+            if !folder.is_dir() {
+                return Err(Error::input(
+                    format!("the image folder {} does not exist", folder.display()),
+                    format!("suite {}", suite.name),
+                    "pass --data DIR with your STACK-MIX / STACK-GEN images (see checks/paper.toml)",
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
+    let start = Instant::now();
     let device = parse_device(&args.device)?;
-    let spec = "builtin:small-vgg";
-    let model = crate::open_model(spec, device, &ZooOptions { seed: args.seed, weights: None }).context("opening the built-in model")?;
-    let x = Init::new(args.seed.wrapping_add(1), device).normal(&[args.images, 3, 64, 64], 1.0);
-    // Feature rows 4..7 of the 8x8 map are dead. Live row 3 sees input rows up to 46 (receptive
-    // field of four 3x3 convs and three 2x2 pools), so rows 47..63 cannot influence any logit.
-    let wall_start = 47;
-    println!("blindspot run: {spec} (random weights, seed {}), {} random images, device {}", args.seed, args.images, device_name(device));
-    println!("share of saliency behind the bottom input rows {wall_start}..63 (mu, % of l2 norm); a truthful map gives 0\n");
-    println!("{:<20} {:>10} {:>10} {:>10}", "method", "mean mu %", "max mu %", "seconds");
-    for method in builtin_methods() {
-        let start = Instant::now();
-        let e = explain_batched(method.as_ref(), model.as_ref(), &x, None, 16)
-            .with_context(|| format!("explaining with {}", method.title()))?;
-        let seconds = start.elapsed().as_secs_f64();
-        let total = e.maps.square().sum_dim_intlist([1, 2].as_slice(), false, Kind::Float).sqrt();
-        let wall = e.maps.narrow(1, wall_start, 64 - wall_start).square().sum_dim_intlist([1, 2].as_slice(), false, Kind::Float).sqrt();
-        let defined = total.gt(0.0);
-        let mu = (wall / total.clamp_min(1e-12)).masked_select(&defined) * 100.0;
-        let (mean, max) =
-            if mu.numel() == 0 { (f64::NAN, f64::NAN) } else { (mu.mean(Kind::Float).double_value(&[]), mu.max().double_value(&[])) };
-        let fmt = |v: f64| {
-            if v.is_nan() {
-                "undefined".to_string()
-            } else {
-                format!("{v:.2}")
-            }
-        };
-        println!("{:<20} {:>10} {:>10} {:>10.3}", method.title(), fmt(mean), fmt(max), seconds);
+    let mut suite = Suite::named(&args.suite)?;
+    if let Some(seed) = args.seed {
+        suite.seed = seed;
     }
+    override_inputs(&mut suite, &args);
+    check_inputs(&suite)?;
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&suite.name));
+    eprintln!("blindspot run: suite `{}` ({}), seed {}, device {}", suite.name, suite.description, suite.seed, device_name(device));
+    let report = suite.run(device, None).with_context(|| format!("running the suite `{}`", suite.name))?;
+    print!("{}", crate::report::table::render(&report));
+    let json = out.join("report.json");
+    report.write_json(&json).with_context(|| format!("writing {}", json.display()))?;
+    println!("\nreport: {}  ({:.0}s)", out.display(), start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -53,7 +53,7 @@ pub fn render(report: &Report) -> String {
                 ));
             } else {
                 out.push_str(&format!("{}: {}\n", r.check, r.statistic));
-                out.push_str(&format!("{:<20} {:<7} {:>18} {:>24} {:>5}\n", "method", "verdict", "mean ± std", "interval", "n"));
+                out.push_str(&format!("{:<20} {:<7} {:>18} {:>20} {:>5}\n", "method", "verdict", "mean ± std", "bound", "n"));
             }
         }
         if r.check == "theorem" {
