@@ -46,7 +46,7 @@ run: build
 	$(BIN) run $(ARGS)
 
 test: $(STAMP)
-	$(CARGO) test --release $(ARGS)
+	$(CARGO) test --release --workspace $(ARGS)
 
 fixtures: $(STAMP)
 	$(PYTHON) fixtures/generate.py

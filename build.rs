@@ -16,6 +16,9 @@ fn main() {
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib_dir}");
+    // Crates that depend on blindspot read this as DEP_BLINDSPOT_LIBTORCH_LIB (see
+    // examples/abs-gradcam/build.rs) to embed the same rpath.
+    println!("cargo:libtorch_lib={lib_dir}");
     println!("cargo:rustc-env=BLINDSPOT_LIBTORCH_LIB={lib_dir}");
     if Path::new(&lib_dir).join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");

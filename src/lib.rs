@@ -4,6 +4,7 @@
 //! * [`cam`]: CAM methods, one file each, and the shared pytorch-grad-cam-exact pipeline.
 //! * [`check`]: sanity checks with verdicts and their statistics; suites.
 //! * [`report`]: the JSON report and the terminal table.
+//! * [`harness`]: `cargo test` gating of a method (libtest-mimic).
 //! * [`data`]: STACK-SYNTH and image folders.
 //! * [`train`]: in-process training, the trained-model cache and the trained presets.
 //! * [`io`]: `.npy` arrays and atomic writes.
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod harness;
 pub mod io;
 pub mod model;
 pub mod progress;

@@ -1,0 +1,18 @@
+//! The gate: `cargo test -p abs-gradcam` runs one trial per check of tests/gate.toml.
+use abs_gradcam::AbsGradCam;
+use blindspot::check::Verdict;
+use blindspot::harness::SanityHarness;
+
+fn main() {
+    SanityHarness::new(AbsGradCam)
+        .suite(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gate.toml"))
+        // Non-negative channel weights paint the activations behind the wall: the wall check
+        // must fail this method.
+        .expect("::wall::", Verdict::Fail)
+        // |gradient| discards the sign that tells one class from another: the maps of two
+        // classes are nearly the same (mean SSIM 0.91 measured), so the random-logit test fails.
+        .expect("::class-sensitivity::", Verdict::Fail)
+        // Model randomization is expected to pass (the maps do follow the weights).
+        .device(tch::Device::Cpu)
+        .run();
+}
