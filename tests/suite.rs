@@ -5,6 +5,7 @@ mod checks;
 mod cli;
 mod common;
 mod data;
+mod external;
 mod npy;
 mod parity;
 mod python;
@@ -26,5 +27,6 @@ fn main() {
     trials.extend(data::trials());
     trials.extend(training::trials());
     trials.extend(checks::trials());
+    trials.extend(external::trials());
     libtest_mimic::run(&args, trials).exit();
 }

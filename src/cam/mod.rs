@@ -5,6 +5,7 @@
 //! (before any ReLU). The pipeline then applies pytorch-grad-cam's exact post-processing.
 pub mod ablationcam;
 pub mod eigencam;
+pub mod external;
 pub mod gradcam;
 pub mod gradcam_elementwise;
 pub mod gradcam_plusplus;
@@ -110,10 +111,13 @@ pub fn method_by_name(name: &str) -> Result<Box<dyn CamMethod>> {
     methods.into_iter().find(|m| m.name() == wanted).ok_or(Error::Unknown { kind: "method", name: name.to_string(), known })
 }
 
-/// Parses `all` or a comma-separated list of method names.
+/// Parses `all`, `none` or a comma-separated list of method names.
 pub fn methods_from_list(list: &str) -> Result<Vec<Box<dyn CamMethod>>> {
     if list.trim().eq_ignore_ascii_case("all") {
         return Ok(builtin_methods());
+    }
+    if list.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
     }
     list.split(',').filter(|s| !s.trim().is_empty()).map(method_by_name).collect()
 }

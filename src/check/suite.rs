@@ -84,6 +84,8 @@ pub struct Suite {
     pub description: String,
     pub seed: u64,
     pub methods: MethodList,
+    /// Methods outside Rust, run through the file protocol.
+    pub external: Vec<crate::cam::external::ExternalSpec>,
     pub checks: Vec<Entry>,
     /// Folder of the suite file, against which relative paths in it resolve.
     pub base: PathBuf,
@@ -99,6 +101,8 @@ struct SuiteFile {
     seed: u64,
     #[serde(default)]
     methods: MethodList,
+    #[serde(default)]
+    external: Vec<crate::cam::external::ExternalSpec>,
     #[serde(default)]
     checks: Vec<toml::Table>,
 }
@@ -124,7 +128,15 @@ impl Suite {
             return Err(bad(format!("{origin} declares no check")));
         }
         let name = file.name.unwrap_or_else(|| Path::new(origin).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-        let suite = Suite { name, description: file.description, seed: file.seed, methods: file.methods, checks, base: base.to_path_buf() };
+        let suite = Suite {
+            name,
+            description: file.description,
+            seed: file.seed,
+            methods: file.methods,
+            external: file.external,
+            checks,
+            base: base.to_path_buf(),
+        };
         suite.methods.resolve()?;
         Ok(suite.with_paths_resolved())
     }
@@ -185,8 +197,17 @@ pub const BUILTIN_SUITES: &[(&str, &str)] = &[
 
 impl Suite {
     /// Runs every check (or the `only` subset, by index) and collects one report.
+    /// The built-in methods the suite names, then its external ones.
+    pub fn all_methods(&self) -> Result<Vec<Box<dyn CamMethod>>> {
+        let mut methods = self.methods.resolve()?;
+        for spec in &self.external {
+            methods.push(Box::new(crate::cam::external::ExternalMethod::new(spec.clone())));
+        }
+        Ok(methods)
+    }
+
     pub fn run(&self, device: tch::Device, only: Option<&[usize]>) -> Result<crate::report::Report> {
-        let methods = self.methods.resolve()?;
+        let methods = self.all_methods()?;
         let ctx = super::CheckContext { device, seed: self.seed };
         let mut report = crate::report::Report::new(format!("suite:{}", self.name), self.seed, device);
         for (i, entry) in self.checks.iter().enumerate() {

@@ -41,7 +41,7 @@ pub enum Which {
 /// Options every check takes.
 #[derive(Args, Clone)]
 pub struct Common {
-    /// Methods: all, or a comma-separated list of names.
+    /// Methods: all, none, or a comma-separated list of names.
     #[arg(long, default_value = "all")]
     pub methods: String,
     #[arg(long, default_value_t = 0)]
@@ -52,6 +52,23 @@ pub struct Common {
     /// Write the JSON report here (docs/report-schema.md).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// An external method, NAME=COMMAND with {job} for the job file (docs/external-methods.md); repeatable.
+    #[arg(long, value_name = "NAME=COMMAND")]
+    pub external: Vec<String>,
+    /// Seconds an external command may take per job.
+    #[arg(long, default_value_t = 600.0)]
+    pub external_timeout: f64,
+}
+
+impl Common {
+    /// The built-in methods named by --methods, then the --external ones.
+    pub fn methods(&self) -> Result<Vec<Box<dyn crate::cam::CamMethod>>> {
+        let mut methods = MethodList::Named(self.methods.clone()).resolve()?;
+        for text in &self.external {
+            methods.push(Box::new(crate::cam::external::ExternalMethod::parse(text, self.external_timeout)?));
+        }
+        Ok(methods)
+    }
 }
 
 /// Where the images come from.
@@ -194,7 +211,7 @@ struct SuiteArgs {
 /// Runs one declared check and prints/writes its report.
 fn run_one(spec: CheckSpec, common: &Common) -> Result<()> {
     let device = parse_device(&common.device)?;
-    let methods = MethodList::Named(common.methods.clone()).resolve()?;
+    let methods = common.methods()?;
     let check = spec.as_check();
     let ctx = CheckContext { device, seed: common.seed };
     let mut report = Report::new(check.name().into(), common.seed, device);

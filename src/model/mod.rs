@@ -3,6 +3,7 @@
 //! A [`SplitModel`] exposes `features(x) -> A` ([N, V, h, w], the layer a CAM explains) and
 //! `head(A) -> logits` ([N, K]). Every CAM method works on this abstraction only: gradients of the
 //! target logit with respect to `A` come from autograd through `head`, with no hooks.
+pub mod export;
 pub mod init;
 pub mod rcnn;
 pub mod torchscript;
@@ -43,6 +44,19 @@ pub trait SplitModel {
     /// (the randomization checks rely on this and restore the originals afterwards).
     fn parameter_groups(&self) -> Result<Vec<ParameterGroup>> {
         Ok(Vec::new())
+    }
+    /// The TorchScript module itself, for models that are one (they export by saving it).
+    fn as_torchscript(&self) -> Option<&tch::CModule> {
+        None
+    }
+    /// For a post-hoc wall around a TorchScript model: that module.
+    fn inner_torchscript(&self) -> Option<&tch::CModule> {
+        None
+    }
+    /// A built-in model's architecture as JSON and every tensor of its state (parameters and
+    /// buffers, current values), for `python/export_builtin.py`; None for models it cannot rebuild.
+    fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
+        None
     }
     /// `head(features(x))`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {

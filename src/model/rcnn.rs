@@ -114,6 +114,13 @@ impl SplitModel for Rcnn {
         Ok(pooled.flatten(1, -1).matmul(&self.dense.tr()))
     }
 
+    fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
+        Some((
+            serde_json::json!({"kind": "rcnn", "config": self.config}),
+            vec![("conv.weight".into(), self.conv.shallow_clone()), ("dense.weight".into(), self.dense.shallow_clone())],
+        ))
+    }
+
     fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
         Ok(vec![
             super::ParameterGroup { layer: "conv".into(), parameters: vec![("conv.weight".into(), self.conv.shallow_clone())] },

@@ -66,6 +66,10 @@ impl TorchScriptModel {
 }
 
 impl SplitModel for TorchScriptModel {
+    fn as_torchscript(&self) -> Option<&CModule> {
+        Some(&self.module)
+    }
+
     /// Parameters grouped by the module that owns them (the name up to the last `.`), in the
     /// module's registration order.
     fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {

@@ -324,6 +324,12 @@ impl SplitModel for Vgg {
         Ok(self.head_t(a, false))
     }
 
+    fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
+        let mut state: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        state.sort_by(|a, b| a.0.cmp(&b.0));
+        Some((serde_json::json!({"kind": "vgg", "config": self.config}), state))
+    }
+
     /// One group per convolution (with its BatchNorm's affine parameters) and per dense layer.
     fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
         let mut groups = Vec::new();

@@ -68,6 +68,11 @@ impl Walled {
         Walled { inner, rows }
     }
 
+    /// The model inside the wall.
+    pub fn inner(&self) -> &dyn SplitModel {
+        self.inner.as_ref()
+    }
+
     fn mask(&self, a: &Tensor) -> Tensor {
         let h = a.size()[2];
         let dead = self.rows.clipped(h);
@@ -94,6 +99,16 @@ impl SplitModel for Walled {
     }
     fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
         self.inner.parameter_groups()
+    }
+    fn inner_torchscript(&self) -> Option<&tch::CModule> {
+        self.inner.as_torchscript()
+    }
+    fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
+        let (inner, state) = match self.inner.as_torchscript() {
+            Some(_) => (serde_json::json!({"kind": "torchscript"}), Vec::new()),
+            None => self.inner.architecture()?,
+        };
+        Some((serde_json::json!({"kind": "walled", "first": self.rows.first, "last": self.rows.last.min(1 << 20), "inner": inner}), state))
     }
     fn head(&self, a: &Tensor) -> Result<Tensor> {
         let h = a.size()[2];

@@ -53,7 +53,7 @@ pub fn render(report: &Report) -> String {
                 ));
             } else {
                 out.push_str(&format!("{}: {}\n", r.check, r.statistic));
-                out.push_str(&format!("{:<20} {:<7} {:>18} {:>20} {:>5}\n", "method", "verdict", "mean ± std", "bound", "n"));
+                out.push_str(&format!("{:<20} {:<7} {:>18} {:>20} {:>5}\n", "method", "verdict", "mean ± std", "95% bound", "n"));
             }
         }
         if r.check == "theorem" {
@@ -67,10 +67,17 @@ pub fn render(report: &Report) -> String {
         } else {
             (format!("{:.3}", r.mean), format!("{:.3}", r.std), format!("{:.3}", r.ci_low), format!("{:.3}", r.ci_high))
         };
+        let interval = if r.interval.contains("one-sided upper") {
+            format!("<= {hi}")
+        } else if r.interval.contains("one-sided lower") {
+            format!(">= {lo}")
+        } else {
+            format!("[{lo}, {hi}]")
+        };
         let numbers = if r.verdict == crate::check::Verdict::Error {
             r.reason.clone()
         } else {
-            format!("{:>18} {:>24} {:>5}", format!("{mean} ± {std}"), format!("[{lo}, {hi}]"), r.n)
+            format!("{:>18} {:>20} {:>5}", format!("{mean} ± {std}"), interval, r.n)
         };
         out.push_str(&format!("{:<20} {:<7} {}\n", r.method, r.verdict.to_string().to_uppercase(), numbers));
     }

@@ -1,0 +1,141 @@
+"""Writes one of blindspot's built-in models as a TorchScript split model (methods `features` and
+`head`), for external methods (docs/external-methods.md).
+
+    python export_builtin.py ARCH.json WEIGHTS.safetensors OUT.pt
+
+blindspot writes ARCH.json (the architecture: `vgg` with its configuration, `rcnn`, or `walled`
+around another architecture or a TorchScript file) and WEIGHTS.safetensors (every parameter and
+buffer with torchvision-style names, current values: trained, randomized, ...). The safetensors
+file is read with numpy alone.
+"""
+import json
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+        data = f.read()
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = meta["data_offsets"]
+        array = np.frombuffer(data[start:end], dtype=DTYPES[meta["dtype"]]).reshape(meta["shape"])
+        out[name] = torch.from_numpy(array.copy())
+    return out
+
+
+class Vgg(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        layers, c = [], config["in_channels"]
+        for layer in config["layers"]:
+            if layer == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers.append(nn.Conv2d(c, layer, 3, padding=1))
+                if config["batch_norm"]:
+                    layers.append(nn.BatchNorm2d(layer))
+                layers.append(nn.ReLU())
+                c = layer
+        self.features = nn.Sequential(*layers)
+        h, w = config["height"], config["width"]
+        for layer in config["layers"]:
+            if layer == "M":
+                h, w = h // 2, w // 2
+        head, fan_in = [], c * h * w
+        for i, out in enumerate(config["hidden"] + [config["classes"]]):
+            head.append(nn.Linear(fan_in, out))
+            if i < len(config["hidden"]):
+                head += [nn.ReLU(), nn.Dropout(config["dropout"])]
+            fan_in = out
+        self.classifier = nn.Sequential(*head)
+
+    def forward_features(self, x):
+        return self.features(x)
+
+    def forward_head(self, a):
+        return self.classifier(torch.flatten(a, 1))
+
+
+class Rcnn(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        k, v = config["kernel"], config["filters"]
+        self.conv = nn.Conv2d(config["in_channels"], v, k, bias=False)
+        h = config["height"] - k + 1
+        w = config["width"] - k + 1
+        self.dense = nn.Linear(v * (h // 2) * (w // 2), config["classes"], bias=False)
+
+    def forward_features(self, x):
+        return torch.relu(self.conv(x))
+
+    def forward_head(self, a):
+        return self.dense(torch.flatten(torch.max_pool2d(a, 2, 2), 1))
+
+
+class Split(nn.Module):
+    def __init__(self, body, row_mask=None):
+        super().__init__()
+        self.body = body
+        self.register_buffer("row_mask", row_mask if row_mask is not None else torch.ones(1))
+
+    @torch.jit.export
+    def features(self, x):
+        return self.body.forward_features(x)
+
+    @torch.jit.export
+    def head(self, a):
+        return self.body.forward_head(a * self.row_mask)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class TorchScriptBody(nn.Module):
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward_features(self, x):
+        return self.module.features(x)
+
+    def forward_head(self, a):
+        return self.module.head(a)
+
+
+def build(arch, weights):
+    kind = arch["kind"]
+    if kind == "walled":
+        inner = arch["inner"]
+        body = TorchScriptBody(torch.jit.load(inner["path"])) if inner["kind"] == "torchscript" else build(inner, weights).body
+        h = arch["feature_rows"]
+        mask = torch.ones(1, 1, h, 1)
+        mask[:, :, arch["first"]:arch["last"] + 1, :] = 0
+        return Split(body, mask)
+    body = Vgg(arch["config"]) if kind == "vgg" else Rcnn(arch["config"])
+    state = {k[len("model."):] if k.startswith("model.") else k: v for k, v in weights.items()}
+    if kind == "rcnn":
+        state = {"conv.weight": state["conv.weight"], "dense.weight": state["dense.weight"]}
+    missing, unexpected = body.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        sys.exit(f"error: weights do not match the architecture: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return Split(body)
+
+
+if __name__ == "__main__":
+    arch_path, weights_path, out = sys.argv[1:4]
+    with open(arch_path) as f:
+        arch = json.load(f)
+    model = build(arch, read_safetensors(weights_path)).eval()
+    torch.jit.script(model).save(out)

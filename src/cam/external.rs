@@ -1,0 +1,188 @@
+//! External methods: a CAM method that lives outside Rust (a Python library, a binary), run
+//! through a file protocol (docs/external-methods.md). For each job blindspot writes, in a fresh
+//! folder, the model as a TorchScript split model (`model.pt`), the inputs (`inputs.npy`, float32
+//! [N, C, H, W]), the targets (`targets.npy`, int64 [N]) and `job.json`; runs the user's command
+//! with `{job}` replaced by the path of `job.json` (and `{dir}` by the folder); and reads back the
+//! maps (`maps.npy`, float32 [N, H, W]). A command that fails, hangs past the timeout, or writes
+//! no or malformed maps is an error naming the job — never a verdict.
+use super::{CamContext, CamMethod};
+use crate::error::{Error, Result};
+use crate::io::npy;
+use crate::model::export::save_split;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tch::{Kind, Tensor};
+
+/// How a suite or the command line declares an external method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSpec {
+    pub name: String,
+    /// Shell command; `{job}` becomes the path of job.json, `{dir}` the job folder.
+    pub command: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
+}
+
+fn default_timeout() -> f64 {
+    600.0
+}
+
+pub struct ExternalMethod {
+    spec: ExternalSpec,
+    title: String,
+    root: PathBuf,
+    jobs: AtomicUsize,
+    /// Exported models by fingerprint, so a model is written once per weight state.
+    exported: Mutex<HashMap<String, PathBuf>>,
+}
+
+impl ExternalMethod {
+    pub fn new(spec: ExternalSpec) -> Self {
+        static INSTANCE: AtomicUsize = AtomicUsize::new(0);
+        let root =
+            std::env::temp_dir().join(format!("blindspot-external-{}-{}", std::process::id(), INSTANCE.fetch_add(1, Ordering::SeqCst)));
+        ExternalMethod { title: spec.name.clone(), spec, root, jobs: AtomicUsize::new(0), exported: Mutex::new(HashMap::new()) }
+    }
+
+    /// Parses `NAME=COMMAND` from the command line.
+    pub fn parse(text: &str, timeout_seconds: f64) -> Result<ExternalMethod> {
+        let (name, command) = text.split_once('=').ok_or_else(|| {
+            Error::input(
+                format!("`{text}` is not NAME=COMMAND"),
+                "--external",
+                "e.g. --external 'pgc-gradcam=python adapters/pytorch_grad_cam.py --method GradCAM {job}'",
+            )
+        })?;
+        Ok(ExternalMethod::new(ExternalSpec { name: name.trim().into(), command: command.trim().into(), timeout_seconds }))
+    }
+
+    /// A cheap fingerprint of the model's current weights.
+    fn fingerprint(ctx: &CamContext) -> Result<String> {
+        let mut parts = vec![ctx.model.name()];
+        for (i, group) in ctx.model.parameter_groups()?.iter().enumerate() {
+            for (name, t) in &group.parameters {
+                let s = (t.to_kind(Kind::Double) * (i as f64 + 1.0)).sum(Kind::Double).double_value(&[]);
+                let q = t.to_kind(Kind::Double).square().sum(Kind::Double).double_value(&[]);
+                parts.push(format!("{name}:{s:e}:{q:e}"));
+            }
+        }
+        Ok(parts.join("|"))
+    }
+
+    fn model_file(&self, ctx: &CamContext, job_dir: &Path) -> Result<PathBuf> {
+        let key = Self::fingerprint(ctx)?;
+        let mut exported = self.exported.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(path) = exported.get(&key) {
+            return Ok(path.clone());
+        }
+        let path = job_dir.join("model.pt");
+        save_split(ctx.model, &ctx.input.narrow(0, 0, 1), &path)?;
+        exported.insert(key, path.clone());
+        Ok(path)
+    }
+
+    fn fail(&self, job: &Path, what: String, fix: &str) -> Error {
+        Error::Input {
+            what: format!("external method `{}`: {what}", self.spec.name),
+            place: format!("job {}", job.display()),
+            fix: fix.into(),
+        }
+    }
+}
+
+impl Drop for ExternalMethod {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+impl CamMethod for ExternalMethod {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn summary(&self) -> &str {
+        "external method run through the file protocol"
+    }
+    fn uses_gradients(&self) -> bool {
+        false
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        let n = self.jobs.fetch_add(1, Ordering::SeqCst);
+        let dir = self.root.join(format!("job-{n:04}"));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the job folder", &dir, e))?;
+        let model = self.model_file(ctx, &dir)?;
+        let (inputs, targets, maps, job) = (dir.join("inputs.npy"), dir.join("targets.npy"), dir.join("maps.npy"), dir.join("job.json"));
+        npy::write(&inputs, ctx.input)?;
+        npy::write(&targets, ctx.targets)?;
+        let size = ctx.input.size();
+        let description = serde_json::json!({
+            "protocol": "blindspot-external/1",
+            "method": self.spec.name,
+            "model": model, "inputs": inputs, "targets": targets, "maps": maps,
+            "input_shape": size,
+            "maps_shape": [size[0], size[2], size[3]],
+        });
+        crate::io::write_atomic(&job, serde_json::to_string_pretty(&description).expect("json").as_bytes())?;
+        let command = self.spec.command.replace("{job}", &job.display().to_string()).replace("{dir}", &dir.display().to_string());
+        let log = dir.join("stderr.txt");
+        let stderr = std::fs::File::create(&log).map_err(|e| Error::io("create", &log, e))?;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| self.fail(&job, format!("cannot start `{command}`: {e}"), "check the command"))?;
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| Error::io("wait for", &job, e))? {
+                break status;
+            }
+            if start.elapsed().as_secs_f64() > self.spec.timeout_seconds {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(self.fail(
+                    &job,
+                    format!("`{command}` did not finish within {} s; it was stopped", self.spec.timeout_seconds),
+                    "make it faster or raise timeout_seconds",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if !status.success() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+            return Err(self.fail(
+                &job,
+                format!("`{command}` failed ({status}): {}", tail.join(" | ")),
+                "run the command by hand on the job to see why",
+            ));
+        }
+        let array = npy::read(&maps).map_err(|e| {
+            self.fail(&job, format!("no readable maps.npy: {e}"), "write float32 maps [N, H, W] to the path job.json names as `maps`")
+        })?;
+        let want = [size[0], size[2], size[3]];
+        if array.shape != want || !matches!(array.dtype, npy::DType::F32 | npy::DType::F64) {
+            return Err(self.fail(
+                &job,
+                format!("maps.npy is {} {:?}; expected float32 {want:?}", array.dtype.numpy_name(), array.shape),
+                "write one float32 map per input image, at the input's height and width",
+            ));
+        }
+        let t = array.to_tensor().to_kind(Kind::Float);
+        if t.isfinite().all().int64_value(&[]) == 0 {
+            return Err(self.fail(&job, "maps.npy contains NaN or Inf".into(), "return finite maps"));
+        }
+        Ok(t.to_device(ctx.input.device()))
+    }
+}

@@ -1,0 +1,70 @@
+//! Writing a split model as a TorchScript split model (a `.pt` with `features` and `head`), for
+//! external methods. TorchScript models save themselves (with any in-place change, such as
+//! randomized weights). Built-in models describe their architecture (JSON) and state (safetensors)
+//! and `python/export_builtin.py` rebuilds and scripts them (Python with torch:
+//! `$BLINDSPOT_PYTHON`, else `python3`); a post-hoc wall around a TorchScript model is rebuilt the
+//! same way around the saved inner module.
+use super::SplitModel;
+use crate::error::{first_line, Error, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tch::Tensor;
+
+const EXPORT_BUILTIN: &str = include_str!("../../python/export_builtin.py");
+
+/// The Python interpreter blindspot uses for helpers: `$BLINDSPOT_PYTHON`, else `python3`.
+pub fn python() -> PathBuf {
+    std::env::var_os("BLINDSPOT_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// Writes `model` as a TorchScript split model reproducing its current weights; `example` is a
+/// valid input batch (it sizes post-hoc walls).
+pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Result<()> {
+    if let Some(module) = model.as_torchscript() {
+        return module.save(path).map_err(|e| Error::torch(format!("saving {}", path.display()), e));
+    }
+    let Some((mut arch, state)) = model.architecture() else {
+        return Err(Error::model(
+            "this model cannot be written as TorchScript for an external method",
+            model.name(),
+            "use a built-in model or a TorchScript split model",
+        ));
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the folder", dir, e))?;
+    if arch["kind"] == "walled" {
+        arch["feature_rows"] = serde_json::json!(tch::no_grad(|| model.features(example))?.size()[2]);
+        if arch["inner"]["kind"] == "torchscript" {
+            let inner_path = dir.join("inner.pt");
+            let walled = model
+                .inner_torchscript()
+                .ok_or_else(|| Error::model("a walled TorchScript model lost its module", model.name(), "report this"))?;
+            walled.save(&inner_path).map_err(|e| Error::torch("saving the inner TorchScript module", e))?;
+            arch["inner"]["path"] = serde_json::json!(inner_path);
+        }
+    }
+    let (arch_path, weights_path, script) =
+        (dir.join("architecture.json"), dir.join("weights.safetensors"), dir.join(".export_builtin.py"));
+    std::fs::write(&arch_path, serde_json::to_string_pretty(&arch).expect("json")).map_err(|e| Error::io("write", &arch_path, e))?;
+    let named: Vec<(String, Tensor)> = state.into_iter().map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu).contiguous())).collect();
+    let named_refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    Tensor::write_safetensors(&named_refs, &weights_path).map_err(|e| Error::torch("writing the weights for export", e))?;
+    std::fs::write(&script, EXPORT_BUILTIN).map_err(|e| Error::io("write", &script, e))?;
+    let python = python();
+    let output = Command::new(&python).arg(&script).arg(&arch_path).arg(&weights_path).arg(path).output().map_err(|e| {
+        Error::model(
+            format!("cannot run {} to write {} as TorchScript: {e}", python.display(), model.name()),
+            path.display().to_string(),
+            "exporting a built-in model for an external method needs Python with torch: set BLINDSPOT_PYTHON (make installs one)",
+        )
+    })?;
+    let _ = std::fs::remove_file(&script);
+    if !output.status.success() {
+        return Err(Error::model(
+            format!("writing {} as TorchScript failed: {}", model.name(), first_line(&String::from_utf8_lossy(&output.stderr))),
+            path.display().to_string(),
+            "set BLINDSPOT_PYTHON to a Python with torch 2.13.0 (the Makefile's venv)",
+        ));
+    }
+    Ok(())
+}
