@@ -10,6 +10,7 @@ mod npy;
 mod parity;
 mod python;
 mod reference;
+mod reports;
 mod training;
 mod walls;
 
@@ -28,5 +29,6 @@ fn main() {
     trials.extend(training::trials());
     trials.extend(checks::trials());
     trials.extend(external::trials());
+    trials.extend(reports::trials());
     libtest_mimic::run(&args, trials).exit();
 }

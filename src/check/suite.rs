@@ -206,17 +206,26 @@ impl Suite {
         Ok(methods)
     }
 
-    pub fn run(&self, device: tch::Device, only: Option<&[usize]>) -> Result<crate::report::Report> {
+    /// Runs every check, or with `shard = Some((k, n))` the checks whose position i in the suite
+    /// has i mod n = k − 1 (a deterministic K-th of the suite), and collects one report.
+    pub fn run(&self, device: tch::Device, shard: Option<(usize, usize)>) -> Result<crate::report::Report> {
         let methods = self.all_methods()?;
         let ctx = super::CheckContext { device, seed: self.seed };
         let mut report = crate::report::Report::new(format!("suite:{}", self.name), self.seed, device);
+        report.shard = shard.map(|(k, n)| format!("{k}/{n}"));
         for (i, entry) in self.checks.iter().enumerate() {
-            if only.is_some_and(|o| !o.contains(&i)) {
+            if shard.is_some_and(|(k, n)| i % n != k - 1) {
                 continue;
             }
             let check = entry.spec.as_check();
-            report.checks.push(crate::report::CheckRun { check: check.name().into(), params: check.params() });
-            report.results.extend(check.run(&methods, &ctx)?);
+            let results = check.run(&methods, &ctx)?;
+            report.checks.push(crate::report::CheckRun {
+                check: check.name().into(),
+                params: check.params(),
+                index: i,
+                results: results.len(),
+            });
+            report.results.extend(results);
         }
         Ok(report)
     }

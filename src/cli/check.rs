@@ -215,8 +215,8 @@ fn run_one(spec: CheckSpec, common: &Common) -> Result<()> {
     let check = spec.as_check();
     let ctx = CheckContext { device, seed: common.seed };
     let mut report = Report::new(check.name().into(), common.seed, device);
-    report.checks.push(CheckRun { check: check.name().into(), params: check.params() });
     report.results = check.run(&methods, &ctx).with_context(|| format!("running the {} check", check.name()))?;
+    report.checks.push(CheckRun { check: check.name().into(), params: check.params(), index: 0, results: report.results.len() });
     finish(&report, &common.json)
 }
 

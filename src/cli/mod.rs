@@ -28,6 +28,8 @@ enum Command {
     Models,
     /// The main job: run a suite (default: every method on STACK-SYNTH) and write its report.
     Run(run::RunArgs),
+    /// Merge shard reports (`blindspot run --shard K/N`) into one.
+    Merge(run::MergeArgs),
     /// Run a sanity check (wall, theorem, randomization, …) or a suite file, with verdicts.
     Check(check::CheckArgs),
     /// Prove which input pixels a (walled) model cannot see.
@@ -81,6 +83,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => run::run(args),
+        Command::Merge(args) => run::merge(args),
         Command::Check(args) => check::run(args),
         Command::Certify(args) => tools::certify_cmd(args),
         Command::Data(args) => tools::data_cmd(args),

@@ -34,6 +34,53 @@ pub struct RunArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Run a deterministic K-th of the suite's checks (K/N, 1-based), for CI matrices and job
+    /// arrays; `blindspot merge` combines the shard reports.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+}
+
+/// Parses `K/N` with 1 <= K <= N.
+pub fn parse_shard(text: &str) -> Result<(usize, usize)> {
+    let bad = || Error::input(format!("`{text}` is not a shard"), "--shard", "write K/N with 1 <= K <= N, e.g. --shard 2/3");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n) = (k.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad().into());
+    }
+    Ok((k, n))
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The shards' report.json files.
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Output folder for the merged report (report.json, report.md, junit.xml, badges/, figures/).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `blindspot merge`: shard reports back into the report one machine would have written.
+pub fn merge(args: MergeArgs) -> Result<()> {
+    let mut shards = Vec::new();
+    for path in &args.reports {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        let report: crate::report::Report = serde_json::from_str(&text).map_err(|e| {
+            Error::input(
+                format!("{} is not a blindspot report: {e}", path.display()),
+                path.display().to_string(),
+                "pass report.json files written by `blindspot run --shard`",
+            )
+        })?;
+        shards.push(report);
+    }
+    let merged = crate::report::Report::merge(shards)?;
+    merged.write_dir(&args.out)?;
+    crate::report::figures::report_figures(&merged, &args.out)?;
+    print!("{}", crate::report::table::render(&merged));
+    println!("merged {} shard reports into {}", args.reports.len(), args.out.display());
+    Ok(())
 }
 
 /// Applies --data / --preprocess / --weights to a suite.
@@ -85,6 +132,37 @@ fn check_inputs(suite: &Suite) -> Result<()> {
     Ok(())
 }
 
+/// The paper's Figure 1 layout for the first four images of the suite's first wall check.
+fn figure1(suite: &Suite, report: &crate::report::Report, device: tch::Device, out: &std::path::Path) -> Result<Option<PathBuf>> {
+    let Some(CheckSpec::Wall(wall)) = suite.checks.iter().map(|e| &e.spec).find(|s| matches!(s, CheckSpec::Wall(_))) else {
+        return Ok(None);
+    };
+    if !report.results.iter().any(|r| r.check == "wall") {
+        return Ok(None);
+    }
+    let model =
+        crate::open_model(&wall.model, device, &crate::model::zoo::ZooOptions { seed: wall.model_seed, weights: wall.weights.clone() })?;
+    let model: Box<dyn crate::SplitModel> = match &wall.mask_rows {
+        Some(rows) => Box::new(crate::model::wall::Walled::new(model, crate::model::wall::RowRange::parse(rows)?)),
+        None => model,
+    };
+    let x = wall.data.load(suite.seed)?;
+    let x = x.narrow(0, 0, x.size()[0].min(4));
+    let methods = suite.all_methods()?;
+    let mut maps = Vec::new();
+    for m in &methods {
+        maps.push(crate::cam::explain(m.as_ref(), model.as_ref(), &x, None)?.maps.to_device(tch::Device::Cpu));
+    }
+    let rows = report.results.iter().find(|r| r.check == "wall").and_then(|r| {
+        let w = r.extra.get("wall")?;
+        Some((w["rows"]["first"].as_i64()?, w["rows"]["last"].as_i64()?))
+    });
+    let titles: Vec<String> = methods.iter().map(|m| m.title().to_uppercase()).collect();
+    let path = out.join("figures/figure1.png");
+    crate::report::figures::figure1(&crate::data::denormalize(&x), &titles, &maps, rows, &path)?;
+    Ok(Some(path))
+}
+
 pub fn run(args: RunArgs) -> Result<()> {
     let start = Instant::now();
     let device = parse_device(&args.device)?;
@@ -94,12 +172,20 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     override_inputs(&mut suite, &args);
     check_inputs(&suite)?;
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&suite.name));
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let out = args.out.clone().unwrap_or_else(|| match shard {
+        Some((k, n)) => PathBuf::from("out").join(format!("{}-shard-{k}-of-{n}", suite.name)),
+        None => PathBuf::from("out").join(&suite.name),
+    });
     eprintln!("blindspot run: suite `{}` ({}), seed {}, device {}", suite.name, suite.description, suite.seed, device_name(device));
-    let report = suite.run(device, None).with_context(|| format!("running the suite `{}`", suite.name))?;
+    let report = suite.run(device, shard).with_context(|| format!("running the suite `{}`", suite.name))?;
     print!("{}", crate::report::table::render(&report));
-    let json = out.join("report.json");
-    report.write_json(&json).with_context(|| format!("writing {}", json.display()))?;
+    let mut files = report.write_dir(&out).with_context(|| format!("writing the report to {}", out.display()))?;
+    files.extend(crate::report::figures::report_figures(&report, &out)?);
+    if let Some(path) = figure1(&suite, &report, device, &out)? {
+        files.push(path);
+    }
+    println!("\nwrote {} files: report.json, report.md, junit.xml, badges/, figures/", files.len());
     println!("\nreport: {}  ({:.0}s)", out.display(), start.elapsed().as_secs_f64());
     Ok(())
 }
