@@ -217,6 +217,15 @@ pub fn trials() -> Vec<Trial> {
             )
         }),
     ];
+    t.push(Trial::test("cli::run_writes_every_report_file", run_outputs));
+    t.push(Trial::test("cli::bad_input::paper_suite_without_data", || {
+        let (code, _, stderr) = blindspot(&["run", "--suite", "paper", "--data", "/nonexistent/STACK-MIX", "--device", "cpu"]);
+        ensure(code != 0 && stderr.contains("the image folder /nonexistent/STACK-MIX does not exist") && !stderr.contains("panicked"), || stderr)
+    }));
+    t.push(Trial::test("cli::bad_input::bad_shard", || {
+        let (code, _, stderr) = blindspot(&["run", "--shard", "4/3", "--device", "cpu"]);
+        ensure(code != 0 && stderr.contains("is not a shard"), || stderr)
+    }));
     t.push(Trial::test("cli::bad_input::unwritable_output", || {
         let (code, _, stderr) = blindspot(&[
             "explain",
@@ -270,5 +279,26 @@ fn methods_list() -> TestResult {
     ] {
         ensure(stdout.lines().any(|l| l.split_whitespace().next() == Some(name)), || format!("`{name}` missing from:\n{stdout}"))?;
     }
+    Ok(())
+}
+
+fn run_outputs() -> TestResult {
+    let dir = scratch("run");
+    let suite = crate::common::root().join("tests/data/tiny-suite.toml");
+    let (code, stdout, stderr) = blindspot(&["run", "--suite", suite.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--device", "cpu"]);
+    ensure(code == 0, || format!("exit {code}: {stderr}"))?;
+    ensure(stdout.contains("wall:") && stdout.contains("theorem:") && stdout.contains("passed"), || stdout.clone())?;
+    for file in ["report.json", "report.md", "junit.xml", "badges/gradcam-wall.json", "badges/gradcam-wall.svg", "badges/hirescam-randomization.svg"] {
+        ensure(dir.join(file).is_file(), || format!("{file} missing"))?;
+    }
+    for png in ["figures/figure1.png", "figures/theorem.png", "figures/randomization.png"] {
+        let bytes = std::fs::read(dir.join(png)).map_err(|e| format!("{png}: {e}"))?;
+        ensure(bytes.starts_with(b"\x89PNG"), || format!("{png} is not a PNG"))?;
+        let img = image::load_from_memory(&bytes)?;
+        ensure(img.width() > 100 && img.height() > 100, || format!("{png} is {}x{}", img.width(), img.height()))?;
+    }
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json"))?)?;
+    ensure(report["check"] == "suite:tiny" && report["results"].as_array().map(|r| r.len()) == Some(5), || "report.json content".into())?;
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
