@@ -48,6 +48,10 @@ run: build
 test: $(STAMP)
 	$(CARGO) test --release --workspace $(ARGS)
 
+# Side-by-side with pytorch-grad-cam (docs/performance.md); reports, never fails on speed.
+bench: build
+	$(BIN) bench $(ARGS)
+
 fixtures: $(STAMP)
 	$(PYTHON) fixtures/generate.py
 

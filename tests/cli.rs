@@ -218,9 +218,21 @@ pub fn trials() -> Vec<Trial> {
         }),
     ];
     t.push(Trial::test("cli::run_writes_every_report_file", run_outputs));
+    t.push(Trial::test("cli::memory_does_not_grow_over_1000_explain_calls", || {
+        // In its own process, so that other trials' allocations do not count.
+        let (code, stdout, stderr) = blindspot(&["bench", "--memory", "1000", "--device", "cpu"]);
+        ensure(code == 0, || stderr.clone())?;
+        let value = |key: &str| stdout.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse::<f64>().ok()));
+        let growth = value("growth_mb").ok_or_else(|| format!("no growth line in {stdout}"))?;
+        // A leak of the smallest tensor of a call, the 1x64x8x8 activations (16 KiB), would add 16 MB.
+        ensure(growth < 8.0, || format!("RSS grew by {growth:.1} MB over 1000 calls:\n{stdout}"))
+    }));
     t.push(Trial::test("cli::bad_input::paper_suite_without_data", || {
         let (code, _, stderr) = blindspot(&["run", "--suite", "paper", "--data", "/nonexistent/STACK-MIX", "--device", "cpu"]);
-        ensure(code != 0 && stderr.contains("the image folder /nonexistent/STACK-MIX does not exist") && !stderr.contains("panicked"), || stderr)
+        ensure(
+            code != 0 && stderr.contains("the image folder /nonexistent/STACK-MIX does not exist") && !stderr.contains("panicked"),
+            || stderr,
+        )
     }));
     t.push(Trial::test("cli::bad_input::bad_shard", || {
         let (code, _, stderr) = blindspot(&["run", "--shard", "4/3", "--device", "cpu"]);
@@ -288,7 +300,14 @@ fn run_outputs() -> TestResult {
     let (code, stdout, stderr) = blindspot(&["run", "--suite", suite.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--device", "cpu"]);
     ensure(code == 0, || format!("exit {code}: {stderr}"))?;
     ensure(stdout.contains("wall:") && stdout.contains("theorem:") && stdout.contains("passed"), || stdout.clone())?;
-    for file in ["report.json", "report.md", "junit.xml", "badges/gradcam-wall.json", "badges/gradcam-wall.svg", "badges/hirescam-randomization.svg"] {
+    for file in [
+        "report.json",
+        "report.md",
+        "junit.xml",
+        "badges/gradcam-wall.json",
+        "badges/gradcam-wall.svg",
+        "badges/hirescam-randomization.svg",
+    ] {
         ensure(dir.join(file).is_file(), || format!("{file} missing"))?;
     }
     for png in ["figures/figure1.png", "figures/theorem.png", "figures/randomization.png"] {

@@ -1,6 +1,7 @@
 //! The `blindspot` command line. Library errors get context here and are printed as one message
 //! (what, where, how to fix) with a non-zero exit; a panic is caught and reported the same way,
 //! never as a backtrace.
+mod bench;
 mod check;
 mod common;
 mod explain;
@@ -28,6 +29,8 @@ enum Command {
     Models,
     /// The main job: run a suite (default: every method on STACK-SYNTH) and write its report.
     Run(run::RunArgs),
+    /// Benchmark against pytorch-grad-cam, the Monte Carlo against a per-draw loop, memory.
+    Bench(bench::BenchArgs),
     /// Merge shard reports (`blindspot run --shard K/N`) into one.
     Merge(run::MergeArgs),
     /// Run a sanity check (wall, theorem, randomization, …) or a suite file, with verdicts.
@@ -84,6 +87,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Run(args) => run::run(args),
         Command::Merge(args) => run::merge(args),
+        Command::Bench(args) => bench::run(args),
         Command::Check(args) => check::run(args),
         Command::Certify(args) => tools::certify_cmd(args),
         Command::Data(args) => tools::data_cmd(args),
