@@ -5,29 +5,21 @@ blindspot, with the same thread count, and prints JSON {method: {images, seconds
 
     python bench_pgc.py MODEL.pt INPUTS.npy TARGETS.npy THREADS REPS METHOD[:N_IMAGES] ...
 """
+import importlib.util
 import json
 import os
 import sys
 import time
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # pytorch-grad-cam's per-batch progress bars
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import pytorch_grad_cam  # noqa: E402
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
-
-
-class Wrapped(torch.nn.Module):
-    def __init__(self, split):
-        super().__init__()
-        self.split = split
-        self.cam_layer = torch.nn.Identity()
-
-    def forward(self, x):
-        return self.split.head(self.cam_layer(self.split.features(x)))
+# The adapter's wrapper, so that the benchmark drives pytorch-grad-cam exactly as jobs do.
+_spec = importlib.util.spec_from_file_location(
+    "blindspot_adapter", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "adapters", "pytorch_grad_cam.py"))
+_adapter = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_adapter)
+Wrapped, ClassifierOutputTarget, pytorch_grad_cam = _adapter.Wrapped, _adapter.ClassifierOutputTarget, _adapter.pytorch_grad_cam
+np, torch = _adapter.np, _adapter.torch
 
 
 def main():
