@@ -67,6 +67,7 @@ struct Setup {
     size: i64,
     /// Images for the perturbation methods (ScoreCAM, AblationCAM) where the full batch is too slow.
     perturbation_images: i64,
+    reps: usize,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -115,7 +116,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .arg(dir.join("inputs.npy"))
             .arg(dir.join("targets.npy"))
             .arg(threads.to_string())
-            .arg(args.reps.to_string())
+            .arg(setup.reps.to_string())
             .args(&specs)
             .output()
             .context("running python/bench_pgc.py (needs the venv: run `make bench`)")?;
@@ -132,7 +133,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let ts = targets.narrow(0, 0, n);
             explain(method.as_ref(), model.as_ref(), &xs.narrow(0, 0, 1), Some(&ts.narrow(0, 0, 1)))?;
             let ours_s = median(
-                (0..args.reps)
+                (0..setup.reps)
                     .map(|_| {
                         let start = Instant::now();
                         let e = explain(method.as_ref(), model.as_ref(), &xs, Some(&ts)).expect("explain");
