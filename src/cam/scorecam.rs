@@ -18,7 +18,7 @@ pub struct ScoreCam {
 
 impl Default for ScoreCam {
     fn default() -> Self {
-        ScoreCam { batch_size: 128 }
+        ScoreCam { batch_size: 16 }
     }
 }
 
