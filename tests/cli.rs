@@ -274,21 +274,7 @@ fn explain_ok() -> TestResult {
 fn methods_list() -> TestResult {
     let (code, stdout, _) = blindspot(&["methods"]);
     ensure(code == 0, || "exit code".into())?;
-    for name in [
-        "gradcam",
-        "hirescam",
-        "gradcam-elementwise",
-        "gradcam++",
-        "xgradcam",
-        "layercam",
-        "scorecam",
-        "ablationcam",
-        "eigencam",
-        "eigengradcam",
-        "opticam",
-        "randomcam",
-        "sobel",
-    ] {
+    for name in crate::common::ALL_METHODS {
         ensure(stdout.lines().any(|l| l.split_whitespace().next() == Some(name)), || format!("`{name}` missing from:\n{stdout}"))?;
     }
     Ok(())

@@ -7,6 +7,23 @@ use tch::{Kind, Tensor};
 
 pub type TestResult = Result<(), Failed>;
 
+/// Every built-in method's command-line name, in `blindspot methods` order.
+pub const ALL_METHODS: [&str; 13] = [
+    "gradcam",
+    "hirescam",
+    "gradcam-elementwise",
+    "gradcam++",
+    "xgradcam",
+    "layercam",
+    "scorecam",
+    "ablationcam",
+    "eigencam",
+    "eigengradcam",
+    "opticam",
+    "randomcam",
+    "sobel",
+];
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

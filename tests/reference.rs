@@ -52,21 +52,7 @@ fn subjects() -> Vec<(&'static str, Box<dyn Fn() -> (Box<dyn SplitModel>, Tensor
 
 pub fn trials() -> Vec<Trial> {
     let mut trials = Vec::new();
-    let methods = [
-        "gradcam",
-        "hirescam",
-        "gradcam-elementwise",
-        "gradcam++",
-        "xgradcam",
-        "layercam",
-        "scorecam",
-        "ablationcam",
-        "eigencam",
-        "eigengradcam",
-        "opticam",
-        "randomcam",
-        "sobel",
-    ];
+    let methods = crate::common::ALL_METHODS;
     for (subject, _) in subjects() {
         for method in methods {
             trials.push(Trial::test(format!("reference::{subject}::{method}"), move || {
