@@ -6,10 +6,10 @@
 //! class (seeded). A method whose maps do not depend on the class at all (EigenCAM, the Sobel
 //! map) is flagged `class_agnostic` and fails. Verdict: pass iff the method is not class-agnostic
 //! and the one-sided upper bound of mean SSIM is below `threshold`.
-use super::randomization::{default_batch, default_level, open};
+use super::randomization::open;
 use super::similarity::ssim;
 use super::stats::{t_interval, Side};
-use super::{Check, CheckContext, CheckResult, Verdict};
+use super::{default_batch, default_level, Check, CheckContext, CheckResult};
 use crate::cam::{explain_batched, CamMethod};
 use crate::data::DataSpec;
 use crate::error::Result;
@@ -72,26 +72,16 @@ impl Check for ClassSensitivityCheck {
             let s = t_interval(&values, self.level, Side::Upper);
             let pass = !class_agnostic && s.ci_high < self.threshold;
             results.push(CheckResult {
-                check: "class-sensitivity".into(),
-                method: method.title().into(),
-                verdict: if pass { Verdict::Pass } else { Verdict::Fail },
                 reason: if class_agnostic {
                     "class-agnostic: the maps are identical for every pair of classes".into()
                 } else {
                     format!("mean SSIM = {:.3} (upper bound {:.3}) {} {}", s.mean, s.ci_high, if pass { "<" } else { ">=" }, self.threshold)
                 },
                 statistic: "mean SSIM between the predicted-class and a random-other-class map".into(),
-                n: s.n,
-                mean: s.mean,
-                std: s.std,
-                ci_low: s.ci_low,
-                ci_high: s.ci_high,
-                ci_level: s.ci_level,
-                interval: s.interval,
                 rule: rule.clone(),
                 per_sample: values.into_iter().map(Some).collect(),
                 detail: json!({"class_agnostic": class_agnostic, "largest_map_change": largest_change, "model": model.name(), "data": self.data.describe(ctx.seed)}),
-                extra: serde_json::Map::new(),
+                ..CheckResult::judged("class-sensitivity", method.title(), pass, s)
             });
         }
         Ok(results)

@@ -3,9 +3,9 @@
 //! can only memorise). Maps that stay alike do not depend on what the model learned.
 //! Same similarities and rule as model randomization: pass iff the one-sided upper bound of mean
 //! Spearman(abs) is below `threshold`.
-use super::randomization::{default_batch, default_level, default_threshold, open, step_summary, verdict};
+use super::randomization::{default_threshold, open, step_summary, verdict};
 use super::similarity::compare;
-use super::{Check, CheckContext, CheckResult};
+use super::{default_batch, default_level, Check, CheckContext, CheckResult};
 use crate::cam::{explain_batched, CamMethod};
 use crate::data::DataSpec;
 use crate::error::Result;

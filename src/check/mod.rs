@@ -65,7 +65,34 @@ pub struct CheckResult {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Default confidence level of every check's interval.
+pub(crate) fn default_level() -> f64 {
+    0.95
+}
+
+/// Default images per explain call of the image checks.
+pub(crate) fn default_batch() -> i64 {
+    32
+}
+
 impl CheckResult {
+    /// A pass or fail result whose n, mean, std and interval come from `summary`; the caller
+    /// fills in the reason, statistic, rule, per-sample values and detail.
+    pub fn judged(check: &str, method: &str, pass: bool, summary: stats::Summary) -> Self {
+        let stats::Summary { n, mean, std, ci_low, ci_high, ci_level, interval } = summary;
+        CheckResult {
+            verdict: if pass { Verdict::Pass } else { Verdict::Fail },
+            n,
+            mean,
+            std,
+            ci_low,
+            ci_high,
+            ci_level,
+            interval,
+            ..CheckResult::error(check, method, String::new(), "")
+        }
+    }
+
     /// A result whose check could not be evaluated.
     pub fn error(check: &str, method: &str, reason: impl Into<String>, rule: &str) -> Self {
         CheckResult {

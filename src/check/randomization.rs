@@ -12,7 +12,7 @@
 //! `threshold` (0.5; docs/checks.md justifies it from the controls).
 use super::similarity::{compare, Similarities};
 use super::stats::{t_interval, Side};
-use super::{Check, CheckContext, CheckResult, Verdict};
+use super::{default_batch, default_level, Check, CheckContext, CheckResult};
 use crate::cam::{explain_batched, CamMethod, Explanation};
 use crate::data::DataSpec;
 use crate::error::{Error, Result};
@@ -136,12 +136,6 @@ fn default_distribution() -> Distribution {
 pub(crate) fn default_threshold() -> f64 {
     0.5
 }
-pub(crate) fn default_level() -> f64 {
-    0.95
-}
-pub(crate) fn default_batch() -> i64 {
-    32
-}
 
 /// Opens a check's model, walled when `mask_rows` is given.
 pub(crate) fn open(
@@ -205,9 +199,6 @@ pub(crate) fn verdict(
     let s = t_interval(&defined, level, Side::Upper);
     let pass = s.ci_high < threshold;
     CheckResult {
-        check: check.into(),
-        method: method.into(),
-        verdict: if pass { Verdict::Pass } else { Verdict::Fail },
         reason: format!(
             "mean Spearman(abs) {what} = {:.3} (upper bound {:.3}) {} {threshold}{}",
             s.mean,
@@ -216,17 +207,10 @@ pub(crate) fn verdict(
             if undefined > 0 { format!("; {undefined} constant map(s) excluded") } else { String::new() }
         ),
         statistic: format!("mean Spearman rank correlation of absolute maps {what}"),
-        n: s.n,
-        mean: s.mean,
-        std: s.std,
-        ci_low: s.ci_low,
-        ci_high: s.ci_high,
-        ci_level: s.ci_level,
-        interval: s.interval,
         rule,
         per_sample,
         detail,
-        extra: serde_json::Map::new(),
+        ..CheckResult::judged(check, method, pass, s)
     }
 }
 

@@ -15,7 +15,7 @@
 //! `max_draws`). Verdict "consistent" iff the closed form lies in the interval; each reading of
 //! the talk's bound "holds" unless the interval's upper end is below it.
 use super::stats::{t_interval, Side};
-use super::{finite, Check, CheckContext, CheckResult, Verdict};
+use super::{default_level, finite, Check, CheckContext, CheckResult};
 use crate::cam::{explain, gradcam::GradCam, CamMethod};
 use crate::error::Result;
 use crate::model::init::Init;
@@ -106,9 +106,6 @@ fn default_class() -> ClassChoice {
 }
 fn default_estimator() -> Estimator {
     Estimator::ControlVariate
-}
-fn default_level() -> f64 {
-    0.95
 }
 fn default_rel() -> f64 {
     0.02
@@ -266,10 +263,19 @@ impl TheoremCheck {
         extra.insert("closed_form".into(), json!(exact));
         extra.insert("consistent".into(), json!(consistent));
         extra.insert("bounds".into(), serde_json::Value::Object(bounds));
+        let pass = self.class == ClassChoice::Argmax || consistent;
+        let detail = json!({
+            "draws": s.n,
+            "estimator": self.estimator(),
+            "plain_estimate": {"mean": super::stats::mean(&plain), "std": super::stats::std(&plain)},
+            "relative_half_width": (s.ci_high - s.ci_low) / 2.0 / s.mean,
+            "n_vis": geometry(&config).n_vis,
+            "pixels_behind_wall": geometry(&config).dead_rows.end - geometry(&config).dead_rows.start,
+            "expected_sqrt_chi": expected_sqrt_chi(filters),
+            "example_pixel": {"row": geometry(&config).dead_rows.start, "col": 0, "patch_norm": reference_norm,
+                              "expected_gc": s.mean * reference_norm},
+        });
         Ok(CheckResult {
-            check: "theorem".into(),
-            method: GradCam.title().into(),
-            verdict: if self.class == ClassChoice::Argmax || consistent { Verdict::Pass } else { Verdict::Fail },
             reason: format!(
                 "E[GC]/|m| = {:.5} +- {:.5} over {} draws for {class_words}; closed form {:.5}{}",
                 s.mean,
@@ -287,27 +293,10 @@ impl TheoremCheck {
                 }
             ),
             statistic: "mean over draws of the average of GC_ij / |m_ij| over the pixels behind the wall".into(),
-            n: s.n,
-            mean: s.mean,
-            std: s.std,
-            ci_low: s.ci_low,
-            ci_high: s.ci_high,
-            ci_level: s.ci_level,
-            interval: s.interval,
             rule,
-            per_sample: Vec::new(),
-            detail: json!({
-                "draws": s.n,
-                "estimator": self.estimator(),
-                "plain_estimate": {"mean": super::stats::mean(&plain), "std": super::stats::std(&plain)},
-                "relative_half_width": (s.ci_high - s.ci_low) / 2.0 / s.mean,
-                "n_vis": geometry(&config).n_vis,
-                "pixels_behind_wall": geometry(&config).dead_rows.end - geometry(&config).dead_rows.start,
-                "expected_sqrt_chi": expected_sqrt_chi(filters),
-                "example_pixel": {"row": geometry(&config).dead_rows.start, "col": 0, "patch_norm": reference_norm,
-                                  "expected_gc": s.mean * reference_norm},
-            }),
+            detail,
             extra,
+            ..CheckResult::judged("theorem", GradCam.title(), pass, s)
         })
     }
 }

@@ -8,7 +8,7 @@
 //! statistics, and a method with fewer than two defined images gets an error, never a pass.
 use super::randomization::open;
 use super::stats::{bootstrap_interval, t_interval, Side};
-use super::{finite, Check, CheckContext, CheckResult, Verdict};
+use super::{default_batch, default_level, finite, Check, CheckContext, CheckResult};
 use crate::cam::{explain_batched, CamMethod};
 use crate::data::DataSpec;
 use crate::error::Result;
@@ -49,12 +49,6 @@ pub struct WallCheck {
 
 fn default_threshold() -> f64 {
     0.01
-}
-fn default_level() -> f64 {
-    0.95
-}
-fn default_batch() -> i64 {
-    32
 }
 
 /// µ per image for maps [N, H, W] and a 0/1 region [H, W]; None where the map is all zero.
@@ -144,9 +138,6 @@ impl WallCheck {
                 let undefined_note =
                     if undefined > 0 { format!("; {undefined} image(s) with an all-zero map excluded") } else { String::new() };
                 CheckResult {
-                    check: "wall".into(),
-                    method: method.title().into(),
-                    verdict: if pass { Verdict::Pass } else { Verdict::Fail },
                     reason: format!(
                         "mean mu = {:.2}% (upper bound {:.2}%) {} threshold {}%{undefined_note}",
                         100.0 * s.mean,
@@ -155,17 +146,10 @@ impl WallCheck {
                         100.0 * self.threshold
                     ),
                     statistic,
-                    n: s.n,
-                    mean: s.mean,
-                    std: s.std,
-                    ci_low: s.ci_low,
-                    ci_high: s.ci_high,
-                    ci_level: s.ci_level,
-                    interval: s.interval,
                     rule: rule.clone(),
                     per_sample,
                     detail,
-                    extra: serde_json::Map::new(),
+                    ..CheckResult::judged("wall", method.title(), pass, s)
                 }
             };
             results.push(result);
