@@ -53,6 +53,20 @@ pub fn trials() -> Vec<Trial> {
             ensure(r.detail["relative_half_width"].as_f64().unwrap() < 0.02, || "default precision not reached".into())
         }),
         Trial::test("checks::theorem::true_closed_form_rejected_at_most_as_often_as_alpha", true_closed_form),
+        Trial::test("checks::theorem::draws_do_not_depend_on_chunking", || {
+            // Chunk sizes depend on the device; the draws, hence the verdicts, must not.
+            let check = TheoremCheck::default();
+            let config = RcnnConfig { filters: 64, classes: 1, ..RcnnConfig::default() };
+            let xi = blindspot::model::init::Init::new(3, Device::Cpu).normal(&[1, 1, 29, 29], 1.0);
+            let (whole, _) = check.sample(&config, &xi, 6, 40, Device::Cpu)?;
+            let mut pieces = Vec::new();
+            for (start, len) in [(0u64, 1i64), (1, 2), (3, 3)] {
+                pieces.extend(check.sample(&config, &xi, len, 40 + start, Device::Cpu)?.0);
+            }
+            let worst = whole.iter().zip(&pieces).map(|(a, b)| ((a - b) / a).abs()).fold(0.0, f64::max);
+            ensure(pieces.len() == 6 && worst < 1e-5, || format!("chunks of 6 vs 1+2+3: {whole:?} vs {pieces:?}"))?;
+            ensure(whole.windows(2).all(|w| w[0] != w[1]), || "draws must differ from each other".into())
+        }),
         Trial::test("checks::theorem::argmax_variant_exceeds_fixed_class", || {
             let check =
                 TheoremCheck { filters: vec![64], class: ClassChoice::Argmax, min_draws: 2000, max_draws: 2000, ..TheoremCheck::default() };

@@ -4,7 +4,7 @@
 use crate::common::{ensure, ensure_close, fixture, to_vec, TestResult};
 use blindspot::cam::{explain, method_by_name, opticam::OptiCam, randomcam::RandomCam, CamMethod};
 use blindspot::model::init::Init;
-use blindspot::model::rcnn::{Rcnn, RcnnConfig};
+use blindspot::model::rcnn::{Rcnn, RcnnConfig, RcnnDraws};
 use blindspot::model::torchscript::TorchScriptModel;
 use blindspot::SplitModel;
 use libtest_mimic::Trial;
@@ -63,6 +63,8 @@ pub fn trials() -> Vec<Trial> {
         }
     }
     trials.push(Trial::test("reference::eigencam::sign_convention", sign_convention));
+    trials.push(Trial::test("reference::rcnn_dead_channels::scorecam", scorecam_dead_channels));
+    trials.push(Trial::test("reference::rcnn_draws::matches_separate_models", rcnn_draws_match_separate_models));
     trials
 }
 
@@ -393,6 +395,65 @@ fn compare(method_name: &str, model: &dyn SplitModel, x: &Tensor) -> TestResult 
         .collect();
     ensure(v[0] == x.size()[0], || "one raw map per image".into())?;
     ensure_close(&format!("{method_name}: fast vs literal"), &fast.maps, &to_tensor(&literal), TOLERANCE)
+}
+
+/// The Monte Carlo's batched model (one grouped conv as a patch matmul, pooling only the live rows)
+/// against the same draws as separate plain models (libtorch conv2d, full max-pool, full dense
+/// matrices): same logits, same GradCAM and HiResCAM maps, and the same gradient ∂y_c/∂A element
+/// by element, including the max-pool's routing on the ties that ReLU zeros create.
+fn rcnn_draws_match_separate_models() -> TestResult {
+    let config = RcnnConfig { in_channels: 1, filters: 24, kernel: 2, height: 29, width: 29, classes: 3, tau: 1.0, masked: true };
+    let draws = RcnnDraws::new(config, 4, 21, Device::Cpu);
+    let x = Init::new(5, Device::Cpu).normal(&[4, 1, 29, 29], 1.0);
+    let targets = Tensor::from_slice(&[0i64, 1, 2, 0]);
+    let separate = draws.unbatched();
+    for method in ["gradcam", "hirescam"] {
+        let m = method_by_name(method)?;
+        let batched = explain(m.as_ref(), &draws, &x, Some(&targets))?;
+        for (d, model) in separate.iter().enumerate() {
+            let d = d as i64;
+            let one = explain(m.as_ref(), model, &x.narrow(0, d, 1), Some(&targets.narrow(0, d, 1)))?;
+            // Sums of hundreds of terms in a different order: compare relative to the scale.
+            let tol = |t: &Tensor| 1e-5 * t.abs().max().double_value(&[]).max(1.0);
+            ensure_close(&format!("{method}: logits of draw {d}"), &batched.logits.narrow(0, d, 1), &one.logits, tol(&one.logits))?;
+            ensure_close(&format!("{method}: raw map of draw {d}"), &batched.raw.narrow(0, d, 1), &one.raw, tol(&one.raw))?;
+        }
+    }
+    let gradient = |model: &dyn SplitModel, x: &Tensor, t: &Tensor| -> blindspot::error::Result<Tensor> {
+        let leaf = model.features(x)?.detach().set_requires_grad(true);
+        let score = model.head(&leaf)?.gather(1, &t.unsqueeze(1), false).sum(Kind::Float);
+        Ok(Tensor::run_backward(&[score], &[&leaf], false, false).remove(0))
+    };
+    let g = gradient(&draws, &x, &targets)?;
+    let zero_ties = tch::no_grad(|| draws.features(&x))?.eq(0.0).sum(Kind::Int64).int64_value(&[]);
+    ensure(zero_ties > 0, || "expected ReLU zeros (max-pool ties)".into())?;
+    for (d, model) in separate.iter().enumerate() {
+        let d = d as i64;
+        let one = gradient(model, &x.narrow(0, d, 1), &targets.narrow(0, d, 1))?;
+        ensure(g.narrow(0, d, 1).ne_tensor(&one).sum(Kind::Int64).int64_value(&[]) == 0, || format!("gradient of draw {d} differs"))?;
+    }
+    Ok(())
+}
+
+/// ScoreCAM scores the zero image once for every all-zero channel instead of running the model
+/// on each of them: on a model where a third of the channels are dead, the result must still be
+/// the literal loop's, which runs the model on every masked input.
+fn scorecam_dead_channels() -> TestResult {
+    let config = RcnnConfig { in_channels: 3, filters: 12, kernel: 3, height: 16, width: 22, classes: 4, tau: 1.0, masked: true };
+    let model = Rcnn::new(config, 13, Device::Cpu);
+    let _ = model.conv.narrow(0, 0, 4).zero_();
+    let x = Init::new(9, Device::Cpu).normal(&[3, 3, 16, 22], 1.0);
+    let a = model.features(&x)?;
+    let dead = a.flatten(2, -1).ne(0.0).any_dim(2, false).logical_not().sum(Kind::Int64).int64_value(&[]);
+    ensure(dead >= 12 && dead < 36, || format!("expected dead and live channels, found {dead} dead of 36"))?;
+    compare("scorecam", &model, &x)?;
+    // The final maps do not depend on a dead channel's score (it only scales the softmax), the raw
+    // map does: compare it before any normalisation.
+    let targets = Tensor::from_slice(&[1i64, 2, 3]);
+    let fast = explain(method_by_name("scorecam")?.as_ref(), &model, &x, Some(&targets))?;
+    let literal: Vec<Vec<Vec<f64>>> =
+        per_image(&model, &x, &targets).iter().enumerate().map(|(n, p)| literal_raw("scorecam", &model, &x, n as i64, p, &[])).collect();
+    ensure_close("scorecam raw map with dead channels", &fast.raw, &to_tensor(&literal), TOLERANCE)
 }
 
 /// EigenCAM's documented sign: the first right singular vector has a non-negative sum, so the

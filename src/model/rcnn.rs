@@ -134,34 +134,58 @@ impl SplitModel for Rcnn {
 /// computed as a batched matrix product of each image's k×k patches with its own filter bank
 /// (about 5× faster on a CPU than libtorch's grouped `conv2d` for these shapes), and the head is
 /// one batched matrix product, so a single forward/backward gives D GradCAM maps (Theorem 1's
-/// Monte Carlo).
+/// Monte Carlo). The head pools only the rows its live dense weights read: the masked rows' weights
+/// are exactly zero, so their pooled values would only be multiplied by zero (same logits, same
+/// gradient, half the max-pool work).
 pub struct RcnnDraws {
     pub config: RcnnConfig,
     pub draws: i64,
     /// Conv filters of every draw, [D, V, C·k·k].
     conv: Tensor,
-    /// Dense weights of every draw, [D, K, V·h'·w'], masked columns zero.
+    /// Dense weights of every draw on the live pooled rows, [D, K, V·live·w'].
     dense: Tensor,
+    /// Live pooled rows (0..live); the masked ones below carry zero weights.
+    live_rows: i64,
     device: Device,
 }
 
 impl RcnnDraws {
-    /// Draws `draws` weight sets i.i.d. N(0, τ²) from `seed` (only the live dense columns are
-    /// drawn; the masked ones are exactly zero).
-    pub fn new(config: RcnnConfig, draws: i64, seed: u64, device: Device) -> Self {
-        let mut init = Init::new(seed, device);
+    /// Draws `draws` weight sets i.i.d. N(0, τ²); draw d comes from the seed `first_seed + d`
+    /// alone, so how a run is cut into chunks (which depends on the device) never changes the
+    /// draws. Only the live dense columns are drawn; the masked ones are exactly zero.
+    pub fn new(config: RcnnConfig, draws: i64, first_seed: u64, device: Device) -> Self {
         let (v, c, k, classes) = (config.filters, config.in_channels, config.kernel, config.classes);
         let (hp, wp) = config.pooled_size();
-        let conv = init.normal(&[draws, v, c * k * k], config.tau);
         let dead = config.dead_pooled_rows();
         let live_rows = hp - (dead.end - dead.start);
-        let live = init.normal(&[draws, classes, v, live_rows, wp], config.tau);
-        let dense = Tensor::cat(&[live, Tensor::zeros([draws, classes, v, hp - live_rows, wp], (tch::Kind::Float, device))], 3).reshape([
-            draws,
-            classes,
-            v * hp * wp,
-        ]);
-        RcnnDraws { config, draws, conv, dense, device }
+        let (convs, denses): (Vec<Tensor>, Vec<Tensor>) = (0..draws)
+            .map(|d| {
+                let mut init = Init::new(first_seed.wrapping_add(d as u64), Device::Cpu);
+                (init.normal(&[v, c * k * k], config.tau), init.normal(&[classes, v * live_rows * wp], config.tau))
+            })
+            .unzip();
+        let conv = Tensor::stack(&convs, 0).to_device(device);
+        let dense = Tensor::stack(&denses, 0).to_device(device);
+        RcnnDraws { config, draws, conv, dense, live_rows, device }
+    }
+
+    /// The same D draws as D separate [`Rcnn`] models (full dense matrices with zero masked
+    /// columns): the reference the batched model is tested against.
+    pub fn unbatched(&self) -> Vec<Rcnn> {
+        let c = &self.config;
+        let (hp, wp) = c.pooled_size();
+        (0..self.draws)
+            .map(|d| {
+                let live = self.dense.get(d).view([c.classes, c.filters, self.live_rows, wp]);
+                let zeros = Tensor::zeros([c.classes, c.filters, hp - self.live_rows, wp], (tch::Kind::Float, self.device));
+                Rcnn {
+                    config: c.clone(),
+                    conv: self.conv.get(d).view([c.filters, c.in_channels, c.kernel, c.kernel]),
+                    dense: Tensor::cat(&[live, zeros], 2).view([c.classes, c.filters * hp * wp]),
+                    device: self.device,
+                }
+            })
+            .collect()
     }
 }
 
@@ -188,11 +212,14 @@ impl SplitModel for RcnnDraws {
         let k = self.config.kernel;
         let patches = x.im2col([k, k], [1, 1], [0, 0], [1, 1]); // [D, C·k·k, h·w]
         let (mh, mw) = self.config.map_size();
-        Ok(self.conv.bmm(&patches).view([d, self.config.filters, mh, mw]).relu())
+        let mut b = self.conv.bmm(&patches).view([d, self.config.filters, mh, mw]);
+        let _ = b.relu_(); // in place: bmm's backward does not need its output
+        Ok(b)
     }
 
     fn head(&self, a: &Tensor) -> Result<Tensor> {
-        let pooled = a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false).flatten(1, -1);
+        let live = a.narrow(2, 0, 2 * self.live_rows);
+        let pooled = live.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false).flatten(1, -1);
         Ok(self.dense.bmm(&pooled.unsqueeze(-1)).squeeze_dim(-1))
     }
 }
