@@ -5,8 +5,13 @@
 //! Ũ_k = (U_k − min U_k) / (max U_k − min U_k + 1e-8);  s_k = y_c(x ⊙ Ũ_k) (the raw logit);
 //! w = softmax_k(s);  cam = Σ_k w_k A_k.
 //!
-//! Batched: the N·V masked inputs of a batch are built and scored in chunks of `batch_size`
-//! under no-grad; each chunk's masks are built once, in one upsampling call.
+//! Batched: the masked inputs of a batch are built and scored in chunks of `batch_size` under
+//! no-grad; each chunk's masks are built once, in one upsampling call. No redundant forwards:
+//! a channel that is zero everywhere (common after a ReLU) has the mask 0 / (0 + 1e-8) = 0, so
+//! its masked input is the zero image, whatever the image; the zero image is scored once per
+//! batch and only the other channels are run through the model. (Such a channel's score only
+//! scales the raw map through the softmax's denominator, so the final map does not depend on it;
+//! the raw map is still the literal loop's, which tests/reference.rs checks on dead channels.)
 use super::{weighted_sum, CamContext, CamMethod};
 use crate::error::Result;
 use tch::{Kind, Tensor};
@@ -38,25 +43,34 @@ impl CamMethod for ScoreCam {
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         let a = ctx.activations;
         let (n, v, h, w) = a.size4().expect("activations are [N, V, h, w]");
-        let (height, width) = (ctx.input.size()[2], ctx.input.size()[3]);
+        let size = ctx.input.size();
+        let (height, width) = (size[2], size[3]);
+        let device = a.device();
         let flat = a.reshape([n * v, 1, h, w]);
-        let owners = Tensor::arange(n, (Kind::Int64, a.device())).repeat_interleave_self_int(v, None, None);
-        let mut scores = Vec::new();
+        let owners = Tensor::arange(n, (Kind::Int64, device)).repeat_interleave_self_int(v, None, None);
+        // Every channel starts with the zero image's score; the live ones are overwritten below.
+        let zero_logits = tch::no_grad(|| ctx.model.forward(&Tensor::zeros([1, size[1], height, width], (Kind::Float, device))))?;
+        let scores = ctx.target_scores(&zero_logits.expand([n * v, zero_logits.size()[1]], false), &owners);
+        let live = flat.ne(0.0).flatten(1, -1).any_dim(1, false).nonzero().squeeze_dim(1);
+        let total = live.size()[0];
+        let mut live_scores = Vec::new();
         let mut start = 0;
-        while start < n * v {
-            let len = self.batch_size.max(1).min(n * v - start);
-            let chunk_owners = owners.narrow(0, start, len);
+        while start < total {
+            let len = self.batch_size.max(1).min(total - start);
+            let channels = live.narrow(0, start, len);
+            let chunk_owners = owners.index_select(0, &channels);
             let logits = tch::no_grad(|| -> Result<Tensor> {
-                let up = flat.narrow(0, start, len).upsample_bilinear2d([height, width], true, None, None);
+                let up = flat.index_select(0, &channels).upsample_bilinear2d([height, width], true, None, None);
                 let lo = up.amin([1, 2, 3].as_slice(), true);
                 let hi = up.amax([1, 2, 3].as_slice(), true);
                 let masks = (up - &lo) / (hi - lo + 1e-8);
                 ctx.model.forward(&(ctx.input.index_select(0, &chunk_owners) * masks))
             })?;
-            scores.push(ctx.target_scores(&logits, &chunk_owners));
+            live_scores.push(ctx.target_scores(&logits, &chunk_owners));
             start += len;
         }
-        let weights = Tensor::cat(&scores, 0).view([n, v]).softmax(-1, Kind::Float);
+        let scores = if live_scores.is_empty() { scores } else { scores.index_copy(0, &live, &Tensor::cat(&live_scores, 0)) };
+        let weights = scores.view([n, v]).softmax(-1, Kind::Float);
         Ok(weighted_sum(&weights, a))
     }
 }
