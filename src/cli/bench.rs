@@ -8,6 +8,7 @@ use crate::io::npy;
 use crate::model::export::{python, save_split};
 use crate::model::init::Init;
 use crate::model::rcnn::{RcnnConfig, RcnnDraws};
+use crate::model::vgg::VggConfig;
 use crate::model::zoo::ZooOptions;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -47,9 +48,42 @@ const PAIRS: &[(&str, &str)] = &[
     ("ablationcam", "AblationCAM"),
 ];
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
+/// A measurement in items per second over repetitions: median, slowest and fastest.
+#[derive(Clone, Copy)]
+struct Rate {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Rate {
+    /// From the seconds each repetition took to process `items`.
+    fn of(items: f64, seconds: &[f64]) -> Rate {
+        let mut rates: Vec<f64> = seconds.iter().map(|s| items / s).collect();
+        rates.sort_by(|a, b| a.total_cmp(b));
+        Rate { median: rates[rates.len() / 2], low: rates[0], high: rates[rates.len() - 1] }
+    }
+
+    /// "median (low–high)" with `digits` decimals.
+    fn show(&self, digits: usize) -> String {
+        format!("{:.*} ({:.*}-{:.*})", digits, self.median, digits, self.low, digits, self.high)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"median": self.median, "min": self.low, "max": self.high})
+    }
+}
+
+/// Runs `f` once as a warm-up, then `reps` times; the seconds of each repetition.
+fn timed(reps: usize, f: &mut dyn FnMut() -> Result<()>) -> Result<Vec<f64>> {
+    f()?;
+    let mut seconds = Vec::new();
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        f()?;
+        seconds.push(start.elapsed().as_secs_f64());
+    }
+    Ok(seconds)
 }
 
 fn rss_mb() -> f64 {
@@ -98,7 +132,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
             reps,
         });
     }
+    let hardware = Hardware::measure(device);
+    println!(
+        "hardware: matmul peak {:.1} GFLOP/s (2048x2048 float), memory copy {:.1} GB/s (256 MB tensor, read + write)",
+        hardware.matmul_flops / 1e9,
+        hardware.copy_bytes / 1e9
+    );
     let mut json = serde_json::Map::new();
+    json.insert("matmul_gflops".into(), serde_json::json!(hardware.matmul_flops / 1e9));
+    json.insert("copy_gb_per_s".into(), serde_json::json!(hardware.copy_bytes / 1e9));
     for setup in &setups {
         let model = crate::open_model(setup.spec, device, &ZooOptions::default())?;
         let x = Init::new(1, Device::Cpu).normal(&[setup.images, 3, setup.size, setup.size], 1.0);
@@ -132,7 +174,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
             anyhow::bail!("python/bench_pgc.py failed: {}", String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or(""));
         }
         let theirs: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-        println!("\n{}\n{:<14} {:>8} {:>14} {:>14} {:>8}", setup.label, "method", "images", "blindspot/s", "pgc/s", "ratio");
+        let digits = if setup.size > 100 { 2 } else { 1 };
+        println!(
+            "\n{}: images per second, median (slowest-fastest) of {} repetitions\n{:<14} {:>6} {:>24} {:>24} {:>7}",
+            setup.label, setup.reps, "method", "images", "blindspot", "pytorch-grad-cam", "ratio"
+        );
         let mut rows = Vec::new();
         for ((ours, _), spec) in PAIRS.iter().zip(&specs) {
             let n = theirs[spec]["images"].as_i64().unwrap_or(setup.images);
@@ -140,25 +186,38 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let xs = x.narrow(0, 0, n);
             let ts = targets.narrow(0, 0, n);
             explain(method.as_ref(), model.as_ref(), &xs.narrow(0, 0, 1), Some(&ts.narrow(0, 0, 1)))?;
-            let ours_s = median(
-                (0..setup.reps)
-                    .map(|_| {
-                        let start = Instant::now();
-                        let e = explain(method.as_ref(), model.as_ref(), &xs, Some(&ts)).expect("explain");
-                        let _ = e.maps.sum(tch::Kind::Float).double_value(&[]);
-                        start.elapsed().as_secs_f64()
-                    })
-                    .collect(),
+            let ours_s = timed(setup.reps, &mut || {
+                let e = explain(method.as_ref(), model.as_ref(), &xs, Some(&ts))?;
+                let _ = e.maps.sum(tch::Kind::Float).double_value(&[]);
+                Ok(())
+            })?;
+            let theirs_s: Vec<f64> =
+                theirs[spec]["seconds"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
+            if theirs_s.is_empty() {
+                anyhow::bail!("python/bench_pgc.py reported no timing for {spec}");
+            }
+            let (a, b) = (Rate::of(n as f64, &ours_s), Rate::of(n as f64, &theirs_s));
+            println!("{:<14} {:>6} {:>24} {:>24} {:>6.1}x", ours, n, a.show(digits), b.show(digits), a.median / b.median);
+            rows.push(serde_json::json!({"method": ours, "images": n, "blindspot_images_per_s": a.json(),
+                                         "pgc_images_per_s": b.json(), "ratio": a.median / b.median}));
+        }
+        if let Some(flops) = model
+            .architecture()
+            .and_then(|(arch, _)| serde_json::from_value::<VggConfig>(arch["config"].clone()).ok())
+            .map(|c| c.forward_flops())
+        {
+            let channels = tch::no_grad(|| model.features(&x.narrow(0, 0, 1).to_device(device)))?.size()[1];
+            let bound = hardware.matmul_flops / (flops * channels as f64);
+            println!(
+                "ScoreCAM bound: {channels} forwards per image x {:.2} GFLOP = {:.1} images/s at the measured matmul peak",
+                flops / 1e9,
+                bound
             );
-            let theirs_s =
-                median(theirs[spec]["seconds"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default());
-            let (a, b) = (n as f64 / ours_s, n as f64 / theirs_s);
-            println!("{:<14} {:>8} {:>14.2} {:>14.2} {:>7.1}x", ours, n, a, b, a / b);
-            rows.push(serde_json::json!({"method": ours, "images": n, "blindspot_images_per_s": a, "pgc_images_per_s": b, "ratio": a / b}));
+            json.insert(format!("{}_scorecam_bound_images_per_s", setup.spec), serde_json::json!(bound));
         }
         json.insert(setup.spec.into(), serde_json::Value::Array(rows));
     }
-    json.insert("theorem".into(), theorem(device, args.reps)?);
+    json.insert("theorem".into(), theorem(device, args.reps, &hardware)?);
     json.insert("device".into(), serde_json::json!(device_name(device)));
     json.insert("threads".into(), serde_json::json!(threads));
     crate::io::write_atomic(&args.out.join("bench.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
@@ -166,54 +225,115 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Draws per second of the batched Monte Carlo and of a per-draw loop (one model, one autograd
-/// call per draw), at V = 512.
-fn theorem(device: Device, reps: usize) -> Result<serde_json::Value> {
+/// The machine's own ceilings, measured: the best of 5 large matrix products (compute) and of 5
+/// copies of a 256 MB tensor (memory traffic, bytes read + written).
+struct Hardware {
+    matmul_flops: f64,
+    copy_bytes: f64,
+}
+
+impl Hardware {
+    fn measure(device: Device) -> Hardware {
+        let best = |f: &dyn Fn() -> Tensor| {
+            let _ = f().sum(tch::Kind::Float).double_value(&[]);
+            (0..5)
+                .map(|_| {
+                    let start = Instant::now();
+                    let t = f();
+                    let _ = t.get(0).sum(tch::Kind::Float).double_value(&[]);
+                    start.elapsed().as_secs_f64()
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        let n = 2048;
+        let a = Tensor::randn([n, n], (tch::Kind::Float, device));
+        let matmul_flops = 2.0 * (n * n * n) as f64 / best(&|| a.matmul(&a));
+        let big = Tensor::randn([64 << 20], (tch::Kind::Float, device));
+        let target = big.empty_like();
+        let copy_bytes = 2.0 * 4.0 * (64u64 << 20) as f64
+            / best(&|| {
+                let mut t = target.shallow_clone();
+                t.copy_(&big);
+                t
+            });
+        Hardware { matmul_flops, copy_bytes }
+    }
+}
+
+/// Draws per second of Theorem 1's Monte Carlo at V = 512 (one fixed class, the statistic the
+/// check computes): a straightforward per-draw loop (a fresh `Rcnn` per draw, libtorch conv2d and
+/// max-pool, one `explain` call, i.e. one autograd call), the check's batched model one draw per
+/// call, and the check itself with chunks of D draws per model.
+fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_json::Value> {
     let check = TheoremCheck::default();
     let config = RcnnConfig { filters: 512, classes: 1, ..RcnnConfig::default() };
     let xi = Init::new(0, Device::Cpu).normal(&[1, 1, 29, 29], 1.0);
-    let batched_draws = 2048;
+    let x = xi.to_device(device);
+    let target = Tensor::zeros([1], (tch::Kind::Int64, device));
     let per_draw = 64;
-    let time = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
-        f()?;
-        let mut v = Vec::new();
-        for _ in 0..reps {
-            let start = Instant::now();
-            f()?;
-            v.push(start.elapsed().as_secs_f64());
-        }
-        Ok(median(v))
-    };
-    let batched = time(&mut || {
-        let mut done = 0;
-        let mut seed = 0;
-        while done < batched_draws {
-            let chunk = (4096 / 512).min(batched_draws - done);
-            check.sample(&config, &xi, chunk, seed, device)?;
-            done += chunk;
-            seed += 1;
-        }
-        Ok(())
-    })?;
-    let looped = time(&mut || {
-        for d in 0..per_draw {
-            let model = RcnnDraws::new(config.clone(), 1, d as u64, device);
-            let x = xi.to_device(device);
-            let e = explain(&crate::cam::gradcam::GradCam, &model, &x, Some(&Tensor::zeros([1], (tch::Kind::Int64, device))))?;
-            let _ = e.raw.relu().mean(tch::Kind::Float).double_value(&[]);
-        }
-        Ok(())
-    })?;
-    let (a, b) = (batched_draws as f64 / batched, per_draw as f64 / looped);
-    println!(
-        "\ntheorem Monte Carlo at V = 512\n{:<34} {:>12.0} draws/s\n{:<34} {:>12.0} draws/s\nratio {:.1}x",
-        "batched (RcnnDraws, chunks of 8)",
-        a,
-        "per-draw loop (one model per draw)",
-        b,
-        a / b
+    let statistic = |e: crate::cam::Explanation| e.raw.narrow(1, 14, 14).relu().mean(tch::Kind::Float).double_value(&[]);
+    let straightforward = Rate::of(
+        per_draw as f64,
+        &timed(reps, &mut || {
+            for d in 0..per_draw {
+                let model = crate::model::rcnn::Rcnn::new(config.clone(), d as u64, device);
+                statistic(explain(&crate::cam::gradcam::GradCam, &model, &x, Some(&target))?);
+            }
+            Ok(())
+        })?,
     );
-    Ok(serde_json::json!({"filters": 512, "batched_draws_per_s": a, "per_draw_loop_draws_per_s": b, "ratio": a / b}))
+    let one_per_call = Rate::of(
+        per_draw as f64,
+        &timed(reps, &mut || {
+            for d in 0..per_draw {
+                let model = RcnnDraws::new(config.clone(), 1, d as u64, device);
+                statistic(explain(&crate::cam::gradcam::GradCam, &model, &x, Some(&target))?);
+            }
+            Ok(())
+        })?,
+    );
+    println!(
+        "\ntheorem Monte Carlo at V = 512, draws per second, median (slowest-fastest) of {reps} repetitions\n{:<52} {:>22}\n{:<52} {:>22}",
+        "straightforward loop (Rcnn + explain per draw)",
+        straightforward.show(0),
+        "check's batched model, one draw per call",
+        one_per_call.show(0)
+    );
+    let mut chunks = Vec::new();
+    let total = 1024;
+    for chunk in [1i64, 2, 4, 8, 16, 64] {
+        let rate = Rate::of(
+            total as f64,
+            &timed(reps, &mut || {
+                let mut done = 0;
+                let mut seed = 0;
+                while done < total {
+                    let len = chunk.min(total - done);
+                    check.sample(&config, &xi, len, seed, device)?;
+                    done += len;
+                    seed += len as u64;
+                }
+                Ok(())
+            })?,
+        );
+        println!(
+            "{:<52} {:>22}   {:>5.1}x",
+            format!("check's sample, chunks of {chunk} draws"),
+            rate.show(0),
+            rate.median / straightforward.median
+        );
+        chunks
+            .push(serde_json::json!({"draws_per_chunk": chunk, "draws_per_s": rate.json(), "ratio": rate.median / straightforward.median}));
+    }
+    // The least memory traffic a draw needs through autograd: B written by the conv and read by
+    // the pool (live half), the gradient written in full and read for α, B read again for Σ α B.
+    let (h, w) = config.map_size();
+    let bytes = 4.0 * (512 * h * w) as f64 * 4.5;
+    let bound = hardware.copy_bytes / bytes;
+    println!("memory bound: about {:.1} MB moved per draw at {:.1} GB/s = {:.0} draws/s", bytes / 1e6, hardware.copy_bytes / 1e9, bound);
+    Ok(serde_json::json!({"filters": 512, "straightforward_loop_draws_per_s": straightforward.json(),
+                          "one_draw_per_call_draws_per_s": one_per_call.json(), "chunks": chunks,
+                          "memory_bound_draws_per_s": bound}))
 }
 
 /// RSS after a tenth of `calls` repeated explain calls (GradCAM, gradients through the head) on
