@@ -288,28 +288,39 @@ impl Vgg {
     /// The convolutions run in the channels-last layout (NHWC strides on NCHW-shaped tensors),
     /// oneDNN's native layout on a CPU: about 1.2× (VGG16 at 224) to 2× (the small VGG in batches
     /// of 16) faster than NCHW, which costs a reorder around every convolution (docs/performance.md).
-    /// The same values up to float rounding; the explained layer is returned contiguous (NCHW).
+    /// In eval mode each BatchNorm is folded into its convolution (w·γ/√(σ²+ε), (b − μ)·γ/√(σ²+ε) + β,
+    /// recomputed from the current parameters at every call), which saves a pass over every
+    /// activation; the ReLUs run in place. The same values up to float rounding; the explained layer
+    /// is returned contiguous (NCHW).
     pub fn features_t(&self, x: &Tensor, train: bool) -> Tensor {
         let mut h = channels_last(x);
         for block in &self.blocks {
             h = match block {
                 Block::Pool => h.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
                 Block::Conv(conv) => {
-                    let y = h.conv2d(&channels_last(&conv.weight), Some(&conv.bias), [1, 1], [1, 1], [1, 1], 1);
-                    let y = match &conv.bn {
-                        Some(bn) => y.batch_norm(
+                    let conv3x3 = |h: &Tensor, w: &Tensor, b: &Tensor| h.conv2d(&channels_last(w), Some(b), [1, 1], [1, 1], [1, 1], 1);
+                    let mut y = match &conv.bn {
+                        Some(bn) if !train => {
+                            let scale = &bn.weight / (&bn.running_var + 1e-5).sqrt();
+                            let w = &conv.weight * scale.view([-1, 1, 1, 1]);
+                            let b = (&conv.bias - &bn.running_mean) * &scale + &bn.bias;
+                            conv3x3(&h, &w, &b)
+                        }
+                        Some(bn) => conv3x3(&h, &conv.weight, &conv.bias).batch_norm(
                             Some(&bn.weight),
                             Some(&bn.bias),
                             Some(&bn.running_mean),
                             Some(&bn.running_var),
-                            train,
+                            true,
                             0.1,
                             1e-5,
                             false,
                         ),
-                        None => y,
+                        None => conv3x3(&h, &conv.weight, &conv.bias),
                     };
-                    y.relu()
+                    // In place: neither the convolution's nor BatchNorm's backward needs its output.
+                    let _ = y.relu_();
+                    y
                 }
             };
         }
