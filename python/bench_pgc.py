@@ -3,7 +3,7 @@
 batches of 16, AblationCAM batches of 32) on a TorchScript split model and inputs written by
 blindspot, with the same thread count, and prints JSON {method: {images, seconds per repetition}}.
 
-    python bench_pgc.py MODEL.pt INPUTS.npy TARGETS.npy THREADS REPS METHOD[:N_IMAGES] ...
+    python bench_pgc.py MODEL.pt INPUTS.npy TARGETS.npy THREADS REPS METHOD[:N_IMAGES[:REPS]] ...
 """
 import importlib.util
 import json
@@ -30,14 +30,15 @@ def main():
     t_all = [int(t) for t in np.load(targets)]
     out = {}
     for spec in sys.argv[6:]:
-        name, _, n = spec.partition(":")
+        name, n, method_reps = (spec.split(":") + ["", ""])[:3]
         n = int(n) if n else len(t_all)
+        method_reps = int(method_reps) if method_reps else int(reps)
         x, t = x_all[:n], [ClassifierOutputTarget(c) for c in t_all[:n]]
         cls = getattr(pytorch_grad_cam, name)
         with cls(model=model, target_layers=[model.cam_layer]) as cam:
             cam(input_tensor=x[:1], targets=t[:1])  # warm-up
             times = []
-            for _ in range(int(reps)):
+            for _ in range(method_reps):
                 start = time.perf_counter()
                 cam(input_tensor=x, targets=t)
                 times.append(time.perf_counter() - start)

@@ -27,6 +27,12 @@ pub struct BenchArgs {
     /// Skip the masked VGG16 (slow on a CPU).
     #[arg(long)]
     pub no_vgg16: bool,
+    /// Skip the Theorem 1 Monte Carlo.
+    #[arg(long)]
+    pub no_theorem: bool,
+    /// Only these methods (comma-separated blindspot names; default: all nine).
+    #[arg(long, value_delimiter = ',')]
+    pub methods: Vec<String>,
     /// Only the memory measurement: RSS over this many repeated explain calls.
     #[arg(long)]
     pub memory: Option<usize>,
@@ -64,14 +70,20 @@ impl Rate {
         Rate { median: rates[rates.len() / 2], low: rates[0], high: rates[rates.len() - 1] }
     }
 
-    /// "median (low–high)" with `digits` decimals.
-    fn show(&self, digits: usize) -> String {
-        format!("{:.*} ({:.*}-{:.*})", digits, self.median, digits, self.low, digits, self.high)
+    /// "median (low–high)", three significant digits.
+    fn show(&self) -> String {
+        format!("{} ({}-{})", sig3(self.median), sig3(self.low), sig3(self.high))
     }
 
     fn json(&self) -> serde_json::Value {
         serde_json::json!({"median": self.median, "min": self.low, "max": self.high})
     }
+}
+
+/// `x` with three significant digits (0.0125, 2.58, 1290).
+fn sig3(x: f64) -> String {
+    let digits = if x > 0.0 { (2 - x.log10().floor() as i64).max(0) as usize } else { 1 };
+    format!("{x:.digits$}")
 }
 
 /// Runs `f` once as a warm-up, then `reps` times; the seconds of each repetition.
@@ -102,6 +114,8 @@ struct Setup {
     /// Images for the perturbation methods (ScoreCAM, AblationCAM) where the full batch is too slow.
     perturbation_images: i64,
     reps: usize,
+    /// Repetitions of the perturbation methods.
+    perturbation_reps: usize,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -119,17 +133,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
         size: 64,
         perturbation_images: 32,
         reps: args.reps,
+        perturbation_reps: args.reps,
     }];
     if !args.no_vgg16 {
-        // On a CPU the perturbation methods take about a minute per image in pytorch-grad-cam.
-        let (few, reps) = if device == Device::Cpu { (1, 1) } else { (8, args.reps) };
+        // On a CPU the perturbation methods take one to two minutes per image in pytorch-grad-cam.
+        let (few, few_reps) = if device == Device::Cpu { (1, 1) } else { (8, args.reps) };
         setups.push(Setup {
             label: "masked VGG16 224x224, batch 8",
             spec: "builtin:vgg16-masked",
             images: 8,
             size: 224,
             perturbation_images: few,
-            reps,
+            reps: args.reps,
+            perturbation_reps: few_reps,
         });
     }
     let hardware = Hardware::measure(device);
@@ -150,11 +166,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
         save_split(model.as_ref(), &x.narrow(0, 0, 1), &dir.join("model.pt")).context("exporting the model for pytorch-grad-cam")?;
         npy::write(&dir.join("inputs.npy"), &x)?;
         npy::write(&dir.join("targets.npy"), &targets)?;
-        let specs: Vec<String> = PAIRS
+        let pairs: Vec<(&str, &str)> =
+            PAIRS.iter().copied().filter(|(ours, _)| args.methods.is_empty() || args.methods.iter().any(|m| m == ours)).collect();
+        if pairs.is_empty() {
+            anyhow::bail!(
+                "--methods {} names none of the benchmarked methods ({})",
+                args.methods.join(","),
+                PAIRS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+            );
+        }
+        let specs: Vec<String> = pairs
             .iter()
             .map(|(ours, theirs)| {
                 if matches!(*ours, "scorecam" | "ablationcam") {
-                    format!("{theirs}:{}", setup.perturbation_images)
+                    format!("{theirs}:{}:{}", setup.perturbation_images, setup.perturbation_reps)
                 } else {
                     theirs.to_string()
                 }
@@ -174,19 +199,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
             anyhow::bail!("python/bench_pgc.py failed: {}", String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or(""));
         }
         let theirs: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-        let digits = if setup.size > 100 { 2 } else { 1 };
         println!(
-            "\n{}: images per second, median (slowest-fastest) of {} repetitions\n{:<14} {:>6} {:>24} {:>24} {:>7}",
-            setup.label, setup.reps, "method", "images", "blindspot", "pytorch-grad-cam", "ratio"
+            "\n{}: images per second, median (slowest-fastest) of {} repetitions ({} for ScoreCAM and AblationCAM)\n{:<14} {:>6} {:>24} {:>24} {:>7}",
+            setup.label, setup.reps, setup.perturbation_reps, "method", "images", "blindspot", "pytorch-grad-cam", "ratio"
         );
         let mut rows = Vec::new();
-        for ((ours, _), spec) in PAIRS.iter().zip(&specs) {
+        for ((ours, _), spec) in pairs.iter().zip(&specs) {
             let n = theirs[spec]["images"].as_i64().unwrap_or(setup.images);
             let method = method_by_name(ours)?;
             let xs = x.narrow(0, 0, n);
             let ts = targets.narrow(0, 0, n);
             explain(method.as_ref(), model.as_ref(), &xs.narrow(0, 0, 1), Some(&ts.narrow(0, 0, 1)))?;
-            let ours_s = timed(setup.reps, &mut || {
+            let reps = if matches!(*ours, "scorecam" | "ablationcam") { setup.perturbation_reps } else { setup.reps };
+            let ours_s = timed(reps, &mut || {
                 let e = explain(method.as_ref(), model.as_ref(), &xs, Some(&ts))?;
                 let _ = e.maps.sum(tch::Kind::Float).double_value(&[]);
                 Ok(())
@@ -197,7 +222,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 anyhow::bail!("python/bench_pgc.py reported no timing for {spec}");
             }
             let (a, b) = (Rate::of(n as f64, &ours_s), Rate::of(n as f64, &theirs_s));
-            println!("{:<14} {:>6} {:>24} {:>24} {:>6.1}x", ours, n, a.show(digits), b.show(digits), a.median / b.median);
+            println!("{:<14} {:>6} {:>24} {:>24} {:>6.1}x", ours, n, a.show(), b.show(), a.median / b.median);
             rows.push(serde_json::json!({"method": ours, "images": n, "blindspot_images_per_s": a.json(),
                                          "pgc_images_per_s": b.json(), "ratio": a.median / b.median}));
         }
@@ -209,15 +234,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let channels = tch::no_grad(|| model.features(&x.narrow(0, 0, 1).to_device(device)))?.size()[1];
             let bound = hardware.matmul_flops / (flops * channels as f64);
             println!(
-                "ScoreCAM bound: {channels} forwards per image x {:.2} GFLOP = {:.1} images/s at the measured matmul peak",
-                flops / 1e9,
-                bound
+                "ScoreCAM bound: {channels} forwards per image x {} GFLOP = {} images/s at the measured matmul peak",
+                sig3(flops / 1e9),
+                sig3(bound)
             );
             json.insert(format!("{}_scorecam_bound_images_per_s", setup.spec), serde_json::json!(bound));
         }
         json.insert(setup.spec.into(), serde_json::Value::Array(rows));
     }
-    json.insert("theorem".into(), theorem(device, args.reps, &hardware)?);
+    if !args.no_theorem {
+        json.insert("theorem".into(), theorem(device, args.reps, &hardware)?);
+    }
     json.insert("device".into(), serde_json::json!(device_name(device)));
     json.insert("threads".into(), serde_json::json!(threads));
     crate::io::write_atomic(&args.out.join("bench.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
@@ -295,9 +322,9 @@ fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_jso
     println!(
         "\ntheorem Monte Carlo at V = 512, draws per second, median (slowest-fastest) of {reps} repetitions\n{:<52} {:>22}\n{:<52} {:>22}",
         "straightforward loop (Rcnn + explain per draw)",
-        straightforward.show(0),
+        straightforward.show(),
         "check's batched model, one draw per call",
-        one_per_call.show(0)
+        one_per_call.show()
     );
     let mut chunks = Vec::new();
     let total = 1024;
@@ -319,7 +346,7 @@ fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_jso
         println!(
             "{:<52} {:>22}   {:>5.1}x",
             format!("check's sample, chunks of {chunk} draws"),
-            rate.show(0),
+            rate.show(),
             rate.median / straightforward.median
         );
         chunks
