@@ -302,7 +302,7 @@ impl TheoremCheck {
 /// Draws per model (chunk) for V filters. On a CPU about 2,048 feature maps of 28×28 (6.4 MB per
 /// [D, V, h, w] tensor): `make bench` at V = 512 measured 380, 379 and 391 draws/s in chunks of 4
 /// over three runs, against 305, 376 and 370 in chunks of 8, 479, 311 and 332 in chunks of 1, and
-/// 195–200 in chunks of 64 (tensors far out of cache). On a GPU, large chunks amortise the per-call
+/// 194–200 in chunks of 64 (tensors far out of cache). On a GPU, large chunks amortise the per-call
 /// overhead. The draws themselves do not depend on the chunking.
 pub fn chunk_draws(filters: i64, device: Device) -> i64 {
     let maps = if device.is_cuda() { 16_384 } else { 2_048 };
