@@ -30,6 +30,9 @@ pub struct BenchArgs {
     /// Skip the Theorem 1 Monte Carlo.
     #[arg(long)]
     pub no_theorem: bool,
+    /// Skip timing `blindspot run` (the main job, default suite).
+    #[arg(long)]
+    pub no_run: bool,
     /// Only these methods (comma-separated blindspot names; default: all nine).
     #[arg(long, value_delimiter = ',')]
     pub methods: Vec<String>,
@@ -231,10 +234,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .and_then(|(arch, _)| serde_json::from_value::<VggConfig>(arch["config"].clone()).ok())
             .map(|c| c.forward_flops())
         {
-            let channels = tch::no_grad(|| model.features(&x.narrow(0, 0, 1).to_device(device)))?.size()[1];
-            let bound = hardware.matmul_flops / (flops * channels as f64);
+            // ScoreCAM runs one forward per channel that is not all zero (and one for the zero image).
+            let a = tch::no_grad(|| model.features(&x.narrow(0, 0, setup.perturbation_images).to_device(device)))?;
+            let channels = a.size()[1];
+            let live = a.flatten(2, -1).ne(0.0).any_dim(2, false).to_kind(tch::Kind::Double).sum_dim_intlist(1, false, tch::Kind::Double);
+            let forwards = live.mean(tch::Kind::Double).double_value(&[]);
+            let bound = hardware.matmul_flops / (flops * forwards);
             println!(
-                "ScoreCAM bound: {channels} forwards per image x {} GFLOP = {} images/s at the measured matmul peak",
+                "ScoreCAM bound: {} forwards per image (live channels of {channels}) x {} GFLOP = {} images/s at the measured matmul peak",
+                sig3(forwards),
                 sig3(flops / 1e9),
                 sig3(bound)
             );
@@ -245,11 +253,46 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if !args.no_theorem {
         json.insert("theorem".into(), theorem(device, args.reps, &hardware)?);
     }
+    if !args.no_run {
+        json.insert("run".into(), time_main_job(&args)?);
+    }
     json.insert("device".into(), serde_json::json!(device_name(device)));
     json.insert("threads".into(), serde_json::json!(threads));
     crate::io::write_atomic(&args.out.join("bench.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     println!("\nwrote {}", args.out.join("bench.json").display());
     Ok(())
+}
+
+/// Wall time of the main job (`blindspot run`, default suite, this device) in a child process,
+/// into `<out>/run`. Trained models come from the cache when it holds them: the time of a cached
+/// run, or of a run that trains, as the output says.
+fn time_main_job(args: &BenchArgs) -> Result<serde_json::Value> {
+    let cached = crate::train::cache::cache_root().join("models");
+    let models_before = std::fs::read_dir(&cached).map(|d| d.count()).unwrap_or(0);
+    let out = args.out.join("run");
+    let start = Instant::now();
+    let output = std::process::Command::new(std::env::current_exe().context("locating the blindspot binary")?)
+        .args(["run", "--device", &args.device, "--out"])
+        .arg(&out)
+        .env("BLINDSPOT_QUIET", "1")
+        .output()
+        .context("starting `blindspot run`")?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !output.status.success() {
+        anyhow::bail!(
+            "`blindspot run --out {}` failed ({}): {}",
+            out.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+        );
+    }
+    let trained = std::fs::read_dir(&cached).map(|d| d.count()).unwrap_or(0) > models_before;
+    println!(
+        "\nblindspot run (default suite): {} s {}",
+        sig3(seconds),
+        if trained { "(trained models into an empty cache)" } else { "(trained models from the cache)" }
+    );
+    Ok(serde_json::json!({"seconds": seconds, "trained": trained}))
 }
 
 /// The machine's own ceilings, measured: the best of 5 large matrix products (compute) and of 5
