@@ -27,14 +27,18 @@ fn grid(h: usize, w: usize) -> Vec<Vec<f64>> {
     vec![vec![0.0; w]; h]
 }
 
+/// The small masked rCNN of the references: 3 input channels, 12 filters of 3×3, 16×22 input.
+fn small_rcnn() -> RcnnConfig {
+    RcnnConfig { in_channels: 3, filters: 12, kernel: 3, height: 16, width: 22, classes: 4, tau: 1.0, masked: true }
+}
+
 /// The models the references run on: random weights, random inputs.
 fn subjects() -> Vec<(&'static str, Box<dyn Fn() -> (Box<dyn SplitModel>, Tensor)>)> {
     vec![
         (
             "rcnn",
             Box::new(|| {
-                let config =
-                    RcnnConfig { in_channels: 3, filters: 12, kernel: 3, height: 16, width: 22, classes: 4, tau: 1.0, masked: true };
+                let config = small_rcnn();
                 let x = Init::new(7, Device::Cpu).normal(&[3, 3, 16, 22], 1.0);
                 (Box::new(Rcnn::new(config, 11, Device::Cpu)) as Box<dyn SplitModel>, x)
             }),
@@ -439,7 +443,7 @@ fn rcnn_draws_match_separate_models() -> TestResult {
 /// on each of them: on a model where a third of the channels are dead, the result must still be
 /// the literal loop's, which runs the model on every masked input.
 fn scorecam_dead_channels() -> TestResult {
-    let config = RcnnConfig { in_channels: 3, filters: 12, kernel: 3, height: 16, width: 22, classes: 4, tau: 1.0, masked: true };
+    let config = small_rcnn();
     let model = Rcnn::new(config, 13, Device::Cpu);
     let _ = model.conv.narrow(0, 0, 4).zero_();
     let x = Init::new(9, Device::Cpu).normal(&[3, 3, 16, 22], 1.0);
