@@ -9,8 +9,11 @@ pub fn parse_device(name: &str) -> Result<Device> {
     let cuda = |index: usize| -> Result<Device> {
         if !Cuda::is_available() {
             return Err(Error::Device {
-                what: format!("device `{name}` requested, but libtorch sees no CUDA GPU on this machine"),
-                fix: "use --device cpu (or --device auto, which picks CUDA only when present)".into(),
+                what: format!(
+                    "device `{name}` requested, but libtorch sees no CUDA GPU on this machine"
+                ),
+                fix: "use --device cpu (or --device auto, which picks CUDA only when present)"
+                    .into(),
             });
         }
         let count = Cuda::device_count() as usize;
@@ -28,7 +31,10 @@ pub fn parse_device(name: &str) -> Result<Device> {
         "cuda" | "gpu" => cuda(0),
         other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(i)) => cuda(i),
-            _ => Err(Error::Device { what: format!("unknown device `{other}`"), fix: "use auto, cpu, cuda or cuda:N".into() }),
+            _ => Err(Error::Device {
+                what: format!("unknown device `{other}`"),
+                fix: "use auto, cpu, cuda or cuda:N".into(),
+            }),
         },
     }
 }

@@ -9,16 +9,28 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// Input data (arrays, targets, images, options) that cannot be used as given.
     #[error("{what}\n  where: {place}\n  fix: {fix}")]
-    Input { what: String, place: String, fix: String },
+    Input {
+        what: String,
+        place: String,
+        fix: String,
+    },
     /// A model file or built-in model that cannot be loaded or used.
     #[error("{what}\n  where: {place}\n  fix: {fix}")]
-    Model { what: String, place: String, fix: String },
+    Model {
+        what: String,
+        place: String,
+        fix: String,
+    },
     /// The requested device does not exist here.
     #[error("{what}\n  fix: {fix}")]
     Device { what: String, fix: String },
     /// An unknown method, check or suite name.
     #[error("unknown {kind} `{name}`\n  fix: use one of: {known}")]
-    Unknown { kind: &'static str, name: String, known: String },
+    Unknown {
+        kind: &'static str,
+        name: String,
+        known: String,
+    },
     /// A file that cannot be read or written.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
@@ -33,28 +45,55 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn input(what: impl Into<String>, place: impl Into<String>, fix: impl Into<String>) -> Self {
-        Error::Input { what: what.into(), place: place.into(), fix: fix.into() }
+    pub fn input(
+        what: impl Into<String>,
+        place: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Error::Input {
+            what: what.into(),
+            place: place.into(),
+            fix: fix.into(),
+        }
     }
 
-    pub fn model(what: impl Into<String>, place: impl Into<String>, fix: impl Into<String>) -> Self {
-        Error::Model { what: what.into(), place: place.into(), fix: fix.into() }
+    pub fn model(
+        what: impl Into<String>,
+        place: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Error::Model {
+            what: what.into(),
+            place: place.into(),
+            fix: fix.into(),
+        }
     }
 
     pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
-        Error::Io { action, path: path.to_path_buf(), source }
+        Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// Wraps a libtorch error, keeping only its first line (libtorch appends C++ backtraces).
     pub fn torch(context: impl Into<String>, err: tch::TchError) -> Self {
-        Error::Torch { context: context.into(), message: first_line(&err.to_string()) }
+        Error::Torch {
+            context: context.into(),
+            message: first_line(&err.to_string()),
+        }
     }
 }
 
 /// The meaningful line of a libtorch message: the last `RuntimeError:` of a TorchScript
 /// traceback, or else the first line that is not part of a C++ stack trace.
 pub fn first_line(message: &str) -> String {
-    if let Some(line) = message.lines().rev().find_map(|l| l.trim().strip_prefix("RuntimeError: ")) {
+    if let Some(line) = message
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("RuntimeError: "))
+    {
         return line.trim().to_string();
     }
     message

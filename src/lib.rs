@@ -46,8 +46,15 @@ pub fn open_model(spec: &str, device: Device, options: &ZooOptions) -> Result<Bo
     }
     model::zoo::open(spec, device, options).map_err(|e| match e {
         Error::Unknown { kind, name, known } => {
-            let presets: Vec<String> = train::presets::PRESETS.iter().map(|(n, _)| format!("builtin:{n}")).collect();
-            Error::Unknown { kind, name, known: format!("{}, {known}", presets.join(", ")) }
+            let presets: Vec<String> = train::presets::PRESETS
+                .iter()
+                .map(|(n, _)| format!("builtin:{n}"))
+                .collect();
+            Error::Unknown {
+                kind,
+                name,
+                known: format!("{}, {known}", presets.join(", ")),
+            }
         }
         other => other,
     })

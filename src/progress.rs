@@ -18,7 +18,15 @@ impl Progress {
     pub fn new(label: impl Into<String>, total: u64) -> Self {
         let quiet = std::env::var_os("BLINDSPOT_QUIET").is_some_and(|v| v != "0");
         let terminal = std::io::stderr().is_terminal();
-        let p = Progress { label: label.into(), total: total.max(1), done: 0, start: Instant::now(), last_draw: None, terminal, quiet };
+        let p = Progress {
+            label: label.into(),
+            total: total.max(1),
+            done: 0,
+            start: Instant::now(),
+            last_draw: None,
+            terminal,
+            quiet,
+        };
         if !p.quiet && !p.terminal {
             eprintln!("{} ...", p.label);
         }
@@ -31,14 +39,22 @@ impl Progress {
             return;
         }
         let now = Instant::now();
-        if self.last_draw.is_some_and(|t| now - t < Duration::from_millis(100)) && self.done < self.total {
+        if self
+            .last_draw
+            .is_some_and(|t| now - t < Duration::from_millis(100))
+            && self.done < self.total
+        {
             return;
         }
         self.last_draw = Some(now);
         let width = 30;
         let filled = (self.done * width / self.total) as usize;
         let elapsed = self.start.elapsed().as_secs_f64();
-        let eta = if self.done > 0 { elapsed * (self.total - self.done) as f64 / self.done as f64 } else { 0.0 };
+        let eta = if self.done > 0 {
+            elapsed * (self.total - self.done) as f64 / self.done as f64
+        } else {
+            0.0
+        };
         eprint!(
             "\r{} [{}{}] {}/{} {:.0}s (eta {:.0}s)  ",
             self.label,
@@ -59,7 +75,13 @@ impl Progress {
         }
         let elapsed = self.start.elapsed().as_secs_f64();
         if self.terminal {
-            eprintln!("\r{}: {} ({:.1}s){}", self.label, message, elapsed, " ".repeat(30));
+            eprintln!(
+                "\r{}: {} ({:.1}s){}",
+                self.label,
+                message,
+                elapsed,
+                " ".repeat(30)
+            );
         } else {
             eprintln!("{}: {} ({:.1}s)", self.label, message, elapsed);
         }

@@ -18,7 +18,10 @@ use libtest_mimic::Trial;
 use tch::Device;
 
 fn ctx(seed: u64) -> CheckContext {
-    CheckContext { device: Device::Cpu, seed }
+    CheckContext {
+        device: Device::Cpu,
+        seed,
+    }
 }
 
 fn methods(names: &[&str]) -> Vec<Box<dyn blindspot::CamMethod>> {
@@ -26,63 +29,122 @@ fn methods(names: &[&str]) -> Vec<Box<dyn blindspot::CamMethod>> {
 }
 
 fn verdict_of<'a>(results: &'a [CheckResult], method: &str) -> &'a CheckResult {
-    results.iter().find(|r| r.method == method).unwrap_or_else(|| panic!("no result for {method}"))
+    results
+        .iter()
+        .find(|r| r.method == method)
+        .unwrap_or_else(|| panic!("no result for {method}"))
 }
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test("checks::wall::controls_on_trained_stack_masked", wall_controls),
-        Trial::test("checks::wall::leakage_of_a_uniform_map_is_sqrt_of_wall_share", || {
-            // paper.md §4: a spatially uniform map gives sqrt(wall rows / H).
-            let maps = tch::Tensor::ones([2, 64, 64], (tch::Kind::Float, Device::Cpu));
-            let region = tch::Tensor::zeros([64, 64], (tch::Kind::Float, Device::Cpu));
-            let _ = region.narrow(0, 47, 17).fill_(1.0);
-            let mu = blindspot::check::wall::leakage(&maps, &region);
-            let want = (17.0f64 / 64.0).sqrt();
-            ensure(mu.iter().all(|m| (m.unwrap() - want).abs() < 1e-6), || format!("{mu:?} vs {want}"))?;
-            let zero = tch::Tensor::zeros([1, 64, 64], (tch::Kind::Float, Device::Cpu));
-            ensure(blindspot::check::wall::leakage(&zero, &region) == vec![None], || "an all-zero map must be undefined".into())
-        }),
-        Trial::test("checks::theorem::closed_form_ingredients", closed_form_ingredients),
+        Trial::test(
+            "checks::wall::controls_on_trained_stack_masked",
+            wall_controls,
+        ),
+        Trial::test(
+            "checks::wall::leakage_of_a_uniform_map_is_sqrt_of_wall_share",
+            || {
+                // paper.md §4: a spatially uniform map gives sqrt(wall rows / H).
+                let maps = tch::Tensor::ones([2, 64, 64], (tch::Kind::Float, Device::Cpu));
+                let region = tch::Tensor::zeros([64, 64], (tch::Kind::Float, Device::Cpu));
+                let _ = region.narrow(0, 47, 17).fill_(1.0);
+                let mu = blindspot::check::wall::leakage(&maps, &region);
+                let want = (17.0f64 / 64.0).sqrt();
+                ensure(mu.iter().all(|m| (m.unwrap() - want).abs() < 1e-6), || {
+                    format!("{mu:?} vs {want}")
+                })?;
+                let zero = tch::Tensor::zeros([1, 64, 64], (tch::Kind::Float, Device::Cpu));
+                ensure(
+                    blindspot::check::wall::leakage(&zero, &region) == vec![None],
+                    || "an all-zero map must be undefined".into(),
+                )
+            },
+        ),
+        Trial::test(
+            "checks::theorem::closed_form_ingredients",
+            closed_form_ingredients,
+        ),
         Trial::test("checks::theorem::wrong_closed_form_is_rejected", || {
-            let check = TheoremCheck { filters: vec![512], closed_form_factor: 1.1, ..TheoremCheck::default() };
+            let check = TheoremCheck {
+                filters: vec![512],
+                closed_form_factor: 1.1,
+                ..TheoremCheck::default()
+            };
             let r = check.run_config(512, 1.0, 1.0, &ctx(0), &mut Progress::new("theorem", 1))?;
-            ensure(r.extra["consistent"] == false && r.verdict == Verdict::Fail, || {
-                format!("x1.1 closed form not rejected: {}", r.reason)
-            })?;
-            ensure(r.detail["relative_half_width"].as_f64().unwrap() < 0.02, || "default precision not reached".into())
+            ensure(
+                r.extra["consistent"] == false && r.verdict == Verdict::Fail,
+                || format!("x1.1 closed form not rejected: {}", r.reason),
+            )?;
+            ensure(
+                r.detail["relative_half_width"].as_f64().unwrap() < 0.02,
+                || "default precision not reached".into(),
+            )
         }),
-        Trial::test("checks::theorem::true_closed_form_rejected_at_most_as_often_as_alpha", true_closed_form),
+        Trial::test(
+            "checks::theorem::true_closed_form_rejected_at_most_as_often_as_alpha",
+            true_closed_form,
+        ),
         Trial::test("checks::theorem::draws_do_not_depend_on_chunking", || {
             // Chunk sizes depend on the device; the draws, hence the verdicts, must not.
             let check = TheoremCheck::default();
-            let config = RcnnConfig { filters: 64, classes: 1, ..RcnnConfig::default() };
+            let config = RcnnConfig {
+                filters: 64,
+                classes: 1,
+                ..RcnnConfig::default()
+            };
             let xi = blindspot::model::init::Init::new(3, Device::Cpu).normal(&[1, 1, 29, 29], 1.0);
             let (whole, _) = check.sample(&config, &xi, 6, 40, Device::Cpu)?;
             let mut pieces = Vec::new();
             for (start, len) in [(0u64, 1i64), (1, 2), (3, 3)] {
                 pieces.extend(check.sample(&config, &xi, len, 40 + start, Device::Cpu)?.0);
             }
-            let worst = whole.iter().zip(&pieces).map(|(a, b)| ((a - b) / a).abs()).fold(0.0, f64::max);
-            ensure(pieces.len() == 6 && worst < 1e-5, || format!("chunks of 6 vs 1+2+3: {whole:?} vs {pieces:?}"))?;
-            ensure(whole.windows(2).all(|w| w[0] != w[1]), || "draws must differ from each other".into())
-        }),
-        Trial::test("checks::theorem::argmax_variant_exceeds_fixed_class", || {
-            let check =
-                TheoremCheck { filters: vec![64], class: ClassChoice::Argmax, min_draws: 2000, max_draws: 2000, ..TheoremCheck::default() };
-            let r = check.run_config(64, 1.0, 1.0, &ctx(1), &mut Progress::new("theorem", 1))?;
-            let fixed = closed_form(&RcnnConfig { filters: 64, classes: 1, ..RcnnConfig::default() });
-            ensure(r.ci_low > fixed, || {
-                format!("argmax estimate {:.5} (low {:.5}) not above the fixed-class value {fixed:.5}", r.mean, r.ci_low)
+            let worst = whole
+                .iter()
+                .zip(&pieces)
+                .map(|(a, b)| ((a - b) / a).abs())
+                .fold(0.0, f64::max);
+            ensure(pieces.len() == 6 && worst < 1e-5, || {
+                format!("chunks of 6 vs 1+2+3: {whole:?} vs {pieces:?}")
             })?;
-            ensure(r.detail["estimator"] == "plain", || "the argmax variant must use the plain estimator".into())
+            ensure(whole.windows(2).all(|w| w[0] != w[1]), || {
+                "draws must differ from each other".into()
+            })
         }),
+        Trial::test(
+            "checks::theorem::argmax_variant_exceeds_fixed_class",
+            || {
+                let check = TheoremCheck {
+                    filters: vec![64],
+                    class: ClassChoice::Argmax,
+                    min_draws: 2000,
+                    max_draws: 2000,
+                    ..TheoremCheck::default()
+                };
+                let r =
+                    check.run_config(64, 1.0, 1.0, &ctx(1), &mut Progress::new("theorem", 1))?;
+                let fixed = closed_form(&RcnnConfig {
+                    filters: 64,
+                    classes: 1,
+                    ..RcnnConfig::default()
+                });
+                ensure(r.ci_low > fixed, || {
+                    format!("argmax estimate {:.5} (low {:.5}) not above the fixed-class value {fixed:.5}", r.mean, r.ci_low)
+                })?;
+                ensure(r.detail["estimator"] == "plain", || {
+                    "the argmax variant must use the plain estimator".into()
+                })
+            },
+        ),
         Trial::test("checks::randomization::sobel_fails_gradcam_passes", || {
             let check = RandomizationCheck {
                 model: "builtin:stack-masked".into(),
                 weights: None,
                 mask_rows: None,
-                data: DataSpec::Synthetic { synthetic: 16, seed: Some(5), size: 64 },
+                data: DataSpec::Synthetic {
+                    synthetic: 16,
+                    seed: Some(5),
+                    size: 64,
+                },
                 mode: Mode::Cascading,
                 distribution: Distribution::Gaussian,
                 threshold: 0.5,
@@ -91,76 +153,139 @@ pub fn trials() -> Vec<Trial> {
                 model_seed: 0,
             };
             let results = check.run(&methods(&["gradcam", "sobel"]), &ctx(0))?;
-            let (g, s) = (verdict_of(&results, "GradCAM"), verdict_of(&results, "Sobel"));
-            ensure(g.verdict == Verdict::Pass, || format!("GradCAM: {}", g.reason))?;
-            ensure(s.verdict == Verdict::Fail && s.mean > 0.99, || format!("Sobel: {}", s.reason))?;
-            ensure(g.detail["curve"].as_array().unwrap().len() == 6, || "one curve point per layer".into())
+            let (g, s) = (
+                verdict_of(&results, "GradCAM"),
+                verdict_of(&results, "Sobel"),
+            );
+            ensure(g.verdict == Verdict::Pass, || {
+                format!("GradCAM: {}", g.reason)
+            })?;
+            ensure(s.verdict == Verdict::Fail && s.mean > 0.99, || {
+                format!("Sobel: {}", s.reason)
+            })?;
+            ensure(g.detail["curve"].as_array().unwrap().len() == 6, || {
+                "one curve point per layer".into()
+            })
         }),
-        Trial::test("checks::randomization::independent_and_other_distributions_run", || {
-            for distribution in [Distribution::DefaultInit, Distribution::Permutation] {
-                let check = RandomizationCheck {
+        Trial::test(
+            "checks::randomization::independent_and_other_distributions_run",
+            || {
+                for distribution in [Distribution::DefaultInit, Distribution::Permutation] {
+                    let check = RandomizationCheck {
+                        model: "builtin:stack-masked".into(),
+                        weights: None,
+                        mask_rows: None,
+                        data: DataSpec::Synthetic {
+                            synthetic: 8,
+                            seed: Some(6),
+                            size: 64,
+                        },
+                        mode: Mode::Independent,
+                        distribution,
+                        threshold: 0.5,
+                        level: 0.95,
+                        batch_size: 8,
+                        model_seed: 0,
+                    };
+                    let results = check.run(&methods(&["sobel"]), &ctx(0))?;
+                    ensure(results[0].verdict == Verdict::Fail, || {
+                        format!("Sobel passed {distribution:?}: {}", results[0].reason)
+                    })?;
+                }
+                Ok(())
+            },
+        ),
+        Trial::test(
+            "checks::data_randomization::sobel_fails_gradcam_passes",
+            || {
+                let check = DataRandomizationCheck {
                     model: "builtin:stack-masked".into(),
-                    weights: None,
-                    mask_rows: None,
-                    data: DataSpec::Synthetic { synthetic: 8, seed: Some(6), size: 64 },
-                    mode: Mode::Independent,
-                    distribution,
+                    random_labels_model: "builtin:stack-randlabels".into(),
+                    data: DataSpec::Synthetic {
+                        synthetic: 32,
+                        seed: Some(5),
+                        size: 64,
+                    },
                     threshold: 0.5,
                     level: 0.95,
-                    batch_size: 8,
+                    batch_size: 32,
                     model_seed: 0,
                 };
-                let results = check.run(&methods(&["sobel"]), &ctx(0))?;
-                ensure(results[0].verdict == Verdict::Fail, || format!("Sobel passed {distribution:?}: {}", results[0].reason))?;
-            }
-            Ok(())
-        }),
-        Trial::test("checks::data_randomization::sobel_fails_gradcam_passes", || {
-            let check = DataRandomizationCheck {
-                model: "builtin:stack-masked".into(),
-                random_labels_model: "builtin:stack-randlabels".into(),
-                data: DataSpec::Synthetic { synthetic: 32, seed: Some(5), size: 64 },
-                threshold: 0.5,
-                level: 0.95,
-                batch_size: 32,
-                model_seed: 0,
-            };
-            let results = check.run(&methods(&["gradcam", "sobel"]), &ctx(0))?;
-            let (g, s) = (verdict_of(&results, "GradCAM"), verdict_of(&results, "Sobel"));
-            ensure(g.verdict == Verdict::Pass, || format!("GradCAM: {}", g.reason))?;
-            ensure(s.verdict == Verdict::Fail, || format!("Sobel: {}", s.reason))
-        }),
-        Trial::test("checks::class_sensitivity::eigencam_flagged_gradcam_passes", || {
-            let check = ClassSensitivityCheck {
-                model: "builtin:stack-masked".into(),
-                data: DataSpec::Synthetic { synthetic: 16, seed: Some(5), size: 64 },
-                threshold: 0.9,
-                level: 0.95,
-                batch_size: 16,
-                model_seed: 0,
-            };
-            let results = check.run(&methods(&["gradcam", "eigencam"]), &ctx(0))?;
-            let (g, e) = (verdict_of(&results, "GradCAM"), verdict_of(&results, "EigenCAM"));
-            ensure(g.verdict == Verdict::Pass, || format!("GradCAM: {}", g.reason))?;
-            ensure(e.verdict == Verdict::Fail && e.detail["class_agnostic"] == true, || format!("EigenCAM not flagged: {}", e.reason))
-        }),
+                let results = check.run(&methods(&["gradcam", "sobel"]), &ctx(0))?;
+                let (g, s) = (
+                    verdict_of(&results, "GradCAM"),
+                    verdict_of(&results, "Sobel"),
+                );
+                ensure(g.verdict == Verdict::Pass, || {
+                    format!("GradCAM: {}", g.reason)
+                })?;
+                ensure(s.verdict == Verdict::Fail, || {
+                    format!("Sobel: {}", s.reason)
+                })
+            },
+        ),
+        Trial::test(
+            "checks::class_sensitivity::eigencam_flagged_gradcam_passes",
+            || {
+                let check = ClassSensitivityCheck {
+                    model: "builtin:stack-masked".into(),
+                    data: DataSpec::Synthetic {
+                        synthetic: 16,
+                        seed: Some(5),
+                        size: 64,
+                    },
+                    threshold: 0.9,
+                    level: 0.95,
+                    batch_size: 16,
+                    model_seed: 0,
+                };
+                let results = check.run(&methods(&["gradcam", "eigencam"]), &ctx(0))?;
+                let (g, e) = (
+                    verdict_of(&results, "GradCAM"),
+                    verdict_of(&results, "EigenCAM"),
+                );
+                ensure(g.verdict == Verdict::Pass, || {
+                    format!("GradCAM: {}", g.reason)
+                })?;
+                ensure(
+                    e.verdict == Verdict::Fail && e.detail["class_agnostic"] == true,
+                    || format!("EigenCAM not flagged: {}", e.reason),
+                )
+            },
+        ),
         Trial::test("checks::stats::student_t_and_bootstrap", stats),
         Trial::test("checks::stats::spearman_matches_scipy", || {
-            let (a, b) = (load_npy(&fixture("similarity/a.npy")), load_npy(&fixture("similarity/b.npy")));
+            let (a, b) = (
+                load_npy(&fixture("similarity/a.npy")),
+                load_npy(&fixture("similarity/b.npy")),
+            );
             let want = to_vec(&load_npy(&fixture("similarity/spearman.npy")));
             for i in 0..6 {
                 let got = spearman(&to_vec(&a.get(i)), &to_vec(&b.get(i))).ok_or("undefined")?;
-                ensure((got - want[i as usize]).abs() < 1e-9, || format!("map {i}: {got} vs scipy {}", want[i as usize]))?;
+                ensure((got - want[i as usize]).abs() < 1e-9, || {
+                    format!("map {i}: {got} vs scipy {}", want[i as usize])
+                })?;
             }
-            ensure(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]).is_none(), || "constant side must be undefined".into())?;
-            ensure(average_ranks(&[3.0, 1.0, 3.0, 2.0]) == vec![3.5, 1.0, 3.5, 2.0], || "average ranks".into())
+            ensure(
+                spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]).is_none(),
+                || "constant side must be undefined".into(),
+            )?;
+            ensure(
+                average_ranks(&[3.0, 1.0, 3.0, 2.0]) == vec![3.5, 1.0, 3.5, 2.0],
+                || "average ranks".into(),
+            )
         }),
         Trial::test("checks::similarity::ssim_matches_scikit_image", || {
-            let (a, b) = (load_npy(&fixture("similarity/a.npy")), load_npy(&fixture("similarity/b.npy")));
+            let (a, b) = (
+                load_npy(&fixture("similarity/a.npy")),
+                load_npy(&fixture("similarity/b.npy")),
+            );
             let got = ssim(&a, &b);
             let want = to_vec(&load_npy(&fixture("similarity/ssim.npy")));
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                ensure((g - w).abs() < 1e-5, || format!("map {i}: {g} vs skimage {w}"))?;
+                ensure((g - w).abs() < 1e-5, || {
+                    format!("map {i}: {g} vs skimage {w}")
+                })?;
             }
             Ok(())
         }),
@@ -172,13 +297,22 @@ pub fn trials() -> Vec<Trial> {
         }),
         Trial::test("checks::suite::shipped_suites_parse", || {
             for name in ["default", "theorem", "paper"] {
-                let suite = Suite::load(&crate::common::root().join(format!("checks/{name}.toml")))?;
+                let suite =
+                    Suite::load(&crate::common::root().join(format!("checks/{name}.toml")))?;
                 ensure(!suite.checks.is_empty(), || format!("{name} has no check"))?;
                 Suite::named(name)?;
             }
-            let err =
-                Suite::parse("[[checks]]\ncheck = \"wal\"\n", "bad.toml", std::path::Path::new(".")).err().ok_or("a bad suite parsed")?;
-            ensure(err.to_string().contains("bad.toml") && err.to_string().contains("wal"), || err.to_string())?;
+            let err = Suite::parse(
+                "[[checks]]\ncheck = \"wal\"\n",
+                "bad.toml",
+                std::path::Path::new("."),
+            )
+            .err()
+            .ok_or("a bad suite parsed")?;
+            ensure(
+                err.to_string().contains("bad.toml") && err.to_string().contains("wal"),
+                || err.to_string(),
+            )?;
             let err = Suite::parse(
                 "[[checks]]\ncheck = \"wall\"\nmodel = \"x\"\ndata = { synthetic = 4 }\nthreshhold = 2\n",
                 "typo.toml",
@@ -188,7 +322,10 @@ pub fn trials() -> Vec<Trial> {
             .ok_or("an unknown field was accepted")?;
             ensure(err.to_string().contains("threshhold"), || err.to_string())
         }),
-        Trial::test("checks::report::same_suite_and_seed_give_byte_identical_json", identical_json),
+        Trial::test(
+            "checks::report::same_suite_and_seed_give_byte_identical_json",
+            identical_json,
+        ),
         Trial::test("checks::report::schema_fields", schema_fields),
     ]
 }
@@ -200,7 +337,11 @@ fn wall_controls() -> TestResult {
         weights: None,
         baseline: None,
         baseline_weights: None,
-        data: DataSpec::Synthetic { synthetic: 24, seed: Some(11), size: 64 },
+        data: DataSpec::Synthetic {
+            synthetic: 24,
+            seed: Some(11),
+            size: 64,
+        },
         threshold: 0.01,
         level: 0.95,
         batch_size: 24,
@@ -221,48 +362,87 @@ fn wall_controls() -> TestResult {
     let results = check.run(&all, &ctx(0))?;
     for pass in ["HiResCAM", "LayerCAM"] {
         let r = verdict_of(&results, pass);
-        ensure(r.verdict == Verdict::Pass && r.mean == 0.0 && r.ci_high == 0.0, || format!("{pass}: {} (mean {})", r.reason, r.mean))?;
-        ensure(r.per_sample.iter().all(|v| *v == Some(0.0)), || format!("{pass}: a non-zero mu"))?;
+        ensure(
+            r.verdict == Verdict::Pass && r.mean == 0.0 && r.ci_high == 0.0,
+            || format!("{pass}: {} (mean {})", r.reason, r.mean),
+        )?;
+        ensure(r.per_sample.iter().all(|v| *v == Some(0.0)), || {
+            format!("{pass}: a non-zero mu")
+        })?;
     }
-    for fail in ["GradCAM", "GradCAM++", "XGradCAM", "ScoreCAM", "AblationCAM", "EigenCAM", "Opti-CAM", "RandomCAM"] {
+    for fail in [
+        "GradCAM",
+        "GradCAM++",
+        "XGradCAM",
+        "ScoreCAM",
+        "AblationCAM",
+        "EigenCAM",
+        "Opti-CAM",
+        "RandomCAM",
+    ] {
         let r = verdict_of(&results, fail);
-        ensure(r.verdict == Verdict::Fail, || format!("{fail} did not fail: {}", r.reason))?;
+        ensure(r.verdict == Verdict::Fail, || {
+            format!("{fail} did not fail: {}", r.reason)
+        })?;
     }
     let wall = &results[0].extra["wall"];
-    ensure(wall["rows"]["first"] == 47 && wall["rows"]["last"] == 63, || format!("wall {wall}"))
+    ensure(
+        wall["rows"]["first"] == 47 && wall["rows"]["last"] == 63,
+        || format!("wall {wall}"),
+    )
 }
 
 fn closed_form_ingredients() -> TestResult {
     // E[sqrt(X)] for V = 1: K = 1 with probability 1/2 and E[chi_1] = sqrt(2/pi).
     let v1 = expected_sqrt_chi(1);
-    ensure((v1 - 0.5 * (2.0 / std::f64::consts::PI).sqrt()).abs() < 1e-12, || format!("V=1: {v1}"))?;
+    ensure(
+        (v1 - 0.5 * (2.0 / std::f64::consts::PI).sqrt()).abs() < 1e-12,
+        || format!("V=1: {v1}"),
+    )?;
     // Large V: E[sqrt(X)] ~ sqrt(V/2).
     let v = 4096;
     let e = expected_sqrt_chi(v);
-    ensure((e / (v as f64 / 2.0).sqrt() - 1.0).abs() < 1e-3, || format!("V={v}: {e}"))?;
+    ensure((e / (v as f64 / 2.0).sqrt() - 1.0).abs() < 1e-3, || {
+        format!("V={v}: {e}")
+    })?;
     // Against a brute-force average over K ~ Binomial(V, 1/2) with chi means, V = 6.
     let mut direct = 0.0;
     for k in 1..=6u32 {
-        let p = (1..=6).product::<u64>() as f64 / ((1..=k as u64).product::<u64>() * (1..=(6 - k) as u64).product::<u64>()) as f64 / 64.0;
-        let chi_mean =
-            2f64.sqrt() * statrs::function::gamma::gamma((k as f64 + 1.0) / 2.0) / statrs::function::gamma::gamma(k as f64 / 2.0);
+        let p = (1..=6).product::<u64>() as f64
+            / ((1..=k as u64).product::<u64>() * (1..=(6 - k) as u64).product::<u64>()) as f64
+            / 64.0;
+        let chi_mean = 2f64.sqrt() * statrs::function::gamma::gamma((k as f64 + 1.0) / 2.0)
+            / statrs::function::gamma::gamma(k as f64 / 2.0);
         direct += p * chi_mean;
     }
-    ensure((expected_sqrt_chi(6) - direct).abs() < 1e-12, || "V=6".into())
+    ensure((expected_sqrt_chi(6) - direct).abs() < 1e-12, || {
+        "V=6".into()
+    })
 }
 
 fn true_closed_form() -> TestResult {
     // 20 independent seeds at V = 64 with the default precision: with alpha = 0.05 a correct
     // closed form is rejected about once; 4 or more rejections has probability 1.6%.
-    let check = TheoremCheck { filters: vec![64], ..TheoremCheck::default() };
+    let check = TheoremCheck {
+        filters: vec![64],
+        ..TheoremCheck::default()
+    };
     let mut rejected = 0;
     for seed in 0..20 {
-        let r = check.run_config(64, 1.0, 1.0, &ctx(1000 + seed), &mut Progress::new("theorem", 1))?;
+        let r = check.run_config(
+            64,
+            1.0,
+            1.0,
+            &ctx(1000 + seed),
+            &mut Progress::new("theorem", 1),
+        )?;
         if r.extra["consistent"] == false {
             rejected += 1;
         }
     }
-    ensure(rejected <= 3, || format!("the true closed form was rejected for {rejected} of 20 seeds"))
+    ensure(rejected <= 3, || {
+        format!("the true closed form was rejected for {rejected} of 20 seeds")
+    })
 }
 
 fn stats() -> TestResult {
@@ -270,14 +450,25 @@ fn stats() -> TestResult {
     let values: Vec<f64> = (1..=10).map(|v| v as f64).collect();
     let s = t_interval(&values, 0.95, Side::TwoSided);
     let half = 2.262157 * 3.0276503540974917 / 10f64.sqrt();
-    ensure((s.ci_high - (5.5 + half)).abs() < 1e-5 && (s.ci_low - (5.5 - half)).abs() < 1e-5, || format!("{s:?}"))?;
+    ensure(
+        (s.ci_high - (5.5 + half)).abs() < 1e-5 && (s.ci_low - (5.5 - half)).abs() < 1e-5,
+        || format!("{s:?}"),
+    )?;
     // One-sided upper: t_{0.95, 9} = 1.833113.
     let up = t_interval(&values, 0.95, Side::Upper);
-    ensure((up.ci_high - (5.5 + 1.833113 * 3.0276503540974917 / 10f64.sqrt())).abs() < 1e-5, || format!("{up:?}"))?;
+    ensure(
+        (up.ci_high - (5.5 + 1.833113 * 3.0276503540974917 / 10f64.sqrt())).abs() < 1e-5,
+        || format!("{up:?}"),
+    )?;
     // The bootstrap is seeded: same seed, same interval; its upper bound is near the t bound.
-    let (b1, b2) = (bootstrap_interval(&values, 0.95, Side::Upper, 4000, 3), bootstrap_interval(&values, 0.95, Side::Upper, 4000, 3));
+    let (b1, b2) = (
+        bootstrap_interval(&values, 0.95, Side::Upper, 4000, 3),
+        bootstrap_interval(&values, 0.95, Side::Upper, 4000, 3),
+    );
     ensure(b1 == b2, || "bootstrap not deterministic".into())?;
-    ensure((b1.ci_high - up.ci_high).abs() < 0.6, || format!("bootstrap {} vs t {}", b1.ci_high, up.ci_high))
+    ensure((b1.ci_high - up.ci_high).abs() < 0.6, || {
+        format!("bootstrap {} vs t {}", b1.ci_high, up.ci_high)
+    })
 }
 
 fn small_suite() -> Suite {
@@ -307,38 +498,80 @@ data = { synthetic = 4 }
 
 fn identical_json() -> TestResult {
     let suite = small_suite();
-    let (a, b) = (suite.run(Device::Cpu, None)?.to_json(), suite.run(Device::Cpu, None)?.to_json());
-    ensure(a == b, || "two runs of the same suite and seed gave different JSON".into())?;
-    ensure(!a.contains("NaN") && !a.contains("inf"), || "non-finite number in the report".into())
+    let (a, b) = (
+        suite.run(Device::Cpu, None)?.to_json(),
+        suite.run(Device::Cpu, None)?.to_json(),
+    );
+    ensure(a == b, || {
+        "two runs of the same suite and seed gave different JSON".into()
+    })?;
+    ensure(!a.contains("NaN") && !a.contains("inf"), || {
+        "non-finite number in the report".into()
+    })
 }
 
 fn schema_fields() -> TestResult {
     let report = small_suite().run(Device::Cpu, None)?;
     let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
     for key in ["schema", "check", "seed", "device", "checks", "results"] {
-        ensure(json.get(key).is_some(), || format!("top-level `{key}` missing"))?;
+        ensure(json.get(key).is_some(), || {
+            format!("top-level `{key}` missing")
+        })?;
     }
-    ensure(json["check"] == "suite:tiny" && json["seed"] == 3 && json["device"] == "cpu", || "top-level values".into())?;
+    ensure(
+        json["check"] == "suite:tiny" && json["seed"] == 3 && json["device"] == "cpu",
+        || "top-level values".into(),
+    )?;
     for r in json["results"].as_array().unwrap() {
-        for key in ["check", "method", "verdict", "reason", "n", "mean", "std", "ci_low", "ci_high", "ci_level", "rule", "per_sample"] {
-            ensure(r.get(key).is_some(), || format!("result field `{key}` missing in {r}"))?;
+        for key in [
+            "check",
+            "method",
+            "verdict",
+            "reason",
+            "n",
+            "mean",
+            "std",
+            "ci_low",
+            "ci_high",
+            "ci_level",
+            "rule",
+            "per_sample",
+        ] {
+            ensure(r.get(key).is_some(), || {
+                format!("result field `{key}` missing in {r}")
+            })?;
         }
-        ensure(["pass", "fail", "error"].contains(&r["verdict"].as_str().unwrap()), || "verdict value".into())?;
+        ensure(
+            ["pass", "fail", "error"].contains(&r["verdict"].as_str().unwrap()),
+            || "verdict value".into(),
+        )?;
         match r["check"].as_str().unwrap() {
             "wall" => ensure(r["wall"]["rows"]["first"] == 47, || "wall region".into())?,
             "theorem" => {
                 for key in ["filters", "estimate", "closed_form", "consistent", "bounds"] {
-                    ensure(r.get(key).is_some(), || format!("theorem field `{key}` missing"))?;
+                    ensure(r.get(key).is_some(), || {
+                        format!("theorem field `{key}` missing")
+                    })?;
                 }
                 for reading in ["linear", "over_sqrt", "sqrt"] {
                     let b = &r["bounds"][reading];
-                    ensure(b.get("value").is_some() && b["holds"].is_boolean(), || format!("bound {reading}: {b}"))?;
+                    ensure(b.get("value").is_some() && b["holds"].is_boolean(), || {
+                        format!("bound {reading}: {b}")
+                    })?;
                 }
             }
             _ => {}
         }
     }
     let suite = small_suite();
-    let kinds: Vec<&str> = suite.checks.iter().map(|e| e.spec.as_check().name()).collect();
-    ensure(kinds == ["wall", "theorem", "randomization"] && matches!(suite.checks[0].spec, CheckSpec::Wall(_)), || format!("{kinds:?}"))
+    let kinds: Vec<&str> = suite
+        .checks
+        .iter()
+        .map(|e| e.spec.as_check().name())
+        .collect();
+    ensure(
+        kinds == ["wall", "theorem", "randomization"]
+            && matches!(suite.checks[0].spec, CheckSpec::Wall(_)),
+        || format!("{kinds:?}"),
+    )
 }

@@ -8,8 +8,15 @@ use std::process::Command;
 use tch::{Kind, Tensor};
 
 fn blindspot(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_blindspot")).args(args).output().expect("blindspot runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+        .args(args)
+        .output()
+        .expect("blindspot runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -31,25 +38,55 @@ fn expect_failure(name: &str, build: impl Fn(&Path) -> Vec<String>, expected: &s
     args.extend(["--out".to_string(), out.display().to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, _, stderr) = blindspot(&args);
-    ensure(code != 0, || format!("exit code 0 for bad input; stderr: {stderr}"))?;
-    ensure(stderr.contains(expected), || format!("stderr does not say `{expected}`:\n{stderr}"))?;
-    ensure(stderr.starts_with("error: "), || format!("message does not start with `error: `:\n{stderr}"))?;
-    for bad in ["panicked", "stack backtrace", "RUST_BACKTRACE", "Exception raised from"] {
-        ensure(!stderr.contains(bad), || format!("stderr shows `{bad}`:\n{stderr}"))?;
+    ensure(code != 0, || {
+        format!("exit code 0 for bad input; stderr: {stderr}")
+    })?;
+    ensure(stderr.contains(expected), || {
+        format!("stderr does not say `{expected}`:\n{stderr}")
+    })?;
+    ensure(stderr.starts_with("error: "), || {
+        format!("message does not start with `error: `:\n{stderr}")
+    })?;
+    for bad in [
+        "panicked",
+        "stack backtrace",
+        "RUST_BACKTRACE",
+        "Exception raised from",
+    ] {
+        ensure(!stderr.contains(bad), || {
+            format!("stderr shows `{bad}`:\n{stderr}")
+        })?;
     }
-    ensure(!out.exists(), || "a partial output file was left behind".into())?;
-    let leftovers: Vec<_> =
-        std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
-    ensure(leftovers.is_empty(), || "a temporary file was left behind".into())?;
+    ensure(!out.exists(), || {
+        "a partial output file was left behind".into()
+    })?;
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    ensure(leftovers.is_empty(), || {
+        "a temporary file was left behind".into()
+    })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
 fn plain_args(input: &str) -> Vec<String> {
-    ["explain", "--model", &fixture("plain/model.pt").display().to_string(), "--input", input, "--method", "gradcam", "--device", "cpu"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "explain",
+        "--model",
+        &fixture("plain/model.pt").display().to_string(),
+        "--input",
+        input,
+        "--method",
+        "gradcam",
+        "--device",
+        "cpu",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 fn plain_input() -> String {
@@ -100,7 +137,10 @@ pub fn trials() -> Vec<Trial> {
                 "rank",
                 |dir| {
                     let p = dir.join("x.npy");
-                    save(&p, &Tensor::zeros([3, 32, 32], (Kind::Float, tch::Device::Cpu)));
+                    save(
+                        &p,
+                        &Tensor::zeros([3, 32, 32], (Kind::Float, tch::Device::Cpu)),
+                    );
                     plain_args(&p.display().to_string())
                 },
                 "expected 4 dimensions",
@@ -111,7 +151,10 @@ pub fn trials() -> Vec<Trial> {
                 "dtype",
                 |dir| {
                     let p = dir.join("x.npy");
-                    save(&p, &Tensor::zeros([2, 3, 32, 32], (Kind::Double, tch::Device::Cpu)));
+                    save(
+                        &p,
+                        &Tensor::zeros([2, 3, 32, 32], (Kind::Double, tch::Device::Cpu)),
+                    );
                     plain_args(&p.display().to_string())
                 },
                 "holds float64 values; expected float32",
@@ -122,7 +165,10 @@ pub fn trials() -> Vec<Trial> {
                 "channels",
                 |dir| {
                     let p = dir.join("x.npy");
-                    save(&p, &Tensor::zeros([2, 1, 64, 64], (Kind::Float, tch::Device::Cpu)));
+                    save(
+                        &p,
+                        &Tensor::zeros([2, 1, 64, 64], (Kind::Float, tch::Device::Cpu)),
+                    );
                     let mut a = plain_args(&p.display().to_string());
                     a[2] = "builtin:small-vgg".into();
                     a
@@ -135,7 +181,10 @@ pub fn trials() -> Vec<Trial> {
                 "channels-ts",
                 |dir| {
                     let p = dir.join("x.npy");
-                    save(&p, &Tensor::zeros([2, 1, 32, 32], (Kind::Float, tch::Device::Cpu)));
+                    save(
+                        &p,
+                        &Tensor::zeros([2, 1, 32, 32], (Kind::Float, tch::Device::Cpu)),
+                    );
                     plain_args(&p.display().to_string())
                 },
                 "`features` of",
@@ -193,8 +242,11 @@ pub fn trials() -> Vec<Trial> {
         }),
         Trial::test("cli::bad_input::cuda_without_gpu", || {
             // On a GPU host ask for a device index that cannot exist instead.
-            let (device, expected) =
-                if tch::Cuda::is_available() { ("cuda:99", "CUDA device(s) exist") } else { ("cuda", "libtorch sees no CUDA GPU") };
+            let (device, expected) = if tch::Cuda::is_available() {
+                ("cuda:99", "CUDA device(s) exist")
+            } else {
+                ("cuda", "libtorch sees no CUDA GPU")
+            };
             expect_failure(
                 "cuda",
                 |_| {
@@ -217,23 +269,50 @@ pub fn trials() -> Vec<Trial> {
             )
         }),
     ];
-    t.push(Trial::test("cli::run_writes_every_report_file", run_outputs));
-    t.push(Trial::test("cli::memory_does_not_grow_over_1000_explain_calls", || {
-        // In its own process, so that other trials' allocations do not count.
-        let (code, stdout, stderr) = blindspot(&["bench", "--memory", "1000", "--device", "cpu"]);
-        ensure(code == 0, || stderr.clone())?;
-        let value = |key: &str| stdout.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse::<f64>().ok()));
-        let growth = value("growth_mb").ok_or_else(|| format!("no growth line in {stdout}"))?;
-        // A leak of the smallest tensor of a call, the 1x64x8x8 activations (16 KiB), would add 16 MB.
-        ensure(growth < 8.0, || format!("RSS grew by {growth:.1} MB over 1000 calls:\n{stdout}"))
-    }));
-    t.push(Trial::test("cli::bad_input::paper_suite_without_data", || {
-        let (code, _, stderr) = blindspot(&["run", "--suite", "paper", "--data", "/nonexistent/STACK-MIX", "--device", "cpu"]);
-        ensure(
-            code != 0 && stderr.contains("the image folder /nonexistent/STACK-MIX does not exist") && !stderr.contains("panicked"),
-            || stderr,
-        )
-    }));
+    t.push(Trial::test(
+        "cli::run_writes_every_report_file",
+        run_outputs,
+    ));
+    t.push(Trial::test(
+        "cli::memory_does_not_grow_over_1000_explain_calls",
+        || {
+            // In its own process, so that other trials' allocations do not count.
+            let (code, stdout, stderr) =
+                blindspot(&["bench", "--memory", "1000", "--device", "cpu"]);
+            ensure(code == 0, || stderr.clone())?;
+            let value = |key: &str| {
+                stdout.lines().find_map(|l| {
+                    l.strip_prefix(key)
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                })
+            };
+            let growth = value("growth_mb").ok_or_else(|| format!("no growth line in {stdout}"))?;
+            // A leak of the smallest tensor of a call, the 1x64x8x8 activations (16 KiB), would add 16 MB.
+            ensure(growth < 8.0, || {
+                format!("RSS grew by {growth:.1} MB over 1000 calls:\n{stdout}")
+            })
+        },
+    ));
+    t.push(Trial::test(
+        "cli::bad_input::paper_suite_without_data",
+        || {
+            let (code, _, stderr) = blindspot(&[
+                "run",
+                "--suite",
+                "paper",
+                "--data",
+                "/nonexistent/STACK-MIX",
+                "--device",
+                "cpu",
+            ]);
+            ensure(
+                code != 0
+                    && stderr.contains("the image folder /nonexistent/STACK-MIX does not exist")
+                    && !stderr.contains("panicked"),
+                || stderr,
+            )
+        },
+    ));
     t.push(Trial::test("cli::bad_input::bad_shard", || {
         let (code, _, stderr) = blindspot(&["run", "--shard", "4/3", "--device", "cpu"]);
         ensure(code != 0 && stderr.contains("is not a shard"), || stderr)
@@ -252,7 +331,10 @@ pub fn trials() -> Vec<Trial> {
             "--out",
             "/proc/blindspot-cannot-write/maps.npy",
         ]);
-        ensure(code != 0 && stderr.contains("cannot") && !stderr.contains("panicked"), || format!("code {code}, stderr {stderr}"))
+        ensure(
+            code != 0 && stderr.contains("cannot") && !stderr.contains("panicked"),
+            || format!("code {code}, stderr {stderr}"),
+        )
     }));
     t
 }
@@ -262,11 +344,21 @@ fn explain_ok() -> TestResult {
     let out = dir.join("maps.npy");
     let targets = fixture("plain/targets.npy").display().to_string();
     let mut args = plain_args(&plain_input());
-    args.extend(["--targets".into(), targets, "--out".into(), out.display().to_string()]);
+    args.extend([
+        "--targets".into(),
+        targets,
+        "--out".into(),
+        out.display().to_string(),
+    ]);
     let (code, _, stderr) = blindspot(&args.iter().map(String::as_str).collect::<Vec<_>>());
     ensure(code == 0, || format!("exit {code}: {stderr}"))?;
     let maps = load_npy(&out);
-    ensure_close("CLI maps vs pytorch-grad-cam", &maps, &load_npy(&fixture("plain/maps/gradcam-targets.npy")), 1e-4)?;
+    ensure_close(
+        "CLI maps vs pytorch-grad-cam",
+        &maps,
+        &load_npy(&fixture("plain/maps/gradcam-targets.npy")),
+        1e-4,
+    )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -275,7 +367,12 @@ fn methods_list() -> TestResult {
     let (code, stdout, _) = blindspot(&["methods"]);
     ensure(code == 0, || "exit code".into())?;
     for name in crate::common::ALL_METHODS {
-        ensure(stdout.lines().any(|l| l.split_whitespace().next() == Some(name)), || format!("`{name}` missing from:\n{stdout}"))?;
+        ensure(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            || format!("`{name}` missing from:\n{stdout}"),
+        )?;
     }
     Ok(())
 }
@@ -283,9 +380,20 @@ fn methods_list() -> TestResult {
 fn run_outputs() -> TestResult {
     let dir = scratch("run");
     let suite = crate::common::root().join("tests/data/tiny-suite.toml");
-    let (code, stdout, stderr) = blindspot(&["run", "--suite", suite.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--device", "cpu"]);
+    let (code, stdout, stderr) = blindspot(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
     ensure(code == 0, || format!("exit {code}: {stderr}"))?;
-    ensure(stdout.contains("wall:") && stdout.contains("theorem:") && stdout.contains("passed"), || stdout.clone())?;
+    ensure(
+        stdout.contains("wall:") && stdout.contains("theorem:") && stdout.contains("passed"),
+        || stdout.clone(),
+    )?;
     for file in [
         "report.json",
         "report.md",
@@ -296,14 +404,26 @@ fn run_outputs() -> TestResult {
     ] {
         ensure(dir.join(file).is_file(), || format!("{file} missing"))?;
     }
-    for png in ["figures/figure1.png", "figures/theorem.png", "figures/randomization.png"] {
+    for png in [
+        "figures/figure1.png",
+        "figures/theorem.png",
+        "figures/randomization.png",
+    ] {
         let bytes = std::fs::read(dir.join(png)).map_err(|e| format!("{png}: {e}"))?;
-        ensure(bytes.starts_with(b"\x89PNG"), || format!("{png} is not a PNG"))?;
+        ensure(bytes.starts_with(b"\x89PNG"), || {
+            format!("{png} is not a PNG")
+        })?;
         let img = image::load_from_memory(&bytes)?;
-        ensure(img.width() > 100 && img.height() > 100, || format!("{png} is {}x{}", img.width(), img.height()))?;
+        ensure(img.width() > 100 && img.height() > 100, || {
+            format!("{png} is {}x{}", img.width(), img.height())
+        })?;
     }
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json"))?)?;
-    ensure(report["check"] == "suite:tiny" && report["results"].as_array().map(|r| r.len()) == Some(5), || "report.json content".into())?;
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json"))?)?;
+    ensure(
+        report["check"] == "suite:tiny" && report["results"].as_array().map(|r| r.len()) == Some(5),
+        || "report.json content".into(),
+    )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -33,7 +33,9 @@ pub fn fixture(path: &str) -> PathBuf {
 }
 
 pub fn load_npy(path: &Path) -> Tensor {
-    npy::read(path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display())).to_tensor()
+    npy::read(path)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+        .to_tensor()
 }
 
 /// Fails unless `cond`, with a message.
@@ -48,7 +50,10 @@ pub fn ensure(cond: bool, message: impl FnOnce() -> String) -> TestResult {
 /// Largest absolute difference between two tensors of the same shape.
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size(), "shapes differ");
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
+        .abs()
+        .max()
+        .double_value(&[])
 }
 
 /// A tensor's values as nested f64 vectors, row-major, for literal loops.
@@ -58,7 +63,11 @@ pub fn to_vec(t: &Tensor) -> Vec<f64> {
 
 /// Fails unless the max absolute difference is within `tol`.
 pub fn ensure_close(label: &str, got: &Tensor, want: &Tensor, tol: f64) -> TestResult {
-    ensure(got.size() == want.size(), || format!("{label}: shape {:?} vs {:?}", got.size(), want.size()))?;
+    ensure(got.size() == want.size(), || {
+        format!("{label}: shape {:?} vs {:?}", got.size(), want.size())
+    })?;
     let d = max_abs_diff(got, want);
-    ensure(d <= tol, || format!("{label}: max |diff| = {d:.3e} > {tol:.0e}"))
+    ensure(d <= tol, || {
+        format!("{label}: max |diff| = {d:.3e} > {tol:.0e}")
+    })
 }

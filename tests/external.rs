@@ -19,16 +19,36 @@ use tch::Device;
 pub fn trials() -> Vec<Trial> {
     let available = python().is_some();
     vec![
-        Trial::test("external::pytorch_grad_cam_adapter_matches_builtin_wall_mu", adapter_parity).with_ignored_flag(!available),
-        Trial::test("external::exported_builtin_and_walled_models_reproduce_logits", export_round_trip).with_ignored_flag(!available),
-        Trial::test("external::failing_command_is_an_error", || expect_error("exit 3", 30.0, "failed")),
-        Trial::test("external::hanging_command_times_out", || expect_error("sleep 30", 1.0, "did not finish within 1 s")),
+        Trial::test(
+            "external::pytorch_grad_cam_adapter_matches_builtin_wall_mu",
+            adapter_parity,
+        )
+        .with_ignored_flag(!available),
+        Trial::test(
+            "external::exported_builtin_and_walled_models_reproduce_logits",
+            export_round_trip,
+        )
+        .with_ignored_flag(!available),
+        Trial::test("external::failing_command_is_an_error", || {
+            expect_error("exit 3", 30.0, "failed")
+        }),
+        Trial::test("external::hanging_command_times_out", || {
+            expect_error("sleep 30", 1.0, "did not finish within 1 s")
+        }),
         Trial::test("external::malformed_maps_are_an_error", || {
-            expect_error("printf garbage > {dir}/maps.npy", 30.0, "no readable maps.npy")
+            expect_error(
+                "printf garbage > {dir}/maps.npy",
+                30.0,
+                "no readable maps.npy",
+            )
         }),
         Trial::test("external::wrong_shape_maps_are_an_error", || {
             // Writes the inputs back as "maps": [N, C, H, W] instead of [N, H, W].
-            expect_error("cp {dir}/inputs.npy {dir}/maps.npy", 30.0, "expected float32 [4, 32, 32]")
+            expect_error(
+                "cp {dir}/inputs.npy {dir}/maps.npy",
+                30.0,
+                "expected float32 [4, 32, 32]",
+            )
         }),
     ]
 }
@@ -36,19 +56,30 @@ pub fn trials() -> Vec<Trial> {
 fn expect_error(command: &str, timeout: f64, expected: &str) -> TestResult {
     let model = TorchScriptModel::load(&fixture("plain/model.pt"), Device::Cpu)?;
     let x = crate::common::load_npy(&fixture("plain/inputs.npy"));
-    let method = ExternalMethod::new(ExternalSpec { name: "broken".into(), command: command.into(), timeout_seconds: timeout });
+    let method = ExternalMethod::new(ExternalSpec {
+        name: "broken".into(),
+        command: command.into(),
+        timeout_seconds: timeout,
+    });
     let err = match explain(&method, &model, &x, None) {
         Ok(_) => return Err("a broken external command gave maps".into()),
         Err(e) => e.to_string(),
     };
-    ensure(err.contains(expected) && err.contains("job-") && err.contains("external method `broken`"), || err)
+    ensure(
+        err.contains(expected) && err.contains("job-") && err.contains("external method `broken`"),
+        || err,
+    )
 }
 
 fn adapter(method: &str) -> ExternalSpec {
     let python = python().expect("python");
     ExternalSpec {
         name: format!("pgc-{method}"),
-        command: format!("{} {} --method {method} {{job}}", python.display(), root().join("adapters/pytorch_grad_cam.py").display()),
+        command: format!(
+            "{} {} --method {method} {{job}}",
+            python.display(),
+            root().join("adapters/pytorch_grad_cam.py").display()
+        ),
         timeout_seconds: 600.0,
     }
 }
@@ -60,23 +91,39 @@ fn adapter_parity() -> TestResult {
         weights: None,
         baseline: None,
         baseline_weights: None,
-        data: DataSpec::Synthetic { synthetic: 8, seed: Some(2), size: 64 },
+        data: DataSpec::Synthetic {
+            synthetic: 8,
+            seed: Some(2),
+            size: 64,
+        },
         threshold: 0.01,
         level: 0.95,
         batch_size: 8,
         model_seed: 0,
     };
-    let mut methods: Vec<Box<dyn blindspot::CamMethod>> =
-        vec![blindspot::cam::method_by_name("gradcam")?, blindspot::cam::method_by_name("hirescam")?];
+    let mut methods: Vec<Box<dyn blindspot::CamMethod>> = vec![
+        blindspot::cam::method_by_name("gradcam")?,
+        blindspot::cam::method_by_name("hirescam")?,
+    ];
     methods.push(Box::new(ExternalMethod::new(adapter("GradCAM"))));
     methods.push(Box::new(ExternalMethod::new(adapter("HiResCAM"))));
-    let results = check.run(&methods, &CheckContext { device: Device::Cpu, seed: 0 })?;
+    let results = check.run(
+        &methods,
+        &CheckContext {
+            device: Device::Cpu,
+            seed: 0,
+        },
+    )?;
     for (ours, theirs) in [(0, 2), (1, 3)] {
         let (a, b) = (&results[ours], &results[theirs]);
-        ensure(a.verdict == b.verdict, || format!("{} {} vs {} {}", a.method, a.verdict, b.method, b.verdict))?;
+        ensure(a.verdict == b.verdict, || {
+            format!("{} {} vs {} {}", a.method, a.verdict, b.method, b.verdict)
+        })?;
         for (x, y) in a.per_sample.iter().zip(&b.per_sample) {
             let (x, y) = (x.ok_or("undefined")?, y.ok_or("undefined")?);
-            ensure((x - y).abs() <= 1e-4, || format!("{}: mu {x} vs {} {y}", a.method, b.method))?;
+            ensure((x - y).abs() <= 1e-4, || {
+                format!("{}: mu {x} vs {} {y}", a.method, b.method)
+            })?;
         }
     }
     Ok(())
@@ -89,14 +136,30 @@ fn export_round_trip() -> TestResult {
     let trained = blindspot::open_model("builtin:stack-masked", Device::Cpu, &Default::default())?;
     save_split(trained.as_ref(), &x, &dir.join("stack.pt"))?;
     let exported = TorchScriptModel::load(&dir.join("stack.pt"), Device::Cpu)?;
-    ensure_close("exported stack-masked logits", &exported.forward(&x)?, &trained.forward(&x)?, 1e-4)?;
+    ensure_close(
+        "exported stack-masked logits",
+        &exported.forward(&x)?,
+        &trained.forward(&x)?,
+        1e-4,
+    )?;
     // A post-hoc wall around a TorchScript model exports with its mask.
     let xr = Init::new(4, Device::Cpu).normal(&[2, 3, 37, 29], 1.0);
-    let walled = Walled::new(Box::new(TorchScriptModel::load(&fixture("resnet/model.pt"), Device::Cpu)?), RowRange::parse("10..")?);
+    let walled = Walled::new(
+        Box::new(TorchScriptModel::load(
+            &fixture("resnet/model.pt"),
+            Device::Cpu,
+        )?),
+        RowRange::parse("10..")?,
+    );
     save_split(&walled, &xr, &dir.join("walled.pt"))?;
     let exported = TorchScriptModel::load(&dir.join("walled.pt"), Device::Cpu)?;
     let a = walled.features(&xr)?;
-    ensure_close("exported walled head", &exported.head(&a)?, &walled.head(&a)?, 1e-5)?;
+    ensure_close(
+        "exported walled head",
+        &exported.head(&a)?,
+        &walled.head(&a)?,
+        1e-5,
+    )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

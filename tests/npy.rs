@@ -8,9 +8,14 @@ pub fn trials() -> Vec<Trial> {
     vec![
         Trial::test("npy::reads_numpy_files", || {
             let x = npy::read(&fixture("plain/inputs.npy"))?;
-            ensure(x.dtype == npy::DType::F32 && x.shape == [4, 3, 32, 32], || format!("{:?} {:?}", x.dtype, x.shape))?;
+            ensure(
+                x.dtype == npy::DType::F32 && x.shape == [4, 3, 32, 32],
+                || format!("{:?} {:?}", x.dtype, x.shape),
+            )?;
             let t = npy::read(&fixture("plain/targets.npy"))?;
-            ensure(t.dtype == npy::DType::I64 && t.shape == [4], || format!("{:?} {:?}", t.dtype, t.shape))
+            ensure(t.dtype == npy::DType::I64 && t.shape == [4], || {
+                format!("{:?} {:?}", t.dtype, t.shape)
+            })
         }),
         Trial::test("npy::round_trip", || {
             let dir = std::env::temp_dir().join(format!("blindspot-npy-{}", std::process::id()));
@@ -26,11 +31,14 @@ pub fn trials() -> Vec<Trial> {
             Ok(())
         }),
         Trial::test("npy::refuses_truncated_data", || {
-            let dir = std::env::temp_dir().join(format!("blindspot-npy-trunc-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("blindspot-npy-trunc-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let bytes = std::fs::read(fixture("plain/inputs.npy")).unwrap();
             std::fs::write(dir.join("t.npy"), &bytes[..bytes.len() - 5]).unwrap();
-            let err = npy::read(&dir.join("t.npy")).expect_err("truncated file must be refused").to_string();
+            let err = npy::read(&dir.join("t.npy"))
+                .expect_err("truncated file must be refused")
+                .to_string();
             let _ = std::fs::remove_dir_all(&dir);
             ensure(err.contains("data bytes"), || err)
         }),

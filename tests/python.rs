@@ -14,11 +14,17 @@ use tch::Device;
 
 /// The Python interpreter with torch: $BLINDSPOT_PYTHON (set by the Makefile) or the shared venv.
 pub fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("BLINDSPOT_PYTHON").map(PathBuf::from).or_else(|| {
-        let home = std::env::var_os("HOME")?;
-        Some(PathBuf::from(home).join(".cache/blindspot/torch-2.13.0/bin/python"))
-    })?;
-    let ok = Command::new(&candidate).args(["-c", "import torch, torchvision"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let candidate = std::env::var_os("BLINDSPOT_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            Some(PathBuf::from(home).join(".cache/blindspot/torch-2.13.0/bin/python"))
+        })?;
+    let ok = Command::new(&candidate)
+        .args(["-c", "import torch, torchvision"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     ok.then_some(candidate)
 }
 
@@ -28,8 +34,13 @@ pub fn trials() -> Vec<Trial> {
         eprintln!("note: no Python with torch found (set BLINDSPOT_PYTHON or run `make test`); python trials are ignored");
     }
     vec![
-        Trial::test("python::export_torchvision_resnet18", export_resnet18).with_ignored_flag(!available),
-        Trial::test("python::paper_checkpoint_conversion_loads_into_vgg16_masked", convert_checkpoint).with_ignored_flag(!available),
+        Trial::test("python::export_torchvision_resnet18", export_resnet18)
+            .with_ignored_flag(!available),
+        Trial::test(
+            "python::paper_checkpoint_conversion_loads_into_vgg16_masked",
+            convert_checkpoint,
+        )
+        .with_ignored_flag(!available),
     ]
 }
 
@@ -40,9 +51,16 @@ fn export_resnet18() -> TestResult {
     let model_path = dir.join("resnet18.pt");
     let out = Command::new(&python)
         .arg(root().join("python/export_torchvision.py"))
-        .args(["resnet18", model_path.to_str().unwrap(), "--num-classes", "7"])
+        .args([
+            "resnet18",
+            model_path.to_str().unwrap(),
+            "--num-classes",
+            "7",
+        ])
         .output()?;
-    ensure(out.status.success(), || format!("export failed: {}", String::from_utf8_lossy(&out.stderr)))?;
+    ensure(out.status.success(), || {
+        format!("export failed: {}", String::from_utf8_lossy(&out.stderr))
+    })?;
     let x = Init::new(5, Device::Cpu).normal(&[2, 3, 64, 64], 1.0);
     npy::write(&dir.join("x.npy"), &x)?;
     // PyTorch's own forward of the exported module, as the reference.
@@ -53,13 +71,27 @@ fn export_resnet18() -> TestResult {
         dir.join("logits.npy").display()
     );
     let out = Command::new(&python).args(["-c", &script]).output()?;
-    ensure(out.status.success(), || format!("reference forward failed: {}", String::from_utf8_lossy(&out.stderr)))?;
+    ensure(out.status.success(), || {
+        format!(
+            "reference forward failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
     let model = TorchScriptModel::load(&model_path, Device::Cpu)?;
     let a = model.features(&x)?;
-    ensure(a.size() == [2, 512, 2, 2], || format!("features shape {:?}", a.size()))?;
-    ensure_close("logits vs PyTorch", &model.head(&a)?, &load_npy(&dir.join("logits.npy")), 1e-4)?;
+    ensure(a.size() == [2, 512, 2, 2], || {
+        format!("features shape {:?}", a.size())
+    })?;
+    ensure_close(
+        "logits vs PyTorch",
+        &model.head(&a)?,
+        &load_npy(&dir.join("logits.npy")),
+        1e-4,
+    )?;
     let e = explain(&GradCam, &model, &x, None)?;
-    ensure(e.maps.size() == [2, 64, 64], || format!("map shape {:?}", e.maps.size()))?;
+    ensure(e.maps.size() == [2, 64, 64], || {
+        format!("map shape {:?}", e.maps.size())
+    })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -71,12 +103,26 @@ fn convert_checkpoint() -> TestResult {
     let python = python().ok_or("no python")?;
     let dir = std::env::temp_dir().join(format!("blindspot-convert-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (checkpoint, converted) = (dir.join("params_vgg16_masked.pt"), dir.join("vgg16_masked.safetensors"));
+    let (checkpoint, converted) = (
+        dir.join("params_vgg16_masked.pt"),
+        dir.join("vgg16_masked.safetensors"),
+    );
     let out = Command::new(&python)
         .arg(root().join("python/convert_paper_checkpoint.py"))
-        .args([checkpoint.to_str().unwrap(), converted.to_str().unwrap(), "--random-init", "--seed", "3"])
+        .args([
+            checkpoint.to_str().unwrap(),
+            converted.to_str().unwrap(),
+            "--random-init",
+            "--seed",
+            "3",
+        ])
         .output()?;
-    ensure(out.status.success(), || format!("conversion failed: {}", String::from_utf8_lossy(&out.stderr)))?;
+    ensure(out.status.success(), || {
+        format!(
+            "conversion failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
     let x = Init::new(6, Device::Cpu).normal(&[1, 3, 224, 224], 1.0);
     npy::write(&dir.join("x.npy"), &x)?;
     let script = format!(
@@ -89,12 +135,25 @@ fn convert_checkpoint() -> TestResult {
         dir.join("x.npy").display()
     );
     let out = Command::new(&python).args(["-c", &script]).output()?;
-    ensure(out.status.success(), || format!("reference forward failed: {}", String::from_utf8_lossy(&out.stderr)))?;
+    ensure(out.status.success(), || {
+        format!(
+            "reference forward failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
     let _ = std::fs::remove_file(&checkpoint);
-    let options = blindspot::model::zoo::ZooOptions { seed: 0, weights: Some(converted.clone()) };
+    let options = blindspot::model::zoo::ZooOptions {
+        seed: 0,
+        weights: Some(converted.clone()),
+    };
     let model = blindspot::model::zoo::open("builtin:vgg16-masked", Device::Cpu, &options)?;
     let logits = tch::no_grad(|| model.forward(&x))?;
-    let result = ensure_close("logits vs PyTorch", &logits, &load_npy(&dir.join("logits.npy")), 1e-4);
+    let result = ensure_close(
+        "logits vs PyTorch",
+        &logits,
+        &load_npy(&dir.join("logits.npy")),
+        1e-4,
+    );
     let _ = std::fs::remove_dir_all(&dir);
     result
 }

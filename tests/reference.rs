@@ -19,7 +19,15 @@ fn maps_of(t: &Tensor) -> Maps {
     let (v, h, w) = t.size3().expect("[V, h, w]");
     let flat = to_vec(t);
     (0..v as usize)
-        .map(|k| (0..h as usize).map(|i| (0..w as usize).map(|j| flat[(k * h as usize + i) * w as usize + j]).collect()).collect())
+        .map(|k| {
+            (0..h as usize)
+                .map(|i| {
+                    (0..w as usize)
+                        .map(|j| flat[(k * h as usize + i) * w as usize + j])
+                        .collect()
+                })
+                .collect()
+        })
         .collect()
 }
 
@@ -29,7 +37,16 @@ fn grid(h: usize, w: usize) -> Vec<Vec<f64>> {
 
 /// The small masked rCNN of the references: 3 input channels, 12 filters of 3×3, 16×22 input.
 fn small_rcnn() -> RcnnConfig {
-    RcnnConfig { in_channels: 3, filters: 12, kernel: 3, height: 16, width: 22, classes: 4, tau: 1.0, masked: true }
+    RcnnConfig {
+        in_channels: 3,
+        filters: 12,
+        kernel: 3,
+        height: 16,
+        width: 22,
+        classes: 4,
+        tau: 1.0,
+        masked: true,
+    }
 }
 
 /// The models the references run on: random weights, random inputs.
@@ -40,13 +57,17 @@ fn subjects() -> Vec<(&'static str, Box<dyn Fn() -> (Box<dyn SplitModel>, Tensor
             Box::new(|| {
                 let config = small_rcnn();
                 let x = Init::new(7, Device::Cpu).normal(&[3, 3, 16, 22], 1.0);
-                (Box::new(Rcnn::new(config, 11, Device::Cpu)) as Box<dyn SplitModel>, x)
+                (
+                    Box::new(Rcnn::new(config, 11, Device::Cpu)) as Box<dyn SplitModel>,
+                    x,
+                )
             }),
         ),
         (
             "resnet",
             Box::new(|| {
-                let model = TorchScriptModel::load(&fixture("resnet/model.pt"), Device::Cpu).expect("fixture loads");
+                let model = TorchScriptModel::load(&fixture("resnet/model.pt"), Device::Cpu)
+                    .expect("fixture loads");
                 let x = Init::new(8, Device::Cpu).normal(&[3, 3, 37, 29], 1.0);
                 (Box::new(model) as Box<dyn SplitModel>, x)
             }),
@@ -59,16 +80,31 @@ pub fn trials() -> Vec<Trial> {
     let methods = crate::common::ALL_METHODS;
     for (subject, _) in subjects() {
         for method in methods {
-            trials.push(Trial::test(format!("reference::{subject}::{method}"), move || {
-                let (_, build) = subjects().into_iter().find(|(s, _)| *s == subject).expect("subject");
-                let (model, x) = build();
-                compare(method, model.as_ref(), &x)
-            }));
+            trials.push(Trial::test(
+                format!("reference::{subject}::{method}"),
+                move || {
+                    let (_, build) = subjects()
+                        .into_iter()
+                        .find(|(s, _)| *s == subject)
+                        .expect("subject");
+                    let (model, x) = build();
+                    compare(method, model.as_ref(), &x)
+                },
+            ));
         }
     }
-    trials.push(Trial::test("reference::eigencam::sign_convention", sign_convention));
-    trials.push(Trial::test("reference::rcnn_dead_channels::scorecam", scorecam_dead_channels));
-    trials.push(Trial::test("reference::rcnn_draws::matches_separate_models", rcnn_draws_match_separate_models));
+    trials.push(Trial::test(
+        "reference::eigencam::sign_convention",
+        sign_convention,
+    ));
+    trials.push(Trial::test(
+        "reference::rcnn_dead_channels::scorecam",
+        scorecam_dead_channels,
+    ));
+    trials.push(Trial::test(
+        "reference::rcnn_draws::matches_separate_models",
+        rcnn_draws_match_separate_models,
+    ));
     trials
 }
 
@@ -90,7 +126,13 @@ fn per_image(model: &dyn SplitModel, x: &Tensor, targets: &Tensor) -> Vec<PerIma
             let target = targets.int64_value(&[n]);
             let logit = model.head(&leaf).unwrap().get(0).get(target);
             let g = Tensor::run_backward(&[&logit], &[&leaf], false, false).remove(0);
-            PerImage { a: maps_of(&a.get(0)), g: maps_of(&g.get(0)), a_tensor: a, target, score: logit.double_value(&[]) }
+            PerImage {
+                a: maps_of(&a.get(0)),
+                g: maps_of(&g.get(0)),
+                a_tensor: a,
+                target,
+                score: logit.double_value(&[]),
+            }
         })
         .collect()
 }
@@ -148,7 +190,8 @@ fn bilinear(m: &[Vec<f64>], h_out: usize, w_out: usize, align_corners: bool) -> 
         let (y0, y1, ly) = source(y, h, h_out, align_corners);
         for (x, v) in row.iter_mut().enumerate() {
             let (x0, x1, lx) = source(x, w, w_out, align_corners);
-            *v = (1.0 - ly) * ((1.0 - lx) * m[y0][x0] + lx * m[y0][x1]) + ly * ((1.0 - lx) * m[y1][x0] + lx * m[y1][x1]);
+            *v = (1.0 - ly) * ((1.0 - lx) * m[y0][x0] + lx * m[y0][x1])
+                + ly * ((1.0 - lx) * m[y1][x0] + lx * m[y1][x1]);
         }
     }
     out
@@ -156,33 +199,57 @@ fn bilinear(m: &[Vec<f64>], h_out: usize, w_out: usize, align_corners: bool) -> 
 
 fn min_max(m: &[Vec<f64>], eps: f64) -> Vec<Vec<f64>> {
     let lo = m.iter().flatten().cloned().fold(f64::INFINITY, f64::min);
-    let shifted: Vec<Vec<f64>> = m.iter().map(|r| r.iter().map(|v| v - lo).collect()).collect();
-    let hi = shifted.iter().flatten().cloned().fold(f64::NEG_INFINITY, f64::max);
-    shifted.iter().map(|r| r.iter().map(|v| v / (hi + eps)).collect()).collect()
+    let shifted: Vec<Vec<f64>> = m
+        .iter()
+        .map(|r| r.iter().map(|v| v - lo).collect())
+        .collect();
+    let hi = shifted
+        .iter()
+        .flatten()
+        .cloned()
+        .fold(f64::NEG_INFINITY, f64::max);
+    shifted
+        .iter()
+        .map(|r| r.iter().map(|v| v / (hi + eps)).collect())
+        .collect()
 }
 
 fn relu(m: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    m.iter().map(|r| r.iter().map(|v| v.max(0.0)).collect()).collect()
+    m.iter()
+        .map(|r| r.iter().map(|v| v.max(0.0)).collect())
+        .collect()
 }
 
 /// pytorch-grad-cam's post-processing, literally.
 fn post(raw: &[Vec<f64>], h: usize, w: usize) -> Vec<Vec<f64>> {
     let scaled = min_max(&relu(raw), 1e-7);
-    let resized = if scaled.len() == h && scaled[0].len() == w { scaled } else { bilinear(&scaled, h, w, false) };
+    let resized = if scaled.len() == h && scaled[0].len() == w {
+        scaled
+    } else {
+        bilinear(&scaled, h, w, false)
+    };
     min_max(&relu(&resized), 1e-7)
 }
 
 fn to_tensor(maps: &[Vec<Vec<f64>>]) -> Tensor {
-    let (n, h, w) = (maps.len() as i64, maps[0].len() as i64, maps[0][0].len() as i64);
+    let (n, h, w) = (
+        maps.len() as i64,
+        maps[0].len() as i64,
+        maps[0][0].len() as i64,
+    );
     let flat: Vec<f64> = maps.iter().flatten().flatten().cloned().collect();
-    Tensor::from_slice(&flat).view([n, h, w]).to_kind(Kind::Float)
+    Tensor::from_slice(&flat)
+        .view([n, h, w])
+        .to_kind(Kind::Float)
 }
 
 /// First right singular vector of a centred (hw × V) matrix by power iteration on MᵀM, with
 /// blindspot's sign (Σ v ≥ 0); returns the projection M v reshaped to h × w.
 fn principal_projection(m: &Maps) -> Vec<Vec<f64>> {
     let (v, h, w) = (m.len(), m[0].len(), m[0][0].len());
-    let mut rows: Vec<Vec<f64>> = (0..h * w).map(|p| (0..v).map(|k| m[k][p / w][p % w]).collect()).collect();
+    let mut rows: Vec<Vec<f64>> = (0..h * w)
+        .map(|p| (0..v).map(|k| m[k][p / w][p % w]).collect())
+        .collect();
     for k in 0..v {
         let mean = rows.iter().map(|r| r[k]).sum::<f64>() / (h * w) as f64;
         rows.iter_mut().for_each(|r| r[k] -= mean);
@@ -197,14 +264,22 @@ fn principal_projection(m: &Maps) -> Vec<Vec<f64>> {
     }
     let mut vec1 = vec![1.0; v];
     for _ in 0..5000 {
-        let next: Vec<f64> = (0..v).map(|a| (0..v).map(|b| gram[a][b] * vec1[b]).sum()).collect();
+        let next: Vec<f64> = (0..v)
+            .map(|a| (0..v).map(|b| gram[a][b] * vec1[b]).sum())
+            .collect();
         let norm = next.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-300);
         vec1 = next.iter().map(|x| x / norm).collect();
     }
     if vec1.iter().sum::<f64>() < 0.0 {
         vec1.iter_mut().for_each(|x| *x = -*x);
     }
-    (0..h).map(|i| (0..w).map(|j| (0..v).map(|k| rows[i * w + j][k] * vec1[k]).sum()).collect()).collect()
+    (0..h)
+        .map(|i| {
+            (0..w)
+                .map(|j| (0..v).map(|k| rows[i * w + j][k] * vec1[k]).sum())
+                .collect()
+        })
+        .collect()
 }
 
 /// Target-class score of the model on one image.
@@ -213,12 +288,22 @@ fn score_of(model: &dyn SplitModel, x: &Tensor, target: i64) -> f64 {
 }
 
 /// The literal raw map of `method` for image `n`.
-fn literal_raw(method: &str, model: &dyn SplitModel, x: &Tensor, n: i64, p: &PerImage, random_weights: &[f64]) -> Vec<Vec<f64>> {
+fn literal_raw(
+    method: &str,
+    model: &dyn SplitModel,
+    x: &Tensor,
+    n: i64,
+    p: &PerImage,
+    random_weights: &[f64],
+) -> Vec<Vec<f64>> {
     let (a, g) = (&p.a, &p.g);
     let (v, h, w) = (a.len(), a[0].len(), a[0][0].len());
     let hw = (h * w) as f64;
     match method {
-        "gradcam" => weighted(&g.iter().map(|gk| channel_sum(gk) / hw).collect::<Vec<_>>(), a),
+        "gradcam" => weighted(
+            &g.iter().map(|gk| channel_sum(gk) / hw).collect::<Vec<_>>(),
+            a,
+        ),
         "hirescam" => elementwise(a, g, |g, a| g * a),
         "gradcam-elementwise" => elementwise(a, g, |g, a| (g * a).max(0.0)),
         "layercam" => elementwise(a, g, |g, a| g.max(0.0) * a),
@@ -230,7 +315,11 @@ fn literal_raw(method: &str, model: &dyn SplitModel, x: &Tensor, n: i64, p: &Per
                     for i in 0..h {
                         for j in 0..w {
                             let gij = g[k][i][j];
-                            let alpha = if gij != 0.0 { gij * gij / (2.0 * gij * gij + s * gij.powi(3) + 1e-6) } else { 0.0 };
+                            let alpha = if gij != 0.0 {
+                                gij * gij / (2.0 * gij * gij + s * gij.powi(3) + 1e-6)
+                            } else {
+                                0.0
+                            };
                             wk += alpha * gij.max(0.0);
                         }
                     }
@@ -243,7 +332,10 @@ fn literal_raw(method: &str, model: &dyn SplitModel, x: &Tensor, n: i64, p: &Per
             let weights: Vec<f64> = (0..v)
                 .map(|k| {
                     let s = channel_sum(&a[k]);
-                    (0..h).flat_map(|i| (0..w).map(move |j| (i, j))).map(|(i, j)| g[k][i][j] * a[k][i][j] / (s + 1e-7)).sum()
+                    (0..h)
+                        .flat_map(|i| (0..w).map(move |j| (i, j)))
+                        .map(|(i, j)| g[k][i][j] * a[k][i][j] / (s + 1e-7))
+                        .sum()
                 })
                 .collect();
             weighted(&weights, a)
@@ -255,24 +347,51 @@ fn literal_raw(method: &str, model: &dyn SplitModel, x: &Tensor, n: i64, p: &Per
                 .map(|k| {
                     let up = bilinear(&a[k], height, width, true);
                     let lo = up.iter().flatten().cloned().fold(f64::INFINITY, f64::min);
-                    let hi = up.iter().flatten().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    let mask: Vec<f64> = up.iter().flatten().map(|u| (u - lo) / (hi - lo + 1e-8)).collect();
-                    let mask = Tensor::from_slice(&mask).view([1, 1, height as i64, width as i64]).to_kind(Kind::Float);
+                    let hi = up
+                        .iter()
+                        .flatten()
+                        .cloned()
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let mask: Vec<f64> = up
+                        .iter()
+                        .flatten()
+                        .map(|u| (u - lo) / (hi - lo + 1e-8))
+                        .collect();
+                    let mask = Tensor::from_slice(&mask)
+                        .view([1, 1, height as i64, width as i64])
+                        .to_kind(Kind::Float);
                     score_of(model, &(&xi * mask), p.target)
                 })
                 .collect();
             let top = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let z: f64 = scores.iter().map(|s| (s - top).exp()).sum();
-            weighted(&scores.iter().map(|s| (s - top).exp() / z).collect::<Vec<_>>(), a)
+            weighted(
+                &scores
+                    .iter()
+                    .map(|s| (s - top).exp() / z)
+                    .collect::<Vec<_>>(),
+                a,
+            )
         }
         "ablationcam" => {
-            let minimum = a.iter().flatten().flatten().cloned().fold(f64::INFINITY, f64::min);
+            let minimum = a
+                .iter()
+                .flatten()
+                .flatten()
+                .cloned()
+                .fold(f64::INFINITY, f64::min);
             let value = if minimum == 0.0 { 0.0 } else { minimum - 1e7 };
             let weights: Vec<f64> = (0..v as i64)
                 .map(|k| {
                     let ablated = p.a_tensor.copy();
                     let _ = ablated.get(0).get(k).fill_(value);
-                    let yk = tch::no_grad(|| model.head(&ablated).unwrap().get(0).double_value(&[p.target]));
+                    let yk = tch::no_grad(|| {
+                        model
+                            .head(&ablated)
+                            .unwrap()
+                            .get(0)
+                            .double_value(&[p.target])
+                    });
                     (p.score - yk) / p.score
                 })
                 .collect();
@@ -280,7 +399,13 @@ fn literal_raw(method: &str, model: &dyn SplitModel, x: &Tensor, n: i64, p: &Per
         }
         "eigencam" => principal_projection(a),
         "eigengradcam" => {
-            let ga: Maps = (0..v).map(|k| (0..h).map(|i| (0..w).map(|j| g[k][i][j] * a[k][i][j]).collect()).collect()).collect();
+            let ga: Maps = (0..v)
+                .map(|k| {
+                    (0..h)
+                        .map(|i| (0..w).map(|j| g[k][i][j] * a[k][i][j]).collect())
+                        .collect()
+                })
+                .collect();
             principal_projection(&ga)
         }
         "randomcam" => weighted(&random_weights[n as usize * v..(n as usize + 1) * v], a),
@@ -321,8 +446,10 @@ fn literal_sobel(image: &Tensor) -> Vec<Vec<f64>> {
             (0..w)
                 .map(|j| {
                     let at = |di: i64, dj: i64| gray[reflect(i + di, h)][reflect(j + dj, w)];
-                    let gx = at(-1, 1) - at(-1, -1) + 2.0 * (at(0, 1) - at(0, -1)) + at(1, 1) - at(1, -1);
-                    let gy = at(1, -1) - at(-1, -1) + 2.0 * (at(1, 0) - at(-1, 0)) + at(1, 1) - at(-1, 1);
+                    let gx = at(-1, 1) - at(-1, -1) + 2.0 * (at(0, 1) - at(0, -1)) + at(1, 1)
+                        - at(1, -1);
+                    let gy = at(1, -1) - at(-1, -1) + 2.0 * (at(1, 0) - at(-1, 0)) + at(1, 1)
+                        - at(-1, 1);
                     0.5 * gx.abs() + 0.5 * gy.abs()
                 })
                 .collect()
@@ -342,22 +469,29 @@ fn literal_opticam(model: &dyn SplitModel, xi: &Tensor, p: &PerImage) -> Vec<Vec
         let z: f64 = u.iter().map(|x| (x - top).exp()).sum();
         u.iter().map(|x| (x - top).exp() / z).collect()
     };
-    let relu_tensor = Tensor::from_slice(&relu_a.iter().flatten().flatten().cloned().collect::<Vec<f64>>())
-        .view([1, v as i64, h as i64, w as i64])
-        .to_kind(Kind::Float);
+    let relu_tensor = Tensor::from_slice(
+        &relu_a
+            .iter()
+            .flatten()
+            .flatten()
+            .cloned()
+            .collect::<Vec<f64>>(),
+    )
+    .view([1, v as i64, h as i64, w as i64])
+    .to_kind(Kind::Float);
     let (mut u, mut m, mut s) = (vec![0.5; v], vec![0.0; v], vec![0.0; v]);
     let mut last: Option<f64> = None;
     let every = (defaults.iterations / 10).max(1);
     for step in 1..=defaults.iterations {
-        let leaf = Tensor::from_slice(&u).to_kind(Kind::Float).view([1, v as i64]).set_requires_grad(true);
+        let leaf = Tensor::from_slice(&u)
+            .to_kind(Kind::Float)
+            .view([1, v as i64])
+            .set_requires_grad(true);
         // Ŝ = min-max(upsample(Σ_k softmax(u)_k ReLU(A_k))), written out with tensor ops on this image.
         let alpha = leaf.softmax(-1, Kind::Float).view([1, v as i64, 1, 1]);
-        let sal = (&relu_tensor * alpha).sum_dim_intlist(1, true, Kind::Float).upsample_bilinear2d(
-            [height as i64, width as i64],
-            false,
-            None,
-            None,
-        );
+        let sal = (&relu_tensor * alpha)
+            .sum_dim_intlist(1, true, Kind::Float)
+            .upsample_bilinear2d([height as i64, width as i64], false, None, None);
         let sal = (&sal - sal.min()) / (sal.max() - sal.min() + 1e-7);
         let y = model.forward(&(xi * sal)).unwrap().get(0).get(p.target);
         let loss = p.score - &y;
@@ -385,20 +519,37 @@ fn literal_opticam(model: &dyn SplitModel, xi: &Tensor, p: &PerImage) -> Vec<Vec
 fn compare(method_name: &str, model: &dyn SplitModel, x: &Tensor) -> TestResult {
     let method: Box<dyn CamMethod> = method_by_name(method_name)?;
     let k = tch::no_grad(|| model.forward(x))?.size()[1];
-    let targets = Tensor::from_slice(&(0..x.size()[0]).map(|i| (i * 5 + 1) % k).collect::<Vec<i64>>());
+    let targets = Tensor::from_slice(
+        &(0..x.size()[0])
+            .map(|i| (i * 5 + 1) % k)
+            .collect::<Vec<i64>>(),
+    );
     let fast = explain(method.as_ref(), model, x, Some(&targets))?;
     let v = fast.raw.size();
     let channels = model.features(&x.narrow(0, 0, 1))?.size()[1];
-    let random_weights = to_vec(&Init::new(RandomCam::default().seed, Device::Cpu).uniform(&[x.size()[0], channels], 1.0));
+    let random_weights = to_vec(
+        &Init::new(RandomCam::default().seed, Device::Cpu).uniform(&[x.size()[0], channels], 1.0),
+    );
     let images = per_image(model, x, &targets);
     let (height, width) = (x.size()[2] as usize, x.size()[3] as usize);
     let literal: Vec<Vec<Vec<f64>>> = images
         .iter()
         .enumerate()
-        .map(|(n, p)| post(&literal_raw(method_name, model, x, n as i64, p, &random_weights), height, width))
+        .map(|(n, p)| {
+            post(
+                &literal_raw(method_name, model, x, n as i64, p, &random_weights),
+                height,
+                width,
+            )
+        })
         .collect();
     ensure(v[0] == x.size()[0], || "one raw map per image".into())?;
-    ensure_close(&format!("{method_name}: fast vs literal"), &fast.maps, &to_tensor(&literal), TOLERANCE)
+    ensure_close(
+        &format!("{method_name}: fast vs literal"),
+        &fast.maps,
+        &to_tensor(&literal),
+        TOLERANCE,
+    )
 }
 
 /// The Monte Carlo's batched model (one grouped conv as a patch matmul, pooling only the live rows)
@@ -406,7 +557,16 @@ fn compare(method_name: &str, model: &dyn SplitModel, x: &Tensor) -> TestResult 
 /// matrices): same logits, same GradCAM and HiResCAM maps, and the same gradient ∂y_c/∂A element
 /// by element, including the max-pool's routing on the ties that ReLU zeros create.
 fn rcnn_draws_match_separate_models() -> TestResult {
-    let config = RcnnConfig { in_channels: 1, filters: 24, kernel: 2, height: 29, width: 29, classes: 3, tau: 1.0, masked: true };
+    let config = RcnnConfig {
+        in_channels: 1,
+        filters: 24,
+        kernel: 2,
+        height: 29,
+        width: 29,
+        classes: 3,
+        tau: 1.0,
+        masked: true,
+    };
     let draws = RcnnDraws::new(config, 4, 21, Device::Cpu);
     let x = Init::new(5, Device::Cpu).normal(&[4, 1, 29, 29], 1.0);
     let targets = Tensor::from_slice(&[0i64, 1, 2, 0]);
@@ -416,25 +576,56 @@ fn rcnn_draws_match_separate_models() -> TestResult {
         let batched = explain(m.as_ref(), &draws, &x, Some(&targets))?;
         for (d, model) in separate.iter().enumerate() {
             let d = d as i64;
-            let one = explain(m.as_ref(), model, &x.narrow(0, d, 1), Some(&targets.narrow(0, d, 1)))?;
+            let one = explain(
+                m.as_ref(),
+                model,
+                &x.narrow(0, d, 1),
+                Some(&targets.narrow(0, d, 1)),
+            )?;
             // Sums of hundreds of terms in a different order: compare relative to the scale.
             let tol = |t: &Tensor| 1e-5 * t.abs().max().double_value(&[]).max(1.0);
-            ensure_close(&format!("{method}: logits of draw {d}"), &batched.logits.narrow(0, d, 1), &one.logits, tol(&one.logits))?;
-            ensure_close(&format!("{method}: raw map of draw {d}"), &batched.raw.narrow(0, d, 1), &one.raw, tol(&one.raw))?;
+            ensure_close(
+                &format!("{method}: logits of draw {d}"),
+                &batched.logits.narrow(0, d, 1),
+                &one.logits,
+                tol(&one.logits),
+            )?;
+            ensure_close(
+                &format!("{method}: raw map of draw {d}"),
+                &batched.raw.narrow(0, d, 1),
+                &one.raw,
+                tol(&one.raw),
+            )?;
         }
     }
-    let gradient = |model: &dyn SplitModel, x: &Tensor, t: &Tensor| -> blindspot::error::Result<Tensor> {
-        let leaf = model.features(x)?.detach().set_requires_grad(true);
-        let score = model.head(&leaf)?.gather(1, &t.unsqueeze(1), false).sum(Kind::Float);
-        Ok(Tensor::run_backward(&[score], &[&leaf], false, false).remove(0))
-    };
+    let gradient =
+        |model: &dyn SplitModel, x: &Tensor, t: &Tensor| -> blindspot::error::Result<Tensor> {
+            let leaf = model.features(x)?.detach().set_requires_grad(true);
+            let score = model
+                .head(&leaf)?
+                .gather(1, &t.unsqueeze(1), false)
+                .sum(Kind::Float);
+            Ok(Tensor::run_backward(&[score], &[&leaf], false, false).remove(0))
+        };
     let g = gradient(&draws, &x, &targets)?;
-    let zero_ties = tch::no_grad(|| draws.features(&x))?.eq(0.0).sum(Kind::Int64).int64_value(&[]);
-    ensure(zero_ties > 0, || "expected ReLU zeros (max-pool ties)".into())?;
+    let zero_ties = tch::no_grad(|| draws.features(&x))?
+        .eq(0.0)
+        .sum(Kind::Int64)
+        .int64_value(&[]);
+    ensure(zero_ties > 0, || {
+        "expected ReLU zeros (max-pool ties)".into()
+    })?;
     for (d, model) in separate.iter().enumerate() {
         let d = d as i64;
         let one = gradient(model, &x.narrow(0, d, 1), &targets.narrow(0, d, 1))?;
-        ensure(g.narrow(0, d, 1).ne_tensor(&one).sum(Kind::Int64).int64_value(&[]) == 0, || format!("gradient of draw {d} differs"))?;
+        ensure(
+            g.narrow(0, d, 1)
+                .ne_tensor(&one)
+                .sum(Kind::Int64)
+                .int64_value(&[])
+                == 0,
+            || format!("gradient of draw {d} differs"),
+        )?;
     }
     Ok(())
 }
@@ -448,16 +639,37 @@ fn scorecam_dead_channels() -> TestResult {
     let _ = model.conv.narrow(0, 0, 4).zero_();
     let x = Init::new(9, Device::Cpu).normal(&[3, 3, 16, 22], 1.0);
     let a = model.features(&x)?;
-    let dead = a.flatten(2, -1).ne(0.0).any_dim(2, false).logical_not().sum(Kind::Int64).int64_value(&[]);
-    ensure(dead >= 12 && dead < 36, || format!("expected dead and live channels, found {dead} dead of 36"))?;
+    let dead = a
+        .flatten(2, -1)
+        .ne(0.0)
+        .any_dim(2, false)
+        .logical_not()
+        .sum(Kind::Int64)
+        .int64_value(&[]);
+    ensure(dead >= 12 && dead < 36, || {
+        format!("expected dead and live channels, found {dead} dead of 36")
+    })?;
     compare("scorecam", &model, &x)?;
     // The final maps do not depend on a dead channel's score (it only scales the softmax), the raw
     // map does: compare it before any normalisation.
     let targets = Tensor::from_slice(&[1i64, 2, 3]);
-    let fast = explain(method_by_name("scorecam")?.as_ref(), &model, &x, Some(&targets))?;
-    let literal: Vec<Vec<Vec<f64>>> =
-        per_image(&model, &x, &targets).iter().enumerate().map(|(n, p)| literal_raw("scorecam", &model, &x, n as i64, p, &[])).collect();
-    ensure_close("scorecam raw map with dead channels", &fast.raw, &to_tensor(&literal), TOLERANCE)
+    let fast = explain(
+        method_by_name("scorecam")?.as_ref(),
+        &model,
+        &x,
+        Some(&targets),
+    )?;
+    let literal: Vec<Vec<Vec<f64>>> = per_image(&model, &x, &targets)
+        .iter()
+        .enumerate()
+        .map(|(n, p)| literal_raw("scorecam", &model, &x, n as i64, p, &[]))
+        .collect();
+    ensure_close(
+        "scorecam raw map with dead channels",
+        &fast.raw,
+        &to_tensor(&literal),
+        TOLERANCE,
+    )
 }
 
 /// EigenCAM's documented sign: the first right singular vector has a non-negative sum, so the
@@ -468,8 +680,12 @@ fn sign_convention() -> TestResult {
     let sum = a.sum_dim_intlist(1, false, Kind::Float);
     let centred = &sum - sum.mean_dim([1, 2].as_slice(), true, Kind::Float);
     for i in 0..4 {
-        let dot = (proj.get(i) * centred.get(i)).sum(Kind::Double).double_value(&[]);
-        ensure(dot >= 0.0, || format!("image {i}: projection . centred channel sum = {dot}"))?;
+        let dot = (proj.get(i) * centred.get(i))
+            .sum(Kind::Double)
+            .double_value(&[]);
+        ensure(dot >= 0.0, || {
+            format!("image {i}: projection . centred channel sum = {dot}")
+        })?;
     }
     Ok(())
 }

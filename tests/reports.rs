@@ -33,35 +33,77 @@ data = { synthetic = 4 }
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test("reports::merged_three_shards_equal_the_unsharded_report", || {
-            let s = suite();
-            let whole = s.run(Device::Cpu, None)?;
-            // Shards in a scrambled order, as a CI matrix would deliver them.
-            let shards = vec![s.run(Device::Cpu, Some((3, 3)))?, s.run(Device::Cpu, Some((1, 3)))?, s.run(Device::Cpu, Some((2, 3)))?];
-            ensure(shards.iter().all(|r| r.checks.len() == 1), || "each of 3 shards runs one of the 3 checks".into())?;
-            let merged = Report::merge(shards)?;
-            ensure(merged.to_json() == whole.to_json(), || "the merged report differs from the unsharded one".into())?;
-            let err = Report::merge(vec![s.run(Device::Cpu, Some((1, 3)))?, s.run(Device::Cpu, Some((1, 3)))?])
+        Trial::test(
+            "reports::merged_three_shards_equal_the_unsharded_report",
+            || {
+                let s = suite();
+                let whole = s.run(Device::Cpu, None)?;
+                // Shards in a scrambled order, as a CI matrix would deliver them.
+                let shards = vec![
+                    s.run(Device::Cpu, Some((3, 3)))?,
+                    s.run(Device::Cpu, Some((1, 3)))?,
+                    s.run(Device::Cpu, Some((2, 3)))?,
+                ];
+                ensure(shards.iter().all(|r| r.checks.len() == 1), || {
+                    "each of 3 shards runs one of the 3 checks".into()
+                })?;
+                let merged = Report::merge(shards)?;
+                ensure(merged.to_json() == whole.to_json(), || {
+                    "the merged report differs from the unsharded one".into()
+                })?;
+                let err = Report::merge(vec![
+                    s.run(Device::Cpu, Some((1, 3)))?,
+                    s.run(Device::Cpu, Some((1, 3)))?,
+                ])
                 .err()
                 .ok_or("a shard merged twice")?;
-            ensure(err.to_string().contains("two shards"), || err.to_string())
-        }),
+                ensure(err.to_string().contains("two shards"), || err.to_string())
+            },
+        ),
         Trial::test("reports::markdown_junit_badges", || {
             let report = suite().run(Device::Cpu, None)?;
             let md = markdown::render(&report);
-            ensure(md.contains("| method | wall | class-sensitivity |") && md.contains("| HiResCAM | ✅ 0.0 ± 0.0%"), || md.clone())?;
-            ensure(md.contains("## Theorem 1") && md.contains("| 64 |"), || md.clone())?;
-            let xml = junit::render(&report);
-            let failures = report.results.iter().filter(|r| r.verdict == blindspot::check::Verdict::Fail).count();
-            ensure(xml.matches("<testcase ").count() == report.results.len(), || xml.clone())?;
-            ensure(xml.matches("<failure ").count() == failures && xml.contains(&format!("failures=\"{failures}\"")), || xml.clone())?;
-            let wall = report.results.iter().find(|r| r.check == "wall" && r.method == "GradCAM").ok_or("wall result")?;
-            let json: serde_json::Value = serde_json::from_str(&badge::endpoint_json(wall))?;
-            ensure(json["label"] == "wall leakage" && json["message"] == format!("{:.1}% {}", 100.0 * wall.mean, wall.verdict), || {
-                json.to_string()
+            ensure(
+                md.contains("| method | wall | class-sensitivity |")
+                    && md.contains("| HiResCAM | ✅ 0.0 ± 0.0%"),
+                || md.clone(),
+            )?;
+            ensure(md.contains("## Theorem 1") && md.contains("| 64 |"), || {
+                md.clone()
             })?;
+            let xml = junit::render(&report);
+            let failures = report
+                .results
+                .iter()
+                .filter(|r| r.verdict == blindspot::check::Verdict::Fail)
+                .count();
+            ensure(
+                xml.matches("<testcase ").count() == report.results.len(),
+                || xml.clone(),
+            )?;
+            ensure(
+                xml.matches("<failure ").count() == failures
+                    && xml.contains(&format!("failures=\"{failures}\"")),
+                || xml.clone(),
+            )?;
+            let wall = report
+                .results
+                .iter()
+                .find(|r| r.check == "wall" && r.method == "GradCAM")
+                .ok_or("wall result")?;
+            let json: serde_json::Value = serde_json::from_str(&badge::endpoint_json(wall))?;
+            ensure(
+                json["label"] == "wall leakage"
+                    && json["message"] == format!("{:.1}% {}", 100.0 * wall.mean, wall.verdict),
+                || json.to_string(),
+            )?;
             let svg = badge::svg(wall);
-            ensure(svg.starts_with("<svg") && svg.contains("wall leakage") && svg.trim_end().ends_with("</svg>"), || svg.clone())
+            ensure(
+                svg.starts_with("<svg")
+                    && svg.contains("wall leakage")
+                    && svg.trim_end().ends_with("</svg>"),
+                || svg.clone(),
+            )
         }),
         Trial::test("reports::snapshot_of_a_seeded_suite", || {
             let report = suite().run(Device::Cpu, None)?;

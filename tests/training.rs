@@ -13,8 +13,14 @@ use tch::Device;
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test("training::stack_masked_reaches_budget_and_is_blind", stack_masked),
-        Trial::test("training::random_labels_are_memorised_not_learned", random_labels),
+        Trial::test(
+            "training::stack_masked_reaches_budget_and_is_blind",
+            stack_masked,
+        ),
+        Trial::test(
+            "training::random_labels_are_memorised_not_learned",
+            random_labels,
+        ),
         Trial::test("training::cache_loads_and_detects_corruption", cache),
     ]
 }
@@ -22,19 +28,42 @@ pub fn trials() -> Vec<Trial> {
 fn stack_masked() -> TestResult {
     let trained = presets::open("stack-masked", 0, Device::Cpu)?.ok_or("preset")?;
     let r = &trained.report;
-    ensure(r.test_accuracy >= 0.90, || format!("test accuracy {:.3} < 0.90", r.test_accuracy))?;
-    ensure(r.train_accuracy >= 0.90, || format!("train accuracy {:.3}", r.train_accuracy))?;
+    ensure(r.test_accuracy >= 0.90, || {
+        format!("test accuracy {:.3} < 0.90", r.test_accuracy)
+    })?;
+    ensure(r.train_accuracy >= 0.90, || {
+        format!("train accuracy {:.3}", r.train_accuracy)
+    })?;
     let cert = certify(&trained.model, 3, 64, 64, &CertifyOptions::default())?;
-    ensure(cert.rows == Some(RowRange { first: 47, last: 63 }), || format!("certified {}", cert.describe()))?;
+    ensure(
+        cert.rows
+            == Some(RowRange {
+                first: 47,
+                last: 63,
+            }),
+        || format!("certified {}", cert.describe()),
+    )?;
     let band = SynthConfig::default().band_start;
-    ensure(cert.rows.unwrap().first <= band, || "the wall does not cover the distractor band".into())
+    ensure(cert.rows.unwrap().first <= band, || {
+        "the wall does not cover the distractor band".into()
+    })
 }
 
 fn random_labels() -> TestResult {
     let trained = presets::open("stack-randlabels", 0, Device::Cpu)?.ok_or("preset")?;
     let r = &trained.report;
-    ensure(r.train_accuracy >= 0.95, || format!("permuted labels not fitted: train accuracy {:.3}", r.train_accuracy))?;
-    ensure(r.test_accuracy < 0.35, || format!("a random-label model should be near chance (1/6) on true labels: {:.3}", r.test_accuracy))
+    ensure(r.train_accuracy >= 0.95, || {
+        format!(
+            "permuted labels not fitted: train accuracy {:.3}",
+            r.train_accuracy
+        )
+    })?;
+    ensure(r.test_accuracy < 0.35, || {
+        format!(
+            "a random-label model should be near chance (1/6) on true labels: {:.3}",
+            r.test_accuracy
+        )
+    })
 }
 
 fn cache() -> TestResult {
@@ -55,14 +84,26 @@ fn cache() -> TestResult {
         seed: 4,
     };
     let first = load_or_train_in(&dir, &config, "tiny", Device::Cpu)?;
-    ensure(!first.from_cache, || "trained model claims to come from the cache".into())?;
+    ensure(!first.from_cache, || {
+        "trained model claims to come from the cache".into()
+    })?;
     let second = load_or_train_in(&dir, &config, "tiny", Device::Cpu)?;
-    ensure(second.from_cache, || "second run did not load from the cache".into())?;
-    ensure(second.report == first.report, || "cached report differs".into())?;
+    ensure(second.from_cache, || {
+        "second run did not load from the cache".into()
+    })?;
+    ensure(second.report == first.report, || {
+        "cached report differs".into()
+    })?;
     let x = blindspot::model::init::Init::new(0, Device::Cpu).normal(&[2, 3, 64, 64], 1.0);
-    ensure(first.model.forward(&x)?.equal(&second.model.forward(&x)?), || "cached weights differ".into())?;
+    ensure(
+        first.model.forward(&x)?.equal(&second.model.forward(&x)?),
+        || "cached weights differ".into(),
+    )?;
     // The wall holds in the trained and in the reloaded model: the dead rows' weights are zero.
-    ensure(first.model.wall_weight_max() == Some(0.0) && second.model.wall_weight_max() == Some(0.0), || "wall weights not zero".into())?;
+    ensure(
+        first.model.wall_weight_max() == Some(0.0) && second.model.wall_weight_max() == Some(0.0),
+        || "wall weights not zero".into(),
+    )?;
     // Corrupt the weights file: detected by its checksum, retrained, never used.
     let mut bytes = std::fs::read(&second.weights)?;
     let last = bytes.len() - 1;
@@ -73,7 +114,9 @@ fn cache() -> TestResult {
     // Truncated file: the same.
     std::fs::write(&third.weights, b"short")?;
     let fourth = load_or_train_in(&dir, &config, "tiny", Device::Cpu)?;
-    ensure(!fourth.from_cache, || "a truncated cache file was used".into())?;
+    ensure(!fourth.from_cache, || {
+        "a truncated cache file was used".into()
+    })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -11,21 +11,54 @@ use tch::{Device, Kind, Tensor};
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test("walls::rcnn_notebook_instance_certifies_rows_15_to_28", || {
-            let model = Rcnn::new(RcnnConfig::default(), 0, Device::Cpu);
-            expect_rows(&model, 1, 29, 29, 15, 28)
-        }),
+        Trial::test(
+            "walls::rcnn_notebook_instance_certifies_rows_15_to_28",
+            || {
+                let model = Rcnn::new(RcnnConfig::default(), 0, Device::Cpu);
+                expect_rows(&model, 1, 29, 29, 15, 28)
+            },
+        ),
         Trial::test("walls::rcnn_baseline_has_no_wall", || {
-            let model = Rcnn::new(RcnnConfig { masked: false, ..RcnnConfig::default() }, 0, Device::Cpu);
-            let err = certify(&model, 1, 29, 29, &CertifyOptions::default()).err().ok_or("a wall-less model was certified")?;
-            ensure(err.to_string().contains("no input pixel"), || err.to_string())
+            let model = Rcnn::new(
+                RcnnConfig {
+                    masked: false,
+                    ..RcnnConfig::default()
+                },
+                0,
+                Device::Cpu,
+            );
+            let err = certify(&model, 1, 29, 29, &CertifyOptions::default())
+                .err()
+                .ok_or("a wall-less model was certified")?;
+            ensure(err.to_string().contains("no input pixel"), || {
+                err.to_string()
+            })
         }),
-        Trial::test("walls::vgg16_masked_at_224_certifies_rows_170_to_223", || {
-            let model = Vgg::new(VggConfig::vgg16_masked(true), "vgg16-masked", 0, Device::Cpu);
-            let options = CertifyOptions { gradient_inputs: 2, noise_trials: 4, seed: 0 };
-            let cert = certify(&model, 3, 224, 224, &options)?;
-            ensure(cert.rows == Some(RowRange { first: 170, last: 223 }), || format!("certified {}", cert.describe()))
-        }),
+        Trial::test(
+            "walls::vgg16_masked_at_224_certifies_rows_170_to_223",
+            || {
+                let model = Vgg::new(
+                    VggConfig::vgg16_masked(true),
+                    "vgg16-masked",
+                    0,
+                    Device::Cpu,
+                );
+                let options = CertifyOptions {
+                    gradient_inputs: 2,
+                    noise_trials: 4,
+                    seed: 0,
+                };
+                let cert = certify(&model, 3, 224, 224, &options)?;
+                ensure(
+                    cert.rows
+                        == Some(RowRange {
+                            first: 170,
+                            last: 223,
+                        }),
+                    || format!("certified {}", cert.describe()),
+                )
+            },
+        ),
         Trial::test("walls::small_vgg_certifies_rows_47_to_63", || {
             let model = Vgg::new(VggConfig::small(6, Some((4, 8))), "small", 0, Device::Cpu);
             expect_rows(&model, 3, 64, 64, 47, 63)
@@ -44,23 +77,52 @@ pub fn trials() -> Vec<Trial> {
             ensure(dead == 0.0, || format!("HiResCAM on dead rows: {dead}"))
         }),
         Trial::test("walls::leaky_wall_is_refused", || {
-            let err = certify(&Leaky, 1, 8, 8, &CertifyOptions::default()).err().ok_or("a leaky wall was certified")?;
-            ensure(err.to_string().contains("fails certification"), || err.to_string())
+            let err = certify(&Leaky, 1, 8, 8, &CertifyOptions::default())
+                .err()
+                .ok_or("a leaky wall was certified")?;
+            ensure(err.to_string().contains("fails certification"), || {
+                err.to_string()
+            })
         }),
         Trial::test("walls::row_range_parsing", || {
-            ensure(RowRange::parse("5..13")? == RowRange { first: 5, last: 13 }, || "5..13".into())?;
-            ensure(RowRange::parse("4..")?.clipped(8) == (4..8), || "4..".into())?;
-            ensure(RowRange::parse("7..3").is_err() && RowRange::parse("x").is_err(), || "bad ranges accepted".into())
+            ensure(
+                RowRange::parse("5..13")? == RowRange { first: 5, last: 13 },
+                || "5..13".into(),
+            )?;
+            ensure(RowRange::parse("4..")?.clipped(8) == (4..8), || {
+                "4..".into()
+            })?;
+            ensure(
+                RowRange::parse("7..3").is_err() && RowRange::parse("x").is_err(),
+                || "bad ranges accepted".into(),
+            )
         }),
     ]
 }
 
-fn expect_rows(model: &dyn SplitModel, c: i64, h: i64, w: i64, first: i64, last: i64) -> TestResult {
+fn expect_rows(
+    model: &dyn SplitModel,
+    c: i64,
+    h: i64,
+    w: i64,
+    first: i64,
+    last: i64,
+) -> TestResult {
     let cert = certify(model, c, h, w, &CertifyOptions::default())?;
-    ensure(cert.rows == Some(RowRange { first, last }), || format!("certified {} instead of rows {first}..{last}", cert.describe()))?;
-    ensure(cert.blind_pixels == (last - first + 1) * w, || format!("{} blind pixels", cert.blind_pixels))?;
+    ensure(cert.rows == Some(RowRange { first, last }), || {
+        format!(
+            "certified {} instead of rows {first}..{last}",
+            cert.describe()
+        )
+    })?;
+    ensure(cert.blind_pixels == (last - first + 1) * w, || {
+        format!("{} blind pixels", cert.blind_pixels)
+    })?;
     let mask = cert.mask();
-    ensure(mask.sum(Kind::Int64).int64_value(&[]) == cert.blind_pixels, || "mask and count disagree".into())
+    ensure(
+        mask.sum(Kind::Int64).int64_value(&[]) == cert.blind_pixels,
+        || "mask and count disagree".into(),
+    )
 }
 
 /// A model whose bottom half only matters for inputs above 6: the gradient at random N(0, 1)

@@ -16,7 +16,10 @@ use tch::{Kind, Tensor};
 /// First-principal-component projection of each image's [V, h, w] map, with blindspot's sign.
 pub fn first_component_projection(maps: &Tensor) -> Tensor {
     let (n, v, h, w) = maps.size4().expect("maps are [N, V, h, w]");
-    let m = maps.nan_to_num(0.0, None::<f64>, None::<f64>).reshape([n, v, h * w]).transpose(1, 2);
+    let m = maps
+        .nan_to_num(0.0, None::<f64>, None::<f64>)
+        .reshape([n, v, h * w])
+        .transpose(1, 2);
     let m = &m - m.mean_dim(1, true, Kind::Float);
     // torch.svd (reduced): V's first column is the first right singular vector.
     let (_, _, right) = m.svd(true, true);
@@ -60,6 +63,8 @@ impl CamMethod for EigenGradCam {
         "projection of gradient x activation on its first principal component"
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(first_component_projection(&(ctx.grads()? * ctx.activations)))
+        Ok(first_component_projection(
+            &(ctx.grads()? * ctx.activations),
+        ))
     }
 }

@@ -45,9 +45,18 @@ pub struct ExternalMethod {
 impl ExternalMethod {
     pub fn new(spec: ExternalSpec) -> Self {
         static INSTANCE: AtomicUsize = AtomicUsize::new(0);
-        let root =
-            std::env::temp_dir().join(format!("blindspot-external-{}-{}", std::process::id(), INSTANCE.fetch_add(1, Ordering::SeqCst)));
-        ExternalMethod { title: spec.name.clone(), spec, root, jobs: AtomicUsize::new(0), exported: Mutex::new(HashMap::new()) }
+        let root = std::env::temp_dir().join(format!(
+            "blindspot-external-{}-{}",
+            std::process::id(),
+            INSTANCE.fetch_add(1, Ordering::SeqCst)
+        ));
+        ExternalMethod {
+            title: spec.name.clone(),
+            spec,
+            root,
+            jobs: AtomicUsize::new(0),
+            exported: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Parses `NAME=COMMAND` from the command line.
@@ -59,7 +68,11 @@ impl ExternalMethod {
                 "e.g. --external 'pgc-gradcam=python adapters/pytorch_grad_cam.py --method GradCAM {job}'",
             )
         })?;
-        Ok(ExternalMethod::new(ExternalSpec { name: name.trim().into(), command: command.trim().into(), timeout_seconds }))
+        Ok(ExternalMethod::new(ExternalSpec {
+            name: name.trim().into(),
+            command: command.trim().into(),
+            timeout_seconds,
+        }))
     }
 
     /// A cheap fingerprint of the model's current weights.
@@ -67,8 +80,14 @@ impl ExternalMethod {
         let mut parts = vec![ctx.model.name()];
         for (i, group) in ctx.model.parameter_groups()?.iter().enumerate() {
             for (name, t) in &group.parameters {
-                let s = (t.to_kind(Kind::Double) * (i as f64 + 1.0)).sum(Kind::Double).double_value(&[]);
-                let q = t.to_kind(Kind::Double).square().sum(Kind::Double).double_value(&[]);
+                let s = (t.to_kind(Kind::Double) * (i as f64 + 1.0))
+                    .sum(Kind::Double)
+                    .double_value(&[]);
+                let q = t
+                    .to_kind(Kind::Double)
+                    .square()
+                    .sum(Kind::Double)
+                    .double_value(&[]);
                 parts.push(format!("{name}:{s:e}:{q:e}"));
             }
         }
@@ -120,7 +139,12 @@ impl CamMethod for ExternalMethod {
         let dir = self.root.join(format!("job-{n:04}"));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the job folder", &dir, e))?;
         let model = self.model_file(ctx, &dir)?;
-        let (inputs, targets, maps, job) = (dir.join("inputs.npy"), dir.join("targets.npy"), dir.join("maps.npy"), dir.join("job.json"));
+        let (inputs, targets, maps, job) = (
+            dir.join("inputs.npy"),
+            dir.join("targets.npy"),
+            dir.join("maps.npy"),
+            dir.join("job.json"),
+        );
         npy::write(&inputs, ctx.input)?;
         npy::write(&targets, ctx.targets)?;
         let size = ctx.input.size();
@@ -131,8 +155,17 @@ impl CamMethod for ExternalMethod {
             "input_shape": size,
             "maps_shape": [size[0], size[2], size[3]],
         });
-        crate::io::write_atomic(&job, serde_json::to_string_pretty(&description).expect("json").as_bytes())?;
-        let command = self.spec.command.replace("{job}", &job.display().to_string()).replace("{dir}", &dir.display().to_string());
+        crate::io::write_atomic(
+            &job,
+            serde_json::to_string_pretty(&description)
+                .expect("json")
+                .as_bytes(),
+        )?;
+        let command = self
+            .spec
+            .command
+            .replace("{job}", &job.display().to_string())
+            .replace("{dir}", &dir.display().to_string());
         let log = dir.join("stderr.txt");
         let stderr = std::fs::File::create(&log).map_err(|e| Error::io("create", &log, e))?;
         let mut child = Command::new("sh")
@@ -142,10 +175,19 @@ impl CamMethod for ExternalMethod {
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .map_err(|e| self.fail(&job, format!("cannot start `{command}`: {e}"), "check the command"))?;
+            .map_err(|e| {
+                self.fail(
+                    &job,
+                    format!("cannot start `{command}`: {e}"),
+                    "check the command",
+                )
+            })?;
         let start = Instant::now();
         let status = loop {
-            if let Some(status) = child.try_wait().map_err(|e| Error::io("wait for", &job, e))? {
+            if let Some(status) = child
+                .try_wait()
+                .map_err(|e| Error::io("wait for", &job, e))?
+            {
                 break status;
             }
             if start.elapsed().as_secs_f64() > self.spec.timeout_seconds {
@@ -153,7 +195,10 @@ impl CamMethod for ExternalMethod {
                 let _ = child.wait();
                 return Err(self.fail(
                     &job,
-                    format!("`{command}` did not finish within {} s; it was stopped", self.spec.timeout_seconds),
+                    format!(
+                        "`{command}` did not finish within {} s; it was stopped",
+                        self.spec.timeout_seconds
+                    ),
                     "make it faster or raise timeout_seconds",
                 ));
             }
@@ -161,7 +206,14 @@ impl CamMethod for ExternalMethod {
         };
         if !status.success() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: Vec<&str> = text
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             return Err(self.fail(
                 &job,
                 format!("`{command}` failed ({status}): {}", tail.join(" | ")),
@@ -169,19 +221,31 @@ impl CamMethod for ExternalMethod {
             ));
         }
         let array = npy::read(&maps).map_err(|e| {
-            self.fail(&job, format!("no readable maps.npy: {e}"), "write float32 maps [N, H, W] to the path job.json names as `maps`")
+            self.fail(
+                &job,
+                format!("no readable maps.npy: {e}"),
+                "write float32 maps [N, H, W] to the path job.json names as `maps`",
+            )
         })?;
         let want = [size[0], size[2], size[3]];
         if array.shape != want || !matches!(array.dtype, npy::DType::F32 | npy::DType::F64) {
             return Err(self.fail(
                 &job,
-                format!("maps.npy is {} {:?}; expected float32 {want:?}", array.dtype.numpy_name(), array.shape),
+                format!(
+                    "maps.npy is {} {:?}; expected float32 {want:?}",
+                    array.dtype.numpy_name(),
+                    array.shape
+                ),
                 "write one float32 map per input image, at the input's height and width",
             ));
         }
         let t = array.to_tensor().to_kind(Kind::Float);
         if t.isfinite().all().int64_value(&[]) == 0 {
-            return Err(self.fail(&job, "maps.npy contains NaN or Inf".into(), "return finite maps"));
+            return Err(self.fail(
+                &job,
+                "maps.npy contains NaN or Inf".into(),
+                "return finite maps",
+            ));
         }
         Ok(t.to_device(ctx.input.device()))
     }

@@ -18,6 +18,8 @@ impl CamMethod for GradCamElementWise {
         "element-wise ReLU(gradient x activation), summed over channels"
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok((ctx.grads()? * ctx.activations).relu().sum_dim_intlist(1, false, Kind::Float))
+        Ok((ctx.grads()? * ctx.activations)
+            .relu()
+            .sum_dim_intlist(1, false, Kind::Float))
     }
 }

@@ -75,7 +75,11 @@ pub trait CamMethod {
 /// as one batched matrix product (a single pass over A).
 pub fn weighted_sum(weights: &Tensor, activations: &Tensor) -> Tensor {
     let (n, v, h, w) = activations.size4().expect("activations are [N, V, h, w]");
-    weights.to_kind(Kind::Float).unsqueeze(1).bmm(&activations.reshape([n, v, h * w])).view([n, h, w])
+    weights
+        .to_kind(Kind::Float)
+        .unsqueeze(1)
+        .bmm(&activations.reshape([n, v, h * w]))
+        .view([n, h, w])
 }
 
 /// The built-in methods with their default parameters, in the order reports list them.
@@ -107,8 +111,19 @@ pub fn method_by_name(name: &str) -> Result<Box<dyn CamMethod>> {
         other => other.to_string(),
     };
     let methods = builtin_methods();
-    let known = methods.iter().map(|m| m.name().to_string()).collect::<Vec<_>>().join(", ");
-    methods.into_iter().find(|m| m.name() == wanted).ok_or(Error::Unknown { kind: "method", name: name.to_string(), known })
+    let known = methods
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    methods
+        .into_iter()
+        .find(|m| m.name() == wanted)
+        .ok_or(Error::Unknown {
+            kind: "method",
+            name: name.to_string(),
+            known,
+        })
 }
 
 /// Parses `all`, `none` or a comma-separated list of method names.
@@ -119,5 +134,8 @@ pub fn methods_from_list(list: &str) -> Result<Vec<Box<dyn CamMethod>>> {
     if list.trim().eq_ignore_ascii_case("none") {
         return Ok(Vec::new());
     }
-    list.split(',').filter(|s| !s.trim().is_empty()).map(method_by_name).collect()
+    list.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(method_by_name)
+        .collect()
 }

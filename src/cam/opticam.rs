@@ -23,7 +23,10 @@ pub struct OptiCam {
 
 impl Default for OptiCam {
     fn default() -> Self {
-        OptiCam { iterations: 50, learning_rate: 0.1 }
+        OptiCam {
+            iterations: 50,
+            learning_rate: 0.1,
+        }
     }
 }
 
@@ -58,7 +61,10 @@ impl CamMethod for OptiCam {
         let original = ctx.target_scores(ctx.logits, &owners);
         let options = (Kind::Float, a.device());
         let mut u = Tensor::full([n, v], 0.5, options);
-        let (mut m, mut s) = (Tensor::zeros([n, v], options), Tensor::zeros([n, v], options));
+        let (mut m, mut s) = (
+            Tensor::zeros([n, v], options),
+            Tensor::zeros([n, v], options),
+        );
         let mut active = Tensor::ones([n, 1], options);
         let mut last_check: Option<Tensor> = None;
         let check_every = (self.iterations / 10).max(1);

@@ -44,7 +44,9 @@ pub fn resize(maps: &Tensor, height: i64, width: i64) -> Tensor {
     if size[1] == height && size[2] == width {
         return maps.shallow_clone();
     }
-    maps.unsqueeze(1).upsample_bilinear2d([height, width], false, None, None).squeeze_dim(1)
+    maps.unsqueeze(1)
+        .upsample_bilinear2d([height, width], false, None, None)
+        .squeeze_dim(1)
 }
 
 /// pytorch-grad-cam's post-processing of raw maps [N, h, w] into final maps [N, H, W].
@@ -64,12 +66,20 @@ pub fn validate_input(x: &Tensor, model: &dyn SplitModel, place: &str) -> Result
         ));
     }
     if size[0] == 0 {
-        return Err(Error::input("the input holds no image (N = 0)", place, "pass at least one image"));
+        return Err(Error::input(
+            "the input holds no image (N = 0)",
+            place,
+            "pass at least one image",
+        ));
     }
     if let Some(c) = model.input_channels() {
         if size[1] != c {
             return Err(Error::input(
-                format!("the input has {} channel(s); {} expects {c}", size[1], model.name()),
+                format!(
+                    "the input has {} channel(s); {} expects {c}",
+                    size[1],
+                    model.name()
+                ),
                 place,
                 format!("pass images of shape [N, {c}, H, W] (channels first)"),
             ));
@@ -78,18 +88,31 @@ pub fn validate_input(x: &Tensor, model: &dyn SplitModel, place: &str) -> Result
     if let Some((h, w)) = model.input_size() {
         if (size[2], size[3]) != (h, w) {
             return Err(Error::input(
-                format!("the input images are {}x{}; {} expects {h}x{w}", size[2], size[3], model.name()),
+                format!(
+                    "the input images are {}x{}; {} expects {h}x{w}",
+                    size[2],
+                    size[3],
+                    model.name()
+                ),
                 place,
                 format!("resize the images to {h}x{w} (height x width)"),
             ));
         }
     }
     if !x.is_floating_point() {
-        return Err(Error::input(format!("the input is {:?}, not floating point", x.kind()), place, "save it as float32"));
+        return Err(Error::input(
+            format!("the input is {:?}, not floating point", x.kind()),
+            place,
+            "save it as float32",
+        ));
     }
     let bad = x.isfinite().logical_not();
     if bad.any().int64_value(&[]) != 0 {
-        let first = bad.flatten(1, -1).any_dim(1, false).nonzero().int64_value(&[0, 0]);
+        let first = bad
+            .flatten(1, -1)
+            .any_dim(1, false)
+            .nonzero()
+            .int64_value(&[0, 0]);
         return Err(Error::input(
             format!("the input contains NaN or Inf values (first in image {first})"),
             place,
@@ -104,7 +127,10 @@ fn validate_targets(targets: &Tensor, n: i64, classes: i64) -> Result<()> {
     let place = "targets";
     if targets.size() != [n] {
         return Err(Error::input(
-            format!("targets have shape {:?}; expected [{n}], one class per image", targets.size()),
+            format!(
+                "targets have shape {:?}; expected [{n}], one class per image",
+                targets.size()
+            ),
             place,
             "pass an int64 array with one class index per image",
         ));
@@ -128,14 +154,27 @@ fn validate_targets(targets: &Tensor, n: i64, classes: i64) -> Result<()> {
 /// Explains one batch `x` [N, C, H, W] with `method` on `model`. Targets default to the argmax
 /// class of each image. Activations and gradients are computed once: the features run under
 /// no-grad, and the gradient with respect to A comes from the head alone.
-pub fn explain(method: &dyn CamMethod, model: &dyn SplitModel, x: &Tensor, targets: Option<&Tensor>) -> Result<Explanation> {
+pub fn explain(
+    method: &dyn CamMethod,
+    model: &dyn SplitModel,
+    x: &Tensor,
+    targets: Option<&Tensor>,
+) -> Result<Explanation> {
     validate_input(x, model, "input batch")?;
     let device = model.device();
     let x = x.to_device(device).to_kind(Kind::Float);
     let activations = tch::no_grad(|| model.features(&x))?.detach();
-    let leaf = activations.detach().set_requires_grad(method.uses_gradients());
-    let logits = if method.uses_gradients() { model.head(&leaf)? } else { tch::no_grad(|| model.head(&leaf))? };
-    let (n, classes) = logits.size2().map_err(|e| Error::torch("reading the logits' shape", e))?;
+    let leaf = activations
+        .detach()
+        .set_requires_grad(method.uses_gradients());
+    let logits = if method.uses_gradients() {
+        model.head(&leaf)?
+    } else {
+        tch::no_grad(|| model.head(&leaf))?
+    };
+    let (n, classes) = logits
+        .size2()
+        .map_err(|e| Error::torch("reading the logits' shape", e))?;
     let targets = match targets {
         Some(t) => {
             let t = t.to_device(device).to_kind(Kind::Int64);
@@ -145,7 +184,9 @@ pub fn explain(method: &dyn CamMethod, model: &dyn SplitModel, x: &Tensor, targe
         None => logits.detach().argmax(1, false),
     };
     let gradients = if method.uses_gradients() {
-        let score = logits.gather(1, &targets.unsqueeze(1), false).sum(Kind::Float);
+        let score = logits
+            .gather(1, &targets.unsqueeze(1), false)
+            .sum(Kind::Float);
         let mut grads = Tensor::f_run_backward(&[score], &[&leaf], false, false).map_err(|e| {
             Error::model(
                 format!(
@@ -161,11 +202,23 @@ pub fn explain(method: &dyn CamMethod, model: &dyn SplitModel, x: &Tensor, targe
         None
     };
     let logits = logits.detach();
-    let ctx = CamContext { model, input: &x, activations: &activations, gradients: gradients.as_ref(), logits: &logits, targets: &targets };
+    let ctx = CamContext {
+        model,
+        input: &x,
+        activations: &activations,
+        gradients: gradients.as_ref(),
+        logits: &logits,
+        targets: &targets,
+    };
     let raw = method.raw_map(&ctx)?.detach();
     let (height, width) = (x.size()[2], x.size()[3]);
     let maps = postprocess(&raw, height, width);
-    Ok(Explanation { raw, maps, targets, logits })
+    Ok(Explanation {
+        raw,
+        maps,
+        targets,
+        logits,
+    })
 }
 
 /// [`explain`] over a large set in batches of `batch_size` images, concatenated.
@@ -186,9 +239,20 @@ pub fn explain_batched(
     while start < n {
         let len = batch_size.min(n - start);
         let t = targets.map(|t| t.narrow(0, start, len));
-        parts.push(explain(method, model, &x.narrow(0, start, len), t.as_ref())?);
+        parts.push(explain(
+            method,
+            model,
+            &x.narrow(0, start, len),
+            t.as_ref(),
+        )?);
         start += len;
     }
-    let cat = |f: fn(&Explanation) -> &Tensor| Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0);
-    Ok(Explanation { raw: cat(|e| &e.raw), maps: cat(|e| &e.maps), targets: cat(|e| &e.targets), logits: cat(|e| &e.logits) })
+    let cat =
+        |f: fn(&Explanation) -> &Tensor| Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0);
+    Ok(Explanation {
+        raw: cat(|e| &e.raw),
+        maps: cat(|e| &e.maps),
+        targets: cat(|e| &e.targets),
+        logits: cat(|e| &e.logits),
+    })
 }

@@ -30,7 +30,10 @@ impl CamMethod for RandomCam {
         false
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        let (n, v, _, _) = ctx.activations.size4().expect("activations are [N, V, h, w]");
+        let (n, v, _, _) = ctx
+            .activations
+            .size4()
+            .expect("activations are [N, V, h, w]");
         let weights = Init::new(self.seed, ctx.activations.device()).uniform(&[n, v], 1.0);
         Ok(weighted_sum(&weights, ctx.activations))
     }

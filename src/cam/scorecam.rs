@@ -47,11 +47,25 @@ impl CamMethod for ScoreCam {
         let (height, width) = (size[2], size[3]);
         let device = a.device();
         let flat = a.reshape([n * v, 1, h, w]);
-        let owners = Tensor::arange(n, (Kind::Int64, device)).repeat_interleave_self_int(v, None, None);
+        let owners =
+            Tensor::arange(n, (Kind::Int64, device)).repeat_interleave_self_int(v, None, None);
         // Every channel starts with the zero image's score; the live ones are overwritten below.
-        let zero_logits = tch::no_grad(|| ctx.model.forward(&Tensor::zeros([1, size[1], height, width], (Kind::Float, device))))?;
-        let scores = ctx.target_scores(&zero_logits.expand([n * v, zero_logits.size()[1]], false), &owners);
-        let live = flat.ne(0.0).flatten(1, -1).any_dim(1, false).nonzero().squeeze_dim(1);
+        let zero_logits = tch::no_grad(|| {
+            ctx.model.forward(&Tensor::zeros(
+                [1, size[1], height, width],
+                (Kind::Float, device),
+            ))
+        })?;
+        let scores = ctx.target_scores(
+            &zero_logits.expand([n * v, zero_logits.size()[1]], false),
+            &owners,
+        );
+        let live = flat
+            .ne(0.0)
+            .flatten(1, -1)
+            .any_dim(1, false)
+            .nonzero()
+            .squeeze_dim(1);
         let total = live.size()[0];
         let mut live_scores = Vec::new();
         let mut start = 0;
@@ -60,16 +74,26 @@ impl CamMethod for ScoreCam {
             let channels = live.narrow(0, start, len);
             let chunk_owners = owners.index_select(0, &channels);
             let logits = tch::no_grad(|| -> Result<Tensor> {
-                let up = flat.index_select(0, &channels).upsample_bilinear2d([height, width], true, None, None);
+                let up = flat.index_select(0, &channels).upsample_bilinear2d(
+                    [height, width],
+                    true,
+                    None,
+                    None,
+                );
                 let lo = up.amin([1, 2, 3].as_slice(), true);
                 let hi = up.amax([1, 2, 3].as_slice(), true);
                 let masks = (up - &lo) / (hi - lo + 1e-8);
-                ctx.model.forward(&(ctx.input.index_select(0, &chunk_owners) * masks))
+                ctx.model
+                    .forward(&(ctx.input.index_select(0, &chunk_owners) * masks))
             })?;
             live_scores.push(ctx.target_scores(&logits, &chunk_owners));
             start += len;
         }
-        let scores = if live_scores.is_empty() { scores } else { scores.index_copy(0, &live, &Tensor::cat(&live_scores, 0)) };
+        let scores = if live_scores.is_empty() {
+            scores
+        } else {
+            scores.index_copy(0, &live, &Tensor::cat(&live_scores, 0))
+        };
         let weights = scores.view([n, v]).softmax(-1, Kind::Float);
         Ok(weighted_sum(&weights, a))
     }

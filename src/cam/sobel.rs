@@ -15,13 +15,17 @@ pub struct Sobel;
 pub fn sobel_magnitude(input: &Tensor) -> Tensor {
     let c = input.size()[1];
     let gray = if c == 3 {
-        let w = Tensor::from_slice(&[0.299f32, 0.587, 0.114]).to_device(input.device()).view([1, 3, 1, 1]);
+        let w = Tensor::from_slice(&[0.299f32, 0.587, 0.114])
+            .to_device(input.device())
+            .view([1, 3, 1, 1]);
         (input * w).sum_dim_intlist(1, true, Kind::Float)
     } else {
         input.mean_dim(1, true, Kind::Float)
     };
     let padded = gray.reflection_pad2d([1, 1, 1, 1]);
-    let kx = Tensor::from_slice(&[-1f32, 0., 1., -2., 0., 2., -1., 0., 1.]).to_device(input.device()).view([1, 1, 3, 3]);
+    let kx = Tensor::from_slice(&[-1f32, 0., 1., -2., 0., 2., -1., 0., 1.])
+        .to_device(input.device())
+        .view([1, 1, 3, 3]);
     let ky = kx.transpose(2, 3).contiguous();
     let gx = padded.conv2d(&kx, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1);
     let gy = padded.conv2d(&ky, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1);

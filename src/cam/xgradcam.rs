@@ -21,7 +21,8 @@ impl CamMethod for XGradCam {
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         let (g, a) = (ctx.grads()?, ctx.activations);
         let sum_a = a.sum_dim_intlist([2, 3].as_slice(), true, Kind::Float);
-        let weights = (g * a / (sum_a + 1e-7)).sum_dim_intlist([2, 3].as_slice(), false, Kind::Float);
+        let weights =
+            (g * a / (sum_a + 1e-7)).sum_dim_intlist([2, 3].as_slice(), false, Kind::Float);
         Ok(weighted_sum(&weights, a))
     }
 }

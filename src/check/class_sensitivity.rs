@@ -53,9 +53,13 @@ impl Check for ClassSensitivityCheck {
         crate::cam::pipeline::validate_input(&x, model.as_ref(), &self.data.describe(ctx.seed))?;
         let logits = tch::no_grad(|| model.forward(&x.to_device(ctx.device)))?;
         let classes = logits.size()[1];
-        let predicted = Vec::<i64>::try_from(logits.argmax(1, false).to_device(tch::Device::Cpu)).expect("classes");
+        let predicted = Vec::<i64>::try_from(logits.argmax(1, false).to_device(tch::Device::Cpu))
+            .expect("classes");
         let mut rng = StdRng::seed_from_u64(ctx.seed ^ 0xC1A55);
-        let other: Vec<i64> = predicted.iter().map(|&c| (c + rng.random_range(1..classes)) % classes).collect();
+        let other: Vec<i64> = predicted
+            .iter()
+            .map(|&c| (c + rng.random_range(1..classes)) % classes)
+            .collect();
         let (predicted, other) = (Tensor::from_slice(&predicted), Tensor::from_slice(&other));
         let rule = format!(
             "pass iff the maps depend on the class and the one-sided upper {:.0}% Student-t bound of mean SSIM(predicted-class map, random-other-class map) is < {}",
@@ -64,9 +68,25 @@ impl Check for ClassSensitivityCheck {
         );
         let mut results = Vec::new();
         for method in methods {
-            let a = explain_batched(method.as_ref(), model.as_ref(), &x, Some(&predicted), self.batch_size)?;
-            let b = explain_batched(method.as_ref(), model.as_ref(), &x, Some(&other), self.batch_size)?;
-            let largest_change = (&a.maps - &b.maps).abs().max().to_kind(Kind::Double).double_value(&[]);
+            let a = explain_batched(
+                method.as_ref(),
+                model.as_ref(),
+                &x,
+                Some(&predicted),
+                self.batch_size,
+            )?;
+            let b = explain_batched(
+                method.as_ref(),
+                model.as_ref(),
+                &x,
+                Some(&other),
+                self.batch_size,
+            )?;
+            let largest_change = (&a.maps - &b.maps)
+                .abs()
+                .max()
+                .to_kind(Kind::Double)
+                .double_value(&[]);
             let class_agnostic = largest_change == 0.0;
             let values = ssim(&a.maps, &b.maps);
             let s = t_interval(&values, self.level, Side::Upper);

@@ -41,15 +41,33 @@ impl Check for DataRandomizationCheck {
     }
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Vec<CheckResult>> {
         let trained = open(&self.model, &None, &None, self.model_seed, ctx)?;
-        let random = open(&self.random_labels_model, &None, &None, self.model_seed, ctx)?;
+        let random = open(
+            &self.random_labels_model,
+            &None,
+            &None,
+            self.model_seed,
+            ctx,
+        )?;
         let x = self.data.load(ctx.seed)?;
         crate::cam::pipeline::validate_input(&x, trained.as_ref(), &self.data.describe(ctx.seed))?;
         // Both models explain the class the true-label model predicts.
         let targets = tch::no_grad(|| trained.forward(&x.to_device(ctx.device)))?.argmax(1, false);
         let mut results = Vec::new();
         for method in methods {
-            let a = explain_batched(method.as_ref(), trained.as_ref(), &x, Some(&targets), self.batch_size)?;
-            let b = explain_batched(method.as_ref(), random.as_ref(), &x, Some(&targets), self.batch_size)?;
+            let a = explain_batched(
+                method.as_ref(),
+                trained.as_ref(),
+                &x,
+                Some(&targets),
+                self.batch_size,
+            )?;
+            let b = explain_batched(
+                method.as_ref(),
+                random.as_ref(),
+                &x,
+                Some(&targets),
+                self.batch_size,
+            )?;
             let s = compare(&a.maps, &b.maps, &a.raw, &b.raw);
             let detail = json!({
                 "model": trained.name(), "random_labels_model": random.name(),

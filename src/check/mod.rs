@@ -79,7 +79,15 @@ impl CheckResult {
     /// A pass or fail result whose n, mean, std and interval come from `summary`; the caller
     /// fills in the reason, statistic, rule, per-sample values and detail.
     pub fn judged(check: &str, method: &str, pass: bool, summary: stats::Summary) -> Self {
-        let stats::Summary { n, mean, std, ci_low, ci_high, ci_level, interval } = summary;
+        let stats::Summary {
+            n,
+            mean,
+            std,
+            ci_low,
+            ci_high,
+            ci_level,
+            interval,
+        } = summary;
         CheckResult {
             verdict: if pass { Verdict::Pass } else { Verdict::Fail },
             n,

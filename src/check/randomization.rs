@@ -53,14 +53,23 @@ pub enum Distribution {
 /// Replaces one layer's parameters in place.
 pub fn randomize(group: &ParameterGroup, distribution: Distribution, seed: u64) {
     let mut init = Init::new(seed, group.parameters[0].1.device());
-    let fan_in = group.parameters.iter().find(|(_, t)| t.dim() >= 2).map(|(_, t)| t.size()[1..].iter().product::<i64>()).unwrap_or(1);
+    let fan_in = group
+        .parameters
+        .iter()
+        .find(|(_, t)| t.dim() >= 2)
+        .map(|(_, t)| t.size()[1..].iter().product::<i64>())
+        .unwrap_or(1);
     let normalisation = group.parameters.iter().all(|(_, t)| t.dim() <= 1);
     tch::no_grad(|| {
         for (k, (name, tensor)) in group.parameters.iter().enumerate() {
             let shape = tensor.size();
             let fresh = match distribution {
                 Distribution::Gaussian => {
-                    let sigma = if tensor.numel() > 1 { tensor.std(true).double_value(&[]) } else { 0.0 };
+                    let sigma = if tensor.numel() > 1 {
+                        tensor.std(true).double_value(&[])
+                    } else {
+                        0.0
+                    };
                     init.normal(&shape, sigma)
                 }
                 Distribution::DefaultInit if normalisation => {
@@ -75,7 +84,8 @@ pub fn randomize(group: &ParameterGroup, distribution: Distribution, seed: u64) 
                     let flat = tensor.flatten(0, -1);
                     let mut order: Vec<i64> = (0..flat.size()[0]).collect();
                     order.shuffle(&mut StdRng::seed_from_u64(seed.wrapping_add(k as u64)));
-                    flat.index_select(0, &Tensor::from_slice(&order).to_device(tensor.device())).view(shape.as_slice())
+                    flat.index_select(0, &Tensor::from_slice(&order).to_device(tensor.device()))
+                        .view(shape.as_slice())
                 }
             };
             let mut target = tensor.shallow_clone();
@@ -89,7 +99,16 @@ pub struct Snapshot(Vec<(Tensor, Tensor)>);
 
 impl Snapshot {
     pub fn take(groups: &[ParameterGroup]) -> Self {
-        Snapshot(groups.iter().flat_map(|g| g.parameters.iter().map(|(_, t)| (t.shallow_clone(), t.detach().copy()))).collect())
+        Snapshot(
+            groups
+                .iter()
+                .flat_map(|g| {
+                    g.parameters
+                        .iter()
+                        .map(|(_, t)| (t.shallow_clone(), t.detach().copy()))
+                })
+                .collect(),
+        )
     }
 
     pub fn restore(&self) {
@@ -145,7 +164,14 @@ pub(crate) fn open(
     model_seed: u64,
     ctx: &CheckContext,
 ) -> Result<Box<dyn SplitModel>> {
-    let model = crate::open_model(spec, ctx.device, &ZooOptions { seed: model_seed, weights: weights.clone() })?;
+    let model = crate::open_model(
+        spec,
+        ctx.device,
+        &ZooOptions {
+            seed: model_seed,
+            weights: weights.clone(),
+        },
+    )?;
     Ok(match mask_rows {
         Some(rows) => Box::new(Walled::new(model, RowRange::parse(rows)?)),
         None => model,
@@ -156,7 +182,11 @@ pub(crate) fn open(
 pub(crate) fn step_summary(label: &str, s: &Similarities) -> serde_json::Value {
     let summary = |values: &[Option<f64>]| {
         let defined: Vec<f64> = values.iter().flatten().cloned().collect();
-        let mean = if defined.is_empty() { None } else { Some(super::stats::mean(&defined)) };
+        let mean = if defined.is_empty() {
+            None
+        } else {
+            Some(super::stats::mean(&defined))
+        };
         json!({"mean": mean, "undefined": values.len() - defined.len()})
     };
     json!({
@@ -204,7 +234,11 @@ pub(crate) fn verdict(
             s.mean,
             s.ci_high,
             if pass { "<" } else { ">=" },
-            if undefined > 0 { format!("; {undefined} constant map(s) excluded") } else { String::new() }
+            if undefined > 0 {
+                format!("; {undefined} constant map(s) excluded")
+            } else {
+                String::new()
+            }
         ),
         statistic: format!("mean Spearman rank correlation of absolute maps {what}"),
         rule,
@@ -221,7 +255,10 @@ fn explain_all(
     targets: &Tensor,
     batch: i64,
 ) -> Result<Vec<Explanation>> {
-    methods.iter().map(|m| explain_batched(m.as_ref(), model, x, Some(targets), batch)).collect()
+    methods
+        .iter()
+        .map(|m| explain_batched(m.as_ref(), model, x, Some(targets), batch))
+        .collect()
 }
 
 impl Check for RandomizationCheck {
@@ -232,7 +269,13 @@ impl Check for RandomizationCheck {
         serde_json::to_value(self).expect("params serialise")
     }
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Vec<CheckResult>> {
-        let model = open(&self.model, &self.weights, &self.mask_rows, self.model_seed, ctx)?;
+        let model = open(
+            &self.model,
+            &self.weights,
+            &self.mask_rows,
+            self.model_seed,
+            ctx,
+        )?;
         let x = self.data.load(ctx.seed)?;
         crate::cam::pipeline::validate_input(&x, model.as_ref(), &self.data.describe(ctx.seed))?;
         let mut groups = model.parameter_groups()?;
@@ -249,14 +292,20 @@ impl Check for RandomizationCheck {
         let snapshot = Snapshot::take(&groups);
         let mut curves: Vec<Vec<serde_json::Value>> = vec![Vec::new(); methods.len()];
         let mut per_step: Vec<Vec<Similarities>> = vec![Vec::new(); methods.len()];
-        let mut progress =
-            Progress::new(format!("{:?} randomization of {} layers", self.mode, groups.len()).to_lowercase(), groups.len() as u64);
+        let mut progress = Progress::new(
+            format!("{:?} randomization of {} layers", self.mode, groups.len()).to_lowercase(),
+            groups.len() as u64,
+        );
         let outcome = (|| -> Result<()> {
             for (step, group) in groups.iter().enumerate() {
                 if self.mode == Mode::Independent {
                     snapshot.restore();
                 }
-                randomize(group, self.distribution, ctx.seed.wrapping_mul(31).wrapping_add(step as u64));
+                randomize(
+                    group,
+                    self.distribution,
+                    ctx.seed.wrapping_mul(31).wrapping_add(step as u64),
+                );
                 let label = match self.mode {
                     Mode::Cascading => format!("{}..top", group.layer),
                     Mode::Independent => group.layer.clone(),
@@ -280,10 +329,17 @@ impl Check for RandomizationCheck {
             .enumerate()
             .map(|(i, method)| {
                 let per_sample: Vec<Option<f64>> = match self.mode {
-                    Mode::Cascading => per_step[i].last().expect("one step at least").spearman_abs.clone(),
+                    Mode::Cascading => per_step[i]
+                        .last()
+                        .expect("one step at least")
+                        .spearman_abs
+                        .clone(),
                     Mode::Independent => (0..n)
                         .map(|img| {
-                            let v: Vec<f64> = per_step[i].iter().filter_map(|s| s.spearman_abs[img]).collect();
+                            let v: Vec<f64> = per_step[i]
+                                .iter()
+                                .filter_map(|s| s.spearman_abs[img])
+                                .collect();
                             (!v.is_empty()).then(|| super::stats::mean(&v))
                         })
                         .collect(),
@@ -298,7 +354,15 @@ impl Check for RandomizationCheck {
                     "curve": curves[i],
                     "data": self.data.describe(ctx.seed),
                 });
-                verdict("randomization", method.title(), per_sample, self.threshold, self.level, what, detail)
+                verdict(
+                    "randomization",
+                    method.title(),
+                    per_sample,
+                    self.threshold,
+                    self.level,
+                    what,
+                    detail,
+                )
             })
             .collect())
     }

@@ -57,18 +57,38 @@ pub fn t_interval(values: &[f64], level: f64, side: Side) -> Summary {
     let (low, high, words) = match side {
         Side::TwoSided => {
             let t = t_quantile(0.5 + level / 2.0, df);
-            (m - t * se, m + t * se, format!("Student-t, two-sided {:.0}%", level * 100.0))
+            (
+                m - t * se,
+                m + t * se,
+                format!("Student-t, two-sided {:.0}%", level * 100.0),
+            )
         }
         Side::Upper => {
             let t = t_quantile(level, df);
-            (min(values).min(m), m + t * se, format!("Student-t, one-sided upper {:.0}%", level * 100.0))
+            (
+                min(values).min(m),
+                m + t * se,
+                format!("Student-t, one-sided upper {:.0}%", level * 100.0),
+            )
         }
         Side::Lower => {
             let t = t_quantile(level, df);
-            (m - t * se, max(values).max(m), format!("Student-t, one-sided lower {:.0}%", level * 100.0))
+            (
+                m - t * se,
+                max(values).max(m),
+                format!("Student-t, one-sided lower {:.0}%", level * 100.0),
+            )
         }
     };
-    Summary { n, mean: m, std: s, ci_low: low, ci_high: high, ci_level: level, interval: words }
+    Summary {
+        n,
+        mean: m,
+        std: s,
+        ci_low: low,
+        ci_high: high,
+        ci_level: level,
+        interval: words,
+    }
 }
 
 fn min(values: &[f64]) -> f64 {
@@ -81,10 +101,18 @@ fn max(values: &[f64]) -> f64 {
 
 /// Seeded percentile bootstrap of the mean: `resamples` resamples with replacement, the
 /// interval from the empirical quantiles of their means.
-pub fn bootstrap_interval(values: &[f64], level: f64, side: Side, resamples: usize, seed: u64) -> Summary {
+pub fn bootstrap_interval(
+    values: &[f64],
+    level: f64,
+    side: Side,
+    resamples: usize,
+    seed: u64,
+) -> Summary {
     let n = values.len();
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut means: Vec<f64> = (0..resamples).map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64).collect();
+    let mut means: Vec<f64> = (0..resamples)
+        .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
     means.sort_by(|a, b| a.partial_cmp(b).expect("finite values"));
     let q = |p: f64| means[((p * resamples as f64).ceil() as usize).clamp(1, resamples) - 1];
     let (low, high, words) = match side {
@@ -99,7 +127,10 @@ pub fn bootstrap_interval(values: &[f64], level: f64, side: Side, resamples: usi
         ci_low: low,
         ci_high: high,
         ci_level: level,
-        interval: format!("percentile bootstrap ({resamples} resamples, seed {seed}), {words} {:.0}%", level * 100.0),
+        interval: format!(
+            "percentile bootstrap ({resamples} resamples, seed {seed}), {words} {:.0}%",
+            level * 100.0
+        ),
     }
 }
 

@@ -110,24 +110,52 @@ struct SuiteFile {
 impl Suite {
     /// Parses suite text; `origin` names it in messages.
     pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Suite> {
-        let bad = |what: String| Error::input(what, origin, "see checks/default.toml and docs/checks.md for the suite format");
-        let file: SuiteFile = toml::from_str(text).map_err(|e| bad(format!("{origin} is not a valid suite: {}", e.to_string().trim())))?;
+        let bad = |what: String| {
+            Error::input(
+                what,
+                origin,
+                "see checks/default.toml and docs/checks.md for the suite format",
+            )
+        };
+        let file: SuiteFile = toml::from_str(text).map_err(|e| {
+            bad(format!(
+                "{origin} is not a valid suite: {}",
+                e.to_string().trim()
+            ))
+        })?;
         let mut checks = Vec::new();
         for (i, mut table) in file.checks.into_iter().enumerate() {
             let ignored = match table.remove("ignored") {
                 Some(toml::Value::Boolean(b)) => b,
-                Some(other) => return Err(bad(format!("check {} of {origin}: `ignored` must be true or false, not {other:?}", i + 1))),
+                Some(other) => {
+                    return Err(bad(format!(
+                        "check {} of {origin}: `ignored` must be true or false, not {other:?}",
+                        i + 1
+                    )))
+                }
                 None => false,
             };
-            let spec: CheckSpec = toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| bad(format!("check {} of {origin}: {}", i + 1, e.to_string().trim())))?;
+            let spec: CheckSpec =
+                toml::Value::Table(table)
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        bad(format!(
+                            "check {} of {origin}: {}",
+                            i + 1,
+                            e.to_string().trim()
+                        ))
+                    })?;
             checks.push(Entry { spec, ignored });
         }
         if checks.is_empty() {
             return Err(bad(format!("{origin} declares no check")));
         }
-        let name = file.name.unwrap_or_else(|| Path::new(origin).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let name = file.name.unwrap_or_else(|| {
+            Path::new(origin)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
         let suite = Suite {
             name,
             description: file.description,
@@ -143,8 +171,13 @@ impl Suite {
 
     /// Reads a suite file.
     pub fn load(path: &Path) -> Result<Suite> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read the suite", path, e))?;
-        Suite::parse(&text, &path.display().to_string(), path.parent().unwrap_or(Path::new(".")))
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::io("read the suite", path, e))?;
+        Suite::parse(
+            &text,
+            &path.display().to_string(),
+            path.parent().unwrap_or(Path::new(".")),
+        )
     }
 
     /// A suite shipped in `checks/` by name (`default`, `theorem`, `paper`), or a file path.
@@ -158,7 +191,11 @@ impl Suite {
             None => Err(Error::Unknown {
                 kind: "suite",
                 name: name.into(),
-                known: BUILTIN_SUITES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                known: BUILTIN_SUITES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
@@ -201,17 +238,27 @@ impl Suite {
     pub fn all_methods(&self) -> Result<Vec<Box<dyn CamMethod>>> {
         let mut methods = self.methods.resolve()?;
         for spec in &self.external {
-            methods.push(Box::new(crate::cam::external::ExternalMethod::new(spec.clone())));
+            methods.push(Box::new(crate::cam::external::ExternalMethod::new(
+                spec.clone(),
+            )));
         }
         Ok(methods)
     }
 
     /// Runs every check, or with `shard = Some((k, n))` the checks whose position i in the suite
     /// has i mod n = k − 1 (a deterministic K-th of the suite), and collects one report.
-    pub fn run(&self, device: tch::Device, shard: Option<(usize, usize)>) -> Result<crate::report::Report> {
+    pub fn run(
+        &self,
+        device: tch::Device,
+        shard: Option<(usize, usize)>,
+    ) -> Result<crate::report::Report> {
         let methods = self.all_methods()?;
-        let ctx = super::CheckContext { device, seed: self.seed };
-        let mut report = crate::report::Report::new(format!("suite:{}", self.name), self.seed, device);
+        let ctx = super::CheckContext {
+            device,
+            seed: self.seed,
+        };
+        let mut report =
+            crate::report::Report::new(format!("suite:{}", self.name), self.seed, device);
         report.shard = shard.map(|(k, n)| format!("{k}/{n}"));
         for (i, entry) in self.checks.iter().enumerate() {
             if shard.is_some_and(|(k, n)| i % n != k - 1) {

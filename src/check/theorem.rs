@@ -131,8 +131,12 @@ pub fn expected_sqrt_chi(v: i64) -> f64 {
     let ln_half_v = v as f64 * 0.5f64.ln();
     (1..=v)
         .map(|k| {
-            let ln_p = ln_gamma(v as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((v - k) as f64 + 1.0) + ln_half_v;
-            let ln_mean = 0.5 * 2f64.ln() + ln_gamma((k as f64 + 1.0) / 2.0) - ln_gamma(k as f64 / 2.0);
+            let ln_p = ln_gamma(v as f64 + 1.0)
+                - ln_gamma(k as f64 + 1.0)
+                - ln_gamma((v - k) as f64 + 1.0)
+                + ln_half_v;
+            let ln_mean =
+                0.5 * 2f64.ln() + ln_gamma((k as f64 + 1.0) / 2.0) - ln_gamma(k as f64 / 2.0);
             (ln_p + ln_mean).exp()
         })
         .sum()
@@ -154,7 +158,14 @@ fn geometry(config: &RcnnConfig) -> Geometry {
     let dead = config.dead_pooled_rows();
     let n_vis = (hp - (dead.end - dead.start)) * wp;
     // GC lives on B (before the pool); pooled row p covers B rows 2p, 2p + 1.
-    Geometry { h, w, hp, wp, n_vis, dead_rows: 2 * dead.start..h }
+    Geometry {
+        h,
+        w,
+        hp,
+        wp,
+        n_vis,
+        dead_rows: 2 * dead.start..h,
+    }
 }
 
 /// κ = E[GC_ij] / ‖m_ij‖ for a fixed class.
@@ -168,9 +179,15 @@ pub fn closed_form(config: &RcnnConfig) -> f64 {
 pub fn bound_readings(config: &RcnnConfig) -> Vec<(&'static str, Option<f64>)> {
     let g = geometry(config);
     let v = config.filters as f64;
-    let base = ((g.hp * g.wp) as f64).sqrt() / (16.0 * std::f64::consts::PI) * config.tau * config.tau / (g.h * g.w) as f64;
+    let base =
+        ((g.hp * g.wp) as f64).sqrt() / (16.0 * std::f64::consts::PI) * config.tau * config.tau
+            / (g.h * g.w) as f64;
     let lead = v - 20.0 * v.sqrt();
-    vec![("linear", Some(lead * base)), ("over_sqrt", Some(lead / v.sqrt() * base)), ("sqrt", (lead >= 0.0).then(|| lead.sqrt() * base))]
+    vec![
+        ("linear", Some(lead * base)),
+        ("over_sqrt", Some(lead / v.sqrt() * base)),
+        ("sqrt", (lead >= 0.0).then(|| lead.sqrt() * base)),
+    ]
 }
 
 impl TheoremCheck {
@@ -181,7 +198,11 @@ impl TheoremCheck {
             kernel: self.kernel,
             height: self.size,
             width: self.size,
-            classes: if self.class == ClassChoice::Fixed { 1 } else { 10 },
+            classes: if self.class == ClassChoice::Fixed {
+                1
+            } else {
+                10
+            },
             tau,
             masked: true,
         }
@@ -197,24 +218,49 @@ impl TheoremCheck {
 
     /// Per-draw statistics for `draws` draws of `config` on image `xi` [1, 1, H, W]: (plain,
     /// control-variate) values of the pixel-averaged GC / ‖m‖.
-    pub fn sample(&self, config: &RcnnConfig, xi: &Tensor, draws: i64, seed: u64, device: Device) -> Result<(Vec<f64>, Vec<f64>)> {
+    pub fn sample(
+        &self,
+        config: &RcnnConfig,
+        xi: &Tensor,
+        draws: i64,
+        seed: u64,
+        device: Device,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
         let g = geometry(config);
         let model = RcnnDraws::new(config.clone(), draws, seed, device);
-        let x = xi.to_device(device).expand([draws, 1, config.height, config.width], false);
-        let targets = (self.class == ClassChoice::Fixed).then(|| Tensor::zeros([draws], (Kind::Int64, device)));
+        let x = xi
+            .to_device(device)
+            .expand([draws, 1, config.height, config.width], false);
+        let targets = (self.class == ClassChoice::Fixed)
+            .then(|| Tensor::zeros([draws], (Kind::Int64, device)));
         let e = explain(&GradCam as &dyn CamMethod, &model, &x, targets.as_ref())?;
         let norms = patch_norms(xi, config.kernel).to_device(device);
         let rows = g.dead_rows.end - g.dead_rows.start;
-        let s = e.raw.narrow(1, g.dead_rows.start, rows) / norms.narrow(0, g.dead_rows.start, rows).unsqueeze(0);
-        let per_draw =
-            |t: Tensor| Vec::<f64>::try_from(t.mean_dim([1, 2].as_slice(), false, Kind::Double).to_device(Device::Cpu)).expect("values");
+        let s = e.raw.narrow(1, g.dead_rows.start, rows)
+            / norms.narrow(0, g.dead_rows.start, rows).unsqueeze(0);
+        let per_draw = |t: Tensor| {
+            Vec::<f64>::try_from(
+                t.mean_dim([1, 2].as_slice(), false, Kind::Double)
+                    .to_device(Device::Cpu),
+            )
+            .expect("values")
+        };
         Ok((per_draw(s.relu()), per_draw(s.abs() * 0.5)))
     }
 
     /// Runs one configuration to the precision target.
-    pub fn run_config(&self, filters: i64, tau: f64, input_scale: f64, ctx: &CheckContext, progress: &mut Progress) -> Result<CheckResult> {
+    pub fn run_config(
+        &self,
+        filters: i64,
+        tau: f64,
+        input_scale: f64,
+        ctx: &CheckContext,
+        progress: &mut Progress,
+    ) -> Result<CheckResult> {
         let config = self.config(filters, tau);
-        let xi = Init::new(ctx.seed ^ 0xC0FFEE, Device::Cpu).normal(&[1, 1, self.size, self.size], 1.0) * input_scale;
+        let xi = Init::new(ctx.seed ^ 0xC0FFEE, Device::Cpu)
+            .normal(&[1, 1, self.size, self.size], 1.0)
+            * input_scale;
         let chunk = chunk_draws(filters, ctx.device);
         let (mut values, mut plain): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
         let half_width = |values: &[f64]| {
@@ -222,21 +268,34 @@ impl TheoremCheck {
             (s.ci_high - s.ci_low) / 2.0 / s.mean.abs().max(1e-300)
         };
         while (values.len() as i64) < self.min_draws
-            || (half_width(&values) > self.relative_half_width && (values.len() as i64) < self.max_draws)
+            || (half_width(&values) > self.relative_half_width
+                && (values.len() as i64) < self.max_draws)
         {
             // Draw i of this configuration is seeded with base + i, whatever the chunking.
-            let seed = ctx.seed.wrapping_mul(1_000_003).wrapping_add(filters as u64 * 7919).wrapping_add(values.len() as u64);
+            let seed = ctx
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(filters as u64 * 7919)
+                .wrapping_add(values.len() as u64);
             let (p, cv) = self.sample(&config, &xi, chunk, seed, ctx.device)?;
-            values.extend(if self.estimator() == Estimator::ControlVariate { cv } else { p.clone() });
+            values.extend(if self.estimator() == Estimator::ControlVariate {
+                cv
+            } else {
+                p.clone()
+            });
             plain.extend(p);
             progress.inc(0);
         }
         progress.inc(1);
         let s = t_interval(&values, self.level, Side::TwoSided);
         let exact = closed_form(&config) * self.closed_form_factor;
-        let consistent = self.class == ClassChoice::Fixed && s.ci_low <= exact && exact <= s.ci_high;
+        let consistent =
+            self.class == ClassChoice::Fixed && s.ci_low <= exact && exact <= s.ci_high;
         let norms = patch_norms(&xi, config.kernel);
-        let reference_norm = norms.get(geometry(&config).dead_rows.start).get(0).double_value(&[]);
+        let reference_norm = norms
+            .get(geometry(&config).dead_rows.start)
+            .get(0)
+            .double_value(&[]);
         let bounds: serde_json::Map<String, serde_json::Value> = bound_readings(&config)
             .into_iter()
             .map(|(name, value)| {
@@ -246,7 +305,9 @@ impl TheoremCheck {
             .collect();
         let class_words = match self.class {
             ClassChoice::Fixed => "a fixed class",
-            ClassChoice::Argmax => "the argmax class (no closed form: expected to exceed the fixed-class value)",
+            ClassChoice::Argmax => {
+                "the argmax class (no closed form: expected to exceed the fixed-class value)"
+            }
         };
         let rule = format!(
             "consistent iff the closed form lies in the two-sided {:.0}% Student-t interval of the Monte Carlo mean; a bound reading is violated iff the interval's upper end is below it",
@@ -290,7 +351,9 @@ impl TheoremCheck {
                     ""
                 }
             ),
-            statistic: "mean over draws of the average of GC_ij / |m_ij| over the pixels behind the wall".into(),
+            statistic:
+                "mean over draws of the average of GC_ij / |m_ij| over the pixels behind the wall"
+                    .into(),
             rule,
             detail,
             extra,
@@ -312,7 +375,11 @@ pub fn chunk_draws(filters: i64, device: Device) -> i64 {
 /// ‖m_ij‖₂ of every k×k patch of a [1, 1, H, W] image, [H − k + 1, W − k + 1].
 pub fn patch_norms(xi: &Tensor, k: i64) -> Tensor {
     let ones = Tensor::ones([1, 1, k, k], (Kind::Float, xi.device()));
-    xi.square().conv2d(&ones, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1).sqrt().squeeze_dim(0).squeeze_dim(0)
+    xi.square()
+        .conv2d(&ones, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
+        .sqrt()
+        .squeeze_dim(0)
+        .squeeze_dim(0)
 }
 
 impl Check for TheoremCheck {
@@ -327,11 +394,17 @@ impl Check for TheoremCheck {
             .filters
             .iter()
             .map(|&v| (v, self.tau, self.input_scale))
-            .chain(self.scaling.iter().map(|&(tau, scale)| (self.scaling_filters, tau, scale)))
+            .chain(
+                self.scaling
+                    .iter()
+                    .map(|&(tau, scale)| (self.scaling_filters, tau, scale)),
+            )
             .collect();
         let mut progress = Progress::new("theorem Monte Carlo", configs.len() as u64);
-        let results =
-            configs.iter().map(|&(v, tau, scale)| self.run_config(v, tau, scale, ctx, &mut progress)).collect::<Result<Vec<_>>>()?;
+        let results = configs
+            .iter()
+            .map(|&(v, tau, scale)| self.run_config(v, tau, scale, ctx, &mut progress))
+            .collect::<Result<Vec<_>>>()?;
         progress.finish(&format!("{} configurations", results.len()));
         Ok(results)
     }

@@ -53,31 +53,68 @@ fn default_threshold() -> f64 {
 
 /// µ per image for maps [N, H, W] and a 0/1 region [H, W]; None where the map is all zero.
 pub fn leakage(maps: &Tensor, region: &Tensor) -> Vec<Option<f64>> {
-    let total = maps.square().sum_dim_intlist([1, 2].as_slice(), false, Kind::Double).sqrt();
-    let inside = (maps * region.unsqueeze(0)).square().sum_dim_intlist([1, 2].as_slice(), false, Kind::Double).sqrt();
+    let total = maps
+        .square()
+        .sum_dim_intlist([1, 2].as_slice(), false, Kind::Double)
+        .sqrt();
+    let inside = (maps * region.unsqueeze(0))
+        .square()
+        .sum_dim_intlist([1, 2].as_slice(), false, Kind::Double)
+        .sqrt();
     let total = Vec::<f64>::try_from(total.to_device(tch::Device::Cpu)).expect("norms");
     let inside = Vec::<f64>::try_from(inside.to_device(tch::Device::Cpu)).expect("norms");
-    total.iter().zip(&inside).map(|(t, i)| (*t > 0.0).then(|| i / t)).collect()
+    total
+        .iter()
+        .zip(&inside)
+        .map(|(t, i)| (*t > 0.0).then(|| i / t))
+        .collect()
 }
 
 /// The feature cells whose whole footprint in the input lies behind the wall, [h, w].
 pub fn feature_region(input_region: &Tensor, h: i64, w: i64) -> Tensor {
-    let open = (input_region.ones_like() - input_region).unsqueeze(0).unsqueeze(0);
+    let open = (input_region.ones_like() - input_region)
+        .unsqueeze(0)
+        .unsqueeze(0);
     let open = open.adaptive_max_pool2d([h, w]).0;
     (open.ones_like() - open).squeeze_dim(0).squeeze_dim(0)
 }
 
 impl WallCheck {
     /// Runs every method; also returns the certificate.
-    pub fn run_with_wall(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<(Certificate, Vec<CheckResult>)> {
-        let model = open(&self.model, &self.weights, &self.mask_rows, self.model_seed, ctx)?;
+    pub fn run_with_wall(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        ctx: &CheckContext,
+    ) -> Result<(Certificate, Vec<CheckResult>)> {
+        let model = open(
+            &self.model,
+            &self.weights,
+            &self.mask_rows,
+            self.model_seed,
+            ctx,
+        )?;
         let x = self.data.load(ctx.seed)?;
         crate::cam::pipeline::validate_input(&x, model.as_ref(), &self.data.describe(ctx.seed))?;
         let (c, h, w) = (x.size()[1], x.size()[2], x.size()[3]);
-        let cert = certify(model.as_ref(), c, h, w, &CertifyOptions { seed: ctx.seed, ..CertifyOptions::default() })?;
+        let cert = certify(
+            model.as_ref(),
+            c,
+            h,
+            w,
+            &CertifyOptions {
+                seed: ctx.seed,
+                ..CertifyOptions::default()
+            },
+        )?;
         let region = cert.mask().to_kind(Kind::Float).to_device(ctx.device);
         let baseline = match &self.baseline {
-            Some(spec) => Some(open(spec, &self.baseline_weights, &None, self.model_seed, ctx)?),
+            Some(spec) => Some(open(
+                spec,
+                &self.baseline_weights,
+                &None,
+                self.model_seed,
+                ctx,
+            )?),
             None => None,
         };
         let rule = format!(
@@ -85,7 +122,10 @@ impl WallCheck {
             self.level * 100.0,
             self.threshold * 100.0
         );
-        let mut progress = Progress::new(format!("wall check on {} images", x.size()[0]), methods.len() as u64);
+        let mut progress = Progress::new(
+            format!("wall check on {} images", x.size()[0]),
+            methods.len() as u64,
+        );
         let mut results = Vec::new();
         for method in methods {
             let e = explain_batched(method.as_ref(), model.as_ref(), &x, None, self.batch_size)?;
@@ -95,10 +135,14 @@ impl WallCheck {
             let feature_mu: Vec<f64> = leakage(&feature, &fregion).into_iter().flatten().collect();
             let baseline_mu: Option<Vec<f64>> = match &baseline {
                 Some(b) => Some(
-                    leakage(&explain_batched(method.as_ref(), b.as_ref(), &x, None, self.batch_size)?.maps, &region)
-                        .into_iter()
-                        .flatten()
-                        .collect(),
+                    leakage(
+                        &explain_batched(method.as_ref(), b.as_ref(), &x, None, self.batch_size)?
+                            .maps,
+                        &region,
+                    )
+                    .into_iter()
+                    .flatten()
+                    .collect(),
                 ),
                 None => None,
             };
@@ -116,7 +160,8 @@ impl WallCheck {
                 detail["baseline"] = moments(b);
                 detail["baseline_model"] = json!(self.baseline);
             }
-            let statistic = "mean mu: share of the map's l2 norm behind the certified wall".to_string();
+            let statistic =
+                "mean mu: share of the map's l2 norm behind the certified wall".to_string();
             let result = if defined.len() < 2 {
                 let mut r = CheckResult::error(
                     "wall",
@@ -133,10 +178,15 @@ impl WallCheck {
                 r
             } else {
                 let s = t_interval(&defined, self.level, Side::Upper);
-                detail["bootstrap_upper"] = json!(finite(bootstrap_interval(&defined, self.level, Side::Upper, 2000, ctx.seed).ci_high));
+                detail["bootstrap_upper"] = json!(finite(
+                    bootstrap_interval(&defined, self.level, Side::Upper, 2000, ctx.seed).ci_high
+                ));
                 let pass = s.ci_high <= self.threshold;
-                let undefined_note =
-                    if undefined > 0 { format!("; {undefined} image(s) with an all-zero map excluded") } else { String::new() };
+                let undefined_note = if undefined > 0 {
+                    format!("; {undefined} image(s) with an all-zero map excluded")
+                } else {
+                    String::new()
+                };
                 CheckResult {
                     reason: format!(
                         "mean mu = {:.2}% (upper bound {:.2}%) {} threshold {}%{undefined_note}",

@@ -71,12 +71,21 @@ impl Rate {
     fn of(items: f64, seconds: &[f64]) -> Rate {
         let mut rates: Vec<f64> = seconds.iter().map(|s| items / s).collect();
         rates.sort_by(|a, b| a.total_cmp(b));
-        Rate { median: rates[rates.len() / 2], low: rates[0], high: rates[rates.len() - 1] }
+        Rate {
+            median: rates[rates.len() / 2],
+            low: rates[0],
+            high: rates[rates.len() - 1],
+        }
     }
 
     /// "median (low–high)", three significant digits.
     fn show(&self) -> String {
-        format!("{} ({}-{})", sig3(self.median), sig3(self.low), sig3(self.high))
+        format!(
+            "{} ({}-{})",
+            sig3(self.median),
+            sig3(self.low),
+            sig3(self.high)
+        )
     }
 
     fn json(&self) -> serde_json::Value {
@@ -86,7 +95,11 @@ impl Rate {
 
 /// `x` with three significant digits (0.0125, 2.58, 1290).
 fn sig3(x: f64) -> String {
-    let digits = if x > 0.0 { (2 - x.log10().floor() as i64).max(0) as usize } else { 1 };
+    let digits = if x > 0.0 {
+        (2 - x.log10().floor() as i64).max(0) as usize
+    } else {
+        1
+    };
     format!("{x:.digits$}")
 }
 
@@ -105,7 +118,11 @@ fn timed(reps: usize, f: &mut dyn FnMut() -> Result<()>) -> Result<Vec<f64>> {
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<f64>().ok())
+        })
         .map(|pages| pages * 4096.0 / 1e6)
         .unwrap_or(f64::NAN)
 }
@@ -129,7 +146,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return memory(device, calls);
     }
     std::fs::create_dir_all(&args.out)?;
-    println!("blindspot bench: device {}, {threads} thread(s), median of {} repetitions after a warm-up", device_name(device), args.reps);
+    println!(
+        "blindspot bench: device {}, {threads} thread(s), median of {} repetitions after a warm-up",
+        device_name(device),
+        args.reps
+    );
     let mut setups = vec![Setup {
         label: "small VGG 64x64, batch 32",
         spec: "builtin:small-vgg",
@@ -141,7 +162,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }];
     if !args.no_vgg16 {
         // On a CPU the perturbation methods take one to two minutes per image in pytorch-grad-cam.
-        let (few, few_reps) = if device == Device::Cpu { (1, 1) } else { (8, args.reps) };
+        let (few, few_reps) = if device == Device::Cpu {
+            (1, 1)
+        } else {
+            (8, args.reps)
+        };
         setups.push(Setup {
             label: "masked VGG16 224x224, batch 8",
             spec: "builtin:vgg16-masked",
@@ -159,19 +184,31 @@ pub fn run(args: BenchArgs) -> Result<()> {
         hardware.copy_bytes / 1e9
     );
     let mut json = serde_json::Map::new();
-    json.insert("matmul_gflops".into(), serde_json::json!(hardware.matmul_flops / 1e9));
-    json.insert("copy_gb_per_s".into(), serde_json::json!(hardware.copy_bytes / 1e9));
+    json.insert(
+        "matmul_gflops".into(),
+        serde_json::json!(hardware.matmul_flops / 1e9),
+    );
+    json.insert(
+        "copy_gb_per_s".into(),
+        serde_json::json!(hardware.copy_bytes / 1e9),
+    );
     for setup in &setups {
         let model = crate::open_model(setup.spec, device, &ZooOptions::default())?;
         let x = Init::new(1, Device::Cpu).normal(&[setup.images, 3, setup.size, setup.size], 1.0);
-        let targets = tch::no_grad(|| model.forward(&x.to_device(device)))?.argmax(1, false).to_device(Device::Cpu);
+        let targets = tch::no_grad(|| model.forward(&x.to_device(device)))?
+            .argmax(1, false)
+            .to_device(Device::Cpu);
         let dir = args.out.join(setup.spec.trim_start_matches("builtin:"));
         std::fs::create_dir_all(&dir)?;
-        save_split(model.as_ref(), &x.narrow(0, 0, 1), &dir.join("model.pt")).context("exporting the model for pytorch-grad-cam")?;
+        save_split(model.as_ref(), &x.narrow(0, 0, 1), &dir.join("model.pt"))
+            .context("exporting the model for pytorch-grad-cam")?;
         npy::write(&dir.join("inputs.npy"), &x)?;
         npy::write(&dir.join("targets.npy"), &targets)?;
-        let pairs: Vec<(&str, &str)> =
-            PAIRS.iter().copied().filter(|(ours, _)| args.methods.is_empty() || args.methods.iter().any(|m| m == ours)).collect();
+        let pairs: Vec<(&str, &str)> = PAIRS
+            .iter()
+            .copied()
+            .filter(|(ours, _)| args.methods.is_empty() || args.methods.iter().any(|m| m == ours))
+            .collect();
         if pairs.is_empty() {
             anyhow::bail!(
                 "--methods {} names none of the benchmarked methods ({})",
@@ -183,7 +220,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .iter()
             .map(|(ours, theirs)| {
                 if matches!(*ours, "scorecam" | "ablationcam") {
-                    format!("{theirs}:{}:{}", setup.perturbation_images, setup.perturbation_reps)
+                    format!(
+                        "{theirs}:{}:{}",
+                        setup.perturbation_images, setup.perturbation_reps
+                    )
                 } else {
                     theirs.to_string()
                 }
@@ -200,7 +240,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .output()
             .context("running python/bench_pgc.py (needs the venv: run `make bench`)")?;
         if !output.status.success() {
-            anyhow::bail!("python/bench_pgc.py failed: {}", String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or(""));
+            anyhow::bail!(
+                "python/bench_pgc.py failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
         }
         let theirs: serde_json::Value = serde_json::from_slice(&output.stdout)?;
         println!(
@@ -213,20 +259,38 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let method = method_by_name(ours)?;
             let xs = x.narrow(0, 0, n);
             let ts = targets.narrow(0, 0, n);
-            explain(method.as_ref(), model.as_ref(), &xs.narrow(0, 0, 1), Some(&ts.narrow(0, 0, 1)))?;
-            let reps = if matches!(*ours, "scorecam" | "ablationcam") { setup.perturbation_reps } else { setup.reps };
+            explain(
+                method.as_ref(),
+                model.as_ref(),
+                &xs.narrow(0, 0, 1),
+                Some(&ts.narrow(0, 0, 1)),
+            )?;
+            let reps = if matches!(*ours, "scorecam" | "ablationcam") {
+                setup.perturbation_reps
+            } else {
+                setup.reps
+            };
             let ours_s = timed(reps, &mut || {
                 let e = explain(method.as_ref(), model.as_ref(), &xs, Some(&ts))?;
                 let _ = e.maps.sum(tch::Kind::Float).double_value(&[]);
                 Ok(())
             })?;
-            let theirs_s: Vec<f64> =
-                theirs[spec]["seconds"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
+            let theirs_s: Vec<f64> = theirs[spec]["seconds"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+                .unwrap_or_default();
             if theirs_s.is_empty() {
                 anyhow::bail!("python/bench_pgc.py reported no timing for {spec}");
             }
             let (a, b) = (Rate::of(n as f64, &ours_s), Rate::of(n as f64, &theirs_s));
-            println!("{:<14} {:>6} {:>24} {:>24} {:>6.1}x", ours, n, a.show(), b.show(), a.median / b.median);
+            println!(
+                "{:<14} {:>6} {:>24} {:>24} {:>6.1}x",
+                ours,
+                n,
+                a.show(),
+                b.show(),
+                a.median / b.median
+            );
             rows.push(serde_json::json!({"method": ours, "images": n, "blindspot_images_per_s": a.json(),
                                          "pgc_images_per_s": b.json(), "ratio": a.median / b.median}));
         }
@@ -238,9 +302,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .filter(|_| scorecam)
         {
             // ScoreCAM runs one forward per channel that is not all zero (and one for the zero image).
-            let a = tch::no_grad(|| model.features(&x.narrow(0, 0, setup.perturbation_images).to_device(device)))?;
+            let a = tch::no_grad(|| {
+                model.features(&x.narrow(0, 0, setup.perturbation_images).to_device(device))
+            })?;
             let channels = a.size()[1];
-            let live = a.flatten(2, -1).ne(0.0).any_dim(2, false).to_kind(tch::Kind::Double).sum_dim_intlist(1, false, tch::Kind::Double);
+            let live = a
+                .flatten(2, -1)
+                .ne(0.0)
+                .any_dim(2, false)
+                .to_kind(tch::Kind::Double)
+                .sum_dim_intlist(1, false, tch::Kind::Double);
             let forwards = live.mean(tch::Kind::Double).double_value(&[]);
             let bound = hardware.matmul_flops / (flops * forwards);
             println!(
@@ -249,7 +320,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 sig3(flops / 1e9),
                 sig3(bound)
             );
-            json.insert(format!("{}_scorecam_bound_images_per_s", setup.spec), serde_json::json!(bound));
+            json.insert(
+                format!("{}_scorecam_bound_images_per_s", setup.spec),
+                serde_json::json!(bound),
+            );
         }
         json.insert(setup.spec.into(), serde_json::Value::Array(rows));
     }
@@ -261,7 +335,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     json.insert("device".into(), serde_json::json!(device_name(device)));
     json.insert("threads".into(), serde_json::json!(threads));
-    crate::io::write_atomic(&args.out.join("bench.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    crate::io::write_atomic(
+        &args.out.join("bench.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
     println!("\nwrote {}", args.out.join("bench.json").display());
     Ok(())
 }
@@ -274,26 +351,35 @@ fn time_main_job(args: &BenchArgs) -> Result<serde_json::Value> {
     let models_before = std::fs::read_dir(&cached).map(|d| d.count()).unwrap_or(0);
     let out = args.out.join("run");
     let start = Instant::now();
-    let output = std::process::Command::new(std::env::current_exe().context("locating the blindspot binary")?)
-        .args(["run", "--device", &args.device, "--out"])
-        .arg(&out)
-        .env("BLINDSPOT_QUIET", "1")
-        .output()
-        .context("starting `blindspot run`")?;
+    let output = std::process::Command::new(
+        std::env::current_exe().context("locating the blindspot binary")?,
+    )
+    .args(["run", "--device", &args.device, "--out"])
+    .arg(&out)
+    .env("BLINDSPOT_QUIET", "1")
+    .output()
+    .context("starting `blindspot run`")?;
     let seconds = start.elapsed().as_secs_f64();
     if !output.status.success() {
         anyhow::bail!(
             "`blindspot run --out {}` failed ({}): {}",
             out.display(),
             output.status,
-            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         );
     }
     let trained = std::fs::read_dir(&cached).map(|d| d.count()).unwrap_or(0) > models_before;
     println!(
         "\nblindspot run (default suite): {} s {}",
         sig3(seconds),
-        if trained { "(trained models into an empty cache)" } else { "(trained models from the cache)" }
+        if trained {
+            "(trained models into an empty cache)"
+        } else {
+            "(trained models from the cache)"
+        }
     );
     Ok(serde_json::json!({"seconds": seconds, "trained": trained}))
 }
@@ -329,7 +415,10 @@ impl Hardware {
                 t.copy_(&big);
                 t
             });
-        Hardware { matmul_flops, copy_bytes }
+        Hardware {
+            matmul_flops,
+            copy_bytes,
+        }
     }
 }
 
@@ -339,7 +428,11 @@ impl Hardware {
 /// call, and the check itself with chunks of D draws per model.
 fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_json::Value> {
     let check = TheoremCheck::default();
-    let config = RcnnConfig { filters: 512, classes: 1, ..RcnnConfig::default() };
+    let config = RcnnConfig {
+        filters: 512,
+        classes: 1,
+        ..RcnnConfig::default()
+    };
     let xi = Init::new(0, Device::Cpu).normal(&[1, 1, 29, 29], 1.0);
     let x = xi.to_device(device);
     let target = Tensor::zeros([1], (tch::Kind::Int64, device));
@@ -350,8 +443,18 @@ fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_jso
     let per_draw_loop = |build: &dyn Fn(u64) -> Box<dyn SplitModel>| -> Result<Rate> {
         let seconds = timed(reps, &mut || {
             for d in 0..per_draw {
-                let e = explain(&crate::cam::gradcam::GradCam, build(d).as_ref(), &x, Some(&target))?;
-                let _ = e.raw.narrow(1, first_dead, h - first_dead).relu().mean(tch::Kind::Float).double_value(&[]);
+                let e = explain(
+                    &crate::cam::gradcam::GradCam,
+                    build(d).as_ref(),
+                    &x,
+                    Some(&target),
+                )?;
+                let _ = e
+                    .raw
+                    .narrow(1, first_dead, h - first_dead)
+                    .relu()
+                    .mean(tch::Kind::Float)
+                    .double_value(&[]);
             }
             Ok(())
         })?;
@@ -396,10 +499,17 @@ fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_jso
     // the pool (live half), the gradient written in full and read for α, B read again for Σ α B.
     let bytes = 4.0 * (config.filters * h * w) as f64 * 4.5;
     let bound = hardware.copy_bytes / bytes;
-    println!("memory bound: about {:.1} MB moved per draw at {:.1} GB/s = {:.0} draws/s", bytes / 1e6, hardware.copy_bytes / 1e9, bound);
-    Ok(serde_json::json!({"filters": 512, "straightforward_loop_draws_per_s": straightforward.json(),
+    println!(
+        "memory bound: about {:.1} MB moved per draw at {:.1} GB/s = {:.0} draws/s",
+        bytes / 1e6,
+        hardware.copy_bytes / 1e9,
+        bound
+    );
+    Ok(
+        serde_json::json!({"filters": 512, "straightforward_loop_draws_per_s": straightforward.json(),
                           "one_draw_per_call_draws_per_s": one_per_call.json(), "chunks": chunks,
-                          "memory_bound_draws_per_s": bound}))
+                          "memory_bound_draws_per_s": bound}),
+    )
 }
 
 /// RSS after a tenth of `calls` repeated explain calls (GradCAM, gradients through the head) on
@@ -419,6 +529,11 @@ fn memory(device: Device, calls: usize) -> Result<()> {
             marks.push(rss_mb());
         }
     }
-    println!("rss_after_warmup_mb {:.1}\nrss_after_{calls}_calls_mb {:.1}\ngrowth_mb {:.1}", marks[0], marks[1], marks[1] - marks[0]);
+    println!(
+        "rss_after_warmup_mb {:.1}\nrss_after_{calls}_calls_mb {:.1}\ngrowth_mb {:.1}",
+        marks[0],
+        marks[1],
+        marks[1] - marks[0]
+    );
     Ok(())
 }

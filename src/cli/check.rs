@@ -65,7 +65,10 @@ impl Common {
     pub fn methods(&self) -> Result<Vec<Box<dyn crate::cam::CamMethod>>> {
         let mut methods = MethodList::Named(self.methods.clone()).resolve()?;
         for text in &self.external {
-            methods.push(Box::new(crate::cam::external::ExternalMethod::parse(text, self.external_timeout)?));
+            methods.push(Box::new(crate::cam::external::ExternalMethod::parse(
+                text,
+                self.external_timeout,
+            )?));
         }
         Ok(methods)
     }
@@ -94,10 +97,25 @@ pub struct DataArgs {
 impl DataArgs {
     fn spec(&self) -> Result<DataSpec> {
         match (&self.input, &self.data, self.synthetic) {
-            (Some(input), None, None) => Ok(DataSpec::Npy { input: input.clone() }),
-            (None, Some(folder), None) => Ok(DataSpec::Folder { folder: folder.clone(), preprocess: self.preprocess, size: self.size }),
-            (None, None, Some(n)) => Ok(DataSpec::Synthetic { synthetic: n, seed: None, size: 64 }),
-            _ => Err(Error::input("no images given", "blindspot check", "pass one of --input X.npy, --data DIR or --synthetic N").into()),
+            (Some(input), None, None) => Ok(DataSpec::Npy {
+                input: input.clone(),
+            }),
+            (None, Some(folder), None) => Ok(DataSpec::Folder {
+                folder: folder.clone(),
+                preprocess: self.preprocess,
+                size: self.size,
+            }),
+            (None, None, Some(n)) => Ok(DataSpec::Synthetic {
+                synthetic: n,
+                seed: None,
+                size: 64,
+            }),
+            _ => Err(Error::input(
+                "no images given",
+                "blindspot check",
+                "pass one of --input X.npy, --data DIR or --synthetic N",
+            )
+            .into()),
         }
     }
 }
@@ -130,7 +148,11 @@ pub struct WallArgs {
 #[derive(Args)]
 pub struct TheoremArgs {
     /// Numbers of filters V.
-    #[arg(long, value_delimiter = ',', default_value = "64,256,512,1024,2048,4096")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "64,256,512,1024,2048,4096"
+    )]
     pub filters: Vec<i64>,
     /// A fixed number of draws per configuration (default: until the half-width is under 2%).
     #[arg(long)]
@@ -213,17 +235,29 @@ fn run_one(spec: CheckSpec, common: &Common) -> Result<()> {
     let device = parse_device(&common.device)?;
     let methods = common.methods()?;
     let check = spec.as_check();
-    let ctx = CheckContext { device, seed: common.seed };
+    let ctx = CheckContext {
+        device,
+        seed: common.seed,
+    };
     let mut report = Report::new(check.name().into(), common.seed, device);
-    report.results = check.run(&methods, &ctx).with_context(|| format!("running the {} check", check.name()))?;
-    report.checks.push(CheckRun { check: check.name().into(), params: check.params(), index: 0, results: report.results.len() });
+    report.results = check
+        .run(&methods, &ctx)
+        .with_context(|| format!("running the {} check", check.name()))?;
+    report.checks.push(CheckRun {
+        check: check.name().into(),
+        params: check.params(),
+        index: 0,
+        results: report.results.len(),
+    });
     finish(&report, &common.json)
 }
 
 pub fn finish(report: &Report, json: &Option<PathBuf>) -> Result<()> {
     print!("{}", table::render(report));
     if let Some(path) = json {
-        report.write_json(path).with_context(|| format!("writing --json {}", path.display()))?;
+        report
+            .write_json(path)
+            .with_context(|| format!("writing --json {}", path.display()))?;
         println!("report: {}", path.display());
     }
     Ok(())
@@ -250,7 +284,11 @@ pub fn run(args: CheckArgs) -> Result<()> {
             let mut spec = TheoremCheck {
                 filters: a.filters,
                 tau: a.tau,
-                class: if a.argmax { ClassChoice::Argmax } else { ClassChoice::Fixed },
+                class: if a.argmax {
+                    ClassChoice::Argmax
+                } else {
+                    ClassChoice::Fixed
+                },
                 ..TheoremCheck::default()
             };
             if let Some(d) = a.draws {
@@ -298,9 +336,16 @@ pub fn run(args: CheckArgs) -> Result<()> {
             run_one(CheckSpec::ClassSensitivity(spec), &a.common)
         }
         Which::Suite(words) => {
-            let args = SuiteArgs::try_parse_from(std::iter::once("blindspot check".to_string()).chain(words)).map_err(|e| {
+            let args = SuiteArgs::try_parse_from(
+                std::iter::once("blindspot check".to_string()).chain(words),
+            )
+            .map_err(|e| {
                 Error::input(
-                    e.to_string().lines().next().unwrap_or("bad arguments").to_string(),
+                    e.to_string()
+                        .lines()
+                        .next()
+                        .unwrap_or("bad arguments")
+                        .to_string(),
                     "blindspot check SUITE.toml",
                     "usage: blindspot check SUITE.toml [--json OUT] [--seed S] [--device D]",
                 )
@@ -310,7 +355,9 @@ pub fn run(args: CheckArgs) -> Result<()> {
                 suite.seed = seed;
             }
             let device = parse_device(&args.device)?;
-            let report = suite.run(device, None).with_context(|| format!("running the suite {}", args.suite.display()))?;
+            let report = suite
+                .run(device, None)
+                .with_context(|| format!("running the suite {}", args.suite.display()))?;
             finish(&report, &args.json)
         }
     }

@@ -35,8 +35,12 @@ impl ModelArgs {
     /// Opens the model on the requested device, walled when --mask-rows is given.
     pub fn open(&self) -> Result<Box<dyn SplitModel>> {
         let device = self.device()?;
-        let options = ZooOptions { seed: self.seed, weights: self.weights.clone() };
-        let model = crate::open_model(&self.model, device, &options).with_context(|| format!("opening --model {}", self.model))?;
+        let options = ZooOptions {
+            seed: self.seed,
+            weights: self.weights.clone(),
+        };
+        let model = crate::open_model(&self.model, device, &options)
+            .with_context(|| format!("opening --model {}", self.model))?;
         Ok(match &self.mask_rows {
             Some(rows) => Box::new(Walled::new(model, RowRange::parse(rows)?)),
             None => model,

@@ -33,9 +33,16 @@ pub fn read_array(path: &Path, flag: &str, expected: &[npy::DType], want: &str) 
     let array = npy::read(path).with_context(|| format!("reading {flag} {}", path.display()))?;
     if !expected.contains(&array.dtype) {
         return Err(Error::input(
-            format!("{flag} {} holds {} values; expected {want}", path.display(), array.dtype.numpy_name()),
+            format!(
+                "{flag} {} holds {} values; expected {want}",
+                path.display(),
+                array.dtype.numpy_name()
+            ),
             path.display().to_string(),
-            format!("save it with numpy as {want} (e.g. array.astype(np.{}))", expected[0].numpy_name()),
+            format!(
+                "save it with numpy as {want} (e.g. array.astype(np.{}))",
+                expected[0].numpy_name()
+            ),
         )
         .into());
     }
@@ -45,14 +52,32 @@ pub fn read_array(path: &Path, flag: &str, expected: &[npy::DType], want: &str) 
 pub fn run(args: ExplainArgs) -> Result<()> {
     let method = method_by_name(&args.method)?;
     let model = args.model.open()?;
-    let x = read_array(&args.input, "--input", &[npy::DType::F32], "float32 [N, C, H, W]")?;
-    validate_input(&x, model.as_ref(), &format!("--input {}", args.input.display()))?;
+    let x = read_array(
+        &args.input,
+        "--input",
+        &[npy::DType::F32],
+        "float32 [N, C, H, W]",
+    )?;
+    validate_input(
+        &x,
+        model.as_ref(),
+        &format!("--input {}", args.input.display()),
+    )?;
     let targets = match &args.targets {
         Some(path) => {
-            let t = read_array(path, "--targets", &[npy::DType::I64, npy::DType::I32], "int64 [N]")?;
+            let t = read_array(
+                path,
+                "--targets",
+                &[npy::DType::I64, npy::DType::I32],
+                "int64 [N]",
+            )?;
             if t.dim() != 1 {
                 return Err(Error::input(
-                    format!("--targets {} has shape {:?}; expected [N]", path.display(), t.size()),
+                    format!(
+                        "--targets {} has shape {:?}; expected [N]",
+                        path.display(),
+                        t.size()
+                    ),
                     path.display().to_string(),
                     "save one class index per image as a 1-D int64 array",
                 )
@@ -62,9 +87,22 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         }
         None => None,
     };
-    let explanation = explain_batched(method.as_ref(), model.as_ref(), &x, targets.as_ref(), args.batch_size)
-        .with_context(|| format!("explaining {} with {}", args.input.display(), method.title()))?;
-    npy::write(&args.out, &explanation.maps).with_context(|| format!("writing --out {}", args.out.display()))?;
+    let explanation = explain_batched(
+        method.as_ref(),
+        model.as_ref(),
+        &x,
+        targets.as_ref(),
+        args.batch_size,
+    )
+    .with_context(|| {
+        format!(
+            "explaining {} with {}",
+            args.input.display(),
+            method.title()
+        )
+    })?;
+    npy::write(&args.out, &explanation.maps)
+        .with_context(|| format!("writing --out {}", args.out.display()))?;
     eprintln!(
         "{}: {} map(s) of {}x{} written to {}",
         method.title(),

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "blindspot", version, about = "Sanity checks for saliency maps: can your CAM method see through walls?")]
+#[command(
+    name = "blindspot",
+    version,
+    about = "Sanity checks for saliency maps: can your CAM method see through walls?"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,12 +79,20 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Explain(args) => explain::run(args),
         Command::Methods => {
             for method in crate::cam::builtin_methods() {
-                println!("{:<20} {:<19} {}", method.name(), method.title(), method.summary());
+                println!(
+                    "{:<20} {:<19} {}",
+                    method.name(),
+                    method.title(),
+                    method.summary()
+                );
             }
             Ok(())
         }
         Command::Models => {
-            for (name, about) in crate::train::presets::PRESETS.iter().chain(crate::model::zoo::BUILTINS) {
+            for (name, about) in crate::train::presets::PRESETS
+                .iter()
+                .chain(crate::model::zoo::BUILTINS)
+            {
                 println!("builtin:{name:<20} {about}");
             }
             Ok(())

@@ -42,9 +42,18 @@ pub struct RunArgs {
 
 /// Parses `K/N` with 1 <= K <= N.
 pub fn parse_shard(text: &str) -> Result<(usize, usize)> {
-    let bad = || Error::input(format!("`{text}` is not a shard"), "--shard", "write K/N with 1 <= K <= N, e.g. --shard 2/3");
+    let bad = || {
+        Error::input(
+            format!("`{text}` is not a shard"),
+            "--shard",
+            "write K/N with 1 <= K <= N, e.g. --shard 2/3",
+        )
+    };
     let (k, n) = text.split_once('/').ok_or_else(bad)?;
-    let (k, n) = (k.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+    let (k, n) = (
+        k.trim().parse::<usize>().map_err(|_| bad())?,
+        n.trim().parse::<usize>().map_err(|_| bad())?,
+    );
     if k == 0 || n == 0 || k > n {
         return Err(bad().into());
     }
@@ -79,7 +88,11 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     merged.write_dir(&args.out)?;
     crate::report::figures::report_figures(&merged, &args.out)?;
     print!("{}", crate::report::table::render(&merged));
-    println!("merged {} shard reports into {}", args.reports.len(), args.out.display());
+    println!(
+        "merged {} shard reports into {}",
+        args.reports.len(),
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -100,10 +113,16 @@ fn override_inputs(suite: &mut Suite, args: &RunArgs) {
         };
         if let (Some(data), Some(folder)) = (data, &args.data) {
             let (preprocess, size) = match data {
-                DataSpec::Folder { preprocess, size, .. } => (args.preprocess.unwrap_or(*preprocess), *size),
+                DataSpec::Folder {
+                    preprocess, size, ..
+                } => (args.preprocess.unwrap_or(*preprocess), *size),
                 _ => (args.preprocess.unwrap_or(Preprocess::AsIs), 224),
             };
-            *data = DataSpec::Folder { folder: folder.clone(), preprocess, size };
+            *data = DataSpec::Folder {
+                folder: folder.clone(),
+                preprocess,
+                size,
+            };
         }
     }
 }
@@ -133,17 +152,36 @@ fn check_inputs(suite: &Suite) -> Result<()> {
 }
 
 /// The paper's Figure 1 layout for the first four images of the suite's first wall check.
-fn figure1(suite: &Suite, report: &crate::report::Report, device: tch::Device, out: &std::path::Path) -> Result<Option<PathBuf>> {
-    let Some(CheckSpec::Wall(wall)) = suite.checks.iter().map(|e| &e.spec).find(|s| matches!(s, CheckSpec::Wall(_))) else {
+fn figure1(
+    suite: &Suite,
+    report: &crate::report::Report,
+    device: tch::Device,
+    out: &std::path::Path,
+) -> Result<Option<PathBuf>> {
+    let Some(CheckSpec::Wall(wall)) = suite
+        .checks
+        .iter()
+        .map(|e| &e.spec)
+        .find(|s| matches!(s, CheckSpec::Wall(_)))
+    else {
         return Ok(None);
     };
     if !report.results.iter().any(|r| r.check == "wall") {
         return Ok(None);
     }
-    let model =
-        crate::open_model(&wall.model, device, &crate::model::zoo::ZooOptions { seed: wall.model_seed, weights: wall.weights.clone() })?;
+    let model = crate::open_model(
+        &wall.model,
+        device,
+        &crate::model::zoo::ZooOptions {
+            seed: wall.model_seed,
+            weights: wall.weights.clone(),
+        },
+    )?;
     let model: Box<dyn crate::SplitModel> = match &wall.mask_rows {
-        Some(rows) => Box::new(crate::model::wall::Walled::new(model, crate::model::wall::RowRange::parse(rows)?)),
+        Some(rows) => Box::new(crate::model::wall::Walled::new(
+            model,
+            crate::model::wall::RowRange::parse(rows)?,
+        )),
         None => model,
     };
     let x = wall.data.load(suite.seed)?;
@@ -151,12 +189,20 @@ fn figure1(suite: &Suite, report: &crate::report::Report, device: tch::Device, o
     let methods = suite.all_methods()?;
     let mut maps = Vec::new();
     for m in &methods {
-        maps.push(crate::cam::explain(m.as_ref(), model.as_ref(), &x, None)?.maps.to_device(tch::Device::Cpu));
+        maps.push(
+            crate::cam::explain(m.as_ref(), model.as_ref(), &x, None)?
+                .maps
+                .to_device(tch::Device::Cpu),
+        );
     }
-    let rows = report.results.iter().find(|r| r.check == "wall").and_then(|r| {
-        let w = r.extra.get("wall")?;
-        Some((w["rows"]["first"].as_i64()?, w["rows"]["last"].as_i64()?))
-    });
+    let rows = report
+        .results
+        .iter()
+        .find(|r| r.check == "wall")
+        .and_then(|r| {
+            let w = r.extra.get("wall")?;
+            Some((w["rows"]["first"].as_i64()?, w["rows"]["last"].as_i64()?))
+        });
     let titles: Vec<String> = methods.iter().map(|m| m.title().to_uppercase()).collect();
     let path = out.join("figures/figure1.png");
     crate::report::figures::figure1(&crate::data::denormalize(&x), &titles, &maps, rows, &path)?;
@@ -177,15 +223,32 @@ pub fn run(args: RunArgs) -> Result<()> {
         Some((k, n)) => PathBuf::from("out").join(format!("{}-shard-{k}-of-{n}", suite.name)),
         None => PathBuf::from("out").join(&suite.name),
     });
-    eprintln!("blindspot run: suite `{}` ({}), seed {}, device {}", suite.name, suite.description, suite.seed, device_name(device));
-    let report = suite.run(device, shard).with_context(|| format!("running the suite `{}`", suite.name))?;
+    eprintln!(
+        "blindspot run: suite `{}` ({}), seed {}, device {}",
+        suite.name,
+        suite.description,
+        suite.seed,
+        device_name(device)
+    );
+    let report = suite
+        .run(device, shard)
+        .with_context(|| format!("running the suite `{}`", suite.name))?;
     print!("{}", crate::report::table::render(&report));
-    let mut files = report.write_dir(&out).with_context(|| format!("writing the report to {}", out.display()))?;
+    let mut files = report
+        .write_dir(&out)
+        .with_context(|| format!("writing the report to {}", out.display()))?;
     files.extend(crate::report::figures::report_figures(&report, &out)?);
     if let Some(path) = figure1(&suite, &report, device, &out)? {
         files.push(path);
     }
-    println!("\nwrote {} files: report.json, report.md, junit.xml, badges/, figures/", files.len());
-    println!("\nreport: {}  ({:.0}s)", out.display(), start.elapsed().as_secs_f64());
+    println!(
+        "\nwrote {} files: report.json, report.md, junit.xml, badges/, figures/",
+        files.len()
+    );
+    println!(
+        "\nreport: {}  ({:.0}s)",
+        out.display(),
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -36,13 +36,22 @@ pub fn certify_cmd(args: CertifyArgs) -> Result<()> {
         (Some(text), _) => parse_size(text)?,
         (None, Some(size)) => size,
         (None, None) => {
-            return Err(Error::input("the model has no fixed input size", "--input-size", "pass --input-size HxW, e.g. 224x224").into());
+            return Err(Error::input(
+                "the model has no fixed input size",
+                "--input-size",
+                "pass --input-size HxW, e.g. 224x224",
+            )
+            .into());
         }
     };
     let channels = model.input_channels().unwrap_or(args.channels);
-    let options = CertifyOptions { gradient_inputs: args.gradient_inputs, noise_trials: args.noise_trials, seed: args.model.seed };
-    let cert =
-        certify(model.as_ref(), channels, height, width, &options).with_context(|| format!("certifying the wall of {}", model.name()))?;
+    let options = CertifyOptions {
+        gradient_inputs: args.gradient_inputs,
+        noise_trials: args.noise_trials,
+        seed: args.model.seed,
+    };
+    let cert = certify(model.as_ref(), channels, height, width, &options)
+        .with_context(|| format!("certifying the wall of {}", model.name()))?;
     println!("{}: blind region = {}", model.name(), cert.describe());
     println!("certified by {}", cert.method);
     if let Some(rows) = &cert.pixel_rows {
@@ -57,9 +66,18 @@ pub fn certify_cmd(args: CertifyArgs) -> Result<()> {
 }
 
 fn parse_size(text: &str) -> Result<(i64, i64)> {
-    let bad = || Error::input(format!("`{text}` is not a size"), "--input-size", "write HxW, e.g. 224x224");
+    let bad = || {
+        Error::input(
+            format!("`{text}` is not a size"),
+            "--input-size",
+            "write HxW, e.g. 224x224",
+        )
+    };
     let (h, w) = text.split_once(['x', 'X']).ok_or_else(bad)?;
-    let (h, w) = (h.trim().parse::<i64>().map_err(|_| bad())?, w.trim().parse::<i64>().map_err(|_| bad())?);
+    let (h, w) = (
+        h.trim().parse::<i64>().map_err(|_| bad())?,
+        w.trim().parse::<i64>().map_err(|_| bad())?,
+    );
     if h <= 0 || w <= 0 {
         return Err(bad().into());
     }
@@ -93,7 +111,11 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
         )
         .into());
     }
-    let config = SynthConfig { height: args.size, width: args.size, band_start: args.size - args.size / 4 };
+    let config = SynthConfig {
+        height: args.size,
+        width: args.size,
+        band_start: args.size - args.size / 4,
+    };
     let set = StackSynth::generate(&config, args.synthetic, args.seed, 0);
     npy::write(&args.out.join("images.npy"), &set.normalized())?;
     npy::write(&args.out.join("raw.npy"), &set.images)?;
@@ -104,18 +126,34 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
         "classes": CLASSES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
         "normalisation": "ImageNet mean/std (images.npy); raw.npy is RGB in [0, 1]",
     });
-    write_atomic(&args.out.join("meta.json"), serde_json::to_string_pretty(&meta)?.as_bytes())?;
+    write_atomic(
+        &args.out.join("meta.json"),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )?;
     if args.png {
         let labels = Vec::<i64>::try_from(&set.labels)?;
         for i in 0..set.len() {
-            let path = args.out.join("png").join(format!("{i:05}_{}.png", CLASSES[labels[i as usize] as usize].0));
-            let img = image::RgbImage::from_raw(args.size as u32, args.size as u32, set.rgb8(i)).expect("buffer size");
+            let path = args.out.join("png").join(format!(
+                "{i:05}_{}.png",
+                CLASSES[labels[i as usize] as usize].0
+            ));
+            let img = image::RgbImage::from_raw(args.size as u32, args.size as u32, set.rgb8(i))
+                .expect("buffer size");
             let mut bytes = Vec::new();
-            img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+            img.write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )?;
             write_atomic(&path, &bytes)?;
         }
     }
-    println!("wrote {} STACK-SYNTH images ({}x{}) to {}", set.len(), args.size, args.size, args.out.display());
+    println!(
+        "wrote {} STACK-SYNTH images ({}x{}) to {}",
+        set.len(),
+        args.size,
+        args.size,
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -133,11 +171,16 @@ pub struct TrainArgs {
 pub fn train_cmd(args: TrainArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
     let name = args.preset.trim_start_matches("builtin:");
-    let trained = crate::train::presets::open(name, args.seed, device)?.ok_or_else(|| Error::Unknown {
-        kind: "trained preset",
-        name: args.preset.clone(),
-        known: crate::train::presets::PRESETS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
-    })?;
+    let trained =
+        crate::train::presets::open(name, args.seed, device)?.ok_or_else(|| Error::Unknown {
+            kind: "trained preset",
+            name: args.preset.clone(),
+            known: crate::train::presets::PRESETS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
     let r = &trained.report;
     println!(
         "builtin:{name} (seed {}): {} epochs, train accuracy {:.1}%, test accuracy {:.1}%, {:.1}s of training on {} thread(s){}",

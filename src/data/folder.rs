@@ -32,7 +32,13 @@ pub fn load(dir: &Path, size: i64, preprocess: Preprocess) -> Result<ImageFolder
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read the image folder", dir, e))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && !p.file_name().map(|n| n.to_string_lossy().starts_with('.')).unwrap_or(true))
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().starts_with('.'))
+                    .unwrap_or(true)
+        })
         .collect();
     paths.sort();
     if paths.is_empty() {
@@ -53,7 +59,10 @@ pub fn load(dir: &Path, size: i64, preprocess: Preprocess) -> Result<ImageFolder
             .map_err(|e| {
                 file_error(
                     path,
-                    format!("{} is not a readable JPEG or PNG image: {e}", path.display()),
+                    format!(
+                        "{} is not a readable JPEG or PNG image: {e}",
+                        path.display()
+                    ),
                     "remove it from the folder or replace it with a valid image",
                 )
             })?
@@ -63,7 +72,12 @@ pub fn load(dir: &Path, size: i64, preprocess: Preprocess) -> Result<ImageFolder
                 if img.width() != s || img.height() != s {
                     return Err(file_error(
                         path,
-                        format!("{} is {}x{}, not {size}x{size}", path.display(), img.width(), img.height()),
+                        format!(
+                            "{} is {}x{}, not {size}x{size}",
+                            path.display(),
+                            img.width(),
+                            img.height()
+                        ),
                         "use --preprocess resize-crop, or resize the images beforehand",
                     ));
                 }
@@ -84,6 +98,12 @@ pub fn load(dir: &Path, size: i64, preprocess: Preprocess) -> Result<ImageFolder
         data.extend(img.as_raw().iter().map(|&b| b as f32 / 255.0));
     }
     let n = paths.len() as i64;
-    let images = Tensor::from_slice(&data).view([n, size, size, 3]).permute([0, 3, 1, 2]).contiguous();
-    Ok(ImageFolder { images: super::normalize(&images), paths })
+    let images = Tensor::from_slice(&data)
+        .view([n, size, size, 3])
+        .permute([0, 3, 1, 2])
+        .contiguous();
+    Ok(ImageFolder {
+        images: super::normalize(&images),
+        paths,
+    })
 }

@@ -33,7 +33,11 @@ pub struct SynthConfig {
 
 impl Default for SynthConfig {
     fn default() -> Self {
-        SynthConfig { height: 64, width: 64, band_start: 48 }
+        SynthConfig {
+            height: 64,
+            width: 64,
+            band_start: 48,
+        }
     }
 }
 
@@ -92,7 +96,13 @@ struct Object {
 fn object(rng: &mut StdRng, class: usize, cx: f32, cy: f32, radius: f32) -> Object {
     let base = CLASSES[class].1;
     let colour = base.map(|c| (c + rng.random_range(-0.08f32..0.08)).clamp(0.0, 1.0));
-    Object { class, cx, cy, radius, colour }
+    Object {
+        class,
+        cx,
+        cy,
+        radius,
+        colour,
+    }
 }
 
 /// Renders one image (HWC, RGB in [0, 1]) and returns it with its label and distractor class.
@@ -114,11 +124,16 @@ fn render(config: &SynthConfig, seed: u64, index: u64) -> (Vec<f32>, i64, i64) {
     let d_cy = config.band_start as f32 + band / 2.0 - 0.5;
     let d_cx = rng.random_range(d_radius + 1.0..(w as f32 - d_radius - 1.0));
     let other = object(&mut rng, distractor, d_cx, d_cy, d_radius);
-    let background: [f32; 3] = [rng.random_range(0.05..0.35), rng.random_range(0.05..0.35), rng.random_range(0.05..0.35)];
+    let background: [f32; 3] = [
+        rng.random_range(0.05..0.35),
+        rng.random_range(0.05..0.35),
+        rng.random_range(0.05..0.35),
+    ];
     let mut pixels = vec![0f32; (h * w * 3) as usize];
     for y in 0..h {
         for x in 0..w {
-            let mut rgb = background.map(|c| (c + rng.random_range(-0.06f32..0.06)).clamp(0.0, 1.0));
+            let mut rgb =
+                background.map(|c| (c + rng.random_range(-0.06f32..0.06)).clamp(0.0, 1.0));
             for o in [&main, &other] {
                 let (u, v) = ((x as f32 - o.cx) / o.radius, (y as f32 - o.cy) / o.radius);
                 if inside(o.class, u, v) {
@@ -145,8 +160,16 @@ impl StackSynth {
             labels.push(label);
             distractors.push(distractor);
         }
-        let images = Tensor::from_slice(&data).view([n, h, w, 3]).permute([0, 3, 1, 2]).contiguous();
-        StackSynth { config: config.clone(), images, labels: Tensor::from_slice(&labels), distractors: Tensor::from_slice(&distractors) }
+        let images = Tensor::from_slice(&data)
+            .view([n, h, w, 3])
+            .permute([0, 3, 1, 2])
+            .contiguous();
+        StackSynth {
+            config: config.clone(),
+            images,
+            labels: Tensor::from_slice(&labels),
+            distractors: Tensor::from_slice(&distractors),
+        }
     }
 
     /// The images normalised with ImageNet's statistics, as models consume them.
@@ -164,7 +187,11 @@ impl StackSynth {
 
     /// Image `i` as 8-bit RGB bytes (HWC).
     pub fn rgb8(&self, i: i64) -> Vec<u8> {
-        let img = (self.images.get(i).permute([1, 2, 0]) * 255.0).round().clamp(0.0, 255.0).to_kind(Kind::Uint8).contiguous();
+        let img = (self.images.get(i).permute([1, 2, 0]) * 255.0)
+            .round()
+            .clamp(0.0, 255.0)
+            .to_kind(Kind::Uint8)
+            .contiguous();
         let mut out = vec![0u8; img.numel()];
         img.copy_data(&mut out, img.numel());
         out

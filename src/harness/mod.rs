@@ -58,19 +58,26 @@ pub struct SanityHarness {
 
 impl SanityHarness {
     pub fn new(method: impl CamMethod + Send + Sync + 'static) -> Self {
-        SanityHarness { method: Arc::new(method), suites: Vec::new(), expectations: Vec::new(), device: Device::cuda_if_available() }
+        SanityHarness {
+            method: Arc::new(method),
+            suites: Vec::new(),
+            expectations: Vec::new(),
+            device: Device::cuda_if_available(),
+        }
     }
 
     /// Adds a suite: a name shipped with blindspot (`default`, `theorem`, `paper`) or a path to a
     /// suite file. A suite that cannot be read becomes one failing trial saying why.
     pub fn suite(mut self, name_or_path: &str) -> Self {
-        self.suites.push(Suite::named(name_or_path).map_err(|e| e.to_string()));
+        self.suites
+            .push(Suite::named(name_or_path).map_err(|e| e.to_string()));
         self
     }
 
     /// Adds a suite given as TOML text.
     pub fn suite_toml(mut self, origin: &str, text: &str) -> Self {
-        self.suites.push(Suite::parse(text, origin, std::path::Path::new(".")).map_err(|e| e.to_string()));
+        self.suites
+            .push(Suite::parse(text, origin, std::path::Path::new(".")).map_err(|e| e.to_string()));
         self
     }
 
@@ -106,21 +113,46 @@ impl SanityHarness {
                         .map(|&v| {
                             (
                                 format!("rcnn::V={v}"),
-                                CheckSpec::Theorem(crate::check::theorem::TheoremCheck { filters: vec![v], scaling: vec![], ..t.clone() }),
+                                CheckSpec::Theorem(crate::check::theorem::TheoremCheck {
+                                    filters: vec![v],
+                                    scaling: vec![],
+                                    ..t.clone()
+                                }),
                             )
                         })
                         .collect(),
                     CheckSpec::Wall(c) => vec![(model_label(&c.model), entry.spec.clone())],
-                    CheckSpec::Randomization(c) => vec![(model_label(&c.model), entry.spec.clone())],
-                    CheckSpec::DataRandomization(c) => vec![(model_label(&c.model), entry.spec.clone())],
-                    CheckSpec::ClassSensitivity(c) => vec![(model_label(&c.model), entry.spec.clone())],
+                    CheckSpec::Randomization(c) => {
+                        vec![(model_label(&c.model), entry.spec.clone())]
+                    }
+                    CheckSpec::DataRandomization(c) => {
+                        vec![(model_label(&c.model), entry.spec.clone())]
+                    }
+                    CheckSpec::ClassSensitivity(c) => {
+                        vec![(model_label(&c.model), entry.spec.clone())]
+                    }
                 };
                 for (config, spec) in configurations {
-                    let name = format!("{}::{}::{}::{}::{}", suite.name, index, spec.as_check().name(), config, self.method.name());
-                    let expected =
-                        self.expectations.iter().rev().find(|(p, _)| name.contains(p.as_str())).map(|(_, v)| *v).unwrap_or(Verdict::Pass);
+                    let name = format!(
+                        "{}::{}::{}::{}::{}",
+                        suite.name,
+                        index,
+                        spec.as_check().name(),
+                        config,
+                        self.method.name()
+                    );
+                    let expected = self
+                        .expectations
+                        .iter()
+                        .rev()
+                        .find(|(p, _)| name.contains(p.as_str()))
+                        .map(|(_, v)| *v)
+                        .unwrap_or(Verdict::Pass);
                     let method = Arc::clone(&self.method);
-                    let ctx = CheckContext { device: self.device, seed: suite.seed };
+                    let ctx = CheckContext {
+                        device: self.device,
+                        seed: suite.seed,
+                    };
                     let trial = Trial::test(name, move || run_trial(&spec, method, &ctx, expected));
                     trials.push(trial.with_ignored_flag(entry.ignored));
                 }
@@ -137,11 +169,18 @@ impl SanityHarness {
 }
 
 fn model_label(spec: &str) -> String {
-    spec.trim_start_matches("builtin:").rsplit('/').next().unwrap_or(spec).to_string()
+    spec.trim_start_matches("builtin:")
+        .rsplit('/')
+        .next()
+        .unwrap_or(spec)
+        .to_string()
 }
 
 fn describe(r: &CheckResult) -> String {
-    format!("{} {}: {} — {} [rule: {}]", r.check, r.verdict, r.reason, r.statistic, r.rule)
+    format!(
+        "{} {}: {} — {} [rule: {}]",
+        r.check, r.verdict, r.reason, r.statistic, r.rule
+    )
 }
 
 fn run_trial(
@@ -151,11 +190,21 @@ fn run_trial(
     expected: Verdict,
 ) -> std::result::Result<(), Failed> {
     let methods: Vec<Box<dyn CamMethod>> = vec![Box::new(Shared(method))];
-    let results = spec.as_check().run(&methods, ctx).map_err(|e| Failed::from(format!("the check could not run: {e}")))?;
-    let wrong: Vec<String> = results.iter().filter(|r| r.verdict != expected).map(describe).collect();
+    let results = spec
+        .as_check()
+        .run(&methods, ctx)
+        .map_err(|e| Failed::from(format!("the check could not run: {e}")))?;
+    let wrong: Vec<String> = results
+        .iter()
+        .filter(|r| r.verdict != expected)
+        .map(describe)
+        .collect();
     if wrong.is_empty() {
         Ok(())
     } else {
-        Err(Failed::from(format!("expected {expected}, got:\n  {}", wrong.join("\n  "))))
+        Err(Failed::from(format!(
+            "expected {expected}, got:\n  {}",
+            wrong.join("\n  ")
+        )))
     }
 }

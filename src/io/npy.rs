@@ -79,7 +79,11 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 
 fn bad(path: &Path, what: impl Into<String>) -> Error {
     Error::input(
-        format!("{} is not a readable .npy array: {}", path.display(), what.into()),
+        format!(
+            "{} is not a readable .npy array: {}",
+            path.display(),
+            what.into()
+        ),
         path.display().to_string(),
         "write it with numpy.save (C order, little endian)",
     )
@@ -97,20 +101,33 @@ fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(bad(path, format!("unsupported format version {v}"))),
     };
-    let header = bytes.get(start..start + header_len).ok_or_else(|| bad(path, "truncated header"))?;
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or_else(|| bad(path, "truncated header"))?;
     let header = std::str::from_utf8(header).map_err(|_| bad(path, "header is not text"))?;
     let descr = dict_value(header, "descr").ok_or_else(|| bad(path, "no 'descr' in header"))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
     let dtype = DType::from_descr(descr)
         .ok_or_else(|| bad(path, format!("element type '{descr}' is not supported (use float32, float64, int64, int32, uint8)")))?;
-    if dict_value(header, "fortran_order").map(|v| v.starts_with("True")).unwrap_or(false) {
-        return Err(bad(path, "Fortran-ordered arrays are not supported (use numpy.ascontiguousarray)"));
+    if dict_value(header, "fortran_order")
+        .map(|v| v.starts_with("True"))
+        .unwrap_or(false)
+    {
+        return Err(bad(
+            path,
+            "Fortran-ordered arrays are not supported (use numpy.ascontiguousarray)",
+        ));
     }
-    let shape_text = dict_value(header, "shape").ok_or_else(|| bad(path, "no 'shape' in header"))?;
-    let shape = parse_shape(shape_text).ok_or_else(|| bad(path, format!("unreadable shape {shape_text}")))?;
+    let shape_text =
+        dict_value(header, "shape").ok_or_else(|| bad(path, "no 'shape' in header"))?;
+    let shape = parse_shape(shape_text)
+        .ok_or_else(|| bad(path, format!("unreadable shape {shape_text}")))?;
     let count: i64 = shape.iter().product();
     let data = bytes[start + header_len..].to_vec();
     if data.len() != count as usize * dtype.size() {
@@ -130,7 +147,10 @@ fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
 /// The text after `'key':` in a Python dict literal, up to the matching delimiter.
 fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let at = header.find(&format!("'{key}'"))?;
-    let rest = header[at + key.len() + 2..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = header[at + key.len() + 2..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start();
     if rest.starts_with('(') {
         let end = rest.find(')')?;
         Some(&rest[..=end])
@@ -146,7 +166,12 @@ fn parse_shape(text: &str) -> Option<Vec<i64>> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('L').parse::<i64>().ok().filter(|&d| d >= 0))
+        .map(|s| {
+            s.trim_end_matches('L')
+                .parse::<i64>()
+                .ok()
+                .filter(|&d| d >= 0)
+        })
         .collect()
 }
 
@@ -165,13 +190,24 @@ pub fn to_bytes(tensor: &Tensor) -> Result<Vec<u8>> {
             ))
         }
     };
-    let t = tensor.to_device(tch::Device::Cpu).to_kind(kind).contiguous();
+    let t = tensor
+        .to_device(tch::Device::Cpu)
+        .to_kind(kind)
+        .contiguous();
     let shape = t.size();
     let shape_text = match shape.len() {
         1 => format!("({},)", shape[0]),
-        _ => format!("({})", shape.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Pad so that magic + version + length + header + '\n' is a multiple of 64 bytes.
     let unpadded = MAGIC.len() + 2 + 2 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));

@@ -14,14 +14,18 @@ const EXPORT_BUILTIN: &str = include_str!("../../python/export_builtin.py");
 
 /// The Python interpreter blindspot uses for helpers: `$BLINDSPOT_PYTHON`, else `python3`.
 pub fn python() -> PathBuf {
-    std::env::var_os("BLINDSPOT_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("python3"))
+    std::env::var_os("BLINDSPOT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
 /// Writes `model` as a TorchScript split model reproducing its current weights; `example` is a
 /// valid input batch (it sizes post-hoc walls).
 pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Result<()> {
     if let Some(module) = model.as_torchscript() {
-        return module.save(path).map_err(|e| Error::torch(format!("saving {}", path.display()), e));
+        return module
+            .save(path)
+            .map_err(|e| Error::torch(format!("saving {}", path.display()), e));
     }
     let Some((mut arch, state)) = model.architecture() else {
         return Err(Error::model(
@@ -33,22 +37,40 @@ pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Resu
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create the folder", dir, e))?;
     if arch["kind"] == "walled" {
-        arch["feature_rows"] = serde_json::json!(tch::no_grad(|| model.features(example))?.size()[2]);
+        arch["feature_rows"] =
+            serde_json::json!(tch::no_grad(|| model.features(example))?.size()[2]);
         if arch["inner"]["kind"] == "torchscript" {
             let inner_path = dir.join("inner.pt");
-            let walled = model
-                .inner_torchscript()
-                .ok_or_else(|| Error::model("a walled TorchScript model lost its module", model.name(), "report this"))?;
-            walled.save(&inner_path).map_err(|e| Error::torch("saving the inner TorchScript module", e))?;
+            let walled = model.inner_torchscript().ok_or_else(|| {
+                Error::model(
+                    "a walled TorchScript model lost its module",
+                    model.name(),
+                    "report this",
+                )
+            })?;
+            walled
+                .save(&inner_path)
+                .map_err(|e| Error::torch("saving the inner TorchScript module", e))?;
             arch["inner"]["path"] = serde_json::json!(inner_path);
         }
     }
-    let (arch_path, weights_path, script) =
-        (dir.join("architecture.json"), dir.join("weights.safetensors"), dir.join(".export_builtin.py"));
-    std::fs::write(&arch_path, serde_json::to_string_pretty(&arch).expect("json")).map_err(|e| Error::io("write", &arch_path, e))?;
-    let named: Vec<(String, Tensor)> = state.into_iter().map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu).contiguous())).collect();
+    let (arch_path, weights_path, script) = (
+        dir.join("architecture.json"),
+        dir.join("weights.safetensors"),
+        dir.join(".export_builtin.py"),
+    );
+    std::fs::write(
+        &arch_path,
+        serde_json::to_string_pretty(&arch).expect("json"),
+    )
+    .map_err(|e| Error::io("write", &arch_path, e))?;
+    let named: Vec<(String, Tensor)> = state
+        .into_iter()
+        .map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu).contiguous()))
+        .collect();
     let named_refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    Tensor::write_safetensors(&named_refs, &weights_path).map_err(|e| Error::torch("writing the weights for export", e))?;
+    Tensor::write_safetensors(&named_refs, &weights_path)
+        .map_err(|e| Error::torch("writing the weights for export", e))?;
     std::fs::write(&script, EXPORT_BUILTIN).map_err(|e| Error::io("write", &script, e))?;
     let python = python();
     let output = Command::new(&python).arg(&script).arg(&arch_path).arg(&weights_path).arg(path).output().map_err(|e| {
@@ -61,7 +83,11 @@ pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Resu
     let _ = std::fs::remove_file(&script);
     if !output.status.success() {
         return Err(Error::model(
-            format!("writing {} as TorchScript failed: {}", model.name(), first_line(&String::from_utf8_lossy(&output.stderr))),
+            format!(
+                "writing {} as TorchScript failed: {}",
+                model.name(),
+                first_line(&String::from_utf8_lossy(&output.stderr))
+            ),
             path.display().to_string(),
             "set BLINDSPOT_PYTHON to a Python with torch 2.13.0 (the Makefile's venv)",
         ));

@@ -14,7 +14,10 @@ pub struct Init {
 
 impl Init {
     pub fn new(seed: u64, device: Device) -> Self {
-        Init { rng: StdRng::seed_from_u64(seed), device }
+        Init {
+            rng: StdRng::seed_from_u64(seed),
+            device,
+        }
     }
 
     /// i.i.d. N(0, std²) entries.
@@ -22,7 +25,9 @@ impl Init {
         let n: i64 = shape.iter().product();
         let dist = Normal::new(0.0f32, std as f32).expect("finite std");
         let data: Vec<f32> = (0..n).map(|_| dist.sample(&mut self.rng)).collect();
-        Tensor::from_slice(&data).reshape(shape).to_device(self.device)
+        Tensor::from_slice(&data)
+            .reshape(shape)
+            .to_device(self.device)
     }
 
     /// i.i.d. U(-bound, bound) entries.
@@ -30,7 +35,9 @@ impl Init {
         let n: i64 = shape.iter().product();
         let dist = Uniform::new_inclusive(-bound as f32, bound as f32).expect("finite bound");
         let data: Vec<f32> = (0..n).map(|_| dist.sample(&mut self.rng)).collect();
-        Tensor::from_slice(&data).reshape(shape).to_device(self.device)
+        Tensor::from_slice(&data)
+            .reshape(shape)
+            .to_device(self.device)
     }
 
     /// Kaiming-normal for a ReLU network with fan-out mode (torchvision's VGG conv init).

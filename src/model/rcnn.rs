@@ -27,7 +27,16 @@ pub struct RcnnConfig {
 
 impl Default for RcnnConfig {
     fn default() -> Self {
-        RcnnConfig { in_channels: 1, filters: 256, kernel: 2, height: 29, width: 29, classes: 10, tau: 1.0, masked: true }
+        RcnnConfig {
+            in_channels: 1,
+            filters: 256,
+            kernel: 2,
+            height: 29,
+            width: 29,
+            classes: 10,
+            tau: 1.0,
+            masked: true,
+        }
     }
 }
 
@@ -56,8 +65,16 @@ impl RcnnConfig {
 
 /// A 0/1 mask over the flattened (channel, row, column) inputs of a dense layer that zeroes the
 /// given rows of every channel (PyTorch's channel-major flatten order).
-pub fn row_mask(channels: i64, height: i64, width: i64, dead_rows: std::ops::Range<i64>, device: Device) -> Tensor {
-    let rows: Vec<f32> = (0..height).map(|r| if dead_rows.contains(&r) { 0.0 } else { 1.0 }).collect();
+pub fn row_mask(
+    channels: i64,
+    height: i64,
+    width: i64,
+    dead_rows: std::ops::Range<i64>,
+    device: Device,
+) -> Tensor {
+    let rows: Vec<f32> = (0..height)
+        .map(|r| if dead_rows.contains(&r) { 0.0 } else { 1.0 })
+        .collect();
     Tensor::from_slice(&rows)
         .to_device(device)
         .view([1, height, 1])
@@ -80,17 +97,33 @@ impl Rcnn {
     pub fn new(config: RcnnConfig, seed: u64, device: Device) -> Self {
         let mut init = Init::new(seed, device);
         let (hp, wp) = config.pooled_size();
-        let conv = init.normal(&[config.filters, config.in_channels, config.kernel, config.kernel], config.tau);
+        let conv = init.normal(
+            &[
+                config.filters,
+                config.in_channels,
+                config.kernel,
+                config.kernel,
+            ],
+            config.tau,
+        );
         let dense = init.normal(&[config.classes, config.filters * hp * wp], config.tau);
         let mask = row_mask(config.filters, hp, wp, config.dead_pooled_rows(), device);
         let dense = dense * mask.unsqueeze(0);
-        Rcnn { config, conv, dense, device }
+        Rcnn {
+            config,
+            conv,
+            dense,
+            device,
+        }
     }
 }
 
 impl SplitModel for Rcnn {
     fn name(&self) -> String {
-        format!("builtin:rcnn(V={}, k={})", self.config.filters, self.config.kernel)
+        format!(
+            "builtin:rcnn(V={}, k={})",
+            self.config.filters, self.config.kernel
+        )
     }
 
     fn device(&self) -> Device {
@@ -106,7 +139,10 @@ impl SplitModel for Rcnn {
     }
 
     fn features(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.conv2d(&self.conv, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1).relu())
+        Ok(
+            x.conv2d(&self.conv, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
+                .relu(),
+        )
     }
 
     fn head(&self, a: &Tensor) -> Result<Tensor> {
@@ -117,14 +153,23 @@ impl SplitModel for Rcnn {
     fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
         Some((
             serde_json::json!({"kind": "rcnn", "config": self.config}),
-            vec![("conv.weight".into(), self.conv.shallow_clone()), ("dense.weight".into(), self.dense.shallow_clone())],
+            vec![
+                ("conv.weight".into(), self.conv.shallow_clone()),
+                ("dense.weight".into(), self.dense.shallow_clone()),
+            ],
         ))
     }
 
     fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
         Ok(vec![
-            super::ParameterGroup { layer: "conv".into(), parameters: vec![("conv.weight".into(), self.conv.shallow_clone())] },
-            super::ParameterGroup { layer: "dense".into(), parameters: vec![("dense.weight".into(), self.dense.shallow_clone())] },
+            super::ParameterGroup {
+                layer: "conv".into(),
+                parameters: vec![("conv.weight".into(), self.conv.shallow_clone())],
+            },
+            super::ParameterGroup {
+                layer: "dense".into(),
+                parameters: vec![("dense.weight".into(), self.dense.shallow_clone())],
+            },
         ])
     }
 }
@@ -154,19 +199,34 @@ impl RcnnDraws {
     /// alone, so how a run is cut into chunks (which depends on the device) never changes the
     /// draws. Only the live dense columns are drawn; the masked ones are exactly zero.
     pub fn new(config: RcnnConfig, draws: i64, first_seed: u64, device: Device) -> Self {
-        let (v, c, k, classes) = (config.filters, config.in_channels, config.kernel, config.classes);
+        let (v, c, k, classes) = (
+            config.filters,
+            config.in_channels,
+            config.kernel,
+            config.classes,
+        );
         let (hp, wp) = config.pooled_size();
         let dead = config.dead_pooled_rows();
         let live_rows = hp - (dead.end - dead.start);
         let (convs, denses): (Vec<Tensor>, Vec<Tensor>) = (0..draws)
             .map(|d| {
                 let mut init = Init::new(first_seed.wrapping_add(d as u64), Device::Cpu);
-                (init.normal(&[v, c * k * k], config.tau), init.normal(&[classes, v * live_rows * wp], config.tau))
+                (
+                    init.normal(&[v, c * k * k], config.tau),
+                    init.normal(&[classes, v * live_rows * wp], config.tau),
+                )
             })
             .unzip();
         let conv = Tensor::stack(&convs, 0).to_device(device);
         let dense = Tensor::stack(&denses, 0).to_device(device);
-        RcnnDraws { config, draws, conv, dense, live_rows, device }
+        RcnnDraws {
+            config,
+            draws,
+            conv,
+            dense,
+            live_rows,
+            device,
+        }
     }
 
     /// The same D draws as D separate [`Rcnn`] models (full dense matrices with zero masked
@@ -176,11 +236,20 @@ impl RcnnDraws {
         let (hp, wp) = c.pooled_size();
         (0..self.draws)
             .map(|d| {
-                let live = self.dense.get(d).view([c.classes, c.filters, self.live_rows, wp]);
-                let zeros = Tensor::zeros([c.classes, c.filters, hp - self.live_rows, wp], (tch::Kind::Float, self.device));
+                let live = self
+                    .dense
+                    .get(d)
+                    .view([c.classes, c.filters, self.live_rows, wp]);
+                let zeros = Tensor::zeros(
+                    [c.classes, c.filters, hp - self.live_rows, wp],
+                    (tch::Kind::Float, self.device),
+                );
                 Rcnn {
                     config: c.clone(),
-                    conv: self.conv.get(d).view([c.filters, c.in_channels, c.kernel, c.kernel]),
+                    conv: self
+                        .conv
+                        .get(d)
+                        .view([c.filters, c.in_channels, c.kernel, c.kernel]),
                     dense: Tensor::cat(&[live, zeros], 2).view([c.classes, c.filters * hp * wp]),
                     device: self.device,
                 }
@@ -191,7 +260,10 @@ impl RcnnDraws {
 
 impl SplitModel for RcnnDraws {
     fn name(&self) -> String {
-        format!("builtin:rcnn x{} draws (V={}, k={})", self.draws, self.config.filters, self.config.kernel)
+        format!(
+            "builtin:rcnn x{} draws (V={}, k={})",
+            self.draws, self.config.filters, self.config.kernel
+        )
     }
 
     fn device(&self) -> Device {
@@ -212,14 +284,19 @@ impl SplitModel for RcnnDraws {
         let k = self.config.kernel;
         let patches = x.im2col([k, k], [1, 1], [0, 0], [1, 1]); // [D, C·k·k, h·w]
         let (mh, mw) = self.config.map_size();
-        let mut b = self.conv.bmm(&patches).view([d, self.config.filters, mh, mw]);
+        let mut b = self
+            .conv
+            .bmm(&patches)
+            .view([d, self.config.filters, mh, mw]);
         let _ = b.relu_(); // in place: bmm's backward does not need its output
         Ok(b)
     }
 
     fn head(&self, a: &Tensor) -> Result<Tensor> {
         let live = a.narrow(2, 0, 2 * self.live_rows);
-        let pooled = live.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false).flatten(1, -1);
+        let pooled = live
+            .max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)
+            .flatten(1, -1);
         Ok(self.dense.bmm(&pooled.unsqueeze(-1)).squeeze_dim(-1))
     }
 }

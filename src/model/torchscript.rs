@@ -26,7 +26,14 @@ impl TorchScriptModel {
             ));
         }
         let mut module = CModule::load_on_device(path, device).map_err(|e| {
-            Error::model(format!("{place} is not a loadable TorchScript module ({})", first_line(&e.to_string())), &place, EXPORT_HELP)
+            Error::model(
+                format!(
+                    "{place} is not a loadable TorchScript module ({})",
+                    first_line(&e.to_string())
+                ),
+                &place,
+                EXPORT_HELP,
+            )
         })?;
         module.set_eval();
         for method in ["features", "head"] {
@@ -36,13 +43,23 @@ impl TorchScriptModel {
                 let message = e.to_string();
                 if message.contains("not defined")
                     || message.contains("does not have a method")
-                    || message.contains("Method '") && message.contains("not") && !message.contains("argument")
+                    || message.contains("Method '")
+                        && message.contains("not")
+                        && !message.contains("argument")
                 {
-                    return Err(Error::model(format!("the TorchScript module in {place} has no method `{method}`"), &place, EXPORT_HELP));
+                    return Err(Error::model(
+                        format!("the TorchScript module in {place} has no method `{method}`"),
+                        &place,
+                        EXPORT_HELP,
+                    ));
                 }
             }
         }
-        Ok(TorchScriptModel { module, path: path.to_path_buf(), device })
+        Ok(TorchScriptModel {
+            module,
+            path: path.to_path_buf(),
+            device,
+        })
     }
 
     pub fn module(&self) -> &CModule {
@@ -50,8 +67,10 @@ impl TorchScriptModel {
     }
 
     fn call(&self, method: &str, input: &Tensor) -> Result<Tensor> {
-        self.module.method_ts(method, &[input.shallow_clone()]).map_err(|e| {
-            Error::model(
+        self.module
+            .method_ts(method, &[input.shallow_clone()])
+            .map_err(|e| {
+                Error::model(
                 format!(
                     "`{method}` of {} failed on an input of shape {:?}: {}",
                     self.path.display(),
@@ -61,7 +80,7 @@ impl TorchScriptModel {
                 self.path.display().to_string(),
                 "check the input's shape and channel count against what the model was exported for",
             )
-        })
+            })
     }
 }
 
@@ -73,13 +92,22 @@ impl SplitModel for TorchScriptModel {
     /// Parameters grouped by the module that owns them (the name up to the last `.`), in the
     /// module's registration order.
     fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
-        let named = self.module.named_parameters().map_err(|e| Error::torch("listing the TorchScript parameters", e))?;
+        let named = self
+            .module
+            .named_parameters()
+            .map_err(|e| Error::torch("listing the TorchScript parameters", e))?;
         let mut groups: Vec<super::ParameterGroup> = Vec::new();
         for (name, tensor) in named {
-            let layer = name.rsplit_once('.').map(|(l, _)| l.to_string()).unwrap_or_else(|| name.clone());
+            let layer = name
+                .rsplit_once('.')
+                .map(|(l, _)| l.to_string())
+                .unwrap_or_else(|| name.clone());
             match groups.last_mut() {
                 Some(g) if g.layer == layer => g.parameters.push((name, tensor)),
-                _ => groups.push(super::ParameterGroup { layer, parameters: vec![(name, tensor)] }),
+                _ => groups.push(super::ParameterGroup {
+                    layer,
+                    parameters: vec![(name, tensor)],
+                }),
             }
         }
         Ok(groups)
@@ -97,7 +125,11 @@ impl SplitModel for TorchScriptModel {
         let a = self.call("features", x)?;
         if a.dim() != 4 {
             return Err(Error::model(
-                format!("`features` of {} returned shape {:?}; a CAM layer must be [N, V, h, w]", self.path.display(), a.size()),
+                format!(
+                    "`features` of {} returned shape {:?}; a CAM layer must be [N, V, h, w]",
+                    self.path.display(),
+                    a.size()
+                ),
                 self.path.display().to_string(),
                 "cut the model at a convolutional layer (see docs/models.md)",
             ));
@@ -109,7 +141,11 @@ impl SplitModel for TorchScriptModel {
         let logits = self.call("head", a)?;
         if logits.dim() != 2 {
             return Err(Error::model(
-                format!("`head` of {} returned shape {:?}; logits must be [N, K]", self.path.display(), logits.size()),
+                format!(
+                    "`head` of {} returned shape {:?}; logits must be [N, K]",
+                    self.path.display(),
+                    logits.size()
+                ),
                 self.path.display().to_string(),
                 "make `head` return one row of class scores per image",
             ));

@@ -53,7 +53,15 @@ impl VggConfig {
             in_channels: 3,
             height: 64,
             width: 64,
-            layers: vec![Conv(16), Pool(PoolTag::M), Conv(32), Pool(PoolTag::M), Conv(64), Pool(PoolTag::M), Conv(64)],
+            layers: vec![
+                Conv(16),
+                Pool(PoolTag::M),
+                Conv(32),
+                Pool(PoolTag::M),
+                Conv(64),
+                Pool(PoolTag::M),
+                Conv(64),
+            ],
             batch_norm: true,
             hidden: vec![128],
             dropout: 0.3,
@@ -231,8 +239,17 @@ impl Vgg {
             fan_in = out;
             index += 3; // Linear, ReLU, Dropout
         }
-        let mask = config.dead_rows.map(|(a, b)| row_mask(v, h, w, a..b, device));
-        let model = Vgg { config, vs, blocks, linears, mask, label: label.to_string() };
+        let mask = config
+            .dead_rows
+            .map(|(a, b)| row_mask(v, h, w, a..b, device));
+        let model = Vgg {
+            config,
+            vs,
+            blocks,
+            linears,
+            mask,
+            label: label.to_string(),
+        };
         model.enforce_wall();
         model
     }
@@ -253,7 +270,10 @@ impl Vgg {
     pub fn wall_weight_max(&self) -> Option<f64> {
         self.mask.as_ref().map(|mask| {
             let dead = mask.ones_like() - mask;
-            (&self.linears[0].0 * dead.unsqueeze(0)).abs().max().double_value(&[])
+            (&self.linears[0].0 * dead.unsqueeze(0))
+                .abs()
+                .max()
+                .double_value(&[])
         })
     }
 
@@ -280,7 +300,9 @@ impl Vgg {
 
     /// Saves every parameter and buffer (safetensors when the extension is .safetensors).
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.vs.save(path).map_err(|e| Error::torch(format!("saving {}", path.display()), e))
+        self.vs
+            .save(path)
+            .map_err(|e| Error::torch(format!("saving {}", path.display()), e))
     }
 
     /// The explained layer, in training or eval mode.
@@ -298,7 +320,9 @@ impl Vgg {
             h = match block {
                 Block::Pool => h.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
                 Block::Conv(conv) => {
-                    let conv3x3 = |h: &Tensor, w: &Tensor, b: &Tensor| h.conv2d(&channels_last(w), Some(b), [1, 1], [1, 1], [1, 1], 1);
+                    let conv3x3 = |h: &Tensor, w: &Tensor, b: &Tensor| {
+                        h.conv2d(&channels_last(w), Some(b), [1, 1], [1, 1], [1, 1], 1)
+                    };
                     let mut y = match &conv.bn {
                         Some(bn) if !train => {
                             let scale = &bn.weight / (&bn.running_var + 1e-5).sqrt();
@@ -375,7 +399,10 @@ impl SplitModel for Vgg {
     fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
         let mut state: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
         state.sort_by(|a, b| a.0.cmp(&b.0));
-        Some((serde_json::json!({"kind": "vgg", "config": self.config}), state))
+        Some((
+            serde_json::json!({"kind": "vgg", "config": self.config}),
+            state,
+        ))
     }
 
     /// One group per convolution (with its BatchNorm's affine parameters) and per dense layer.
@@ -393,8 +420,12 @@ impl SplitModel for Vgg {
                     ];
                     index += 1;
                     if let Some(bn) = &conv.bn {
-                        parameters.push((format!("features.{index}.weight"), bn.weight.shallow_clone()));
-                        parameters.push((format!("features.{index}.bias"), bn.bias.shallow_clone()));
+                        parameters.push((
+                            format!("features.{index}.weight"),
+                            bn.weight.shallow_clone(),
+                        ));
+                        parameters
+                            .push((format!("features.{index}.bias"), bn.bias.shallow_clone()));
                         index += 1;
                     }
                     index += 1;
@@ -406,7 +437,10 @@ impl SplitModel for Vgg {
             let layer = format!("classifier.{}", 3 * i);
             groups.push(super::ParameterGroup {
                 layer: layer.clone(),
-                parameters: vec![(format!("{layer}.weight"), w.shallow_clone()), (format!("{layer}.bias"), b.shallow_clone())],
+                parameters: vec![
+                    (format!("{layer}.weight"), w.shallow_clone()),
+                    (format!("{layer}.bias"), b.shallow_clone()),
+                ],
             });
         }
         Ok(groups)

@@ -34,7 +34,14 @@ impl RowRange {
         };
         let (a, b) = text.trim().split_once("..").ok_or_else(bad)?;
         let first = a.trim().parse::<i64>().map_err(|_| bad())?;
-        let last = if b.trim().is_empty() { i64::MAX } else { b.trim().trim_start_matches('=').parse::<i64>().map_err(|_| bad())? };
+        let last = if b.trim().is_empty() {
+            i64::MAX
+        } else {
+            b.trim()
+                .trim_start_matches('=')
+                .parse::<i64>()
+                .map_err(|_| bad())?
+        };
         if first < 0 || last < first {
             return Err(bad());
         }
@@ -76,14 +83,22 @@ impl Walled {
     fn mask(&self, a: &Tensor) -> Tensor {
         let h = a.size()[2];
         let dead = self.rows.clipped(h);
-        let rows: Vec<f32> = (0..h).map(|r| if dead.contains(&r) { 0.0 } else { 1.0 }).collect();
-        Tensor::from_slice(&rows).to_device(a.device()).view([1, 1, h, 1])
+        let rows: Vec<f32> = (0..h)
+            .map(|r| if dead.contains(&r) { 0.0 } else { 1.0 })
+            .collect();
+        Tensor::from_slice(&rows)
+            .to_device(a.device())
+            .view([1, 1, h, 1])
     }
 }
 
 impl SplitModel for Walled {
     fn name(&self) -> String {
-        format!("{} with feature rows {} masked", self.inner.name(), self.rows)
+        format!(
+            "{} with feature rows {} masked",
+            self.inner.name(),
+            self.rows
+        )
     }
     fn device(&self) -> Device {
         self.inner.device()
@@ -108,13 +123,19 @@ impl SplitModel for Walled {
             Some(_) => (serde_json::json!({"kind": "torchscript"}), Vec::new()),
             None => self.inner.architecture()?,
         };
-        Some((serde_json::json!({"kind": "walled", "first": self.rows.first, "last": self.rows.last.min(1 << 20), "inner": inner}), state))
+        Some((
+            serde_json::json!({"kind": "walled", "first": self.rows.first, "last": self.rows.last.min(1 << 20), "inner": inner}),
+            state,
+        ))
     }
     fn head(&self, a: &Tensor) -> Result<Tensor> {
         let h = a.size()[2];
         if self.rows.first >= h {
             return Err(Error::input(
-                format!("--mask-rows {} starts below the last feature row ({} rows)", self.rows, h),
+                format!(
+                    "--mask-rows {} starts below the last feature row ({} rows)",
+                    self.rows, h
+                ),
                 self.inner.name(),
                 format!("mask rows between 0 and {}", h - 1),
             ));
@@ -135,7 +156,11 @@ pub struct CertifyOptions {
 
 impl Default for CertifyOptions {
     fn default() -> Self {
-        CertifyOptions { gradient_inputs: 8, noise_trials: 16, seed: 0 }
+        CertifyOptions {
+            gradient_inputs: 8,
+            noise_trials: 16,
+            seed: 0,
+        }
     }
 }
 
@@ -167,29 +192,57 @@ impl Certificate {
     /// A certificate for exactly the given rows (for reports built from a known, certified wall).
     pub fn from_rows(height: i64, width: i64, rows: RowRange, method: String) -> Self {
         let dead = rows.clipped(height);
-        let blind = (0..height * width).map(|p| dead.contains(&(p / width))).collect::<Vec<_>>();
+        let blind = (0..height * width)
+            .map(|p| dead.contains(&(p / width)))
+            .collect::<Vec<_>>();
         let blind_pixels = blind.iter().filter(|&&b| b).count() as i64;
-        Certificate { height, width, rows: Some(rows), blind_pixels, method, pixel_rows: None, blind }
+        Certificate {
+            height,
+            width,
+            rows: Some(rows),
+            blind_pixels,
+            method,
+            pixel_rows: None,
+            blind,
+        }
     }
 
     /// "input rows 170..223 (54 of 224)" or "1234 pixels".
     pub fn describe(&self) -> String {
         match self.rows {
-            Some(r) => format!("input rows {}..{} ({} of {} rows)", r.first, r.last, r.last - r.first + 1, self.height),
-            None => format!("{} of {} input pixels", self.blind_pixels, self.height * self.width),
+            Some(r) => format!(
+                "input rows {}..{} ({} of {} rows)",
+                r.first,
+                r.last,
+                r.last - r.first + 1,
+                self.height
+            ),
+            None => format!(
+                "{} of {} input pixels",
+                self.blind_pixels,
+                self.height * self.width
+            ),
         }
     }
 }
 
 /// Proves which input pixels of a `channels`×`height`×`width` input cannot influence any logit.
 /// Refuses (an error) when no pixel is blind or when the noise proof fails.
-pub fn certify(model: &dyn SplitModel, channels: i64, height: i64, width: i64, options: &CertifyOptions) -> Result<Certificate> {
+pub fn certify(
+    model: &dyn SplitModel,
+    channels: i64,
+    height: i64,
+    width: i64,
+    options: &CertifyOptions,
+) -> Result<Certificate> {
     let device = model.device();
     let mut init = Init::new(options.seed, device);
     let place = model.name();
     // 1. Candidates: pixels where ∂(Σ_k c_k y_k)/∂x is exactly zero in every channel for every
     //    random input (random logit weights c avoid cancellation between classes).
-    let x = init.normal(&[options.gradient_inputs, channels, height, width], 1.0).set_requires_grad(true);
+    let x = init
+        .normal(&[options.gradient_inputs, channels, height, width], 1.0)
+        .set_requires_grad(true);
     let logits = model.forward(&x)?;
     let weights = init.normal(&logits.size(), 1.0);
     let grad = Tensor::f_run_backward(&[(logits * weights).sum(Kind::Float)], &[&x], false, false)
@@ -211,8 +264,9 @@ pub fn certify(model: &dyn SplitModel, channels: i64, height: i64, width: i64, o
     let noise = init.normal(&[options.noise_trials, channels, height, width], 10.0);
     let region = candidates.to_device(device).view([1, 1, height, width]);
     let noisy = noise.where_self(&region, &base);
-    let (clean_logits, noisy_logits) =
-        tch::no_grad(|| -> Result<(Tensor, Tensor)> { Ok((model.forward(&base)?, model.forward(&noisy)?)) })?;
+    let (clean_logits, noisy_logits) = tch::no_grad(|| -> Result<(Tensor, Tensor)> {
+        Ok((model.forward(&base)?, model.forward(&noisy)?))
+    })?;
     if clean_logits.eq_tensor(&noisy_logits).all().int64_value(&[]) == 0 {
         let change = (clean_logits - noisy_logits).abs().max().double_value(&[]);
         return Err(Error::model(
@@ -236,9 +290,16 @@ pub fn certify(model: &dyn SplitModel, channels: i64, height: i64, width: i64, o
         let last = row_blind.iter().rposition(|&b| b).unwrap();
         let contiguous = (f..=last).all(|r| row_blind[r]);
         let nothing_else = (0..height as usize).all(|r| (f..=last).contains(&r) || !row_any[r]);
-        (contiguous && nothing_else).then_some(RowRange { first: f as i64, last: last as i64 })
+        (contiguous && nothing_else).then_some(RowRange {
+            first: f as i64,
+            last: last as i64,
+        })
     });
-    let pixel_rows = rows.is_none().then(|| (0..height).map(|r| row(r).iter().map(|&b| if b { '#' } else { '.' }).collect()).collect());
+    let pixel_rows = rows.is_none().then(|| {
+        (0..height)
+            .map(|r| row(r).iter().map(|&b| if b { '#' } else { '.' }).collect())
+            .collect()
+    });
     Ok(Certificate {
         height,
         width,

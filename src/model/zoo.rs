@@ -44,28 +44,51 @@ pub fn open(spec: &str, device: Device, options: &ZooOptions) -> Result<Box<dyn 
     let model: Box<dyn SplitModel> = match name {
         "rcnn" | "rcnn-baseline" => {
             if options.weights.is_some() {
-                return Err(Error::input("builtin:rcnn takes no --weights", spec, "the rCNN is defined by its seed; drop --weights"));
+                return Err(Error::input(
+                    "builtin:rcnn takes no --weights",
+                    spec,
+                    "the rCNN is defined by its seed; drop --weights",
+                ));
             }
-            let config = RcnnConfig { masked: name == "rcnn", ..RcnnConfig::default() };
+            let config = RcnnConfig {
+                masked: name == "rcnn",
+                ..RcnnConfig::default()
+            };
             Box::new(Rcnn::new(config, seed, device))
         }
         "small-vgg" | "small-vgg-baseline" => {
             let dead = (name == "small-vgg").then_some((4, 8));
             vgg(VggConfig::small(6, dead), &label, seed, device, options)?
         }
-        "vgg16-masked" | "vgg16-baseline" => vgg(VggConfig::vgg16_masked(name == "vgg16-masked"), &label, seed, device, options)?,
+        "vgg16-masked" | "vgg16-baseline" => vgg(
+            VggConfig::vgg16_masked(name == "vgg16-masked"),
+            &label,
+            seed,
+            device,
+            options,
+        )?,
         _ => {
             return Err(Error::Unknown {
                 kind: "built-in model",
                 name: spec.to_string(),
-                known: BUILTINS.iter().map(|(n, _)| format!("builtin:{n}")).collect::<Vec<_>>().join(", "),
+                known: BUILTINS
+                    .iter()
+                    .map(|(n, _)| format!("builtin:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         }
     };
     Ok(model)
 }
 
-fn vgg(config: VggConfig, label: &str, seed: u64, device: Device, options: &ZooOptions) -> Result<Box<dyn SplitModel>> {
+fn vgg(
+    config: VggConfig,
+    label: &str,
+    seed: u64,
+    device: Device,
+    options: &ZooOptions,
+) -> Result<Box<dyn SplitModel>> {
     Ok(Box::new(match &options.weights {
         Some(weights) => {
             let mut model = Vgg::for_loading(config, label, device);

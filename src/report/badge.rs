@@ -21,7 +21,11 @@ pub fn content(r: &CheckResult) -> (String, String, &'static str) {
         ("theorem", _) => format!(
             "V={} {}",
             r.extra.get("filters").cloned().unwrap_or_default(),
-            if r.verdict == Verdict::Pass { "consistent" } else { "inconsistent" }
+            if r.verdict == Verdict::Pass {
+                "consistent"
+            } else {
+                "inconsistent"
+            }
         ),
         _ => format!("{:.2} {verdict}", r.mean),
     };
@@ -52,7 +56,9 @@ fn text_width(s: &str) -> usize {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A flat badge as a self-contained SVG.

@@ -36,7 +36,9 @@ pub struct Canvas {
 
 impl Canvas {
     pub fn new(w: u32, h: u32) -> Self {
-        Canvas { img: RgbImage::from_pixel(w, h, WHITE) }
+        Canvas {
+            img: RgbImage::from_pixel(w, h, WHITE),
+        }
     }
 
     fn put(&mut self, x: i64, y: i64, c: Rgb<u8>) {
@@ -53,7 +55,11 @@ impl Canvas {
                     if bits & (0x10 >> col) != 0 {
                         for dy in 0..scale {
                             for dx in 0..scale {
-                                self.put(x + (i as i64 * 6 + col) * scale + dx, y + row as i64 * scale + dy, c);
+                                self.put(
+                                    x + (i as i64 * 6 + col) * scale + dx,
+                                    y + row as i64 * scale + dy,
+                                    c,
+                                );
                             }
                         }
                     }
@@ -84,7 +90,10 @@ impl Canvas {
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut bytes = Vec::new();
         self.img
-            .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
             .map_err(|e| Error::io("encode", path, std::io::Error::other(e.to_string())))?;
         crate::io::write_atomic(path, &bytes)
     }
@@ -93,25 +102,56 @@ impl Canvas {
 /// The jet colour map for t in [0, 1].
 fn jet(t: f32) -> [f32; 3] {
     let f = |x: f32| x.clamp(0.0, 1.0);
-    [f(1.5 - (4.0 * t - 3.0).abs()), f(1.5 - (4.0 * t - 2.0).abs()), f(1.5 - (4.0 * t - 1.0).abs())]
+    [
+        f(1.5 - (4.0 * t - 3.0).abs()),
+        f(1.5 - (4.0 * t - 2.0).abs()),
+        f(1.5 - (4.0 * t - 1.0).abs()),
+    ]
 }
 
 /// Figure 1: one row per image — the input with the wall outlined in red, then each method's map
 /// (jet, half transparent) over the grey input. `images` are RGB in [0, 1], [N, 3, H, W];
 /// `maps[m]` is method m's [N, H, W]; `wall` the first and last blind input rows.
-pub fn figure1(images: &Tensor, titles: &[String], maps: &[Tensor], wall: Option<(i64, i64)>, path: &Path) -> Result<()> {
-    let (n, _, h, w) = images.size4().map_err(|e| Error::torch("reading the images' shape", e))?;
+pub fn figure1(
+    images: &Tensor,
+    titles: &[String],
+    maps: &[Tensor],
+    wall: Option<(i64, i64)>,
+    path: &Path,
+) -> Result<()> {
+    let (n, _, h, w) = images
+        .size4()
+        .map_err(|e| Error::torch("reading the images' shape", e))?;
     let scale = (192 / h.max(1)).max(1);
     let (cw, ch) = ((w * scale) as u32, (h * scale) as u32);
     let header = 30u32;
-    let mut canvas = Canvas::new((cw + 6) * (titles.len() as u32 + 1) + 6, header + (ch + 6) * n as u32 + 6);
+    let mut canvas = Canvas::new(
+        (cw + 6) * (titles.len() as u32 + 1) + 6,
+        header + (ch + 6) * n as u32 + 6,
+    );
     canvas.text(6, 10, "INPUT + WALL", 1, BLACK);
     for (m, t) in titles.iter().enumerate() {
-        canvas.text(6 + ((m as u32 + 1) * (cw + 6)) as i64, 10, &t.chars().take((cw / 6) as usize).collect::<String>(), 1, BLACK);
+        canvas.text(
+            6 + ((m as u32 + 1) * (cw + 6)) as i64,
+            10,
+            &t.chars().take((cw / 6) as usize).collect::<String>(),
+            1,
+            BLACK,
+        );
     }
-    let rgb = Vec::<f32>::try_from(images.to_kind(Kind::Float).clamp(0.0, 1.0).permute([0, 2, 3, 1]).contiguous().flatten(0, -1))
-        .expect("pixels");
-    let maps: Vec<Vec<f32>> = maps.iter().map(|m| Vec::<f32>::try_from(m.to_kind(Kind::Float).flatten(0, -1)).expect("maps")).collect();
+    let rgb = Vec::<f32>::try_from(
+        images
+            .to_kind(Kind::Float)
+            .clamp(0.0, 1.0)
+            .permute([0, 2, 3, 1])
+            .contiguous()
+            .flatten(0, -1),
+    )
+    .expect("pixels");
+    let maps: Vec<Vec<f32>> = maps
+        .iter()
+        .map(|m| Vec::<f32>::try_from(m.to_kind(Kind::Float).flatten(0, -1)).expect("maps"))
+        .collect();
     for i in 0..n {
         let y0 = header + 6 + i as u32 * (ch + 6);
         for col in 0..=maps.len() {
@@ -126,13 +166,24 @@ pub fn figure1(images: &Tensor, titles: &[String], maps: &[Tensor], wall: Option
                     } else {
                         let g = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
                         let j = jet(maps[col - 1][at]);
-                        [0.5 * g + 0.5 * j[0], 0.5 * g + 0.5 * j[1], 0.5 * g + 0.5 * j[2]]
+                        [
+                            0.5 * g + 0.5 * j[0],
+                            0.5 * g + 0.5 * j[1],
+                            0.5 * g + 0.5 * j[2],
+                        ]
                     };
-                    canvas.img.put_pixel(x0 + px, y0 + py, Rgb(colour.map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8)));
+                    canvas.img.put_pixel(
+                        x0 + px,
+                        y0 + py,
+                        Rgb(colour.map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8)),
+                    );
                 }
             }
             if let Some((first, last)) = wall {
-                let (a, b) = (y0 as i64 + first * scale, y0 as i64 + (last + 1) * scale - 1);
+                let (a, b) = (
+                    y0 as i64 + first * scale,
+                    y0 as i64 + (last + 1) * scale - 1,
+                );
                 canvas.rect(x0 as i64, a, (x0 + cw - 1) as i64, b, Rgb([255, 0, 0]), 2);
             }
         }
@@ -154,11 +205,28 @@ impl Axes {
     fn px(&self, x: f64, y: f64) -> (i64, i64) {
         let fx = (x - self.xr.0) / (self.xr.1 - self.xr.0);
         let fy = (y - self.yr.0) / (self.yr.1 - self.yr.0);
-        (self.x0 + (fx * self.w as f64).round() as i64, self.y0 + self.h - (fy * self.h as f64).round() as i64)
+        (
+            self.x0 + (fx * self.w as f64).round() as i64,
+            self.y0 + self.h - (fy * self.h as f64).round() as i64,
+        )
     }
 
-    fn frame(&self, c: &mut Canvas, yticks: &[f64], xticks: &[(f64, String)], title: &str, xlabel: &str) {
-        c.rect(self.x0, self.y0, self.x0 + self.w, self.y0 + self.h, BLACK, 1);
+    fn frame(
+        &self,
+        c: &mut Canvas,
+        yticks: &[f64],
+        xticks: &[(f64, String)],
+        title: &str,
+        xlabel: &str,
+    ) {
+        c.rect(
+            self.x0,
+            self.y0,
+            self.x0 + self.w,
+            self.y0 + self.h,
+            BLACK,
+            1,
+        );
         for &t in yticks {
             let (_, y) = self.px(self.xr.0, t);
             c.line((self.x0, y), (self.x0 + self.w, y), GREY, 1);
@@ -167,10 +235,22 @@ impl Axes {
         for (t, label) in xticks {
             let (x, _) = self.px(*t, self.yr.0);
             c.line((x, self.y0 + self.h), (x, self.y0 + self.h + 4), BLACK, 1);
-            c.text(x - 3 * label.len() as i64, self.y0 + self.h + 8, label, 1, BLACK);
+            c.text(
+                x - 3 * label.len() as i64,
+                self.y0 + self.h + 8,
+                label,
+                1,
+                BLACK,
+            );
         }
         c.text(self.x0, self.y0 - 24, title, 2, BLACK);
-        c.text(self.x0 + self.w / 2 - 3 * xlabel.len() as i64, self.y0 + self.h + 22, xlabel, 1, BLACK);
+        c.text(
+            self.x0 + self.w / 2 - 3 * xlabel.len() as i64,
+            self.y0 + self.h + 22,
+            xlabel,
+            1,
+            BLACK,
+        );
     }
 }
 
@@ -185,17 +265,43 @@ fn legend(c: &mut Canvas, x: i64, y: i64, items: &[(String, Rgb<u8>)]) {
 /// The Theorem 1 sweep: the estimate with its interval, the closed form and the three bound
 /// readings (per unit ‖m‖) against V (log scale), for the τ = 1, scale 1 configurations.
 pub fn theorem_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
-    let rows: Vec<&&CheckResult> = results.iter().filter(|r| r.extra["tau"] == 1.0 && r.extra["input_scale"] == 1.0).collect();
+    let rows: Vec<&&CheckResult> = results
+        .iter()
+        .filter(|r| r.extra["tau"] == 1.0 && r.extra["input_scale"] == 1.0)
+        .collect();
     if rows.is_empty() {
         return Ok(());
     }
     let v = |r: &CheckResult| r.extra["filters"].as_f64().unwrap_or(1.0).log2();
-    let top = rows.iter().map(|r| r.ci_high.max(r.extra["closed_form"].as_f64().unwrap_or(0.0))).fold(0.0, f64::max) * 1.6;
+    let top = rows
+        .iter()
+        .map(|r| {
+            r.ci_high
+                .max(r.extra["closed_form"].as_f64().unwrap_or(0.0))
+        })
+        .fold(0.0, f64::max)
+        * 1.6;
     let mut c = Canvas::new(760, 460);
-    let ax = Axes { x0: 70, y0: 50, w: 470, h: 340, xr: (v(rows[0]) - 0.5, v(rows[rows.len() - 1]) + 0.5), yr: (0.0, top) };
+    let ax = Axes {
+        x0: 70,
+        y0: 50,
+        w: 470,
+        h: 340,
+        xr: (v(rows[0]) - 0.5, v(rows[rows.len() - 1]) + 0.5),
+        yr: (0.0, top),
+    };
     let yt: Vec<f64> = (0..=4).map(|i| top * i as f64 / 4.0).collect();
-    let xt: Vec<(f64, String)> = rows.iter().map(|r| (v(r), r.extra["filters"].to_string())).collect();
-    ax.frame(&mut c, &yt, &xt, "THEOREM 1: E[GC]/|M| VS V", "V (FILTERS, LOG SCALE)");
+    let xt: Vec<(f64, String)> = rows
+        .iter()
+        .map(|r| (v(r), r.extra["filters"].to_string()))
+        .collect();
+    ax.frame(
+        &mut c,
+        &yt,
+        &xt,
+        "THEOREM 1: E[GC]/|M| VS V",
+        "V (FILTERS, LOG SCALE)",
+    );
     let colours = [
         ("CLOSED FORM", Rgb([31, 119, 180])),
         ("BOUND LINEAR", Rgb([214, 39, 40])),
@@ -211,7 +317,10 @@ pub fn theorem_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
         }
     };
     for (k, (_, colour)) in colours.iter().enumerate() {
-        let pts: Vec<(i64, i64)> = rows.iter().filter_map(|r| series(r, k).map(|y| ax.px(v(r), y.clamp(0.0, top)))).collect();
+        let pts: Vec<(i64, i64)> = rows
+            .iter()
+            .filter_map(|r| series(r, k).map(|y| ax.px(v(r), y.clamp(0.0, top))))
+            .collect();
         for pair in pts.windows(2) {
             c.line(pair[0], pair[1], *colour, 2);
         }
@@ -232,15 +341,33 @@ pub fn theorem_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
 /// Randomization curves: mean Spearman(abs) per method against the number of layers randomized
 /// (0 = the trained model, similarity 1).
 pub fn randomization_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
-    let Some(first) = results.first() else { return Ok(()) };
-    let steps = first.detail["curve"].as_array().map(|a| a.len()).unwrap_or(0);
+    let Some(first) = results.first() else {
+        return Ok(());
+    };
+    let steps = first.detail["curve"]
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or(0);
     if steps == 0 {
         return Ok(());
     }
     let mut c = Canvas::new(820, 460);
-    let ax = Axes { x0: 70, y0: 50, w: 500, h: 340, xr: (-0.2, steps as f64 + 0.2), yr: (-1.0, 1.05) };
+    let ax = Axes {
+        x0: 70,
+        y0: 50,
+        w: 500,
+        h: 340,
+        xr: (-0.2, steps as f64 + 0.2),
+        yr: (-1.0, 1.05),
+    };
     let xt: Vec<(f64, String)> = (0..=steps).map(|s| (s as f64, s.to_string())).collect();
-    ax.frame(&mut c, &[-1.0, -0.5, 0.0, 0.5, 1.0], &xt, "MODEL RANDOMIZATION (CASCADING)", "LAYERS RANDOMIZED FROM THE TOP");
+    ax.frame(
+        &mut c,
+        &[-1.0, -0.5, 0.0, 0.5, 1.0],
+        &xt,
+        "MODEL RANDOMIZATION (CASCADING)",
+        "LAYERS RANDOMIZED FROM THE TOP",
+    );
     let (_, y) = ax.px(0.0, 0.5);
     c.line((ax.x0, y), (ax.x0 + ax.w, y), Rgb([255, 0, 0]), 1);
     let mut items = Vec::new();
@@ -266,13 +393,21 @@ pub fn randomization_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
 /// Writes the theorem and randomization figures that a report's results allow.
 pub fn report_figures(report: &Report, dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     let mut written = Vec::new();
-    let theorem: Vec<&CheckResult> = report.results.iter().filter(|r| r.check == "theorem").collect();
+    let theorem: Vec<&CheckResult> = report
+        .results
+        .iter()
+        .filter(|r| r.check == "theorem")
+        .collect();
     if !theorem.is_empty() {
         let p = dir.join("figures/theorem.png");
         theorem_plot(&theorem, &p)?;
         written.push(p);
     }
-    let randomization: Vec<&CheckResult> = report.results.iter().filter(|r| r.check == "randomization").collect();
+    let randomization: Vec<&CheckResult> = report
+        .results
+        .iter()
+        .filter(|r| r.check == "randomization")
+        .collect();
     if !randomization.is_empty() {
         let p = dir.join("figures/randomization.png");
         randomization_plot(&randomization, &p)?;

@@ -16,7 +16,12 @@ fn cell(r: &CheckResult) -> String {
         return format!("{} error", mark(r.verdict));
     }
     if r.check == "wall" {
-        format!("{} {:.1} ± {:.1}%", mark(r.verdict), 100.0 * r.mean, 100.0 * r.std)
+        format!(
+            "{} {:.1} ± {:.1}%",
+            mark(r.verdict),
+            100.0 * r.mean,
+            100.0 * r.std
+        )
     } else {
         format!("{} {:.2} ± {:.2}", mark(r.verdict), r.mean, r.std)
     }
@@ -44,11 +49,22 @@ pub fn render(report: &Report) -> String {
                 methods.push(r.method.clone());
             }
         }
-        out.push_str(&format!("| method | {} |\n|---|{}\n", columns.join(" | "), "---|".repeat(columns.len())));
+        out.push_str(&format!(
+            "| method | {} |\n|---|{}\n",
+            columns.join(" | "),
+            "---|".repeat(columns.len())
+        ));
         for m in &methods {
             let cells: Vec<String> = columns
                 .iter()
-                .map(|c| report.results.iter().find(|r| &r.method == m && &r.check == c).map(cell).unwrap_or_else(|| "–".into()))
+                .map(|c| {
+                    report
+                        .results
+                        .iter()
+                        .find(|r| &r.method == m && &r.check == c)
+                        .map(cell)
+                        .unwrap_or_else(|| "–".into())
+                })
                 .collect();
             out.push_str(&format!("| {m} | {} |\n", cells.join(" | ")));
         }
@@ -58,22 +74,45 @@ pub fn render(report: &Report) -> String {
                 out.push_str(&format!("- **{c}**: {}\n", r.rule));
             }
         }
-        if let Some(w) = report.results.iter().find(|r| r.check == "wall").and_then(|r| r.extra.get("wall")) {
-            if let (Some(first), Some(last)) = (w["rows"]["first"].as_i64(), w["rows"]["last"].as_i64()) {
-                out.push_str(&format!("- wall: input rows {first}..{last}, certified by {}\n", w["method"].as_str().unwrap_or("")));
+        if let Some(w) = report
+            .results
+            .iter()
+            .find(|r| r.check == "wall")
+            .and_then(|r| r.extra.get("wall"))
+        {
+            if let (Some(first), Some(last)) =
+                (w["rows"]["first"].as_i64(), w["rows"]["last"].as_i64())
+            {
+                out.push_str(&format!(
+                    "- wall: input rows {first}..{last}, certified by {}\n",
+                    w["method"].as_str().unwrap_or("")
+                ));
             }
         }
     }
-    let theorem: Vec<&CheckResult> = report.results.iter().filter(|r| r.check == "theorem").collect();
+    let theorem: Vec<&CheckResult> = report
+        .results
+        .iter()
+        .filter(|r| r.check == "theorem")
+        .collect();
     if !theorem.is_empty() {
-        out.push_str("\n## Theorem 1: E[GC_ij]/‖m_ij‖ behind the wall (GradCAM on the masked rCNN)\n\n");
+        out.push_str(
+            "\n## Theorem 1: E[GC_ij]/‖m_ij‖ behind the wall (GradCAM on the masked rCNN)\n\n",
+        );
         out.push_str("| V | τ | estimate ± half-width | draws | closed form | consistent | linear | over_sqrt | sqrt |\n|---|---|---|---|---|---|---|---|---|\n");
         for r in theorem {
             let reading = |name: &str| {
                 let b = &r.extra["bounds"][name];
                 match b["value"].as_f64() {
                     None => "vacuous".to_string(),
-                    Some(v) => format!("{v:.4} {}", if b["holds"].as_bool() == Some(true) { "holds" } else { "**violated**" }),
+                    Some(v) => format!(
+                        "{v:.4} {}",
+                        if b["holds"].as_bool() == Some(true) {
+                            "holds"
+                        } else {
+                            "**violated**"
+                        }
+                    ),
                 }
             };
             out.push_str(&format!(
@@ -84,7 +123,11 @@ pub fn render(report: &Report) -> String {
                 (r.ci_high - r.ci_low) / 2.0,
                 r.n,
                 r.extra["closed_form"].as_f64().unwrap_or(f64::NAN),
-                if r.extra["consistent"].as_bool() == Some(true) { "✅" } else { "❌" },
+                if r.extra["consistent"].as_bool() == Some(true) {
+                    "✅"
+                } else {
+                    "❌"
+                },
                 reading("linear"),
                 reading("over_sqrt"),
                 reading("sqrt")

@@ -46,14 +46,28 @@ impl Report {
     /// Merges shard reports of one suite back into the report the whole suite would give.
     pub fn merge(shards: Vec<Report>) -> Result<Report> {
         let Some(first) = shards.first() else {
-            return Err(crate::error::Error::input("no report to merge", "blindspot merge", "pass the shards' report.json files"));
+            return Err(crate::error::Error::input(
+                "no report to merge",
+                "blindspot merge",
+                "pass the shards' report.json files",
+            ));
         };
-        let mut merged = Report { shard: None, checks: Vec::new(), results: Vec::new(), ..first.clone() };
+        let mut merged = Report {
+            shard: None,
+            checks: Vec::new(),
+            results: Vec::new(),
+            ..first.clone()
+        };
         let mut parts: Vec<(CheckRun, Vec<CheckResult>)> = Vec::new();
         for shard in &shards {
-            if (shard.check.as_str(), shard.seed, shard.schema.as_str()) != (first.check.as_str(), first.seed, first.schema.as_str()) {
+            if (shard.check.as_str(), shard.seed, shard.schema.as_str())
+                != (first.check.as_str(), first.seed, first.schema.as_str())
+            {
                 return Err(crate::error::Error::input(
-                    format!("cannot merge `{}` (seed {}) with `{}` (seed {})", shard.check, shard.seed, first.check, first.seed),
+                    format!(
+                        "cannot merge `{}` (seed {}) with `{}` (seed {})",
+                        shard.check, shard.seed, first.check, first.seed
+                    ),
                     "blindspot merge",
                     "merge the shards of one suite run with one seed",
                 ));
@@ -127,7 +141,11 @@ impl Report {
         put("report.md".into(), markdown::render(self))?;
         put("junit.xml".into(), junit::render(self))?;
         for r in &self.results {
-            let config = r.extra.get("filters").map(|v| format!("-V{v}-tau{}", r.extra["tau"])).unwrap_or_default();
+            let config = r
+                .extra
+                .get("filters")
+                .map(|v| format!("-V{v}-tau{}", r.extra["tau"]))
+                .unwrap_or_default();
             let stem = format!("{}-{}{}", slug(&r.method), r.check, config);
             put(format!("badges/{stem}.json"), badge::endpoint_json(r))?;
             put(format!("badges/{stem}.svg"), badge::svg(r))?;
@@ -137,11 +155,23 @@ impl Report {
 
     /// Whether any result failed or errored.
     pub fn any_failure(&self) -> bool {
-        self.results.iter().any(|r| r.verdict != crate::check::Verdict::Pass)
+        self.results
+            .iter()
+            .any(|r| r.verdict != crate::check::Verdict::Pass)
     }
 }
 
 /// A file-name-safe version of a method name: `GradCAM++` → `gradcam-pp`.
 pub fn slug(name: &str) -> String {
-    name.to_lowercase().replace("++", "-pp").chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
+    name.to_lowercase()
+        .replace("++", "-pp")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }

@@ -10,11 +10,21 @@ fn theorem_line(r: &CheckResult) -> String {
     let get = |k: &str| r.extra.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
     let bounds = r.extra.get("bounds").and_then(|b| b.as_object());
     let reading = |name: &str| -> String {
-        let Some(b) = bounds.and_then(|b| b.get(name)) else { return "-".into() };
+        let Some(b) = bounds.and_then(|b| b.get(name)) else {
+            return "-".into();
+        };
         if b["vacuous"].as_bool() == Some(true) {
             return "vacuous".into();
         }
-        format!("{:.4} {}", b["value"].as_f64().unwrap_or(f64::NAN), if b["holds"].as_bool() == Some(true) { "holds" } else { "VIOLATED" })
+        format!(
+            "{:.4} {}",
+            b["value"].as_f64().unwrap_or(f64::NAN),
+            if b["holds"].as_bool() == Some(true) {
+                "holds"
+            } else {
+                "VIOLATED"
+            }
+        )
     };
     let consistent = match r.extra.get("consistent").and_then(|v| v.as_bool()) {
         Some(true) => "consistent",
@@ -49,11 +59,23 @@ pub fn render(report: &Report) -> String {
                 out.push_str("theorem: E[GC_ij]/|m_ij| behind the wall of the masked rCNN (GradCAM), Monte Carlo vs closed form vs the talk's bound\n");
                 out.push_str(&format!(
                     "{:>5} {:>5} {:>5} {:>20} {:>6} {:>9} {:<12} {:<16} {:<16} {:<16}\n",
-                    "V", "tau", "|m|x", "estimate ± half-width", "draws", "closed", "", "linear", "over_sqrt", "sqrt"
+                    "V",
+                    "tau",
+                    "|m|x",
+                    "estimate ± half-width",
+                    "draws",
+                    "closed",
+                    "",
+                    "linear",
+                    "over_sqrt",
+                    "sqrt"
                 ));
             } else {
                 out.push_str(&format!("{}: {}\n", r.check, r.statistic));
-                out.push_str(&format!("{:<20} {:<7} {:>18} {:>20} {:>5}\n", "method", "verdict", "mean ± std", "95% bound", "n"));
+                out.push_str(&format!(
+                    "{:<20} {:<7} {:>18} {:>20} {:>5}\n",
+                    "method", "verdict", "mean ± std", "95% bound", "n"
+                ));
             }
         }
         if r.check == "theorem" {
@@ -65,7 +87,12 @@ pub fn render(report: &Report) -> String {
         let (mean, std, lo, hi) = if as_pct {
             (pct(r.mean), pct(r.std), pct(r.ci_low), pct(r.ci_high))
         } else {
-            (format!("{:.3}", r.mean), format!("{:.3}", r.std), format!("{:.3}", r.ci_low), format!("{:.3}", r.ci_high))
+            (
+                format!("{:.3}", r.mean),
+                format!("{:.3}", r.std),
+                format!("{:.3}", r.ci_low),
+                format!("{:.3}", r.ci_high),
+            )
         };
         let interval = if r.interval.contains("one-sided upper") {
             format!("<= {hi}")
@@ -77,11 +104,29 @@ pub fn render(report: &Report) -> String {
         let numbers = if r.verdict == crate::check::Verdict::Error {
             r.reason.clone()
         } else {
-            format!("{:>18} {:>20} {:>5}", format!("{mean} ± {std}"), interval, r.n)
+            format!(
+                "{:>18} {:>20} {:>5}",
+                format!("{mean} ± {std}"),
+                interval,
+                r.n
+            )
         };
-        out.push_str(&format!("{:<20} {:<7} {}\n", r.method, r.verdict.to_string().to_uppercase(), numbers));
+        out.push_str(&format!(
+            "{:<20} {:<7} {}\n",
+            r.method,
+            r.verdict.to_string().to_uppercase(),
+            numbers
+        ));
     }
-    let passed = report.results.iter().filter(|r| r.verdict == crate::check::Verdict::Pass).count();
-    out.push_str(&format!("\n{} passed, {} failed or errored\n", passed, report.results.len() - passed));
+    let passed = report
+        .results
+        .iter()
+        .filter(|r| r.verdict == crate::check::Verdict::Pass)
+        .count();
+    out.push_str(&format!(
+        "\n{} passed, {} failed or errored\n",
+        passed,
+        report.results.len() - passed
+    ));
     out
 }

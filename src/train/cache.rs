@@ -21,7 +21,9 @@ pub fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
         return PathBuf::from(dir).join("blindspot");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     home.join(".cache").join("blindspot")
 }
 
@@ -56,19 +58,38 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex(&Sha256::digest(&bytes)))
 }
 
-fn try_load(config: &TrainConfig, label: &str, device: Device, weights: &Path, meta: &Path) -> std::result::Result<Trained, String> {
-    let text = std::fs::read_to_string(meta).map_err(|e| format!("cannot read {}: {e}", meta.display()))?;
-    let record: Record = serde_json::from_str(&text).map_err(|e| format!("{} is not a valid record: {e}", meta.display()))?;
+fn try_load(
+    config: &TrainConfig,
+    label: &str,
+    device: Device,
+    weights: &Path,
+    meta: &Path,
+) -> std::result::Result<Trained, String> {
+    let text = std::fs::read_to_string(meta)
+        .map_err(|e| format!("cannot read {}: {e}", meta.display()))?;
+    let record: Record = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a valid record: {e}", meta.display()))?;
     if record.format != FORMAT || &record.config != config {
-        return Err(format!("{} belongs to another configuration", meta.display()));
+        return Err(format!(
+            "{} belongs to another configuration",
+            meta.display()
+        ));
     }
     let digest = sha256_file(weights).map_err(|e| e.to_string())?;
     if digest != record.weights_sha256 {
-        return Err(format!("{} does not match its recorded SHA-256", weights.display()));
+        return Err(format!(
+            "{} does not match its recorded SHA-256",
+            weights.display()
+        ));
     }
     let mut model = Vgg::for_loading(config.model.clone(), label, device);
     model.load(weights).map_err(|e| e.to_string())?;
-    Ok(Trained { model, report: record.report, from_cache: true, weights: weights.to_path_buf() })
+    Ok(Trained {
+        model,
+        report: record.report,
+        from_cache: true,
+        weights: weights.to_path_buf(),
+    })
 }
 
 /// Loads the model trained with `config` from blindspot's cache, or trains and caches it.
@@ -77,18 +98,27 @@ pub fn load_or_train(config: &TrainConfig, label: &str, device: Device) -> Resul
 }
 
 /// [`load_or_train`] with an explicit cache folder.
-pub fn load_or_train_in(dir: &Path, config: &TrainConfig, label: &str, device: Device) -> Result<Trained> {
+pub fn load_or_train_in(
+    dir: &Path,
+    config: &TrainConfig,
+    label: &str,
+    device: Device,
+) -> Result<Trained> {
     // One training at a time in this process: a second thread asking for the same model waits
     // and then loads what the first one cached.
     static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = TRAINING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let key = key(config);
     let weights = dir.join(format!("{key}.safetensors"));
     let meta = dir.join(format!("{key}.json"));
     if weights.exists() || meta.exists() {
         match try_load(config, label, device, &weights, &meta) {
             Ok(trained) => return Ok(trained),
-            Err(reason) => eprintln!("warning: cached {label} is unusable ({reason}); training it again"),
+            Err(reason) => {
+                eprintln!("warning: cached {label} is unusable ({reason}); training it again")
+            }
         }
     }
     let (model, report) = train(config, label, device)?;
@@ -98,7 +128,22 @@ pub fn load_or_train_in(dir: &Path, config: &TrainConfig, label: &str, device: D
     let tmp = dir.join(format!(".{key}.tmp-{}.safetensors", std::process::id()));
     model.save(&tmp)?;
     std::fs::rename(&tmp, &weights).map_err(|e| Error::io("write", &weights, e))?;
-    let record = Record { format: FORMAT.into(), config: config.clone(), report: report.clone(), weights_sha256: sha256_file(&weights)? };
-    crate::io::write_atomic(&meta, serde_json::to_string_pretty(&record).expect("records serialise").as_bytes())?;
-    Ok(Trained { model, report, from_cache: false, weights })
+    let record = Record {
+        format: FORMAT.into(),
+        config: config.clone(),
+        report: report.clone(),
+        weights_sha256: sha256_file(&weights)?,
+    };
+    crate::io::write_atomic(
+        &meta,
+        serde_json::to_string_pretty(&record)
+            .expect("records serialise")
+            .as_bytes(),
+    )?;
+    Ok(Trained {
+        model,
+        report,
+        from_cache: false,
+        weights,
+    })
 }

@@ -61,8 +61,15 @@ pub fn accuracy(model: &Vgg, images: &Tensor, labels: &Tensor, batch_size: i64) 
         let mut start = 0;
         while start < n {
             let len = batch_size.min(n - start);
-            let logits = model.head_t(&model.features_t(&images.narrow(0, start, len), false), false);
-            correct += logits.argmax(1, false).eq_tensor(&labels.narrow(0, start, len)).sum(Kind::Int64).int64_value(&[]);
+            let logits = model.head_t(
+                &model.features_t(&images.narrow(0, start, len), false),
+                false,
+            );
+            correct += logits
+                .argmax(1, false)
+                .eq_tensor(&labels.narrow(0, start, len))
+                .sum(Kind::Int64)
+                .int64_value(&[]);
             start += len;
         }
         correct as f64 / n as f64
@@ -80,10 +87,19 @@ pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, 
     let start = Instant::now();
     tch::manual_seed(config.seed as i64);
     let train_set = StackSynth::generate(&config.data, config.train_images, config.data_seed, 0);
-    let test_set = StackSynth::generate(&config.data, config.test_images, config.data_seed, TEST_OFFSET);
+    let test_set = StackSynth::generate(
+        &config.data,
+        config.test_images,
+        config.data_seed,
+        TEST_OFFSET,
+    );
     let x = train_set.normalized().to_device(device);
-    let y =
-        if config.random_labels { permuted(&train_set.labels, config.seed) } else { train_set.labels.shallow_clone() }.to_device(device);
+    let y = if config.random_labels {
+        permuted(&train_set.labels, config.seed)
+    } else {
+        train_set.labels.shallow_clone()
+    }
+    .to_device(device);
     let x_test = test_set.normalized().to_device(device);
     let y_test = test_set.labels.to_device(device);
     let model = Vgg::new(config.model.clone(), label, config.seed, device);
@@ -95,12 +111,17 @@ pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, 
     let batches_per_epoch = (n + config.batch_size - 1) / config.batch_size;
     let mut order: Vec<i64> = (0..n).collect();
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut progress = Progress::new(format!("training {label}"), (config.max_epochs * batches_per_epoch) as u64);
+    let mut progress = Progress::new(
+        format!("training {label}"),
+        (config.max_epochs * batches_per_epoch) as u64,
+    );
     let mut epochs = 0;
     let mut train_accuracy = 0.0;
     for epoch in 0..config.max_epochs {
         // Cosine learning-rate decay over the epoch budget.
-        let lr = config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / config.max_epochs as f64).cos());
+        let lr = config.learning_rate
+            * 0.5
+            * (1.0 + (std::f64::consts::PI * epoch as f64 / config.max_epochs as f64).cos());
         optimizer.set_lr(lr);
         order.shuffle(&mut rng);
         for chunk in order.chunks(config.batch_size as usize) {

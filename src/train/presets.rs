@@ -13,9 +13,15 @@ pub const SMALL_DEAD_ROWS: (i64, i64) = (4, 8);
 
 /// The trained presets: name, description.
 pub const PRESETS: &[(&str, &str)] = &[
-    ("stack-masked", "small VGG trained on STACK-SYNTH with feature rows 4..7 dead (wall: input rows 47..63)"),
+    (
+        "stack-masked",
+        "small VGG trained on STACK-SYNTH with feature rows 4..7 dead (wall: input rows 47..63)",
+    ),
     ("stack-baseline", "the same recipe without the wall"),
-    ("stack-randlabels", "the masked model trained on permuted labels until it fits them (data randomization)"),
+    (
+        "stack-randlabels",
+        "the masked model trained on permuted labels until it fits them (data randomization)",
+    ),
 ];
 
 /// The recipe of a preset, for a given seed.
@@ -37,7 +43,10 @@ pub fn config(name: &str, seed: u64) -> Option<TrainConfig> {
     };
     Some(match name {
         "stack-masked" => base,
-        "stack-baseline" => TrainConfig { model: VggConfig::small(6, None), ..base },
+        "stack-baseline" => TrainConfig {
+            model: VggConfig::small(6, None),
+            ..base
+        },
         "stack-randlabels" => TrainConfig {
             train_images: 500,
             max_epochs: 120,
@@ -54,7 +63,11 @@ pub fn config(name: &str, seed: u64) -> Option<TrainConfig> {
 /// Loads (or trains) a preset.
 pub fn open(name: &str, seed: u64, device: Device) -> Result<Option<Trained>> {
     match config(name, seed) {
-        Some(cfg) => Ok(Some(load_or_train(&cfg, &format!("builtin:{name}"), device)?)),
+        Some(cfg) => Ok(Some(load_or_train(
+            &cfg,
+            &format!("builtin:{name}"),
+            device,
+        )?)),
         None => Ok(None),
     }
 }

@@ -18,7 +18,10 @@ impl CamMethod for AbsGradCam {
         "GradCAM with the spatial mean of |gradient| as channel weights"
     }
     fn raw_map(&self, ctx: &CamContext) -> blindspot::Result<Tensor> {
-        let weights = ctx.grads()?.abs().mean_dim([2, 3].as_slice(), false, Kind::Float);
+        let weights = ctx
+            .grads()?
+            .abs()
+            .mean_dim([2, 3].as_slice(), false, Kind::Float);
         Ok(weighted_sum(&weights, ctx.activations))
     }
 }
