@@ -50,7 +50,7 @@ test: $(STAMP)
 
 # Side-by-side with pytorch-grad-cam (docs/performance.md); reports, never fails on speed.
 bench: build
-	$(BIN) bench $(ARGS)
+	$(CARGO) bench --bench compare -- $(ARGS)
 
 fixtures: $(STAMP)
 	$(PYTHON) fixtures/generate.py

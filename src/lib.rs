@@ -2,12 +2,14 @@
 //!
 //! * [`model`]: split models (`features` / `head`), the built-in zoo, TorchScript models.
 //! * [`cam`]: CAM methods, one file each, and the shared pytorch-grad-cam-exact pipeline.
-//! * [`check`]: sanity checks with verdicts and their statistics; suites.
-//! * [`report`]: the JSON report and the terminal table.
+//! * [`check`]: sanity checks with verdicts and their statistics, typed results, the runner,
+//!   suites.
+//! * [`report`]: renderers of a run's report: terminal table, Markdown, JUnit, badges, figures.
 //! * [`harness`]: `cargo test` gating of a method (libtest-mimic).
 //! * [`data`]: STACK-SYNTH and image folders.
 //! * [`train`]: in-process training, the trained-model cache and the trained presets.
 //! * [`io`]: `.npy` arrays and atomic writes.
+//! * [`seed`]: the one seed policy (named random streams).
 //! * [`cli`]: the `blindspot` command line.
 pub mod cam;
 pub mod check;
@@ -20,18 +22,43 @@ pub mod io;
 pub mod model;
 pub mod progress;
 pub mod report;
+pub mod seed;
 pub mod train;
 
 pub use cam::{CamContext, CamMethod, Explanation};
 pub use error::{Error, Result};
 pub use model::SplitModel;
 
-use model::zoo::ZooOptions;
+use model::wall::{RowRange, Walled};
+use model::ModelOptions;
 use tch::Device;
 
 /// Opens any model specification: `builtin:stack-*` (trained on first use, cached), another
-/// `builtin:NAME` (an architecture with seeded random or loaded weights), or a TorchScript file.
-pub fn open_model(spec: &str, device: Device, options: &ZooOptions) -> Result<Box<dyn SplitModel>> {
+/// `builtin:NAME` (an architecture with seeded random or loaded weights), or a TorchScript file;
+/// wrapped in a post-hoc wall when `options.mask_rows` is given.
+pub fn open_model(
+    spec: &str,
+    device: Device,
+    options: &ModelOptions,
+) -> Result<Box<dyn SplitModel>> {
+    // The row range is parsed first: a typo must not cost a training.
+    let rows = options
+        .mask_rows
+        .as_deref()
+        .map(RowRange::parse)
+        .transpose()?;
+    let model = open_unwalled(spec, device, options)?;
+    Ok(match rows {
+        Some(rows) => Box::new(Walled::new(model, rows)),
+        None => model,
+    })
+}
+
+fn open_unwalled(
+    spec: &str,
+    device: Device,
+    options: &ModelOptions,
+) -> Result<Box<dyn SplitModel>> {
     if let Some(name) = spec.strip_prefix("builtin:") {
         if let Some(trained) = train::presets::open(name, options.seed, device)? {
             if options.weights.is_some() {

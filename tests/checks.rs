@@ -7,20 +7,39 @@ use blindspot::check::data_randomization::DataRandomizationCheck;
 use blindspot::check::randomization::{Distribution, Mode, RandomizationCheck};
 use blindspot::check::similarity::{hog, ssim};
 use blindspot::check::stats::{average_ranks, bootstrap_interval, spearman, t_interval, Side};
-use blindspot::check::suite::{CheckSpec, Suite};
-use blindspot::check::theorem::{closed_form, expected_sqrt_chi, ClassChoice, TheoremCheck};
+use blindspot::check::suite::Suite;
+use blindspot::check::theorem::{
+    closed_form, expected_sqrt_chi, ClassChoice, Estimator, TheoremCheck, TheoremFindings,
+};
 use blindspot::check::wall::WallCheck;
-use blindspot::check::{Check, CheckContext, CheckResult, Verdict};
+use blindspot::check::{Check, CheckContext, CheckResult, Findings, Subject, Verdict};
 use blindspot::data::DataSpec;
 use blindspot::model::rcnn::RcnnConfig;
 use blindspot::progress::Progress;
+use blindspot::seed::Stream;
 use libtest_mimic::Trial;
 use tch::Device;
 
 fn ctx(seed: u64) -> CheckContext {
-    CheckContext {
-        device: Device::Cpu,
-        seed,
+    CheckContext::new(Device::Cpu, seed)
+}
+
+fn theorem(r: &CheckResult) -> &TheoremFindings {
+    match &r.findings {
+        Findings::Theorem(t) => t,
+        other => panic!("not a theorem result: {other:?}"),
+    }
+}
+
+fn subject(model: &str, synthetic: i64, seed: u64, batch_size: i64) -> Subject {
+    let data = DataSpec::Synthetic {
+        synthetic,
+        seed: Some(seed),
+        size: 64,
+    };
+    Subject {
+        batch_size,
+        ..Subject::new(model, data)
     }
 }
 
@@ -72,13 +91,12 @@ pub fn trials() -> Vec<Trial> {
             };
             let r = check.run_config(512, 1.0, 1.0, &ctx(0), &mut Progress::new("theorem", 1))?;
             ensure(
-                r.extra["consistent"] == false && r.verdict == Verdict::Fail,
+                !theorem(&r).consistent && r.verdict == Verdict::Fail,
                 || format!("x1.1 closed form not rejected: {}", r.reason),
             )?;
-            ensure(
-                r.detail["relative_half_width"].as_f64().unwrap() < 0.02,
-                || "default precision not reached".into(),
-            )
+            ensure(theorem(&r).detail.relative_half_width < 0.02, || {
+                "default precision not reached".into()
+            })
         }),
         Trial::test(
             "checks::theorem::true_closed_form_rejected_at_most_as_often_as_alpha",
@@ -93,10 +111,15 @@ pub fn trials() -> Vec<Trial> {
                 ..RcnnConfig::default()
             };
             let xi = blindspot::model::init::Init::new(3, Device::Cpu).normal(&[1, 1, 29, 29], 1.0);
-            let (whole, _) = check.sample(&config, &xi, 6, 40, Device::Cpu)?;
+            let stream = Stream::from_seed(40);
+            let (whole, _) = check.sample(&config, &xi, stream, 0, 6, Device::Cpu)?;
             let mut pieces = Vec::new();
             for (start, len) in [(0u64, 1i64), (1, 2), (3, 3)] {
-                pieces.extend(check.sample(&config, &xi, len, 40 + start, Device::Cpu)?.0);
+                pieces.extend(
+                    check
+                        .sample(&config, &xi, stream, start, len, Device::Cpu)?
+                        .0,
+                );
             }
             let worst = whole
                 .iter()
@@ -127,32 +150,25 @@ pub fn trials() -> Vec<Trial> {
                     classes: 1,
                     ..RcnnConfig::default()
                 });
-                ensure(r.ci_low > fixed, || {
-                    format!("argmax estimate {:.5} (low {:.5}) not above the fixed-class value {fixed:.5}", r.mean, r.ci_low)
+                ensure(r.summary.ci_low > fixed, || {
+                    format!(
+                    "argmax estimate {:.5} (low {:.5}) not above the fixed-class value {fixed:.5}",
+                    r.summary.mean, r.summary.ci_low
+                )
                 })?;
-                ensure(r.detail["estimator"] == "plain", || {
+                ensure(theorem(&r).detail.estimator == Estimator::Plain, || {
                     "the argmax variant must use the plain estimator".into()
                 })
             },
         ),
         Trial::test("checks::randomization::sobel_fails_gradcam_passes", || {
             let check = RandomizationCheck {
-                model: "builtin:stack-masked".into(),
-                weights: None,
-                mask_rows: None,
-                data: DataSpec::Synthetic {
-                    synthetic: 16,
-                    seed: Some(5),
-                    size: 64,
-                },
                 mode: Mode::Cascading,
                 distribution: Distribution::Gaussian,
                 threshold: 0.5,
-                level: 0.95,
-                batch_size: 16,
-                model_seed: 0,
+                ..RandomizationCheck::new(subject("builtin:stack-masked", 16, 5, 16))
             };
-            let results = check.run(&methods(&["gradcam", "sobel"]), &ctx(0))?;
+            let results = check.run(&methods(&["gradcam", "sobel"]), &ctx(0))?.results;
             let (g, s) = (
                 verdict_of(&results, "GradCAM"),
                 verdict_of(&results, "Sobel"),
@@ -160,10 +176,13 @@ pub fn trials() -> Vec<Trial> {
             ensure(g.verdict == Verdict::Pass, || {
                 format!("GradCAM: {}", g.reason)
             })?;
-            ensure(s.verdict == Verdict::Fail && s.mean > 0.99, || {
+            ensure(s.verdict == Verdict::Fail && s.summary.mean > 0.99, || {
                 format!("Sobel: {}", s.reason)
             })?;
-            ensure(g.detail["curve"].as_array().unwrap().len() == 6, || {
+            let Findings::Randomization(f) = &g.findings else {
+                return Err("findings".into());
+            };
+            ensure(f.detail.curve.len() == 6, || {
                 "one curve point per layer".into()
             })
         }),
@@ -172,22 +191,12 @@ pub fn trials() -> Vec<Trial> {
             || {
                 for distribution in [Distribution::DefaultInit, Distribution::Permutation] {
                     let check = RandomizationCheck {
-                        model: "builtin:stack-masked".into(),
-                        weights: None,
-                        mask_rows: None,
-                        data: DataSpec::Synthetic {
-                            synthetic: 8,
-                            seed: Some(6),
-                            size: 64,
-                        },
                         mode: Mode::Independent,
                         distribution,
                         threshold: 0.5,
-                        level: 0.95,
-                        batch_size: 8,
-                        model_seed: 0,
+                        ..RandomizationCheck::new(subject("builtin:stack-masked", 8, 6, 8))
                     };
-                    let results = check.run(&methods(&["sobel"]), &ctx(0))?;
+                    let results = check.run(&methods(&["sobel"]), &ctx(0))?.results;
                     ensure(results[0].verdict == Verdict::Fail, || {
                         format!("Sobel passed {distribution:?}: {}", results[0].reason)
                     })?;
@@ -199,19 +208,11 @@ pub fn trials() -> Vec<Trial> {
             "checks::data_randomization::sobel_fails_gradcam_passes",
             || {
                 let check = DataRandomizationCheck {
-                    model: "builtin:stack-masked".into(),
                     random_labels_model: "builtin:stack-randlabels".into(),
-                    data: DataSpec::Synthetic {
-                        synthetic: 32,
-                        seed: Some(5),
-                        size: 64,
-                    },
                     threshold: 0.5,
-                    level: 0.95,
-                    batch_size: 32,
-                    model_seed: 0,
+                    ..DataRandomizationCheck::new(subject("builtin:stack-masked", 32, 5, 32))
                 };
-                let results = check.run(&methods(&["gradcam", "sobel"]), &ctx(0))?;
+                let results = check.run(&methods(&["gradcam", "sobel"]), &ctx(0))?.results;
                 let (g, s) = (
                     verdict_of(&results, "GradCAM"),
                     verdict_of(&results, "Sobel"),
@@ -228,18 +229,12 @@ pub fn trials() -> Vec<Trial> {
             "checks::class_sensitivity::eigencam_flagged_gradcam_passes",
             || {
                 let check = ClassSensitivityCheck {
-                    model: "builtin:stack-masked".into(),
-                    data: DataSpec::Synthetic {
-                        synthetic: 16,
-                        seed: Some(5),
-                        size: 64,
-                    },
                     threshold: 0.9,
-                    level: 0.95,
-                    batch_size: 16,
-                    model_seed: 0,
+                    ..ClassSensitivityCheck::new(subject("builtin:stack-masked", 16, 5, 16))
                 };
-                let results = check.run(&methods(&["gradcam", "eigencam"]), &ctx(0))?;
+                let results = check
+                    .run(&methods(&["gradcam", "eigencam"]), &ctx(0))?
+                    .results;
                 let (g, e) = (
                     verdict_of(&results, "GradCAM"),
                     verdict_of(&results, "EigenCAM"),
@@ -247,10 +242,11 @@ pub fn trials() -> Vec<Trial> {
                 ensure(g.verdict == Verdict::Pass, || {
                     format!("GradCAM: {}", g.reason)
                 })?;
-                ensure(
-                    e.verdict == Verdict::Fail && e.detail["class_agnostic"] == true,
-                    || format!("EigenCAM not flagged: {}", e.reason),
-                )
+                let agnostic =
+                    matches!(&e.findings, Findings::ClassSensitivity(f) if f.detail.class_agnostic);
+                ensure(e.verdict == Verdict::Fail && agnostic, || {
+                    format!("EigenCAM not flagged: {}", e.reason)
+                })
             },
         ),
         Trial::test("checks::stats::student_t_and_bootstrap", stats),
@@ -332,20 +328,8 @@ pub fn trials() -> Vec<Trial> {
 
 fn wall_controls() -> TestResult {
     let check = WallCheck {
-        model: "builtin:stack-masked".into(),
-        mask_rows: None,
-        weights: None,
-        baseline: None,
-        baseline_weights: None,
-        data: DataSpec::Synthetic {
-            synthetic: 24,
-            seed: Some(11),
-            size: 64,
-        },
         threshold: 0.01,
-        level: 0.95,
-        batch_size: 24,
-        model_seed: 0,
+        ..WallCheck::new(subject("builtin:stack-masked", 24, 11, 24))
     };
     let all = methods(&[
         "hirescam",
@@ -359,12 +343,13 @@ fn wall_controls() -> TestResult {
         "opticam",
         "randomcam",
     ]);
-    let results = check.run(&all, &ctx(0))?;
+    let results = check.run(&all, &ctx(0))?.results;
     for pass in ["HiResCAM", "LayerCAM"] {
         let r = verdict_of(&results, pass);
+        let s = &r.summary;
         ensure(
-            r.verdict == Verdict::Pass && r.mean == 0.0 && r.ci_high == 0.0,
-            || format!("{pass}: {} (mean {})", r.reason, r.mean),
+            r.verdict == Verdict::Pass && s.mean == 0.0 && s.ci_high == 0.0,
+            || format!("{pass}: {} (mean {})", r.reason, s.mean),
         )?;
         ensure(r.per_sample.iter().all(|v| *v == Some(0.0)), || {
             format!("{pass}: a non-zero mu")
@@ -385,11 +370,13 @@ fn wall_controls() -> TestResult {
             format!("{fail} did not fail: {}", r.reason)
         })?;
     }
-    let wall = &results[0].extra["wall"];
-    ensure(
-        wall["rows"]["first"] == 47 && wall["rows"]["last"] == 63,
-        || format!("wall {wall}"),
-    )
+    let Findings::Wall(w) = &results[0].findings else {
+        return Err("wall findings".into());
+    };
+    let rows = w.wall.rows.ok_or("the wall is not a band of rows")?;
+    ensure(rows.first == 47 && rows.last == 63, || {
+        format!("wall {rows:?}")
+    })
 }
 
 fn closed_form_ingredients() -> TestResult {
@@ -436,7 +423,7 @@ fn true_closed_form() -> TestResult {
             &ctx(1000 + seed),
             &mut Progress::new("theorem", 1),
         )?;
-        if r.extra["consistent"] == false {
+        if !theorem(&r).consistent {
             rejected += 1;
         }
     }
@@ -461,9 +448,10 @@ fn stats() -> TestResult {
         || format!("{up:?}"),
     )?;
     // The bootstrap is seeded: same seed, same interval; its upper bound is near the t bound.
+    let stream = Stream::from_seed(3);
     let (b1, b2) = (
-        bootstrap_interval(&values, 0.95, Side::Upper, 4000, 3),
-        bootstrap_interval(&values, 0.95, Side::Upper, 4000, 3),
+        bootstrap_interval(&values, 0.95, Side::Upper, 4000, stream),
+        bootstrap_interval(&values, 0.95, Side::Upper, 4000, stream),
     );
     ensure(b1 == b2, || "bootstrap not deterministic".into())?;
     ensure((b1.ci_high - up.ci_high).abs() < 0.6, || {
@@ -499,8 +487,8 @@ data = { synthetic = 4 }
 fn identical_json() -> TestResult {
     let suite = small_suite();
     let (a, b) = (
-        suite.run(Device::Cpu, None)?.to_json(),
-        suite.run(Device::Cpu, None)?.to_json(),
+        suite.run(Device::Cpu, None)?.report.to_json(),
+        suite.run(Device::Cpu, None)?.report.to_json(),
     );
     ensure(a == b, || {
         "two runs of the same suite and seed gave different JSON".into()
@@ -511,7 +499,7 @@ fn identical_json() -> TestResult {
 }
 
 fn schema_fields() -> TestResult {
-    let report = small_suite().run(Device::Cpu, None)?;
+    let report = small_suite().run(Device::Cpu, None)?.report;
     let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
     for key in ["schema", "check", "seed", "device", "checks", "results"] {
         ensure(json.get(key).is_some(), || {
@@ -564,14 +552,10 @@ fn schema_fields() -> TestResult {
         }
     }
     let suite = small_suite();
-    let kinds: Vec<&str> = suite
-        .checks
-        .iter()
-        .map(|e| e.spec.as_check().name())
-        .collect();
+    let kinds: Vec<&str> = suite.checks.iter().map(|e| e.check.name()).collect();
+    let wall_first = suite.checks[0].check.params()["model"] == "builtin:stack-masked";
     ensure(
-        kinds == ["wall", "theorem", "randomization"]
-            && matches!(suite.checks[0].spec, CheckSpec::Wall(_)),
+        kinds == ["wall", "theorem", "randomization"] && wall_first,
         || format!("{kinds:?}"),
     )
 }

@@ -276,10 +276,16 @@ pub fn trials() -> Vec<Trial> {
     t.push(Trial::test(
         "cli::memory_does_not_grow_over_1000_explain_calls",
         || {
-            // In its own process, so that other trials' allocations do not count.
-            let (code, stdout, stderr) =
-                blindspot(&["bench", "--memory", "1000", "--device", "cpu"]);
-            ensure(code == 0, || stderr.clone())?;
+            // In its own process (this test binary again, see `memory_child`), so that other
+            // trials' allocations do not count.
+            let out = Command::new(std::env::current_exe()?)
+                .env(MEMORY_CHILD, "1000")
+                .output()?;
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            ensure(out.status.success(), || stderr.to_string())?;
             let value = |key: &str| {
                 stdout.lines().find_map(|l| {
                     l.strip_prefix(key)
@@ -426,4 +432,45 @@ fn run_outputs() -> TestResult {
     )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The environment variable that makes the test binary run [`memory_child`] instead of the
+/// trials.
+pub const MEMORY_CHILD: &str = "BLINDSPOT_TEST_MEMORY_CALLS";
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<f64>().ok())
+        })
+        .map(|pages| pages * 4096.0 / 1e6)
+        .unwrap_or(f64::NAN)
+}
+
+/// RSS after a tenth of `calls` repeated explain calls (GradCAM, gradients through the head) on
+/// the small VGG, and after all of them: allocations that outlive a call would show as growth.
+pub fn memory_child(calls: usize) {
+    let model = blindspot::open_model("builtin:small-vgg", tch::Device::Cpu, &Default::default())
+        .expect("the small VGG opens");
+    let x = blindspot::model::init::Init::new(2, tch::Device::Cpu).normal(&[1, 3, 64, 64], 1.0);
+    let method = blindspot::cam::method_by_name("gradcam").expect("gradcam");
+    let warm = calls / 10;
+    let mut marks = Vec::new();
+    for i in 0..calls {
+        let e =
+            blindspot::cam::explain(method.as_ref(), model.as_ref(), &x, None).expect("explain");
+        let _ = e.maps.sum(Kind::Float).double_value(&[]);
+        if i + 1 == warm || i + 1 == calls {
+            marks.push(rss_mb());
+        }
+    }
+    println!(
+        "rss_after_warmup_mb {:.1}\nrss_after_{calls}_calls_mb {:.1}\ngrowth_mb {:.1}",
+        marks[0],
+        marks[1],
+        marks[1] - marks[0]
+    );
 }

@@ -6,7 +6,7 @@ use crate::python::python;
 use blindspot::cam::explain;
 use blindspot::cam::external::{ExternalMethod, ExternalSpec};
 use blindspot::check::wall::WallCheck;
-use blindspot::check::{Check, CheckContext};
+use blindspot::check::{Check, CheckContext, Subject};
 use blindspot::data::DataSpec;
 use blindspot::model::export::save_split;
 use blindspot::model::init::Init;
@@ -85,35 +85,24 @@ fn adapter(method: &str) -> ExternalSpec {
 }
 
 fn adapter_parity() -> TestResult {
-    let check = WallCheck {
-        model: "builtin:stack-masked".into(),
-        mask_rows: None,
-        weights: None,
-        baseline: None,
-        baseline_weights: None,
-        data: DataSpec::Synthetic {
-            synthetic: 8,
-            seed: Some(2),
-            size: 64,
-        },
-        threshold: 0.01,
-        level: 0.95,
-        batch_size: 8,
-        model_seed: 0,
+    let data = DataSpec::Synthetic {
+        synthetic: 8,
+        seed: Some(2),
+        size: 64,
     };
+    let check = WallCheck::new(Subject {
+        batch_size: 8,
+        ..Subject::new("builtin:stack-masked", data)
+    });
     let mut methods: Vec<Box<dyn blindspot::CamMethod>> = vec![
         blindspot::cam::method_by_name("gradcam")?,
         blindspot::cam::method_by_name("hirescam")?,
     ];
     methods.push(Box::new(ExternalMethod::new(adapter("GradCAM"))));
     methods.push(Box::new(ExternalMethod::new(adapter("HiResCAM"))));
-    let results = check.run(
-        &methods,
-        &CheckContext {
-            device: Device::Cpu,
-            seed: 0,
-        },
-    )?;
+    let results = check
+        .run(&methods, &CheckContext::new(Device::Cpu, 0))?
+        .results;
     for (ours, theirs) in [(0, 2), (1, 3)] {
         let (a, b) = (&results[ours], &results[theirs]);
         ensure(a.verdict == b.verdict, || {

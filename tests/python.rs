@@ -142,9 +142,9 @@ fn convert_checkpoint() -> TestResult {
         )
     })?;
     let _ = std::fs::remove_file(&checkpoint);
-    let options = blindspot::model::zoo::ZooOptions {
-        seed: 0,
+    let options = blindspot::model::ModelOptions {
         weights: Some(converted.clone()),
+        ..Default::default()
     };
     let model = blindspot::model::zoo::open("builtin:vgg16-masked", Device::Cpu, &options)?;
     let logits = tch::no_grad(|| model.forward(&x))?;

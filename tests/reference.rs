@@ -2,10 +2,11 @@
 //! image and per channel, with plain loops over f64 values, and the gradients taken one image at
 //! a time. The fast batched implementation must match on random inputs and random weights.
 use crate::common::{ensure, ensure_close, fixture, to_vec, TestResult};
-use blindspot::cam::{explain, method_by_name, opticam::OptiCam, randomcam::RandomCam, CamMethod};
+use blindspot::cam::{explain, method_by_name, opticam::OptiCam, CamMethod};
 use blindspot::model::init::Init;
 use blindspot::model::rcnn::{Rcnn, RcnnConfig, RcnnDraws};
 use blindspot::model::torchscript::TorchScriptModel;
+use blindspot::seed::{streams, Seeds, Stream};
 use blindspot::SplitModel;
 use libtest_mimic::Trial;
 use tch::{Device, Kind, Tensor};
@@ -527,9 +528,9 @@ fn compare(method_name: &str, model: &dyn SplitModel, x: &Tensor) -> TestResult 
     let fast = explain(method.as_ref(), model, x, Some(&targets))?;
     let v = fast.raw.size();
     let channels = model.features(&x.narrow(0, 0, 1))?.size()[1];
-    let random_weights = to_vec(
-        &Init::new(RandomCam::default().seed, Device::Cpu).uniform(&[x.size()[0], channels], 1.0),
-    );
+    let seed = Seeds::new(0).stream(streams::RANDOMCAM).seed();
+    let random_weights =
+        to_vec(&Init::new(seed, Device::Cpu).uniform(&[x.size()[0], channels], 1.0));
     let images = per_image(model, x, &targets);
     let (height, width) = (x.size()[2] as usize, x.size()[3] as usize);
     let literal: Vec<Vec<Vec<f64>>> = images
@@ -567,7 +568,7 @@ fn rcnn_draws_match_separate_models() -> TestResult {
         tau: 1.0,
         masked: true,
     };
-    let draws = RcnnDraws::new(config, 4, 21, Device::Cpu);
+    let draws = RcnnDraws::new(config, 4, Stream::from_seed(21), 0, Device::Cpu);
     let x = Init::new(5, Device::Cpu).normal(&[4, 1, 29, 29], 1.0);
     let targets = Tensor::from_slice(&[0i64, 1, 2, 0]);
     let separate = draws.unbatched();

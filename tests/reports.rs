@@ -37,13 +37,10 @@ pub fn trials() -> Vec<Trial> {
             "reports::merged_three_shards_equal_the_unsharded_report",
             || {
                 let s = suite();
-                let whole = s.run(Device::Cpu, None)?;
+                let whole = s.run(Device::Cpu, None)?.report;
+                let shard = |k| s.run(Device::Cpu, Some((k, 3))).map(|r| r.report);
                 // Shards in a scrambled order, as a CI matrix would deliver them.
-                let shards = vec![
-                    s.run(Device::Cpu, Some((3, 3)))?,
-                    s.run(Device::Cpu, Some((1, 3)))?,
-                    s.run(Device::Cpu, Some((2, 3)))?,
-                ];
+                let shards = vec![shard(3)?, shard(1)?, shard(2)?];
                 ensure(shards.iter().all(|r| r.checks.len() == 1), || {
                     "each of 3 shards runs one of the 3 checks".into()
                 })?;
@@ -51,17 +48,14 @@ pub fn trials() -> Vec<Trial> {
                 ensure(merged.to_json() == whole.to_json(), || {
                     "the merged report differs from the unsharded one".into()
                 })?;
-                let err = Report::merge(vec![
-                    s.run(Device::Cpu, Some((1, 3)))?,
-                    s.run(Device::Cpu, Some((1, 3)))?,
-                ])
-                .err()
-                .ok_or("a shard merged twice")?;
+                let err = Report::merge(vec![shard(1)?, shard(1)?])
+                    .err()
+                    .ok_or("a shard merged twice")?;
                 ensure(err.to_string().contains("two shards"), || err.to_string())
             },
         ),
         Trial::test("reports::markdown_junit_badges", || {
-            let report = suite().run(Device::Cpu, None)?;
+            let report = suite().run(Device::Cpu, None)?.report;
             let md = markdown::render(&report);
             ensure(
                 md.contains("| method | wall | class-sensitivity |")
@@ -94,7 +88,8 @@ pub fn trials() -> Vec<Trial> {
             let json: serde_json::Value = serde_json::from_str(&badge::endpoint_json(wall))?;
             ensure(
                 json["label"] == "wall leakage"
-                    && json["message"] == format!("{:.1}% {}", 100.0 * wall.mean, wall.verdict),
+                    && json["message"]
+                        == format!("{:.1}% {}", 100.0 * wall.summary.mean, wall.verdict),
                 || json.to_string(),
             )?;
             let svg = badge::svg(wall);
@@ -106,7 +101,7 @@ pub fn trials() -> Vec<Trial> {
             )
         }),
         Trial::test("reports::snapshot_of_a_seeded_suite", || {
-            let report = suite().run(Device::Cpu, None)?;
+            let report = suite().run(Device::Cpu, None)?.report;
             let mut settings = insta::Settings::clone_current();
             settings.set_snapshot_path(crate::common::root().join("tests/snapshots"));
             settings.set_prepend_module_to_snapshot(false);

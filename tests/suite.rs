@@ -1,6 +1,7 @@
 //! blindspot's test suite: one libtest-mimic harness that turns every declared case (fixture
 //! parity per model × method × target mode, literal references per method, bad-input cases, …)
 //! into its own trial, so `cargo test -- FILTER`, `--list`, `--ignored` work as usual.
+mod architecture;
 mod checks;
 mod cli;
 mod common;
@@ -17,8 +18,15 @@ mod walls;
 use libtest_mimic::{Arguments, Trial};
 
 fn main() {
+    if let Some(calls) = std::env::var(cli::MEMORY_CHILD)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return cli::memory_child(calls);
+    }
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
+    trials.extend(architecture::trials());
     trials.extend(parity::trials());
     trials.extend(reference::trials());
     trials.extend(cli::trials());

@@ -22,6 +22,7 @@ pub use pipeline::{explain, explain_batched, postprocess, Explanation};
 
 use crate::error::{Error, Result};
 use crate::model::SplitModel;
+use crate::seed::{streams, Seeds};
 use tch::{Kind, Tensor};
 
 /// Everything a method may read for one batch. Tensors live on the model's device.
@@ -82,8 +83,9 @@ pub fn weighted_sum(weights: &Tensor, activations: &Tensor) -> Tensor {
         .view([n, h, w])
 }
 
-/// The built-in methods with their default parameters, in the order reports list them.
-pub fn builtin_methods() -> Vec<Box<dyn CamMethod>> {
+/// The built-in methods with their default parameters, in the order reports list them; the
+/// random ones (RandomCAM) draw from their named stream of `seeds`.
+pub fn builtin_methods_with(seeds: &Seeds) -> Vec<Box<dyn CamMethod>> {
     vec![
         Box::new(gradcam::GradCam),
         Box::new(hirescam::HiResCam),
@@ -96,21 +98,33 @@ pub fn builtin_methods() -> Vec<Box<dyn CamMethod>> {
         Box::new(eigencam::EigenCam),
         Box::new(eigencam::EigenGradCam),
         Box::new(opticam::OptiCam::default()),
-        Box::new(randomcam::RandomCam::default()),
+        Box::new(randomcam::RandomCam {
+            seed: seeds.stream(streams::RANDOMCAM).seed(),
+        }),
         Box::new(sobel::Sobel),
     ]
 }
 
+/// [`builtin_methods_with`] the seeds of run seed 0.
+pub fn builtin_methods() -> Vec<Box<dyn CamMethod>> {
+    builtin_methods_with(&Seeds::new(0))
+}
+
 /// Looks a built-in method up by its command-line name (case-insensitive; `gradcampp` and
-/// `gradcamplusplus` are accepted for `gradcam++`).
+/// `gradcamplusplus` are accepted for `gradcam++`), with the seeds of run seed 0.
 pub fn method_by_name(name: &str) -> Result<Box<dyn CamMethod>> {
+    method_named(name, &Seeds::new(0))
+}
+
+/// [`method_by_name`] with the run's seeds.
+pub fn method_named(name: &str, seeds: &Seeds) -> Result<Box<dyn CamMethod>> {
     let wanted = name.trim().to_ascii_lowercase().replace('_', "-");
     let wanted = match wanted.as_str() {
         "gradcampp" | "gradcamplusplus" | "gradcam-plusplus" => "gradcam++".to_string(),
         "gradcamelementwise" => "gradcam-elementwise".to_string(),
         other => other.to_string(),
     };
-    let methods = builtin_methods();
+    let methods = builtin_methods_with(seeds);
     let known = methods
         .iter()
         .map(|m| m.name().to_string())
@@ -127,15 +141,15 @@ pub fn method_by_name(name: &str) -> Result<Box<dyn CamMethod>> {
 }
 
 /// Parses `all`, `none` or a comma-separated list of method names.
-pub fn methods_from_list(list: &str) -> Result<Vec<Box<dyn CamMethod>>> {
+pub fn methods_from_list(list: &str, seeds: &Seeds) -> Result<Vec<Box<dyn CamMethod>>> {
     if list.trim().eq_ignore_ascii_case("all") {
-        return Ok(builtin_methods());
+        return Ok(builtin_methods_with(seeds));
     }
     if list.trim().eq_ignore_ascii_case("none") {
         return Ok(Vec::new());
     }
     list.split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(method_by_name)
+        .map(|n| method_named(n, seeds))
         .collect()
 }

@@ -7,13 +7,8 @@ use tch::Tensor;
 
 pub struct RandomCam {
     /// Seed of the weight draw; the same seed gives the same weights for the same batch shape.
+    /// Runs set it from their stream `method/randomcam`, so `--seed` changes the maps.
     pub seed: u64,
-}
-
-impl Default for RandomCam {
-    fn default() -> Self {
-        RandomCam { seed: 0 }
-    }
 }
 
 impl CamMethod for RandomCam {

@@ -6,82 +6,98 @@
 //! class (seeded). A method whose maps do not depend on the class at all (EigenCAM, the Sobel
 //! map) is flagged `class_agnostic` and fails. Verdict: pass iff the method is not class-agnostic
 //! and the one-sided upper bound of mean SSIM is below `threshold`.
-use super::randomization::open;
 use super::similarity::ssim;
 use super::stats::{t_interval, Side};
-use super::{default_batch, default_level, Check, CheckContext, CheckResult};
+use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject};
 use crate::cam::{explain_batched, CamMethod};
-use crate::data::DataSpec;
 use crate::error::Result;
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use crate::seed::streams;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tch::{Kind, Tensor};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClassSensitivityCheck {
-    pub model: String,
-    pub data: DataSpec,
-    /// Seed of built-in models (their initialisation, or their training for builtin:stack-*);
-    /// independent of the suite's seed, which drives the data and the random draws.
-    #[serde(default)]
-    pub model_seed: u64,
-    #[serde(default = "default_threshold")]
-    pub threshold: f64,
-    #[serde(default = "default_level")]
-    pub level: f64,
-    #[serde(default = "default_batch")]
-    pub batch_size: i64,
+/// Default pass threshold on the upper bound of mean SSIM.
+pub const THRESHOLD: f64 = 0.9;
+
+fn threshold() -> f64 {
+    THRESHOLD
 }
 
-fn default_threshold() -> f64 {
-    0.9
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct ClassSensitivityCheck {
+    /// The model, its images and the verdict's level.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub subject: Subject,
+    /// Pass threshold on the upper bound of mean SSIM.
+    #[arg(long, default_value_t = THRESHOLD)]
+    #[serde(default = "threshold")]
+    pub threshold: f64,
+}
+
+/// The class-sensitivity check's own numbers for one method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassSensitivityFindings {
+    pub detail: ClassSensitivityDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassSensitivityDetail {
+    /// The maps are identical for the two classes of every image.
+    pub class_agnostic: bool,
+    /// The largest change of any map value between the two classes.
+    pub largest_map_change: f64,
+    pub model: String,
+    pub data: String,
+}
+
+impl ClassSensitivityCheck {
+    pub fn new(subject: Subject) -> Self {
+        ClassSensitivityCheck {
+            subject,
+            threshold: THRESHOLD,
+        }
+    }
 }
 
 impl Check for ClassSensitivityCheck {
-    fn name(&self) -> &str {
-        "class-sensitivity"
+    const NAME: &'static str = "class-sensitivity";
+    const ABOUT: &'static str = "Random-logit test: the predicted class's map vs another class's";
+
+    fn subject(&self) -> Option<&Subject> {
+        Some(&self.subject)
     }
-    fn params(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("params serialise")
+
+    fn subject_mut(&mut self) -> Option<&mut Subject> {
+        Some(&mut self.subject)
     }
-    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Vec<CheckResult>> {
-        let model = open(&self.model, &None, &None, self.model_seed, ctx)?;
-        let x = self.data.load(ctx.seed)?;
-        crate::cam::pipeline::validate_input(&x, model.as_ref(), &self.data.describe(ctx.seed))?;
+
+    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        let model = self.subject.open(ctx)?;
+        let x = self.subject.images(model.as_ref(), ctx)?;
         let logits = tch::no_grad(|| model.forward(&x.to_device(ctx.device)))?;
         let classes = logits.size()[1];
-        let predicted = Vec::<i64>::try_from(logits.argmax(1, false).to_device(tch::Device::Cpu))
-            .expect("classes");
-        let mut rng = StdRng::seed_from_u64(ctx.seed ^ 0xC1A55);
+        let predicted = logits.argmax(1, false).to_device(tch::Device::Cpu);
+        let predicted = Vec::<i64>::try_from(predicted).expect("classes");
+        let mut rng = ctx.stream(streams::OTHER_CLASS).rng();
         let other: Vec<i64> = predicted
             .iter()
             .map(|&c| (c + rng.random_range(1..classes)) % classes)
             .collect();
         let (predicted, other) = (Tensor::from_slice(&predicted), Tensor::from_slice(&other));
+        let level = self.subject.level;
         let rule = format!(
-            "pass iff the maps depend on the class and the one-sided upper {:.0}% Student-t bound of mean SSIM(predicted-class map, random-other-class map) is < {}",
-            self.level * 100.0,
+            "pass iff the maps depend on the class and the one-sided upper {:.0}% Student-t bound \
+             of mean SSIM(predicted-class map, random-other-class map) is < {}",
+            level * 100.0,
             self.threshold
         );
+        let batch = self.subject.batch_size;
         let mut results = Vec::new();
         for method in methods {
-            let a = explain_batched(
-                method.as_ref(),
-                model.as_ref(),
-                &x,
-                Some(&predicted),
-                self.batch_size,
-            )?;
-            let b = explain_batched(
-                method.as_ref(),
-                model.as_ref(),
-                &x,
-                Some(&other),
-                self.batch_size,
-            )?;
+            let m = method.as_ref();
+            let a = explain_batched(m, model.as_ref(), &x, Some(&predicted), batch)?;
+            let b = explain_batched(m, model.as_ref(), &x, Some(&other), batch)?;
             let largest_change = (&a.maps - &b.maps)
                 .abs()
                 .max()
@@ -89,21 +105,35 @@ impl Check for ClassSensitivityCheck {
                 .double_value(&[]);
             let class_agnostic = largest_change == 0.0;
             let values = ssim(&a.maps, &b.maps);
-            let s = t_interval(&values, self.level, Side::Upper);
+            let s = t_interval(&values, level, Side::Upper);
             let pass = !class_agnostic && s.ci_high < self.threshold;
+            let reason = if class_agnostic {
+                "class-agnostic: the maps are identical for every pair of classes".into()
+            } else {
+                format!(
+                    "mean SSIM = {:.3} (upper bound {:.3}) {} {}",
+                    s.mean,
+                    s.ci_high,
+                    if pass { "<" } else { ">=" },
+                    self.threshold
+                )
+            };
+            let detail = ClassSensitivityDetail {
+                class_agnostic,
+                largest_map_change: largest_change,
+                model: model.name(),
+                data: self.subject.data.describe(&ctx.seeds),
+            };
+            let findings = Findings::ClassSensitivity(ClassSensitivityFindings { detail });
             results.push(CheckResult {
-                reason: if class_agnostic {
-                    "class-agnostic: the maps are identical for every pair of classes".into()
-                } else {
-                    format!("mean SSIM = {:.3} (upper bound {:.3}) {} {}", s.mean, s.ci_high, if pass { "<" } else { ">=" }, self.threshold)
-                },
-                statistic: "mean SSIM between the predicted-class and a random-other-class map".into(),
+                reason,
+                statistic: "mean SSIM between the predicted-class and a random-other-class map"
+                    .into(),
                 rule: rule.clone(),
                 per_sample: values.into_iter().map(Some).collect(),
-                detail: json!({"class_agnostic": class_agnostic, "largest_map_change": largest_change, "model": model.name(), "data": self.data.describe(ctx.seed)}),
-                ..CheckResult::judged("class-sensitivity", method.title(), pass, s)
+                ..CheckResult::judged(Self::NAME, method.title(), pass, s, findings)
             });
         }
-        Ok(results)
+        Ok(Outcome::new(results))
     }
 }

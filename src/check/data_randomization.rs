@@ -1,89 +1,112 @@
 //! Data randomization (Adebayo et al., NeurIPS 2018): compare a method's maps on a model trained
 //! on the true labels with its maps on the same architecture trained on permuted labels (which
 //! can only memorise). Maps that stay alike do not depend on what the model learned.
-//! Same similarities and rule as model randomization: pass iff the one-sided upper bound of mean
-//! Spearman(abs) is below `threshold`.
-use super::randomization::{default_threshold, open, step_summary, verdict};
+//! Same similarities and rule as model randomization ([`super::correlation`]): pass iff the
+//! one-sided upper bound of mean Spearman(abs) is below `threshold`.
+use super::correlation::{threshold, Rule, StepSimilarity, THRESHOLD};
 use super::similarity::compare;
-use super::{default_batch, default_level, Check, CheckContext, CheckResult};
+use super::{Check, CheckContext, Findings, Outcome, Subject};
 use crate::cam::{explain_batched, CamMethod};
-use crate::data::DataSpec;
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use std::path::PathBuf;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The random-label model unless told otherwise.
+pub const RANDOM_LABELS_MODEL: &str = "builtin:stack-randlabels";
+
+fn random_labels_model() -> String {
+    RANDOM_LABELS_MODEL.into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct DataRandomizationCheck {
-    /// The model trained on true labels.
-    pub model: String,
+    /// The model trained on true labels (`model`), the images and the verdict's level.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub subject: Subject,
     /// The same architecture trained on permuted labels.
+    #[arg(long, default_value = RANDOM_LABELS_MODEL)]
+    #[serde(default = "random_labels_model")]
     pub random_labels_model: String,
-    pub data: DataSpec,
-    /// Seed of built-in models (their initialisation, or their training for builtin:stack-*);
-    /// independent of the suite's seed, which drives the data and the random draws.
-    #[serde(default)]
-    pub model_seed: u64,
-    #[serde(default = "default_threshold")]
+    /// Weights for a built-in random-label architecture.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_labels_weights: Option<PathBuf>,
+    /// Pass threshold on the upper bound of mean Spearman(abs).
+    #[arg(long, default_value_t = THRESHOLD)]
+    #[serde(default = "threshold")]
     pub threshold: f64,
-    #[serde(default = "default_level")]
-    pub level: f64,
-    #[serde(default = "default_batch")]
-    pub batch_size: i64,
+}
+
+/// The data-randomization check's own numbers for one method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataRandomizationFindings {
+    pub detail: DataRandomizationDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataRandomizationDetail {
+    pub model: String,
+    pub random_labels_model: String,
+    pub similarities: StepSimilarity,
+    pub data: String,
+}
+
+impl DataRandomizationCheck {
+    pub fn new(subject: Subject) -> Self {
+        DataRandomizationCheck {
+            subject,
+            random_labels_model: RANDOM_LABELS_MODEL.into(),
+            random_labels_weights: None,
+            threshold: THRESHOLD,
+        }
+    }
 }
 
 impl Check for DataRandomizationCheck {
-    fn name(&self) -> &str {
-        "data-randomization"
+    const NAME: &'static str = "data-randomization";
+    const ABOUT: &'static str =
+        "True-label model vs random-label model (Adebayo et al., NeurIPS 2018)";
+
+    fn subject(&self) -> Option<&Subject> {
+        Some(&self.subject)
     }
-    fn params(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("params serialise")
+
+    fn subject_mut(&mut self) -> Option<&mut Subject> {
+        Some(&mut self.subject)
     }
-    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Vec<CheckResult>> {
-        let trained = open(&self.model, &None, &None, self.model_seed, ctx)?;
-        let random = open(
-            &self.random_labels_model,
-            &None,
-            &None,
-            self.model_seed,
-            ctx,
-        )?;
-        let x = self.data.load(ctx.seed)?;
-        crate::cam::pipeline::validate_input(&x, trained.as_ref(), &self.data.describe(ctx.seed))?;
+
+    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        let trained = self.subject.open(ctx)?;
+        let weights = self.random_labels_weights.clone();
+        let random = self
+            .subject
+            .open_other(&self.random_labels_model, weights, ctx)?;
+        let x = self.subject.images(trained.as_ref(), ctx)?;
         // Both models explain the class the true-label model predicts.
         let targets = tch::no_grad(|| trained.forward(&x.to_device(ctx.device)))?.argmax(1, false);
+        let rule = Rule {
+            check: Self::NAME,
+            threshold: self.threshold,
+            level: self.subject.level,
+            what: "between the true-label and the random-label model",
+        };
+        let batch = self.subject.batch_size;
         let mut results = Vec::new();
         for method in methods {
-            let a = explain_batched(
-                method.as_ref(),
-                trained.as_ref(),
-                &x,
-                Some(&targets),
-                self.batch_size,
-            )?;
-            let b = explain_batched(
-                method.as_ref(),
-                random.as_ref(),
-                &x,
-                Some(&targets),
-                self.batch_size,
-            )?;
+            let m = method.as_ref();
+            let a = explain_batched(m, trained.as_ref(), &x, Some(&targets), batch)?;
+            let b = explain_batched(m, random.as_ref(), &x, Some(&targets), batch)?;
             let s = compare(&a.maps, &b.maps, &a.raw, &b.raw);
-            let detail = json!({
-                "model": trained.name(), "random_labels_model": random.name(),
-                "similarities": step_summary("true vs permuted labels", &s),
-                "data": self.data.describe(ctx.seed),
-            });
-            results.push(verdict(
-                "data-randomization",
-                method.title(),
-                s.spearman_abs.clone(),
-                self.threshold,
-                self.level,
-                "between the true-label and the random-label model",
-                detail,
-            ));
+            let detail = DataRandomizationDetail {
+                model: trained.name(),
+                random_labels_model: random.name(),
+                similarities: StepSimilarity::of("true vs permuted labels", &s),
+                data: self.subject.data.describe(&ctx.seeds),
+            };
+            let findings = Findings::DataRandomization(DataRandomizationFindings { detail });
+            results.push(rule.verdict(method.title(), s.spearman_abs, findings));
         }
-        Ok(results)
+        Ok(Outcome::new(results))
     }
 }

@@ -10,24 +10,19 @@
 //! Verdict: pass iff the one-sided upper bound of mean Spearman(abs) after full randomization
 //! (cascading: every layer random; independent: per image, the mean over the steps) is below
 //! `threshold` (0.5; docs/checks.md justifies it from the controls).
+use super::correlation::{threshold, Rule, StepSimilarity, THRESHOLD};
 use super::similarity::{compare, Similarities};
-use super::stats::{t_interval, Side};
-use super::{default_batch, default_level, Check, CheckContext, CheckResult};
+use super::stats::mean;
+use super::{Check, CheckContext, Findings, Outcome, Subject};
 use crate::cam::{explain_batched, CamMethod, Explanation};
-use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::model::init::Init;
-use crate::model::wall::{RowRange, Walled};
-use crate::model::zoo::ZooOptions;
 use crate::model::ParameterGroup;
 use crate::progress::Progress;
+use crate::seed::{streams, Stream};
 use crate::SplitModel;
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use std::path::PathBuf;
 use tch::Tensor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -50,9 +45,10 @@ pub enum Distribution {
     Permutation,
 }
 
-/// Replaces one layer's parameters in place.
-pub fn randomize(group: &ParameterGroup, distribution: Distribution, seed: u64) {
-    let mut init = Init::new(seed, group.parameters[0].1.device());
+/// Replaces one layer's parameters in place, from `stream` (sub-stream k for the k-th tensor's
+/// permutation).
+pub fn randomize(group: &ParameterGroup, distribution: Distribution, stream: Stream) {
+    let mut init = Init::new(stream.seed(), group.parameters[0].1.device());
     let fan_in = group
         .parameters
         .iter()
@@ -83,7 +79,7 @@ pub fn randomize(group: &ParameterGroup, distribution: Distribution, seed: u64) 
                 Distribution::Permutation => {
                     let flat = tensor.flatten(0, -1);
                     let mut order: Vec<i64> = (0..flat.size()[0]).collect();
-                    order.shuffle(&mut StdRng::seed_from_u64(seed.wrapping_add(k as u64)));
+                    order.shuffle(&mut stream.at(k as u64).rng());
                     flat.index_select(0, &Tensor::from_slice(&order).to_device(tensor.device()))
                         .view(shape.as_slice())
                 }
@@ -121,131 +117,49 @@ impl Snapshot {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RandomizationCheck {
-    pub model: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weights: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mask_rows: Option<String>,
-    pub data: DataSpec,
-    /// Seed of built-in models (their initialisation, or their training for builtin:stack-*);
-    /// independent of the suite's seed, which drives the data and the random draws.
-    #[serde(default)]
-    pub model_seed: u64,
-    #[serde(default = "default_mode")]
-    pub mode: Mode,
-    #[serde(default = "default_distribution")]
-    pub distribution: Distribution,
-    #[serde(default = "default_threshold")]
-    pub threshold: f64,
-    #[serde(default = "default_level")]
-    pub level: f64,
-    #[serde(default = "default_batch")]
-    pub batch_size: i64,
-}
-
-fn default_mode() -> Mode {
+fn mode() -> Mode {
     Mode::Cascading
 }
-fn default_distribution() -> Distribution {
+fn distribution() -> Distribution {
     Distribution::Gaussian
 }
-pub(crate) fn default_threshold() -> f64 {
-    0.5
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct RandomizationCheck {
+    /// The trained model, its images and the verdict's level.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub subject: Subject,
+    /// Randomize cumulatively from the top, or one layer at a time.
+    #[arg(long, value_enum, default_value_t = Mode::Cascading)]
+    #[serde(default = "mode")]
+    pub mode: Mode,
+    /// How a layer's parameters are replaced.
+    #[arg(long, value_enum, default_value_t = Distribution::Gaussian)]
+    #[serde(default = "distribution")]
+    pub distribution: Distribution,
+    /// Pass threshold on the upper bound of mean Spearman(abs).
+    #[arg(long, default_value_t = THRESHOLD)]
+    #[serde(default = "threshold")]
+    pub threshold: f64,
 }
 
-/// Opens a check's model, walled when `mask_rows` is given.
-pub(crate) fn open(
-    spec: &str,
-    weights: &Option<PathBuf>,
-    mask_rows: &Option<String>,
-    model_seed: u64,
-    ctx: &CheckContext,
-) -> Result<Box<dyn SplitModel>> {
-    let model = crate::open_model(
-        spec,
-        ctx.device,
-        &ZooOptions {
-            seed: model_seed,
-            weights: weights.clone(),
-        },
-    )?;
-    Ok(match mask_rows {
-        Some(rows) => Box::new(Walled::new(model, RowRange::parse(rows)?)),
-        None => model,
-    })
+/// The randomization check's own numbers for one method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomizationFindings {
+    pub detail: RandomizationDetail,
 }
 
-/// Mean and undefined count of each similarity, for one step.
-pub(crate) fn step_summary(label: &str, s: &Similarities) -> serde_json::Value {
-    let summary = |values: &[Option<f64>]| {
-        let defined: Vec<f64> = values.iter().flatten().cloned().collect();
-        let mean = if defined.is_empty() {
-            None
-        } else {
-            Some(super::stats::mean(&defined))
-        };
-        json!({"mean": mean, "undefined": values.len() - defined.len()})
-    };
-    json!({
-        "step": label,
-        "spearman_abs": summary(&s.spearman_abs),
-        "spearman_signed": summary(&s.spearman_signed),
-        "ssim": summary(&s.ssim),
-        "hog": summary(&s.hog),
-    })
-}
-
-/// The verdict on per-image Spearman(abs) values: pass iff the one-sided upper bound of their
-/// mean is below `threshold`.
-pub(crate) fn verdict(
-    check: &str,
-    method: &str,
-    per_sample: Vec<Option<f64>>,
-    threshold: f64,
-    level: f64,
-    what: &str,
-    detail: serde_json::Value,
-) -> CheckResult {
-    let rule = format!("pass iff the one-sided upper {:.0}% Student-t bound of mean Spearman(abs) {what} is < {threshold}", level * 100.0);
-    let defined: Vec<f64> = per_sample.iter().flatten().cloned().collect();
-    let undefined = per_sample.len() - defined.len();
-    if defined.len() < 2 {
-        let mut r = CheckResult::error(
-            check,
-            method,
-            format!(
-                "Spearman is undefined for {undefined} of {} images (constant maps); at least 2 defined values are needed",
-                per_sample.len()
-            ),
-            &rule,
-        );
-        r.per_sample = per_sample;
-        r.detail = detail;
-        return r;
-    }
-    let s = t_interval(&defined, level, Side::Upper);
-    let pass = s.ci_high < threshold;
-    CheckResult {
-        reason: format!(
-            "mean Spearman(abs) {what} = {:.3} (upper bound {:.3}) {} {threshold}{}",
-            s.mean,
-            s.ci_high,
-            if pass { "<" } else { ">=" },
-            if undefined > 0 {
-                format!("; {undefined} constant map(s) excluded")
-            } else {
-                String::new()
-            }
-        ),
-        statistic: format!("mean Spearman rank correlation of absolute maps {what}"),
-        rule,
-        per_sample,
-        detail,
-        ..CheckResult::judged(check, method, pass, s)
-    }
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomizationDetail {
+    pub mode: Mode,
+    pub distribution: Distribution,
+    pub model: String,
+    /// The randomized layers, output side first.
+    pub layers_top_down: Vec<String>,
+    /// One entry per step: the similarities to the trained model's maps.
+    pub curve: Vec<StepSimilarity>,
+    pub data: String,
 }
 
 fn explain_all(
@@ -261,23 +175,74 @@ fn explain_all(
         .collect()
 }
 
+impl RandomizationCheck {
+    pub fn new(subject: Subject) -> Self {
+        RandomizationCheck {
+            subject,
+            mode: Mode::Cascading,
+            distribution: Distribution::Gaussian,
+            threshold: THRESHOLD,
+        }
+    }
+
+    /// Every step's similarities per method, the trained model restored afterwards.
+    fn steps(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        model: &dyn SplitModel,
+        groups: &[ParameterGroup],
+        x: &Tensor,
+        ctx: &CheckContext,
+    ) -> Result<Vec<Vec<(String, Similarities)>>> {
+        let batch = self.subject.batch_size;
+        let targets = tch::no_grad(|| model.forward(&x.to_device(ctx.device)))?.argmax(1, false);
+        let originals = explain_all(methods, model, x, &targets, batch)?;
+        let snapshot = Snapshot::take(groups);
+        let mut per_step: Vec<Vec<(String, Similarities)>> = vec![Vec::new(); methods.len()];
+        let label = format!("{:?} randomization of {} layers", self.mode, groups.len());
+        let mut progress = Progress::new(label.to_lowercase(), groups.len() as u64);
+        let weights = ctx.stream(streams::RANDOMIZATION_WEIGHTS);
+        let outcome = (|| -> Result<()> {
+            for (step, group) in groups.iter().enumerate() {
+                if self.mode == Mode::Independent {
+                    snapshot.restore();
+                }
+                randomize(group, self.distribution, weights.at(step as u64));
+                let label = match self.mode {
+                    Mode::Cascading => format!("{}..top", group.layer),
+                    Mode::Independent => group.layer.clone(),
+                };
+                let maps = explain_all(methods, model, x, &targets, batch)?;
+                for (i, (o, r)) in originals.iter().zip(&maps).enumerate() {
+                    per_step[i].push((label.clone(), compare(&o.maps, &r.maps, &o.raw, &r.raw)));
+                }
+                progress.inc(1);
+            }
+            Ok(())
+        })();
+        snapshot.restore();
+        outcome?;
+        progress.finish("done");
+        Ok(per_step)
+    }
+}
+
 impl Check for RandomizationCheck {
-    fn name(&self) -> &str {
-        "randomization"
+    const NAME: &'static str = "randomization";
+    const ABOUT: &'static str =
+        "Cascading or independent model randomization (Adebayo et al., NeurIPS 2018)";
+
+    fn subject(&self) -> Option<&Subject> {
+        Some(&self.subject)
     }
-    fn params(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("params serialise")
+
+    fn subject_mut(&mut self) -> Option<&mut Subject> {
+        Some(&mut self.subject)
     }
-    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Vec<CheckResult>> {
-        let model = open(
-            &self.model,
-            &self.weights,
-            &self.mask_rows,
-            self.model_seed,
-            ctx,
-        )?;
-        let x = self.data.load(ctx.seed)?;
-        crate::cam::pipeline::validate_input(&x, model.as_ref(), &self.data.describe(ctx.seed))?;
+
+    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        let model = self.subject.open(ctx)?;
+        let x = self.subject.images(model.as_ref(), ctx)?;
         let mut groups = model.parameter_groups()?;
         if groups.is_empty() {
             return Err(Error::model(
@@ -287,83 +252,54 @@ impl Check for RandomizationCheck {
             ));
         }
         groups.reverse(); // output side first
-        let targets = tch::no_grad(|| model.forward(&x.to_device(ctx.device)))?.argmax(1, false);
-        let originals = explain_all(methods, model.as_ref(), &x, &targets, self.batch_size)?;
-        let snapshot = Snapshot::take(&groups);
-        let mut curves: Vec<Vec<serde_json::Value>> = vec![Vec::new(); methods.len()];
-        let mut per_step: Vec<Vec<Similarities>> = vec![Vec::new(); methods.len()];
-        let mut progress = Progress::new(
-            format!("{:?} randomization of {} layers", self.mode, groups.len()).to_lowercase(),
-            groups.len() as u64,
-        );
-        let outcome = (|| -> Result<()> {
-            for (step, group) in groups.iter().enumerate() {
-                if self.mode == Mode::Independent {
-                    snapshot.restore();
-                }
-                randomize(
-                    group,
-                    self.distribution,
-                    ctx.seed.wrapping_mul(31).wrapping_add(step as u64),
-                );
-                let label = match self.mode {
-                    Mode::Cascading => format!("{}..top", group.layer),
-                    Mode::Independent => group.layer.clone(),
-                };
-                let maps = explain_all(methods, model.as_ref(), &x, &targets, self.batch_size)?;
-                for (i, (o, r)) in originals.iter().zip(&maps).enumerate() {
-                    let s = compare(&o.maps, &r.maps, &o.raw, &r.raw);
-                    curves[i].push(step_summary(&label, &s));
-                    per_step[i].push(s);
-                }
-                progress.inc(1);
-            }
-            Ok(())
-        })();
-        snapshot.restore();
-        outcome?;
-        progress.finish("done");
+        let per_step = self.steps(methods, model.as_ref(), &groups, &x, ctx)?;
         let n = x.size()[0] as usize;
-        Ok(methods
+        let what = match self.mode {
+            Mode::Cascading => "after every layer is randomized",
+            Mode::Independent => "averaged over single-layer randomizations",
+        };
+        let rule = Rule {
+            check: Self::NAME,
+            threshold: self.threshold,
+            level: self.subject.level,
+            what,
+        };
+        let results = methods
             .iter()
-            .enumerate()
-            .map(|(i, method)| {
+            .zip(&per_step)
+            .map(|(method, steps)| {
                 let per_sample: Vec<Option<f64>> = match self.mode {
-                    Mode::Cascading => per_step[i]
+                    Mode::Cascading => steps
                         .last()
                         .expect("one step at least")
+                        .1
                         .spearman_abs
                         .clone(),
                     Mode::Independent => (0..n)
                         .map(|img| {
-                            let v: Vec<f64> = per_step[i]
+                            let v: Vec<f64> = steps
                                 .iter()
-                                .filter_map(|s| s.spearman_abs[img])
+                                .filter_map(|(_, s)| s.spearman_abs[img])
                                 .collect();
-                            (!v.is_empty()).then(|| super::stats::mean(&v))
+                            (!v.is_empty()).then(|| mean(&v))
                         })
                         .collect(),
                 };
-                let what = match self.mode {
-                    Mode::Cascading => "after every layer is randomized",
-                    Mode::Independent => "averaged over single-layer randomizations",
+                let detail = RandomizationDetail {
+                    mode: self.mode,
+                    distribution: self.distribution,
+                    model: model.name(),
+                    layers_top_down: groups.iter().map(|g| g.layer.clone()).collect(),
+                    curve: steps
+                        .iter()
+                        .map(|(label, s)| StepSimilarity::of(label, s))
+                        .collect(),
+                    data: self.subject.data.describe(&ctx.seeds),
                 };
-                let detail = json!({
-                    "mode": self.mode, "distribution": self.distribution, "model": model.name(),
-                    "layers_top_down": groups.iter().map(|g| g.layer.clone()).collect::<Vec<_>>(),
-                    "curve": curves[i],
-                    "data": self.data.describe(ctx.seed),
-                });
-                verdict(
-                    "randomization",
-                    method.title(),
-                    per_sample,
-                    self.threshold,
-                    self.level,
-                    what,
-                    detail,
-                )
+                let findings = Findings::Randomization(RandomizationFindings { detail });
+                rule.verdict(method.title(), per_sample, findings)
             })
-            .collect())
+            .collect();
+        Ok(Outcome::new(results))
     }
 }

@@ -1,9 +1,11 @@
-//! The statistics behind verdicts: sample moments, Student-t intervals (statrs), a seeded
-//! percentile bootstrap, Spearman rank correlation with average ranks for ties.
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+//! The statistics behind verdicts: sample moments, ranks and Student-t quantiles from statrs;
+//! Student-t intervals, a seeded percentile bootstrap and Spearman's rank correlation (average
+//! ranks for ties, as scipy) built on them.
+use crate::seed::Stream;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
+use statrs::statistics::{Data, OrderStatistics, RankTieBreaker, Statistics};
 
 /// Mean, standard deviation (n − 1) and an interval for the mean of a sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,18 +22,58 @@ pub struct Summary {
     pub interval: String,
 }
 
+impl Summary {
+    /// The summary of nothing: a result that could not be evaluated.
+    pub fn empty() -> Self {
+        Summary {
+            n: 0,
+            mean: 0.0,
+            std: 0.0,
+            ci_low: 0.0,
+            ci_high: 0.0,
+            ci_level: 0.0,
+            interval: String::new(),
+        }
+    }
+}
+
+/// Count, mean and standard deviation of a sample (no mean or std when it is empty).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Moments {
+    pub n: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
+}
+
+impl Moments {
+    pub fn of(values: &[f64]) -> Self {
+        if values.is_empty() {
+            return Moments {
+                n: 0,
+                mean: None,
+                std: None,
+            };
+        }
+        Moments {
+            n: values.len(),
+            mean: Some(mean(values)),
+            std: Some(std(values)),
+        }
+    }
+}
+
 pub fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len() as f64
+    values.iter().mean()
 }
 
 /// Sample standard deviation with n − 1 (0 for n < 2).
 pub fn std(values: &[f64]) -> f64 {
-    let n = values.len();
-    if n < 2 {
+    if values.len() < 2 {
         return 0.0;
     }
-    let m = mean(values);
-    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    values.iter().std_dev()
 }
 
 /// Quantile `p` of Student's t with `df` degrees of freedom.
@@ -106,10 +148,10 @@ pub fn bootstrap_interval(
     level: f64,
     side: Side,
     resamples: usize,
-    seed: u64,
+    stream: Stream,
 ) -> Summary {
     let n = values.len();
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = stream.rng();
     let mut means: Vec<f64> = (0..resamples)
         .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
         .collect();
@@ -128,7 +170,7 @@ pub fn bootstrap_interval(
         ci_high: high,
         ci_level: level,
         interval: format!(
-            "percentile bootstrap ({resamples} resamples, seed {seed}), {words} {:.0}%",
+            "percentile bootstrap ({resamples} resamples), {words} {:.0}%",
             level * 100.0
         ),
     }
@@ -136,40 +178,24 @@ pub fn bootstrap_interval(
 
 /// Ranks with ties given their average rank (1-based), as scipy's `rankdata`.
 pub fn average_ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].partial_cmp(&values[b]).expect("finite values"));
-    let mut ranks = vec![0.0; values.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &order[i..=j] {
-            ranks[k] = rank;
-        }
-        i = j + 1;
-    }
-    ranks
+    Data::new(values.to_vec()).ranks(RankTieBreaker::Average)
 }
 
 /// Pearson correlation; None when either side is constant.
 pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
-    let (ma, mb) = (mean(a), mean(b));
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma).powi(2);
-        sbb += (y - mb).powi(2);
-    }
-    if saa == 0.0 || sbb == 0.0 {
+    let (va, vb) = (a.iter().variance(), b.iter().variance());
+    if va == 0.0 || vb == 0.0 || !(va.is_finite() && vb.is_finite()) {
         return None;
     }
-    Some((sab / (saa * sbb).sqrt()).clamp(-1.0, 1.0))
+    Some((a.iter().covariance(b.iter()) / (va * vb).sqrt()).clamp(-1.0, 1.0))
 }
 
 /// Spearman rank correlation (Pearson of average ranks); None when either side is constant.
 pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
     pearson(&average_ranks(a), &average_ranks(b))
+}
+
+/// Replaces non-finite numbers by nothing: reports never contain NaN.
+pub fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
 }

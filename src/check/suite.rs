@@ -7,45 +7,20 @@
 //! methods = "all"                 # or ["gradcam", "hirescam"]
 //!
 //! [[checks]]
-//! check = "wall"                  # wall | theorem | randomization | data-randomization | class-sensitivity
+//! check = "wall"                  # a registered check: wall, theorem, randomization, …
 //! model = "builtin:stack-masked"
 //! baseline = "builtin:stack-baseline"
 //! data = { synthetic = 64 }
 //! ignored = false                 # the cargo-test harness lists ignored checks as ignored trials
 //! ```
-use super::class_sensitivity::ClassSensitivityCheck;
-use super::data_randomization::DataRandomizationCheck;
-use super::randomization::RandomizationCheck;
-use super::theorem::TheoremCheck;
-use super::wall::WallCheck;
-use super::Check;
+use super::runner::{run_checks, Run};
+use super::{CheckContext, DynCheck, Registry};
+use crate::cam::external::{ExternalMethod, ExternalSpec};
 use crate::cam::{methods_from_list, CamMethod};
 use crate::error::{Error, Result};
+use crate::seed::Seeds;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// One declared check.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "check", rename_all = "kebab-case")]
-pub enum CheckSpec {
-    Wall(WallCheck),
-    Theorem(TheoremCheck),
-    Randomization(RandomizationCheck),
-    DataRandomization(DataRandomizationCheck),
-    ClassSensitivity(ClassSensitivityCheck),
-}
-
-impl CheckSpec {
-    pub fn as_check(&self) -> &dyn Check {
-        match self {
-            CheckSpec::Wall(c) => c,
-            CheckSpec::Theorem(c) => c,
-            CheckSpec::Randomization(c) => c,
-            CheckSpec::DataRandomization(c) => c,
-            CheckSpec::ClassSensitivity(c) => c,
-        }
-    }
-}
 
 /// `methods = "all"` or a list of names.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,10 +37,11 @@ impl Default for MethodList {
 }
 
 impl MethodList {
-    pub fn resolve(&self) -> Result<Vec<Box<dyn CamMethod>>> {
+    /// The built-in methods named, their random streams (RandomCAM's) taken from `seeds`.
+    pub fn resolve(&self, seeds: &Seeds) -> Result<Vec<Box<dyn CamMethod>>> {
         match self {
-            MethodList::Named(s) => methods_from_list(s),
-            MethodList::List(v) => methods_from_list(&v.join(",")),
+            MethodList::Named(s) => methods_from_list(s, seeds),
+            MethodList::List(v) => methods_from_list(&v.join(","), seeds),
         }
     }
 }
@@ -73,7 +49,7 @@ impl MethodList {
 /// A check in a suite, with the harness's `ignored` flag.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub spec: CheckSpec,
+    pub check: Box<dyn DynCheck>,
     pub ignored: bool,
 }
 
@@ -85,7 +61,7 @@ pub struct Suite {
     pub seed: u64,
     pub methods: MethodList,
     /// Methods outside Rust, run through the file protocol.
-    pub external: Vec<crate::cam::external::ExternalSpec>,
+    pub external: Vec<ExternalSpec>,
     pub checks: Vec<Entry>,
     /// Folder of the suite file, against which relative paths in it resolve.
     pub base: PathBuf,
@@ -102,20 +78,29 @@ struct SuiteFile {
     #[serde(default)]
     methods: MethodList,
     #[serde(default)]
-    external: Vec<crate::cam::external::ExternalSpec>,
+    external: Vec<ExternalSpec>,
     #[serde(default)]
     checks: Vec<toml::Table>,
 }
 
+/// The suites shipped in `checks/`, embedded so that `--suite NAME` works from any folder.
+pub const BUILTIN_SUITES: &[(&str, &str)] = &[
+    ("default", include_str!("../../checks/default.toml")),
+    ("theorem", include_str!("../../checks/theorem.toml")),
+    ("paper", include_str!("../../checks/paper.toml")),
+];
+
 impl Suite {
-    /// Parses suite text; `origin` names it in messages.
+    /// Parses suite text with the built-in checks; `origin` names it in messages.
     pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Suite> {
+        Suite::parse_with(text, origin, base, &Registry::builtin())
+    }
+
+    /// Parses suite text, knowing the checks of `registry`.
+    pub fn parse_with(text: &str, origin: &str, base: &Path, registry: &Registry) -> Result<Suite> {
         let bad = |what: String| {
-            Error::input(
-                what,
-                origin,
-                "see checks/default.toml and docs/checks.md for the suite format",
-            )
+            let fix = "see checks/default.toml and docs/checks.md for the suite format";
+            Error::input(what, origin, fix)
         };
         let file: SuiteFile = toml::from_str(text).map_err(|e| {
             bad(format!(
@@ -125,39 +110,27 @@ impl Suite {
         })?;
         let mut checks = Vec::new();
         for (i, mut table) in file.checks.into_iter().enumerate() {
+            let at = |what: String| bad(format!("check {} of {origin}: {what}", i + 1));
             let ignored = match table.remove("ignored") {
                 Some(toml::Value::Boolean(b)) => b,
                 Some(other) => {
-                    return Err(bad(format!(
-                        "check {} of {origin}: `ignored` must be true or false, not {other:?}",
-                        i + 1
+                    return Err(at(format!(
+                        "`ignored` must be true or false, not {other:?}"
                     )))
                 }
                 None => false,
             };
-            let spec: CheckSpec =
-                toml::Value::Table(table)
-                    .try_into()
-                    .map_err(|e: toml::de::Error| {
-                        bad(format!(
-                            "check {} of {origin}: {}",
-                            i + 1,
-                            e.to_string().trim()
-                        ))
-                    })?;
-            checks.push(Entry { spec, ignored });
+            let check = registry.from_table(table).map_err(at)?;
+            checks.push(Entry { check, ignored });
         }
         if checks.is_empty() {
             return Err(bad(format!("{origin} declares no check")));
         }
-        let name = file.name.unwrap_or_else(|| {
-            Path::new(origin)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        });
+        let stem = Path::new(origin)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned());
         let suite = Suite {
-            name,
+            name: file.name.unwrap_or_else(|| stem.unwrap_or_default()),
             description: file.description,
             seed: file.seed,
             methods: file.methods,
@@ -165,29 +138,39 @@ impl Suite {
             checks,
             base: base.to_path_buf(),
         };
-        suite.methods.resolve()?;
+        suite.methods.resolve(&Seeds::new(suite.seed))?;
         Ok(suite.with_paths_resolved())
     }
 
     /// Reads a suite file.
     pub fn load(path: &Path) -> Result<Suite> {
+        Suite::load_with(path, &Registry::builtin())
+    }
+
+    /// Reads a suite file, knowing the checks of `registry`.
+    pub fn load_with(path: &Path, registry: &Registry) -> Result<Suite> {
         let text =
             std::fs::read_to_string(path).map_err(|e| Error::io("read the suite", path, e))?;
-        Suite::parse(
-            &text,
-            &path.display().to_string(),
-            path.parent().unwrap_or(Path::new(".")),
-        )
+        let base = path.parent().unwrap_or(Path::new("."));
+        Suite::parse_with(&text, &path.display().to_string(), base, registry)
     }
 
     /// A suite shipped in `checks/` by name (`default`, `theorem`, `paper`), or a file path.
     pub fn named(name: &str) -> Result<Suite> {
+        Suite::named_with(name, &Registry::builtin())
+    }
+
+    /// [`Suite::named`], knowing the checks of `registry`.
+    pub fn named_with(name: &str, registry: &Registry) -> Result<Suite> {
         let path = Path::new(name);
         if path.extension().is_some_and(|e| e == "toml") || path.components().count() > 1 {
-            return Suite::load(path);
+            return Suite::load_with(path, registry);
         }
         match BUILTIN_SUITES.iter().find(|(n, _)| *n == name) {
-            Some((_, text)) => Suite::parse(text, &format!("checks/{name}.toml"), Path::new(".")),
+            Some((_, text)) => {
+                let origin = format!("checks/{name}.toml");
+                Suite::parse_with(text, &origin, Path::new("."), registry)
+            }
             None => Err(Error::Unknown {
                 kind: "suite",
                 name: name.into(),
@@ -202,78 +185,42 @@ impl Suite {
 
     fn with_paths_resolved(mut self) -> Suite {
         let base = self.base.clone();
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() && !base.as_os_str().is_empty() {
-                *p = base.join(&*p);
-            }
-        };
         for entry in &mut self.checks {
-            let data = match &mut entry.spec {
-                CheckSpec::Wall(c) => Some(&mut c.data),
-                CheckSpec::Randomization(c) => Some(&mut c.data),
-                CheckSpec::DataRandomization(c) => Some(&mut c.data),
-                CheckSpec::ClassSensitivity(c) => Some(&mut c.data),
-                CheckSpec::Theorem(_) => None,
-            };
-            match data {
-                Some(crate::data::DataSpec::Npy { input }) => fix(input),
-                Some(crate::data::DataSpec::Folder { folder, .. }) => fix(folder),
-                _ => {}
+            let path = entry.check.subject_mut().and_then(|s| s.data.path_mut());
+            if let Some(p) = path {
+                if p.is_relative() && !base.as_os_str().is_empty() {
+                    *p = base.join(&*p);
+                }
             }
         }
         self
     }
-}
 
-/// The suites shipped in `checks/`, embedded so that `--suite NAME` works from any folder.
-pub const BUILTIN_SUITES: &[(&str, &str)] = &[
-    ("default", include_str!("../../checks/default.toml")),
-    ("theorem", include_str!("../../checks/theorem.toml")),
-    ("paper", include_str!("../../checks/paper.toml")),
-];
-
-impl Suite {
-    /// Runs every check (or the `only` subset, by index) and collects one report.
     /// The built-in methods the suite names, then its external ones.
-    pub fn all_methods(&self) -> Result<Vec<Box<dyn CamMethod>>> {
-        let mut methods = self.methods.resolve()?;
+    pub fn all_methods(&self, seeds: &Seeds) -> Result<Vec<Box<dyn CamMethod>>> {
+        let mut methods = self.methods.resolve(seeds)?;
         for spec in &self.external {
-            methods.push(Box::new(crate::cam::external::ExternalMethod::new(
-                spec.clone(),
-            )));
+            methods.push(Box::new(ExternalMethod::new(spec.clone())));
         }
         Ok(methods)
     }
 
     /// Runs every check, or with `shard = Some((k, n))` the checks whose position i in the suite
-    /// has i mod n = k − 1 (a deterministic K-th of the suite), and collects one report.
-    pub fn run(
-        &self,
-        device: tch::Device,
-        shard: Option<(usize, usize)>,
-    ) -> Result<crate::report::Report> {
-        let methods = self.all_methods()?;
-        let ctx = super::CheckContext {
-            device,
-            seed: self.seed,
-        };
-        let mut report =
-            crate::report::Report::new(format!("suite:{}", self.name), self.seed, device);
-        report.shard = shard.map(|(k, n)| format!("{k}/{n}"));
-        for (i, entry) in self.checks.iter().enumerate() {
-            if shard.is_some_and(|(k, n)| i % n != k - 1) {
-                continue;
-            }
-            let check = entry.spec.as_check();
-            let results = check.run(&methods, &ctx)?;
-            report.checks.push(crate::report::CheckRun {
-                check: check.name().into(),
-                params: check.params(),
-                index: i,
-                results: results.len(),
-            });
-            report.results.extend(results);
-        }
-        Ok(report)
+    /// has i mod n = k − 1 (a deterministic K-th of the suite), and collects one report
+    /// labelled `suite:NAME`.
+    pub fn run(&self, device: tch::Device, shard: Option<(usize, usize)>) -> Result<Run> {
+        let ctx = CheckContext::new(device, self.seed);
+        let methods = self.all_methods(&ctx.seeds)?;
+        let checks: Vec<(usize, &dyn DynCheck)> = self
+            .checks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| shard.is_none_or(|(k, n)| i % n == k - 1))
+            .map(|(i, e)| (i, e.check.as_ref()))
+            .collect();
+        let label = format!("suite:{}", self.name);
+        let mut run = run_checks(&label, &checks, &methods, &ctx)?;
+        run.report.shard = shard.map(|(k, n)| format!("{k}/{n}"));
+        Ok(run)
     }
 }

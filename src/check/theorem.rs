@@ -14,20 +14,20 @@
 //! two-sided interval's half-width is below `relative_half_width` of the estimate (or
 //! `max_draws`). Verdict "consistent" iff the closed form lies in the interval; each reading of
 //! the talk's bound "holds" unless the interval's upper end is below it.
-use super::stats::{t_interval, Side};
-use super::{default_level, finite, Check, CheckContext, CheckResult};
+use super::stats::{finite, mean, std, t_interval, Side};
+use super::{Check, CheckContext, CheckResult, Findings, Outcome};
 use crate::cam::{explain, gradcam::GradCam, CamMethod};
 use crate::error::Result;
 use crate::model::init::Init;
 use crate::model::rcnn::{RcnnConfig, RcnnDraws};
 use crate::progress::Progress;
+use crate::seed::{streams, Stream};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use statrs::function::gamma::ln_gamma;
 use tch::{Device, Kind, Tensor};
 
 /// How each draw's GradCAM values become the Monte Carlo statistic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Estimator {
     /// The mean of GC = ReLU(S) itself.
@@ -40,7 +40,7 @@ pub enum Estimator {
 }
 
 /// Which class GradCAM explains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ClassChoice {
     /// A fixed class score y_c, as the theorem states it (the model has one output).
@@ -49,81 +49,229 @@ pub enum ClassChoice {
     Argmax,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TheoremCheck {
-    #[serde(default = "default_filters")]
-    pub filters: Vec<i64>,
-    #[serde(default = "default_kernel")]
-    pub kernel: i64,
-    /// Input height and width (29 in the authors' notebook).
-    #[serde(default = "default_size")]
-    pub size: i64,
-    #[serde(default = "default_tau")]
+/// A (τ, input scale) pair of the scaling rows: `[0.5, 1.0]` in a suite, `0.5:1` on the
+/// command line.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "(f64, f64)", into = "(f64, f64)")]
+pub struct Scaling {
     pub tau: f64,
-    /// Multiplies the input image, hence every ‖m‖.
-    #[serde(default = "default_one")]
     pub input_scale: f64,
-    #[serde(default = "default_class")]
-    pub class: ClassChoice,
-    #[serde(default = "default_estimator")]
-    pub estimator: Estimator,
-    #[serde(default = "default_level")]
-    pub level: f64,
-    #[serde(default = "default_rel")]
-    pub relative_half_width: f64,
-    #[serde(default = "default_min_draws")]
-    pub min_draws: i64,
-    #[serde(default = "default_max_draws")]
-    pub max_draws: i64,
-    /// Multiplies the closed form before comparing (1 = the true value; a control uses 1.1).
-    #[serde(default = "default_one")]
-    pub closed_form_factor: f64,
-    /// Extra configurations that show the scaling: (τ, input scale) pairs at V = `scaling_filters`.
-    #[serde(default)]
-    pub scaling: Vec<(f64, f64)>,
-    #[serde(default = "default_scaling_filters")]
-    pub scaling_filters: i64,
 }
 
-fn default_filters() -> Vec<i64> {
-    vec![64, 256, 512, 1024, 2048, 4096]
+impl From<(f64, f64)> for Scaling {
+    fn from((tau, input_scale): (f64, f64)) -> Self {
+        Scaling { tau, input_scale }
+    }
 }
-fn default_kernel() -> i64 {
-    2
+
+impl From<Scaling> for (f64, f64) {
+    fn from(s: Scaling) -> Self {
+        (s.tau, s.input_scale)
+    }
 }
-fn default_size() -> i64 {
-    29
+
+fn parse_scaling(text: &str) -> std::result::Result<Scaling, String> {
+    let bad = || format!("`{text}` is not TAU:SCALE (e.g. 0.5:1)");
+    let (tau, scale) = text.split_once(':').ok_or_else(bad)?;
+    let tau = tau.trim().parse::<f64>().map_err(|_| bad())?;
+    let input_scale = scale.trim().parse::<f64>().map_err(|_| bad())?;
+    Ok(Scaling { tau, input_scale })
 }
-fn default_tau() -> f64 {
-    1.0
+
+const FILTERS: [i64; 6] = [64, 256, 512, 1024, 2048, 4096];
+const KERNEL: i64 = 2;
+const SIZE: i64 = 29;
+const TAU: f64 = 1.0;
+const ONE: f64 = 1.0;
+const LEVEL: f64 = 0.95;
+const RELATIVE_HALF_WIDTH: f64 = 0.02;
+const MIN_DRAWS: i64 = 512;
+const MAX_DRAWS: i64 = 200_000;
+const SCALING_FILTERS: i64 = 512;
+
+fn filters() -> Vec<i64> {
+    FILTERS.to_vec()
 }
-fn default_one() -> f64 {
-    1.0
+fn kernel() -> i64 {
+    KERNEL
 }
-fn default_class() -> ClassChoice {
+fn size() -> i64 {
+    SIZE
+}
+fn tau() -> f64 {
+    TAU
+}
+fn one() -> f64 {
+    ONE
+}
+fn class() -> ClassChoice {
     ClassChoice::Fixed
 }
-fn default_estimator() -> Estimator {
+fn estimator() -> Estimator {
     Estimator::ControlVariate
 }
-fn default_rel() -> f64 {
-    0.02
+fn level() -> f64 {
+    LEVEL
 }
-fn default_min_draws() -> i64 {
-    512
+fn relative_half_width() -> f64 {
+    RELATIVE_HALF_WIDTH
 }
-fn default_max_draws() -> i64 {
-    200_000
+fn min_draws() -> i64 {
+    MIN_DRAWS
 }
-fn default_scaling_filters() -> i64 {
-    512
+fn max_draws() -> i64 {
+    MAX_DRAWS
+}
+fn scaling_filters() -> i64 {
+    SCALING_FILTERS
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct TheoremCheck {
+    /// Numbers of filters V, one configuration each.
+    #[arg(long, value_delimiter = ',', default_values_t = FILTERS)]
+    #[serde(default = "filters")]
+    pub filters: Vec<i64>,
+    /// Convolution kernel side k.
+    #[arg(long, default_value_t = KERNEL)]
+    #[serde(default = "kernel")]
+    pub kernel: i64,
+    /// Input height and width (29 in the authors' notebook).
+    #[arg(long, default_value_t = SIZE)]
+    #[serde(default = "size")]
+    pub size: i64,
+    /// Standard deviation τ of the Gaussian weights.
+    #[arg(long, default_value_t = TAU)]
+    #[serde(default = "tau")]
+    pub tau: f64,
+    /// Multiplies the input image, hence every ‖m‖.
+    #[arg(long, default_value_t = ONE)]
+    #[serde(default = "one")]
+    pub input_scale: f64,
+    /// The explained class: a fixed class (the theorem) or the argmax of 10 logits.
+    #[arg(long, value_enum, default_value_t = ClassChoice::Fixed)]
+    #[serde(default = "class")]
+    pub class: ClassChoice,
+    /// The Monte Carlo statistic (control-variate needs a fixed class).
+    #[arg(long, value_enum, default_value_t = Estimator::ControlVariate)]
+    #[serde(default = "estimator")]
+    pub estimator: Estimator,
+    /// Level of the two-sided interval of the Monte Carlo mean.
+    #[arg(long, default_value_t = LEVEL)]
+    #[serde(default = "level")]
+    pub level: f64,
+    /// Draw until the interval's half-width is below this fraction of the estimate.
+    #[arg(long, default_value_t = RELATIVE_HALF_WIDTH)]
+    #[serde(default = "relative_half_width")]
+    pub relative_half_width: f64,
+    /// Draws per configuration at least.
+    #[arg(long, default_value_t = MIN_DRAWS)]
+    #[serde(default = "min_draws")]
+    pub min_draws: i64,
+    /// Draws per configuration at most.
+    #[arg(long, default_value_t = MAX_DRAWS)]
+    #[serde(default = "max_draws")]
+    pub max_draws: i64,
+    /// Exactly this many draws per configuration (overrides min_draws and max_draws).
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draws: Option<i64>,
+    /// Multiplies the closed form before comparing (1 = the true value; a control uses 1.1).
+    #[arg(long, default_value_t = ONE)]
+    #[serde(default = "one")]
+    pub closed_form_factor: f64,
+    /// Extra configurations that show the scaling: (τ, input scale) pairs at V =
+    /// scaling_filters, written TAU:SCALE.
+    #[arg(long, value_delimiter = ',', value_parser = parse_scaling)]
+    #[serde(default)]
+    pub scaling: Vec<Scaling>,
+    /// V of the scaling configurations.
+    #[arg(long, default_value_t = SCALING_FILTERS)]
+    #[serde(default = "scaling_filters")]
+    pub scaling_filters: i64,
 }
 
 impl Default for TheoremCheck {
     fn default() -> Self {
-        serde_json::from_value(json!({})).expect("defaults")
+        serde_json::from_value(serde_json::json!({})).expect("every field has a default")
     }
+}
+
+/// One reading of the talk's bound at one configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoundReading {
+    /// False iff the interval's upper end is below the bound.
+    pub holds: bool,
+    /// The reading takes the square root of a negative number here.
+    pub vacuous: bool,
+    /// The bound per unit ‖m‖; None where vacuous.
+    pub value: Option<f64>,
+}
+
+/// The talk's bound in its three readings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bounds {
+    /// (V − 20√V)·…
+    pub linear: BoundReading,
+    /// (V − 20√V)/√V·…
+    pub over_sqrt: BoundReading,
+    /// √(V − 20√V)·…
+    pub sqrt: BoundReading,
+}
+
+/// The theorem check's own numbers for one configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TheoremFindings {
+    pub detail: TheoremDetail,
+    pub bounds: Bounds,
+    pub class: ClassChoice,
+    /// The exact value (times `closed_form_factor`).
+    pub closed_form: f64,
+    /// The closed form lies in the interval (always false for `argmax`).
+    pub consistent: bool,
+    /// The Monte Carlo mean of E[GC_ij]/‖m_ij‖.
+    pub estimate: f64,
+    pub filters: i64,
+    pub input_scale: f64,
+    pub tau: f64,
+}
+
+impl TheoremFindings {
+    /// `V=512 tau=1 scale=0.5`: what tells the configurations of one run apart.
+    pub fn configuration(&self) -> String {
+        format!(
+            "V={} tau={} scale={}",
+            self.filters, self.tau, self.input_scale
+        )
+    }
+}
+
+/// Mean and standard deviation of the plain estimator, beside the control variate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlainEstimate {
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// One pixel behind the wall, to read the estimate in units of GC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExamplePixel {
+    pub row: i64,
+    pub col: i64,
+    pub patch_norm: f64,
+    pub expected_gc: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TheoremDetail {
+    pub draws: usize,
+    pub estimator: Estimator,
+    pub plain_estimate: PlainEstimate,
+    pub relative_half_width: f64,
+    pub n_vis: i64,
+    pub pixels_behind_wall: i64,
+    pub expected_sqrt_chi: f64,
+    pub example_pixel: ExamplePixel,
 }
 
 /// E[√X] for X ~ χ²_K with K ~ Binomial(V, ½) (K = 0 contributes 0).
@@ -175,15 +323,16 @@ pub fn closed_form(config: &RcnnConfig) -> f64 {
         / ((g.h * g.w) as f64 * (2.0 * std::f64::consts::PI).sqrt())
 }
 
-/// The talk's bound per unit ‖m‖ in its three readings: (name, value or None where √ of a negative).
-pub fn bound_readings(config: &RcnnConfig) -> Vec<(&'static str, Option<f64>)> {
+/// The talk's bound per unit ‖m‖ in its three readings: (name, value or None where √ of a
+/// negative).
+pub fn bound_readings(config: &RcnnConfig) -> [(&'static str, Option<f64>); 3] {
     let g = geometry(config);
     let v = config.filters as f64;
+    let tau2 = config.tau * config.tau;
     let base =
-        ((g.hp * g.wp) as f64).sqrt() / (16.0 * std::f64::consts::PI) * config.tau * config.tau
-            / (g.h * g.w) as f64;
+        ((g.hp * g.wp) as f64).sqrt() / (16.0 * std::f64::consts::PI) * tau2 / (g.h * g.w) as f64;
     let lead = v - 20.0 * v.sqrt();
-    vec![
+    [
         ("linear", Some(lead * base)),
         ("over_sqrt", Some(lead / v.sqrt() * base)),
         ("sqrt", (lead >= 0.0).then(|| lead.sqrt() * base)),
@@ -216,34 +365,55 @@ impl TheoremCheck {
         }
     }
 
-    /// Per-draw statistics for `draws` draws of `config` on image `xi` [1, 1, H, W]: (plain,
-    /// control-variate) values of the pixel-averaged GC / ‖m‖.
+    /// (min_draws, max_draws), or `draws` twice when it is set.
+    fn draw_range(&self) -> (i64, i64) {
+        match self.draws {
+            Some(d) => (d, d),
+            None => (self.min_draws, self.max_draws),
+        }
+    }
+
+    /// The configurations this check runs: (V, τ, input scale) for each V, then the scaling
+    /// pairs at `scaling_filters`.
+    pub fn sweep(&self) -> Vec<(i64, f64, f64)> {
+        let sweep = self
+            .filters
+            .iter()
+            .map(|&v| (v, self.tau, self.input_scale));
+        let scaling = self
+            .scaling
+            .iter()
+            .map(|s| (self.scaling_filters, s.tau, s.input_scale));
+        sweep.chain(scaling).collect()
+    }
+
+    /// Per-draw statistics for draws `first..first + count` of `stream` (draw i is seeded by
+    /// `stream.at(i)` alone) of `config` on image `xi` [1, 1, H, W]: (plain, control-variate)
+    /// values of the pixel-averaged GC / ‖m‖.
     pub fn sample(
         &self,
         config: &RcnnConfig,
         xi: &Tensor,
-        draws: i64,
-        seed: u64,
+        stream: Stream,
+        first: u64,
+        count: i64,
         device: Device,
     ) -> Result<(Vec<f64>, Vec<f64>)> {
         let g = geometry(config);
-        let model = RcnnDraws::new(config.clone(), draws, seed, device);
+        let model = RcnnDraws::new(config.clone(), count, stream, first, device);
         let x = xi
             .to_device(device)
-            .expand([draws, 1, config.height, config.width], false);
+            .expand([count, 1, config.height, config.width], false);
         let targets = (self.class == ClassChoice::Fixed)
-            .then(|| Tensor::zeros([draws], (Kind::Int64, device)));
+            .then(|| Tensor::zeros([count], (Kind::Int64, device)));
         let e = explain(&GradCam as &dyn CamMethod, &model, &x, targets.as_ref())?;
         let norms = patch_norms(xi, config.kernel).to_device(device);
         let rows = g.dead_rows.end - g.dead_rows.start;
         let s = e.raw.narrow(1, g.dead_rows.start, rows)
             / norms.narrow(0, g.dead_rows.start, rows).unsqueeze(0);
         let per_draw = |t: Tensor| {
-            Vec::<f64>::try_from(
-                t.mean_dim([1, 2].as_slice(), false, Kind::Double)
-                    .to_device(Device::Cpu),
-            )
-            .expect("values")
+            let means = t.mean_dim([1, 2].as_slice(), false, Kind::Double);
+            Vec::<f64>::try_from(means.to_device(Device::Cpu)).expect("values")
         };
         Ok((per_draw(s.relu()), per_draw(s.abs() * 0.5)))
     }
@@ -258,26 +428,22 @@ impl TheoremCheck {
         progress: &mut Progress,
     ) -> Result<CheckResult> {
         let config = self.config(filters, tau);
-        let xi = Init::new(ctx.seed ^ 0xC0FFEE, Device::Cpu)
-            .normal(&[1, 1, self.size, self.size], 1.0)
-            * input_scale;
+        let input = ctx.stream(streams::THEOREM_INPUT).seed();
+        let xi =
+            Init::new(input, Device::Cpu).normal(&[1, 1, self.size, self.size], 1.0) * input_scale;
+        let draws = ctx.stream(streams::THEOREM_DRAWS).at(filters as u64);
         let chunk = chunk_draws(filters, ctx.device);
+        let (min_draws, max_draws) = self.draw_range();
         let (mut values, mut plain): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
         let half_width = |values: &[f64]| {
             let s = t_interval(values, self.level, Side::TwoSided);
             (s.ci_high - s.ci_low) / 2.0 / s.mean.abs().max(1e-300)
         };
-        while (values.len() as i64) < self.min_draws
-            || (half_width(&values) > self.relative_half_width
-                && (values.len() as i64) < self.max_draws)
+        while (values.len() as i64) < min_draws
+            || (half_width(&values) > self.relative_half_width && (values.len() as i64) < max_draws)
         {
-            // Draw i of this configuration is seeded with base + i, whatever the chunking.
-            let seed = ctx
-                .seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(filters as u64 * 7919)
-                .wrapping_add(values.len() as u64);
-            let (p, cv) = self.sample(&config, &xi, chunk, seed, ctx.device)?;
+            let first = values.len() as u64;
+            let (p, cv) = self.sample(&config, &xi, draws, first, chunk, ctx.device)?;
             values.extend(if self.estimator() == Estimator::ControlVariate {
                 cv
             } else {
@@ -289,20 +455,17 @@ impl TheoremCheck {
         progress.inc(1);
         let s = t_interval(&values, self.level, Side::TwoSided);
         let exact = closed_form(&config) * self.closed_form_factor;
-        let consistent =
-            self.class == ClassChoice::Fixed && s.ci_low <= exact && exact <= s.ci_high;
+        let fixed = self.class == ClassChoice::Fixed;
+        let consistent = fixed && s.ci_low <= exact && exact <= s.ci_high;
+        let g = geometry(&config);
         let norms = patch_norms(&xi, config.kernel);
-        let reference_norm = norms
-            .get(geometry(&config).dead_rows.start)
-            .get(0)
-            .double_value(&[]);
-        let bounds: serde_json::Map<String, serde_json::Value> = bound_readings(&config)
-            .into_iter()
-            .map(|(name, value)| {
-                let holds = value.map(|b| s.ci_high >= b).unwrap_or(true);
-                (name.to_string(), json!({"value": value.and_then(finite), "holds": holds, "vacuous": value.is_none()}))
-            })
-            .collect();
+        let reference_norm = norms.get(g.dead_rows.start).get(0).double_value(&[]);
+        let reading = |value: Option<f64>| BoundReading {
+            holds: value.map(|b| s.ci_high >= b).unwrap_or(true),
+            vacuous: value.is_none(),
+            value: value.and_then(finite),
+        };
+        let [linear, over_sqrt, sqrt] = bound_readings(&config).map(|(_, value)| reading(value));
         let class_words = match self.class {
             ClassChoice::Fixed => "a fixed class",
             ClassChoice::Argmax => {
@@ -310,54 +473,67 @@ impl TheoremCheck {
             }
         };
         let rule = format!(
-            "consistent iff the closed form lies in the two-sided {:.0}% Student-t interval of the Monte Carlo mean; a bound reading is violated iff the interval's upper end is below it",
+            "consistent iff the closed form lies in the two-sided {:.0}% Student-t interval of \
+             the Monte Carlo mean; a bound reading is violated iff the interval's upper end is \
+             below it",
             self.level * 100.0
         );
-        let mut extra = serde_json::Map::new();
-        extra.insert("filters".into(), json!(filters));
-        extra.insert("tau".into(), json!(tau));
-        extra.insert("input_scale".into(), json!(input_scale));
-        extra.insert("class".into(), json!(self.class));
-        extra.insert("estimate".into(), json!(s.mean));
-        extra.insert("closed_form".into(), json!(exact));
-        extra.insert("consistent".into(), json!(consistent));
-        extra.insert("bounds".into(), serde_json::Value::Object(bounds));
-        let pass = self.class == ClassChoice::Argmax || consistent;
-        let detail = json!({
-            "draws": s.n,
-            "estimator": self.estimator(),
-            "plain_estimate": {"mean": super::stats::mean(&plain), "std": super::stats::std(&plain)},
-            "relative_half_width": (s.ci_high - s.ci_low) / 2.0 / s.mean,
-            "n_vis": geometry(&config).n_vis,
-            "pixels_behind_wall": geometry(&config).dead_rows.end - geometry(&config).dead_rows.start,
-            "expected_sqrt_chi": expected_sqrt_chi(filters),
-            "example_pixel": {"row": geometry(&config).dead_rows.start, "col": 0, "patch_norm": reference_norm,
-                              "expected_gc": s.mean * reference_norm},
-        });
+        let half = (s.ci_high - s.ci_low) / 2.0;
+        let findings = TheoremFindings {
+            detail: TheoremDetail {
+                draws: s.n,
+                estimator: self.estimator(),
+                plain_estimate: PlainEstimate {
+                    mean: mean(&plain),
+                    std: std(&plain),
+                },
+                relative_half_width: half / s.mean,
+                n_vis: g.n_vis,
+                pixels_behind_wall: g.dead_rows.end - g.dead_rows.start,
+                expected_sqrt_chi: expected_sqrt_chi(filters),
+                example_pixel: ExamplePixel {
+                    row: g.dead_rows.start,
+                    col: 0,
+                    patch_norm: reference_norm,
+                    expected_gc: s.mean * reference_norm,
+                },
+            },
+            bounds: Bounds {
+                linear,
+                over_sqrt,
+                sqrt,
+            },
+            class: self.class,
+            closed_form: exact,
+            consistent,
+            estimate: s.mean,
+            filters,
+            input_scale,
+            tau,
+        };
+        let place = match (fixed, consistent) {
+            (true, true) => " (inside the interval)",
+            (true, false) => " (outside the interval)",
+            (false, _) => "",
+        };
+        let pass = !fixed || consistent;
         Ok(CheckResult {
             reason: format!(
-                "E[GC]/|m| = {:.5} +- {:.5} over {} draws for {class_words}; closed form {:.5}{}",
-                s.mean,
-                (s.ci_high - s.ci_low) / 2.0,
-                s.n,
-                exact,
-                if self.class == ClassChoice::Fixed {
-                    if consistent {
-                        " (inside the interval)"
-                    } else {
-                        " (outside the interval)"
-                    }
-                } else {
-                    ""
-                }
+                "E[GC]/|m| = {:.5} +- {half:.5} over {} draws for {class_words}; closed form \
+                 {exact:.5}{place}",
+                s.mean, s.n,
             ),
-            statistic:
-                "mean over draws of the average of GC_ij / |m_ij| over the pixels behind the wall"
-                    .into(),
+            statistic: "mean over draws of the average of GC_ij / |m_ij| over the pixels behind \
+                        the wall"
+                .into(),
             rule,
-            detail,
-            extra,
-            ..CheckResult::judged("theorem", GradCam.title(), pass, s)
+            ..CheckResult::judged(
+                TheoremCheck::NAME,
+                GradCam.title(),
+                pass,
+                s,
+                Findings::Theorem(findings),
+            )
         })
     }
 }
@@ -383,29 +559,30 @@ pub fn patch_norms(xi: &Tensor, k: i64) -> Tensor {
 }
 
 impl Check for TheoremCheck {
-    fn name(&self) -> &str {
-        "theorem"
-    }
-    fn params(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("params serialise")
-    }
-    fn run(&self, _methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Vec<CheckResult>> {
-        let configs: Vec<(i64, f64, f64)> = self
-            .filters
+    const NAME: &'static str = "theorem";
+    const ABOUT: &'static str = "Theorem 1 Monte Carlo on the masked rCNN (GradCAM)";
+
+    /// One trial per V (`rcnn::V=512`); the scaling rows stay with the suite run.
+    fn configurations(&self) -> Vec<(String, Self)> {
+        let one = |v: i64| TheoremCheck {
+            filters: vec![v],
+            scaling: vec![],
+            ..self.clone()
+        };
+        self.filters
             .iter()
-            .map(|&v| (v, self.tau, self.input_scale))
-            .chain(
-                self.scaling
-                    .iter()
-                    .map(|&(tau, scale)| (self.scaling_filters, tau, scale)),
-            )
-            .collect();
+            .map(|&v| (format!("rcnn::V={v}"), one(v)))
+            .collect()
+    }
+
+    fn run(&self, _methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        let configs = self.sweep();
         let mut progress = Progress::new("theorem Monte Carlo", configs.len() as u64);
         let results = configs
             .iter()
             .map(|&(v, tau, scale)| self.run_config(v, tau, scale, ctx, &mut progress))
             .collect::<Result<Vec<_>>>()?;
         progress.finish(&format!("{} configurations", results.len()));
-        Ok(results)
+        Ok(Outcome::new(results))
     }
 }

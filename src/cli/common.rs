@@ -1,7 +1,6 @@
 //! Arguments shared by several subcommands.
 use crate::device::parse_device;
-use crate::model::wall::{RowRange, Walled};
-use crate::model::zoo::ZooOptions;
+use crate::model::ModelOptions;
 use crate::SplitModel;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -10,16 +9,18 @@ use tch::Device;
 
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// A TorchScript split model (.pt with `features` and `head`), or builtin:NAME (`blindspot models`).
+    /// A TorchScript split model (.pt with `features` and `head`), or builtin:NAME
+    /// (`blindspot models`).
     #[arg(long)]
     pub model: String,
     /// Seed of a built-in model (random initialisation, or training for builtin:stack-*).
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub model_seed: u64,
     /// Weights (safetensors) for a built-in VGG architecture.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Build a wall post hoc: the head no longer reads these feature rows (inclusive, e.g. 5..13 or 5..).
+    /// Build a wall post hoc: the head no longer reads these feature rows (inclusive, e.g.
+    /// 5..13 or 5..).
     #[arg(long, value_name = "FIRST..LAST")]
     pub mask_rows: Option<String>,
     /// auto, cpu, cuda or cuda:N.
@@ -34,16 +35,12 @@ impl ModelArgs {
 
     /// Opens the model on the requested device, walled when --mask-rows is given.
     pub fn open(&self) -> Result<Box<dyn SplitModel>> {
-        let device = self.device()?;
-        let options = ZooOptions {
-            seed: self.seed,
+        let options = ModelOptions {
+            seed: self.model_seed,
             weights: self.weights.clone(),
+            mask_rows: self.mask_rows.clone(),
         };
-        let model = crate::open_model(&self.model, device, &options)
-            .with_context(|| format!("opening --model {}", self.model))?;
-        Ok(match &self.mask_rows {
-            Some(rows) => Box::new(Walled::new(model, RowRange::parse(rows)?)),
-            None => model,
-        })
+        crate::open_model(&self.model, self.device()?, &options)
+            .with_context(|| format!("opening --model {}", self.model))
     }
 }

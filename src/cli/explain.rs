@@ -1,7 +1,8 @@
 //! `blindspot explain`: one method, one model, one batch of images → maps .npy.
-use crate::cam::{explain_batched, method_by_name, pipeline::validate_input};
+use crate::cam::{explain_batched, method_named, pipeline::validate_input};
 use crate::error::Error;
-use crate::io::npy;
+use crate::io::npy::{self, DType};
+use crate::seed::Seeds;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -26,36 +27,24 @@ pub struct ExplainArgs {
     /// Images per forward/backward pass.
     #[arg(long, default_value_t = 64)]
     pub batch_size: i64,
+    /// Run seed of random methods (RandomCAM's stream `method/randomcam`).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
-/// Reads an `.npy` array and checks its element type against `expected`.
-pub fn read_array(path: &Path, flag: &str, expected: &[npy::DType], want: &str) -> Result<Tensor> {
-    let array = npy::read(path).with_context(|| format!("reading {flag} {}", path.display()))?;
-    if !expected.contains(&array.dtype) {
-        return Err(Error::input(
-            format!(
-                "{flag} {} holds {} values; expected {want}",
-                path.display(),
-                array.dtype.numpy_name()
-            ),
-            path.display().to_string(),
-            format!(
-                "save it with numpy as {want} (e.g. array.astype(np.{}))",
-                expected[0].numpy_name()
-            ),
-        )
-        .into());
-    }
-    Ok(array.to_tensor())
+/// Reads an `.npy` array given by `flag`, whose element type must be one of `expected`.
+fn read_array(path: &Path, flag: &str, expected: &[DType], want: &str) -> Result<Tensor> {
+    npy::read_as(path, flag, expected, want)
+        .with_context(|| format!("reading {flag} {}", path.display()))
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
-    let method = method_by_name(&args.method)?;
+    let method = method_named(&args.method, &Seeds::new(args.seed))?;
     let model = args.model.open()?;
     let x = read_array(
         &args.input,
         "--input",
-        &[npy::DType::F32],
+        &[DType::F32],
         "float32 [N, C, H, W]",
     )?;
     validate_input(
@@ -65,12 +54,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     )?;
     let targets = match &args.targets {
         Some(path) => {
-            let t = read_array(
-                path,
-                "--targets",
-                &[npy::DType::I64, npy::DType::I32],
-                "int64 [N]",
-            )?;
+            let t = read_array(path, "--targets", &[DType::I64, DType::I32], "int64 [N]")?;
             if t.dim() != 1 {
                 return Err(Error::input(
                     format!(

@@ -1,15 +1,16 @@
 //! The `blindspot` command line. Library errors get context here and are printed as one message
 //! (what, where, how to fix) with a non-zero exit; a panic is caught and reported the same way,
 //! never as a backtrace.
-mod bench;
 mod check;
 mod common;
 mod explain;
 mod run;
 mod tools;
 
+use crate::check::Registry;
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -33,12 +34,8 @@ enum Command {
     Models,
     /// The main job: run a suite (default: every method on STACK-SYNTH) and write its report.
     Run(run::RunArgs),
-    /// Benchmark against pytorch-grad-cam, the Monte Carlo against a per-draw loop, memory.
-    Bench(bench::BenchArgs),
     /// Merge shard reports (`blindspot run --shard K/N`) into one.
     Merge(run::MergeArgs),
-    /// Run a sanity check (wall, theorem, randomization, …) or a suite file, with verdicts.
-    Check(check::CheckArgs),
     /// Prove which input pixels a (walled) model cannot see.
     Certify(tools::CertifyArgs),
     /// Generate STACK-SYNTH images as .npy batches (and PNG files).
@@ -47,12 +44,19 @@ enum Command {
     Train(tools::TrainArgs),
 }
 
-/// Entry point of the binary.
+/// Entry point of the binary. `blindspot check` is built from the check registry (one
+/// subcommand per check); the other subcommands are derived.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let registry = Registry::builtin();
+    let matches = Cli::command()
+        .subcommand(check::command(&registry))
+        .get_matches();
     // A panic inside libtorch bindings must not print a backtrace: report it as one message.
     std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(|| dispatch(cli));
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match matches.subcommand() {
+        Some(("check", sub)) => check::run(&registry, sub),
+        _ => dispatch(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())),
+    }));
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(err)) => {
@@ -66,7 +70,8 @@ pub fn main() -> ExitCode {
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown failure".into());
             eprintln!(
-                "error: internal failure: {}\n  fix: this is a bug in blindspot or an input it failed to validate; please report the command line",
+                "error: internal failure: {}\n  fix: this is a bug in blindspot or an input it \
+                 failed to validate; please report the command line",
                 crate::error::first_line(&message)
             );
             ExitCode::from(101)
@@ -89,18 +94,14 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Models => {
-            for (name, about) in crate::train::presets::PRESETS
-                .iter()
-                .chain(crate::model::zoo::BUILTINS)
-            {
+            let zoo = crate::model::zoo::BUILTINS;
+            for (name, about) in crate::train::presets::PRESETS.iter().chain(zoo) {
                 println!("builtin:{name:<20} {about}");
             }
             Ok(())
         }
         Command::Run(args) => run::run(args),
         Command::Merge(args) => run::merge(args),
-        Command::Bench(args) => bench::run(args),
-        Command::Check(args) => check::run(args),
         Command::Certify(args) => tools::certify_cmd(args),
         Command::Data(args) => tools::data_cmd(args),
         Command::Train(args) => tools::train_cmd(args),

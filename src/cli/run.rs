@@ -1,9 +1,10 @@
 //! `blindspot run`: the main job. Runs a suite (the default one: STACK-SYNTH, the models
 //! blindspot trains itself, every built-in method, wall leakage, Theorem 1 and randomization),
 //! prints the verdict table and writes the report to an output folder.
-use crate::check::suite::{CheckSpec, Suite};
+use crate::check::suite::Suite;
+use crate::check::Check;
 use crate::data::folder::Preprocess;
-use crate::data::DataSpec;
+use crate::data::{DataSpec, FOLDER_SIZE};
 use crate::device::{device_name, parse_device};
 use crate::error::Error;
 use anyhow::{Context, Result};
@@ -28,7 +29,7 @@ pub struct RunArgs {
     /// Weights (safetensors) for the wall check's built-in model (the paper suite needs them).
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Overrides the suite's seed.
+    /// Overrides the suite's seed (every random stream of the run derives from it).
     #[arg(long)]
     pub seed: Option<u64>,
     /// auto, cpu, cuda or cuda:N.
@@ -43,17 +44,12 @@ pub struct RunArgs {
 /// Parses `K/N` with 1 <= K <= N.
 pub fn parse_shard(text: &str) -> Result<(usize, usize)> {
     let bad = || {
-        Error::input(
-            format!("`{text}` is not a shard"),
-            "--shard",
-            "write K/N with 1 <= K <= N, e.g. --shard 2/3",
-        )
+        let fix = "write K/N with 1 <= K <= N, e.g. --shard 2/3";
+        Error::input(format!("`{text}` is not a shard"), "--shard", fix)
     };
     let (k, n) = text.split_once('/').ok_or_else(bad)?;
-    let (k, n) = (
-        k.trim().parse::<usize>().map_err(|_| bad())?,
-        n.trim().parse::<usize>().map_err(|_| bad())?,
-    );
+    let number = |t: &str| t.trim().parse::<usize>().map_err(|_| bad());
+    let (k, n) = (number(k)?, number(n)?);
     if k == 0 || n == 0 || k > n {
         return Err(bad().into());
     }
@@ -85,7 +81,7 @@ pub fn merge(args: MergeArgs) -> Result<()> {
         shards.push(report);
     }
     let merged = crate::report::Report::merge(shards)?;
-    merged.write_dir(&args.out)?;
+    crate::report::write_dir(&merged, &args.out)?;
     crate::report::figures::report_figures(&merged, &args.out)?;
     print!("{}", crate::report::table::render(&merged));
     println!(
@@ -96,29 +92,24 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Applies --data / --preprocess / --weights to a suite.
+/// Applies --data / --preprocess / --weights to every image check of a suite.
 fn override_inputs(suite: &mut Suite, args: &RunArgs) {
     for entry in &mut suite.checks {
-        let data = match &mut entry.spec {
-            CheckSpec::Wall(c) => {
-                if args.weights.is_some() {
-                    c.weights = args.weights.clone();
-                }
-                Some(&mut c.data)
-            }
-            CheckSpec::Randomization(c) => Some(&mut c.data),
-            CheckSpec::DataRandomization(c) => Some(&mut c.data),
-            CheckSpec::ClassSensitivity(c) => Some(&mut c.data),
-            CheckSpec::Theorem(_) => None,
+        let wall = entry.check.name() == crate::check::wall::WallCheck::NAME;
+        let Some(subject) = entry.check.subject_mut() else {
+            continue;
         };
-        if let (Some(data), Some(folder)) = (data, &args.data) {
-            let (preprocess, size) = match data {
+        if wall && args.weights.is_some() {
+            subject.weights = args.weights.clone();
+        }
+        if let Some(folder) = &args.data {
+            let (preprocess, size) = match &subject.data {
                 DataSpec::Folder {
                     preprocess, size, ..
                 } => (args.preprocess.unwrap_or(*preprocess), *size),
-                _ => (args.preprocess.unwrap_or(Preprocess::AsIs), 224),
+                _ => (args.preprocess.unwrap_or(Preprocess::AsIs), FOLDER_SIZE),
             };
-            *data = DataSpec::Folder {
+            subject.data = DataSpec::Folder {
                 folder: folder.clone(),
                 preprocess,
                 size,
@@ -130,13 +121,7 @@ fn override_inputs(suite: &mut Suite, args: &RunArgs) {
 /// Refuses a suite whose image folders do not exist, before any work starts.
 fn check_inputs(suite: &Suite) -> Result<()> {
     for entry in &suite.checks {
-        let data = match &entry.spec {
-            CheckSpec::Wall(c) => Some(&c.data),
-            CheckSpec::Randomization(c) => Some(&c.data),
-            CheckSpec::DataRandomization(c) => Some(&c.data),
-            CheckSpec::ClassSensitivity(c) => Some(&c.data),
-            CheckSpec::Theorem(_) => None,
-        };
+        let data = entry.check.subject().map(|s| &s.data);
         if let Some(DataSpec::Folder { folder, .. }) = data {
             if !folder.is_dir() {
                 return Err(Error::input(
@@ -149,64 +134,6 @@ fn check_inputs(suite: &Suite) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The paper's Figure 1 layout for the first four images of the suite's first wall check.
-fn figure1(
-    suite: &Suite,
-    report: &crate::report::Report,
-    device: tch::Device,
-    out: &std::path::Path,
-) -> Result<Option<PathBuf>> {
-    let Some(CheckSpec::Wall(wall)) = suite
-        .checks
-        .iter()
-        .map(|e| &e.spec)
-        .find(|s| matches!(s, CheckSpec::Wall(_)))
-    else {
-        return Ok(None);
-    };
-    if !report.results.iter().any(|r| r.check == "wall") {
-        return Ok(None);
-    }
-    let model = crate::open_model(
-        &wall.model,
-        device,
-        &crate::model::zoo::ZooOptions {
-            seed: wall.model_seed,
-            weights: wall.weights.clone(),
-        },
-    )?;
-    let model: Box<dyn crate::SplitModel> = match &wall.mask_rows {
-        Some(rows) => Box::new(crate::model::wall::Walled::new(
-            model,
-            crate::model::wall::RowRange::parse(rows)?,
-        )),
-        None => model,
-    };
-    let x = wall.data.load(suite.seed)?;
-    let x = x.narrow(0, 0, x.size()[0].min(4));
-    let methods = suite.all_methods()?;
-    let mut maps = Vec::new();
-    for m in &methods {
-        maps.push(
-            crate::cam::explain(m.as_ref(), model.as_ref(), &x, None)?
-                .maps
-                .to_device(tch::Device::Cpu),
-        );
-    }
-    let rows = report
-        .results
-        .iter()
-        .find(|r| r.check == "wall")
-        .and_then(|r| {
-            let w = r.extra.get("wall")?;
-            Some((w["rows"]["first"].as_i64()?, w["rows"]["last"].as_i64()?))
-        });
-    let titles: Vec<String> = methods.iter().map(|m| m.title().to_uppercase()).collect();
-    let path = out.join("figures/figure1.png");
-    crate::report::figures::figure1(&crate::data::denormalize(&x), &titles, &maps, rows, &path)?;
-    Ok(Some(path))
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -230,15 +157,17 @@ pub fn run(args: RunArgs) -> Result<()> {
         suite.seed,
         device_name(device)
     );
-    let report = suite
+    let run = suite
         .run(device, shard)
         .with_context(|| format!("running the suite `{}`", suite.name))?;
-    print!("{}", crate::report::table::render(&report));
-    let mut files = report
-        .write_dir(&out)
+    let report = &run.report;
+    print!("{}", crate::report::table::render(report));
+    let mut files = crate::report::write_dir(report, &out)
         .with_context(|| format!("writing the report to {}", out.display()))?;
-    files.extend(crate::report::figures::report_figures(&report, &out)?);
-    if let Some(path) = figure1(&suite, &report, device, &out)? {
+    files.extend(crate::report::figures::report_figures(report, &out)?);
+    if let Some(gallery) = run.galleries.first() {
+        let path = out.join("figures/figure1.png");
+        crate::report::figures::figure1(gallery, &path)?;
         files.push(path);
     }
     println!(

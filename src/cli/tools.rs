@@ -5,6 +5,7 @@ use crate::device::parse_device;
 use crate::error::Error;
 use crate::io::{npy, write_atomic};
 use crate::model::wall::{certify, CertifyOptions};
+use crate::seed::{streams, Seeds};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ pub struct CertifyArgs {
     /// Write the certificate as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Run seed of the random inputs and noise (stream `wall/certify`, as in the wall check).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 pub fn certify_cmd(args: CertifyArgs) -> Result<()> {
@@ -36,19 +40,17 @@ pub fn certify_cmd(args: CertifyArgs) -> Result<()> {
         (Some(text), _) => parse_size(text)?,
         (None, Some(size)) => size,
         (None, None) => {
-            return Err(Error::input(
-                "the model has no fixed input size",
-                "--input-size",
-                "pass --input-size HxW, e.g. 224x224",
-            )
-            .into());
+            let fix = "pass --input-size HxW, e.g. 224x224";
+            return Err(
+                Error::input("the model has no fixed input size", "--input-size", fix).into(),
+            );
         }
     };
     let channels = model.input_channels().unwrap_or(args.channels);
     let options = CertifyOptions {
         gradient_inputs: args.gradient_inputs,
         noise_trials: args.noise_trials,
-        seed: args.model.seed,
+        seed: Seeds::new(args.seed).stream(streams::CERTIFY).seed(),
     };
     let cert = certify(model.as_ref(), channels, height, width, &options)
         .with_context(|| format!("certifying the wall of {}", model.name()))?;
@@ -74,10 +76,8 @@ fn parse_size(text: &str) -> Result<(i64, i64)> {
         )
     };
     let (h, w) = text.split_once(['x', 'X']).ok_or_else(bad)?;
-    let (h, w) = (
-        h.trim().parse::<i64>().map_err(|_| bad())?,
-        w.trim().parse::<i64>().map_err(|_| bad())?,
-    );
+    let number = |t: &str| t.trim().parse::<i64>().map_err(|_| bad());
+    let (h, w) = (number(h)?, number(w)?);
     if h <= 0 || w <= 0 {
         return Err(bad().into());
     }
@@ -89,12 +89,14 @@ pub struct DataArgs {
     /// Number of STACK-SYNTH images.
     #[arg(long)]
     pub synthetic: i64,
+    /// Run seed: the images a check with `--seed S` (or `data = { seed = S }`) reads.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Image height and width.
     #[arg(long, default_value_t = 64)]
     pub size: i64,
-    /// Output folder: images.npy (normalised float32), raw.npy ([0, 1]), labels.npy, distractors.npy, meta.json.
+    /// Output folder: images.npy (normalised float32), raw.npy ([0, 1]), labels.npy,
+    /// distractors.npy, meta.json.
     #[arg(long)]
     pub out: PathBuf,
     /// Also write every image as a PNG file under OUT/png/.
@@ -111,12 +113,9 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
         )
         .into());
     }
-    let config = SynthConfig {
-        height: args.size,
-        width: args.size,
-        band_start: args.size - args.size / 4,
-    };
-    let set = StackSynth::generate(&config, args.synthetic, args.seed, 0);
+    let config = SynthConfig::square(args.size);
+    let stream = Seeds::new(args.seed).stream(streams::DATA).seed();
+    let set = StackSynth::generate(&config, args.synthetic, stream, 0);
     npy::write(&args.out.join("images.npy"), &set.normalized())?;
     npy::write(&args.out.join("raw.npy"), &set.images)?;
     npy::write(&args.out.join("labels.npy"), &set.labels)?;
@@ -133,12 +132,10 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
     if args.png {
         let labels = Vec::<i64>::try_from(&set.labels)?;
         for i in 0..set.len() {
-            let path = args.out.join("png").join(format!(
-                "{i:05}_{}.png",
-                CLASSES[labels[i as usize] as usize].0
-            ));
-            let img = image::RgbImage::from_raw(args.size as u32, args.size as u32, set.rgb8(i))
-                .expect("buffer size");
+            let class = CLASSES[labels[i as usize] as usize].0;
+            let path = args.out.join("png").join(format!("{i:05}_{class}.png"));
+            let side = args.size as u32;
+            let img = image::RgbImage::from_raw(side, side, set.rgb8(i)).expect("buffer size");
             let mut bytes = Vec::new();
             img.write_to(
                 &mut std::io::Cursor::new(&mut bytes),
@@ -147,13 +144,8 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
             write_atomic(&path, &bytes)?;
         }
     }
-    println!(
-        "wrote {} STACK-SYNTH images ({}x{}) to {}",
-        set.len(),
-        args.size,
-        args.size,
-        args.out.display()
-    );
+    let (n, side, out) = (set.len(), args.size, args.out.display());
+    println!("wrote {n} STACK-SYNTH images ({side}x{side}) to {out}");
     Ok(())
 }
 
@@ -161,8 +153,9 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
 pub struct TrainArgs {
     /// stack-masked, stack-baseline or stack-randlabels.
     pub preset: String,
+    /// Seed of the model (initialisation, batch order, label permutation).
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub model_seed: u64,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -171,26 +164,33 @@ pub struct TrainArgs {
 pub fn train_cmd(args: TrainArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
     let name = args.preset.trim_start_matches("builtin:");
-    let trained =
-        crate::train::presets::open(name, args.seed, device)?.ok_or_else(|| Error::Unknown {
+    let presets = crate::train::presets::PRESETS;
+    let trained = crate::train::presets::open(name, args.model_seed, device)?.ok_or_else(|| {
+        Error::Unknown {
             kind: "trained preset",
             name: args.preset.clone(),
-            known: crate::train::presets::PRESETS
+            known: presets
                 .iter()
                 .map(|(n, _)| *n)
                 .collect::<Vec<_>>()
                 .join(", "),
-        })?;
+        }
+    })?;
     let r = &trained.report;
     println!(
-        "builtin:{name} (seed {}): {} epochs, train accuracy {:.1}%, test accuracy {:.1}%, {:.1}s of training on {} thread(s){}",
-        args.seed,
+        "builtin:{name} (model seed {}): {} epochs, train accuracy {:.1}%, test accuracy {:.1}%, \
+         {:.1}s of training on {} thread(s){}",
+        args.model_seed,
         r.epochs,
         100.0 * r.train_accuracy,
         100.0 * r.test_accuracy,
         r.seconds,
         r.threads,
-        if trained.from_cache { " (loaded from the cache)" } else { "" }
+        if trained.from_cache {
+            " (loaded from the cache)"
+        } else {
+            ""
+        }
     );
     println!("weights: {}", trained.weights.display());
     Ok(())

@@ -5,20 +5,22 @@ pub mod folder;
 pub mod synth;
 
 use crate::error::{Error, Result};
+use crate::seed::{streams, Seeds};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tch::Tensor;
 
-/// Where a check's images come from, as suites and the command line declare it.
+/// Where a check's images come from, as suites (`data = { synthetic = 64 }`) and the command
+/// line (`--synthetic 64`) declare it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
+#[serde(untagged, try_from = "RawDataSpec")]
 pub enum DataSpec {
-    /// `synthetic = N`: the first N STACK-SYNTH images of stream `seed` (default: the suite's seed).
+    /// `synthetic = N`: the first N STACK-SYNTH images of the run's data stream, or of the run
+    /// seed `seed` when given (what `blindspot data --seed` writes).
     Synthetic {
         synthetic: i64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         seed: Option<u64>,
-        #[serde(default = "default_synth_size")]
         size: i64,
     },
     /// `input = "X.npy"`: normalised float32 [N, C, H, W].
@@ -26,26 +28,181 @@ pub enum DataSpec {
     /// `folder = "DIR"`: JPEG/PNG files, preprocessed and normalised.
     Folder {
         folder: PathBuf,
-        #[serde(default = "default_preprocess")]
         preprocess: folder::Preprocess,
-        #[serde(default = "default_folder_size")]
         size: i64,
     },
 }
 
-fn default_synth_size() -> i64 {
-    64
+/// Side of STACK-SYNTH images unless `size` says otherwise.
+pub const SYNTH_SIZE: i64 = 64;
+/// Side of folder images unless `size` says otherwise (the paper's 224).
+pub const FOLDER_SIZE: i64 = 224;
+
+/// Every key a `data` table may hold; [`DataSpec`] picks the variant and names a misplaced or
+/// unknown key (an untagged enum could only say that nothing matched).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataSpec {
+    synthetic: Option<i64>,
+    seed: Option<u64>,
+    size: Option<i64>,
+    input: Option<PathBuf>,
+    folder: Option<PathBuf>,
+    preprocess: Option<folder::Preprocess>,
 }
-fn default_preprocess() -> folder::Preprocess {
-    folder::Preprocess::AsIs
+
+impl TryFrom<RawDataSpec> for DataSpec {
+    type Error = String;
+
+    fn try_from(raw: RawDataSpec) -> std::result::Result<Self, String> {
+        let only = |variant: &str, extra: &[(&str, bool)]| -> std::result::Result<(), String> {
+            match extra.iter().find(|(_, given)| *given) {
+                Some((key, _)) => Err(format!("data: `{key}` does not apply to `{variant}` data")),
+                None => Ok(()),
+            }
+        };
+        match (raw.synthetic, raw.input, raw.folder) {
+            (Some(synthetic), None, None) => {
+                only("synthetic", &[("preprocess", raw.preprocess.is_some())])?;
+                let size = raw.size.unwrap_or(SYNTH_SIZE);
+                Ok(DataSpec::Synthetic {
+                    synthetic,
+                    seed: raw.seed,
+                    size,
+                })
+            }
+            (None, Some(input), None) => {
+                only(
+                    "input",
+                    &[
+                        ("seed", raw.seed.is_some()),
+                        ("size", raw.size.is_some()),
+                        ("preprocess", raw.preprocess.is_some()),
+                    ],
+                )?;
+                Ok(DataSpec::Npy { input })
+            }
+            (None, None, Some(folder)) => {
+                only("folder", &[("seed", raw.seed.is_some())])?;
+                let preprocess = raw.preprocess.unwrap_or(folder::Preprocess::AsIs);
+                Ok(DataSpec::Folder {
+                    folder,
+                    preprocess,
+                    size: raw.size.unwrap_or(FOLDER_SIZE),
+                })
+            }
+            _ => Err(
+                "data: give exactly one of `synthetic = N`, `input = \"X.npy\"` or \
+                      `folder = \"DIR\"`"
+                    .into(),
+            ),
+        }
+    }
 }
-fn default_folder_size() -> i64 {
-    224
+
+const SYNTHETIC: &str = "data.synthetic";
+const INPUT: &str = "data.input";
+const FOLDER: &str = "data.folder";
+const SEED: &str = "data.seed";
+const SIZE: &str = "data.size";
+const PREPROCESS: &str = "data.preprocess";
+
+/// The command line's spelling: `--synthetic N [--data-seed S] | --input X.npy | --data DIR
+/// [--preprocess P]`, with `--size`. (Written by hand because one value is chosen from three
+/// flags; the field names match the suite keys.)
+impl clap::Args for DataSpec {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        use clap::{value_parser, Arg, ArgGroup};
+        cmd.arg(
+            Arg::new(SYNTHETIC)
+                .long("synthetic")
+                .value_name("N")
+                .value_parser(value_parser!(i64))
+                .help("N STACK-SYNTH images"),
+        )
+        .arg(
+            Arg::new(INPUT)
+                .long("input")
+                .value_name("X.npy")
+                .value_parser(value_parser!(PathBuf))
+                .help("Images as float32 [N, C, H, W] .npy, normalised"),
+        )
+        .arg(
+            Arg::new(FOLDER)
+                .long("data")
+                .value_name("DIR")
+                .value_parser(value_parser!(PathBuf))
+                .help("A folder of JPEG/PNG images"),
+        )
+        .group(
+            ArgGroup::new("images")
+                .args([SYNTHETIC, INPUT, FOLDER])
+                .required(true),
+        )
+        .arg(
+            Arg::new(SEED)
+                .long("data-seed")
+                .value_name("S")
+                .value_parser(value_parser!(u64))
+                .requires(SYNTHETIC)
+                .help("Run seed of the STACK-SYNTH images (default: --seed)"),
+        )
+        .arg(
+            Arg::new(SIZE)
+                .long("size")
+                .value_name("PIXELS")
+                .value_parser(value_parser!(i64))
+                .conflicts_with(INPUT)
+                .help("Image side (default: 64 for --synthetic, 224 for --data)"),
+        )
+        .arg(
+            Arg::new(PREPROCESS)
+                .long("preprocess")
+                .value_parser(value_parser!(folder::Preprocess))
+                .requires(FOLDER)
+                .help("Preprocessing of --data images (default: as-is)"),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for DataSpec {
+    fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        let raw = RawDataSpec {
+            synthetic: m.get_one::<i64>(SYNTHETIC).copied(),
+            seed: m.get_one::<u64>(SEED).copied(),
+            size: m.get_one::<i64>(SIZE).copied(),
+            input: m.get_one::<PathBuf>(INPUT).cloned(),
+            folder: m.get_one::<PathBuf>(FOLDER).cloned(),
+            preprocess: m.get_one::<folder::Preprocess>(PREPROCESS).copied(),
+        };
+        DataSpec::try_from(raw)
+            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, e + "\n"))
+    }
+
+    fn update_from_arg_matches(
+        &mut self,
+        m: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
 }
 
 impl DataSpec {
+    /// The seeds STACK-SYNTH images come from: the data's own run seed, else the run's.
+    fn synth_stream(seed: Option<u64>, seeds: &Seeds) -> u64 {
+        seed.map(Seeds::new)
+            .unwrap_or(*seeds)
+            .stream(streams::DATA)
+            .seed()
+    }
+
     /// Loads the images, normalised, [N, C, H, W] on the CPU.
-    pub fn load(&self, default_seed: u64) -> Result<Tensor> {
+    pub fn load(&self, seeds: &Seeds) -> Result<Tensor> {
         match self {
             DataSpec::Synthetic {
                 synthetic,
@@ -59,34 +216,16 @@ impl DataSpec {
                         "use synthetic = 32 or more",
                     ));
                 }
-                let config = synth::SynthConfig {
-                    height: *size,
-                    width: *size,
-                    band_start: size - size / 4,
-                };
-                Ok(synth::StackSynth::generate(
-                    &config,
-                    *synthetic,
-                    seed.unwrap_or(default_seed),
-                    0,
-                )
-                .normalized())
+                let config = synth::SynthConfig::square(*size);
+                let stream = Self::synth_stream(*seed, seeds);
+                Ok(synth::StackSynth::generate(&config, *synthetic, stream, 0).normalized())
             }
-            DataSpec::Npy { input } => {
-                let array = crate::io::npy::read(input)?;
-                if array.dtype != crate::io::npy::DType::F32 {
-                    return Err(Error::input(
-                        format!(
-                            "{} holds {} values; expected float32 [N, C, H, W]",
-                            input.display(),
-                            array.dtype.numpy_name()
-                        ),
-                        input.display().to_string(),
-                        "save it with numpy as float32",
-                    ));
-                }
-                Ok(array.to_tensor())
-            }
+            DataSpec::Npy { input } => crate::io::npy::read_as(
+                input,
+                "data.input",
+                &[crate::io::npy::DType::F32],
+                "float32 [N, C, H, W]",
+            ),
             DataSpec::Folder {
                 folder,
                 preprocess,
@@ -96,24 +235,34 @@ impl DataSpec {
     }
 
     /// A short description for reports.
-    pub fn describe(&self, default_seed: u64) -> String {
+    pub fn describe(&self, seeds: &Seeds) -> String {
         match self {
             DataSpec::Synthetic {
                 synthetic,
                 seed,
                 size,
             } => {
-                format!(
-                    "STACK-SYNTH x{synthetic} ({size}x{size}, seed {})",
-                    seed.unwrap_or(default_seed)
-                )
+                let root = seed.unwrap_or(seeds.root());
+                format!("STACK-SYNTH x{synthetic} ({size}x{size}, seed {root})")
             }
             DataSpec::Npy { input } => input.display().to_string(),
             DataSpec::Folder {
                 folder,
                 preprocess,
                 size,
-            } => format!("{} ({preprocess:?}, {size}x{size})", folder.display()),
+            } => {
+                format!("{} ({preprocess:?}, {size}x{size})", folder.display())
+            }
+        }
+    }
+
+    /// The file or folder the images are read from, if any (suites resolve it against their
+    /// own folder).
+    pub fn path_mut(&mut self) -> Option<&mut PathBuf> {
+        match self {
+            DataSpec::Synthetic { .. } => None,
+            DataSpec::Npy { input } => Some(input),
+            DataSpec::Folder { folder, .. } => Some(folder),
         }
     }
 }

@@ -6,8 +6,9 @@
 //! label is the class object's. The six classes differ in shape, colour and texture at once, and
 //! position, size, colour and background are jittered, so a CNN must look at the object.
 //! Image `i` depends only on `(seed, i)`: a set of N images is a prefix of the set of N + 1.
+use crate::seed::Stream;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -31,6 +32,17 @@ pub struct SynthConfig {
     pub band_start: i64,
 }
 
+impl SynthConfig {
+    /// A `size`×`size` set whose distractor band is the bottom quarter.
+    pub fn square(size: i64) -> Self {
+        SynthConfig {
+            height: size,
+            width: size,
+            band_start: size - size / 4,
+        }
+    }
+}
+
 impl Default for SynthConfig {
     fn default() -> Self {
         SynthConfig {
@@ -47,14 +59,6 @@ pub struct StackSynth {
     pub images: Tensor,
     pub labels: Tensor,
     pub distractors: Tensor,
-}
-
-fn mix(seed: u64, index: u64) -> u64 {
-    // SplitMix64 finaliser of seed and index, so neighbouring images get unrelated streams.
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(index.wrapping_add(1)));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Whether the point (u, v), in units of the object's radius around its centre, is inside `class`'s shape.
@@ -107,7 +111,7 @@ fn object(rng: &mut StdRng, class: usize, cx: f32, cy: f32, radius: f32) -> Obje
 
 /// Renders one image (HWC, RGB in [0, 1]) and returns it with its label and distractor class.
 fn render(config: &SynthConfig, seed: u64, index: u64) -> (Vec<f32>, i64, i64) {
-    let mut rng = StdRng::seed_from_u64(mix(seed, index));
+    let mut rng = Stream::from_seed(seed).at(index).rng();
     let (h, w) = (config.height, config.width);
     let k = CLASSES.len();
     let label = rng.random_range(0..k);

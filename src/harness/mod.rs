@@ -20,10 +20,12 @@
 //! Filtering (`cargo test wall`), `--ignored`, `--list` and `--test-threads` work as in any cargo
 //! test; checks a suite marks `ignored = true` become ignored trials.
 use crate::cam::{CamContext, CamMethod};
-use crate::check::suite::{CheckSpec, Suite};
-use crate::check::{CheckContext, CheckResult, Verdict};
+use crate::check::runner::run_checks;
+use crate::check::suite::Suite;
+use crate::check::{Check, CheckContext, CheckResult, DynCheck, Registry, Verdict};
 use crate::error::Result;
 use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::Path;
 use std::sync::Arc;
 use tch::{Device, Tensor};
 
@@ -48,10 +50,17 @@ impl CamMethod for Shared {
     }
 }
 
+/// Where a suite comes from; parsed when the trials are built, with every registered check.
+enum Source {
+    Named(String),
+    Toml { origin: String, text: String },
+}
+
 /// Builds and runs the trials for one method.
 pub struct SanityHarness {
     method: Arc<dyn CamMethod + Send + Sync>,
-    suites: Vec<std::result::Result<Suite, String>>,
+    suites: Vec<Source>,
+    registry: Registry,
     expectations: Vec<(String, Verdict)>,
     device: Device,
 }
@@ -61,6 +70,7 @@ impl SanityHarness {
         SanityHarness {
             method: Arc::new(method),
             suites: Vec::new(),
+            registry: Registry::builtin(),
             expectations: Vec::new(),
             device: Device::cuda_if_available(),
         }
@@ -69,15 +79,22 @@ impl SanityHarness {
     /// Adds a suite: a name shipped with blindspot (`default`, `theorem`, `paper`) or a path to a
     /// suite file. A suite that cannot be read becomes one failing trial saying why.
     pub fn suite(mut self, name_or_path: &str) -> Self {
-        self.suites
-            .push(Suite::named(name_or_path).map_err(|e| e.to_string()));
+        self.suites.push(Source::Named(name_or_path.into()));
         self
     }
 
     /// Adds a suite given as TOML text.
     pub fn suite_toml(mut self, origin: &str, text: &str) -> Self {
-        self.suites
-            .push(Suite::parse(text, origin, std::path::Path::new(".")).map_err(|e| e.to_string()));
+        self.suites.push(Source::Toml {
+            origin: origin.into(),
+            text: text.into(),
+        });
+        self
+    }
+
+    /// Makes a check of your own known to the suites of this harness (one line per check).
+    pub fn register<C: Check + Send + Sync + 'static>(mut self) -> Self {
+        self.registry = self.registry.with::<C>();
         self
     }
 
@@ -93,51 +110,34 @@ impl SanityHarness {
         self
     }
 
+    fn parse(&self, source: &Source) -> Result<Suite> {
+        match source {
+            Source::Named(name) => Suite::named_with(name, &self.registry),
+            Source::Toml { origin, text } => {
+                Suite::parse_with(text, origin, Path::new("."), &self.registry)
+            }
+        }
+    }
+
     /// The trials, for callers that combine them with their own.
     pub fn trials(&self) -> Vec<Trial> {
         let mut trials = Vec::new();
-        for suite in &self.suites {
-            let suite = match suite {
+        for source in &self.suites {
+            let suite = match self.parse(source) {
                 Ok(s) => s,
                 Err(e) => {
-                    let e = e.clone();
+                    let e = e.to_string();
                     trials.push(Trial::test("suite", move || Err(Failed::from(e))));
                     continue;
                 }
             };
             for (index, entry) in suite.checks.iter().enumerate() {
-                let configurations: Vec<(String, CheckSpec)> = match &entry.spec {
-                    CheckSpec::Theorem(t) => t
-                        .filters
-                        .iter()
-                        .map(|&v| {
-                            (
-                                format!("rcnn::V={v}"),
-                                CheckSpec::Theorem(crate::check::theorem::TheoremCheck {
-                                    filters: vec![v],
-                                    scaling: vec![],
-                                    ..t.clone()
-                                }),
-                            )
-                        })
-                        .collect(),
-                    CheckSpec::Wall(c) => vec![(model_label(&c.model), entry.spec.clone())],
-                    CheckSpec::Randomization(c) => {
-                        vec![(model_label(&c.model), entry.spec.clone())]
-                    }
-                    CheckSpec::DataRandomization(c) => {
-                        vec![(model_label(&c.model), entry.spec.clone())]
-                    }
-                    CheckSpec::ClassSensitivity(c) => {
-                        vec![(model_label(&c.model), entry.spec.clone())]
-                    }
-                };
-                for (config, spec) in configurations {
+                for (config, check) in entry.check.configurations() {
                     let name = format!(
                         "{}::{}::{}::{}::{}",
                         suite.name,
                         index,
-                        spec.as_check().name(),
+                        check.name(),
                         config,
                         self.method.name()
                     );
@@ -149,11 +149,10 @@ impl SanityHarness {
                         .map(|(_, v)| *v)
                         .unwrap_or(Verdict::Pass);
                     let method = Arc::clone(&self.method);
-                    let ctx = CheckContext {
-                        device: self.device,
-                        seed: suite.seed,
-                    };
-                    let trial = Trial::test(name, move || run_trial(&spec, method, &ctx, expected));
+                    let ctx = CheckContext::new(self.device, suite.seed);
+                    let trial = Trial::test(name, move || {
+                        run_trial(index, check, method, &ctx, expected)
+                    });
                     trials.push(trial.with_ignored_flag(entry.ignored));
                 }
             }
@@ -168,14 +167,6 @@ impl SanityHarness {
     }
 }
 
-fn model_label(spec: &str) -> String {
-    spec.trim_start_matches("builtin:")
-        .rsplit('/')
-        .next()
-        .unwrap_or(spec)
-        .to_string()
-}
-
 fn describe(r: &CheckResult) -> String {
     format!(
         "{} {}: {} — {} [rule: {}]",
@@ -184,16 +175,16 @@ fn describe(r: &CheckResult) -> String {
 }
 
 fn run_trial(
-    spec: &CheckSpec,
+    index: usize,
+    check: Box<dyn DynCheck>,
     method: Arc<dyn CamMethod + Send + Sync>,
     ctx: &CheckContext,
     expected: Verdict,
 ) -> std::result::Result<(), Failed> {
     let methods: Vec<Box<dyn CamMethod>> = vec![Box::new(Shared(method))];
-    let results = spec
-        .as_check()
-        .run(&methods, ctx)
+    let run = run_checks(check.name(), &[(index, check.as_ref())], &methods, ctx)
         .map_err(|e| Failed::from(format!("the check could not run: {e}")))?;
+    let results = &run.report.results;
     let wrong: Vec<String> = results
         .iter()
         .filter(|r| r.verdict != expected)

@@ -95,6 +95,27 @@ pub fn read(path: &Path) -> Result<NpyArray> {
     parse(path, bytes)
 }
 
+/// Reads a `.npy` file whose element type must be one of `expected`; `role` names it in the
+/// message (`--input`, `data.input`), `want` says what it should hold (`float32 [N, C, H, W]`).
+pub fn read_as(path: &Path, role: &str, expected: &[DType], want: &str) -> Result<Tensor> {
+    let array = read(path)?;
+    if !expected.contains(&array.dtype) {
+        return Err(Error::input(
+            format!(
+                "{role} {} holds {} values; expected {want}",
+                path.display(),
+                array.dtype.numpy_name()
+            ),
+            path.display().to_string(),
+            format!(
+                "save it with numpy as {want} (e.g. array.astype(np.{}))",
+                expected[0].numpy_name()
+            ),
+        ));
+    }
+    Ok(array.to_tensor())
+}
+
 fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(bad(path, "missing the \\x93NUMPY magic"));

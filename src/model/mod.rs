@@ -12,7 +12,19 @@ pub mod wall;
 pub mod zoo;
 
 use crate::error::Result;
+use std::path::PathBuf;
 use tch::{Device, Tensor};
+
+/// How to open a model specification (`builtin:NAME` or a TorchScript file).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelOptions {
+    /// The model seed: a built-in model's random initialisation, or its training.
+    pub seed: u64,
+    /// Weights to load into a built-in architecture (safetensors).
+    pub weights: Option<PathBuf>,
+    /// A post-hoc wall: feature rows the head must not read (`FIRST..LAST`, inclusive).
+    pub mask_rows: Option<String>,
+}
 
 /// One layer's trainable parameters: its name and (parameter name, tensor) pairs.
 pub struct ParameterGroup {

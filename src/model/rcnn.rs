@@ -6,6 +6,7 @@
 use super::init::Init;
 use super::SplitModel;
 use crate::error::Result;
+use crate::seed::Stream;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
@@ -195,10 +196,10 @@ pub struct RcnnDraws {
 }
 
 impl RcnnDraws {
-    /// Draws `draws` weight sets i.i.d. N(0, τ²); draw d comes from the seed `first_seed + d`
-    /// alone, so how a run is cut into chunks (which depends on the device) never changes the
-    /// draws. Only the live dense columns are drawn; the masked ones are exactly zero.
-    pub fn new(config: RcnnConfig, draws: i64, first_seed: u64, device: Device) -> Self {
+    /// Draws `draws` weight sets i.i.d. N(0, τ²): draw d comes from sub-stream `first + d` of
+    /// `stream` alone, so how a run is cut into chunks (which depends on the device) never
+    /// changes the draws. Only the live dense columns are drawn; the masked ones are exactly zero.
+    pub fn new(config: RcnnConfig, draws: i64, stream: Stream, first: u64, device: Device) -> Self {
         let (v, c, k, classes) = (
             config.filters,
             config.in_channels,
@@ -210,9 +211,10 @@ impl RcnnDraws {
         let live_rows = hp - (dead.end - dead.start);
         let (convs, denses): (Vec<Tensor>, Vec<Tensor>) = (0..draws)
             .map(|d| {
-                let mut init = Init::new(first_seed.wrapping_add(d as u64), Device::Cpu);
+                let mut init = Init::new(stream.at(first + d as u64).seed(), Device::Cpu);
+                let conv = init.normal(&[v, c * k * k], config.tau);
                 (
-                    init.normal(&[v, c * k * k], config.tau),
+                    conv,
                     init.normal(&[classes, v * live_rows * wp], config.tau),
                 )
             })

@@ -165,7 +165,7 @@ impl Default for CertifyOptions {
 }
 
 /// The proven blind region of a model at one input size.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Certificate {
     pub height: i64,
     pub width: i64,

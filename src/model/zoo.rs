@@ -3,19 +3,11 @@
 use super::rcnn::{Rcnn, RcnnConfig};
 use super::torchscript::TorchScriptModel;
 use super::vgg::{Vgg, VggConfig};
-use super::SplitModel;
+use super::{ModelOptions, SplitModel};
 use crate::error::{Error, Result};
-use std::path::{Path, PathBuf};
+use crate::seed::{streams, Seeds};
+use std::path::Path;
 use tch::Device;
-
-/// Options that built-in models take.
-#[derive(Debug, Clone, Default)]
-pub struct ZooOptions {
-    /// Seed of the random initialisation.
-    pub seed: u64,
-    /// Weights to load into a built-in architecture (safetensors).
-    pub weights: Option<PathBuf>,
-}
 
 /// The built-in models: name and one-line description.
 pub const BUILTINS: &[(&str, &str)] = &[
@@ -28,7 +20,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
 ];
 
 /// Opens a model: `builtin:NAME` or a path to a TorchScript split model.
-pub fn open(spec: &str, device: Device, options: &ZooOptions) -> Result<Box<dyn SplitModel>> {
+pub fn open(spec: &str, device: Device, options: &ModelOptions) -> Result<Box<dyn SplitModel>> {
     let Some(name) = spec.strip_prefix("builtin:") else {
         if options.weights.is_some() {
             return Err(Error::input(
@@ -40,7 +32,8 @@ pub fn open(spec: &str, device: Device, options: &ZooOptions) -> Result<Box<dyn 
         return Ok(Box::new(TorchScriptModel::load(Path::new(spec), device)?));
     };
     let label = format!("builtin:{name}");
-    let seed = options.seed;
+    // The model seed's stream of initial weights (the same one training starts from).
+    let seed = Seeds::new(options.seed).stream(streams::MODEL_INIT).seed();
     let model: Box<dyn SplitModel> = match name {
         "rcnn" | "rcnn-baseline" => {
             if options.weights.is_some() {
@@ -87,7 +80,7 @@ fn vgg(
     label: &str,
     seed: u64,
     device: Device,
-    options: &ZooOptions,
+    options: &ModelOptions,
 ) -> Result<Box<dyn SplitModel>> {
     Ok(Box::new(match &options.weights {
         Some(weights) => {

@@ -1,6 +1,6 @@
 //! Badges per method and check: a shields.io endpoint JSON and a self-contained flat SVG, e.g.
 //! "wall leakage | 22.7% fail".
-use crate::check::{CheckResult, Verdict};
+use crate::check::{CheckResult, Findings, Verdict};
 
 fn label(check: &str) -> &str {
     match check {
@@ -15,19 +15,19 @@ fn label(check: &str) -> &str {
 /// (label, message, colour).
 pub fn content(r: &CheckResult) -> (String, String, &'static str) {
     let verdict = r.verdict.to_string();
-    let message = match (r.check.as_str(), r.verdict) {
+    let message = match (&r.findings, r.verdict) {
         (_, Verdict::Error) => "error".to_string(),
-        ("wall", _) => format!("{:.1}% {verdict}", 100.0 * r.mean),
-        ("theorem", _) => format!(
-            "V={} {}",
-            r.extra.get("filters").cloned().unwrap_or_default(),
-            if r.verdict == Verdict::Pass {
+        (Findings::Wall(_), _) => format!("{:.1}% {verdict}", 100.0 * r.summary.mean),
+        (Findings::Theorem(t), _) => format!(
+            "{} {}",
+            t.configuration(),
+            if t.consistent {
                 "consistent"
             } else {
                 "inconsistent"
             }
         ),
-        _ => format!("{:.2} {verdict}", r.mean),
+        _ => format!("{:.2} {verdict}", r.summary.mean),
     };
     let colour = match r.verdict {
         Verdict::Pass => "#4c1",
@@ -45,13 +45,14 @@ pub fn endpoint_json(r: &CheckResult) -> String {
         "#e05d44" => "red",
         _ => "lightgrey",
     };
-    serde_json::to_string_pretty(&serde_json::json!({"schemaVersion": 1, "label": label, "message": message, "color": colour}))
-        .expect("json")
-        + "\n"
+    let document = serde_json::json!({
+        "schemaVersion": 1, "label": label, "message": message, "color": colour
+    });
+    serde_json::to_string_pretty(&document).expect("json") + "\n"
 }
 
 fn text_width(s: &str) -> usize {
-    // Verdana 11px averages about 6.5 px per character; shields.io pads 10 px around each side's text.
+    // Verdana 11px averages about 6.5 px per character; shields.io pads 10 px around each side.
     (s.chars().count() as f64 * 6.5).ceil() as usize + 10
 }
 
@@ -66,12 +67,22 @@ pub fn svg(r: &CheckResult) -> String {
     let (label, message, colour) = content(r);
     let (lw, mw) = (text_width(&label), text_width(&message));
     let w = lw + mw;
-    format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{l}: {m}"><title>{l}: {m}</title><linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient><clipPath id="r"><rect width="{w}" height="20" rx="3" fill="#fff"/></clipPath><g clip-path="url(#r)"><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{mw}" height="20" fill="{colour}"/><rect width="{w}" height="20" fill="url(#s)"/></g><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11"><text x="{lx}" y="14">{l}</text><text x="{mx}" y="14">{m}</text></g></svg>
-"##,
-        l = escape(&label),
-        m = escape(&message),
-        lx = lw / 2,
-        mx = lw + mw / 2,
-    )
+    let (l, m) = (escape(&label), escape(&message));
+    let (lx, mx) = (lw / 2, lw + mw / 2);
+    let gradient = r##"<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient>"##;
+    let font = "font-family=\"Verdana,Geneva,DejaVu Sans,sans-serif\" font-size=\"11\"";
+    [
+        format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{l}: {m}">"#
+        ),
+        format!("<title>{l}: {m}</title>{gradient}"),
+        format!(r##"<clipPath id="r"><rect width="{w}" height="20" rx="3" fill="#fff"/></clipPath>"##),
+        format!(r##"<g clip-path="url(#r)"><rect width="{lw}" height="20" fill="#555"/>"##),
+        format!(r#"<rect x="{lw}" width="{mw}" height="20" fill="{colour}"/>"#),
+        format!(r#"<rect width="{w}" height="20" fill="url(#s)"/></g>"#),
+        format!(r##"<g fill="#fff" text-anchor="middle" {font}>"##),
+        format!(r#"<text x="{lx}" y="14">{l}</text><text x="{mx}" y="14">{m}</text></g></svg>"#),
+    ]
+    .concat()
+        + "\n"
 }

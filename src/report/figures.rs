@@ -4,11 +4,13 @@
 //! randomization depth per method).
 use super::font;
 use super::Report;
-use crate::check::CheckResult;
+use crate::check::randomization::RandomizationDetail;
+use crate::check::theorem::TheoremFindings;
+use crate::check::{CheckResult, Findings, Gallery};
 use crate::error::{Error, Result};
 use image::{Rgb, RgbImage};
 use std::path::Path;
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
 const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
@@ -110,34 +112,26 @@ fn jet(t: f32) -> [f32; 3] {
 }
 
 /// Figure 1: one row per image — the input with the wall outlined in red, then each method's map
-/// (jet, half transparent) over the grey input. `images` are RGB in [0, 1], [N, 3, H, W];
-/// `maps[m]` is method m's [N, H, W]; `wall` the first and last blind input rows.
-pub fn figure1(
-    images: &Tensor,
-    titles: &[String],
-    maps: &[Tensor],
-    wall: Option<(i64, i64)>,
-    path: &Path,
-) -> Result<()> {
+/// (jet, half transparent) over the grey input, from the wall check's [`Gallery`].
+pub fn figure1(gallery: &Gallery, path: &Path) -> Result<()> {
+    let Gallery {
+        images,
+        titles,
+        maps,
+        wall_rows: wall,
+    } = gallery;
     let (n, _, h, w) = images
         .size4()
         .map_err(|e| Error::torch("reading the images' shape", e))?;
     let scale = (192 / h.max(1)).max(1);
     let (cw, ch) = ((w * scale) as u32, (h * scale) as u32);
     let header = 30u32;
-    let mut canvas = Canvas::new(
-        (cw + 6) * (titles.len() as u32 + 1) + 6,
-        header + (ch + 6) * n as u32 + 6,
-    );
+    let width = (cw + 6) * (titles.len() as u32 + 1) + 6;
+    let mut canvas = Canvas::new(width, header + (ch + 6) * n as u32 + 6);
     canvas.text(6, 10, "INPUT + WALL", 1, BLACK);
     for (m, t) in titles.iter().enumerate() {
-        canvas.text(
-            6 + ((m as u32 + 1) * (cw + 6)) as i64,
-            10,
-            &t.chars().take((cw / 6) as usize).collect::<String>(),
-            1,
-            BLACK,
-        );
+        let title: String = t.to_uppercase().chars().take((cw / 6) as usize).collect();
+        canvas.text(6 + ((m as u32 + 1) * (cw + 6)) as i64, 10, &title, 1, BLACK);
     }
     let rgb = Vec::<f32>::try_from(
         images
@@ -179,7 +173,7 @@ pub fn figure1(
                     );
                 }
             }
-            if let Some((first, last)) = wall {
+            if let Some((first, last)) = *wall {
                 let (a, b) = (
                     y0 as i64 + first * scale,
                     y0 as i64 + (last + 1) * scale - 1,
@@ -264,36 +258,34 @@ fn legend(c: &mut Canvas, x: i64, y: i64, items: &[(String, Rgb<u8>)]) {
 
 /// The Theorem 1 sweep: the estimate with its interval, the closed form and the three bound
 /// readings (per unit ‖m‖) against V (log scale), for the τ = 1, scale 1 configurations.
-pub fn theorem_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
-    let rows: Vec<&&CheckResult> = results
+pub fn theorem_plot(results: &[(&CheckResult, &TheoremFindings)], path: &Path) -> Result<()> {
+    let rows: Vec<&(&CheckResult, &TheoremFindings)> = results
         .iter()
-        .filter(|r| r.extra["tau"] == 1.0 && r.extra["input_scale"] == 1.0)
+        .filter(|(_, t)| t.tau == 1.0 && t.input_scale == 1.0)
         .collect();
-    if rows.is_empty() {
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         return Ok(());
-    }
-    let v = |r: &CheckResult| r.extra["filters"].as_f64().unwrap_or(1.0).log2();
+    };
+    let v = |t: &TheoremFindings| (t.filters as f64).log2();
     let top = rows
         .iter()
-        .map(|r| {
-            r.ci_high
-                .max(r.extra["closed_form"].as_f64().unwrap_or(0.0))
-        })
+        .map(|(r, t)| r.summary.ci_high.max(t.closed_form))
         .fold(0.0, f64::max)
         * 1.6;
     let mut c = Canvas::new(760, 460);
+    let xr = (v(first.1) - 0.5, v(last.1) + 0.5);
     let ax = Axes {
         x0: 70,
         y0: 50,
         w: 470,
         h: 340,
-        xr: (v(rows[0]) - 0.5, v(rows[rows.len() - 1]) + 0.5),
+        xr,
         yr: (0.0, top),
     };
     let yt: Vec<f64> = (0..=4).map(|i| top * i as f64 / 4.0).collect();
     let xt: Vec<(f64, String)> = rows
         .iter()
-        .map(|r| (v(r), r.extra["filters"].to_string()))
+        .map(|(_, t)| (v(t), t.filters.to_string()))
         .collect();
     ax.frame(
         &mut c,
@@ -308,27 +300,27 @@ pub fn theorem_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
         ("BOUND OVER_SQRT", Rgb([255, 127, 14])),
         ("BOUND SQRT", Rgb([44, 160, 44])),
     ];
-    let series = |r: &CheckResult, k: usize| -> Option<f64> {
+    let series = |t: &TheoremFindings, k: usize| -> Option<f64> {
         match k {
-            0 => r.extra["closed_form"].as_f64(),
-            1 => r.extra["bounds"]["linear"]["value"].as_f64(),
-            2 => r.extra["bounds"]["over_sqrt"]["value"].as_f64(),
-            _ => r.extra["bounds"]["sqrt"]["value"].as_f64(),
+            0 => Some(t.closed_form),
+            1 => t.bounds.linear.value,
+            2 => t.bounds.over_sqrt.value,
+            _ => t.bounds.sqrt.value,
         }
     };
     for (k, (_, colour)) in colours.iter().enumerate() {
         let pts: Vec<(i64, i64)> = rows
             .iter()
-            .filter_map(|r| series(r, k).map(|y| ax.px(v(r), y.clamp(0.0, top))))
+            .filter_map(|(_, t)| series(t, k).map(|y| ax.px(v(t), y.clamp(0.0, top))))
             .collect();
         for pair in pts.windows(2) {
             c.line(pair[0], pair[1], *colour, 2);
         }
     }
-    for r in &rows {
-        let (x, lo) = ax.px(v(r), r.ci_low);
-        let (_, hi) = ax.px(v(r), r.ci_high);
-        let (_, m) = ax.px(v(r), r.mean);
+    for (r, t) in &rows {
+        let (x, lo) = ax.px(v(t), r.summary.ci_low);
+        let (_, hi) = ax.px(v(t), r.summary.ci_high);
+        let (_, m) = ax.px(v(t), r.summary.mean);
         c.line((x, lo), (x, hi), BLACK, 2);
         c.rect(x - 3, m - 3, x + 3, m + 3, BLACK, 2);
     }
@@ -338,16 +330,16 @@ pub fn theorem_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
     c.save(path)
 }
 
-/// Randomization curves: mean Spearman(abs) per method against the number of layers randomized
-/// (0 = the trained model, similarity 1).
-pub fn randomization_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
-    let Some(first) = results.first() else {
+/// Randomization curves of one check: mean Spearman(abs) per method against the number of
+/// layers randomized (0 = the trained model, similarity 1), titled with the check's mode.
+pub fn randomization_plot(
+    results: &[(&CheckResult, &RandomizationDetail)],
+    path: &Path,
+) -> Result<()> {
+    let Some((_, first)) = results.first() else {
         return Ok(());
     };
-    let steps = first.detail["curve"]
-        .as_array()
-        .map(|a| a.len())
-        .unwrap_or(0);
+    let steps = first.curve.len();
     if steps == 0 {
         return Ok(());
     }
@@ -361,24 +353,23 @@ pub fn randomization_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
         yr: (-1.0, 1.05),
     };
     let xt: Vec<(f64, String)> = (0..=steps).map(|s| (s as f64, s.to_string())).collect();
+    let title = format!("MODEL RANDOMIZATION ({:?})", first.mode).to_uppercase();
     ax.frame(
         &mut c,
         &[-1.0, -0.5, 0.0, 0.5, 1.0],
         &xt,
-        "MODEL RANDOMIZATION (CASCADING)",
+        &title,
         "LAYERS RANDOMIZED FROM THE TOP",
     );
     let (_, y) = ax.px(0.0, 0.5);
     c.line((ax.x0, y), (ax.x0 + ax.w, y), Rgb([255, 0, 0]), 1);
     let mut items = Vec::new();
-    for (i, r) in results.iter().enumerate() {
+    for (i, (r, detail)) in results.iter().enumerate() {
         let colour = Rgb(PALETTE[i % PALETTE.len()]);
         let mut pts = vec![ax.px(0.0, 1.0)];
-        if let Some(curve) = r.detail["curve"].as_array() {
-            for (s, point) in curve.iter().enumerate() {
-                if let Some(m) = point["spearman_abs"]["mean"].as_f64() {
-                    pts.push(ax.px(s as f64 + 1.0, m));
-                }
+        for (s, point) in detail.curve.iter().enumerate() {
+            if let Some(m) = point.spearman_abs.mean {
+                pts.push(ax.px(s as f64 + 1.0, m));
             }
         }
         for pair in pts.windows(2) {
@@ -390,28 +381,43 @@ pub fn randomization_plot(results: &[&CheckResult], path: &Path) -> Result<()> {
     c.save(path)
 }
 
-/// Writes the theorem and randomization figures that a report's results allow.
+/// Writes the theorem figure and one randomization figure per randomization check
+/// (`randomization.png`, then `randomization-INDEX.png` for further checks).
 pub fn report_figures(report: &Report, dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     let mut written = Vec::new();
-    let theorem: Vec<&CheckResult> = report
+    let theorem: Vec<(&CheckResult, &TheoremFindings)> = report
         .results
         .iter()
-        .filter(|r| r.check == "theorem")
+        .filter_map(|r| match &r.findings {
+            Findings::Theorem(t) => Some((r, t)),
+            _ => None,
+        })
         .collect();
     if !theorem.is_empty() {
         let p = dir.join("figures/theorem.png");
         theorem_plot(&theorem, &p)?;
         written.push(p);
     }
-    let randomization: Vec<&CheckResult> = report
-        .results
-        .iter()
-        .filter(|r| r.check == "randomization")
-        .collect();
-    if !randomization.is_empty() {
-        let p = dir.join("figures/randomization.png");
-        randomization_plot(&randomization, &p)?;
+    let mut plotted = 0;
+    for (run, results) in report.runs() {
+        let curves: Vec<(&CheckResult, &RandomizationDetail)> = results
+            .iter()
+            .filter_map(|r| match &r.findings {
+                Findings::Randomization(f) => Some((r, &f.detail)),
+                _ => None,
+            })
+            .collect();
+        if curves.is_empty() {
+            continue;
+        }
+        let name = match plotted {
+            0 => "figures/randomization.png".to_string(),
+            _ => format!("figures/randomization-{}.png", run.index),
+        };
+        let p = dir.join(name);
+        randomization_plot(&curves, &p)?;
         written.push(p);
+        plotted += 1;
     }
     Ok(written)
 }

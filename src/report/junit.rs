@@ -12,28 +12,23 @@ fn escape(s: &str) -> String {
 }
 
 pub fn render(report: &Report) -> String {
-    let failures = report
-        .results
-        .iter()
-        .filter(|r| r.verdict == Verdict::Fail)
-        .count();
-    let errors = report
-        .results
-        .iter()
-        .filter(|r| r.verdict == Verdict::Error)
-        .count();
+    let count = |v: Verdict| report.results.iter().filter(|r| r.verdict == v).count();
+    let (failures, errors, tests) = (
+        count(Verdict::Fail),
+        count(Verdict::Error),
+        report.results.len(),
+    );
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
-        "<testsuites name=\"blindspot\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">\n",
-        report.results.len(),
+        "<testsuites name=\"blindspot\" tests=\"{tests}\" failures=\"{failures}\" \
+         errors=\"{errors}\">\n  <testsuite name=\"{}\" tests=\"{tests}\" \
+         failures=\"{failures}\" errors=\"{errors}\">\n",
         escape(&report.check),
-        report.results.len()
     ));
     for r in &report.results {
         let config = r
-            .extra
-            .get("filters")
-            .map(|v| format!("[V={v}, tau={}]", r.extra["tau"]))
+            .configuration()
+            .map(|c| format!("[{c}]"))
             .unwrap_or_default();
         out.push_str(&format!(
             "    <testcase classname=\"blindspot.{}\" name=\"{}{}\"",
@@ -41,21 +36,21 @@ pub fn render(report: &Report) -> String {
             escape(&r.method),
             escape(&config)
         ));
+        let s = &r.summary;
         let body = format!(
             "{}\nstatistic: {}\nn = {}, mean = {}, std = {}, interval [{}, {}] ({})\nrule: {}",
-            r.reason, r.statistic, r.n, r.mean, r.std, r.ci_low, r.ci_high, r.interval, r.rule
+            r.reason, r.statistic, s.n, s.mean, s.std, s.ci_low, s.ci_high, s.interval, r.rule
         );
+        let (tag, message, body) = (r.verdict.to_string(), escape(&r.reason), escape(&body));
+        let tag = if tag == "fail" {
+            "failure".to_string()
+        } else {
+            tag
+        };
         match r.verdict {
             Verdict::Pass => out.push_str(" />\n"),
-            Verdict::Fail => out.push_str(&format!(
-                ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                escape(&r.reason),
-                escape(&body)
-            )),
-            Verdict::Error => out.push_str(&format!(
-                ">\n      <error message=\"{}\">{}</error>\n    </testcase>\n",
-                escape(&r.reason),
-                escape(&body)
+            Verdict::Fail | Verdict::Error => out.push_str(&format!(
+                ">\n      <{tag} message=\"{message}\">{body}</{tag}>\n    </testcase>\n"
             )),
         }
     }

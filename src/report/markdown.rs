@@ -1,7 +1,8 @@
 //! report.md: a Table-1-style table — rows are methods, columns are checks, each cell the
 //! statistic ± spread with a pass/fail mark — then the Theorem 1 table.
 use super::Report;
-use crate::check::{CheckResult, Verdict};
+use crate::check::theorem::BoundReading;
+use crate::check::{CheckResult, Findings, Verdict};
 
 fn mark(v: Verdict) -> &'static str {
     match v {
@@ -12,18 +13,84 @@ fn mark(v: Verdict) -> &'static str {
 }
 
 fn cell(r: &CheckResult) -> String {
-    if r.verdict == Verdict::Error {
-        return format!("{} error", mark(r.verdict));
+    let s = &r.summary;
+    match (r.verdict, &r.findings) {
+        (Verdict::Error, _) => format!("{} error", mark(r.verdict)),
+        (_, Findings::Wall(_)) => {
+            format!(
+                "{} {:.1} ± {:.1}%",
+                mark(r.verdict),
+                100.0 * s.mean,
+                100.0 * s.std
+            )
+        }
+        _ => format!("{} {:.2} ± {:.2}", mark(r.verdict), s.mean, s.std),
     }
-    if r.check == "wall" {
-        format!(
-            "{} {:.1} ± {:.1}%",
-            mark(r.verdict),
-            100.0 * r.mean,
-            100.0 * r.std
-        )
-    } else {
-        format!("{} {:.2} ± {:.2}", mark(r.verdict), r.mean, r.std)
+}
+
+fn reading(b: &BoundReading) -> String {
+    match b.value {
+        None => "vacuous".into(),
+        Some(v) => format!("{v:.4} {}", if b.holds { "holds" } else { "**violated**" }),
+    }
+}
+
+/// Items of `values` in first-seen order, without repeats.
+fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for v in values {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen
+}
+
+/// The method × check table of every check with one result per method.
+fn method_table(report: &Report, out: &mut String) {
+    let per_method: Vec<&CheckResult> = report
+        .results
+        .iter()
+        .filter(|r| r.configuration().is_none())
+        .collect();
+    let columns = distinct(per_method.iter().map(|r| r.check.as_str()));
+    if columns.is_empty() {
+        return;
+    }
+    let methods = distinct(per_method.iter().map(|r| r.method.as_str()));
+    out.push_str(&format!(
+        "| method | {} |\n|---|{}\n",
+        columns.join(" | "),
+        "---|".repeat(columns.len())
+    ));
+    for m in &methods {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let found = per_method.iter().find(|r| r.method == *m && r.check == *c);
+                found.map(|r| cell(r)).unwrap_or_else(|| "–".into())
+            })
+            .collect();
+        out.push_str(&format!("| {m} | {} |\n", cells.join(" | ")));
+    }
+    out.push_str(
+        "\nCells: mean ± std over images (wall: µ, the share of the map's ℓ2 norm behind the \
+         certified wall, in %; randomization checks: Spearman or SSIM). Rules:\n\n",
+    );
+    for c in &columns {
+        if let Some(r) = per_method.iter().find(|r| r.check == *c) {
+            out.push_str(&format!("- **{c}**: {}\n", r.rule));
+        }
+    }
+    let wall = per_method.iter().find_map(|r| match &r.findings {
+        Findings::Wall(w) => Some(&w.wall),
+        _ => None,
+    });
+    if let Some(rows) = wall.and_then(|w| w.rows.map(|rows| (rows, &w.method))) {
+        let ((first, last), how) = ((rows.0.first, rows.0.last), rows.1);
+        out.push_str(&format!(
+            "- wall: input rows {first}..{last}, certified by {how}\n"
+        ));
     }
 }
 
@@ -33,104 +100,37 @@ pub fn render(report: &Report) -> String {
         "# blindspot report: {}\n\nseed {}, device {}, blindspot {}\n\n",
         report.check, report.seed, report.device, report.blindspot
     );
-    let columns: Vec<String> = {
-        let mut c: Vec<String> = Vec::new();
-        for r in report.results.iter().filter(|r| r.check != "theorem") {
-            if !c.contains(&r.check) {
-                c.push(r.check.clone());
-            }
-        }
-        c
-    };
-    if !columns.is_empty() {
-        let mut methods: Vec<String> = Vec::new();
-        for r in report.results.iter().filter(|r| r.check != "theorem") {
-            if !methods.contains(&r.method) {
-                methods.push(r.method.clone());
-            }
-        }
-        out.push_str(&format!(
-            "| method | {} |\n|---|{}\n",
-            columns.join(" | "),
-            "---|".repeat(columns.len())
-        ));
-        for m in &methods {
-            let cells: Vec<String> = columns
-                .iter()
-                .map(|c| {
-                    report
-                        .results
-                        .iter()
-                        .find(|r| &r.method == m && &r.check == c)
-                        .map(cell)
-                        .unwrap_or_else(|| "–".into())
-                })
-                .collect();
-            out.push_str(&format!("| {m} | {} |\n", cells.join(" | ")));
-        }
-        out.push_str("\nCells: mean ± std over images (wall: µ, the share of the map's ℓ2 norm behind the certified wall, in %; randomization checks: Spearman or SSIM). Rules:\n\n");
-        for c in &columns {
-            if let Some(r) = report.results.iter().find(|r| &r.check == c) {
-                out.push_str(&format!("- **{c}**: {}\n", r.rule));
-            }
-        }
-        if let Some(w) = report
-            .results
-            .iter()
-            .find(|r| r.check == "wall")
-            .and_then(|r| r.extra.get("wall"))
-        {
-            if let (Some(first), Some(last)) =
-                (w["rows"]["first"].as_i64(), w["rows"]["last"].as_i64())
-            {
-                out.push_str(&format!(
-                    "- wall: input rows {first}..{last}, certified by {}\n",
-                    w["method"].as_str().unwrap_or("")
-                ));
-            }
-        }
-    }
-    let theorem: Vec<&CheckResult> = report
+    method_table(report, &mut out);
+    let theorem: Vec<(&CheckResult, &crate::check::theorem::TheoremFindings)> = report
         .results
         .iter()
-        .filter(|r| r.check == "theorem")
+        .filter_map(|r| match &r.findings {
+            Findings::Theorem(t) => Some((r, t)),
+            _ => None,
+        })
         .collect();
     if !theorem.is_empty() {
         out.push_str(
             "\n## Theorem 1: E[GC_ij]/‖m_ij‖ behind the wall (GradCAM on the masked rCNN)\n\n",
         );
-        out.push_str("| V | τ | estimate ± half-width | draws | closed form | consistent | linear | over_sqrt | sqrt |\n|---|---|---|---|---|---|---|---|---|\n");
-        for r in theorem {
-            let reading = |name: &str| {
-                let b = &r.extra["bounds"][name];
-                match b["value"].as_f64() {
-                    None => "vacuous".to_string(),
-                    Some(v) => format!(
-                        "{v:.4} {}",
-                        if b["holds"].as_bool() == Some(true) {
-                            "holds"
-                        } else {
-                            "**violated**"
-                        }
-                    ),
-                }
-            };
+        out.push_str(
+            "| V | τ | ‖m‖× | estimate ± half-width | draws | closed form | consistent | linear | \
+             over_sqrt | sqrt |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for (r, t) in theorem {
             out.push_str(&format!(
-                "| {} | {} | {:.5} ± {:.5} | {} | {:.5} | {} | {} | {} | {} |\n",
-                r.extra["filters"],
-                r.extra["tau"],
-                r.mean,
-                (r.ci_high - r.ci_low) / 2.0,
-                r.n,
-                r.extra["closed_form"].as_f64().unwrap_or(f64::NAN),
-                if r.extra["consistent"].as_bool() == Some(true) {
-                    "✅"
-                } else {
-                    "❌"
-                },
-                reading("linear"),
-                reading("over_sqrt"),
-                reading("sqrt")
+                "| {} | {} | {} | {:.5} ± {:.5} | {} | {:.5} | {} | {} | {} | {} |\n",
+                t.filters,
+                t.tau,
+                t.input_scale,
+                r.summary.mean,
+                (r.summary.ci_high - r.summary.ci_low) / 2.0,
+                r.summary.n,
+                t.closed_form,
+                if t.consistent { "✅" } else { "❌" },
+                reading(&t.bounds.linear),
+                reading(&t.bounds.over_sqrt),
+                reading(&t.bounds.sqrt)
             ));
         }
     }

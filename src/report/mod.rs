@@ -1,5 +1,5 @@
-//! Reports: the JSON document every check writes (schema in docs/report-schema.md) and the
-//! terminal table for humans.
+//! Renderers of a run's [`Report`] (the data lives in [`crate::check::outcome`]): the terminal
+//! table, report.md, junit.xml, badges and figures. Each reads the typed results' fields.
 pub mod badge;
 pub mod figures;
 mod font;
@@ -7,167 +7,73 @@ pub mod junit;
 pub mod markdown;
 pub mod table;
 
+pub use crate::check::outcome::{CheckRun, Report, SCHEMA};
+
 use crate::check::CheckResult;
-use crate::error::Result;
-use serde::{Deserialize, Serialize};
-use std::path::Path;
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
 
-/// Format version of report.json; bumped when a field changes meaning.
-pub const SCHEMA: &str = "blindspot-report/1";
-
-/// One check as it was run: its name and parameters, its position in the suite and how many
-/// results it produced (so shard reports can be merged back in suite order).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckRun {
-    pub check: String,
-    pub params: serde_json::Value,
-    pub index: usize,
-    pub results: usize,
+/// The file stem of a result's badge: `gradcam-pp-wall`, `gradcam-theorem-V512-tau1-scale0.5`.
+pub fn badge_stem(r: &CheckResult) -> String {
+    let config = r
+        .configuration()
+        .map(|c| format!("-{}", config_slug(&c)))
+        .unwrap_or_default();
+    format!("{}-{}{config}", slug(&r.method), r.check)
 }
 
-/// A run's report: every result of every check, with what produced it. Contains no timing, so
-/// the same suite and seed give byte-identical JSON on the same machine.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Report {
-    pub schema: String,
-    pub blindspot: String,
-    /// `wall`, `theorem`, `randomization`, … for one check; `suite:NAME` for a suite.
-    pub check: String,
-    pub seed: u64,
-    pub device: String,
-    pub checks: Vec<CheckRun>,
-    pub results: Vec<CheckResult>,
-    /// `K/N` for a shard report (absent once merged or when unsharded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<String>,
-}
-
-impl Report {
-    /// Merges shard reports of one suite back into the report the whole suite would give.
-    pub fn merge(shards: Vec<Report>) -> Result<Report> {
-        let Some(first) = shards.first() else {
-            return Err(crate::error::Error::input(
-                "no report to merge",
-                "blindspot merge",
-                "pass the shards' report.json files",
+/// Writes report.json, report.md, junit.xml and badges/ into `dir` (figures are separate).
+/// Refuses a report in which two results would share a badge.
+pub fn write_dir(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
+    let stems: Vec<String> = report.results.iter().map(badge_stem).collect();
+    for (i, stem) in stems.iter().enumerate() {
+        if stems[..i].contains(stem) {
+            return Err(Error::input(
+                format!("two results would both write badges/{stem}.json"),
+                dir.display().to_string(),
+                "give every method a distinct name, and every configuration of a check a \
+                 distinct setting",
             ));
-        };
-        let mut merged = Report {
-            shard: None,
-            checks: Vec::new(),
-            results: Vec::new(),
-            ..first.clone()
-        };
-        let mut parts: Vec<(CheckRun, Vec<CheckResult>)> = Vec::new();
-        for shard in &shards {
-            if (shard.check.as_str(), shard.seed, shard.schema.as_str())
-                != (first.check.as_str(), first.seed, first.schema.as_str())
-            {
-                return Err(crate::error::Error::input(
-                    format!(
-                        "cannot merge `{}` (seed {}) with `{}` (seed {})",
-                        shard.check, shard.seed, first.check, first.seed
-                    ),
-                    "blindspot merge",
-                    "merge the shards of one suite run with one seed",
-                ));
-            }
-            let mut rest = shard.results.as_slice();
-            for run in &shard.checks {
-                if rest.len() < run.results {
-                    return Err(crate::error::Error::input(
-                        "a shard report lists more results than it holds",
-                        "blindspot merge",
-                        "regenerate the shard",
-                    ));
-                }
-                let (mine, tail) = rest.split_at(run.results);
-                if parts.iter().any(|(r, _)| r.index == run.index) {
-                    return Err(crate::error::Error::input(
-                        format!("check {} appears in two shards", run.index),
-                        "blindspot merge",
-                        "merge each shard once",
-                    ));
-                }
-                parts.push((run.clone(), mine.to_vec()));
-                rest = tail;
-            }
-        }
-        parts.sort_by_key(|(run, _)| run.index);
-        for (run, results) in parts {
-            merged.checks.push(run);
-            merged.results.extend(results);
-        }
-        Ok(merged)
-    }
-
-    pub fn new(check: String, seed: u64, device: tch::Device) -> Self {
-        Report {
-            schema: SCHEMA.into(),
-            blindspot: env!("CARGO_PKG_VERSION").into(),
-            check,
-            seed,
-            device: crate::device::device_name(device),
-            checks: Vec::new(),
-            results: Vec::new(),
-            shard: None,
         }
     }
-
-    /// Pretty JSON with a final newline. Non-finite numbers never occur: checks store undefined
-    /// values as null.
-    pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("reports serialise");
-        text.push('\n');
-        text
+    let mut written = Vec::new();
+    let mut put = |name: String, text: String| -> Result<()> {
+        let path = dir.join(name);
+        crate::io::write_atomic(&path, text.as_bytes())?;
+        written.push(path);
+        Ok(())
+    };
+    put("report.json".into(), report.to_json())?;
+    put("report.md".into(), markdown::render(report))?;
+    put("junit.xml".into(), junit::render(report))?;
+    for (r, stem) in report.results.iter().zip(&stems) {
+        put(format!("badges/{stem}.json"), badge::endpoint_json(r))?;
+        put(format!("badges/{stem}.svg"), badge::svg(r))?;
     }
-
-    /// Writes the JSON atomically.
-    pub fn write_json(&self, path: &Path) -> Result<()> {
-        crate::io::write_atomic(path, self.to_json().as_bytes())
-    }
-
-    /// Writes report.json, report.md, junit.xml and badges/ into `dir` (figures are separate:
-    /// they need the models).
-    pub fn write_dir(&self, dir: &Path) -> Result<Vec<std::path::PathBuf>> {
-        let mut written = Vec::new();
-        let mut put = |name: String, text: String| -> Result<()> {
-            let path = dir.join(name);
-            crate::io::write_atomic(&path, text.as_bytes())?;
-            written.push(path);
-            Ok(())
-        };
-        put("report.json".into(), self.to_json())?;
-        put("report.md".into(), markdown::render(self))?;
-        put("junit.xml".into(), junit::render(self))?;
-        for r in &self.results {
-            let config = r
-                .extra
-                .get("filters")
-                .map(|v| format!("-V{v}-tau{}", r.extra["tau"]))
-                .unwrap_or_default();
-            let stem = format!("{}-{}{}", slug(&r.method), r.check, config);
-            put(format!("badges/{stem}.json"), badge::endpoint_json(r))?;
-            put(format!("badges/{stem}.svg"), badge::svg(r))?;
-        }
-        Ok(written)
-    }
-
-    /// Whether any result failed or errored.
-    pub fn any_failure(&self) -> bool {
-        self.results
-            .iter()
-            .any(|r| r.verdict != crate::check::Verdict::Pass)
-    }
+    Ok(written)
 }
 
 /// A file-name-safe version of a method name: `GradCAM++` → `gradcam-pp`.
 pub fn slug(name: &str) -> String {
-    name.to_lowercase()
-        .replace("++", "-pp")
-        .chars()
+    let name = name.to_lowercase().replace("++", "-pp");
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// A file-name-safe configuration label: `V=512 tau=1 scale=0.5` → `V512-tau1-scale0.5`.
+fn config_slug(label: &str) -> String {
+    let label = label.replace('=', "");
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
                 c
             } else {
                 '-'

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tch::Device;
 
 /// Bumped whenever training or the file layout changes meaning.
-const FORMAT: &str = "blindspot-train-cache-v1";
+const FORMAT: &str = "blindspot-train-cache-v2";
 
 /// blindspot's cache root: `$BLINDSPOT_CACHE`, else `$XDG_CACHE_HOME/blindspot`, else `~/.cache/blindspot`.
 pub fn cache_root() -> PathBuf {

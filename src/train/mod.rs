@@ -8,9 +8,8 @@ use crate::data::synth::{StackSynth, SynthConfig};
 use crate::error::{Error, Result};
 use crate::model::vgg::{Vgg, VggConfig};
 use crate::progress::Progress;
-use rand::rngs::StdRng;
+use crate::seed::{streams, Seeds};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use tch::nn::OptimizerConfig;
@@ -34,7 +33,8 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Train on a seeded permutation of the labels (Adebayo's data randomization test).
     pub random_labels: bool,
-    /// Seed of the initialisation, the batch order, dropout and the label permutation.
+    /// The model seed: the initialisation, the batch order, dropout and the label permutation
+    /// (streams `model/init`, `train/order`, `train/permutation`).
     pub seed: u64,
 }
 
@@ -76,16 +76,18 @@ pub fn accuracy(model: &Vgg, images: &Tensor, labels: &Tensor, batch_size: i64) 
     })
 }
 
-fn permuted(labels: &Tensor, seed: u64) -> Tensor {
+fn permuted(labels: &Tensor, seeds: &Seeds) -> Tensor {
     let mut values: Vec<i64> = Vec::<i64>::try_from(labels).expect("labels are int64");
-    values.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5EED_1ABE));
+    values.shuffle(&mut seeds.stream(streams::TRAIN_PERMUTATION).rng());
     Tensor::from_slice(&values)
 }
 
 /// Trains a model from scratch.
 pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, TrainReport)> {
     let start = Instant::now();
-    tch::manual_seed(config.seed as i64);
+    let seeds = Seeds::new(config.seed);
+    let shuffling = seeds.stream(streams::TRAIN_ORDER);
+    tch::manual_seed(shuffling.seed() as i64);
     let train_set = StackSynth::generate(&config.data, config.train_images, config.data_seed, 0);
     let test_set = StackSynth::generate(
         &config.data,
@@ -94,15 +96,15 @@ pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, 
         TEST_OFFSET,
     );
     let x = train_set.normalized().to_device(device);
-    let y = if config.random_labels {
-        permuted(&train_set.labels, config.seed)
-    } else {
-        train_set.labels.shallow_clone()
-    }
-    .to_device(device);
+    let y = match config.random_labels {
+        true => permuted(&train_set.labels, &seeds),
+        false => train_set.labels.shallow_clone(),
+    };
+    let y = y.to_device(device);
     let x_test = test_set.normalized().to_device(device);
     let y_test = test_set.labels.to_device(device);
-    let model = Vgg::new(config.model.clone(), label, config.seed, device);
+    let init = seeds.stream(streams::MODEL_INIT).seed();
+    let model = Vgg::new(config.model.clone(), label, init, device);
     let mut optimizer = tch::nn::AdamW::default()
         .wd(config.weight_decay)
         .build(&model.vs, config.learning_rate)
@@ -110,7 +112,7 @@ pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, 
     let n = config.train_images;
     let batches_per_epoch = (n + config.batch_size - 1) / config.batch_size;
     let mut order: Vec<i64> = (0..n).collect();
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut rng = shuffling.rng();
     let mut progress = Progress::new(
         format!("training {label}"),
         (config.max_epochs * batches_per_epoch) as u64,

@@ -1,0 +1,235 @@
+//! The checks blindspot knows by name. [`Registry::builtin`] is the one list of built-in checks:
+//! adding a check is its file and one line there (docs/architecture.md has the recipe). A user's
+//! own check joins with [`Registry::with`] (the harness offers `SanityHarness::register`).
+//!
+//! Checks travel type-erased as `Box<dyn DynCheck>`, which every [`Check`] is through a blanket
+//! implementation: suites parse them from TOML tables, the command line from clap matches, and
+//! the runner, the reports and the harness see only this trait.
+use super::{Check, CheckContext, Outcome, Subject};
+use crate::cam::CamMethod;
+use crate::error::Result;
+
+/// A check of any type: what the runner, suites and the harness need of it.
+pub trait DynCheck: Send + Sync + std::fmt::Debug {
+    /// The registered name (`wall`, `theorem`, …).
+    fn name(&self) -> &'static str;
+    /// The parameters as JSON, for the report.
+    fn params(&self) -> serde_json::Value;
+    fn subject(&self) -> Option<&Subject>;
+    fn subject_mut(&mut self) -> Option<&mut Subject>;
+    /// The harness's trials: (label, check) per configuration.
+    fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)>;
+    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome>;
+    fn clone_box(&self) -> Box<dyn DynCheck>;
+}
+
+impl<C: Check + Send + Sync + 'static> DynCheck for C {
+    fn name(&self) -> &'static str {
+        C::NAME
+    }
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+    fn subject(&self) -> Option<&Subject> {
+        Check::subject(self)
+    }
+    fn subject_mut(&mut self) -> Option<&mut Subject> {
+        Check::subject_mut(self)
+    }
+    fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)> {
+        Check::configurations(self)
+            .into_iter()
+            .map(|(label, c)| (label, Box::new(c) as Box<dyn DynCheck>))
+            .collect()
+    }
+    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        Check::run(self, methods, ctx)
+    }
+    fn clone_box(&self) -> Box<dyn DynCheck> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn DynCheck> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+type FromTable = fn(toml::Table) -> std::result::Result<Box<dyn DynCheck>, String>;
+type FromMatches = fn(&clap::ArgMatches) -> std::result::Result<Box<dyn DynCheck>, clap::Error>;
+
+/// One registered check type.
+#[derive(Clone)]
+struct Registration {
+    name: &'static str,
+    about: &'static str,
+    from_table: FromTable,
+    command: fn() -> clap::Command,
+    from_matches: FromMatches,
+}
+
+impl Registration {
+    fn of<C: Check + Send + Sync + 'static>() -> Self {
+        Registration {
+            name: C::NAME,
+            about: C::ABOUT,
+            from_table: |table| Ok(Box::new(strict::<C>(table)?)),
+            command: || C::augment_args(clap::Command::new(C::NAME).about(C::ABOUT)),
+            from_matches: |matches| {
+                let check = <C as clap::FromArgMatches>::from_arg_matches(matches)?;
+                Ok(Box::new(check))
+            },
+        }
+    }
+}
+
+/// Deserialises a check from its table, refusing keys it does not know. (serde's
+/// `deny_unknown_fields` does not combine with the flattened [`Subject`], so the check is made
+/// here once for every check: a key that does not come back when the parsed check is
+/// serialised again was not used.)
+fn strict<C: Check>(table: toml::Table) -> std::result::Result<C, String> {
+    let given: Vec<String> = table.keys().cloned().collect();
+    let check: C = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| e.to_string().trim().to_string())?;
+    let used = serde_json::to_value(&check).map_err(|e| e.to_string())?;
+    let used: Vec<&String> = used
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    for key in &given {
+        if !used.contains(&key) {
+            let command = C::augment_args(clap::Command::new(C::NAME));
+            let known: Vec<String> = command
+                .get_arguments()
+                .map(|a| a.get_id().to_string())
+                .filter(|id| !id.contains('.'))
+                .chain(std::iter::once("data".to_string()))
+                .collect();
+            let hint = match closest(key, known.iter().map(String::as_str)) {
+                Some(near) => format!("; did you mean `{near}`?"),
+                None => String::new(),
+            };
+            return Err(format!(
+                "unknown key `{key}` for the {} check{hint} (it takes: {})",
+                C::NAME,
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(check)
+}
+
+/// The candidate nearest to `word` by edit distance, when it is close (a typo, not a guess).
+pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance (small strings: names and keys).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The checks known by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    entries: Vec<Registration>,
+}
+
+impl Registry {
+    /// No check at all (build your own with [`Registry::with`]).
+    pub fn empty() -> Self {
+        Registry::default()
+    }
+
+    /// The built-in checks: the one list to extend when a check is added.
+    pub fn builtin() -> Self {
+        Registry::empty()
+            .with::<super::wall::WallCheck>()
+            .with::<super::theorem::TheoremCheck>()
+            .with::<super::randomization::RandomizationCheck>()
+            .with::<super::data_randomization::DataRandomizationCheck>()
+            .with::<super::class_sensitivity::ClassSensitivityCheck>()
+    }
+
+    /// Adds a check type; a check of the same name is replaced (a user's version of a built-in).
+    pub fn with<C: Check + Send + Sync + 'static>(mut self) -> Self {
+        self.entries.retain(|r| r.name != C::NAME);
+        self.entries.push(Registration::of::<C>());
+        self
+    }
+
+    /// The registered names, in registration order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|r| r.name).collect()
+    }
+
+    /// A check from a suite's table (`check = "NAME"` plus its parameters).
+    pub fn from_table(
+        &self,
+        mut table: toml::Table,
+    ) -> std::result::Result<Box<dyn DynCheck>, String> {
+        let name = match table.remove("check") {
+            Some(toml::Value::String(name)) => name,
+            Some(other) => return Err(format!("`check` must be a name, not {other:?}")),
+            None => {
+                return Err(format!(
+                    "missing key `check` (one of: {})",
+                    self.names().join(", ")
+                ))
+            }
+        };
+        let Some(entry) = self.entries.iter().find(|r| r.name == name) else {
+            let hint = match closest(&name, self.names().into_iter()) {
+                Some(near) => format!("did you mean `{near}`? "),
+                None => String::new(),
+            };
+            return Err(format!(
+                "unknown check `{name}`; {hint}known checks: {}",
+                self.names().join(", ")
+            ));
+        };
+        (entry.from_table)(table)
+    }
+
+    /// One clap subcommand per check, for `blindspot check NAME`.
+    pub fn commands(&self) -> Vec<clap::Command> {
+        self.entries
+            .iter()
+            .map(|r| (r.command)().about(r.about))
+            .collect()
+    }
+
+    /// The check a subcommand's matches describe.
+    pub fn from_matches(
+        &self,
+        name: &str,
+        matches: &clap::ArgMatches,
+    ) -> std::result::Result<Box<dyn DynCheck>, clap::Error> {
+        match self.entries.iter().find(|r| r.name == name) {
+            Some(entry) => (entry.from_matches)(matches),
+            None => Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!("unknown check `{name}`"),
+            )),
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! The design's promises, tested: a check added as one file and one registration line (the
+//! tiny `saturation` check below), dependencies that point one way, one seed policy, unique
+//! badge and JUnit names.
+use crate::common::{ensure, fixture, load_npy, root, TestResult};
+use blindspot::cam::{explain, explain_batched, method_named, CamMethod};
+use blindspot::check::stats::{t_interval, Side};
+use blindspot::check::suite::Suite;
+use blindspot::check::theorem::TheoremCheck;
+use blindspot::check::{
+    Check, CheckContext, CheckResult, Findings, Outcome, Registry, Subject, Verdict,
+};
+use blindspot::harness::SanityHarness;
+use blindspot::seed::{streams, Seeds};
+use libtest_mimic::Trial;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tch::{Device, Kind};
+
+/// A test-only check, written the way docs/architecture.md says: is a method's map saturated,
+/// i.e. is a large share of its pixels at the map's maximum? Per image the share of pixels
+/// ≥ 0.99; pass iff the one-sided upper bound of its mean is below `threshold`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+struct Saturation {
+    #[command(flatten)]
+    #[serde(flatten)]
+    subject: Subject,
+    /// Pass threshold on the upper bound of the mean saturated share.
+    #[arg(long, default_value_t = 0.5)]
+    #[serde(default = "half")]
+    threshold: f64,
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+impl Check for Saturation {
+    const NAME: &'static str = "saturation";
+    const ABOUT: &'static str = "Share of each map's pixels at its maximum";
+
+    fn subject(&self) -> Option<&Subject> {
+        Some(&self.subject)
+    }
+
+    fn subject_mut(&mut self) -> Option<&mut Subject> {
+        Some(&mut self.subject)
+    }
+
+    fn run(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        ctx: &CheckContext,
+    ) -> blindspot::Result<Outcome> {
+        let model = self.subject.open(ctx)?;
+        let x = self.subject.images(model.as_ref(), ctx)?;
+        let mut results = Vec::new();
+        for method in methods {
+            let e = explain_batched(method.as_ref(), model.as_ref(), &x, None, 8)?;
+            let share = e.maps.ge(0.99).to_kind(Kind::Double).mean_dim(
+                [1i64, 2].as_slice(),
+                false,
+                Kind::Double,
+            );
+            let values = Vec::<f64>::try_from(share).expect("shares");
+            let s = t_interval(&values, self.subject.level, Side::Upper);
+            let pass = s.ci_high < self.threshold;
+            let mut extra = serde_json::Map::new();
+            extra.insert(
+                "detail".into(),
+                serde_json::json!({ "images": values.len() }),
+            );
+            results.push(CheckResult {
+                reason: format!("mean saturated share {:.3}", s.mean),
+                per_sample: values.into_iter().map(Some).collect(),
+                ..CheckResult::judged(Self::NAME, method.title(), pass, s, Findings::Custom(extra))
+            });
+        }
+        Ok(Outcome::new(results))
+    }
+}
+
+const SUITE: &str = r#"
+name = "custom"
+seed = 4
+methods = ["gradcam", "sobel"]
+
+[[checks]]
+check = "saturation"
+model = "builtin:small-vgg"
+data = { synthetic = 4 }
+"#;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test(
+            "architecture::a_check_added_with_one_registration_line",
+            added_check,
+        ),
+        Trial::test("architecture::dependencies_point_one_way", layering),
+        Trial::test(
+            "architecture::every_random_stream_is_named_once",
+            streams_named,
+        ),
+        Trial::test("architecture::seed_changes_randomcam_maps", randomcam_seed),
+        Trial::test(
+            "architecture::theorem_suite_badges_and_junit_names_are_unique",
+            unique,
+        ),
+    ]
+}
+
+fn added_check() -> TestResult {
+    let here = Path::new(".");
+    // Unknown until registered, with a message that names it …
+    let err = Suite::parse(SUITE, "custom.toml", here)
+        .err()
+        .ok_or("an unknown check parsed")?;
+    ensure(
+        err.to_string().contains("unknown check `saturation`"),
+        || err.to_string(),
+    )?;
+    // … and known everywhere once registered: suites, reports, the command line, the harness.
+    let registry = Registry::builtin().with::<Saturation>();
+    let suite = Suite::parse_with(SUITE, "custom.toml", here, &registry)?;
+    let report = suite.run(Device::Cpu, None)?.report;
+    ensure(
+        report.results.len() == 2 && report.checks[0].check == "saturation",
+        || format!("{:?}", report.checks),
+    )?;
+    let sobel = report
+        .results
+        .iter()
+        .find(|r| r.method == "Sobel")
+        .ok_or("no Sobel")?;
+    ensure(
+        sobel.verdict != Verdict::Error && sobel.summary.n == 4,
+        || sobel.reason.clone(),
+    )?;
+    let json = report.to_json();
+    let back: blindspot::check::Report = serde_json::from_str(&json)?;
+    ensure(back.to_json() == json, || {
+        "the custom findings do not round-trip".into()
+    })?;
+    let typo = SUITE.replace("data =", "threshhold = 1\ndata =");
+    let err = Suite::parse_with(&typo, "typo.toml", here, &registry)
+        .err()
+        .ok_or("typo parsed")?;
+    ensure(err.to_string().contains("did you mean `threshold`"), || {
+        err.to_string()
+    })?;
+    let command = registry
+        .commands()
+        .into_iter()
+        .find(|c| c.get_name() == "saturation");
+    let matches = command
+        .ok_or("no saturation subcommand")?
+        .try_get_matches_from([
+            "saturation",
+            "--model",
+            "builtin:small-vgg",
+            "--synthetic",
+            "4",
+        ])?;
+    let check = registry.from_matches("saturation", &matches)?;
+    ensure(check.params() == suite.checks[0].check.params(), || {
+        format!(
+            "command line {} vs suite {}",
+            check.params(),
+            suite.checks[0].check.params()
+        )
+    })?;
+    let harness = SanityHarness::new(blindspot::cam::gradcam::GradCam)
+        .register::<Saturation>()
+        .suite_toml("custom.toml", SUITE);
+    let names: Vec<String> = harness
+        .trials()
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    ensure(
+        names == ["custom::0::saturation::small-vgg::gradcam"],
+        || format!("{names:?}"),
+    )
+}
+
+/// Every `use crate::…` and `crate::…::` path in the Rust files under `dir`.
+fn crate_paths(dir: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("source folder").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(crate_paths(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).expect("source file");
+            for (i, line) in text.lines().enumerate() {
+                for (at, _) in line.match_indices("crate::") {
+                    let module: String = line[at + 7..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    found.push((format!("{}:{}", path.display(), i + 1), module));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn layering() -> TestResult {
+    // Layers from the bottom: model < cam < check < report < cli; data, io, seed, train and the
+    // utilities sit beside the model. Nothing may reach upwards.
+    let rules: [(&str, &[&str]); 5] = [
+        ("model", &["cam", "check", "report", "cli", "harness"]),
+        ("cam", &["check", "report", "cli", "harness"]),
+        ("check", &["report", "cli", "harness"]),
+        ("report", &["cli", "harness"]),
+        ("data", &["cam", "check", "report", "cli", "harness"]),
+    ];
+    let mut wrong = Vec::new();
+    for (layer, forbidden) in rules {
+        for (place, module) in crate_paths(&root().join("src").join(layer)) {
+            if forbidden.contains(&module.as_str()) {
+                wrong.push(format!("{place}: src/{layer} uses crate::{module}"));
+            }
+        }
+    }
+    ensure(wrong.is_empty(), || wrong.join("\n"))?;
+    // Renderers read typed fields: no string-keyed lookups into result JSON.
+    let report = root().join("src/report");
+    let mut lookups = Vec::new();
+    for entry in std::fs::read_dir(&report)?.flatten() {
+        let text = std::fs::read_to_string(entry.path())?;
+        for (i, line) in text.lines().enumerate() {
+            if line.contains("unwrap_or(") || line.contains("[\"") {
+                lookups.push(format!(
+                    "{}:{}: {}",
+                    entry.path().display(),
+                    i + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    ensure(lookups.is_empty(), || lookups.join("\n"))
+}
+
+fn streams_named() -> TestResult {
+    let names = streams::ALL;
+    let seeds = Seeds::new(0);
+    for (i, a) in names.iter().enumerate() {
+        for b in &names[..i] {
+            ensure(a != b, || format!("stream `{a}` is named twice"))?;
+            ensure(seeds.stream(a) != seeds.stream(b), || {
+                format!("`{a}` and `{b}` coincide")
+            })?;
+        }
+    }
+    let docs = std::fs::read_to_string(root().join("docs/architecture.md"))?;
+    for name in names {
+        ensure(docs.contains(&format!("`{name}`")), || {
+            format!("docs lack stream `{name}`")
+        })?;
+    }
+    // The derivation is fixed forever: the same seed replays the same numbers.
+    let a = Seeds::new(7).stream(streams::DATA);
+    ensure(
+        a.seed() == Seeds::new(7).stream(streams::DATA).seed() && a.at(1) != a.at(2),
+        || "streams are not deterministic or sub-streams coincide".into(),
+    )
+}
+
+fn randomcam_seed() -> TestResult {
+    let model = blindspot::model::torchscript::TorchScriptModel::load(
+        &fixture("plain/model.pt"),
+        Device::Cpu,
+    )?;
+    let x = load_npy(&fixture("plain/inputs.npy"));
+    let maps = |seed: u64| -> blindspot::Result<tch::Tensor> {
+        let method = method_named("randomcam", &Seeds::new(seed))?;
+        Ok(explain(method.as_ref(), &model, &x, None)?.maps)
+    };
+    let (a, b, again) = (maps(0)?, maps(1)?, maps(0)?);
+    let change = (&a - &b).abs().max().double_value(&[]);
+    ensure(change > 0.01, || {
+        format!("--seed 0 and 1 give RandomCAM maps within {change}")
+    })?;
+    ensure(a.equal(&again), || {
+        "the same seed gave different RandomCAM maps".into()
+    })
+}
+
+fn unique() -> TestResult {
+    // The shipped theorem suite's configurations, with few draws to stay fast.
+    let suite = Suite::named("theorem")?;
+    let params = suite.checks[0].check.params();
+    let mut check: TheoremCheck = serde_json::from_value(params)?;
+    check.draws = Some(8);
+    let outcome = check.run(&[], &CheckContext::new(Device::Cpu, 0))?;
+    let report = blindspot::check::Report {
+        results: outcome.results,
+        ..blindspot::check::Report::new("suite:theorem".into(), 0, Device::Cpu)
+    };
+    ensure(report.results.len() == 10, || {
+        format!("{} configurations", report.results.len())
+    })?;
+    let stems: Vec<String> = report
+        .results
+        .iter()
+        .map(blindspot::report::badge_stem)
+        .collect();
+    let xml = blindspot::report::junit::render(&report);
+    // Past the names of <testsuites> and <testsuite>, the testcases' names.
+    let names: Vec<&str> = xml
+        .split(" name=\"")
+        .skip(3)
+        .map(|s| &s[..s.find('"').unwrap_or(0)])
+        .collect();
+    for list in [stems.iter().map(String::as_str).collect::<Vec<_>>(), names] {
+        for (i, a) in list.iter().enumerate() {
+            ensure(!list[..i].contains(a), || {
+                format!("`{a}` appears twice in {list:?}")
+            })?;
+        }
+    }
+    Ok(())
+}
