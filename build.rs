@@ -3,16 +3,19 @@
 //!
 //! * rpath: torch-sys exports the directory it linked against as `DEP_TCH_LIBTORCH_LIB`; we embed
 //!   it as an rpath so `cargo run`, `cargo test` and `target/release/blindspot` load that libtorch.
-//! * CUDA: the default linker flag `--as-needed` drops `libtorch_cuda.so` because no symbol of it is
-//!   referenced directly, after which `tch::Cuda::is_available()` is false even on a GPU host. We
-//!   link it with `--no-as-needed` whenever the libtorch directory has it.
+//! * CUDA: the default linker flag `--as-needed` drops `libtorch_cuda.so` because no symbol of it
+//!   is referenced directly, after which `tch::Cuda::is_available()` is false even on a GPU host.
+//!   We link it with `--no-as-needed` whenever the libtorch directory has it.
 use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
-        println!("cargo:warning=torch-sys did not report its libtorch directory; set LD_LIBRARY_PATH yourself");
+        println!(
+            "cargo:warning=torch-sys did not report its libtorch directory; \
+             set LD_LIBRARY_PATH yourself"
+        );
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib_dir}");

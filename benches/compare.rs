@@ -538,9 +538,8 @@ fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_jso
         hardware.copy_bytes / 1e9,
         bound
     );
-    Ok(
-        serde_json::json!({"filters": 512, "straightforward_loop_draws_per_s": straightforward.json(),
+    Ok(serde_json::json!({"filters": 512,
+        "straightforward_loop_draws_per_s": straightforward.json(),
         "one_draw_per_call_draws_per_s": one_per_call.json(), "chunks": chunks,
-        "memory_bound_draws_per_s": bound}),
-    )
+        "memory_bound_draws_per_s": bound}))
 }

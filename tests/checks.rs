@@ -310,7 +310,8 @@ pub fn trials() -> Vec<Trial> {
                 || err.to_string(),
             )?;
             let err = Suite::parse(
-                "[[checks]]\ncheck = \"wall\"\nmodel = \"x\"\ndata = { synthetic = 4 }\nthreshhold = 2\n",
+                "[[checks]]\ncheck = \"wall\"\nmodel = \"x\"\n\
+                 data = { synthetic = 4 }\nthreshhold = 2\n",
                 "typo.toml",
                 std::path::Path::new("."),
             )

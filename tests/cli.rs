@@ -293,7 +293,8 @@ pub fn trials() -> Vec<Trial> {
                 })
             };
             let growth = value("growth_mb").ok_or_else(|| format!("no growth line in {stdout}"))?;
-            // A leak of the smallest tensor of a call, the 1x64x8x8 activations (16 KiB), would add 16 MB.
+            // A leak of the smallest tensor of a call, the 1x64x8x8 activations (16 KiB), would
+            // add 16 MB.
             ensure(growth < 8.0, || {
                 format!("RSS grew by {growth:.1} MB over 1000 calls:\n{stdout}")
             })

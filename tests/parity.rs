@@ -121,7 +121,10 @@ fn map_parity(model: &str, method_name: &str, mode: &str) -> TestResult {
             let d_same = max_abs_diff(&same.get(i), &want.get(i));
             let d_flip = max_abs_diff(&flipped.get(i), &want.get(i));
             ensure(d_same.min(d_flip) <= TOLERANCE, || {
-                format!("{method_name} image {i}: max |diff| = {d_same:.3e} (same sign), {d_flip:.3e} (flipped) > {TOLERANCE:.0e}")
+                format!(
+                    "{method_name} image {i}: max |diff| = {d_same:.3e} (same sign), \
+                     {d_flip:.3e} (flipped) > {TOLERANCE:.0e}"
+                )
             })?;
         }
         return Ok(());

@@ -31,7 +31,10 @@ pub fn python() -> Option<PathBuf> {
 pub fn trials() -> Vec<Trial> {
     let available = python().is_some();
     if !available {
-        eprintln!("note: no Python with torch found (set BLINDSPOT_PYTHON or run `make test`); python trials are ignored");
+        eprintln!(
+            "note: no Python with torch found (set BLINDSPOT_PYTHON or run `make test`); \
+             python trials are ignored"
+        );
     }
     vec![
         Trial::test("python::export_torchvision_resnet18", export_resnet18)
@@ -65,7 +68,8 @@ fn export_resnet18() -> TestResult {
     npy::write(&dir.join("x.npy"), &x)?;
     // PyTorch's own forward of the exported module, as the reference.
     let script = format!(
-        "import numpy as np, torch; m = torch.jit.load('{}'); x = torch.from_numpy(np.load('{}'));\nwith torch.no_grad(): np.save('{}', m(x).numpy())",
+        "import numpy as np, torch; m = torch.jit.load('{}'); \
+         x = torch.from_numpy(np.load('{}'));\nwith torch.no_grad(): np.save('{}', m(x).numpy())",
         model_path.display(),
         dir.join("x.npy").display(),
         dir.join("logits.npy").display()
@@ -126,7 +130,8 @@ fn convert_checkpoint() -> TestResult {
     let x = Init::new(6, Device::Cpu).normal(&[1, 3, 224, 224], 1.0);
     npy::write(&dir.join("x.npy"), &x)?;
     let script = format!(
-        "import sys, numpy as np, torch; sys.path.insert(0, '{}')\nfrom convert_paper_checkpoint import MaskedVGG16\n\
+        "import sys, numpy as np, torch; sys.path.insert(0, '{}')\n\
+         from convert_paper_checkpoint import MaskedVGG16\n\
          m = MaskedVGG16(); m.load_state_dict(torch.load('{}', weights_only=True)); m.eval()\n\
          with torch.no_grad(): np.save('{}', m(torch.from_numpy(np.load('{}'))).numpy())",
         root().join("python").display(),

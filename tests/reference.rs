@@ -488,7 +488,8 @@ fn literal_opticam(model: &dyn SplitModel, xi: &Tensor, p: &PerImage) -> Vec<Vec
             .to_kind(Kind::Float)
             .view([1, v as i64])
             .set_requires_grad(true);
-        // Ŝ = min-max(upsample(Σ_k softmax(u)_k ReLU(A_k))), written out with tensor ops on this image.
+        // Ŝ = min-max(upsample(Σ_k softmax(u)_k ReLU(A_k))), written out with tensor ops on
+        // this image.
         let alpha = leaf.softmax(-1, Kind::Float).view([1, v as i64, 1, 1]);
         let sal = (&relu_tensor * alpha)
             .sum_dim_intlist(1, true, Kind::Float)

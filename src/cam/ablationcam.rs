@@ -29,7 +29,8 @@ impl CamMethod for AblationCam {
         "AblationCAM"
     }
     fn summary(&self) -> &str {
-        "channel weights = relative drop of the target logit when the channel is ablated (head re-run only)"
+        "channel weights = relative drop of the target logit when the channel is ablated \
+         (head re-run only)"
     }
     fn uses_gradients(&self) -> bool {
         false

@@ -2,8 +2,8 @@
 //! IJCNN 2020) and EigenGradCAM (pytorch-grad-cam's gradient-weighted variant).
 //!
 //! M = the map reshaped to (hw × V) with NaN → 0 and every column centred; M = UΣVᵀ;
-//! cam = M v₁ (projection on the first right singular vector). EigenCAM uses M = A (class-agnostic);
-//! EigenGradCAM uses M = g ⊙ A.
+//! cam = M v₁ (projection on the first right singular vector). EigenCAM uses M = A
+//! (class-agnostic); EigenGradCAM uses M = g ⊙ A.
 //!
 //! Sign convention: an SVD's sign is arbitrary (pytorch-grad-cam keeps whatever LAPACK returns).
 //! blindspot flips v₁ so that Σ_k v₁(k) ≥ 0, which is the same as asking the projection to

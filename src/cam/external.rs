@@ -65,7 +65,8 @@ impl ExternalMethod {
             Error::input(
                 format!("`{text}` is not NAME=COMMAND"),
                 "--external",
-                "e.g. --external 'pgc-gradcam=python adapters/pytorch_grad_cam.py --method GradCAM {job}'",
+                "e.g. --external \
+                 'pgc-gradcam=python adapters/pytorch_grad_cam.py --method GradCAM {job}'",
             )
         })?;
         Ok(ExternalMethod::new(ExternalSpec {

@@ -47,7 +47,8 @@ impl CamMethod for OptiCam {
         "Opti-CAM"
     }
     fn summary(&self) -> &str {
-        "softmax channel weights optimised with Adam to maximise the target logit of the masked input"
+        "softmax channel weights optimised with Adam to maximise the target logit of the \
+         masked input"
     }
     fn uses_gradients(&self) -> bool {
         false

@@ -35,7 +35,8 @@ impl CamMethod for ScoreCam {
         "ScoreCAM"
     }
     fn summary(&self) -> &str {
-        "channel weights = softmax of the target logit on the input masked by each upsampled channel"
+        "channel weights = softmax of the target logit on the input masked by each \
+         upsampled channel"
     }
     fn uses_gradients(&self) -> bool {
         false

@@ -38,8 +38,9 @@ pub enum Mode {
 pub enum Distribution {
     /// N(0, σ²) with σ the standard deviation of the parameter tensor's trained values.
     Gaussian,
-    /// PyTorch's default initialisation: weights and biases U(−1/√fan_in, 1/√fan_in) (Kaiming-uniform
-    /// with a = √5), one-dimensional weights (normalisation scales) 1, their biases 0.
+    /// PyTorch's default initialisation: weights and biases U(−1/√fan_in, 1/√fan_in)
+    /// (Kaiming-uniform with a = √5), one-dimensional weights (normalisation scales) 1, their
+    /// biases 0.
     DefaultInit,
     /// A seeded random permutation of the tensor's entries.
     Permutation,

@@ -127,7 +127,8 @@ fn check_inputs(suite: &Suite) -> Result<()> {
                 return Err(Error::input(
                     format!("the image folder {} does not exist", folder.display()),
                     format!("suite {}", suite.name),
-                    "pass --data DIR with your STACK-MIX / STACK-GEN images (see checks/paper.toml)",
+                    "pass --data DIR with your STACK-MIX / STACK-GEN images \
+                     (see checks/paper.toml)",
                 )
                 .into());
             }

@@ -61,7 +61,8 @@ pub struct StackSynth {
     pub distractors: Tensor,
 }
 
-/// Whether the point (u, v), in units of the object's radius around its centre, is inside `class`'s shape.
+/// Whether the point (u, v), in units of the object's radius around its centre, is inside
+/// `class`'s shape.
 fn inside(class: usize, u: f32, v: f32) -> bool {
     match class {
         0 => u * u + v * v <= 1.0,

@@ -10,7 +10,9 @@
 //! #     fn name(&self) -> &str { "mycam" }
 //! #     fn title(&self) -> &str { "MyCAM" }
 //! #     fn summary(&self) -> &str { "" }
-//! #     fn raw_map(&self, ctx: &blindspot::CamContext) -> blindspot::Result<tch::Tensor> { unimplemented!() }
+//! #     fn raw_map(&self, ctx: &blindspot::CamContext) -> blindspot::Result<tch::Tensor> {
+//! #         unimplemented!()
+//! #     }
 //! # }
 //! fn main() {
 //!     SanityHarness::new(MyCam).suite("default").run();

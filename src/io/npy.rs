@@ -134,8 +134,15 @@ fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
     let header = std::str::from_utf8(header).map_err(|_| bad(path, "header is not text"))?;
     let descr = dict_value(header, "descr").ok_or_else(|| bad(path, "no 'descr' in header"))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-    let dtype = DType::from_descr(descr)
-        .ok_or_else(|| bad(path, format!("element type '{descr}' is not supported (use float32, float64, int64, int32, uint8)")))?;
+    let dtype = DType::from_descr(descr).ok_or_else(|| {
+        bad(
+            path,
+            format!(
+                "element type '{descr}' is not supported \
+                 (use float32, float64, int64, int32, uint8)"
+            ),
+        )
+    })?;
     if dict_value(header, "fortran_order")
         .map(|v| v.starts_with("True"))
         .unwrap_or(false)

@@ -73,13 +73,24 @@ pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Resu
         .map_err(|e| Error::torch("writing the weights for export", e))?;
     std::fs::write(&script, EXPORT_BUILTIN).map_err(|e| Error::io("write", &script, e))?;
     let python = python();
-    let output = Command::new(&python).arg(&script).arg(&arch_path).arg(&weights_path).arg(path).output().map_err(|e| {
-        Error::model(
-            format!("cannot run {} to write {} as TorchScript: {e}", python.display(), model.name()),
-            path.display().to_string(),
-            "exporting a built-in model for an external method needs Python with torch: set BLINDSPOT_PYTHON (make installs one)",
-        )
-    })?;
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(&arch_path)
+        .arg(&weights_path)
+        .arg(path)
+        .output()
+        .map_err(|e| {
+            Error::model(
+                format!(
+                    "cannot run {} to write {} as TorchScript: {e}",
+                    python.display(),
+                    model.name()
+                ),
+                path.display().to_string(),
+                "exporting a built-in model for an external method needs Python with torch: \
+                 set BLINDSPOT_PYTHON (make installs one)",
+            )
+        })?;
     let _ = std::fs::remove_file(&script);
     if !output.status.success() {
         return Err(Error::model(

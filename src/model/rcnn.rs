@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 /// The rCNN's shape. The default is the authors' notebook instance: 29×29 one-channel input,
-/// V = 256 filters of 2×2, 28×28 maps, 14×14 after pooling, 10 classes, τ = 1, pooled rows 7..13 dead.
+/// V = 256 filters of 2×2, 28×28 maps, 14×14 after pooling, 10 classes, τ = 1, pooled rows 7..13
+/// dead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RcnnConfig {
@@ -22,7 +23,8 @@ pub struct RcnnConfig {
     pub width: i64,
     pub classes: i64,
     pub tau: f64,
-    /// Zero the dense weights of the bottom ⌈h'/2⌉ pooled rows (rows h'/2.. with h' the pooled height).
+    /// Zero the dense weights of the bottom ⌈h'/2⌉ pooled rows (rows h'/2.. with h' the pooled
+    /// height).
     pub masked: bool,
 }
 
@@ -53,7 +55,8 @@ impl RcnnConfig {
         (h / 2, w / 2)
     }
 
-    /// The pooled rows whose dense weights are zero when masked: h'/2 .. h' (the talk's W[:, −h'/2:, :, :] = 0).
+    /// The pooled rows whose dense weights are zero when masked: h'/2 .. h' (the talk's
+    /// W[:, −h'/2:, :, :] = 0).
     pub fn dead_pooled_rows(&self) -> std::ops::Range<i64> {
         let (hp, _) = self.pooled_size();
         if self.masked {

@@ -12,7 +12,8 @@ pub struct TorchScriptModel {
 }
 
 const EXPORT_HELP: &str =
-    "export the classifier with methods `features` and `head` (@torch.jit.export) and save it with torch.jit.script(model).save(PATH); see docs/models.md";
+    "export the classifier with methods `features` and `head` (@torch.jit.export) and save it \
+     with torch.jit.script(model).save(PATH); see docs/models.md";
 
 impl TorchScriptModel {
     /// Loads the module onto `device`, switches it to eval mode and checks that both methods exist.

@@ -70,7 +70,8 @@ impl VggConfig {
         }
     }
 
-    /// The paper's masked VGG16 at 224×224, 1000 classes, feature rows 5..13 dead (or none for the baseline).
+    /// The paper's masked VGG16 at 224×224, 1000 classes, feature rows 5..13 dead (or none for the
+    /// baseline).
     pub fn vgg16_masked(masked: bool) -> Self {
         use VggLayer::*;
         let m = Pool(PoolTag::M);
@@ -284,14 +285,20 @@ impl Vgg {
             return Err(Error::model(
                 format!("weights file {} does not exist", path.display()),
                 path.display().to_string(),
-                "pass the path of a .safetensors file (docs/models.md explains how to convert a checkpoint)",
+                "pass the path of a .safetensors file \
+                 (docs/models.md explains how to convert a checkpoint)",
             ));
         }
         self.vs.load(path).map_err(|e| {
             Error::model(
-                format!("cannot load weights into {}: {}", self.label, crate::error::first_line(&e.to_string())),
+                format!(
+                    "cannot load weights into {}: {}",
+                    self.label,
+                    crate::error::first_line(&e.to_string())
+                ),
                 path.display().to_string(),
-                "the file must hold every parameter of this architecture with torchvision's names and shapes",
+                "the file must hold every parameter of this architecture \
+                 with torchvision's names and shapes",
             )
         })?;
         self.enforce_wall();
@@ -309,11 +316,11 @@ impl Vgg {
     ///
     /// The convolutions run in the channels-last layout (NHWC strides on NCHW-shaped tensors),
     /// oneDNN's native layout on a CPU: about 1.2× (VGG16 at 224) to 2× (the small VGG in batches
-    /// of 16) faster than NCHW, which costs a reorder around every convolution (docs/performance.md).
-    /// In eval mode each BatchNorm is folded into its convolution (w·γ/√(σ²+ε), (b − μ)·γ/√(σ²+ε) + β,
-    /// recomputed from the current parameters at every call), which saves a pass over every
-    /// activation; the ReLUs run in place. The same values up to float rounding; the explained layer
-    /// is returned contiguous (NCHW).
+    /// of 16) faster than NCHW, which costs a reorder around every convolution
+    /// (docs/performance.md). In eval mode each BatchNorm is folded into its convolution
+    /// (w·γ/√(σ²+ε), (b − μ)·γ/√(σ²+ε) + β, recomputed from the current parameters at every call),
+    /// which saves a pass over every activation; the ReLUs run in place. The same values up to
+    /// float rounding; the explained layer is returned contiguous (NCHW).
     pub fn features_t(&self, x: &Tensor, train: bool) -> Tensor {
         let mut h = channels_last(x);
         for block in &self.blocks {
@@ -342,7 +349,8 @@ impl Vgg {
                         ),
                         None => conv3x3(&h, &conv.weight, &conv.bias),
                     };
-                    // In place: neither the convolution's nor BatchNorm's backward needs its output.
+                    // In place: neither the convolution's nor BatchNorm's backward needs its
+                    // output.
                     let _ = y.relu_();
                     y
                 }

@@ -124,7 +124,8 @@ impl SplitModel for Walled {
             None => self.inner.architecture()?,
         };
         Some((
-            serde_json::json!({"kind": "walled", "first": self.rows.first, "last": self.rows.last.min(1 << 20), "inner": inner}),
+            serde_json::json!({"kind": "walled", "first": self.rows.first,
+            "last": self.rows.last.min(1 << 20), "inner": inner}),
             state,
         ))
     }
@@ -149,7 +150,8 @@ impl SplitModel for Walled {
 pub struct CertifyOptions {
     /// Random inputs whose gradient support marks the pixels the model can see.
     pub gradient_inputs: i64,
-    /// Random images whose candidate region is replaced by noise; every one must keep its logits bit-identical.
+    /// Random images whose candidate region is replaced by noise; every one must keep its logits
+    /// bit-identical.
     pub noise_trials: i64,
     pub seed: u64,
 }
@@ -253,9 +255,13 @@ pub fn certify(
     let blind_pixels = candidates.sum(Kind::Int64).int64_value(&[]);
     if blind_pixels == 0 {
         return Err(Error::model(
-            format!("no input pixel of a {height}x{width} input is blind: every pixel influences the logits"),
+            format!(
+                "no input pixel of a {height}x{width} input is blind: \
+                 every pixel influences the logits"
+            ),
             &place,
-            "mask more feature rows (the live rows' receptive fields cover the whole input), or use a model with a wall",
+            "mask more feature rows (the live rows' receptive fields cover the whole input), \
+             or use a model with a wall",
         ));
     }
     // 2. Proof: the same random images with the candidate region replaced by large noise, at the
@@ -271,10 +277,12 @@ pub fn certify(
         let change = (clean_logits - noisy_logits).abs().max().double_value(&[]);
         return Err(Error::model(
             format!(
-                "the wall fails certification: noise in the {blind_pixels} candidate pixels changed the logits (by up to {change:.3e})"
+                "the wall fails certification: noise in the {blind_pixels} candidate pixels \
+                 changed the logits (by up to {change:.3e})"
             ),
             &place,
-            "the masked rows do not cut the input off; check the mask (feature rows) and that the head has no path around it",
+            "the masked rows do not cut the input off; check the mask (feature rows) \
+             and that the head has no path around it",
         ));
     }
     let blind: Vec<bool> = Vec::<i64>::try_from(candidates.to_kind(Kind::Int64).flatten(0, -1))
@@ -306,7 +314,8 @@ pub fn certify(
         rows,
         blind_pixels,
         method: format!(
-            "input-gradient support over {} random inputs, then {} random images with the region replaced by N(0, 10^2) noise gave bit-identical logits (seed {})",
+            "input-gradient support over {} random inputs, then {} random images with the region \
+             replaced by N(0, 10^2) noise gave bit-identical logits (seed {})",
             options.gradient_inputs, options.noise_trials, options.seed
         ),
         pixel_rows,

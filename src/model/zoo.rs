@@ -11,12 +11,29 @@ use tch::Device;
 
 /// The built-in models: name and one-line description.
 pub const BUILTINS: &[(&str, &str)] = &[
-    ("rcnn", "Theorem 1's simple CNN (29x29x1, V=256, k=2, 10 classes, N(0,1) weights, bottom pooled rows 7..13 dead)"),
+    (
+        "rcnn",
+        "Theorem 1's simple CNN (29x29x1, V=256, k=2, 10 classes, N(0,1) weights, \
+         bottom pooled rows 7..13 dead)",
+    ),
     ("rcnn-baseline", "the same rCNN without the wall"),
-    ("small-vgg", "VGG-style 64x64 RGB network with BatchNorm, 8x8x64 CAM layer, 6 classes, feature rows 4..7 dead"),
-    ("small-vgg-baseline", "the same small network without the wall"),
-    ("vgg16-masked", "the paper's masked VGG16 (224x224, 256x14x14 CAM layer, feature rows 5..13 dead)"),
-    ("vgg16-baseline", "the paper's VGG16 architecture without the wall"),
+    (
+        "small-vgg",
+        "VGG-style 64x64 RGB network with BatchNorm, 8x8x64 CAM layer, 6 classes, \
+         feature rows 4..7 dead",
+    ),
+    (
+        "small-vgg-baseline",
+        "the same small network without the wall",
+    ),
+    (
+        "vgg16-masked",
+        "the paper's masked VGG16 (224x224, 256x14x14 CAM layer, feature rows 5..13 dead)",
+    ),
+    (
+        "vgg16-baseline",
+        "the paper's VGG16 architecture without the wall",
+    ),
 ];
 
 /// Opens a model: `builtin:NAME` or a path to a TorchScript split model.

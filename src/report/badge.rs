@@ -69,14 +69,19 @@ pub fn svg(r: &CheckResult) -> String {
     let w = lw + mw;
     let (l, m) = (escape(&label), escape(&message));
     let (lx, mx) = (lw / 2, lw + mw / 2);
-    let gradient = r##"<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient>"##;
+    let gradient = concat!(
+        r##"<linearGradient id="s" x2="0" y2="100%">"##,
+        r##"<stop offset="0" stop-color="#bbb" stop-opacity=".1"/>"##,
+        r##"<stop offset="1" stop-opacity=".1"/></linearGradient>"##,
+    );
     let font = "font-family=\"Verdana,Geneva,DejaVu Sans,sans-serif\" font-size=\"11\"";
     [
-        format!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{l}: {m}">"#
-        ),
+        format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" "#),
+        format!(r#"aria-label="{l}: {m}">"#),
         format!("<title>{l}: {m}</title>{gradient}"),
-        format!(r##"<clipPath id="r"><rect width="{w}" height="20" rx="3" fill="#fff"/></clipPath>"##),
+        format!(
+            r##"<clipPath id="r"><rect width="{w}" height="20" rx="3" fill="#fff"/></clipPath>"##
+        ),
         format!(r##"<g clip-path="url(#r)"><rect width="{lw}" height="20" fill="#555"/>"##),
         format!(r#"<rect x="{lw}" width="{mw}" height="20" fill="{colour}"/>"#),
         format!(r#"<rect width="{w}" height="20" fill="url(#s)"/></g>"#),

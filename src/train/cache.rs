@@ -13,7 +13,8 @@ use tch::Device;
 /// Bumped whenever training or the file layout changes meaning.
 const FORMAT: &str = "blindspot-train-cache-v2";
 
-/// blindspot's cache root: `$BLINDSPOT_CACHE`, else `$XDG_CACHE_HOME/blindspot`, else `~/.cache/blindspot`.
+/// blindspot's cache root: `$BLINDSPOT_CACHE`, else `$XDG_CACHE_HOME/blindspot`, else
+/// `~/.cache/blindspot`.
 pub fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("BLINDSPOT_CACHE") {
         return PathBuf::from(dir);
