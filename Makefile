@@ -45,7 +45,9 @@ build: $(STAMP)
 run: build
 	$(BIN) run $(ARGS)
 
+# The benchmark target is compiled (not run) so that it cannot rot unnoticed.
 test: $(STAMP)
+	$(CARGO) build --release --benches
 	$(CARGO) test --release --workspace $(ARGS)
 
 # Side-by-side with pytorch-grad-cam (docs/performance.md); reports, never fails on speed.
