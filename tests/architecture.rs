@@ -3,11 +3,11 @@
 //! badge and JUnit names.
 use crate::common::{ensure, fixture, load_npy, root, TestResult};
 use blindspot::cam::{explain, explain_batched, method_named, CamMethod};
-use blindspot::check::stats::{t_interval, Side};
+use blindspot::check::stats::{judge_below, Threshold};
 use blindspot::check::suite::Suite;
 use blindspot::check::theorem::TheoremCheck;
 use blindspot::check::{
-    Check, CheckContext, CheckResult, Findings, Outcome, Registry, Subject, Verdict,
+    Check, CheckContext, CheckResult, ErrorControl, Findings, Outcome, Registry, Subject, Verdict,
 };
 use blindspot::harness::SanityHarness;
 use blindspot::seed::{streams, Seeds};
@@ -62,8 +62,11 @@ impl Check for Saturation {
                 Kind::Double,
             );
             let values = Vec::<f64>::try_from(share).expect("shares");
-            let s = t_interval(&values, self.subject.level, Side::Upper);
-            let pass = s.ci_high < self.threshold;
+            let bar = Threshold {
+                value: self.threshold,
+                inclusive: false,
+            };
+            let (verdict, s) = judge_below(&values, ctx.alpha(), bar);
             let mut extra = serde_json::Map::new();
             extra.insert(
                 "detail".into(),
@@ -72,7 +75,13 @@ impl Check for Saturation {
             results.push(CheckResult {
                 reason: format!("mean saturated share {:.3}", s.mean),
                 per_sample: values.into_iter().map(Some).collect(),
-                ..CheckResult::judged(Self::NAME, method.title(), pass, s, Findings::Custom(extra))
+                ..CheckResult::new(
+                    Self::NAME,
+                    method.as_ref(),
+                    verdict,
+                    s,
+                    Findings::Custom(extra),
+                )
             });
         }
         Ok(Outcome::new(results))
@@ -130,7 +139,7 @@ fn added_check() -> TestResult {
     let sobel = report
         .results
         .iter()
-        .find(|r| r.method == "Sobel")
+        .find(|r| r.method == "sobel")
         .ok_or("no Sobel")?;
     ensure(
         sobel.verdict != Verdict::Error && sobel.summary.n == 4,
@@ -295,10 +304,11 @@ fn unique() -> TestResult {
     let params = suite.checks[0].check.params();
     let mut check: TheoremCheck = serde_json::from_value(params)?;
     check.draws = Some(8);
-    let outcome = check.run(&[], &CheckContext::new(Device::Cpu, 0))?;
+    let control = ErrorControl::bonferroni(0.01, check.verdicts(1));
+    let outcome = check.run(&[], &CheckContext::controlled(Device::Cpu, 0, control))?;
     let report = blindspot::check::Report {
         results: outcome.results,
-        ..blindspot::check::Report::new("suite:theorem".into(), 0, Device::Cpu)
+        ..blindspot::check::Report::new("suite:theorem".into(), 0, Device::Cpu, control)
     };
     ensure(report.results.len() == 10, || {
         format!("{} configurations", report.results.len())

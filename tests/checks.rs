@@ -50,7 +50,7 @@ fn methods(names: &[&str]) -> Vec<Box<dyn blindspot::CamMethod>> {
 fn verdict_of<'a>(results: &'a [CheckResult], method: &str) -> &'a CheckResult {
     results
         .iter()
-        .find(|r| r.method == method)
+        .find(|r| r.title == method)
         .unwrap_or_else(|| panic!("no result for {method}"))
 }
 
@@ -502,7 +502,16 @@ fn identical_json() -> TestResult {
 fn schema_fields() -> TestResult {
     let report = small_suite().run(Device::Cpu, None)?.report;
     let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
-    for key in ["schema", "check", "seed", "device", "checks", "results"] {
+    let top = [
+        "schema",
+        "check",
+        "seed",
+        "device",
+        "precision",
+        "error_control",
+        "models",
+    ];
+    for key in top.iter().chain(&["checks", "results"]) {
         ensure(json.get(key).is_some(), || {
             format!("top-level `{key}` missing")
         })?;
@@ -511,10 +520,24 @@ fn schema_fields() -> TestResult {
         json["check"] == "suite:tiny" && json["seed"] == 3 && json["device"] == "cpu",
         || "top-level values".into(),
     )?;
+    let control = &json["error_control"];
+    ensure(control["family_wise_error"] == 0.01, || {
+        format!("{control}")
+    })?;
+    // 3 methods on 2 image checks, one theorem configuration.
+    ensure(control["family_size"] == 7, || format!("{control}"))?;
+    let models = json["models"].as_array().ok_or("models")?;
+    ensure(
+        models
+            .iter()
+            .all(|m| m["sha256"].as_str().is_some_and(|s| s.len() == 64)),
+        || format!("{models:?}"),
+    )?;
     for r in json["results"].as_array().unwrap() {
         for key in [
             "check",
             "method",
+            "title",
             "verdict",
             "reason",
             "n",
@@ -525,15 +548,21 @@ fn schema_fields() -> TestResult {
             "ci_level",
             "rule",
             "per_sample",
+            "undefined",
+            "looks",
         ] {
             ensure(r.get(key).is_some(), || {
                 format!("result field `{key}` missing in {r}")
             })?;
         }
-        ensure(
-            ["pass", "fail", "error"].contains(&r["verdict"].as_str().unwrap()),
-            || "verdict value".into(),
-        )?;
+        let verdicts = ["pass", "fail", "inconclusive", "error"];
+        ensure(verdicts.contains(&r["verdict"].as_str().unwrap()), || {
+            "verdict value".into()
+        })?;
+        let stable = ["gradcam", "hirescam", "sobel"].contains(&r["method"].as_str().unwrap());
+        ensure(stable, || {
+            format!("`method` is not a command-line name: {}", r["method"])
+        })?;
         match r["check"].as_str().unwrap() {
             "wall" => ensure(r["wall"]["rows"]["first"] == 47, || "wall region".into())?,
             "theorem" => {

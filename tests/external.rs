@@ -60,6 +60,7 @@ fn expect_error(command: &str, timeout: f64, expected: &str) -> TestResult {
         name: "broken".into(),
         command: command.into(),
         timeout_seconds: timeout,
+        sign_ambiguous: false,
     });
     let err = match explain(&method, &model, &x, None) {
         Ok(_) => return Err("a broken external command gave maps".into()),
@@ -81,6 +82,7 @@ fn adapter(method: &str) -> ExternalSpec {
             root().join("adapters/pytorch_grad_cam.py").display()
         ),
         timeout_seconds: 600.0,
+        sign_ambiguous: false,
     }
 }
 

@@ -13,6 +13,7 @@ mod python;
 mod reference;
 mod reports;
 mod training;
+mod trust;
 mod walls;
 
 use libtest_mimic::{Arguments, Trial};
@@ -38,5 +39,6 @@ fn main() {
     trials.extend(checks::trials());
     trials.extend(external::trials());
     trials.extend(reports::trials());
+    trials.extend(trust::trials());
     libtest_mimic::run(&args, trials).exit();
 }

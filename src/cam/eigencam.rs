@@ -5,7 +5,9 @@
 //! cam = M v₁ (projection on the first right singular vector). EigenCAM uses M = A
 //! (class-agnostic); EigenGradCAM uses M = g ⊙ A.
 //!
-//! Sign convention: an SVD's sign is arbitrary (pytorch-grad-cam keeps whatever LAPACK returns).
+//! Sign convention: an SVD's sign is arbitrary (pytorch-grad-cam keeps whatever LAPACK returns),
+//! so both methods declare themselves sign-ambiguous and every check judges both signs
+//! (`Negated`), keeping the worse verdict.
 //! blindspot flips v₁ so that Σ_k v₁(k) ≥ 0, which is the same as asking the projection to
 //! correlate non-negatively with the centred channel-sum map (since M·1 · Mv₁ = σ₁² Σ_k v₁(k)).
 //! Deterministic, and on ReLU features it points the map at where the activations are.
@@ -48,6 +50,9 @@ impl CamMethod for EigenCam {
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         Ok(first_component_projection(ctx.activations))
     }
+    fn sign_ambiguous(&self) -> bool {
+        true
+    }
 }
 
 pub struct EigenGradCam;
@@ -66,5 +71,8 @@ impl CamMethod for EigenGradCam {
         Ok(first_component_projection(
             &(ctx.grads()? * ctx.activations),
         ))
+    }
+    fn sign_ambiguous(&self) -> bool {
+        true
     }
 }

@@ -27,6 +27,10 @@ pub struct ExternalSpec {
     pub command: String,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: f64,
+    /// The method's map is defined only up to its sign (an EigenCAM of another library): every
+    /// check then judges both signs.
+    #[serde(default)]
+    pub sign_ambiguous: bool,
 }
 
 fn default_timeout() -> f64 {
@@ -73,6 +77,7 @@ impl ExternalMethod {
             name: name.trim().into(),
             command: command.trim().into(),
             timeout_seconds,
+            sign_ambiguous: false,
         }))
     }
 
@@ -131,6 +136,9 @@ impl CamMethod for ExternalMethod {
     }
     fn summary(&self) -> &str {
         "external method run through the file protocol"
+    }
+    fn sign_ambiguous(&self) -> bool {
+        self.spec.sign_ambiguous
     }
     fn uses_gradients(&self) -> bool {
         false

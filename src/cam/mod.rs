@@ -70,6 +70,72 @@ pub trait CamMethod {
     }
     /// The raw map [N, h, w] (or [N, H, W] for input-resolution methods), before any ReLU.
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor>;
+    /// Whether the raw map is defined only up to its sign (EigenCAM's singular vector): checks
+    /// then judge both signs and keep the worse verdict.
+    fn sign_ambiguous(&self) -> bool {
+        false
+    }
+}
+
+/// Shared methods are methods: the runner and the harness hand one method to several checks
+/// and trials through `Rc`/`Arc`.
+macro_rules! forward_cam_method {
+    ($($pointer:ty),*) => {$(
+        impl<M: CamMethod + ?Sized> CamMethod for $pointer {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn title(&self) -> &str {
+                (**self).title()
+            }
+            fn summary(&self) -> &str {
+                (**self).summary()
+            }
+            fn uses_gradients(&self) -> bool {
+                (**self).uses_gradients()
+            }
+            fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+                (**self).raw_map(ctx)
+            }
+            fn sign_ambiguous(&self) -> bool {
+                (**self).sign_ambiguous()
+            }
+        }
+    )*};
+}
+
+forward_cam_method!(std::rc::Rc<M>, std::sync::Arc<M>);
+
+/// The other sign of a sign-ambiguous method: its raw map negated, the other equally valid
+/// answer (for EigenCAM, the projection on −v₁).
+pub struct Negated {
+    inner: std::rc::Rc<dyn CamMethod>,
+    title: String,
+}
+
+impl Negated {
+    pub fn new(inner: std::rc::Rc<dyn CamMethod>) -> Self {
+        let title = format!("{} (negated)", inner.title());
+        Negated { inner, title }
+    }
+}
+
+impl CamMethod for Negated {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn summary(&self) -> &str {
+        self.inner.summary()
+    }
+    fn uses_gradients(&self) -> bool {
+        self.inner.uses_gradients()
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        Ok(-self.inner.raw_map(ctx)?)
+    }
 }
 
 /// Σ_k w_k A_k for per-image channel weights `weights` [N, V] and activations [N, V, h, w],

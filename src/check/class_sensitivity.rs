@@ -4,11 +4,13 @@
 //!
 //! Per image: SSIM between the map of the predicted class and the map of a uniformly drawn other
 //! class (seeded). A method whose maps do not depend on the class at all (EigenCAM, the Sobel
-//! map) is flagged `class_agnostic` and fails. Verdict: pass iff the method is not class-agnostic
-//! and the one-sided upper bound of mean SSIM is below `threshold`.
+//! map) is flagged `class_agnostic` and fails. Otherwise mean SSIM is judged against `threshold`
+//! with [`super::stats::judge_below`]: pass iff the upper bound is below it, fail iff the lower
+//! bound is at or above it, inconclusive otherwise. SSIM is defined for every pair of maps
+//! (constant ones included), so no value is undefined.
 use super::similarity::ssim;
-use super::stats::{t_interval, Side};
-use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject};
+use super::stats::{judge_below, percent, Threshold};
+use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
 use crate::seed::streams;
@@ -25,7 +27,7 @@ fn threshold() -> f64 {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct ClassSensitivityCheck {
-    /// The model, its images and the verdict's level.
+    /// The model and its images.
     #[command(flatten)]
     #[serde(flatten)]
     pub subject: Subject,
@@ -85,12 +87,13 @@ impl Check for ClassSensitivityCheck {
             .map(|&c| (c + rng.random_range(1..classes)) % classes)
             .collect();
         let (predicted, other) = (Tensor::from_slice(&predicted), Tensor::from_slice(&other));
-        let level = self.subject.level;
+        let alpha = ctx.alpha();
         let rule = format!(
-            "pass iff the maps depend on the class and the one-sided upper {:.0}% Student-t bound \
-             of mean SSIM(predicted-class map, random-other-class map) is < {}",
-            level * 100.0,
-            self.threshold
+            "fail if the maps never depend on the class; else pass iff the one-sided upper \
+             Student-t bound ({} per side) of mean SSIM(predicted-class map, random-other-class \
+             map) is < {t}, fail iff the lower bound is >= {t}, inconclusive otherwise",
+            percent(1.0 - alpha),
+            t = self.threshold
         );
         let batch = self.subject.batch_size;
         let mut results = Vec::new();
@@ -105,18 +108,38 @@ impl Check for ClassSensitivityCheck {
                 .double_value(&[]);
             let class_agnostic = largest_change == 0.0;
             let values = ssim(&a.maps, &b.maps);
-            let s = t_interval(&values, level, Side::Upper);
-            let pass = !class_agnostic && s.ci_high < self.threshold;
-            let reason = if class_agnostic {
-                "class-agnostic: the maps are identical for every pair of classes".into()
-            } else {
-                format!(
-                    "mean SSIM = {:.3} (upper bound {:.3}) {} {}",
-                    s.mean,
-                    s.ci_high,
-                    if pass { "<" } else { ">=" },
-                    self.threshold
-                )
+            let bar = Threshold {
+                value: self.threshold,
+                inclusive: false,
+            };
+            let (verdict, s) = judge_below(&values, alpha, bar);
+            let t = self.threshold;
+            let (verdict, reason) = match (class_agnostic, verdict) {
+                (true, _) => (
+                    Verdict::Fail,
+                    "class-agnostic: the maps are identical for every pair of classes".into(),
+                ),
+                (false, Verdict::Pass) => (
+                    verdict,
+                    format!(
+                        "mean SSIM = {:.3}: upper bound {:.3} < {t}",
+                        s.mean, s.ci_high
+                    ),
+                ),
+                (false, Verdict::Fail) => (
+                    verdict,
+                    format!(
+                        "mean SSIM = {:.3}: lower bound {:.3} >= {t}",
+                        s.mean, s.ci_low
+                    ),
+                ),
+                (false, _) => (
+                    verdict,
+                    format!(
+                        "mean SSIM = {:.3}: bounds {:.3}..{:.3} straddle {t}",
+                        s.mean, s.ci_low, s.ci_high
+                    ),
+                ),
             };
             let detail = ClassSensitivityDetail {
                 class_agnostic,
@@ -131,7 +154,7 @@ impl Check for ClassSensitivityCheck {
                     .into(),
                 rule: rule.clone(),
                 per_sample: values.into_iter().map(Some).collect(),
-                ..CheckResult::judged(Self::NAME, method.title(), pass, s, findings)
+                ..CheckResult::new(Self::NAME, m, verdict, s, findings)
             });
         }
         Ok(Outcome::new(results))

@@ -1,11 +1,17 @@
 //! The verdict the two randomization checks share (Adebayo et al., NeurIPS 2018): maps of a
 //! method before and after its model loses what it learned should not stay alike. Per image the
-//! Spearman rank correlation of the absolute maps; pass iff the one-sided upper Student-t bound
-//! of its mean is below the threshold (0.5 by default; docs/checks.md justifies it from the
-//! controls).
+//! Spearman rank correlation of the absolute maps; judged against the threshold (0.5 by
+//! default; docs/checks.md justifies it from the controls) with
+//! [`super::stats::judge_below`]: pass iff the upper bound is below it, fail iff the lower bound
+//! is at or above it, inconclusive otherwise.
+//!
+//! A constant map has no ordering, so its rank correlation is undefined. Rule: it counts 0 —
+//! a map that became constant kept none of the trained map's ordering — unless both maps are
+//! identical, which counts 1 (nothing changed). The count is reported (`undefined`).
 use super::similarity::Similarities;
-use super::stats::{mean, t_interval, Side};
-use super::{CheckResult, Findings};
+use super::stats::{judge_below, mean, percent, Threshold};
+use super::{CheckResult, Findings, Verdict};
+use crate::cam::CamMethod;
 use serde::{Deserialize, Serialize};
 
 /// Default pass threshold on the upper bound of mean Spearman(abs).
@@ -60,56 +66,65 @@ impl StepSimilarity {
 pub(crate) struct Rule<'a> {
     pub check: &'a str,
     pub threshold: f64,
-    pub level: f64,
+    /// The error rate of each side of the decision.
+    pub alpha: f64,
     /// "after every layer is randomized", "between the true-label and the random-label model".
     pub what: &'a str,
 }
 
 impl Rule<'_> {
-    /// The verdict on per-image Spearman(abs) values.
+    /// The verdict on per-image Spearman(abs) values, `undefined` of them set by the rule.
     pub fn verdict(
         &self,
-        method: &str,
-        per_sample: Vec<Option<f64>>,
+        method: &dyn CamMethod,
+        values: Vec<f64>,
+        undefined: usize,
         findings: Findings,
     ) -> CheckResult {
         let (threshold, what) = (self.threshold, self.what);
         let rule = format!(
-            "pass iff the one-sided upper {:.0}% Student-t bound of mean Spearman(abs) {what} \
-             is < {threshold}",
-            self.level * 100.0
+            "pass iff the one-sided upper Student-t bound ({} per side) of mean Spearman(abs) \
+             {what} is < {threshold}; fail iff the lower bound is >= {threshold}; inconclusive \
+             otherwise; a constant map counts 0 (1 if both maps are identical)",
+            percent(1.0 - self.alpha)
         );
-        let defined: Vec<f64> = per_sample.iter().flatten().cloned().collect();
-        let undefined = per_sample.len() - defined.len();
-        if defined.len() < 2 {
-            let reason = format!(
-                "Spearman is undefined for {undefined} of {} images (constant maps); at least 2 \
-                 defined values are needed",
-                per_sample.len()
-            );
+        let per_sample: Vec<Option<f64>> = values.iter().map(|&v| Some(v)).collect();
+        if values.len() < 2 {
+            let reason = "a verdict needs at least 2 images";
             return CheckResult {
                 per_sample,
+                undefined,
                 findings,
                 ..CheckResult::error(self.check, method, reason, &rule)
             };
         }
-        let s = t_interval(&defined, self.level, Side::Upper);
-        let pass = s.ci_high < threshold;
-        let excluded = match undefined {
+        let bar = Threshold {
+            value: threshold,
+            inclusive: false,
+        };
+        let (verdict, s) = judge_below(&values, self.alpha, bar);
+        let comparison = match verdict {
+            Verdict::Pass => format!("upper bound {:.3} < {threshold}", s.ci_high),
+            Verdict::Fail => format!("lower bound {:.3} >= {threshold}", s.ci_low),
+            _ => format!(
+                "bounds {:.3}..{:.3} straddle {threshold}",
+                s.ci_low, s.ci_high
+            ),
+        };
+        let constant = match undefined {
             0 => String::new(),
-            k => format!("; {k} constant map(s) excluded"),
+            k => format!("; {k} constant map(s) counted by the rule"),
         };
         CheckResult {
             reason: format!(
-                "mean Spearman(abs) {what} = {:.3} (upper bound {:.3}) {} {threshold}{excluded}",
-                s.mean,
-                s.ci_high,
-                if pass { "<" } else { ">=" },
+                "mean Spearman(abs) {what} = {:.3}: {comparison}{constant}",
+                s.mean
             ),
             statistic: format!("mean Spearman rank correlation of absolute maps {what}"),
             rule,
             per_sample,
-            ..CheckResult::judged(self.check, method, pass, s, findings)
+            undefined,
+            ..CheckResult::new(self.check, method, verdict, s, findings)
         }
     }
 }

@@ -20,7 +20,7 @@ fn random_labels_model() -> String {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct DataRandomizationCheck {
-    /// The model trained on true labels (`model`), the images and the verdict's level.
+    /// The model trained on true labels (`model`) and the images.
     #[command(flatten)]
     #[serde(flatten)]
     pub subject: Subject,
@@ -88,7 +88,7 @@ impl Check for DataRandomizationCheck {
         let rule = Rule {
             check: Self::NAME,
             threshold: self.threshold,
-            level: self.subject.level,
+            alpha: ctx.alpha(),
             what: "between the true-label and the random-label model",
         };
         let batch = self.subject.batch_size;
@@ -105,7 +105,8 @@ impl Check for DataRandomizationCheck {
                 data: self.subject.data.describe(&ctx.seeds),
             };
             let findings = Findings::DataRandomization(DataRandomizationFindings { detail });
-            results.push(rule.verdict(method.title(), s.spearman_abs, findings));
+            let (values, undefined) = s.spearman_abs_ruled();
+            results.push(rule.verdict(m, values, undefined, findings));
         }
         Ok(Outcome::new(results))
     }

@@ -23,30 +23,92 @@ pub mod suite;
 pub mod theorem;
 pub mod wall;
 
-pub use outcome::{CheckResult, CheckRun, Findings, Gallery, Outcome, Report, Verdict};
+pub use outcome::{
+    CheckResult, CheckRun, ErrorControl, Findings, Gallery, ModelRecord, Outcome, Report, Signs,
+    Verdict,
+};
 pub use registry::{DynCheck, Registry};
 pub use subject::Subject;
 
 use crate::cam::CamMethod;
 use crate::error::Result;
 use crate::seed::{Seeds, Stream};
+use crate::SplitModel;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::{Arc, Mutex};
 use tch::Device;
 
-/// What every check may use besides its own parameters: the device and the run's seeds.
-#[derive(Debug, Clone, Copy)]
+/// What every check may use besides its own parameters: the device, the run's seeds, the error
+/// rate its verdicts are decided at, and the record of the models it opens.
+#[derive(Debug, Clone)]
 pub struct CheckContext {
     pub device: Device,
     pub seeds: Seeds,
+    /// The run's family-wise error control.
+    pub control: ErrorControl,
+    /// The share of a verdict's error rate this look spends (1 / looks).
+    look_share: f64,
+    models: Arc<Mutex<Vec<ModelRecord>>>,
 }
 
+/// Family-wise error of a run that does not say otherwise (a suite's `family_wise_error`).
+pub const FAMILY_WISE_ERROR: f64 = 0.01;
+
 impl CheckContext {
+    /// A context for one verdict at a 5% error rate (a check run by hand, e.g. in a test).
     pub fn new(device: Device, seed: u64) -> Self {
+        CheckContext::controlled(device, seed, ErrorControl::bonferroni(0.05, 1))
+    }
+
+    /// A context whose verdicts follow `control` (what the runner builds).
+    pub fn controlled(device: Device, seed: u64, control: ErrorControl) -> Self {
         CheckContext {
             device,
             seeds: Seeds::new(seed),
+            control,
+            look_share: 1.0,
+            models: Arc::default(),
         }
+    }
+
+    /// The same context for one of `looks` looks at the data.
+    pub fn for_looks(&self, looks: usize) -> Self {
+        CheckContext {
+            look_share: 1.0 / looks.max(1) as f64,
+            ..self.clone()
+        }
+    }
+
+    /// The error rate at which this check decides each verdict (each side of a three-way
+    /// decision): the run's per-verdict error, divided among the looks.
+    pub fn alpha(&self) -> f64 {
+        self.control.per_verdict_error * self.look_share
+    }
+
+    /// Records a model the check opened, with its SHA-256, for the report.
+    pub fn record_model(&self, spec: &str, model: &dyn SplitModel) {
+        let mut models = self.models.lock().unwrap_or_else(|p| p.into_inner());
+        if models.iter().any(|m| m.spec == spec) {
+            return;
+        }
+        let (sha256, of) = crate::model::fingerprint(model);
+        models.push(ModelRecord {
+            spec: spec.into(),
+            sha256,
+            of: of.into(),
+        });
+    }
+
+    /// The models recorded so far, sorted by spec.
+    pub fn models(&self) -> Vec<ModelRecord> {
+        let mut models = self
+            .models
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        models.sort_by(|a, b| (&a.spec, &a.sha256).cmp(&(&b.spec, &b.sha256)));
+        models
     }
 
     /// The run's root seed.
@@ -78,6 +140,12 @@ pub trait Check: Clone + std::fmt::Debug + Serialize + DeserializeOwned + clap::
     /// Mutable access to [`Check::subject`], so `--data` and suite paths apply to every check.
     fn subject_mut(&mut self) -> Option<&mut Subject> {
         None
+    }
+
+    /// How many verdicts the check makes for `methods` method evaluations (the family size it
+    /// adds to a run). Default: one per method.
+    fn verdicts(&self, methods: usize) -> usize {
+        methods
     }
 
     /// The harness's trials: one (label, check) per configuration. Default: one, labelled by the

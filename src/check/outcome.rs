@@ -9,31 +9,99 @@ use super::stats::Summary;
 use super::theorem::{TheoremCheck, TheoremFindings};
 use super::wall::{WallCheck, WallFindings};
 use super::Check;
+use crate::cam::CamMethod;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::Path;
 use tch::Tensor;
 
 /// Format version of report.json; bumped when a field changes meaning.
-pub const SCHEMA: &str = "blindspot-report/1";
+pub const SCHEMA: &str = "blindspot-report/2";
 
-/// Pass, fail, or error (the check could not be evaluated; never a pass).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Pass, fail, inconclusive (the evidence does not decide at the run's error rate), or error (the
+/// check could not be evaluated). Only pass is ever a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
+    Inconclusive,
     Fail,
     Error,
+}
+
+impl Verdict {
+    /// The worse of two verdicts (error > fail > inconclusive > pass).
+    pub fn worse(self, other: Verdict) -> Verdict {
+        self.max(other)
+    }
 }
 
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Verdict::Pass => "pass",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Fail => "fail",
             Verdict::Error => "error",
         })
     }
+}
+
+/// How a run controls its error rate: Bonferroni over its verdicts. Each verdict is decided at
+/// `per_verdict_error`, so the chance that any definitive verdict of the run (a pass or a fail) is
+/// wrong is at most `family_wise_error`, whatever the dependence between verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ErrorControl {
+    /// Chance of one or more wrong passes or fails in the whole run.
+    pub family_wise_error: f64,
+    /// Verdicts the run makes: one per method (per sign for a sign-ambiguous method) and check,
+    /// one per theorem configuration.
+    pub family_size: usize,
+    /// family_wise_error / family_size.
+    pub per_verdict_error: f64,
+}
+
+impl ErrorControl {
+    /// Bonferroni: `family_wise_error` shared over `family_size` verdicts.
+    pub fn bonferroni(family_wise_error: f64, family_size: usize) -> Self {
+        let family_size = family_size.max(1);
+        ErrorControl {
+            family_wise_error,
+            family_size,
+            per_verdict_error: family_wise_error / family_size as f64,
+        }
+    }
+}
+
+/// One sign's outcome of a sign-ambiguous method (EigenCAM's projection is defined up to the
+/// sign of a singular vector).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignOutcome {
+    pub verdict: Verdict,
+    pub mean: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub n: usize,
+}
+
+/// Both signs of a sign-ambiguous method: the result shows the worse one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signs {
+    /// The sign the method computed.
+    pub as_computed: SignOutcome,
+    /// The opposite sign, the other equally valid answer.
+    pub negated: SignOutcome,
+}
+
+/// A model a run used, identified by content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// As the suite or command line named it (`builtin:stack-masked`, `model.pt`).
+    pub spec: String,
+    /// SHA-256 of the weights file, or of the parameters for a model built from its seed.
+    pub sha256: String,
+    /// `file` (committed, cached or given weights, a TorchScript file) or `parameters`.
+    pub of: String,
 }
 
 /// A check's own numbers, typed per built-in check. A check registered from outside the crate
@@ -111,7 +179,10 @@ impl Findings {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckResult {
     pub check: String,
+    /// The method's stable command-line name (`gradcam`, `gradcam++`, `opticam`).
     pub method: String,
+    /// Its display name (`GradCAM`).
+    pub title: String,
     pub verdict: Verdict,
     /// Why, in words: the rule applied to the numbers, or what made the check impossible.
     pub reason: String,
@@ -122,8 +193,16 @@ pub struct CheckResult {
     pub summary: Summary,
     /// The decision rule in words.
     pub rule: String,
-    /// The per-sample values the statistics come from; null where the value is undefined.
+    /// The per-sample values the statistics come from.
     pub per_sample: Vec<Option<f64>>,
+    /// Samples whose statistic is undefined and took the value the rule names (an all-zero
+    /// map's µ counts 0, a constant map's rank correlation 0).
+    pub undefined: usize,
+    /// Looks at the data the verdict took: more images after an inconclusive look.
+    pub looks: usize,
+    /// Both signs' outcomes, for a sign-ambiguous method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signs: Option<Signs>,
     /// The check's own numbers (`detail`, and `wall` or the theorem's fields at the top level).
     #[serde(flatten)]
     pub findings: Findings,
@@ -135,6 +214,7 @@ impl<'de> Deserialize<'de> for CheckResult {
         struct Raw {
             check: String,
             method: String,
+            title: String,
             verdict: Verdict,
             reason: String,
             statistic: String,
@@ -142,6 +222,10 @@ impl<'de> Deserialize<'de> for CheckResult {
             summary: Summary,
             rule: String,
             per_sample: Vec<Option<f64>>,
+            undefined: usize,
+            looks: usize,
+            #[serde(default)]
+            signs: Option<Signs>,
             #[serde(flatten)]
             rest: serde_json::Map<String, serde_json::Value>,
         }
@@ -152,46 +236,59 @@ impl<'de> Deserialize<'de> for CheckResult {
         Ok(CheckResult {
             check: raw.check,
             method: raw.method,
+            title: raw.title,
             verdict: raw.verdict,
             reason: raw.reason,
             statistic: raw.statistic,
             summary: raw.summary,
             rule: raw.rule,
             per_sample: raw.per_sample,
+            undefined: raw.undefined,
+            looks: raw.looks,
+            signs: raw.signs,
             findings,
         })
     }
 }
 
 impl CheckResult {
-    /// A pass or fail result from `summary`; the caller fills in the reason, statistic, rule
-    /// and per-sample values.
-    pub fn judged(
+    /// A verdict with its statistics; the caller fills in the reason, statistic, rule and
+    /// per-sample values.
+    pub fn new(
         check: &str,
-        method: &str,
-        pass: bool,
+        method: &dyn CamMethod,
+        verdict: Verdict,
         summary: Summary,
         findings: Findings,
     ) -> Self {
         CheckResult {
-            verdict: if pass { Verdict::Pass } else { Verdict::Fail },
+            verdict,
             summary,
             findings,
-            ..CheckResult::error(check, method, String::new(), "")
+            ..CheckResult::error(check, method, "", "")
         }
     }
 
     /// A result whose check could not be evaluated.
-    pub fn error(check: &str, method: &str, reason: impl Into<String>, rule: &str) -> Self {
+    pub fn error(
+        check: &str,
+        method: &dyn CamMethod,
+        reason: impl Into<String>,
+        rule: &str,
+    ) -> Self {
         CheckResult {
             check: check.into(),
-            method: method.into(),
+            method: method.name().into(),
+            title: method.title().into(),
             verdict: Verdict::Error,
             reason: reason.into(),
             statistic: String::new(),
             summary: Summary::empty(),
             rule: rule.into(),
             per_sample: Vec::new(),
+            undefined: 0,
+            looks: 1,
+            signs: None,
             findings: Findings::None,
         }
     }
@@ -199,6 +296,18 @@ impl CheckResult {
     /// What tells this result apart from the method's other results of the same check.
     pub fn configuration(&self) -> Option<String> {
         self.findings.configuration()
+    }
+
+    /// This result's verdict and interval, for [`Signs`].
+    pub fn sign_outcome(&self) -> SignOutcome {
+        let s = &self.summary;
+        SignOutcome {
+            verdict: self.verdict,
+            mean: s.mean,
+            ci_low: s.ci_low,
+            ci_high: s.ci_high,
+            n: s.n,
+        }
     }
 }
 
@@ -252,6 +361,12 @@ pub struct Report {
     pub check: String,
     pub seed: u64,
     pub device: String,
+    /// `fp32` (TF32 off on CUDA, the default) or `tf32` (`BLINDSPOT_TF32=1`); docs/precision.md.
+    pub precision: String,
+    /// The run's family-wise error control.
+    pub error_control: ErrorControl,
+    /// Every model the run used, with its SHA-256.
+    pub models: Vec<ModelRecord>,
     pub checks: Vec<CheckRun>,
     pub results: Vec<CheckResult>,
     /// `K/N` for a shard report (absent once merged or when unsharded).
@@ -260,13 +375,16 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(check: String, seed: u64, device: tch::Device) -> Self {
+    pub fn new(check: String, seed: u64, device: tch::Device, control: ErrorControl) -> Self {
         Report {
             schema: SCHEMA.into(),
             blindspot: env!("CARGO_PKG_VERSION").into(),
             check,
             seed,
             device: crate::device::device_name(device),
+            precision: crate::device::precision().into(),
+            error_control: control,
+            models: Vec::new(),
             checks: Vec::new(),
             results: Vec::new(),
             shard: None,
@@ -283,7 +401,7 @@ impl Report {
         })
     }
 
-    /// Whether any result failed or errored.
+    /// Whether any result failed, errored or was inconclusive.
     pub fn any_failure(&self) -> bool {
         self.results.iter().any(|r| r.verdict != Verdict::Pass)
     }
@@ -313,6 +431,7 @@ impl Report {
         };
         let mut merged = Report {
             shard: None,
+            models: Vec::new(),
             checks: Vec::new(),
             results: Vec::new(),
             ..first.clone()
@@ -337,6 +456,19 @@ impl Report {
                     "regenerate the shard",
                 ));
             }
+            if shard.error_control != first.error_control {
+                return Err(Error::input(
+                    "the shards were run with different error control (family-wise error or \
+                     family size)",
+                    place,
+                    "merge the shards of one suite run",
+                ));
+            }
+            for model in &shard.models {
+                if !merged.models.contains(model) {
+                    merged.models.push(model.clone());
+                }
+            }
             for (run, results) in shard.runs() {
                 if parts.iter().any(|(r, _)| r.index == run.index) {
                     return Err(Error::input(
@@ -348,6 +480,9 @@ impl Report {
                 parts.push((run.clone(), results.to_vec()));
             }
         }
+        merged
+            .models
+            .sort_by(|a, b| (&a.spec, &a.sha256).cmp(&(&b.spec, &b.sha256)));
         parts.sort_by_key(|(run, _)| run.index);
         for (run, results) in parts {
             merged.checks.push(run);

@@ -127,7 +127,7 @@ fn distribution() -> Distribution {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct RandomizationCheck {
-    /// The trained model, its images and the verdict's level.
+    /// The trained model and its images.
     #[command(flatten)]
     #[serde(flatten)]
     pub subject: Subject,
@@ -262,29 +262,27 @@ impl Check for RandomizationCheck {
         let rule = Rule {
             check: Self::NAME,
             threshold: self.threshold,
-            level: self.subject.level,
+            alpha: ctx.alpha(),
             what,
         };
         let results = methods
             .iter()
             .zip(&per_step)
             .map(|(method, steps)| {
-                let per_sample: Vec<Option<f64>> = match self.mode {
+                let (values, undefined) = match self.mode {
                     Mode::Cascading => steps
                         .last()
                         .expect("one step at least")
                         .1
-                        .spearman_abs
-                        .clone(),
-                    Mode::Independent => (0..n)
-                        .map(|img| {
-                            let v: Vec<f64> = steps
-                                .iter()
-                                .filter_map(|(_, s)| s.spearman_abs[img])
-                                .collect();
-                            (!v.is_empty()).then(|| mean(&v))
-                        })
-                        .collect(),
+                        .spearman_abs_ruled(),
+                    Mode::Independent => {
+                        let ruled: Vec<(Vec<f64>, usize)> =
+                            steps.iter().map(|(_, s)| s.spearman_abs_ruled()).collect();
+                        let values = (0..n)
+                            .map(|img| mean(&ruled.iter().map(|(v, _)| v[img]).collect::<Vec<_>>()))
+                            .collect();
+                        (values, ruled.iter().map(|(_, u)| u).sum())
+                    }
                 };
                 let detail = RandomizationDetail {
                     mode: self.mode,
@@ -298,7 +296,7 @@ impl Check for RandomizationCheck {
                     data: self.subject.data.describe(&ctx.seeds),
                 };
                 let findings = Findings::Randomization(RandomizationFindings { detail });
-                rule.verdict(method.title(), per_sample, findings)
+                rule.verdict(method.as_ref(), values, undefined, findings)
             })
             .collect();
         Ok(Outcome::new(results))

@@ -17,6 +17,8 @@ pub trait DynCheck: Send + Sync + std::fmt::Debug {
     fn params(&self) -> serde_json::Value;
     fn subject(&self) -> Option<&Subject>;
     fn subject_mut(&mut self) -> Option<&mut Subject>;
+    /// Verdicts made for `methods` method evaluations.
+    fn verdicts(&self, methods: usize) -> usize;
     /// The harness's trials: (label, check) per configuration.
     fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)>;
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome>;
@@ -35,6 +37,9 @@ impl<C: Check + Send + Sync + 'static> DynCheck for C {
     }
     fn subject_mut(&mut self) -> Option<&mut Subject> {
         Check::subject_mut(self)
+    }
+    fn verdicts(&self, methods: usize) -> usize {
+        Check::verdicts(self, methods)
     }
     fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)> {
         Check::configurations(self)

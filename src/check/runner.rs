@@ -1,9 +1,19 @@
 //! The one runner: every way of running checks — a suite (`blindspot run`), a single check
 //! (`blindspot check NAME`), a harness trial (`cargo test`) — ends here, so they share one seed
-//! policy, one report format and one order of results.
-use super::{CheckContext, CheckRun, DynCheck, Gallery, Report};
-use crate::cam::CamMethod;
+//! policy, one error control, one report format and one order of results.
+//!
+//! What the runner adds to a check's own work:
+//! * **Both signs** of a sign-ambiguous method ([`CamMethod::sign_ambiguous`]): the method is
+//!   evaluated as computed and negated ([`Negated`]); its result is the worse verdict, with both
+//!   signs' numbers in `signs`. Each sign is a verdict of the family.
+//! * **Looks**: an image check whose subject allows k looks (STACK-SYNTH data) decides every
+//!   verdict at α/k; a method still inconclusive is decided again on twice the images, up to k
+//!   times. By the union bound over looks, a verdict's chance of being wrong stays at most α
+//!   whatever the stopping (a Bonferroni alpha-spending: α/k at each of k fixed looks).
+use super::{CheckContext, CheckRun, DynCheck, Gallery, Outcome, Report, Signs, Verdict};
+use crate::cam::{CamMethod, Negated};
 use crate::error::Result;
+use std::rc::Rc;
 
 /// A finished run: the report and the pictures the checks offered.
 #[derive(Debug)]
@@ -12,18 +22,151 @@ pub struct Run {
     pub galleries: Vec<Gallery>,
 }
 
+/// The methods as checks see them: each method, followed by its negation when it is
+/// sign-ambiguous.
+struct Evaluations {
+    methods: Vec<Rc<dyn CamMethod>>,
+    /// (as computed, negated) positions of the sign-ambiguous methods.
+    pairs: Vec<(usize, usize)>,
+}
+
+impl Evaluations {
+    fn new(methods: Vec<Box<dyn CamMethod>>) -> Self {
+        let mut evaluations = Evaluations {
+            methods: Vec::new(),
+            pairs: Vec::new(),
+        };
+        for method in methods {
+            let method: Rc<dyn CamMethod> = Rc::from(method);
+            evaluations.methods.push(Rc::clone(&method));
+            if method.sign_ambiguous() {
+                let at = evaluations.methods.len();
+                evaluations.pairs.push((at - 1, at));
+                evaluations.methods.push(Rc::new(Negated::new(method)));
+            }
+        }
+        evaluations
+    }
+
+    /// The evaluations at `positions`, as a check takes them.
+    fn boxed(&self, positions: impl Iterator<Item = usize>) -> Vec<Box<dyn CamMethod>> {
+        positions
+            .map(|i| Box::new(Rc::clone(&self.methods[i])) as Box<dyn CamMethod>)
+            .collect()
+    }
+
+    fn is_negation(&self, position: usize) -> bool {
+        self.pairs.iter().any(|&(_, n)| n == position)
+    }
+
+    /// One result per method from one result per evaluation: each sign-ambiguous method keeps
+    /// the worse of its two signs, with both recorded.
+    fn merge(&self, outcome: &mut Outcome) {
+        if outcome.results.len() != self.methods.len() || self.pairs.is_empty() {
+            return;
+        }
+        for &(computed, negated) in &self.pairs {
+            let (a, b) = (&outcome.results[computed], &outcome.results[negated]);
+            let signs = Signs {
+                as_computed: a.sign_outcome(),
+                negated: b.sign_outcome(),
+            };
+            let worse = if b.verdict > a.verdict {
+                b.clone()
+            } else {
+                a.clone()
+            };
+            let note = format!(
+                "; judged on both signs: as computed {} (mean {:.4}), negated {} (mean {:.4})",
+                a.verdict, a.summary.mean, b.verdict, b.summary.mean
+            );
+            let (method, title) = (a.method.clone(), a.title.clone());
+            let merged = &mut outcome.results[computed];
+            *merged = worse;
+            merged.method = method;
+            merged.title = title;
+            merged.reason.push_str(&note);
+            merged.signs = Some(signs);
+        }
+        let mut position = 0;
+        outcome.results.retain(|_| {
+            let keep = !self.is_negation(position);
+            position += 1;
+            keep
+        });
+        if let Some(gallery) = &mut outcome.gallery {
+            let (mut titles, mut maps) = (Vec::new(), Vec::new());
+            for (i, (t, m)) in gallery
+                .titles
+                .drain(..)
+                .zip(gallery.maps.drain(..))
+                .enumerate()
+            {
+                if !self.is_negation(i) {
+                    titles.push(t);
+                    maps.push(m);
+                }
+            }
+            (gallery.titles, gallery.maps) = (titles, maps);
+        }
+    }
+}
+
+/// The verdicts a run of `checks` on `methods` makes: the family its error rate is shared over.
+pub fn family_size(checks: &[&dyn DynCheck], methods: &[Box<dyn CamMethod>]) -> usize {
+    let evaluations = methods.len() + methods.iter().filter(|m| m.sign_ambiguous()).count();
+    checks.iter().map(|c| c.verdicts(evaluations)).sum()
+}
+
+/// Runs one check with its looks: every verdict decided at α/looks, the inconclusive ones again
+/// on twice the images while looks remain.
+fn run_with_looks(
+    check: &dyn DynCheck,
+    evaluations: &Evaluations,
+    ctx: &CheckContext,
+) -> Result<Outcome> {
+    let looks = check.subject().map(|s| s.effective_looks()).unwrap_or(1);
+    let ctx = ctx.for_looks(looks);
+    let count = evaluations.methods.len();
+    let mut outcome = check.run(&evaluations.boxed(0..count), &ctx)?;
+    if outcome.results.len() != count {
+        return Ok(outcome); // not one result per method: nothing to look at again
+    }
+    for look in 2..=looks {
+        let pending: Vec<usize> = (0..count)
+            .filter(|&i| outcome.results[i].verdict == Verdict::Inconclusive)
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        let mut bigger = check.clone_box();
+        if let Some(subject) = bigger.subject_mut() {
+            *subject = subject.grown(1 << (look - 1));
+        }
+        let more = bigger.run(&evaluations.boxed(pending.iter().copied()), &ctx)?;
+        for (&i, mut result) in pending.iter().zip(more.results) {
+            result.looks = look;
+            outcome.results[i] = result;
+        }
+    }
+    Ok(outcome)
+}
+
 /// Runs each `(index in the suite, check)` on every method, in order, and gathers one report
-/// labelled `label` (`suite:default`, `wall`).
+/// labelled `label` (`suite:default`, `wall`). `ctx.control` must count the whole family
+/// ([`family_size`]), also when only a shard of the checks runs here.
 pub fn run_checks(
     label: &str,
     checks: &[(usize, &dyn DynCheck)],
-    methods: &[Box<dyn CamMethod>],
+    methods: Vec<Box<dyn CamMethod>>,
     ctx: &CheckContext,
 ) -> Result<Run> {
-    let mut report = Report::new(label.to_string(), ctx.seed(), ctx.device);
+    let evaluations = Evaluations::new(methods);
+    let mut report = Report::new(label.to_string(), ctx.seed(), ctx.device, ctx.control);
     let mut galleries = Vec::new();
     for &(index, check) in checks {
-        let outcome = check.run(methods, ctx)?;
+        let mut outcome = run_with_looks(check, &evaluations, ctx)?;
+        evaluations.merge(&mut outcome);
         report.checks.push(CheckRun {
             check: check.name().into(),
             params: check.params(),
@@ -33,5 +176,6 @@ pub fn run_checks(
         report.results.extend(outcome.results);
         galleries.extend(outcome.gallery);
     }
+    report.models = ctx.models();
     Ok(Run { report, galleries })
 }

@@ -109,7 +109,10 @@ pub fn hog(maps: &Tensor) -> Tensor {
 /// Per-image similarities between two sets of maps.
 #[derive(Debug, Clone, Default)]
 pub struct Similarities {
+    /// Spearman of the absolute maps; None where a side is constant.
     pub spearman_abs: Vec<Option<f64>>,
+    /// Whether the two absolute maps are identical (the undefined rule needs it).
+    pub identical: Vec<bool>,
     pub spearman_signed: Vec<Option<f64>>,
     pub ssim: Vec<Option<f64>>,
     pub hog: Vec<Option<f64>>,
@@ -139,13 +142,36 @@ pub fn compare(maps_a: &Tensor, maps_b: &Tensor, raw_a: &Tensor, raw_b: &Tensor)
     } else {
         spearman_rows(&ha, &hb)
     };
+    let identical = (maps_a.abs() - maps_b.abs())
+        .abs()
+        .flatten(1, -1)
+        .amax(1, false)
+        .eq(0.0);
+    let identical = Vec::<bool>::try_from(identical.to_device(Device::Cpu)).expect("flags");
     Similarities {
         spearman_abs: spearman_rows(&maps_a.abs(), &maps_b.abs()),
+        identical,
         spearman_signed: spearman_rows(raw_a, raw_b),
         ssim: ssim(maps_a, maps_b)
             .into_iter()
             .map(|v| v.is_finite().then_some(v))
             .collect(),
         hog: hog_values,
+    }
+}
+
+impl Similarities {
+    /// Spearman(abs) per image with the rule for undefined values: a constant map (no ordering)
+    /// correlates 0 with a different map, and identical maps count 1 (they did not change).
+    /// Also returns how many values the rule supplied.
+    pub fn spearman_abs_ruled(&self) -> (Vec<f64>, usize) {
+        let undefined = self.spearman_abs.iter().filter(|v| v.is_none()).count();
+        let values = self
+            .spearman_abs
+            .iter()
+            .zip(&self.identical)
+            .map(|(v, &same)| v.unwrap_or(if same { 1.0 } else { 0.0 }))
+            .collect();
+        (values, undefined)
     }
 }

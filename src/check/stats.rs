@@ -1,6 +1,7 @@
 //! The statistics behind verdicts: sample moments, ranks and Student-t quantiles from statrs;
 //! Student-t intervals, a seeded percentile bootstrap and Spearman's rank correlation (average
 //! ranks for ties, as scipy) built on them.
+use super::Verdict;
 use crate::seed::Stream;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -198,4 +199,85 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
 /// Replaces non-finite numbers by nothing: reports never contain NaN.
 pub fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
+}
+
+/// A threshold that the mean of a per-sample statistic should stay below (µ behind a wall, the
+/// similarity of maps that ought to differ).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Threshold {
+    pub value: f64,
+    /// A bound equal to the threshold passes (`<=`) rather than fails to pass (`<`).
+    pub inclusive: bool,
+}
+
+impl Threshold {
+    fn below(&self, bound: f64) -> bool {
+        bound < self.value || (self.inclusive && bound == self.value)
+    }
+
+    /// `<=` or `<`.
+    pub fn symbol(&self) -> &'static str {
+        if self.inclusive {
+            "<="
+        } else {
+            "<"
+        }
+    }
+}
+
+/// A rate such as 0.01 as "1%" (0.001 as "0.1%").
+pub fn rate(x: f64) -> String {
+    let value = (x * 100.0 * 1e9).round() / 1e9;
+    format!("{value}%")
+}
+
+/// A level such as 0.99985 as "99.985%", with as many decimals as its error rate needs.
+pub fn percent(level: f64) -> String {
+    let error = (1.0 - level) * 100.0;
+    let decimals = if error >= 1.0 {
+        0
+    } else {
+        (-error.log10()).ceil() as usize + 1
+    };
+    let text = format!("{:.*}", decimals, level * 100.0);
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}%")
+}
+
+/// The three-way verdict on the mean of `values` (n ≥ 2) against `threshold`, each side decided
+/// at error rate `alpha`: pass iff the one-sided upper (1 − α) Student-t bound is below the
+/// threshold, fail iff the one-sided lower (1 − α) bound is above it (or at it, for an exclusive
+/// threshold), inconclusive when the bounds straddle it. Whatever the true mean, at most one of
+/// the two wrong answers is possible and each has probability at most α. The summary's interval
+/// is the pair of bounds (a two-sided 1 − 2α interval).
+pub fn judge_below(values: &[f64], alpha: f64, threshold: Threshold) -> (Verdict, Summary) {
+    let n = values.len();
+    let (m, s) = (mean(values), std(values));
+    let t = t_quantile(1.0 - alpha, (n - 1) as f64);
+    let half = t * s / (n as f64).sqrt();
+    let (low, high) = (m - half, m + half);
+    let verdict = if threshold.below(high) {
+        Verdict::Pass
+    } else if !threshold.below(low) {
+        Verdict::Fail
+    } else {
+        Verdict::Inconclusive
+    };
+    let summary = Summary {
+        n,
+        mean: m,
+        std: s,
+        ci_low: low,
+        ci_high: high,
+        ci_level: 1.0 - 2.0 * alpha,
+        interval: format!(
+            "Student-t, one-sided bounds at {} each",
+            percent(1.0 - alpha)
+        ),
+    };
+    (verdict, summary)
 }

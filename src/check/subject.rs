@@ -1,6 +1,8 @@
 //! What every image check runs on, declared once: the model (and its post-hoc wall), the images,
-//! the confidence level of the verdict and the batch size. Check structs flatten it, so suites
-//! write `model = …` and the command line `--model …` for every check alike.
+//! how many looks at more images an inconclusive verdict may take, and the batch size. Check
+//! structs flatten it, so suites write `model = …` and the command line `--model …` for every
+//! check alike. (The confidence level is not a check's parameter: the run derives it from its
+//! family-wise error, see [`super::ErrorControl`].)
 use super::CheckContext;
 use crate::data::DataSpec;
 use crate::error::Result;
@@ -10,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tch::Tensor;
 
-/// Default confidence level of a check's interval.
-pub const LEVEL: f64 = 0.95;
+/// Default number of looks: the declared images, then twice and four times as many.
+pub const LOOKS: usize = 3;
 /// Default images per explain call.
 pub const BATCH_SIZE: i64 = 32;
 
-fn level() -> f64 {
-    LEVEL
+fn looks() -> usize {
+    LOOKS
 }
 fn batch_size() -> i64 {
     BATCH_SIZE
@@ -44,10 +46,12 @@ pub struct Subject {
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub model_seed: u64,
-    /// Confidence level of the verdict's bound.
-    #[arg(long, default_value_t = LEVEL)]
-    #[serde(default = "level")]
-    pub level: f64,
+    /// Looks at the data: a verdict still inconclusive after look k < looks is decided again
+    /// on twice the images (STACK-SYNTH data only; every look spends 1/looks of the verdict's
+    /// error rate).
+    #[arg(long, default_value_t = LOOKS)]
+    #[serde(default = "looks")]
+    pub looks: usize,
     /// Images per explain call.
     #[arg(long, default_value_t = BATCH_SIZE)]
     #[serde(default = "batch_size")]
@@ -55,7 +59,7 @@ pub struct Subject {
 }
 
 impl Subject {
-    /// A subject with the default level and batch size.
+    /// A subject with the default looks and batch size.
     pub fn new(model: &str, data: DataSpec) -> Self {
         Subject {
             model: model.into(),
@@ -63,14 +67,33 @@ impl Subject {
             mask_rows: None,
             data,
             model_seed: 0,
-            level: LEVEL,
+            looks: LOOKS,
             batch_size: BATCH_SIZE,
         }
     }
 
-    /// Opens the model on the context's device, walled when `mask_rows` is given.
+    /// Opens the model on the context's device, walled when `mask_rows` is given, and records
+    /// it (with its SHA-256) for the report.
     pub fn open(&self, ctx: &CheckContext) -> Result<Box<dyn SplitModel>> {
         self.open_other(&self.model, self.weights.clone(), ctx)
+    }
+
+    /// The looks this subject allows: `looks` for STACK-SYNTH data, which can grow, else one.
+    pub fn effective_looks(&self) -> usize {
+        match self.data {
+            DataSpec::Synthetic { .. } => self.looks.max(1),
+            _ => 1,
+        }
+    }
+
+    /// The same subject with `factor` times the STACK-SYNTH images (the first ones stay: a set
+    /// of N images is a prefix of the set of 2N).
+    pub fn grown(&self, factor: i64) -> Subject {
+        let mut grown = self.clone();
+        if let DataSpec::Synthetic { synthetic, .. } = &mut grown.data {
+            *synthetic *= factor;
+        }
+        grown
     }
 
     /// Opens another model of the same check (a baseline, a random-label model) with this
@@ -86,7 +109,9 @@ impl Subject {
             weights,
             mask_rows: self.mask_rows.clone(),
         };
-        crate::open_model(spec, ctx.device, &options)
+        let model = crate::open_model(spec, ctx.device, &options)?;
+        ctx.record_model(spec, model.as_ref());
+        Ok(model)
     }
 
     /// The images, validated against `model` (shape, channels, finite values).

@@ -13,8 +13,8 @@
 //! data = { synthetic = 64 }
 //! ignored = false                 # the cargo-test harness lists ignored checks as ignored trials
 //! ```
-use super::runner::{run_checks, Run};
-use super::{CheckContext, DynCheck, Registry};
+use super::runner::{family_size, run_checks, Run};
+use super::{CheckContext, DynCheck, ErrorControl, Registry, FAMILY_WISE_ERROR};
 use crate::cam::external::{ExternalMethod, ExternalSpec};
 use crate::cam::{methods_from_list, CamMethod};
 use crate::error::{Error, Result};
@@ -59,6 +59,9 @@ pub struct Suite {
     pub name: String,
     pub description: String,
     pub seed: u64,
+    /// Chance of one or more wrong passes or fails in a run of the suite (Bonferroni over its
+    /// verdicts; default 1%).
+    pub family_wise_error: f64,
     pub methods: MethodList,
     /// Methods outside Rust, run through the file protocol.
     pub external: Vec<ExternalSpec>,
@@ -75,12 +78,18 @@ struct SuiteFile {
     description: String,
     #[serde(default)]
     seed: u64,
+    #[serde(default = "family_wise_error")]
+    family_wise_error: f64,
     #[serde(default)]
     methods: MethodList,
     #[serde(default)]
     external: Vec<ExternalSpec>,
     #[serde(default)]
     checks: Vec<toml::Table>,
+}
+
+fn family_wise_error() -> f64 {
+    FAMILY_WISE_ERROR
 }
 
 /// The suites shipped in `checks/`, embedded so that `--suite NAME` works from any folder.
@@ -126,6 +135,12 @@ impl Suite {
         if checks.is_empty() {
             return Err(bad(format!("{origin} declares no check")));
         }
+        let fwe = file.family_wise_error;
+        if !(fwe > 0.0 && fwe < 1.0) {
+            return Err(bad(format!(
+                "{origin}: family_wise_error = {fwe} is not a probability strictly between 0 and 1"
+            )));
+        }
         let stem = Path::new(origin)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned());
@@ -133,6 +148,7 @@ impl Suite {
             name: file.name.unwrap_or_else(|| stem.unwrap_or_default()),
             description: file.description,
             seed: file.seed,
+            family_wise_error: file.family_wise_error,
             methods: file.methods,
             external: file.external,
             checks,
@@ -208,9 +224,14 @@ impl Suite {
     /// Runs every check, or with `shard = Some((k, n))` the checks whose position i in the suite
     /// has i mod n = k − 1 (a deterministic K-th of the suite), and collects one report
     /// labelled `suite:NAME`.
+    /// The family size counts every check of the suite, also in a shard, so that a shard's
+    /// verdicts are decided at the level the whole run uses.
     pub fn run(&self, device: tch::Device, shard: Option<(usize, usize)>) -> Result<Run> {
-        let ctx = CheckContext::new(device, self.seed);
-        let methods = self.all_methods(&ctx.seeds)?;
+        let seeds = Seeds::new(self.seed);
+        let methods = self.all_methods(&seeds)?;
+        let all: Vec<&dyn DynCheck> = self.checks.iter().map(|e| e.check.as_ref()).collect();
+        let control = ErrorControl::bonferroni(self.family_wise_error, family_size(&all, &methods));
+        let ctx = CheckContext::controlled(device, self.seed, control);
         let checks: Vec<(usize, &dyn DynCheck)> = self
             .checks
             .iter()
@@ -219,7 +240,7 @@ impl Suite {
             .map(|(i, e)| (i, e.check.as_ref()))
             .collect();
         let label = format!("suite:{}", self.name);
-        let mut run = run_checks(&label, &checks, &methods, &ctx)?;
+        let mut run = run_checks(&label, &checks, methods, &ctx)?;
         run.report.shard = shard.map(|(k, n)| format!("{k}/{n}"));
         Ok(run)
     }

@@ -2,12 +2,17 @@
 //! how much of a method's saliency lands there?
 //!
 //! µ = ‖Λ on the certified wall‖₂ / ‖Λ‖₂ per image, on the final map Λ (ReLU'd, min–max
-//! normalised, upsampled: pytorch-grad-cam's semantics). Verdict: pass iff the one-sided upper
-//! confidence bound (Student-t, level 95% by default) of mean µ is at most `threshold` (1%).
-//! An all-zero map makes µ undefined: such images are counted and reported, excluded from the
-//! statistics, and a method with fewer than two defined images gets an error, never a pass.
-use super::stats::{bootstrap_interval, finite, t_interval, Moments, Side};
-use super::{Check, CheckContext, CheckResult, Findings, Gallery, Outcome, Subject};
+//! normalised, upsampled: pytorch-grad-cam's semantics). Verdict on mean µ against `threshold`
+//! (1%), each side at the run's error rate α ([`super::stats::judge_below`]): pass iff the
+//! one-sided upper Student-t bound is at most the threshold, fail iff the lower bound is above
+//! it, inconclusive otherwise.
+//!
+//! An all-zero map makes µ = 0/0 undefined. Rule: it counts µ = 0 — a map without saliency puts
+//! none behind the wall, and counting it against the method would make a clean method fail on
+//! maps that say nothing. The count is reported (`undefined`) beside the verdict; a method whose
+//! every map is all zero gets an error, never a pass.
+use super::stats::{bootstrap_interval, finite, judge_below, percent, Moments, Side, Threshold};
+use super::{Check, CheckContext, CheckResult, Findings, Gallery, Outcome, Subject, Verdict};
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
 use crate::model::wall::{certify, Certificate, CertifyOptions};
@@ -57,7 +62,7 @@ pub struct WallFindings {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WallDetail {
-    /// Images whose map is all zero (µ undefined).
+    /// Images whose map is all zero (µ undefined, counted as 0).
     pub undefined: usize,
     /// µ at feature resolution, before upsampling.
     pub feature_level: Moments,
@@ -71,7 +76,7 @@ pub struct WallDetail {
     pub baseline: Option<Moments>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_model: Option<String>,
-    /// The percentile bootstrap's upper bound, beside the Student-t one.
+    /// The percentile bootstrap's upper bound at the same level, beside the Student-t one.
     #[serde(default)]
     pub bootstrap_upper: Option<f64>,
 }
@@ -115,62 +120,82 @@ impl WallCheck {
         }
     }
 
-    fn rule(&self) -> String {
+    fn rule(&self, alpha: f64) -> String {
         format!(
-            "pass iff the one-sided upper {:.0}% Student-t bound of mean mu over images with a \
-             defined mu is <= {}%",
-            self.subject.level * 100.0,
+            "pass iff the one-sided upper Student-t bound ({} per side) of mean mu is <= {}%; \
+             fail iff the lower bound is > {}%; inconclusive otherwise; an all-zero map counts \
+             mu = 0",
+            percent(1.0 - alpha),
+            self.threshold * 100.0,
             self.threshold * 100.0
         )
     }
 
-    /// The verdict for one method from its per-image µ.
+    /// The verdict for one method from its per-image µ (None for an all-zero map).
     fn judge(
         &self,
-        method: &str,
-        per_sample: Vec<Option<f64>>,
-        findings: WallFindings,
+        method: &dyn CamMethod,
+        mu: Vec<Option<f64>>,
+        mut findings: WallFindings,
         ctx: &CheckContext,
     ) -> CheckResult {
+        let alpha = ctx.alpha();
         let statistic = "mean mu: share of the map's l2 norm behind the certified wall".to_string();
-        let defined: Vec<f64> = per_sample.iter().flatten().cloned().collect();
-        let undefined = per_sample.len() - defined.len();
-        if defined.len() < 2 {
-            let reason = format!(
-                "mu is undefined for {undefined} of {} images (all-zero maps); at least 2 defined \
-                 values are needed",
-                per_sample.len()
-            );
+        let undefined = mu.iter().filter(|v| v.is_none()).count();
+        let values: Vec<f64> = mu.iter().map(|v| v.unwrap_or(0.0)).collect();
+        let per_sample: Vec<Option<f64>> = values.iter().map(|&v| Some(v)).collect();
+        if undefined == values.len() || values.len() < 2 {
+            let reason = match undefined == values.len() {
+                true => format!(
+                    "all {} maps are all zero: the method shows nothing",
+                    values.len()
+                ),
+                false => "a verdict needs at least 2 images".to_string(),
+            };
             return CheckResult {
                 statistic,
                 per_sample,
+                undefined,
                 findings: Findings::Wall(findings),
-                ..CheckResult::error(WallCheck::NAME, method, reason, &self.rule())
+                ..CheckResult::error(WallCheck::NAME, method, reason, &self.rule(alpha))
             };
         }
-        let level = self.subject.level;
-        let s = t_interval(&defined, level, Side::Upper);
-        let mut findings = findings;
+        let threshold = Threshold {
+            value: self.threshold,
+            inclusive: true,
+        };
+        let (verdict, s) = judge_below(&values, alpha, threshold);
         let bootstrap = ctx.stream(streams::WALL_BOOTSTRAP);
-        findings.detail.bootstrap_upper =
-            finite(bootstrap_interval(&defined, level, Side::Upper, 2000, bootstrap).ci_high);
-        let pass = s.ci_high <= self.threshold;
-        let excluded = match undefined {
+        let resamples = ((20.0 / alpha).ceil() as usize).clamp(2000, 200_000);
+        let upper = bootstrap_interval(&values, 1.0 - alpha, Side::Upper, resamples, bootstrap);
+        findings.detail.bootstrap_upper = finite(upper.ci_high);
+        let zero = match undefined {
             0 => String::new(),
-            k => format!("; {k} image(s) with an all-zero map excluded"),
+            k => format!("; {k} all-zero map(s) counted as 0"),
+        };
+        let t = 100.0 * self.threshold;
+        let comparison = match verdict {
+            Verdict::Pass => format!("upper bound {:.2}% <= {t}%", 100.0 * s.ci_high),
+            Verdict::Fail => format!("lower bound {:.2}% > {t}%", 100.0 * s.ci_low),
+            _ => format!(
+                "bounds {:.2}%..{:.2}% straddle {t}%",
+                100.0 * s.ci_low,
+                100.0 * s.ci_high
+            ),
         };
         CheckResult {
-            reason: format!(
-                "mean mu = {:.2}% (upper bound {:.2}%) {} threshold {}%{excluded}",
-                100.0 * s.mean,
-                100.0 * s.ci_high,
-                if pass { "<=" } else { ">" },
-                100.0 * self.threshold
-            ),
+            reason: format!("mean mu = {:.2}%: {comparison}{zero}", 100.0 * s.mean),
             statistic,
-            rule: self.rule(),
+            rule: self.rule(alpha),
             per_sample,
-            ..CheckResult::judged(WallCheck::NAME, method, pass, s, Findings::Wall(findings))
+            undefined,
+            ..CheckResult::new(
+                WallCheck::NAME,
+                method,
+                verdict,
+                s,
+                Findings::Wall(findings),
+            )
         }
     }
 }
@@ -245,7 +270,7 @@ impl Check for WallCheck {
                 },
                 wall: cert.clone(),
             };
-            results.push(self.judge(method.title(), per_sample, findings, ctx));
+            results.push(self.judge(method.as_ref(), per_sample, findings, ctx));
             progress.inc(1);
         }
         progress.finish(&format!("wall = {}", cert.describe()));

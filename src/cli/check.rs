@@ -2,10 +2,11 @@
 //! check's own struct (so every suite parameter is a flag), plus the options every run takes.
 //! A suite file runs with `blindspot run --suite FILE`.
 use crate::cam::external::ExternalMethod;
-use crate::check::runner::run_checks;
+use crate::check::runner::{family_size, run_checks};
 use crate::check::suite::MethodList;
-use crate::check::{CheckContext, Registry, Report};
+use crate::check::{CheckContext, ErrorControl, Registry, Report, FAMILY_WISE_ERROR};
 use crate::device::parse_device;
+use crate::error::Error;
 use crate::report::table;
 use crate::seed::Seeds;
 use anyhow::{Context, Result};
@@ -21,6 +22,9 @@ pub struct Common {
     /// Seed of the run's random streams (images, draws, RandomCAM; docs/architecture.md).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Chance of one or more wrong passes or fails among the run's verdicts (Bonferroni).
+    #[arg(long, default_value_t = FAMILY_WISE_ERROR)]
+    pub family_wise_error: f64,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -70,9 +74,18 @@ pub fn run(registry: &Registry, matches: &clap::ArgMatches) -> Result<()> {
         .unwrap_or_else(|e| e.exit());
     let common = Common::from_arg_matches(sub).unwrap_or_else(|e| e.exit());
     let device = parse_device(&common.device)?;
-    let ctx = CheckContext::new(device, common.seed);
-    let methods = common.methods(&ctx.seeds)?;
-    let run = run_checks(name, &[(0, check.as_ref())], &methods, &ctx)
+    let fwe = common.family_wise_error;
+    if !(fwe > 0.0 && fwe < 1.0) {
+        anyhow::bail!(Error::input(
+            format!("--family-wise-error {fwe} is not a probability strictly between 0 and 1"),
+            "blindspot check",
+            "use e.g. --family-wise-error 0.01"
+        ));
+    }
+    let methods = common.methods(&Seeds::new(common.seed))?;
+    let control = ErrorControl::bonferroni(fwe, family_size(&[check.as_ref()], &methods));
+    let ctx = CheckContext::controlled(device, common.seed, control);
+    let run = run_checks(name, &[(0, check.as_ref())], methods, &ctx)
         .with_context(|| format!("running the {name} check"))?;
     finish(&run.report, &common.json)
 }

@@ -47,6 +47,7 @@ enum Command {
 /// Entry point of the binary. `blindspot check` is built from the check registry (one
 /// subcommand per check); the other subcommands are derived.
 pub fn main() -> ExitCode {
+    crate::device::init_precision();
     let registry = Registry::builtin();
     let matches = Cli::command()
         .subcommand(check::command(&registry))

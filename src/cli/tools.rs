@@ -153,9 +153,13 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
 pub struct TrainArgs {
     /// stack-masked, stack-baseline or stack-randlabels.
     pub preset: String,
-    /// Seed of the model (initialisation, batch order, label permutation).
+    /// Seed of the model (initialisation, batch order, label permutation). Seed 0 is the
+    /// committed model unless --retrain.
     #[arg(long, default_value_t = 0)]
     pub model_seed: u64,
+    /// Train in-process even when the weights are committed or cached (and cache the result).
+    #[arg(long)]
+    pub retrain: bool,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -164,17 +168,19 @@ pub struct TrainArgs {
 pub fn train_cmd(args: TrainArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
     let name = args.preset.trim_start_matches("builtin:");
-    let presets = crate::train::presets::PRESETS;
-    let trained = crate::train::presets::open(name, args.model_seed, device)?.ok_or_else(|| {
-        Error::Unknown {
-            kind: "trained preset",
-            name: args.preset.clone(),
-            known: presets
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
+    let open = match args.retrain {
+        true => crate::train::presets::retrain,
+        false => crate::train::presets::open,
+    };
+    let names: Vec<&str> = crate::train::presets::PRESETS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    let known = || names.join(", ");
+    let trained = open(name, args.model_seed, device)?.ok_or_else(|| Error::Unknown {
+        kind: "trained preset",
+        name: args.preset.clone(),
+        known: known(),
     })?;
     let r = &trained.report;
     println!(
@@ -187,11 +193,12 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
         r.seconds,
         r.threads,
         if trained.from_cache {
-            " (loaded from the cache)"
+            " (loaded, not trained now)"
         } else {
             ""
         }
     );
-    println!("weights: {}", trained.weights.display());
+    let sha = crate::io::sha256_file(&trained.weights)?;
+    println!("weights: {} (SHA-256 {sha})", trained.weights.display());
     Ok(())
 }

@@ -21,36 +21,17 @@
 //!
 //! Filtering (`cargo test wall`), `--ignored`, `--list` and `--test-threads` work as in any cargo
 //! test; checks a suite marks `ignored = true` become ignored trials.
-use crate::cam::{CamContext, CamMethod};
+use crate::cam::CamMethod;
 use crate::check::runner::run_checks;
 use crate::check::suite::Suite;
-use crate::check::{Check, CheckContext, CheckResult, DynCheck, Registry, Verdict};
+use crate::check::{
+    Check, CheckContext, CheckResult, DynCheck, ErrorControl, Registry, Verdict, FAMILY_WISE_ERROR,
+};
 use crate::error::Result;
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::Path;
 use std::sync::Arc;
-use tch::{Device, Tensor};
-
-/// A method shared between trials (trials run on several threads).
-struct Shared(Arc<dyn CamMethod + Send + Sync>);
-
-impl CamMethod for Shared {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn title(&self) -> &str {
-        self.0.title()
-    }
-    fn summary(&self) -> &str {
-        self.0.summary()
-    }
-    fn uses_gradients(&self) -> bool {
-        self.0.uses_gradients()
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        self.0.raw_map(ctx)
-    }
-}
+use tch::Device;
 
 /// Where a suite comes from; parsed when the trials are built, with every registered check.
 enum Source {
@@ -65,17 +46,27 @@ pub struct SanityHarness {
     registry: Registry,
     expectations: Vec<(String, Verdict)>,
     device: Device,
+    family_wise_error: f64,
 }
 
 impl SanityHarness {
     pub fn new(method: impl CamMethod + Send + Sync + 'static) -> Self {
+        crate::device::init_precision();
         SanityHarness {
             method: Arc::new(method),
             suites: Vec::new(),
             registry: Registry::builtin(),
             expectations: Vec::new(),
             device: Device::cuda_if_available(),
+            family_wise_error: FAMILY_WISE_ERROR,
         }
+    }
+
+    /// The chance of one or more wrong passes or fails over all trials (default 1%), shared
+    /// over every verdict the trials make (Bonferroni).
+    pub fn family_wise_error(mut self, error: f64) -> Self {
+        self.family_wise_error = error;
+        self
     }
 
     /// Adds a suite: a name shipped with blindspot (`default`, `theorem`, `paper`) or a path to a
@@ -121,9 +112,12 @@ impl SanityHarness {
         }
     }
 
-    /// The trials, for callers that combine them with their own.
+    /// The trials, for callers that combine them with their own. Their verdicts form one
+    /// family: every trial decides at the harness's family-wise error divided by the number of
+    /// verdicts all trials make.
     pub fn trials(&self) -> Vec<Trial> {
         let mut trials = Vec::new();
+        let mut planned = Vec::new();
         for source in &self.suites {
             let suite = match self.parse(source) {
                 Ok(s) => s,
@@ -143,21 +137,27 @@ impl SanityHarness {
                         config,
                         self.method.name()
                     );
-                    let expected = self
-                        .expectations
-                        .iter()
-                        .rev()
-                        .find(|(p, _)| name.contains(p.as_str()))
-                        .map(|(_, v)| *v)
-                        .unwrap_or(Verdict::Pass);
-                    let method = Arc::clone(&self.method);
-                    let ctx = CheckContext::new(self.device, suite.seed);
-                    let trial = Trial::test(name, move || {
-                        run_trial(index, check, method, &ctx, expected)
-                    });
-                    trials.push(trial.with_ignored_flag(entry.ignored));
+                    planned.push((name, suite.seed, index, check, entry.ignored));
                 }
             }
+        }
+        let evaluations = if self.method.sign_ambiguous() { 2 } else { 1 };
+        let family = planned.iter().map(|p| p.3.verdicts(evaluations)).sum();
+        let control = ErrorControl::bonferroni(self.family_wise_error, family);
+        for (name, seed, index, check, ignored) in planned {
+            let expected = self
+                .expectations
+                .iter()
+                .rev()
+                .find(|(p, _)| name.contains(p.as_str()))
+                .map(|(_, v)| *v)
+                .unwrap_or(Verdict::Pass);
+            let method = Arc::clone(&self.method);
+            let ctx = CheckContext::controlled(self.device, seed, control);
+            let trial = Trial::test(name, move || {
+                run_trial(index, check, method, &ctx, expected)
+            });
+            trials.push(trial.with_ignored_flag(ignored));
         }
         trials
     }
@@ -183,8 +183,8 @@ fn run_trial(
     ctx: &CheckContext,
     expected: Verdict,
 ) -> std::result::Result<(), Failed> {
-    let methods: Vec<Box<dyn CamMethod>> = vec![Box::new(Shared(method))];
-    let run = run_checks(check.name(), &[(index, check.as_ref())], &methods, ctx)
+    let methods: Vec<Box<dyn CamMethod>> = vec![Box::new(method)];
+    let run = run_checks(check.name(), &[(index, check.as_ref())], methods, ctx)
         .map_err(|e| Failed::from(format!("the check could not run: {e}")))?;
     let results = &run.report.results;
     let wrong: Vec<String> = results

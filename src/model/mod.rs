@@ -70,8 +70,43 @@ pub trait SplitModel {
     fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
         None
     }
+    /// SHA-256 of the file the weights came from (a TorchScript file, loaded safetensors), if
+    /// any; [`fingerprint`] hashes the parameters otherwise.
+    fn sha256(&self) -> Option<String> {
+        None
+    }
     /// `head(features(x))`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.head(&self.features(x)?)
     }
+}
+
+/// A model's identity by content: (SHA-256, `file`) for weights loaded from a file, else
+/// (SHA-256 of its parameters' names and float32 bytes, `parameters`).
+pub fn fingerprint(model: &dyn SplitModel) -> (String, &'static str) {
+    if let Some(sha) = model.sha256() {
+        return (sha, "file");
+    }
+    let mut bytes = Vec::new();
+    let tensors: Vec<(String, Tensor)> = match model.architecture() {
+        Some((_, state)) => state,
+        None => model
+            .parameter_groups()
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|g| g.parameters)
+            .collect(),
+    };
+    for (name, t) in tensors {
+        let t = t
+            .to_device(Device::Cpu)
+            .to_kind(tch::Kind::Float)
+            .contiguous();
+        let numel = t.numel();
+        let mut data = vec![0f32; numel];
+        t.copy_data(&mut data, numel);
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    (crate::io::sha256(&bytes), "parameters")
 }

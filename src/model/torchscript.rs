@@ -9,6 +9,7 @@ pub struct TorchScriptModel {
     module: CModule,
     path: PathBuf,
     device: Device,
+    sha256: String,
 }
 
 const EXPORT_HELP: &str =
@@ -60,6 +61,7 @@ impl TorchScriptModel {
             module,
             path: path.to_path_buf(),
             device,
+            sha256: crate::io::sha256_file(path)?,
         })
     }
 
@@ -116,6 +118,10 @@ impl SplitModel for TorchScriptModel {
 
     fn name(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn sha256(&self) -> Option<String> {
+        Some(self.sha256.clone())
     }
 
     fn device(&self) -> Device {

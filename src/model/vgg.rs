@@ -174,6 +174,8 @@ pub struct Vgg {
     linears: Vec<(Tensor, Tensor)>,
     mask: Option<Tensor>,
     label: String,
+    /// SHA-256 of the weights file last loaded.
+    weights_sha256: Option<String>,
 }
 
 impl Vgg {
@@ -250,6 +252,7 @@ impl Vgg {
             linears,
             mask,
             label: label.to_string(),
+            weights_sha256: None,
         };
         model.enforce_wall();
         model
@@ -301,6 +304,7 @@ impl Vgg {
                  with torchvision's names and shapes",
             )
         })?;
+        self.weights_sha256 = Some(crate::io::sha256_file(path)?);
         self.enforce_wall();
         Ok(())
     }
@@ -382,6 +386,10 @@ fn channels_last(t: &Tensor) -> Tensor {
 impl SplitModel for Vgg {
     fn name(&self) -> String {
         self.label.clone()
+    }
+
+    fn sha256(&self) -> Option<String> {
+        self.weights_sha256.clone()
     }
 
     fn device(&self) -> Device {

@@ -118,6 +118,9 @@ impl SplitModel for Walled {
     fn inner_torchscript(&self) -> Option<&tch::CModule> {
         self.inner.as_torchscript()
     }
+    fn sha256(&self) -> Option<String> {
+        self.inner.sha256()
+    }
     fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
         let (inner, state) = match self.inner.as_torchscript() {
             Some(_) => (serde_json::json!({"kind": "torchscript"}), Vec::new()),

@@ -29,22 +29,23 @@ pub fn content(r: &CheckResult) -> (String, String, &'static str) {
         ),
         _ => format!("{:.2} {verdict}", r.summary.mean),
     };
-    let colour = match r.verdict {
-        Verdict::Pass => "#4c1",
-        Verdict::Fail => "#e05d44",
-        Verdict::Error => "#9f9f9f",
-    };
-    (label(&r.check).to_string(), message, colour)
+    (label(&r.check).to_string(), message, colour(r.verdict).0)
+}
+
+/// (SVG colour, shields.io colour name) of a verdict.
+fn colour(v: Verdict) -> (&'static str, &'static str) {
+    match v {
+        Verdict::Pass => ("#4c1", "brightgreen"),
+        Verdict::Inconclusive => ("#dfb317", "yellow"),
+        Verdict::Fail => ("#e05d44", "red"),
+        Verdict::Error => ("#9f9f9f", "lightgrey"),
+    }
 }
 
 /// The shields.io endpoint document.
 pub fn endpoint_json(r: &CheckResult) -> String {
-    let (label, message, colour) = content(r);
-    let colour = match colour {
-        "#4c1" => "brightgreen",
-        "#e05d44" => "red",
-        _ => "lightgrey",
-    };
+    let (label, message, _) = content(r);
+    let colour = colour(r.verdict).1;
     let document = serde_json::json!({
         "schemaVersion": 1, "label": label, "message": message, "color": colour
     });

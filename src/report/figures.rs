@@ -375,7 +375,7 @@ pub fn randomization_plot(
         for pair in pts.windows(2) {
             c.line(pair[0], pair[1], colour, 2);
         }
-        items.push((r.method.to_uppercase(), colour));
+        items.push((r.title.to_uppercase(), colour));
     }
     legend(&mut c, 590, 60, &items);
     c.save(path)

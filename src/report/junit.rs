@@ -13,11 +13,8 @@ fn escape(s: &str) -> String {
 
 pub fn render(report: &Report) -> String {
     let count = |v: Verdict| report.results.iter().filter(|r| r.verdict == v).count();
-    let (failures, errors, tests) = (
-        count(Verdict::Fail),
-        count(Verdict::Error),
-        report.results.len(),
-    );
+    let failures = count(Verdict::Fail) + count(Verdict::Inconclusive);
+    let (errors, tests) = (count(Verdict::Error), report.results.len());
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
         "<testsuites name=\"blindspot\" tests=\"{tests}\" failures=\"{failures}\" \
@@ -33,7 +30,7 @@ pub fn render(report: &Report) -> String {
         out.push_str(&format!(
             "    <testcase classname=\"blindspot.{}\" name=\"{}{}\"",
             escape(&r.check),
-            escape(&r.method),
+            escape(&r.title),
             escape(&config)
         ));
         let s = &r.summary;
@@ -41,16 +38,19 @@ pub fn render(report: &Report) -> String {
             "{}\nstatistic: {}\nn = {}, mean = {}, std = {}, interval [{}, {}] ({})\nrule: {}",
             r.reason, r.statistic, s.n, s.mean, s.std, s.ci_low, s.ci_high, s.interval, r.rule
         );
-        let (tag, message, body) = (r.verdict.to_string(), escape(&r.reason), escape(&body));
-        let tag = if tag == "fail" {
-            "failure".to_string()
-        } else {
-            tag
+        let (message, body) = (escape(&r.reason), escape(&body));
+        // An inconclusive verdict fails a gate that expects a pass, so it is a failure too,
+        // typed so that a CI can tell it apart.
+        let element = match r.verdict {
+            Verdict::Pass => None,
+            Verdict::Fail => Some(("failure", " type=\"fail\"")),
+            Verdict::Inconclusive => Some(("failure", " type=\"inconclusive\"")),
+            Verdict::Error => Some(("error", "")),
         };
-        match r.verdict {
-            Verdict::Pass => out.push_str(" />\n"),
-            Verdict::Fail | Verdict::Error => out.push_str(&format!(
-                ">\n      <{tag} message=\"{message}\">{body}</{tag}>\n    </testcase>\n"
+        match element {
+            None => out.push_str(" />\n"),
+            Some((tag, kind)) => out.push_str(&format!(
+                ">\n      <{tag}{kind} message=\"{message}\">{body}</{tag}>\n    </testcase>\n"
             )),
         }
     }

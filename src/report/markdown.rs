@@ -1,12 +1,14 @@
 //! report.md: a Table-1-style table — rows are methods, columns are checks, each cell the
 //! statistic ± spread with a pass/fail mark — then the Theorem 1 table.
 use super::Report;
+use crate::check::stats::rate;
 use crate::check::theorem::BoundReading;
 use crate::check::{CheckResult, Findings, Verdict};
 
 fn mark(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "✅",
+        Verdict::Inconclusive => "❔",
         Verdict::Fail => "❌",
         Verdict::Error => "⚠️",
     }
@@ -71,11 +73,17 @@ fn method_table(report: &Report, out: &mut String) {
                 found.map(|r| cell(r)).unwrap_or_else(|| "–".into())
             })
             .collect();
-        out.push_str(&format!("| {m} | {} |\n", cells.join(" | ")));
+        let title = per_method
+            .iter()
+            .find(|r| r.method == *m)
+            .map_or(*m, |r| &r.title);
+        out.push_str(&format!("| {title} | {} |\n", cells.join(" | ")));
     }
     out.push_str(
         "\nCells: mean ± std over images (wall: µ, the share of the map's ℓ2 norm behind the \
-         certified wall, in %; randomization checks: Spearman or SSIM). Rules:\n\n",
+         certified wall, in %; randomization checks: Spearman or SSIM); ✅ pass, ❌ fail, ❔ \
+         inconclusive, ⚠️ error. A sign-ambiguous method shows the worse of its two signs. \
+         Rules:\n\n",
     );
     for c in &columns {
         if let Some(r) = per_method.iter().find(|r| r.check == *c) {
@@ -94,12 +102,32 @@ fn method_table(report: &Report, out: &mut String) {
     }
 }
 
+/// The run's settings: error control and the models with their SHA-256.
+fn settings(report: &Report, out: &mut String) {
+    let c = &report.error_control;
+    out.push_str(&format!(
+        "Error control: family-wise error {} over {} verdicts (Bonferroni); each verdict is \
+         decided at {:.2e} per side.\n\n",
+        rate(c.family_wise_error),
+        c.family_size,
+        c.per_verdict_error
+    ));
+    if !report.models.is_empty() {
+        out.push_str("| model | SHA-256 | of |\n|---|---|---|\n");
+        for m in &report.models {
+            out.push_str(&format!("| {} | `{}` | {} |\n", m.spec, m.sha256, m.of));
+        }
+        out.push('\n');
+    }
+}
+
 /// The Markdown report.
 pub fn render(report: &Report) -> String {
     let mut out = format!(
-        "# blindspot report: {}\n\nseed {}, device {}, blindspot {}\n\n",
-        report.check, report.seed, report.device, report.blindspot
+        "# blindspot report: {}\n\nseed {}, device {} ({}), blindspot {}\n\n",
+        report.check, report.seed, report.device, report.precision, report.blindspot
     );
+    settings(report, &mut out);
     method_table(report, &mut out);
     let theorem: Vec<(&CheckResult, &crate::check::theorem::TheoremFindings)> = report
         .results
@@ -114,7 +142,7 @@ pub fn render(report: &Report) -> String {
             "\n## Theorem 1: E[GC_ij]/‖m_ij‖ behind the wall (GradCAM on the masked rCNN)\n\n",
         );
         out.push_str(
-            "| V | τ | ‖m‖× | estimate ± half-width | draws | closed form | consistent | linear | \
+            "| V | τ | ‖m‖× | estimate ± half-width | draws | closed form | verdict | linear | \
              over_sqrt | sqrt |\n|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for (r, t) in theorem {
@@ -127,7 +155,7 @@ pub fn render(report: &Report) -> String {
                 (r.summary.ci_high - r.summary.ci_low) / 2.0,
                 r.summary.n,
                 t.closed_form,
-                if t.consistent { "✅" } else { "❌" },
+                mark(r.verdict),
                 reading(&t.bounds.linear),
                 reading(&t.bounds.over_sqrt),
                 reading(&t.bounds.sqrt)

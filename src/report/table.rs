@@ -1,7 +1,9 @@
-//! The terminal table: one line per result, with the verdict and the numbers behind it.
+//! The terminal table: the run's error control, then one line per result with the verdict and
+//! the numbers behind it (a second line with both signs for a sign-ambiguous method).
 use super::Report;
+use crate::check::stats::rate;
 use crate::check::theorem::{BoundReading, TheoremFindings};
-use crate::check::{CheckResult, Findings, Verdict};
+use crate::check::{CheckResult, Findings, Signs, Verdict};
 
 fn pct(v: f64) -> String {
     format!("{:.2}%", 100.0 * v)
@@ -14,14 +16,17 @@ fn reading(b: &BoundReading) -> String {
     }
 }
 
+/// The verdict as the table prints it: upper case where it needs attention.
+pub fn shout(v: Verdict) -> String {
+    match v {
+        Verdict::Pass => "pass".into(),
+        other => other.to_string().to_uppercase(),
+    }
+}
+
 fn theorem_line(r: &CheckResult, t: &TheoremFindings) -> String {
-    let consistent = if t.consistent {
-        "consistent"
-    } else {
-        "INCONSISTENT"
-    };
     format!(
-        "{:>5} {:>5.2} {:>5.2} {:>9.5} ± {:<8.5} {:>6} {:>9.5} {:<12} {:<16} {:<16} {:<16}",
+        "{:>5} {:>5.2} {:>5.2} {:>9.5} ± {:<8.5} {:>6} {:>9.5} {:<13} {:<16} {:<16} {:<16}",
         t.filters,
         t.tau,
         t.input_scale,
@@ -29,7 +34,7 @@ fn theorem_line(r: &CheckResult, t: &TheoremFindings) -> String {
         (r.summary.ci_high - r.summary.ci_low) / 2.0,
         r.summary.n,
         t.closed_form,
-        consistent,
+        shout(r.verdict),
         reading(&t.bounds.linear),
         reading(&t.bounds.over_sqrt),
         reading(&t.bounds.sqrt),
@@ -42,14 +47,14 @@ const THEOREM_TITLE: &str = "theorem: E[GC_ij]/|m_ij| behind the wall of the mas
 fn header(r: &CheckResult) -> String {
     if matches!(r.findings, Findings::Theorem(_)) {
         let columns = format!(
-            "{:>5} {:>5} {:>5} {:>20} {:>6} {:>9} {:<12} {:<16} {:<16} {:<16}",
+            "{:>5} {:>5} {:>5} {:>20} {:>6} {:>9} {:<13} {:<16} {:<16} {:<16}",
             "V",
             "tau",
             "|m|x",
             "estimate ± half-width",
             "draws",
             "closed",
-            "",
+            "verdict",
             "linear",
             "over_sqrt",
             "sqrt"
@@ -57,10 +62,22 @@ fn header(r: &CheckResult) -> String {
         return format!("{THEOREM_TITLE}\n{columns}\n");
     }
     let columns = format!(
-        "{:<20} {:<7} {:>18} {:>20} {:>5}",
-        "method", "verdict", "mean ± std", "95% bound", "n"
+        "{:<20} {:<12} {:>18} {:>22} {:>5} {:>5}",
+        "method", "verdict", "mean ± std", "interval", "n", "undef"
     );
     format!("{}: {}\n{columns}\n", r.check, r.statistic)
+}
+
+fn signs_line(signs: &Signs, number: &dyn Fn(f64) -> String) -> String {
+    let side = |name: &str, s: &crate::check::outcome::SignOutcome| {
+        format!("{name} {} {}", shout(s.verdict), number(s.mean))
+    };
+    format!(
+        "{:<20} both signs: {}, {}",
+        "",
+        side("as computed", &signs.as_computed),
+        side("negated", &signs.negated)
+    )
 }
 
 fn line(r: &CheckResult) -> String {
@@ -70,29 +87,31 @@ fn line(r: &CheckResult) -> String {
     let s = &r.summary;
     let as_pct = matches!(r.findings, Findings::Wall(_));
     let number = |v: f64| if as_pct { pct(v) } else { format!("{v:.3}") };
-    let interval = if s.interval.contains("one-sided upper") {
-        format!("<= {}", number(s.ci_high))
-    } else if s.interval.contains("one-sided lower") {
-        format!(">= {}", number(s.ci_low))
-    } else {
-        format!("[{}, {}]", number(s.ci_low), number(s.ci_high))
-    };
     let numbers = if r.verdict == Verdict::Error {
         r.reason.clone()
     } else {
         let spread = format!("{} ± {}", number(s.mean), number(s.std));
-        format!("{spread:>18} {interval:>20} {:>5}", s.n)
+        let interval = format!("[{}, {}]", number(s.ci_low), number(s.ci_high));
+        format!("{spread:>18} {interval:>22} {:>5} {:>5}", s.n, r.undefined)
     };
-    format!(
-        "{:<20} {:<7} {numbers}",
-        r.method,
-        r.verdict.to_string().to_uppercase()
-    )
+    let mut text = format!("{:<20} {:<12} {numbers}", r.title, shout(r.verdict));
+    if let Some(signs) = &r.signs {
+        text.push('\n');
+        text.push_str(&signs_line(signs, &number));
+    }
+    text
 }
 
 /// The table as text.
 pub fn render(report: &Report) -> String {
-    let mut out = String::new();
+    let c = &report.error_control;
+    let mut out = format!(
+        "error control: family-wise error {} over {} verdicts (Bonferroni): each verdict \
+         decided at {:.2e} per side\n",
+        rate(c.family_wise_error),
+        c.family_size,
+        c.per_verdict_error,
+    );
     for (_, results) in report.runs() {
         let Some(first) = results.first() else {
             continue;
@@ -104,12 +123,13 @@ pub fn render(report: &Report) -> String {
             out.push('\n');
         }
     }
-    let passed = report
-        .results
-        .iter()
-        .filter(|r| r.verdict == Verdict::Pass)
-        .count();
-    let rest = report.results.len() - passed;
-    out.push_str(&format!("\n{passed} passed, {rest} failed or errored\n"));
+    let count = |v: Verdict| report.results.iter().filter(|r| r.verdict == v).count();
+    out.push_str(&format!(
+        "\n{} passed, {} failed, {} inconclusive, {} errors\n",
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Inconclusive),
+        count(Verdict::Error)
+    ));
     out
 }

@@ -4,6 +4,7 @@
 //! corrupt or mismatched file is detected, reported on stderr, and retrained — never used.
 use super::{train, TrainConfig, TrainReport};
 use crate::error::{Error, Result};
+use crate::io::{hex, sha256_file};
 use crate::model::vgg::Vgg;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -44,19 +45,10 @@ pub struct Trained {
     pub weights: PathBuf,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The cache key of a configuration.
 pub fn key(config: &TrainConfig) -> String {
     let text = serde_json::to_string(config).expect("configs serialise");
     hex(&Sha256::digest(format!("{FORMAT}\n{text}").as_bytes()))[..20].to_string()
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    Ok(hex(&Sha256::digest(&bytes)))
 }
 
 fn try_load(
@@ -123,6 +115,22 @@ pub fn load_or_train_in(
         }
     }
     let (model, report) = train(config, label, device)?;
+    store(dir, config, model, report)
+}
+
+/// Trains `config` whatever the cache holds, and caches the result (`blindspot train --retrain`).
+pub fn train_into_cache(config: &TrainConfig, label: &str, device: Device) -> Result<Trained> {
+    let (model, report) = train(config, label, device)?;
+    store(&cache_root().join("models"), config, model, report)
+}
+
+/// Writes a trained model and its record into the cache folder `dir`.
+fn store(dir: &Path, config: &TrainConfig, model: Vgg, report: TrainReport) -> Result<Trained> {
+    let key = key(config);
+    let (weights, meta) = (
+        dir.join(format!("{key}.safetensors")),
+        dir.join(format!("{key}.json")),
+    );
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create the cache folder", dir, e))?;
     // Weights first, through a temporary file and a rename; the record last, so a crash between
     // the two leaves a record-less file that the next run retrains over.
@@ -135,12 +143,8 @@ pub fn load_or_train_in(
         report: report.clone(),
         weights_sha256: sha256_file(&weights)?,
     };
-    crate::io::write_atomic(
-        &meta,
-        serde_json::to_string_pretty(&record)
-            .expect("records serialise")
-            .as_bytes(),
-    )?;
+    let text = serde_json::to_string_pretty(&record).expect("records serialise");
+    crate::io::write_atomic(&meta, text.as_bytes())?;
     Ok(Trained {
         model,
         report,

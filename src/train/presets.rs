@@ -1,10 +1,19 @@
 //! The trained built-in models, named `builtin:stack-*`: the small VGG-style network trained on
-//! STACK-SYNTH, trained on first use and cached.
-use super::cache::{load_or_train, Trained};
-use super::TrainConfig;
+//! STACK-SYNTH.
+//!
+//! At model seed 0 (the default) the weights are the committed ones in `fixtures/models/`,
+//! embedded in the binary with their training configuration, report and SHA-256: training on a
+//! CPU is not bit-reproducible (thread schedules sum in different orders), so every machine
+//! training its own default models would report slightly different numbers, and verdicts near a
+//! threshold could differ. Any other seed, and `blindspot train --retrain`, trains in-process
+//! and caches the result ([`super::cache`]).
+use super::cache::{cache_root, load_or_train, Trained};
+use super::{TrainConfig, TrainReport};
 use crate::data::synth::SynthConfig;
-use crate::error::Result;
-use crate::model::vgg::VggConfig;
+use crate::error::{Error, Result};
+use crate::model::vgg::{Vgg, VggConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use tch::Device;
 
 /// Feature rows 4..7 (of 8) of the small VGG are dead: the certified wall is input rows 47..63,
@@ -60,14 +69,95 @@ pub fn config(name: &str, seed: u64) -> Option<TrainConfig> {
     })
 }
 
-/// Loads (or trains) a preset.
-pub fn open(name: &str, seed: u64, device: Device) -> Result<Option<Trained>> {
-    match config(name, seed) {
-        Some(cfg) => Ok(Some(load_or_train(
-            &cfg,
-            &format!("builtin:{name}"),
-            device,
-        )?)),
-        None => Ok(None),
+/// The committed weights of every preset at model seed 0.
+const COMMITTED: [(&str, &[u8]); 3] = [
+    (
+        "stack-masked",
+        include_bytes!("../../fixtures/models/stack-masked.safetensors"),
+    ),
+    (
+        "stack-baseline",
+        include_bytes!("../../fixtures/models/stack-baseline.safetensors"),
+    ),
+    (
+        "stack-randlabels",
+        include_bytes!("../../fixtures/models/stack-randlabels.safetensors"),
+    ),
+];
+
+/// What `fixtures/models/presets.json` records of each committed model.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommittedRecord {
+    /// The configuration the weights were trained with.
+    pub config: TrainConfig,
+    pub report: TrainReport,
+    pub weights_sha256: String,
+}
+
+/// The records of the committed weights, by preset name.
+pub fn committed_records() -> BTreeMap<String, CommittedRecord> {
+    serde_json::from_str(include_str!("../../fixtures/models/presets.json"))
+        .expect("fixtures/models/presets.json is valid (tested)")
+}
+
+/// The committed model of preset `name`, when `config` is the recipe it was trained with.
+fn committed(name: &str, config: &TrainConfig, device: Device) -> Result<Option<Trained>> {
+    let Some(record) = committed_records().remove(name) else {
+        return Ok(None);
+    };
+    let Some((_, bytes)) = COMMITTED.iter().find(|(n, _)| *n == name) else {
+        return Ok(None);
+    };
+    if &record.config != config {
+        return Ok(None);
     }
+    let sha = crate::io::sha256(bytes);
+    if sha != record.weights_sha256 {
+        return Err(Error::model(
+            format!("the committed weights of {name} have SHA-256 {sha}, not the recorded one"),
+            "fixtures/models",
+            "rebuild blindspot from an intact checkout",
+        ));
+    }
+    // libtorch loads safetensors from a file: the embedded bytes are written once, by content.
+    let path = cache_root()
+        .join("models")
+        .join(format!("committed-{sha}.safetensors"));
+    let intact = crate::io::sha256_file(&path).is_ok_and(|s| s == sha);
+    if !intact {
+        crate::io::write_atomic(&path, bytes)?;
+    }
+    let mut model = Vgg::for_loading(config.model.clone(), &format!("builtin:{name}"), device);
+    model.load(&path)?;
+    Ok(Some(Trained {
+        model,
+        report: record.report,
+        from_cache: true,
+        weights: path,
+    }))
+}
+
+/// Opens a preset: the committed weights at model seed 0, else trained (or loaded from the
+/// cache) with `seed`.
+pub fn open(name: &str, seed: u64, device: Device) -> Result<Option<Trained>> {
+    let Some(cfg) = config(name, seed) else {
+        return Ok(None);
+    };
+    if let Some(trained) = committed(name, &cfg, device)? {
+        return Ok(Some(trained));
+    }
+    Ok(Some(load_or_train(
+        &cfg,
+        &format!("builtin:{name}"),
+        device,
+    )?))
+}
+
+/// Trains a preset in-process whatever the cache or the committed weights hold, and caches it.
+pub fn retrain(name: &str, seed: u64, device: Device) -> Result<Option<Trained>> {
+    let Some(cfg) = config(name, seed) else {
+        return Ok(None);
+    };
+    let label = format!("builtin:{name}");
+    Ok(Some(super::cache::train_into_cache(&cfg, &label, device)?))
 }
