@@ -31,13 +31,13 @@ pub enum Error {
         name: String,
         known: String,
     },
-    /// A file that cannot be read or written.
-    #[error("cannot {action} {}: {source}", path.display())]
+    /// A file that cannot be read or written. The OS error is part of the message (not a
+    /// `source`), so that a chain of contexts prints it once.
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// libtorch refused an operation; `context` says which.
     #[error("libtorch failed while {context}: {message}")]
@@ -73,7 +73,7 @@ impl Error {
         Error::Io {
             action,
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     }
 

@@ -10,6 +10,8 @@
 //! * [`train`]: in-process training, the trained-model cache and the trained presets.
 //! * [`io`]: `.npy` arrays and atomic writes.
 //! * [`seed`]: the one seed policy (named random streams).
+//! * [`limits`]: parameter ranges and the memory budget; [`process`]: child processes and
+//!   signals.
 //! * [`cli`]: the `blindspot` command line.
 pub mod cam;
 pub mod check;
@@ -19,7 +21,9 @@ pub mod device;
 pub mod error;
 pub mod harness;
 pub mod io;
+pub mod limits;
 pub mod model;
+pub mod process;
 pub mod progress;
 pub mod report;
 pub mod seed;

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod data;
 mod external;
+mod hostile;
 mod npy;
 mod parity;
 mod python;
@@ -38,6 +39,7 @@ fn main() {
     trials.extend(training::trials());
     trials.extend(checks::trials());
     trials.extend(external::trials());
+    trials.extend(hostile::trials());
     trials.extend(reports::trials());
     trials.extend(trust::trials());
     libtest_mimic::run(&args, trials).exit();

@@ -418,6 +418,15 @@ fn default_suite() -> TestResult {
             || format!("README line not in the default suite's table:\n{line}\n\ntable:\n{table}"),
         )?;
     }
+    // `make run` exits 0: every verdict the default suite declares is met.
+    let unexpected: Vec<String> = report
+        .unexpected(false)
+        .iter()
+        .map(|r| format!("{} {}", r.check, r.method))
+        .collect();
+    ensure(unexpected.is_empty(), || {
+        format!("unexpected verdicts: {unexpected:?}")
+    })?;
     for model in &report.models {
         ensure(model.of == "file", || {
             format!("{} is not a committed file", model.spec)

@@ -11,6 +11,7 @@ use crate::io::npy;
 use crate::model::export::save_split;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,6 +55,7 @@ impl ExternalMethod {
             std::process::id(),
             INSTANCE.fetch_add(1, Ordering::SeqCst)
         ));
+        crate::process::register_folder(&root, true);
         ExternalMethod {
             title: spec.name.clone(),
             spec,
@@ -73,12 +75,14 @@ impl ExternalMethod {
                  'pgc-gradcam=python adapters/pytorch_grad_cam.py --method GradCAM {job}'",
             )
         })?;
-        Ok(ExternalMethod::new(ExternalSpec {
+        let spec = ExternalSpec {
             name: name.trim().into(),
             command: command.trim().into(),
             timeout_seconds,
             sign_ambiguous: false,
-        }))
+        };
+        ExternalMethod::validate(&spec)?;
+        Ok(ExternalMethod::new(spec))
     }
 
     /// A cheap fingerprint of the model's current weights.
@@ -113,17 +117,55 @@ impl ExternalMethod {
     }
 
     fn fail(&self, job: &Path, what: String, fix: &str) -> Error {
+        // The job folder is removed with the method unless --keep-jobs: never point at a path
+        // that will not exist.
+        let place = match crate::process::keep_jobs() {
+            true => format!("job {}", job.display()),
+            false => format!(
+                "job {} (removed after the run; rerun with --keep-jobs to keep it)",
+                job.parent()
+                    .and_then(|d| d.file_name())
+                    .map_or(String::new(), |n| { n.to_string_lossy().into_owned() })
+            ),
+        };
         Error::Input {
             what: format!("external method `{}`: {what}", self.spec.name),
-            place: format!("job {}", job.display()),
+            place,
             fix: fix.into(),
         }
+    }
+
+    /// Refuses an empty name or a timeout that is not a positive number of seconds.
+    pub fn validate(spec: &ExternalSpec) -> Result<()> {
+        let bad = |what: String| {
+            Error::input(
+                what,
+                format!("external method `{}`", spec.name),
+                "see docs/external-methods.md",
+            )
+        };
+        if spec.name.trim().is_empty() {
+            return Err(bad("an external method has an empty name".into()));
+        }
+        crate::limits::real("timeout_seconds", spec.timeout_seconds, 0.0, 86_400.0, true)
+            .map_err(bad)?;
+        if spec.command.trim().is_empty() {
+            return Err(bad("the command is empty".into()));
+        }
+        Ok(())
     }
 }
 
 impl Drop for ExternalMethod {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
+        crate::process::unregister_folder(&self.root);
+        if crate::process::keep_jobs() {
+            if self.root.exists() {
+                eprintln!("external job folders kept in {}", self.root.display());
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
     }
 }
 
@@ -177,12 +219,14 @@ impl CamMethod for ExternalMethod {
             .replace("{dir}", &dir.display().to_string());
         let log = dir.join("stderr.txt");
         let stderr = std::fs::File::create(&log).map_err(|e| Error::io("create", &log, e))?;
+        // A process group of its own: a timeout or a signal kills the command and its children.
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&command)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
+            .process_group(0)
             .spawn()
             .map_err(|e| {
                 self.fail(
@@ -191,21 +235,32 @@ impl CamMethod for ExternalMethod {
                     "check the command",
                 )
             })?;
+        let group = child.id();
+        crate::process::register_group(group);
         let start = Instant::now();
         let status = loop {
-            if let Some(status) = child
-                .try_wait()
-                .map_err(|e| Error::io("wait for", &job, e))?
-            {
+            let waited = child.try_wait();
+            let done = match waited {
+                Ok(done) => done,
+                Err(e) => {
+                    crate::process::kill_group(group);
+                    crate::process::unregister_group(group);
+                    return Err(Error::io("wait for", &job, e));
+                }
+            };
+            if let Some(status) = done {
+                // Children the command left running die with it.
+                crate::process::kill_group(group);
                 break status;
             }
             if start.elapsed().as_secs_f64() > self.spec.timeout_seconds {
-                let _ = child.kill();
+                crate::process::kill_group(group);
                 let _ = child.wait();
+                crate::process::unregister_group(group);
                 return Err(self.fail(
                     &job,
                     format!(
-                        "`{command}` did not finish within {} s; it was stopped",
+                        "`{command}` did not finish within {} s; it and its children were killed",
                         self.spec.timeout_seconds
                     ),
                     "make it faster or raise timeout_seconds",
@@ -213,6 +268,7 @@ impl CamMethod for ExternalMethod {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        crate::process::unregister_group(group);
         if !status.success() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = text

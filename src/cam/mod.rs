@@ -219,3 +219,29 @@ pub fn methods_from_list(list: &str, seeds: &Seeds) -> Result<Vec<Box<dyn CamMet
         .map(|n| method_named(n, seeds))
         .collect()
 }
+
+/// Refuses an empty method name or two methods of one name (their results and badges would be
+/// confused): names are compared case-insensitively.
+pub fn ensure_unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut seen: Vec<String> = Vec::new();
+    for name in names {
+        let key = name.trim().to_ascii_lowercase();
+        if key.is_empty() {
+            return Err(Error::input(
+                "a method has an empty name",
+                "methods",
+                "give every external method a name",
+            ));
+        }
+        if seen.contains(&key) {
+            return Err(Error::input(
+                format!("two methods are named `{name}`"),
+                "methods",
+                "give every method a distinct name (an external method may not reuse a built-in \
+                 method's name)",
+            ));
+        }
+        seen.push(key);
+    }
+    Ok(())
+}

@@ -175,6 +175,12 @@ pub fn explain(
     let (n, classes) = logits
         .size2()
         .map_err(|e| Error::torch("reading the logits' shape", e))?;
+    ensure_finite(
+        &activations,
+        model,
+        "its features (the explained layer's activations)",
+    )?;
+    ensure_finite(&logits, model, "its logits")?;
     let targets = match targets {
         Some(t) => {
             let t = t.to_device(device).to_kind(Kind::Int64);
@@ -210,7 +216,18 @@ pub fn explain(
         logits: &logits,
         targets: &targets,
     };
+    if let Some(g) = &gradients {
+        ensure_finite(g, model, "the gradient of the target logit")?;
+    }
     let raw = method.raw_map(&ctx)?.detach();
+    if !all_finite(&raw) {
+        return Err(Error::model(
+            format!("{} produced NaN or Inf in its raw map", method.title()),
+            model.name(),
+            "the method's arithmetic overflowed or divided by zero on this input; fix the method \
+             or check the input's scale",
+        ));
+    }
     let (height, width) = (x.size()[2], x.size()[3]);
     let maps = postprocess(&raw, height, width);
     Ok(Explanation {
@@ -219,6 +236,25 @@ pub fn explain(
         targets,
         logits,
     })
+}
+
+fn all_finite(t: &Tensor) -> bool {
+    t.isfinite().all().int64_value(&[]) != 0
+}
+
+/// An error naming the stage where a model's numbers stopped being finite.
+fn ensure_finite(t: &Tensor, model: &dyn SplitModel, stage: &str) -> Result<()> {
+    if all_finite(t) {
+        return Ok(());
+    }
+    Err(Error::model(
+        format!(
+            "{} gave NaN or Inf in {stage}: the input overflowed in the model",
+            model.name()
+        ),
+        model.name(),
+        "check the input's scale (normalised images are within a few units of 0)",
+    ))
 }
 
 /// [`explain`] over a large set in batches of `batch_size` images, concatenated.

@@ -76,6 +76,21 @@ impl Check for DataRandomizationCheck {
         Some(&mut self.subject)
     }
 
+    fn models(&self) -> Vec<(String, Option<PathBuf>)> {
+        vec![
+            (self.subject.model.clone(), self.subject.weights.clone()),
+            (
+                self.random_labels_model.clone(),
+                self.random_labels_weights.clone(),
+            ),
+        ]
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        crate::limits::real("threshold", self.threshold, -1.0, 1.0, false)?;
+        self.subject.validate()
+    }
+
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
         let trained = self.subject.open(ctx)?;
         let weights = self.random_labels_weights.clone();

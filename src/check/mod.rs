@@ -142,6 +142,24 @@ pub trait Check: Clone + std::fmt::Debug + Serialize + DeserializeOwned + clap::
         None
     }
 
+    /// Refuses parameters outside their ranges (one message naming the parameter, its value and
+    /// the allowed range), before anything runs: suites and the command line call it.
+    fn validate(&self) -> std::result::Result<(), String> {
+        match self.subject() {
+            Some(subject) => subject.validate(),
+            None => Ok(()),
+        }
+    }
+
+    /// The models the check opens, with their weights files: (spec, weights). Checked before
+    /// anything runs ([`runner::preflight`]). Default: the subject's model.
+    fn models(&self) -> Vec<(String, Option<std::path::PathBuf>)> {
+        match self.subject() {
+            Some(s) => vec![(s.model.clone(), s.weights.clone())],
+            None => Vec::new(),
+        }
+    }
+
     /// How many verdicts the check makes for `methods` method evaluations (the family size it
     /// adds to a run). Default: one per method.
     fn verdicts(&self, methods: usize) -> usize {

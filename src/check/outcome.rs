@@ -203,6 +203,9 @@ pub struct CheckResult {
     /// Both signs' outcomes, for a sign-ambiguous method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signs: Option<Signs>,
+    /// The verdict the suite expects of this method here, when it declares one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Verdict>,
     /// The check's own numbers (`detail`, and `wall` or the theorem's fields at the top level).
     #[serde(flatten)]
     pub findings: Findings,
@@ -226,6 +229,8 @@ impl<'de> Deserialize<'de> for CheckResult {
             looks: usize,
             #[serde(default)]
             signs: Option<Signs>,
+            #[serde(default)]
+            expected: Option<Verdict>,
             #[serde(flatten)]
             rest: serde_json::Map<String, serde_json::Value>,
         }
@@ -246,6 +251,7 @@ impl<'de> Deserialize<'de> for CheckResult {
             undefined: raw.undefined,
             looks: raw.looks,
             signs: raw.signs,
+            expected: raw.expected,
             findings,
         })
     }
@@ -289,6 +295,7 @@ impl CheckResult {
             undefined: 0,
             looks: 1,
             signs: None,
+            expected: None,
             findings: Findings::None,
         }
     }
@@ -372,6 +379,9 @@ pub struct Report {
     /// `K/N` for a shard report (absent once merged or when unsharded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// For a merge of some shards only (`blindspot merge --allow-partial`): which ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
 }
 
 impl Report {
@@ -388,6 +398,7 @@ impl Report {
             checks: Vec::new(),
             results: Vec::new(),
             shard: None,
+            partial: None,
         }
     }
 
@@ -399,6 +410,22 @@ impl Report {
             rest = tail;
             (run, mine)
         })
+    }
+
+    /// The results whose verdict is not the one expected: an expectation not met, or an error
+    /// nobody expected. `expect_pass` makes every result without a declared expectation expect
+    /// a pass.
+    pub fn unexpected(&self, expect_pass: bool) -> Vec<&CheckResult> {
+        self.results
+            .iter()
+            .filter(|r| {
+                let expected = r.expected.or(expect_pass.then_some(Verdict::Pass));
+                match expected {
+                    Some(v) => r.verdict != v,
+                    None => r.verdict == Verdict::Error,
+                }
+            })
+            .collect()
     }
 
     /// Whether any result failed, errored or was inconclusive.
@@ -420,7 +447,7 @@ impl Report {
     }
 
     /// Merges shard reports of one suite back into the report the whole suite would give.
-    pub fn merge(shards: Vec<Report>) -> Result<Report> {
+    pub fn merge(shards: Vec<Report>, allow_partial: bool) -> Result<Report> {
         let place = "blindspot merge";
         let Some(first) = shards.first() else {
             return Err(Error::input(
@@ -429,8 +456,60 @@ impl Report {
                 "pass the shards' report.json files",
             ));
         };
+        // Which shards of how many: all of them, each once, unless a partial merge is asked for.
+        let mut present = Vec::new();
+        let mut total = None;
+        for shard in &shards {
+            let parsed = shard.shard.as_deref().and_then(|t| {
+                let (k, n) = t.split_once('/')?;
+                Some((k.parse::<usize>().ok()?, n.parse::<usize>().ok()?))
+            });
+            let Some((k, n)) = parsed else {
+                return Err(Error::input(
+                    format!(
+                        "a report of `{}` is not a shard (no `shard: K/N`)",
+                        shard.check
+                    ),
+                    place,
+                    "merge the report.json files written by `blindspot run --shard K/N`",
+                ));
+            };
+            if *total.get_or_insert(n) != n {
+                return Err(Error::input(
+                    "the reports come from different shardings (different N in K/N)",
+                    place,
+                    "merge the shards of one `--shard K/N` run",
+                ));
+            }
+            present.push(k);
+        }
+        let n = total.unwrap_or(0);
+        present.sort_unstable();
+        if let Some(k) = present.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]) {
+            return Err(Error::input(
+                format!("shard {k}/{n} is given twice: its checks would appear in two shards"),
+                place,
+                "merge each shard once",
+            ));
+        }
+        let missing: Vec<String> = (1..=n)
+            .filter(|k| !present.contains(k))
+            .map(|k| format!("{k}/{n}"))
+            .collect();
+        let partial =
+            match (missing.is_empty(), allow_partial) {
+                (true, _) => None,
+                (false, true) => Some(format!("missing shards {}", missing.join(", "))),
+                (false, false) => return Err(Error::input(
+                    format!("shards {} are missing", missing.join(", ")),
+                    place,
+                    "pass every shard's report.json, or --allow-partial to merge what there is \
+                     (the report is then marked partial)",
+                )),
+            };
         let mut merged = Report {
             shard: None,
+            partial,
             models: Vec::new(),
             checks: Vec::new(),
             results: Vec::new(),

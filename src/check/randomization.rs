@@ -241,6 +241,11 @@ impl Check for RandomizationCheck {
         Some(&mut self.subject)
     }
 
+    fn validate(&self) -> std::result::Result<(), String> {
+        crate::limits::real("threshold", self.threshold, -1.0, 1.0, false)?;
+        self.subject.validate()
+    }
+
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
         let model = self.subject.open(ctx)?;
         let x = self.subject.images(model.as_ref(), ctx)?;

@@ -19,6 +19,8 @@ pub trait DynCheck: Send + Sync + std::fmt::Debug {
     fn subject_mut(&mut self) -> Option<&mut Subject>;
     /// Verdicts made for `methods` method evaluations.
     fn verdicts(&self, methods: usize) -> usize;
+    /// The models it opens: (spec, weights).
+    fn models(&self) -> Vec<(String, Option<std::path::PathBuf>)>;
     /// The harness's trials: (label, check) per configuration.
     fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)>;
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome>;
@@ -40,6 +42,9 @@ impl<C: Check + Send + Sync + 'static> DynCheck for C {
     }
     fn verdicts(&self, methods: usize) -> usize {
         Check::verdicts(self, methods)
+    }
+    fn models(&self) -> Vec<(String, Option<std::path::PathBuf>)> {
+        Check::models(self)
     }
     fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)> {
         Check::configurations(self)
@@ -79,10 +84,17 @@ impl Registration {
         Registration {
             name: C::NAME,
             about: C::ABOUT,
-            from_table: |table| Ok(Box::new(strict::<C>(table)?)),
+            from_table: |table| {
+                let check = strict::<C>(table)?;
+                check.validate()?;
+                Ok(Box::new(check))
+            },
             command: || C::augment_args(clap::Command::new(C::NAME).about(C::ABOUT)),
             from_matches: |matches| {
                 let check = <C as clap::FromArgMatches>::from_arg_matches(matches)?;
+                check.validate().map_err(|e| {
+                    clap::Error::raw(clap::error::ErrorKind::ValueValidation, e + "\n")
+                })?;
                 Ok(Box::new(check))
             },
         }

@@ -152,6 +152,79 @@ fn run_with_looks(
     Ok(outcome)
 }
 
+/// Everything cheap that could fail a run late, checked before any model runs or trains: every
+/// model file, weights file and data path exists, every built-in name is known, and the model
+/// cache is usable when a trained preset is needed.
+pub fn preflight(checks: &[&dyn DynCheck]) -> Result<()> {
+    let missing = |what: &str, path: &std::path::Path, fix: &str| {
+        Err(crate::error::Error::input(
+            format!("{what} {} does not exist", path.display()),
+            path.display().to_string(),
+            fix.to_string(),
+        ))
+    };
+    let mut cache_checked = false;
+    for check in checks {
+        for (spec, weights) in check.models() {
+            if let Some(w) = weights.filter(|w| !w.is_file()) {
+                return missing(
+                    "the weights file",
+                    &w,
+                    "pass the path of a .safetensors file",
+                );
+            }
+            match spec.strip_prefix("builtin:") {
+                Some(name) => {
+                    let preset = crate::train::presets::config(name, 0).is_some();
+                    let zoo = crate::model::zoo::BUILTINS.iter().any(|(n, _)| *n == name);
+                    if !preset && !zoo {
+                        let mut known: Vec<String> = crate::train::presets::PRESETS
+                            .iter()
+                            .chain(crate::model::zoo::BUILTINS)
+                            .map(|(n, _)| format!("builtin:{n}"))
+                            .collect();
+                        known.dedup();
+                        return Err(crate::error::Error::Unknown {
+                            kind: "built-in model",
+                            name: spec.clone(),
+                            known: known.join(", "),
+                        });
+                    }
+                    if preset && !cache_checked {
+                        crate::train::cache::ensure_usable()?;
+                        cache_checked = true;
+                    }
+                }
+                None => {
+                    let path = std::path::Path::new(&spec);
+                    if !path.is_file() {
+                        return missing(
+                            "the model file",
+                            path,
+                            "pass a TorchScript .pt file, or builtin:NAME (see `blindspot models`)",
+                        );
+                    }
+                }
+            }
+        }
+        let data = check.subject().map(|s| &s.data);
+        match data {
+            Some(crate::data::DataSpec::Npy { input }) if !input.is_file() => {
+                return missing("the image array", input, "pass an existing .npy file");
+            }
+            Some(crate::data::DataSpec::Folder { folder, .. }) if !folder.is_dir() => {
+                return missing(
+                    "the image folder",
+                    folder,
+                    "pass an existing folder of images",
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Runs each `(index in the suite, check)` on every method, in order, and gathers one report
 /// labelled `label` (`suite:default`, `wall`). `ctx.control` must count the whole family
 /// ([`family_size`]), also when only a shard of the checks runs here.
@@ -161,6 +234,8 @@ pub fn run_checks(
     methods: Vec<Box<dyn CamMethod>>,
     ctx: &CheckContext,
 ) -> Result<Run> {
+    crate::cam::ensure_unique_names(methods.iter().map(|m| m.name()))?;
+    preflight(&checks.iter().map(|(_, c)| *c).collect::<Vec<_>>())?;
     let evaluations = Evaluations::new(methods);
     let mut report = Report::new(label.to_string(), ctx.seed(), ctx.device, ctx.control);
     let mut galleries = Vec::new();

@@ -78,6 +78,16 @@ impl Subject {
         self.open_other(&self.model, self.weights.clone(), ctx)
     }
 
+    /// Refuses a batch size, a number of looks or data outside their ranges.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        crate::limits::int("batch_size", self.batch_size, 1, 4096)?;
+        crate::limits::count("looks", self.looks, 1, 6)?;
+        if let Some(rows) = &self.mask_rows {
+            crate::model::wall::RowRange::parse(rows).map_err(|e| e.to_string())?;
+        }
+        self.data.validate()
+    }
+
     /// The looks this subject allows: `looks` for STACK-SYNTH data, which can grow, else one.
     pub fn effective_looks(&self) -> usize {
         match self.data {

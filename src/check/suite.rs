@@ -14,7 +14,7 @@
 //! ignored = false                 # the cargo-test harness lists ignored checks as ignored trials
 //! ```
 use super::runner::{family_size, run_checks, Run};
-use super::{CheckContext, DynCheck, ErrorControl, Registry, FAMILY_WISE_ERROR};
+use super::{CheckContext, DynCheck, ErrorControl, Registry, Verdict, FAMILY_WISE_ERROR};
 use crate::cam::external::{ExternalMethod, ExternalSpec};
 use crate::cam::{methods_from_list, CamMethod};
 use crate::error::{Error, Result};
@@ -23,11 +23,39 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// `methods = "all"` or a list of names.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum MethodList {
     Named(String),
     List(Vec<String>),
+}
+
+/// By hand, so that a wrong value is named (an untagged enum could only say that no variant
+/// matched).
+impl<'de> Deserialize<'de> for MethodList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = MethodList;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"all\", \"none\", or a list of method names")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<MethodList, E> {
+                Ok(MethodList::Named(v.into()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<MethodList, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(MethodList::List(names))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl Default for MethodList {
@@ -51,6 +79,9 @@ impl MethodList {
 pub struct Entry {
     pub check: Box<dyn DynCheck>,
     pub ignored: bool,
+    /// Expected verdicts: (method name or `*`, verdict). A result with an expectation that it
+    /// does not meet makes `blindspot run` exit 1.
+    pub expect: Vec<(String, Verdict)>,
 }
 
 /// A parsed suite.
@@ -129,8 +160,16 @@ impl Suite {
                 }
                 None => false,
             };
+            let expect = match table.remove("expect") {
+                None => Vec::new(),
+                Some(value) => parse_expectations(value).map_err(at)?,
+            };
             let check = registry.from_table(table).map_err(at)?;
-            checks.push(Entry { check, ignored });
+            checks.push(Entry {
+                check,
+                ignored,
+                expect,
+            });
         }
         if checks.is_empty() {
             return Err(bad(format!("{origin} declares no check")));
@@ -154,7 +193,12 @@ impl Suite {
             checks,
             base: base.to_path_buf(),
         };
-        suite.methods.resolve(&Seeds::new(suite.seed))?;
+        let builtin = suite.methods.resolve(&Seeds::new(suite.seed))?;
+        for spec in &suite.external {
+            ExternalMethod::validate(spec)?;
+        }
+        let externals = suite.external.iter().map(|e| e.name.as_str());
+        crate::cam::ensure_unique_names(builtin.iter().map(|m| m.name()).chain(externals))?;
         Ok(suite.with_paths_resolved())
     }
 
@@ -242,6 +286,51 @@ impl Suite {
         let label = format!("suite:{}", self.name);
         let mut run = run_checks(&label, &checks, methods, &ctx)?;
         run.report.shard = shard.map(|(k, n)| format!("{k}/{n}"));
+        self.apply_expectations(&mut run.report);
         Ok(run)
     }
+
+    /// Marks each result with the verdict its check expects of its method, if any.
+    fn apply_expectations(&self, report: &mut crate::check::Report) {
+        let mut expected = Vec::new();
+        for (run, results) in report.runs() {
+            let entry = &self.checks[run.index];
+            for r in results {
+                let find = |who: &str| entry.expect.iter().find(|(m, _)| m == who).map(|e| e.1);
+                expected.push(find(&r.method).or_else(|| find("*")));
+            }
+        }
+        for (r, e) in report.results.iter_mut().zip(expected) {
+            r.expected = e;
+        }
+    }
+}
+
+/// `expect = { "*" = "pass", sobel = "fail" }`: method names (or `*` for every other method)
+/// and the verdict each should get.
+fn parse_expectations(value: toml::Value) -> std::result::Result<Vec<(String, Verdict)>, String> {
+    let toml::Value::Table(table) = value else {
+        return Err(format!(
+            "`expect` must be a table such as {{ \"*\" = \"pass\", sobel = \"fail\" }}, \
+             not {value:?}"
+        ));
+    };
+    table
+        .into_iter()
+        .map(|(method, verdict)| {
+            let verdict = verdict.as_str().unwrap_or_default().to_string();
+            let parsed = match verdict.as_str() {
+                "pass" => Verdict::Pass,
+                "fail" => Verdict::Fail,
+                "inconclusive" => Verdict::Inconclusive,
+                "error" => Verdict::Error,
+                other => {
+                    return Err(format!(
+                        "expect.{method} = `{other}`: use pass, fail, inconclusive or error"
+                    ))
+                }
+            };
+            Ok((method, parsed))
+        })
+        .collect()
 }

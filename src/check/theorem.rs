@@ -576,6 +576,49 @@ impl Check for TheoremCheck {
     const NAME: &'static str = "theorem";
     const ABOUT: &'static str = "Theorem 1 Monte Carlo on the masked rCNN (GradCAM)";
 
+    fn validate(&self) -> std::result::Result<(), String> {
+        use crate::limits::{int, real};
+        if self.filters.is_empty() {
+            return Err("filters is empty: give at least one number of filters V".into());
+        }
+        for &v in self
+            .filters
+            .iter()
+            .chain(std::iter::once(&self.scaling_filters))
+        {
+            int("filters", v, 1, 65_536)?;
+        }
+        int("size", self.size, 4, 512)?;
+        // The map (size − k + 1 rows) must keep two pooled rows: one live, one behind the wall.
+        int("kernel", self.kernel, 1, self.size - 3)?;
+        real("tau", self.tau, 0.0, 1e3, true)?;
+        real("input_scale", self.input_scale, 0.0, 1e6, true)?;
+        real(
+            "relative_half_width",
+            self.relative_half_width,
+            0.0,
+            1.0,
+            true,
+        )?;
+        real(
+            "closed_form_factor",
+            self.closed_form_factor,
+            0.0,
+            1e6,
+            true,
+        )?;
+        int("min_draws", self.min_draws, 2, 10_000_000)?;
+        int("max_draws", self.max_draws, self.min_draws, 10_000_000)?;
+        if let Some(d) = self.draws {
+            int("draws", d, 2, 10_000_000)?;
+        }
+        for s in &self.scaling {
+            real("scaling tau", s.tau, 0.0, 1e3, true)?;
+            real("scaling input scale", s.input_scale, 0.0, 1e6, true)?;
+        }
+        Ok(())
+    }
+
     /// One verdict per configuration, whatever the methods (GradCAM is built in).
     fn verdicts(&self, _methods: usize) -> usize {
         self.sweep().len()

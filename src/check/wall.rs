@@ -212,6 +212,20 @@ impl Check for WallCheck {
         Some(&mut self.subject)
     }
 
+    fn models(&self) -> Vec<(String, Option<PathBuf>)> {
+        let subject = (self.subject.model.clone(), self.subject.weights.clone());
+        let baseline = self
+            .baseline
+            .clone()
+            .map(|b| (b, self.baseline_weights.clone()));
+        std::iter::once(subject).chain(baseline).collect()
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        crate::limits::real("threshold", self.threshold, 0.0, 1.0, false)?;
+        self.subject.validate()
+    }
+
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
         let model = self.subject.open(ctx)?;
         let x = self.subject.images(model.as_ref(), ctx)?;

@@ -38,6 +38,12 @@ pub struct Common {
     /// Seconds an external command may take per job.
     #[arg(long, default_value_t = 600.0)]
     pub external_timeout: f64,
+    /// Expect every verdict to pass: exit 1 otherwise (a CI gate).
+    #[arg(long)]
+    pub expect_pass: bool,
+    /// Keep external methods' job folders (for debugging an adapter).
+    #[arg(long)]
+    pub keep_jobs: bool,
 }
 
 impl Common {
@@ -64,8 +70,8 @@ pub fn command(registry: &Registry) -> clap::Command {
         .subcommands(registry.commands().into_iter().map(Common::augment_args))
 }
 
-/// Runs the check `matches` names.
-pub fn run(registry: &Registry, matches: &clap::ArgMatches) -> Result<()> {
+/// Runs the check `matches` names; true when every verdict is as expected.
+pub fn run(registry: &Registry, matches: &clap::ArgMatches) -> Result<bool> {
     let Some((name, sub)) = matches.subcommand() else {
         anyhow::bail!("no check named; see `blindspot check --help`");
     };
@@ -73,6 +79,7 @@ pub fn run(registry: &Registry, matches: &clap::ArgMatches) -> Result<()> {
         .from_matches(name, sub)
         .unwrap_or_else(|e| e.exit());
     let common = Common::from_arg_matches(sub).unwrap_or_else(|e| e.exit());
+    crate::process::set_keep_jobs(common.keep_jobs);
     let device = parse_device(&common.device)?;
     let fwe = common.family_wise_error;
     if !(fwe > 0.0 && fwe < 1.0) {
@@ -82,12 +89,19 @@ pub fn run(registry: &Registry, matches: &clap::ArgMatches) -> Result<()> {
             "use e.g. --family-wise-error 0.01"
         ));
     }
+    if let Some(path) = &common.json {
+        crate::io::refuse_special(path)?;
+    }
     let methods = common.methods(&Seeds::new(common.seed))?;
     let control = ErrorControl::bonferroni(fwe, family_size(&[check.as_ref()], &methods));
     let ctx = CheckContext::controlled(device, common.seed, control);
     let run = run_checks(name, &[(0, check.as_ref())], methods, &ctx)
         .with_context(|| format!("running the {name} check"))?;
-    finish(&run.report, &common.json)
+    finish(&run.report, &common.json)?;
+    Ok(super::run::report_expectations(
+        &run.report,
+        common.expect_pass,
+    ))
 }
 
 /// Prints the table and writes the JSON report when asked.

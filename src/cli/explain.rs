@@ -39,6 +39,9 @@ fn read_array(path: &Path, flag: &str, expected: &[DType], want: &str) -> Result
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
+    crate::limits::int("--batch-size", args.batch_size, 1, 4096)
+        .map_err(|e| Error::input(e, "blindspot explain", "e.g. --batch-size 64"))?;
+    crate::io::refuse_special(&args.out)?;
     let method = method_named(&args.method, &Seeds::new(args.seed))?;
     let model = args.model.open()?;
     let x = read_array(

@@ -48,6 +48,7 @@ enum Command {
 /// subcommand per check); the other subcommands are derived.
 pub fn main() -> ExitCode {
     crate::device::init_precision();
+    crate::process::install_signal_handlers();
     let registry = Registry::builtin();
     let matches = Cli::command()
         .subcommand(check::command(&registry))
@@ -58,11 +59,14 @@ pub fn main() -> ExitCode {
         Some(("check", sub)) => check::run(&registry, sub),
         _ => dispatch(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())),
     }));
+    // Exit codes (docs/cli.md): 0 every verdict as expected, 1 a verdict not as expected,
+    // 2 usage or input errors (clap's own usage errors exit 2 too), 101 an internal failure.
     match outcome {
-        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        Ok(Ok(false)) => ExitCode::from(1),
         Ok(Err(err)) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
         Err(panic) => {
             let message = panic
@@ -80,9 +84,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli) -> Result<()> {
+fn dispatch(cli: Cli) -> Result<bool> {
     match cli.command {
-        Command::Explain(args) => explain::run(args),
         Command::Methods => {
             for method in crate::cam::builtin_methods() {
                 println!(
@@ -92,19 +95,20 @@ fn dispatch(cli: Cli) -> Result<()> {
                     method.summary()
                 );
             }
-            Ok(())
+            Ok(true)
         }
         Command::Models => {
             let zoo = crate::model::zoo::BUILTINS;
             for (name, about) in crate::train::presets::PRESETS.iter().chain(zoo) {
                 println!("builtin:{name:<20} {about}");
             }
-            Ok(())
+            Ok(true)
         }
         Command::Run(args) => run::run(args),
         Command::Merge(args) => run::merge(args),
-        Command::Certify(args) => tools::certify_cmd(args),
-        Command::Data(args) => tools::data_cmd(args),
-        Command::Train(args) => tools::train_cmd(args),
+        Command::Explain(args) => explain::run(args).map(|_| true),
+        Command::Certify(args) => tools::certify_cmd(args).map(|_| true),
+        Command::Data(args) => tools::data_cmd(args).map(|_| true),
+        Command::Train(args) => tools::train_cmd(args).map(|_| true),
     }
 }

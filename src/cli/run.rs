@@ -39,6 +39,37 @@ pub struct RunArgs {
     /// arrays; `blindspot merge` combines the shard reports.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+    /// Overrides the suite's family-wise error (the chance of any wrong pass or fail).
+    #[arg(long)]
+    pub family_wise_error: Option<f64>,
+    /// Expect every verdict the suite declares no expectation for to pass (exit 1 otherwise).
+    #[arg(long)]
+    pub expect_pass: bool,
+    /// Keep external methods' job folders (for debugging an adapter).
+    #[arg(long)]
+    pub keep_jobs: bool,
+}
+
+/// Prints the results whose verdict was not the expected one; true when there is none.
+pub fn report_expectations(report: &crate::check::Report, expect_pass: bool) -> bool {
+    let unexpected = report.unexpected(expect_pass);
+    if !unexpected.is_empty() {
+        println!("\nunexpected verdicts (exit code 1):");
+        for r in &unexpected {
+            let config = r
+                .configuration()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
+            let expected = r
+                .expected
+                .map_or("pass or fail, not error".into(), |v| v.to_string());
+            println!(
+                "  {} {}{config}: {}, expected {expected}",
+                r.check, r.method, r.verdict
+            );
+        }
+    }
+    unexpected.is_empty()
 }
 
 /// Parses `K/N` with 1 <= K <= N.
@@ -64,32 +95,65 @@ pub struct MergeArgs {
     /// Output folder for the merged report (report.json, report.md, junit.xml, badges/, figures/).
     #[arg(long)]
     pub out: PathBuf,
+    /// Merge even when shards are missing; the report is then marked partial.
+    #[arg(long)]
+    pub allow_partial: bool,
+}
+
+/// Reads a shard's report, naming a schema it does not speak.
+fn read_report(path: &std::path::Path) -> Result<crate::report::Report> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    let place = path.display().to_string();
+    let not_report = |e: String| {
+        Error::input(
+            format!("{} is not a blindspot report: {e}", path.display()),
+            &place,
+            "pass report.json files written by `blindspot run --shard`",
+        )
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| not_report(e.to_string()))?;
+    let schema = value
+        .get("schema")
+        .and_then(|s| s.as_str())
+        .unwrap_or("no schema");
+    if schema != crate::report::SCHEMA {
+        return Err(Error::input(
+            format!(
+                "{} has schema `{schema}`; this blindspot reads `{}`",
+                path.display(),
+                crate::report::SCHEMA
+            ),
+            &place,
+            "merge reports written by the same blindspot version (rerun the shards)",
+        )
+        .into());
+    }
+    Ok(serde_json::from_value(value).map_err(|e| not_report(e.to_string()))?)
 }
 
 /// `blindspot merge`: shard reports back into the report one machine would have written.
-pub fn merge(args: MergeArgs) -> Result<()> {
-    let mut shards = Vec::new();
-    for path in &args.reports {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        let report: crate::report::Report = serde_json::from_str(&text).map_err(|e| {
-            Error::input(
-                format!("{} is not a blindspot report: {e}", path.display()),
-                path.display().to_string(),
-                "pass report.json files written by `blindspot run --shard`",
-            )
-        })?;
-        shards.push(report);
-    }
-    let merged = crate::report::Report::merge(shards)?;
-    crate::report::write_dir(&merged, &args.out)?;
-    crate::report::figures::report_figures(&merged, &args.out)?;
+pub fn merge(args: MergeArgs) -> Result<bool> {
+    let staged = crate::io::StagedDir::begin(&args.out)?;
+    let shards = args
+        .reports
+        .iter()
+        .map(|p| read_report(p))
+        .collect::<Result<Vec<_>>>()?;
+    let merged = crate::report::Report::merge(shards, args.allow_partial)?;
+    crate::report::write_dir(&merged, staged.path())?;
+    crate::report::figures::report_figures(&merged, staged.path())?;
+    staged.commit()?;
     print!("{}", crate::report::table::render(&merged));
+    if let Some(partial) = &merged.partial {
+        println!("PARTIAL report: {partial}");
+    }
     println!(
         "merged {} shard reports into {}",
         args.reports.len(),
         args.out.display()
     );
-    Ok(())
+    Ok(report_expectations(&merged, false))
 }
 
 /// Applies --data / --preprocess / --weights to every image check of a suite.
@@ -118,39 +182,38 @@ fn override_inputs(suite: &mut Suite, args: &RunArgs) {
     }
 }
 
-/// Refuses a suite whose image folders do not exist, before any work starts.
-fn check_inputs(suite: &Suite) -> Result<()> {
-    for entry in &suite.checks {
-        let data = entry.check.subject().map(|s| &s.data);
-        if let Some(DataSpec::Folder { folder, .. }) = data {
-            if !folder.is_dir() {
-                return Err(Error::input(
-                    format!("the image folder {} does not exist", folder.display()),
-                    format!("suite {}", suite.name),
-                    "pass --data DIR with your STACK-MIX / STACK-GEN images \
-                     (see checks/paper.toml)",
-                )
-                .into());
-            }
-        }
-    }
-    Ok(())
-}
-
-pub fn run(args: RunArgs) -> Result<()> {
+pub fn run(args: RunArgs) -> Result<bool> {
     let start = Instant::now();
+    crate::process::set_keep_jobs(args.keep_jobs);
     let device = parse_device(&args.device)?;
     let mut suite = Suite::named(&args.suite)?;
     if let Some(seed) = args.seed {
         suite.seed = seed;
     }
+    if let Some(fwe) = args.family_wise_error {
+        crate::limits::real("--family-wise-error", fwe, 0.0, 1.0, true)
+            .ok()
+            .filter(|_| fwe < 1.0)
+            .ok_or_else(|| {
+                Error::input(
+                    format!(
+                        "--family-wise-error {fwe} is not a probability strictly between 0 and 1"
+                    ),
+                    "blindspot run",
+                    "use e.g. --family-wise-error 0.01",
+                )
+            })?;
+        suite.family_wise_error = fwe;
+    }
     override_inputs(&mut suite, &args);
-    check_inputs(&suite)?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let out = args.out.clone().unwrap_or_else(|| match shard {
         Some((k, n)) => PathBuf::from("out").join(format!("{}-shard-{k}-of-{n}", suite.name)),
         None => PathBuf::from("out").join(&suite.name),
     });
+    // The output folder is staged (and so proved writable) before any work.
+    let staged = crate::io::StagedDir::begin(&out)
+        .with_context(|| format!("preparing the output folder {}", out.display()))?;
     eprintln!(
         "blindspot run: suite `{}` ({}), seed {}, device {}",
         suite.name,
@@ -163,14 +226,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         .with_context(|| format!("running the suite `{}`", suite.name))?;
     let report = &run.report;
     print!("{}", crate::report::table::render(report));
-    let mut files = crate::report::write_dir(report, &out)
+    let dir = staged.path().to_path_buf();
+    let mut files = crate::report::write_dir(report, &dir)
         .with_context(|| format!("writing the report to {}", out.display()))?;
-    files.extend(crate::report::figures::report_figures(report, &out)?);
+    files.extend(crate::report::figures::report_figures(report, &dir)?);
     if let Some(gallery) = run.galleries.first() {
-        let path = out.join("figures/figure1.png");
+        let path = dir.join("figures/figure1.png");
         crate::report::figures::figure1(gallery, &path)?;
         files.push(path);
     }
+    staged
+        .commit()
+        .with_context(|| format!("writing the report to {}", out.display()))?;
     println!(
         "\nwrote {} files: report.json, report.md, junit.xml, badges/, figures/",
         files.len()
@@ -180,5 +247,5 @@ pub fn run(args: RunArgs) -> Result<()> {
         out.display(),
         start.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok(report_expectations(report, args.expect_pass))
 }

@@ -34,7 +34,21 @@ pub struct CertifyArgs {
     pub seed: u64,
 }
 
+/// A parameter error of a subcommand, as one message.
+fn invalid(command: &str, message: String) -> anyhow::Error {
+    Error::input(message, command, format!("see `{command} --help`")).into()
+}
+
 pub fn certify_cmd(args: CertifyArgs) -> Result<()> {
+    let cmd = "blindspot certify";
+    let checks = [
+        crate::limits::int("--gradient-inputs", args.gradient_inputs, 1, 1024),
+        crate::limits::int("--noise-trials", args.noise_trials, 1, 1024),
+        crate::limits::int("--channels", args.channels, 1, 64),
+    ];
+    for check in checks {
+        check.map_err(|e| invalid(cmd, e))?;
+    }
     let model = args.model.open()?;
     let (height, width) = match (&args.input_size, model.input_size()) {
         (Some(text), _) => parse_size(text)?,
@@ -78,8 +92,13 @@ fn parse_size(text: &str) -> Result<(i64, i64)> {
     let (h, w) = text.split_once(['x', 'X']).ok_or_else(bad)?;
     let number = |t: &str| t.trim().parse::<i64>().map_err(|_| bad());
     let (h, w) = (number(h)?, number(w)?);
-    if h <= 0 || w <= 0 {
-        return Err(bad().into());
+    if !(1..=8192).contains(&h) || !(1..=8192).contains(&w) {
+        return Err(Error::input(
+            format!("--input-size {text} is out of range"),
+            "--input-size",
+            "use sides from 1 to 8192",
+        )
+        .into());
     }
     Ok((h, w))
 }
@@ -105,14 +124,16 @@ pub struct DataArgs {
 }
 
 pub fn data_cmd(args: DataArgs) -> Result<()> {
-    if args.synthetic <= 0 || args.size < 16 {
-        return Err(Error::input(
-            "--synthetic must be positive and --size at least 16",
-            "blindspot data",
-            "e.g. --synthetic 100 --size 64",
-        )
-        .into());
-    }
+    let cmd = "blindspot data";
+    crate::limits::int("--synthetic", args.synthetic, 1, 1_000_000).map_err(|e| invalid(cmd, e))?;
+    crate::limits::int("--size", args.size, 16, 1024).map_err(|e| invalid(cmd, e))?;
+    // The images, their normalised copy and their 8-bit PNGs.
+    let bytes = 9 * 3 * args.synthetic as u128 * (args.size as u128).pow(2);
+    crate::limits::fits(
+        &format!("{} STACK-SYNTH images", args.synthetic),
+        cmd,
+        bytes,
+    )?;
     let config = SynthConfig::square(args.size);
     let stream = Seeds::new(args.seed).stream(streams::DATA).seed();
     let set = StackSynth::generate(&config, args.synthetic, stream, 0);

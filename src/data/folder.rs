@@ -27,6 +27,46 @@ fn file_error(path: &Path, what: String, fix: &str) -> Error {
     Error::input(what, path.display().to_string(), fix)
 }
 
+/// Largest image side ratio accepted: STACK-MIX and STACK-GEN images are square or nearly so,
+/// and resizing the short side of a 1×100,000 strip to 256 pixels would make a 25-million-pixel
+/// image out of a few kilobytes.
+pub const MAX_ASPECT_RATIO: u32 = 16;
+/// Largest image accepted, in pixels (decoded RGB: 3 bytes each).
+pub const MAX_PIXELS: u64 = 100_000_000;
+
+fn check_dimensions(path: &Path, w: u32, h: u32) -> Result<()> {
+    let bad = |what: String| {
+        file_error(
+            path,
+            what,
+            "remove it from the folder, or crop or resize it beforehand",
+        )
+    };
+    if w == 0 || h == 0 {
+        return Err(bad(format!(
+            "{} is {w}x{h}: an empty image",
+            path.display()
+        )));
+    }
+    if w.max(h) / w.min(h) > MAX_ASPECT_RATIO {
+        return Err(bad(format!(
+            "{} is {w}x{h}: an aspect ratio over {MAX_ASPECT_RATIO}:1",
+            path.display()
+        )));
+    }
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(bad(format!(
+            "{} is {w}x{h}: over {MAX_PIXELS} pixels",
+            path.display()
+        )));
+    }
+    crate::limits::fits(
+        &path.display().to_string(),
+        "image",
+        3 * w as u128 * h as u128,
+    )
+}
+
 /// Loads every file of `dir` (hidden files excepted) as an RGB image, sorted by name.
 pub fn load(dir: &Path, size: i64, preprocess: Preprocess) -> Result<ImageFolder> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read the image folder", dir, e))?;
@@ -48,25 +88,46 @@ pub fn load(dir: &Path, size: i64, preprocess: Preprocess) -> Result<ImageFolder
             "pass a folder of JPEG or PNG files",
         ));
     }
+    if !(8..=4096).contains(&size) {
+        return Err(Error::input(
+            format!("image size {size} is out of range"),
+            dir.display().to_string(),
+            "use a size from 8 to 4096",
+        ));
+    }
+    // The decoded set (float32, and its normalised copy) must fit before any file is decoded.
+    let bytes = 2 * 4 * 3 * paths.len() as u128 * (size as u128).pow(2);
+    let what = format!("{} images of {size}x{size}", paths.len());
+    crate::limits::fits(&what, &dir.display().to_string(), bytes)?;
     let s = size as u32;
     let mut data = Vec::with_capacity(paths.len() * (3 * s * s) as usize);
     for path in &paths {
-        let img = image::ImageReader::open(path)
-            .map_err(|e| Error::io("open", path, e))?
-            .with_guessed_format()
-            .map_err(|e| Error::io("read", path, e))?
-            .decode()
-            .map_err(|e| {
-                file_error(
-                    path,
-                    format!(
-                        "{} is not a readable JPEG or PNG image: {e}",
-                        path.display()
-                    ),
-                    "remove it from the folder or replace it with a valid image",
-                )
-            })?
-            .to_rgb8();
+        let reader = || -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
+            image::ImageReader::open(path)
+                .map_err(|e| Error::io("open", path, e))?
+                .with_guessed_format()
+                .map_err(|e| Error::io("read", path, e))
+        };
+        let unreadable = |e: image::ImageError| {
+            file_error(
+                path,
+                format!(
+                    "{} is not a readable JPEG or PNG image: {e}",
+                    path.display()
+                ),
+                "remove it from the folder or replace it with a valid image",
+            )
+        };
+        // Dimensions from the header first: no decoding (or resizing) of a bomb.
+        let (w, h) = reader()?.into_dimensions().map_err(unreadable)?;
+        check_dimensions(path, w, h)?;
+        let mut limited = reader()?;
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(w);
+        limits.max_image_height = Some(h);
+        limits.max_alloc = Some(crate::limits::memory_budget()?);
+        limited.limits(limits);
+        let img = limited.decode().map_err(unreadable)?.to_rgb8();
         let img = match preprocess {
             Preprocess::AsIs => {
                 if img.width() != s || img.height() != s {

@@ -201,8 +201,24 @@ impl DataSpec {
             .seed()
     }
 
+    /// Refuses counts and sizes outside their ranges (the memory budget is checked at load).
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        match self {
+            DataSpec::Synthetic {
+                synthetic, size, ..
+            } => {
+                crate::limits::int("data.synthetic", *synthetic, 2, 1_000_000)?;
+                crate::limits::int("data.size", *size, 16, 1024)
+            }
+            DataSpec::Npy { .. } => Ok(()),
+            DataSpec::Folder { size, .. } => crate::limits::int("data.size", *size, 8, 4096),
+        }
+    }
+
     /// Loads the images, normalised, [N, C, H, W] on the CPU.
     pub fn load(&self, seeds: &Seeds) -> Result<Tensor> {
+        self.validate()
+            .map_err(|e| Error::input(e, "data", "see docs/data.md"))?;
         match self {
             DataSpec::Synthetic {
                 synthetic,
@@ -216,6 +232,9 @@ impl DataSpec {
                         "use synthetic = 32 or more",
                     ));
                 }
+                // Two float32 copies (the images and their normalised form) must fit.
+                let bytes = 2 * 4 * 3 * (*synthetic as u128) * (*size as u128).pow(2);
+                crate::limits::fits(&format!("STACK-SYNTH x{synthetic}"), "data", bytes)?;
                 let config = synth::SynthConfig::square(*size);
                 let stream = Self::synth_stream(*seed, seeds);
                 Ok(synth::StackSynth::generate(&config, *synthetic, stream, 0).normalized())

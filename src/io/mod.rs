@@ -1,4 +1,5 @@
-//! Files in and out: `.npy` arrays and atomic writes (no half-written file is ever left behind).
+//! Files in and out: `.npy` arrays, atomic writes (no half-written file is ever left behind) and
+//! staged output folders (no file of an earlier run survives beside a new report).
 pub mod npy;
 
 use crate::error::{Error, Result};
@@ -7,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a reader
 /// (or a crash) never sees a partial file. Creates missing parent folders.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    refuse_special(path)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("create the folder", parent, e))?;
     }
@@ -17,6 +19,95 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(Error::io("write", path, e));
     }
     Ok(())
+}
+
+/// Outputs are regular files: a path that exists as anything else (a folder, a device, a FIFO,
+/// a link to one) is refused rather than replaced.
+pub fn refuse_special(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(Error::input(
+            format!("{} exists and is not a regular file", path.display()),
+            path.display().to_string(),
+            "write to a new path or to an existing regular file",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An output folder written all at once: files go into a staging folder beside it, which
+/// replaces the folder at [`StagedDir::commit`]. No file of an earlier run survives beside the
+/// new ones, and a run that fails leaves the earlier folder untouched and no staging behind
+/// (also when interrupted: the staging folder is registered with [`crate::process`]). Creating
+/// the staging folder first also proves, before any work, that the place is writable.
+pub struct StagedDir {
+    target: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+impl StagedDir {
+    pub fn begin(target: &Path) -> Result<StagedDir> {
+        if target.exists() && !target.is_dir() {
+            return Err(Error::input(
+                format!("{} exists and is not a folder", target.display()),
+                target.display().to_string(),
+                "pass --out a folder (it is replaced) or a new path",
+            ));
+        }
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = name.unwrap_or_else(|| "out".into());
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("create the folder", parent, e))?;
+        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir(&staging)
+            .map_err(|e| Error::io("create the output folder", &staging, e))?;
+        crate::process::register_folder(&staging, false);
+        Ok(StagedDir {
+            target: target.to_path_buf(),
+            staging,
+            committed: false,
+        })
+    }
+
+    /// Where to write the files.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Replaces the target folder with the staged one.
+    pub fn commit(mut self) -> Result<()> {
+        let old = self.staging.with_file_name(format!(
+            ".{}.old-{}",
+            self.target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        if self.target.exists() {
+            std::fs::rename(&self.target, &old)
+                .map_err(|e| Error::io("replace", &self.target, e))?;
+        }
+        std::fs::rename(&self.staging, &self.target)
+            .map_err(|e| Error::io("write", &self.target, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+        crate::process::unregister_folder(&self.staging);
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+            crate::process::unregister_folder(&self.staging);
+        }
+    }
 }
 
 fn temp_sibling(path: &Path) -> PathBuf {

@@ -91,6 +91,15 @@ fn bad(path: &Path, what: impl Into<String>) -> Error {
 
 /// Reads a `.npy` file.
 pub fn read(path: &Path) -> Result<NpyArray> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+    if !meta.is_file() {
+        return Err(bad(path, "not a regular file"));
+    }
+    crate::limits::fits(
+        "the array",
+        &path.display().to_string(),
+        2 * meta.len() as u128,
+    )?;
     let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
     parse(path, bytes)
 }
@@ -156,19 +165,27 @@ fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
         dict_value(header, "shape").ok_or_else(|| bad(path, "no 'shape' in header"))?;
     let shape = parse_shape(shape_text)
         .ok_or_else(|| bad(path, format!("unreadable shape {shape_text}")))?;
-    let count: i64 = shape.iter().product();
-    let data = bytes[start + header_len..].to_vec();
-    if data.len() != count as usize * dtype.size() {
+    if shape.len() > 8 {
+        return Err(bad(
+            path,
+            format!("shape {shape:?} has more than 8 dimensions"),
+        ));
+    }
+    // In u128, so that an absurd shape cannot overflow into a plausible size.
+    let needed = shape
+        .iter()
+        .fold(dtype.size() as u128, |n, &d| n.saturating_mul(d as u128));
+    let available = (bytes.len() - (start + header_len)) as u128;
+    if needed != available {
         return Err(bad(
             path,
             format!(
-                "shape {shape:?} of {} needs {} data bytes, the file has {}",
+                "shape {shape:?} of {} needs {needed} data bytes, the file has {available}",
                 dtype.numpy_name(),
-                count as usize * dtype.size(),
-                data.len()
             ),
         ));
     }
+    let data = bytes[start + header_len..].to_vec();
     Ok(NpyArray { dtype, shape, data })
 }
 

@@ -85,6 +85,25 @@ fn try_load(
     })
 }
 
+/// Proves that the model cache can be written, before anything trains: creates its `models`
+/// folder and a probe file there.
+pub fn ensure_usable() -> Result<()> {
+    let dir = cache_root().join("models");
+    let fix = "point BLINDSPOT_CACHE at a writable folder (the cache holds the trained models)";
+    let bad = |e: std::io::Error| {
+        Error::input(
+            format!("the model cache {} is not usable: {e}", dir.display()),
+            dir.display().to_string(),
+            fix,
+        )
+    };
+    std::fs::create_dir_all(&dir).map_err(bad)?;
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(bad)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// Loads the model trained with `config` from blindspot's cache, or trains and caches it.
 pub fn load_or_train(config: &TrainConfig, label: &str, device: Device) -> Result<Trained> {
     load_or_train_in(&cache_root().join("models"), config, label, device)
@@ -106,6 +125,10 @@ pub fn load_or_train_in(
     let key = key(config);
     let weights = dir.join(format!("{key}.safetensors"));
     let meta = dir.join(format!("{key}.json"));
+    // Across processes: a second blindspot asking for a model in training waits for it and then
+    // loads it, instead of training it again.
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the cache folder", dir, e))?;
+    let _lock = FileLock::exclusive(&dir.join(format!("{key}.lock")))?;
     if weights.exists() || meta.exists() {
         match try_load(config, label, device, &weights, &meta) {
             Ok(trained) => return Ok(trained),
@@ -151,4 +174,34 @@ fn store(dir: &Path, config: &TrainConfig, model: Vgg, report: TrainReport) -> R
         from_cache: false,
         weights,
     })
+}
+
+/// An exclusive advisory lock on a file (flock), released when dropped.
+struct FileLock(std::fs::File);
+
+impl FileLock {
+    fn exclusive(path: &Path) -> Result<FileLock> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io("open the lock", path, e))?;
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock(2) on a descriptor we own; it blocks until the lock is ours.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(Error::io("lock", path, std::io::Error::last_os_error()));
+        }
+        Ok(FileLock(file))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: unlocking the descriptor we locked.
+        unsafe {
+            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
+        }
+    }
 }

@@ -1,0 +1,114 @@
+//! Limits on what blindspot accepts, checked at the edge before anything is allocated or run:
+//! the ranges of numeric parameters (one helper per kind of range, called from each parameter's
+//! owner) and the memory budget that data sets, images and arrays must fit.
+//!
+//! The budget is `BLINDSPOT_MEMORY_BUDGET` (bytes, or with a K/M/G suffix), 8 GiB by default:
+//! large enough for the paper's VGG16 on hundreds of 224×224 images, small enough that a typo
+//! (`synthetic = 1000000000000`) is an error instead of an abort allocating petabytes.
+use crate::error::{Error, Result};
+
+/// The default memory budget: 8 GiB.
+pub const DEFAULT_BUDGET: u64 = 8 << 30;
+
+/// Parses `4096`, `512K`, `64M`, `8G`.
+fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        'T' => 40,
+        _ => return None,
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// The memory budget in bytes.
+pub fn memory_budget() -> Result<u64> {
+    match std::env::var("BLINDSPOT_MEMORY_BUDGET") {
+        Err(_) => Ok(DEFAULT_BUDGET),
+        Ok(text) => parse_bytes(&text).filter(|&b| b > 0).ok_or_else(|| {
+            Error::input(
+                format!("BLINDSPOT_MEMORY_BUDGET = `{text}` is not a size"),
+                "environment",
+                "write bytes, optionally with K, M, G or T: BLINDSPOT_MEMORY_BUDGET=16G",
+            )
+        }),
+    }
+}
+
+/// Refuses `what` when its `bytes` (computed without overflow by the caller, e.g. in u128)
+/// exceed the memory budget.
+pub fn fits(what: &str, place: &str, bytes: u128) -> Result<()> {
+    let budget = memory_budget()?;
+    if bytes > budget as u128 {
+        return Err(Error::input(
+            format!(
+                "{what} would need {} of memory, over the budget of {}",
+                human(bytes),
+                human(budget as u128)
+            ),
+            place,
+            "use less data, or raise the budget with BLINDSPOT_MEMORY_BUDGET (e.g. 32G) if the \
+             machine has the memory",
+        ));
+    }
+    Ok(())
+}
+
+/// Bytes in the largest unit that keeps a number ≥ 1.
+fn human(bytes: u128) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", units[unit])
+}
+
+/// `name = value` must be a whole number in `low..=high`.
+pub fn int(name: &str, value: i64, low: i64, high: i64) -> std::result::Result<(), String> {
+    match (low..=high).contains(&value) {
+        true => Ok(()),
+        false => Err(format!(
+            "{name} = {value} is out of range: use {low} to {high}"
+        )),
+    }
+}
+
+/// `name = value` must be a whole number in `low..=high` (unsigned).
+pub fn count(name: &str, value: usize, low: usize, high: usize) -> std::result::Result<(), String> {
+    match (low..=high).contains(&value) {
+        true => Ok(()),
+        false => Err(format!(
+            "{name} = {value} is out of range: use {low} to {high}"
+        )),
+    }
+}
+
+/// `name = value` must be a finite number in [low, high] (or (low, high] with `open_low`).
+pub fn real(
+    name: &str,
+    value: f64,
+    low: f64,
+    high: f64,
+    open_low: bool,
+) -> std::result::Result<(), String> {
+    let above = if open_low { value > low } else { value >= low };
+    match value.is_finite() && above && value <= high {
+        true => Ok(()),
+        false => {
+            let bracket = if open_low { "(" } else { "[" };
+            Err(format!(
+                "{name} = {value} is out of range: use a number in {bracket}{low}, {high}]"
+            ))
+        }
+    }
+}

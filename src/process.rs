@@ -1,0 +1,105 @@
+//! Child processes, their folders, and signals.
+//!
+//! External methods run in a process group of their own, so that a timeout, a SIGINT or a
+//! SIGTERM kills the command and everything it started (a shell's children included), never
+//! leaving an orphan behind. Folders that must not outlive the run (external job folders, the
+//! staging folder of an output) are registered here: when blindspot is interrupted, a watcher
+//! thread kills every live group, removes every registered folder (job folders are kept with
+//! `--keep-jobs`) and exits with 128 + the signal's number. The signal handler itself only
+//! records the signal (the one thing that is safe inside a handler).
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static FOLDERS: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+static KEEP_JOBS: AtomicBool = AtomicBool::new(false);
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+static INSTALL: Once = Once::new();
+
+/// Keep external job folders after the run (`--keep-jobs`), for debugging an adapter.
+pub fn set_keep_jobs(keep: bool) {
+    KEEP_JOBS.store(keep, Ordering::SeqCst);
+}
+
+/// Whether job folders are kept.
+pub fn keep_jobs() -> bool {
+    KEEP_JOBS.load(Ordering::SeqCst)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A live process group (the group id is the leader's pid).
+pub fn register_group(group: u32) {
+    lock(&GROUPS).push(group as i32);
+}
+
+/// A group that has ended.
+pub fn unregister_group(group: u32) {
+    lock(&GROUPS).retain(|&g| g != group as i32);
+}
+
+/// Kills every process of a group.
+pub fn kill_group(group: u32) {
+    // SAFETY: kill(2) with a negative pid signals the group; it touches no memory of ours.
+    unsafe {
+        libc::kill(-(group as i32), libc::SIGKILL);
+    }
+}
+
+/// A folder to remove if the run is interrupted; `job` folders survive with `--keep-jobs`.
+pub fn register_folder(path: &Path, job: bool) {
+    lock(&FOLDERS).push((path.to_path_buf(), job));
+}
+
+/// A folder that no longer needs removing on interruption (done, or removed already).
+pub fn unregister_folder(path: &Path) {
+    lock(&FOLDERS).retain(|(p, _)| p != path);
+}
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    SIGNAL.store(signal, Ordering::SeqCst);
+}
+
+/// Kills the live groups and removes the registered folders.
+fn clean_up() {
+    for group in lock(&GROUPS).drain(..) {
+        kill_group(group as u32);
+    }
+    for (folder, job) in lock(&FOLDERS).drain(..) {
+        if !(job && keep_jobs()) {
+            let _ = std::fs::remove_dir_all(&folder);
+        }
+    }
+}
+
+/// Installs the SIGINT/SIGTERM handling (once per process).
+pub fn install_signal_handlers() {
+    INSTALL.call_once(|| {
+        // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+        unsafe {
+            let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::signal(libc::SIGINT, handler);
+            libc::signal(libc::SIGTERM, handler);
+        }
+        std::thread::spawn(|| loop {
+            std::thread::sleep(Duration::from_millis(25));
+            let signal = SIGNAL.load(Ordering::SeqCst);
+            if signal != 0 {
+                clean_up();
+                let name = if signal == libc::SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                eprintln!(
+                    "blindspot: stopped by {name}; external commands killed, folders removed"
+                );
+                std::process::exit(128 + signal);
+            }
+        });
+    });
+}
