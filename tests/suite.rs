@@ -26,6 +26,9 @@ fn main() {
     {
         return cli::memory_child(calls);
     }
+    if let Ok(dir) = std::env::var(training::TRAIN_CHILD) {
+        return training::train_child(&dir);
+    }
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(architecture::trials());

@@ -23,6 +23,10 @@ pub fn trials() -> Vec<Trial> {
         ),
         Trial::test("training::cache_loads_and_detects_corruption", cache),
         Trial::test(
+            "training::a_second_process_waits_for_a_training",
+            two_processes,
+        ),
+        Trial::test(
             "training::committed_weights_match_their_records",
             committed_records,
         ),
@@ -116,10 +120,12 @@ fn random_labels() -> TestResult {
     })
 }
 
-fn cache() -> TestResult {
-    let dir = std::env::temp_dir().join(format!("blindspot-cache-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let config = TrainConfig {
+/// The environment variable that makes the test binary train [`tiny`] into the cache folder it
+/// names and print whether the model came from the cache ([`train_child`]).
+pub const TRAIN_CHILD: &str = "BLINDSPOT_TEST_TRAIN_INTO";
+
+fn tiny() -> TrainConfig {
+    TrainConfig {
         model: VggConfig::small(6, Some((4, 8))),
         data: SynthConfig::default(),
         data_seed: 9,
@@ -132,7 +138,50 @@ fn cache() -> TestResult {
         weight_decay: 0.0,
         random_labels: false,
         seed: 4,
+    }
+}
+
+/// Trains [`tiny`] into `dir` and prints `from_cache=BOOL`.
+pub fn train_child(dir: &str) {
+    let trained = load_or_train_in(std::path::Path::new(dir), &tiny(), "tiny", Device::Cpu)
+        .expect("training");
+    println!("from_cache={}", trained.from_cache);
+}
+
+fn two_processes() -> TestResult {
+    // Two processes asking at once for a model nobody has trained: the cache's file lock makes
+    // one train it and the other wait and load it.
+    let dir = std::env::temp_dir().join(format!("blindspot-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let spawn = || {
+        std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .env(TRAIN_CHILD, &dir)
+            .env("BLINDSPOT_QUIET", "1")
+            .output()
     };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().expect("thread"), b.join().expect("thread"))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut trained = 0;
+    for out in [a?, b?] {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        ensure(out.status.success(), || {
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        })?;
+        trained += usize::from(text.contains("from_cache=false"));
+    }
+    ensure(trained == 1, || {
+        format!("{trained} of 2 processes trained the same model")
+    })
+}
+
+fn cache() -> TestResult {
+    let dir = std::env::temp_dir().join(format!("blindspot-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = tiny();
     let first = load_or_train_in(&dir, &config, "tiny", Device::Cpu)?;
     ensure(!first.from_cache, || {
         "trained model claims to come from the cache".into()
