@@ -87,19 +87,29 @@ pub fn install_signal_handlers() {
         }
         std::thread::spawn(|| loop {
             std::thread::sleep(Duration::from_millis(25));
-            let signal = SIGNAL.load(Ordering::SeqCst);
-            if signal != 0 {
-                clean_up();
-                let name = if signal == libc::SIGINT {
-                    "SIGINT"
-                } else {
-                    "SIGTERM"
-                };
-                eprintln!(
-                    "blindspot: stopped by {name}; external commands killed, folders removed"
-                );
-                std::process::exit(128 + signal);
-            }
+            stop_if_interrupted();
         });
     });
+}
+
+/// If a SIGINT or SIGTERM has arrived: kills the live groups, removes the registered folders and
+/// exits with 128 + the signal's number. Called by the watcher thread, and by the main thread
+/// before it reports an error, so that a command killed by the clean-up never turns an
+/// interruption into an ordinary failure (exit 2). Only one thread ever gets past the lock: the
+/// other waits there until the process exits.
+pub fn stop_if_interrupted() {
+    static STOPPING: Mutex<()> = Mutex::new(());
+    let signal = SIGNAL.load(Ordering::SeqCst);
+    if signal == 0 {
+        return;
+    }
+    let _only_one = lock(&STOPPING);
+    clean_up();
+    let name = if signal == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    eprintln!("blindspot: stopped by {name}; external commands killed, folders removed");
+    std::process::exit(128 + signal);
 }

@@ -59,6 +59,9 @@ pub fn main() -> ExitCode {
         Some(("check", sub)) => check::run(&registry, sub),
         _ => dispatch(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())),
     }));
+    // An interruption is reported as one (exit 128 + signal), even when the main thread saw the
+    // killed external command fail first.
+    crate::process::stop_if_interrupted();
     // Exit codes (docs/cli.md): 0 every verdict as expected, 1 a verdict not as expected,
     // 2 usage or input errors (clap's own usage errors exit 2 too), 101 an internal failure.
     match outcome {
