@@ -5,7 +5,11 @@
 //! `cli::memory_does_not_grow_over_1000_explain_calls`.)
 use anyhow::{Context, Result};
 use blindspot::cam::{explain, method_by_name};
+use blindspot::check::property::{
+    positivity::PropPositivityCheck, theorem::PropTheoremCheck, wall::PropWallCheck,
+};
 use blindspot::check::theorem::TheoremCheck;
+use blindspot::check::{Check, CheckContext};
 use blindspot::device::{device_name, parse_device};
 use blindspot::io::npy;
 use blindspot::model::export::{python, save_split};
@@ -37,6 +41,9 @@ struct BenchArgs {
     /// Skip the Theorem 1 Monte Carlo.
     #[arg(long)]
     no_theorem: bool,
+    /// Skip the property runs (cases per second).
+    #[arg(long)]
+    no_properties: bool,
     /// Skip timing `blindspot run` (the main job, default suite).
     #[arg(long)]
     no_run: bool,
@@ -211,6 +218,9 @@ fn main() -> Result<()> {
     }
     if !args.no_theorem {
         json.insert("theorem".into(), theorem(device, args.reps, &hardware)?);
+    }
+    if !args.no_properties {
+        json.insert("properties".into(), properties(device, args.reps)?);
     }
     if !args.no_run {
         json.insert("run".into(), time_main_job(&args)?);
@@ -542,4 +552,74 @@ fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_jso
         "straightforward_loop_draws_per_s": straightforward.json(),
         "one_draw_per_call_draws_per_s": one_per_call.json(), "chunks": chunks,
         "memory_bound_draws_per_s": bound}))
+}
+
+/// Cases per second of the property runs: `prop-wall` with GradCAM alone and with every built-in
+/// method, `prop-theorem` and `prop-positivity`. The rate counts the cases (before the shrink);
+/// the whole run, shrink included, is reported beside it.
+fn properties(device: Device, reps: usize) -> Result<serde_json::Value> {
+    let ctx = CheckContext::new(device, 0);
+    let one = || vec![method_by_name("gradcam").expect("built in")];
+    let all = blindspot::cam::builtin_methods;
+    let wall = |cases| PropWallCheck {
+        cases,
+        ..PropWallCheck::default()
+    };
+    let runs: Vec<(
+        &str,
+        usize,
+        Box<dyn Fn() -> Result<blindspot::check::Outcome>>,
+    )> = vec![
+        (
+            "prop-wall, GradCAM",
+            40,
+            Box::new(|| Ok(wall(40).run(&one(), &ctx)?)),
+        ),
+        (
+            "prop-wall, 13 methods",
+            20,
+            Box::new(|| Ok(wall(20).run(&all(), &ctx)?)),
+        ),
+        (
+            "prop-theorem",
+            8,
+            Box::new(|| {
+                let check = PropTheoremCheck {
+                    cases: 8,
+                    ..PropTheoremCheck::default()
+                };
+                Ok(check.run(&[], &ctx)?)
+            }),
+        ),
+        (
+            "prop-positivity",
+            20,
+            Box::new(|| {
+                let check = PropPositivityCheck {
+                    cases: 20,
+                    ..PropPositivityCheck::default()
+                };
+                Ok(check.run(&[], &ctx)?)
+            }),
+        ),
+    ];
+    println!(
+        "
+property runs on random models, median (slowest-fastest) of {reps} repetitions"
+    );
+    let mut rows = Vec::new();
+    for (label, cases, run) in &runs {
+        let total = timed(reps, &mut || run().map(|_| ()))?;
+        // The report holds no timing (it is byte-identical across runs): the rate is the whole
+        // run's, the shrinking of the first counterexample per method included.
+        let whole = Rate::of(*cases as f64, &total);
+        println!(
+            "{:<28} {:>4} cases {:>22} cases/s (shrinking included)",
+            label,
+            cases,
+            whole.show()
+        );
+        rows.push(serde_json::json!({"run": label, "cases": cases, "cases_per_s": whole.json()}));
+    }
+    Ok(serde_json::Value::Array(rows))
 }

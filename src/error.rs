@@ -96,11 +96,15 @@ pub fn first_line(message: &str) -> String {
     {
         return line.trim().to_string();
     }
-    message
+    let line = message
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with("Exception raised from"))
         .unwrap_or("unknown libtorch error")
-        .trim_start_matches("Internal torch error: ")
-        .to_string()
+        .trim_start_matches("Internal torch error: ");
+    // A libtorch error inside a panic message is Debug-formatted: its newlines are escaped.
+    match line.find("\\nException raised from") {
+        Some(end) => line[..end].to_string(),
+        None => line.to_string(),
+    }
 }

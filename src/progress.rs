@@ -1,5 +1,5 @@
-//! Progress on stderr for anything long: a redrawn bar on a terminal, a start and an end line
-//! otherwise (so CI logs stay readable). stdout is left to results.
+//! Progress on stderr for anything long: a redrawn bar on a terminal, a start line, a line every
+//! 30 s and an end line otherwise (so CI logs stay readable). stdout is left to results.
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -35,10 +35,25 @@ impl Progress {
 
     pub fn inc(&mut self, steps: u64) {
         self.done = (self.done + steps).min(self.total);
-        if self.quiet || !self.terminal {
+        if self.quiet {
             return;
         }
         let now = Instant::now();
+        if !self.terminal {
+            // A line every 30 s in a log, so a long run shows where it is.
+            let since = self.last_draw.unwrap_or(self.start);
+            if now - since >= Duration::from_secs(30) && self.done < self.total {
+                self.last_draw = Some(now);
+                eprintln!(
+                    "{}: {}/{} ({:.0}s)",
+                    self.label,
+                    self.done,
+                    self.total,
+                    self.start.elapsed().as_secs_f64()
+                );
+            }
+            return;
+        }
         if self
             .last_draw
             .is_some_and(|t| now - t < Duration::from_millis(100))

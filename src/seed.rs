@@ -37,6 +37,10 @@ pub mod streams {
     pub const OTHER_CLASS: &str = "class-sensitivity/other-class";
     /// RandomCAM's channel weights.
     pub const RANDOMCAM: &str = "method/randomcam";
+    /// Property cases: sub-stream i for case i (its architecture, weights and inputs).
+    pub const PROP_WALL: &str = "prop/wall";
+    pub const PROP_THEOREM: &str = "prop/theorem";
+    pub const PROP_POSITIVITY: &str = "prop/positivity";
     /// Model seed: initial weights of a built-in model (trained or not).
     pub const MODEL_INIT: &str = "model/init";
     /// Model seed: the order of training batches and dropout.
@@ -45,7 +49,7 @@ pub mod streams {
     pub const TRAIN_PERMUTATION: &str = "train/permutation";
 
     /// Every name above, for the test that they stay distinct and for the docs.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 14] = [
         DATA,
         CERTIFY,
         WALL_BOOTSTRAP,
@@ -54,6 +58,9 @@ pub mod streams {
         RANDOMIZATION_WEIGHTS,
         OTHER_CLASS,
         RANDOMCAM,
+        PROP_WALL,
+        PROP_THEOREM,
+        PROP_POSITIVITY,
         MODEL_INIT,
         TRAIN_ORDER,
         TRAIN_PERMUTATION,

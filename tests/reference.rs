@@ -47,6 +47,7 @@ fn small_rcnn() -> RcnnConfig {
         classes: 4,
         tau: 1.0,
         masked: true,
+        wall_rows: None,
     }
 }
 
@@ -568,6 +569,7 @@ fn rcnn_draws_match_separate_models() -> TestResult {
         classes: 3,
         tau: 1.0,
         masked: true,
+        wall_rows: None,
     };
     let draws = RcnnDraws::new(config, 4, Stream::from_seed(21), 0, Device::Cpu);
     let x = Init::new(5, Device::Cpu).normal(&[4, 1, 29, 29], 1.0);

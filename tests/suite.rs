@@ -10,6 +10,7 @@ mod external;
 mod hostile;
 mod npy;
 mod parity;
+mod property;
 mod python;
 mod reference;
 mod reports;
@@ -45,5 +46,6 @@ fn main() {
     trials.extend(hostile::trials());
     trials.extend(reports::trials());
     trials.extend(trust::trials());
+    trials.extend(property::trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -13,6 +13,7 @@ pub mod class_sensitivity;
 pub mod correlation;
 pub mod data_randomization;
 pub mod outcome;
+pub mod property;
 pub mod randomization;
 pub mod registry;
 pub mod runner;
@@ -148,6 +149,15 @@ pub trait Check: Clone + std::fmt::Debug + Serialize + DeserializeOwned + clap::
         match self.subject() {
             Some(subject) => subject.validate(),
             None => Ok(()),
+        }
+    }
+
+    /// The files the check reads or writes, so that a suite resolves them against its own
+    /// folder. Default: the subject's image file or folder.
+    fn paths_mut(&mut self) -> Vec<&mut std::path::PathBuf> {
+        match self.subject_mut() {
+            Some(s) => s.data.path_mut().into_iter().collect(),
+            None => Vec::new(),
         }
     }
 

@@ -4,6 +4,10 @@
 //! docs/report-schema.md.
 use super::class_sensitivity::{ClassSensitivityCheck, ClassSensitivityFindings};
 use super::data_randomization::{DataRandomizationCheck, DataRandomizationFindings};
+use super::property::positivity::PropPositivityCheck;
+use super::property::theorem::PropTheoremCheck;
+use super::property::wall::PropWallCheck;
+use super::property::PropertyFindings;
 use super::randomization::{RandomizationCheck, RandomizationFindings};
 use super::stats::Summary;
 use super::theorem::{TheoremCheck, TheoremFindings};
@@ -54,8 +58,8 @@ impl std::fmt::Display for Verdict {
 pub struct ErrorControl {
     /// Chance of one or more wrong passes or fails in the whole run.
     pub family_wise_error: f64,
-    /// Verdicts the run makes: one per method (per sign for a sign-ambiguous method) and check,
-    /// one per theorem configuration.
+    /// Sampled verdicts the run makes: one per method (per sign for a sign-ambiguous method) and
+    /// check, one per theorem configuration or property case; exact verdicts count none.
     pub family_size: usize,
     /// family_wise_error / family_size.
     pub per_verdict_error: f64,
@@ -63,13 +67,29 @@ pub struct ErrorControl {
 
 impl ErrorControl {
     /// Bonferroni: `family_wise_error` shared over `family_size` verdicts.
+    /// With no sampled verdict (exact checks only) nothing is shared: the per-verdict error is
+    /// the family's.
     pub fn bonferroni(family_wise_error: f64, family_size: usize) -> Self {
-        let family_size = family_size.max(1);
         ErrorControl {
             family_wise_error,
             family_size,
-            per_verdict_error: family_wise_error / family_size as f64,
+            per_verdict_error: family_wise_error / family_size.max(1) as f64,
         }
+    }
+
+    /// The one-line statement of the control, for the table and the Markdown report.
+    pub fn describe(&self) -> String {
+        if self.family_size == 0 {
+            return "no sampled verdict: every verdict of this run is exact (no error to control)"
+                .into();
+        }
+        format!(
+            "family-wise error {} over {} verdicts (Bonferroni): each verdict decided at {:.2e} \
+             per side",
+            super::stats::rate(self.family_wise_error),
+            self.family_size,
+            self.per_verdict_error
+        )
     }
 }
 
@@ -114,6 +134,8 @@ pub enum Findings {
     Randomization(RandomizationFindings),
     DataRandomization(DataRandomizationFindings),
     ClassSensitivity(ClassSensitivityFindings),
+    /// The property checks (`prop-wall`, `prop-theorem`, `prop-positivity`).
+    Property(PropertyFindings),
     Custom(serde_json::Map<String, serde_json::Value>),
     None,
 }
@@ -127,6 +149,7 @@ impl Serialize for Findings {
             Findings::Randomization(f) => f.serialize(s),
             Findings::DataRandomization(f) => f.serialize(s),
             Findings::ClassSensitivity(f) => f.serialize(s),
+            Findings::Property(f) => f.serialize(s),
             Findings::Custom(map) => map.serialize(s),
             Findings::None => {
                 let mut map = s.serialize_map(Some(1))?;
@@ -157,6 +180,9 @@ impl Findings {
             }
             ClassSensitivityCheck::NAME => {
                 Findings::ClassSensitivity(serde_json::from_value(value)?)
+            }
+            PropWallCheck::NAME | PropTheoremCheck::NAME | PropPositivityCheck::NAME => {
+                Findings::Property(serde_json::from_value(value)?)
             }
             _ => match value {
                 serde_json::Value::Object(map) => Findings::Custom(map),

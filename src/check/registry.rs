@@ -21,6 +21,8 @@ pub trait DynCheck: Send + Sync + std::fmt::Debug {
     fn verdicts(&self, methods: usize) -> usize;
     /// The models it opens: (spec, weights).
     fn models(&self) -> Vec<(String, Option<std::path::PathBuf>)>;
+    /// The files it reads or writes, for suites to resolve.
+    fn paths_mut(&mut self) -> Vec<&mut std::path::PathBuf>;
     /// The harness's trials: (label, check) per configuration.
     fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)>;
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome>;
@@ -45,6 +47,9 @@ impl<C: Check + Send + Sync + 'static> DynCheck for C {
     }
     fn models(&self) -> Vec<(String, Option<std::path::PathBuf>)> {
         Check::models(self)
+    }
+    fn paths_mut(&mut self) -> Vec<&mut std::path::PathBuf> {
+        Check::paths_mut(self)
     }
     fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)> {
         Check::configurations(self)
@@ -185,6 +190,9 @@ impl Registry {
             .with::<super::randomization::RandomizationCheck>()
             .with::<super::data_randomization::DataRandomizationCheck>()
             .with::<super::class_sensitivity::ClassSensitivityCheck>()
+            .with::<super::property::wall::PropWallCheck>()
+            .with::<super::property::theorem::PropTheoremCheck>()
+            .with::<super::property::positivity::PropPositivityCheck>()
     }
 
     /// Adds a check type; a check of the same name is replaced (a user's version of a built-in).

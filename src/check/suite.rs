@@ -128,6 +128,7 @@ pub const BUILTIN_SUITES: &[(&str, &str)] = &[
     ("default", include_str!("../../checks/default.toml")),
     ("theorem", include_str!("../../checks/theorem.toml")),
     ("paper", include_str!("../../checks/paper.toml")),
+    ("property", include_str!("../../checks/property.toml")),
 ];
 
 impl Suite {
@@ -215,7 +216,8 @@ impl Suite {
         Suite::parse_with(&text, &path.display().to_string(), base, registry)
     }
 
-    /// A suite shipped in `checks/` by name (`default`, `theorem`, `paper`), or a file path.
+    /// A suite shipped in `checks/` by name (`default`, `theorem`, `paper`, `property`), or a
+    /// file path.
     pub fn named(name: &str) -> Result<Suite> {
         Suite::named_with(name, &Registry::builtin())
     }
@@ -228,8 +230,14 @@ impl Suite {
         }
         match BUILTIN_SUITES.iter().find(|(n, _)| *n == name) {
             Some((_, text)) => {
+                // Relative paths in a shipped suite (a regressions file) lie beside its file
+                // when run from the repository's root, in the working folder otherwise.
                 let origin = format!("checks/{name}.toml");
-                Suite::parse_with(text, &origin, Path::new("."), registry)
+                let base = match Path::new(&origin).exists() {
+                    true => Path::new("checks"),
+                    false => Path::new("."),
+                };
+                Suite::parse_with(text, &origin, base, registry)
             }
             None => Err(Error::Unknown {
                 kind: "suite",
@@ -246,8 +254,7 @@ impl Suite {
     fn with_paths_resolved(mut self) -> Suite {
         let base = self.base.clone();
         for entry in &mut self.checks {
-            let path = entry.check.subject_mut().and_then(|s| s.data.path_mut());
-            if let Some(p) = path {
+            for p in entry.check.paths_mut() {
                 if p.is_relative() && !base.as_os_str().is_empty() {
                     *p = base.join(&*p);
                 }

@@ -352,6 +352,7 @@ impl TheoremCheck {
             },
             tau,
             masked: true,
+            wall_rows: None,
         }
     }
 
@@ -399,9 +400,10 @@ impl TheoremCheck {
     ) -> Result<(Vec<f64>, Vec<f64>)> {
         let g = geometry(config);
         let model = RcnnDraws::new(config.clone(), count, stream, first, device);
-        let x = xi
-            .to_device(device)
-            .expand([count, 1, config.height, config.width], false);
+        let x = xi.to_device(device).expand(
+            [count, config.in_channels, config.height, config.width],
+            false,
+        );
         let targets = (self.class == ClassChoice::Fixed)
             .then(|| Tensor::zeros([count], (Kind::Int64, device)));
         let e = explain(&GradCam as &dyn CamMethod, &model, &x, targets.as_ref())?;
@@ -426,11 +428,38 @@ impl TheoremCheck {
         progress: &mut Progress,
     ) -> Result<CheckResult> {
         let config = self.config(filters, tau);
-        let input = ctx.stream(streams::THEOREM_INPUT).seed();
-        let xi =
-            Init::new(input, Device::Cpu).normal(&[1, 1, self.size, self.size], 1.0) * input_scale;
-        let draws = ctx.stream(streams::THEOREM_DRAWS).at(filters as u64);
-        let chunk = chunk_draws(filters, ctx.device);
+        let streams = (
+            ctx.stream(streams::THEOREM_INPUT),
+            ctx.stream(streams::THEOREM_DRAWS).at(filters as u64),
+        );
+        self.measure(
+            &config,
+            input_scale,
+            streams,
+            ctx.alpha(),
+            ctx.device,
+            progress,
+        )
+    }
+
+    /// The Monte Carlo of any rCNN geometry `config` (fixed class), to the precision target,
+    /// judged at error rate `alpha`: its input image from `streams.0`, draw i from
+    /// `streams.1.at(i)`.
+    pub fn measure(
+        &self,
+        config: &RcnnConfig,
+        input_scale: f64,
+        streams: (Stream, Stream),
+        alpha: f64,
+        device: Device,
+        progress: &mut Progress,
+    ) -> Result<CheckResult> {
+        let (filters, tau) = (config.filters, config.tau);
+        let config = config.clone();
+        let shape = [1, config.in_channels, config.height, config.width];
+        let xi = Init::new(streams.0.seed(), Device::Cpu).normal(&shape, 1.0) * input_scale;
+        let draws = streams.1;
+        let chunk = chunk_draws(&config, device);
         let (min_draws, max_draws) = self.draw_range();
         let (mut values, mut plain): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
         let half_width = |values: &[f64]| {
@@ -445,7 +474,7 @@ impl TheoremCheck {
             let count = chunk
                 .min(max_draws.max(min_draws) - values.len() as i64)
                 .max(1);
-            let (p, cv) = self.sample(&config, &xi, draws, first, count, ctx.device)?;
+            let (p, cv) = self.sample(&config, &xi, draws, first, count, device)?;
             values.extend(if self.estimator() == Estimator::ControlVariate {
                 cv
             } else {
@@ -456,7 +485,6 @@ impl TheoremCheck {
         }
         progress.inc(1);
         let precise = half_width(&values) <= self.relative_half_width;
-        let alpha = ctx.alpha();
         let s = t_interval(&values, 1.0 - alpha, Side::TwoSided);
         let exact = closed_form(&config) * self.closed_form_factor;
         let fixed = self.class == ClassChoice::Fixed;
@@ -557,14 +585,17 @@ impl TheoremCheck {
 /// over three runs, against 305, 376 and 370 in chunks of 8, 479, 311 and 332 in chunks of 1, and
 /// 194–200 in chunks of 64 (tensors far out of cache). On a GPU, large chunks amortise the per-call
 /// overhead. The draws themselves do not depend on the chunking.
-pub fn chunk_draws(filters: i64, device: Device) -> i64 {
+pub fn chunk_draws(config: &RcnnConfig, device: Device) -> i64 {
     let maps = if device.is_cuda() { 16_384 } else { 2_048 };
-    (maps / filters.max(1)).max(1)
+    let (h, w) = config.map_size();
+    // Budgets in 28×28 maps, the default geometry's.
+    let elements = maps * 28 * 28;
+    (elements / (config.filters * h * w).max(1)).max(1)
 }
 
-/// ‖m_ij‖₂ of every k×k patch of a [1, 1, H, W] image, [H − k + 1, W − k + 1].
+/// ‖m_ij‖₂ of every C×k×k patch of a [1, C, H, W] image, [H − k + 1, W − k + 1].
 pub fn patch_norms(xi: &Tensor, k: i64) -> Tensor {
-    let ones = Tensor::ones([1, 1, k, k], (Kind::Float, xi.device()));
+    let ones = Tensor::ones([1, xi.size()[1], k, k], (Kind::Float, xi.device()));
     xi.square()
         .conv2d(&ones, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
         .sqrt()

@@ -13,7 +13,8 @@ use anyhow::{Context, Result};
 use clap::{Args, FromArgMatches};
 use std::path::PathBuf;
 
-/// Options every check takes besides its own.
+// Options every check takes besides its own. (A plain comment: a doc comment here would become
+// the `about` of every check's subcommand when `augment_args` adds these options.)
 #[derive(Args, Clone)]
 pub struct Common {
     /// Methods: all, none, or a comma-separated list of names.
@@ -70,11 +71,169 @@ pub fn command(registry: &Registry) -> clap::Command {
         .subcommands(registry.commands().into_iter().map(Common::augment_args))
 }
 
+/// The `prop` subcommand: the property checks by their short names (`wall`, `theorem`,
+/// `positivity`), and `replay`.
+pub fn prop_command(registry: &Registry) -> clap::Command {
+    let properties = registry
+        .names()
+        .into_iter()
+        .zip(registry.commands())
+        .filter(|(name, _)| name.starts_with("prop-"))
+        .map(|(name, c)| Common::augment_args(c.name(name.trim_start_matches("prop-"))));
+    let replay = clap::Command::new("replay")
+        .about("Replay one case from its string and print the property's value")
+        .arg(
+            clap::Arg::new("case")
+                .required(true)
+                .help("prop:PROPERTY:seed=S:case=I[:arch=…]"),
+        )
+        .arg(
+            clap::Arg::new("method")
+                .long("method")
+                .default_value("gradcam"),
+        )
+        .arg(
+            clap::Arg::new("device")
+                .long("device")
+                .default_value("auto"),
+        )
+        .arg(
+            clap::Arg::new("tau")
+                .long("tau")
+                .value_parser(clap::value_parser!(f64))
+                .default_value("1")
+                .help("τ of a case drawn without arch= (the run's --tau)"),
+        )
+        .arg(
+            clap::Arg::new("alpha")
+                .long("alpha")
+                .value_parser(clap::value_parser!(f64))
+                .default_value("0.01")
+                .help("error rate of a sampled property's decision (theorem, positivity)"),
+        );
+    clap::Command::new("prop")
+        .about("Property-based verification on random models, with shrunk counterexamples")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommands(properties)
+        .subcommand(replay)
+}
+
+/// Runs `blindspot prop PROPERTY` (the check `prop-PROPERTY`) or `blindspot prop replay`.
+pub fn run_prop(registry: &Registry, matches: &clap::ArgMatches) -> Result<bool> {
+    match matches.subcommand() {
+        Some(("replay", sub)) => replay(sub),
+        Some((name, sub)) => run_named(registry, &format!("prop-{name}"), sub),
+        None => anyhow::bail!("no property named; see `blindspot prop --help`"),
+    }
+}
+
+/// `blindspot prop replay CASE --method M`: the property's value on one case, exactly as the run
+/// computed it. True unless the property fails there.
+fn replay(sub: &clap::ArgMatches) -> Result<bool> {
+    use crate::cam::{CamMethod, Negated};
+    use crate::check::property::{positivity, theorem, wall, CaseId};
+    use crate::check::Verdict;
+    use std::rc::Rc;
+    let text = sub.get_one::<String>("case").expect("required");
+    let case = CaseId::parse(text)?;
+    let device = parse_device(sub.get_one::<String>("device").expect("default"))?;
+    let tau = *sub.get_one::<f64>("tau").expect("default");
+    let alpha = *sub.get_one::<f64>("alpha").expect("default");
+    if !(alpha > 0.0 && alpha < 1.0) || !(tau > 0.0 && tau.is_finite()) {
+        anyhow::bail!(Error::input(
+            format!("--alpha {alpha} or --tau {tau} is out of range"),
+            "blindspot prop replay",
+            "give --alpha in (0, 1) and a positive, finite --tau"
+        ));
+    }
+    println!("case {}", case.encode());
+    match case.property.as_str() {
+        "wall" => {
+            let name = sub.get_one::<String>("method").expect("default");
+            let method: Rc<dyn CamMethod> =
+                crate::cam::method_named(name, &Seeds::new(case.seed))?.into();
+            // A sign-ambiguous method is judged on both signs, as the run judged it.
+            let mut signs = vec![Rc::clone(&method)];
+            if method.sign_ambiguous() {
+                signs.push(Rc::new(Negated::new(Rc::clone(&method))));
+            }
+            let mut holds = true;
+            for m in &signs {
+                let (leak, arch) = wall::replay(&case, m.as_ref(), tau, device)?;
+                println!("{}: architecture {arch}", m.title());
+                println!(
+                    "  mu behind the wall (largest over the images): {:e}",
+                    leak.input
+                );
+                println!("  at feature resolution: {:e}", leak.feature);
+                let verdict = match (leak.fails(), leak.feature <= wall::TOLERANCE) {
+                    (false, _) => "holds",
+                    (true, true) => "FAILS (from the upsampling: clean at feature resolution)",
+                    (true, false) => "FAILS",
+                };
+                println!("  {verdict}");
+                holds &= !leak.fails();
+            }
+            Ok(holds)
+        }
+        "positivity" => {
+            let check = positivity::PropPositivityCheck::default();
+            let (arch, _) = positivity::architecture(&case, tau)?;
+            let arch = arch.ok_or_else(|| {
+                Error::input(
+                    "no valid architecture in this case's draws",
+                    text,
+                    "replay a string printed by `blindspot prop positivity`",
+                )
+            })?;
+            let values = positivity::behind_the_wall(&arch, &case, check.draws, device)?;
+            let (verdict, lower) = positivity::judge(&values, alpha);
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            println!("architecture {}", arch.encode());
+            println!(
+                "mean GC behind the wall over {} draws: {mean:e}; one-sided lower bound at \
+                 alpha {alpha:e}: {lower:e}",
+                values.len()
+            );
+            println!("E[GC] > 0: {verdict}");
+            Ok(verdict != Verdict::Fail)
+        }
+        "theorem" => {
+            let (g, r) = theorem::PropTheoremCheck::default().replay(&case, alpha, device)?;
+            let s = &r.summary;
+            println!("geometry V={} {}", g.config.filters, g.describe());
+            println!(
+                "kappa {:.6} (interval {:.6}..{:.6} at alpha {alpha:e}, {} draws), closed form \
+                 {:.6}",
+                s.mean,
+                s.ci_low,
+                s.ci_high,
+                s.n,
+                crate::check::theorem::closed_form(&g.config)
+            );
+            println!("consistent with the closed form: {}", r.verdict);
+            Ok(r.verdict != Verdict::Fail)
+        }
+        other => Err(Error::input(
+            format!("`{other}` is not a property"),
+            text,
+            "replay a prop:wall, prop:theorem or prop:positivity case",
+        )
+        .into()),
+    }
+}
+
 /// Runs the check `matches` names; true when every verdict is as expected.
 pub fn run(registry: &Registry, matches: &clap::ArgMatches) -> Result<bool> {
     let Some((name, sub)) = matches.subcommand() else {
         anyhow::bail!("no check named; see `blindspot check --help`");
     };
+    run_named(registry, name, sub)
+}
+
+/// Runs the registered check `name` parsed from `sub`.
+fn run_named(registry: &Registry, name: &str, sub: &clap::ArgMatches) -> Result<bool> {
     let check = registry
         .from_matches(name, sub)
         .unwrap_or_else(|e| e.exit());

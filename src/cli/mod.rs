@@ -52,11 +52,13 @@ pub fn main() -> ExitCode {
     let registry = Registry::builtin();
     let matches = Cli::command()
         .subcommand(check::command(&registry))
+        .subcommand(check::prop_command(&registry))
         .get_matches();
     // A panic inside libtorch bindings must not print a backtrace: report it as one message.
     std::panic::set_hook(Box::new(|_| {}));
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match matches.subcommand() {
         Some(("check", sub)) => check::run(&registry, sub),
+        Some(("prop", sub)) => check::run_prop(&registry, sub),
         _ => dispatch(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())),
     }));
     // An interruption is reported as one (exit 128 + signal), even when the main thread saw the

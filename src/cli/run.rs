@@ -14,7 +14,7 @@ use std::time::Instant;
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// A suite shipped in checks/ (default, theorem, paper) or a suite file.
+    /// A suite shipped in checks/ (default, theorem, paper, property) or a suite file.
     #[arg(long, default_value = "default")]
     pub suite: String,
     /// Output folder (default: out/SUITE).

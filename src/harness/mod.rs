@@ -85,6 +85,20 @@ impl SanityHarness {
         self
     }
 
+    /// Adds one property trial — `wall` (no mass behind the wall of random walled networks),
+    /// `positivity` or `theorem` — over `cases` random cases. A failing trial prints the shrunk
+    /// counterexample and the command that replays it.
+    pub fn property(mut self, property: &str, cases: usize) -> Self {
+        let text = format!(
+            "name = \"property\"\n[[checks]]\ncheck = \"prop-{property}\"\ncases = {cases}\n"
+        );
+        self.suites.push(Source::Toml {
+            origin: format!("property {property}"),
+            text,
+        });
+        self
+    }
+
     /// Makes a check of your own known to the suites of this harness (one line per check).
     pub fn register<C: Check + Send + Sync + 'static>(mut self) -> Self {
         self.registry = self.registry.with::<C>();
@@ -112,18 +126,20 @@ impl SanityHarness {
         }
     }
 
-    /// The trials, for callers that combine them with their own. Their verdicts form one
-    /// family: every trial decides at the harness's family-wise error divided by the number of
-    /// verdicts all trials make.
-    pub fn trials(&self) -> Vec<Trial> {
-        let mut trials = Vec::new();
+    /// One planned trial per (suite × check × configuration), with its expected verdict and its
+    /// share of the family-wise error; a suite that does not parse becomes one failing plan.
+    fn plan(&self) -> Vec<Planned> {
+        let mut plans = Vec::new();
         let mut planned = Vec::new();
         for source in &self.suites {
             let suite = match self.parse(source) {
                 Ok(s) => s,
                 Err(e) => {
-                    let e = e.to_string();
-                    trials.push(Trial::test("suite", move || Err(Failed::from(e))));
+                    plans.push(Planned {
+                        name: "suite".into(),
+                        ignored: false,
+                        work: Work::Broken(e.to_string()),
+                    });
                     continue;
                 }
             };
@@ -152,20 +168,93 @@ impl SanityHarness {
                 .find(|(p, _)| name.contains(p.as_str()))
                 .map(|(_, v)| *v)
                 .unwrap_or(Verdict::Pass);
-            let method = Arc::clone(&self.method);
-            let ctx = CheckContext::controlled(self.device, seed, control);
-            let trial = Trial::test(name, move || {
-                run_trial(index, check, method, &ctx, expected)
+            plans.push(Planned {
+                name,
+                ignored,
+                work: Work::Check {
+                    index,
+                    check,
+                    method: Arc::clone(&self.method),
+                    ctx: CheckContext::controlled(self.device, seed, control),
+                    expected,
+                },
             });
-            trials.push(trial.with_ignored_flag(ignored));
         }
-        trials
+        plans
+    }
+
+    /// The trials, for callers that combine them with their own. Their verdicts form one
+    /// family: every trial decides at the harness's family-wise error divided by the number of
+    /// verdicts all trials make.
+    pub fn trials(&self) -> Vec<Trial> {
+        self.plan()
+            .into_iter()
+            .map(|p| {
+                let ignored = p.ignored;
+                Trial::test(p.name, move || p.work.run().map_err(Failed::from))
+                    .with_ignored_flag(ignored)
+            })
+            .collect()
+    }
+
+    /// Runs every trial that is not ignored, one after the other, printing nothing: for a test
+    /// of the gate itself, which asserts on the outcomes instead of reporting them.
+    pub fn outcomes(&self) -> Vec<TrialOutcome> {
+        self.plan()
+            .into_iter()
+            .filter(|p| !p.ignored)
+            .map(|p| TrialOutcome {
+                result: p.work.run(),
+                name: p.name,
+            })
+            .collect()
     }
 
     /// Parses the command line like `cargo test`, runs the trials and exits with their status.
     pub fn run(self) -> ! {
         let args = Arguments::from_args();
         libtest_mimic::run(&args, self.trials()).exit()
+    }
+}
+
+/// The outcome of one trial: `Err` holds the message a failing trial prints.
+#[derive(Debug)]
+pub struct TrialOutcome {
+    /// `suite::index::check::configuration::method`.
+    pub name: String,
+    /// `Ok` when the method got the expected verdict.
+    pub result: std::result::Result<(), String>,
+}
+
+struct Planned {
+    name: String,
+    ignored: bool,
+    work: Work,
+}
+
+enum Work {
+    Broken(String),
+    Check {
+        index: usize,
+        check: Box<dyn DynCheck>,
+        method: Arc<dyn CamMethod + Send + Sync>,
+        ctx: CheckContext,
+        expected: Verdict,
+    },
+}
+
+impl Work {
+    fn run(self) -> std::result::Result<(), String> {
+        match self {
+            Work::Broken(message) => Err(message),
+            Work::Check {
+                index,
+                check,
+                method,
+                ctx,
+                expected,
+            } => run_trial(index, check, method, &ctx, expected),
+        }
     }
 }
 
@@ -182,10 +271,10 @@ fn run_trial(
     method: Arc<dyn CamMethod + Send + Sync>,
     ctx: &CheckContext,
     expected: Verdict,
-) -> std::result::Result<(), Failed> {
+) -> std::result::Result<(), String> {
     let methods: Vec<Box<dyn CamMethod>> = vec![Box::new(method)];
     let run = run_checks(check.name(), &[(index, check.as_ref())], methods, ctx)
-        .map_err(|e| Failed::from(format!("the check could not run: {e}")))?;
+        .map_err(|e| format!("the check could not run: {e}"))?;
     let results = &run.report.results;
     let wrong: Vec<String> = results
         .iter()
@@ -195,9 +284,9 @@ fn run_trial(
     if wrong.is_empty() {
         Ok(())
     } else {
-        Err(Failed::from(format!(
+        Err(format!(
             "expected {expected}, got:\n  {}",
             wrong.join("\n  ")
-        )))
+        ))
     }
 }

@@ -5,6 +5,7 @@
 //! target logit with respect to `A` come from autograd through `head`, with no hooks.
 pub mod export;
 pub mod init;
+pub mod random;
 pub mod rcnn;
 pub mod torchscript;
 pub mod vgg;

@@ -23,9 +23,12 @@ pub struct RcnnConfig {
     pub width: i64,
     pub classes: i64,
     pub tau: f64,
-    /// Zero the dense weights of the bottom ⌈h'/2⌉ pooled rows (rows h'/2.. with h' the pooled
-    /// height).
+    /// Zero the dense weights of the bottom pooled rows: `wall_rows` of them, or ⌈h'/2⌉ (rows
+    /// h'/2.. with h' the pooled height) when `wall_rows` is None.
     pub masked: bool,
+    /// How many bottom pooled rows the wall hides (the theorem's property runs vary it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall_rows: Option<i64>,
 }
 
 impl Default for RcnnConfig {
@@ -39,6 +42,7 @@ impl Default for RcnnConfig {
             classes: 10,
             tau: 1.0,
             masked: true,
+            wall_rows: None,
         }
     }
 }
@@ -59,10 +63,10 @@ impl RcnnConfig {
     /// W[:, −h'/2:, :, :] = 0).
     pub fn dead_pooled_rows(&self) -> std::ops::Range<i64> {
         let (hp, _) = self.pooled_size();
-        if self.masked {
-            hp / 2..hp
-        } else {
-            hp..hp
+        match (self.masked, self.wall_rows) {
+            (false, _) => hp..hp,
+            (true, Some(n)) => (hp - n).clamp(0, hp)..hp,
+            (true, None) => hp / 2..hp,
         }
     }
 }

@@ -8,6 +8,9 @@ fn label(check: &str) -> &str {
         "randomization" => "model randomization",
         "data-randomization" => "data randomization",
         "class-sensitivity" => "class sensitivity",
+        "prop-wall" => "property: wall",
+        "prop-theorem" => "property: theorem",
+        "prop-positivity" => "property: positivity",
         other => other,
     }
 }
@@ -18,6 +21,9 @@ pub fn content(r: &CheckResult) -> (String, String, &'static str) {
     let message = match (&r.findings, r.verdict) {
         (_, Verdict::Error) => "error".to_string(),
         (Findings::Wall(_), _) => format!("{:.1}% {verdict}", 100.0 * r.summary.mean),
+        (Findings::Property(p), _) => {
+            format!("{}/{} held {verdict}", p.detail.held, p.detail.cases)
+        }
         (Findings::Theorem(t), _) => format!(
             "{} {}",
             t.configuration(),

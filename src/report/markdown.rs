@@ -1,7 +1,6 @@
 //! report.md: a Table-1-style table — rows are methods, columns are checks, each cell the
 //! statistic ± spread with a pass/fail mark — then the Theorem 1 table.
 use super::Report;
-use crate::check::stats::rate;
 use crate::check::theorem::BoundReading;
 use crate::check::{CheckResult, Findings, Verdict};
 
@@ -18,6 +17,10 @@ fn cell(r: &CheckResult) -> String {
     let s = &r.summary;
     match (r.verdict, &r.findings) {
         (Verdict::Error, _) => format!("{} error", mark(r.verdict)),
+        (_, Findings::Property(p)) => {
+            let d = &p.detail;
+            format!("{} {}/{} held", mark(r.verdict), d.held, d.cases)
+        }
         (_, Findings::Wall(_)) => {
             format!(
                 "{} {:.1} ± {:.1}%",
@@ -104,13 +107,9 @@ fn method_table(report: &Report, out: &mut String) {
 
 /// The run's settings: error control and the models with their SHA-256.
 fn settings(report: &Report, out: &mut String) {
-    let c = &report.error_control;
     out.push_str(&format!(
-        "Error control: family-wise error {} over {} verdicts (Bonferroni); each verdict is \
-         decided at {:.2e} per side.\n\n",
-        rate(c.family_wise_error),
-        c.family_size,
-        c.per_verdict_error
+        "Error control: {}.\n\n",
+        report.error_control.describe()
     ));
     if !report.models.is_empty() {
         out.push_str("| model | SHA-256 | of |\n|---|---|---|\n");
@@ -162,5 +161,58 @@ pub fn render(report: &Report) -> String {
             ));
         }
     }
+    properties(report, &mut out);
     out
+}
+
+/// The property runs: per method the tallies, the shrunk counterexample and its replay command;
+/// the boundaries where a reading of the talk's bound breaks.
+fn properties(report: &Report, out: &mut String) {
+    let runs: Vec<(&CheckResult, &crate::check::property::PropertyDetail)> = report
+        .results
+        .iter()
+        .filter_map(|r| match &r.findings {
+            Findings::Property(p) => Some((r, &p.detail)),
+            _ => None,
+        })
+        .collect();
+    if runs.is_empty() {
+        return;
+    }
+    out.push_str(
+        "\n## Properties on random models\n\n| property | method | held | failed (from the \
+         upsampling) | undecided | smallest counterexample | replay |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for (r, d) in &runs {
+        let upsampling = d
+            .upsampling_failures
+            .map_or(String::new(), |u| format!(" ({u})"));
+        let (example, replay) = match &d.counterexample {
+            Some(c) => (
+                format!(
+                    "`{}` ({:.3e}, {} steps)",
+                    c.architecture,
+                    c.value,
+                    c.shrink_steps.len()
+                ),
+                format!("`blindspot prop replay '{}' --method {}`", c.case, r.method),
+            ),
+            None => ("–".into(), "–".into()),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {}/{} | {}{upsampling} | {} | {example} | {replay} |\n",
+            d.property, r.title, d.held, d.cases, d.failed, d.inconclusive
+        ));
+    }
+    for (_, d) in &runs {
+        for b in &d.boundaries {
+            out.push_str(&format!(
+                "\n- the {} reading of the bound fails from V = {} at {} (Monte Carlo at V = {}; \
+                 `{}`)",
+                b.reading, b.from_filters, b.geometry, b.violated_at, b.case
+            ));
+        }
+    }
+    out.push('\n');
 }

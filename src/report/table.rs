@@ -1,7 +1,6 @@
 //! The terminal table: the run's error control, then one line per result with the verdict and
 //! the numbers behind it (a second line with both signs for a sign-ambiguous method).
 use super::Report;
-use crate::check::stats::rate;
 use crate::check::theorem::{BoundReading, TheoremFindings};
 use crate::check::{CheckResult, Findings, Signs, Verdict};
 
@@ -44,7 +43,46 @@ fn theorem_line(r: &CheckResult, t: &TheoremFindings) -> String {
 const THEOREM_TITLE: &str = "theorem: E[GC_ij]/|m_ij| behind the wall of the masked rCNN \
                              (GradCAM), Monte Carlo vs closed form vs the talk's bound";
 
+fn property_lines(r: &CheckResult, p: &crate::check::property::PropertyDetail) -> String {
+    let upsampling = match p.upsampling_failures {
+        Some(u) if p.failed > 0 => format!(" ({u} from the upsampling)"),
+        _ => String::new(),
+    };
+    let mut text = format!(
+        "{:<20} {:<12} held {}/{}, failed {}{upsampling}, undecided {}",
+        r.title,
+        shout(r.verdict),
+        p.held,
+        p.cases,
+        p.failed,
+        p.inconclusive,
+    );
+    if let Some(c) = &p.counterexample {
+        text.push_str(&format!(
+            "\n{:<20} counterexample {} (value {:.3e}, {} shrink steps)\n{:<20} replay: \
+             blindspot prop replay {} --method {}",
+            "",
+            c.architecture,
+            c.value,
+            c.shrink_steps.len(),
+            "",
+            c.case,
+            r.method
+        ));
+    }
+    for b in &p.boundaries {
+        text.push_str(&format!(
+            "\n{:<20} {} reading violated from V = {} ({}; Monte Carlo at V = {})",
+            "", b.reading, b.from_filters, b.geometry, b.violated_at
+        ));
+    }
+    text
+}
+
 fn header(r: &CheckResult) -> String {
+    if matches!(r.findings, Findings::Property(_)) {
+        return format!("{}: property — {}\n", r.check, r.rule);
+    }
     if matches!(r.findings, Findings::Theorem(_)) {
         let columns = format!(
             "{:>5} {:>5} {:>5} {:>20} {:>6} {:>9} {:<13} {:<16} {:<16} {:<16}",
@@ -81,8 +119,10 @@ fn signs_line(signs: &Signs, number: &dyn Fn(f64) -> String) -> String {
 }
 
 fn line(r: &CheckResult) -> String {
-    if let Findings::Theorem(t) = &r.findings {
-        return theorem_line(r, t);
+    match &r.findings {
+        Findings::Theorem(t) => return theorem_line(r, t),
+        Findings::Property(p) => return property_lines(r, &p.detail),
+        _ => {}
     }
     let s = &r.summary;
     let as_pct = matches!(r.findings, Findings::Wall(_));
@@ -104,14 +144,7 @@ fn line(r: &CheckResult) -> String {
 
 /// The table as text.
 pub fn render(report: &Report) -> String {
-    let c = &report.error_control;
-    let mut out = format!(
-        "error control: family-wise error {} over {} verdicts (Bonferroni): each verdict \
-         decided at {:.2e} per side\n",
-        rate(c.family_wise_error),
-        c.family_size,
-        c.per_verdict_error,
-    );
+    let mut out = format!("error control: {}\n", report.error_control.describe());
     for (_, results) in report.runs() {
         let Some(first) = results.first() else {
             continue;

@@ -12,6 +12,10 @@ fn main() {
         // |gradient| discards the sign that tells one class from another: the maps of two
         // classes are nearly the same (mean SSIM 0.91 measured), so the random-logit test fails.
         .expect("::class-sensitivity::", Verdict::Fail)
+        // On random walled networks it leaks too: the trial fails with the smallest network
+        // it found and the command that replays it; asserted here.
+        .property("wall", 12)
+        .expect("::prop-wall::", Verdict::Fail)
         // Model randomization is expected to pass (the maps do follow the weights).
         .device(tch::Device::Cpu)
         .run();

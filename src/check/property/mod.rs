@@ -1,0 +1,205 @@
+//! Property-based verification, in the spirit of QuickCheck and proptest: a property is checked
+//! on many random instances, each derived from (run seed, case index) alone, and a failing
+//! instance is shrunk to a local minimum — the smallest architecture, one simplification at a
+//! time, on which the property still fails — and printed with a string that replays it.
+//!
+//! * [`wall`] (`prop-wall`): on random walled networks, does a method put exactly nothing behind
+//!   the certified wall?
+//! * [`theorem`] (`prop-theorem`): on random rCNN geometries, does the Monte Carlo agree with the
+//!   generalised closed form, and where does each reading of the talk's bound break?
+//! * [`positivity`] (`prop-positivity`): on random walled networks with Gaussian weights, is
+//!   E[GC] behind the wall positive, as Theorem 1 proves for the rCNN?
+//!
+//! Counterexamples persist in a regressions file (one replay string a line, like proptest's
+//! `proptest-regressions/`), replayed first on the next run.
+pub mod positivity;
+pub mod theorem;
+pub mod wall;
+
+use crate::error::{Error, Result};
+use crate::model::random::RandomArch;
+use crate::seed::{Seeds, Stream};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A case of a property: derived from (seed, case) alone, optionally with the architecture a
+/// shrink arrived at. Its text form is the replay string `prop:wall:seed=0:case=12[:arch=…]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseId {
+    pub property: String,
+    pub seed: u64,
+    pub case: u64,
+    pub arch: Option<String>,
+}
+
+impl CaseId {
+    /// The case's random stream: the property's stream of the run seed, sub-stream `case`.
+    pub fn stream(&self, name: &str) -> Stream {
+        Seeds::new(self.seed).stream(name).at(self.case)
+    }
+
+    pub fn encode(&self) -> String {
+        let arch = self
+            .arch
+            .as_ref()
+            .map(|a| format!(":arch={a}"))
+            .unwrap_or_default();
+        format!(
+            "prop:{}:seed={}:case={}{arch}",
+            self.property, self.seed, self.case
+        )
+    }
+
+    pub fn parse(text: &str) -> Result<CaseId> {
+        let bad = || {
+            Error::input(
+                format!("`{text}` is not a replay string"),
+                "blindspot prop replay",
+                "copy it from a counterexample: prop:wall:seed=S:case=I[:arch=…]",
+            )
+        };
+        let rest = text.trim().strip_prefix("prop:").ok_or_else(bad)?;
+        let mut parts = rest.splitn(4, ':');
+        let property = parts.next().ok_or_else(bad)?.to_string();
+        let field = |part: Option<&str>, key: &str| -> Result<u64> {
+            let value = part.and_then(|p| p.strip_prefix(key)).ok_or_else(bad)?;
+            value.parse().map_err(|_| bad())
+        };
+        let seed = field(parts.next(), "seed=")?;
+        let case = field(parts.next(), "case=")?;
+        let arch = match parts.next() {
+            None => None,
+            Some(a) => Some(a.strip_prefix("arch=").ok_or_else(bad)?.to_string()),
+        };
+        Ok(CaseId {
+            property,
+            seed,
+            case,
+            arch,
+        })
+    }
+}
+
+/// The smallest failing instance found, and how it was found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Counterexample {
+    /// The replay string of the shrunk case.
+    pub case: String,
+    /// The shrunk architecture, encoded.
+    pub architecture: String,
+    /// The property's value on it (µ behind the wall, E[GC] bound, …).
+    pub value: f64,
+    /// The simplifications that kept the property failing, in order.
+    pub shrink_steps: Vec<String>,
+    /// The replay string of the case as first drawn.
+    pub original: String,
+}
+
+/// What a property run found for one method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertyFindings {
+    pub detail: PropertyDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertyDetail {
+    /// Which property: `wall`, `theorem`, `positivity`.
+    pub property: String,
+    pub cases: usize,
+    pub held: usize,
+    pub failed: usize,
+    pub inconclusive: usize,
+    /// Draws of an architecture that were redrawn (no valid feature map, or a wall that
+    /// certified empty).
+    pub redrawn: usize,
+    /// Cases replayed first from the regressions file.
+    pub regressions_replayed: usize,
+    /// `wall`: failures whose map is clean at feature resolution (the bilinear upsampling
+    /// spreads the map across the wall's edge, not the method).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upsampling_failures: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<Counterexample>,
+    /// `theorem`: per geometry where a reading of the bound broke, the smallest V that breaks it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boundaries: Vec<Boundary>,
+}
+
+/// Where a reading of the talk's bound starts to be violated, for one geometry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Boundary {
+    pub case: String,
+    pub geometry: String,
+    pub reading: String,
+    /// The smallest V at which the closed form is below the reading.
+    pub from_filters: i64,
+    /// The V at which the case's Monte Carlo showed the reading violated (its interval's upper
+    /// end below the reading).
+    pub violated_at: i64,
+}
+
+/// Shrinks `start` while `fails` keeps failing: tries [`RandomArch::shrinks`] in order, takes
+/// the first that fails, and stops at a local minimum (or after `max_steps`). Returns the
+/// minimum, its value and the steps taken.
+pub fn shrink(
+    start: RandomArch,
+    value: f64,
+    max_steps: usize,
+    mut fails: impl FnMut(&RandomArch) -> Result<Option<f64>>,
+) -> Result<(RandomArch, f64, Vec<String>)> {
+    let (mut current, mut value, mut steps) = (start, value, Vec::new());
+    'outer: while steps.len() < max_steps {
+        for (step, candidate) in current.shrinks() {
+            if let Some(v) = fails(&candidate)? {
+                current = candidate;
+                value = v;
+                steps.push(step);
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    Ok((current, value, steps))
+}
+
+/// Counterexamples kept between runs: one replay string a line (`#` comments allowed).
+pub struct Regressions {
+    path: PathBuf,
+}
+
+impl Regressions {
+    pub fn at(path: &Path) -> Regressions {
+        Regressions {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// The cases of `property` recorded so far (none when the file does not exist yet).
+    pub fn load(&self, property: &str) -> Result<Vec<CaseId>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("read the regressions file", &self.path, e)),
+        };
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(CaseId::parse)
+            .filter(|c| c.as_ref().map_or(true, |c| c.property == property))
+            .collect()
+    }
+
+    /// Records a counterexample (once).
+    pub fn add(&self, case: &CaseId) -> Result<()> {
+        let mut text = std::fs::read_to_string(&self.path).unwrap_or_else(|_| {
+            "# blindspot property regressions: shrunk counterexamples, replayed first\n".into()
+        });
+        let line = case.encode();
+        if text.lines().any(|l| l.trim() == line) {
+            return Ok(());
+        }
+        text.push_str(&line);
+        text.push('\n');
+        crate::io::write_atomic(&self.path, text.as_bytes())
+    }
+}

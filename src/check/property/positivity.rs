@@ -1,0 +1,230 @@
+//! `prop-positivity`: does Theorem 1's conclusion extend beyond the rCNN? On each random walled
+//! architecture ([`crate::model::random`]) the weights are redrawn D times (Gaussian, fixed class
+//! 0, one Gaussian input image); per draw the statistic is the mean of GC = ReLU(Σ_v α_v A_v)
+//! over the masked cells of the feature map. The property holds on a case when the one-sided
+//! lower Student-t bound of E[GC] (at the run's per-verdict error) is above 0, fails when every
+//! draw gives exactly 0 (nothing to see behind the wall), and is undecided otherwise. The first
+//! failing architecture is shrunk.
+use super::wall::property_result;
+use super::{shrink, CaseId, Counterexample, PropertyDetail, Regressions};
+use crate::cam::{explain, gradcam::GradCam, CamMethod};
+use crate::check::stats::{t_interval, Side};
+use crate::check::{Check, CheckContext, Outcome, Verdict};
+use crate::error::Result;
+use crate::model::init::Init;
+use crate::model::random::{RandomArch, RandomNet};
+use crate::progress::Progress;
+use crate::seed::streams;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use tch::{Device, Kind, Tensor};
+
+const CASES: usize = 50;
+const DRAWS: usize = 128;
+const TAU: f64 = 1.0;
+/// Architectures drawn for one case before giving up on it.
+const ATTEMPTS: u64 = 20;
+
+fn cases() -> usize {
+    CASES
+}
+fn draws() -> usize {
+    DRAWS
+}
+fn tau() -> f64 {
+    TAU
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct PropPositivityCheck {
+    /// Random walled architectures to draw.
+    #[arg(long, default_value_t = CASES)]
+    #[serde(default = "cases")]
+    pub cases: usize,
+    /// Weight draws per architecture.
+    #[arg(long, default_value_t = DRAWS)]
+    #[serde(default = "draws")]
+    pub draws: usize,
+    /// Scale of the Gaussian weights: N(0, τ²/fan-in).
+    #[arg(long, default_value_t = TAU)]
+    #[serde(default = "tau")]
+    pub tau: f64,
+    /// A file of counterexamples: replayed first, and the new ones appended.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regressions: Option<PathBuf>,
+}
+
+/// The per-draw means of GC behind the wall of `arch` for `case`.
+pub fn behind_the_wall(
+    arch: &RandomArch,
+    case: &CaseId,
+    draws: usize,
+    device: Device,
+) -> Result<Vec<f64>> {
+    let stream = case.stream(streams::PROP_POSITIVITY);
+    let (c, h, w) = (arch.channels, arch.height, arch.width);
+    let x = Init::new(stream.at(1002).seed(), device).normal(&[1, c, h, w], 1.0);
+    let target = Tensor::zeros([1], (Kind::Int64, device));
+    let masked = arch.mask(device).ones_like() - arch.mask(device);
+    let cells = masked.sum(Kind::Double).double_value(&[]);
+    (0..draws as u64)
+        .map(|d| {
+            let net = RandomNet::new(arch.clone(), stream.at(2000 + d), device)?;
+            let e = explain(&GradCam, &net, &x, Some(&target))?;
+            let gc = e.raw.relu().get(0) * &masked;
+            Ok(gc.sum(Kind::Double).double_value(&[]) / cells)
+        })
+        .collect()
+}
+
+/// The case's architecture: its given one, or the first valid draw of its stream (and how many
+/// draws were redrawn).
+pub fn architecture(case: &CaseId, tau: f64) -> Result<(Option<RandomArch>, usize)> {
+    if let Some(text) = &case.arch {
+        return Ok((Some(RandomArch::decode(text)?), 0));
+    }
+    let stream = case.stream(streams::PROP_POSITIVITY);
+    for attempt in 0..ATTEMPTS {
+        let drawn = RandomArch::draw(&mut stream.at(attempt).rng(), tau);
+        if let Some(arch) = drawn.filter(RandomArch::valid) {
+            return Ok((Some(arch), attempt as usize));
+        }
+    }
+    Ok((None, ATTEMPTS as usize))
+}
+
+/// What one case says: held (lower bound above 0), failed (every draw exactly 0) or undecided.
+pub fn judge(values: &[f64], alpha: f64) -> (Verdict, f64) {
+    let lower = t_interval(values, 1.0 - alpha, Side::Lower).ci_low;
+    let verdict = if lower > 0.0 {
+        Verdict::Pass
+    } else if all_zero(values) {
+        Verdict::Fail
+    } else {
+        Verdict::Inconclusive
+    };
+    (verdict, lower)
+}
+
+/// Whether the case's property fails (every draw exactly 0): then the largest value seen (0).
+fn all_zero(values: &[f64]) -> bool {
+    values.iter().all(|&v| v == 0.0)
+}
+
+impl Default for PropPositivityCheck {
+    fn default() -> Self {
+        serde_json::from_value(serde_json::json!({})).expect("every field has a default")
+    }
+}
+
+impl Check for PropPositivityCheck {
+    const NAME: &'static str = "prop-positivity";
+    const ABOUT: &'static str =
+        "Property: E[GC] > 0 behind the wall of random walled networks (beyond Theorem 1)";
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        crate::limits::count("cases", self.cases, 1, 10_000)?;
+        crate::limits::count("draws", self.draws, 2, 100_000)?;
+        crate::limits::real("tau", self.tau, 0.0, 1e3, true)
+    }
+
+    /// One verdict per case.
+    fn verdicts(&self, _methods: usize) -> usize {
+        self.cases
+    }
+
+    fn configurations(&self) -> Vec<(String, Self)> {
+        vec![(format!("random-walled::cases={}", self.cases), self.clone())]
+    }
+
+    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        self.regressions.iter_mut().collect()
+    }
+
+    fn run(&self, _methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        let regressions = self.regressions.as_deref().map(Regressions::at);
+        let replayed = match &regressions {
+            Some(r) => r.load("positivity")?,
+            None => Vec::new(),
+        };
+        let fresh = (0..self.cases as u64).map(|case| CaseId {
+            property: "positivity".into(),
+            seed: ctx.seed(),
+            case,
+            arch: None,
+        });
+        let all: Vec<CaseId> = replayed.iter().cloned().chain(fresh).collect();
+        let (mut held, mut failed, mut undecided, mut redrawn) = (0, 0, 0, 0);
+        let mut first: Option<(CaseId, RandomArch)> = None;
+        let mut progress = Progress::new(
+            format!("prop-positivity on {} cases", all.len()),
+            all.len() as u64,
+        );
+        for case in &all {
+            progress.inc(1);
+            let (arch, redraws) = architecture(case, self.tau)?;
+            redrawn += redraws;
+            let Some(arch) = arch else { continue };
+            let values = behind_the_wall(&arch, case, self.draws, ctx.device)?;
+            match judge(&values, ctx.alpha()).0 {
+                Verdict::Pass => held += 1,
+                Verdict::Fail => {
+                    failed += 1;
+                    first.get_or_insert((case.clone(), arch));
+                }
+                _ => undecided += 1,
+            }
+        }
+        progress.finish(&format!(
+            "{held} positive, {failed} zero, {undecided} undecided"
+        ));
+        let counterexample = match first {
+            None => None,
+            Some((case, arch)) => {
+                let fails = |candidate: &RandomArch| -> Result<Option<f64>> {
+                    let values = behind_the_wall(candidate, &case, self.draws, ctx.device)?;
+                    Ok(all_zero(&values).then_some(0.0))
+                };
+                let (smallest, value, steps) = shrink(arch.clone(), 0.0, 64, fails)?;
+                let shrunk = CaseId {
+                    arch: Some(smallest.encode()),
+                    ..case.clone()
+                };
+                if let Some(r) = &regressions {
+                    r.add(&shrunk)?;
+                }
+                Some(Counterexample {
+                    case: shrunk.encode(),
+                    architecture: smallest.encode(),
+                    value,
+                    shrink_steps: steps,
+                    original: CaseId {
+                        arch: Some(arch.encode()),
+                        ..case
+                    }
+                    .encode(),
+                })
+            }
+        };
+        let detail = PropertyDetail {
+            property: "positivity".into(),
+            cases: held + failed + undecided,
+            held,
+            failed,
+            inconclusive: undecided,
+            redrawn,
+            regressions_replayed: replayed.len(),
+            upsampling_failures: None,
+            counterexample,
+            boundaries: Vec::new(),
+        };
+        let property = "the lower bound of E[GC] behind the wall is above 0";
+        Ok(Outcome::new(vec![property_result(
+            Self::NAME,
+            &GradCam,
+            detail,
+            property,
+        )]))
+    }
+}
