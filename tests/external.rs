@@ -16,9 +16,31 @@ use blindspot::SplitModel;
 use libtest_mimic::Trial;
 use tch::Device;
 
+/// A Python with torch and captum (`make test` installs the pinned one).
+fn captum_python() -> Option<std::path::PathBuf> {
+    let python = python()?;
+    std::process::Command::new(&python)
+        .args(["-c", "import captum"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        .then_some(python)
+}
+
 pub fn trials() -> Vec<Trial> {
     let available = python().is_some();
+    let with_captum = captum_python().is_some();
+    if available && !with_captum {
+        eprintln!(
+            "note: the Python with torch has no captum (run `make test`, which installs \
+             python/requirements.txt); the captum adapter trial is ignored"
+        );
+    }
     vec![
+        Trial::test(
+            "external::captum_adapter_matches_builtin_maps",
+            captum_parity,
+        )
+        .with_ignored_flag(!with_captum),
         Trial::test(
             "external::pytorch_grad_cam_adapter_matches_builtin_wall_mu",
             adapter_parity,
@@ -117,6 +139,73 @@ fn adapter_parity() -> TestResult {
             })?;
         }
     }
+    Ok(())
+}
+
+fn captum(method: &str, relu_first: bool) -> ExternalSpec {
+    let python = captum_python().expect("python with captum");
+    let flag = if relu_first {
+        " --relu-attributions"
+    } else {
+        ""
+    };
+    ExternalSpec {
+        name: format!("captum-{method}{flag}"),
+        command: format!(
+            "{} {} --method {method}{flag} {{job}}",
+            python.display(),
+            root().join("adapters/captum.py").display()
+        ),
+        timeout_seconds: 600.0,
+        sign_ambiguous: false,
+    }
+}
+
+/// captum's LayerGradCam and channel-summed LayerGradientXActivation, with the ReLU before the
+/// upsampling, give blindspot's GradCAM and HiResCAM maps; with captum's default order (the
+/// ReLU after the upsampling), LayerGradCam gives exactly the literal reference
+/// min–max(ReLU(resize(raw GradCAM))) — the order is the whole difference.
+fn captum_parity() -> TestResult {
+    use blindspot::cam::pipeline::{min_max, resize};
+    let model = blindspot::open_model("builtin:stack-masked", Device::Cpu, &Default::default())?;
+    let data = DataSpec::Synthetic {
+        synthetic: 8,
+        seed: Some(2),
+        size: 64,
+    };
+    let x = data.load(&blindspot::seed::Seeds::new(0))?;
+    let max_diff = |a: &tch::Tensor, b: &tch::Tensor| (a - b).abs().max().double_value(&[]);
+    let mut measured = Vec::new();
+    for (ours, theirs) in [
+        ("gradcam", "LayerGradCam"),
+        ("hirescam", "LayerGradientXActivation"),
+    ] {
+        let own = explain(
+            blindspot::cam::method_by_name(ours)?.as_ref(),
+            model.as_ref(),
+            &x,
+            None,
+        )?;
+        let external = ExternalMethod::new(captum(theirs, true));
+        let maps = explain(&external, model.as_ref(), &x, None)?.maps;
+        let diff = max_diff(&own.maps, &maps);
+        measured.push(format!("{ours} vs {theirs} (ReLU first): {diff:.2e}"));
+        ensure(diff <= 1e-5, || measured.join("; "))?;
+        if ours == "gradcam" {
+            let default = ExternalMethod::new(captum(theirs, false));
+            let maps = explain(&default, model.as_ref(), &x, None)?.maps;
+            let (h, w) = (x.size()[2], x.size()[3]);
+            let reference = min_max(&resize(&own.raw, h, w).relu());
+            let diff = max_diff(&reference, &maps);
+            let order = max_diff(&own.maps, &maps);
+            measured.push(format!(
+                "LayerGradCam (captum's order) vs the literal reference {diff:.2e}, vs \
+                 blindspot's GradCAM {order:.2e}"
+            ));
+            ensure(diff <= 1e-5, || measured.join("; "))?;
+        }
+    }
+    eprintln!("captum parity: {}", measured.join("; "));
     Ok(())
 }
 
