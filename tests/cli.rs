@@ -451,20 +451,22 @@ fn run_outputs() -> TestResult {
     ] {
         ensure(dir.join(file).is_file(), || format!("{file} missing"))?;
     }
-    for png in [
-        "figures/figure1.png",
-        "figures/theorem.png",
-        "figures/randomization.png",
+    for svg in [
+        "figures/figure1.svg",
+        "figures/theorem.svg",
+        "figures/randomization.svg",
     ] {
-        let bytes = std::fs::read(dir.join(png)).map_err(|e| format!("{png}: {e}"))?;
-        ensure(bytes.starts_with(b"\x89PNG"), || {
-            format!("{png} is not a PNG")
-        })?;
-        let img = image::load_from_memory(&bytes)?;
-        ensure(img.width() > 100 && img.height() > 100, || {
-            format!("{png} is {}x{}", img.width(), img.height())
-        })?;
+        let text = std::fs::read_to_string(dir.join(svg)).map_err(|e| format!("{svg}: {e}"))?;
+        ensure(
+            text.starts_with("<svg") && text.trim_end().ends_with("</svg>"),
+            || format!("{svg} is not an SVG document"),
+        )?;
     }
+    let page = std::fs::read_to_string(dir.join("report.html"))?;
+    ensure(
+        page.contains("id=\"matrix\"") && page.ends_with("</html>\n"),
+        || "report.html is not the whole page".into(),
+    )?;
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json"))?)?;
     ensure(

@@ -56,7 +56,7 @@ pub fn trials() -> Vec<Trial> {
         ),
         Trial::test("reports::markdown_junit_badges", || {
             let report = suite().run(Device::Cpu, None)?.report;
-            let md = markdown::render(&report);
+            let md = markdown::render(&report, &[]);
             ensure(
                 md.contains("| method | wall | class-sensitivity |")
                     && md.contains("| HiResCAM | ✅ 0.0 ± 0.0%"),

@@ -6,7 +6,9 @@ mod checks;
 mod cli;
 mod common;
 mod data;
+mod examples;
 mod external;
+mod figures;
 mod hostile;
 mod npy;
 mod parity;
@@ -45,7 +47,9 @@ fn main() {
     trials.extend(external::trials());
     trials.extend(hostile::trials());
     trials.extend(reports::trials());
+    trials.extend(figures::trials());
     trials.extend(trust::trials());
     trials.extend(property::trials());
+    trials.extend(examples::trials());
     libtest_mimic::run(&args, trials).exit();
 }

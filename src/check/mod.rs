@@ -26,7 +26,7 @@ pub mod wall;
 
 pub use outcome::{
     CheckResult, CheckRun, ErrorControl, Findings, Gallery, ModelRecord, Outcome, Report, Signs,
-    Verdict,
+    Verdict, Worst,
 };
 pub use registry::{DynCheck, Registry};
 pub use subject::Subject;

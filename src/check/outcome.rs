@@ -356,6 +356,22 @@ pub struct Gallery {
     pub maps: Vec<Tensor>,
     /// The certified wall's first and last input rows, when it is a band of rows.
     pub wall_rows: Option<(i64, i64)>,
+    /// Per method, the images on which it leaked most.
+    pub worst: Vec<Worst>,
+}
+
+/// The images on which one method put the most saliency behind the wall, worst first.
+#[derive(Debug)]
+pub struct Worst {
+    pub title: String,
+    /// The images' positions in the check's data.
+    pub indices: Vec<i64>,
+    /// µ on each of them.
+    pub mu: Vec<f64>,
+    /// RGB images in [0, 1], [k, 3, H, W], on the CPU.
+    pub images: Tensor,
+    /// The method's maps of them in [0, 1], [k, H, W], on the CPU.
+    pub maps: Tensor,
 }
 
 /// What one check returns.

@@ -161,6 +161,9 @@ pub struct RandomizationDetail {
     /// One entry per step: the similarities to the trained model's maps.
     pub curve: Vec<StepSimilarity>,
     pub data: String,
+    /// The pass threshold on the upper bound of mean Spearman(abs).
+    #[serde(default = "threshold")]
+    pub threshold: f64,
 }
 
 fn explain_all(
@@ -299,6 +302,7 @@ impl Check for RandomizationCheck {
                         .map(|(label, s)| StepSimilarity::of(label, s))
                         .collect(),
                     data: self.subject.data.describe(&ctx.seeds),
+                    threshold: self.threshold,
                 };
                 let findings = Findings::Randomization(RandomizationFindings { detail });
                 rule.verdict(method.as_ref(), values, undefined, findings)

@@ -108,6 +108,12 @@ impl Evaluations {
                 }
             }
             (gallery.titles, gallery.maps) = (titles, maps);
+            let mut position = 0;
+            gallery.worst.retain(|_| {
+                let keep = !self.is_negation(position);
+                position += 1;
+                keep
+            });
         }
     }
 }

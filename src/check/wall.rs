@@ -12,7 +12,9 @@
 //! maps that say nothing. The count is reported (`undefined`) beside the verdict; a method whose
 //! every map is all zero gets an error, never a pass.
 use super::stats::{bootstrap_interval, finite, judge_below, percent, Moments, Side, Threshold};
-use super::{Check, CheckContext, CheckResult, Findings, Gallery, Outcome, Subject, Verdict};
+use super::{
+    Check, CheckContext, CheckResult, Findings, Gallery, Outcome, Subject, Verdict, Worst,
+};
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
 use crate::model::wall::{certify, Certificate, CertifyOptions};
@@ -26,6 +28,28 @@ use tch::{Kind, Tensor};
 pub const THRESHOLD: f64 = 0.01;
 /// Images of the first wall check that Figure 1 shows.
 const GALLERY_IMAGES: i64 = 4;
+/// Images per method in the report's gallery of the worst leaks.
+const WORST_IMAGES: usize = 3;
+
+/// The images on which a method leaked most (µ undefined counts as no leak), worst first.
+fn worst_images(title: &str, per_sample: &[Option<f64>], x: &Tensor, maps: &Tensor) -> Worst {
+    let mut order: Vec<(usize, f64)> = per_sample
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i, v.unwrap_or(0.0)))
+        .collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    order.truncate(WORST_IMAGES);
+    let indices: Vec<i64> = order.iter().map(|(i, _)| *i as i64).collect();
+    let at = Tensor::from_slice(&indices).to_device(x.device());
+    Worst {
+        title: title.to_string(),
+        mu: order.iter().map(|(_, v)| *v).collect(),
+        images: crate::data::denormalize(&x.index_select(0, &at)).to_device(tch::Device::Cpu),
+        maps: maps.index_select(0, &at).to_device(tch::Device::Cpu),
+        indices,
+    }
+}
 
 fn threshold() -> f64 {
     THRESHOLD
@@ -247,6 +271,7 @@ impl Check for WallCheck {
         let batch = self.subject.batch_size;
         let shown = x.size()[0].min(GALLERY_IMAGES);
         let mut gallery_maps = Vec::new();
+        let mut worst = Vec::new();
         let label = format!("wall check on {} images", x.size()[0]);
         let mut progress = Progress::new(label, methods.len() as u64);
         let mut results = Vec::new();
@@ -254,6 +279,9 @@ impl Check for WallCheck {
             let e = explain_batched(method.as_ref(), model.as_ref(), &x, None, batch)?;
             gallery_maps.push(e.maps.narrow(0, 0, shown).to_device(tch::Device::Cpu));
             let per_sample = leakage(&e.maps, &region);
+            if c == 3 {
+                worst.push(worst_images(method.title(), &per_sample, &x, &e.maps));
+            }
             let feature = e.feature_maps();
             let fregion = feature_region(&region, feature.size()[1], feature.size()[2]);
             let feature_mu: Vec<f64> = leakage(&feature, &fregion).into_iter().flatten().collect();
@@ -293,6 +321,7 @@ impl Check for WallCheck {
             titles: methods.iter().map(|m| m.title().to_string()).collect(),
             maps: gallery_maps,
             wall_rows: cert.rows.map(|r| (r.first, r.last)),
+            worst,
         });
         Ok(Outcome { results, gallery })
     }

@@ -141,8 +141,7 @@ pub fn merge(args: MergeArgs) -> Result<bool> {
         .map(|p| read_report(p))
         .collect::<Result<Vec<_>>>()?;
     let merged = crate::report::Report::merge(shards, args.allow_partial)?;
-    crate::report::write_dir(&merged, staged.path())?;
-    crate::report::figures::report_figures(&merged, staged.path())?;
+    crate::report::write_dir(&merged, None, staged.path())?;
     staged.commit()?;
     print!("{}", crate::report::table::render(&merged));
     if let Some(partial) = &merged.partial {
@@ -227,19 +226,13 @@ pub fn run(args: RunArgs) -> Result<bool> {
     let report = &run.report;
     print!("{}", crate::report::table::render(report));
     let dir = staged.path().to_path_buf();
-    let mut files = crate::report::write_dir(report, &dir)
+    let files = crate::report::write_dir(report, run.galleries.first(), &dir)
         .with_context(|| format!("writing the report to {}", out.display()))?;
-    files.extend(crate::report::figures::report_figures(report, &dir)?);
-    if let Some(gallery) = run.galleries.first() {
-        let path = dir.join("figures/figure1.png");
-        crate::report::figures::figure1(gallery, &path)?;
-        files.push(path);
-    }
     staged
         .commit()
         .with_context(|| format!("writing the report to {}", out.display()))?;
     println!(
-        "\nwrote {} files: report.json, report.md, junit.xml, badges/, figures/",
+        "\nwrote {} files: report.html, report.json, report.md, junit.xml, badges/, figures/",
         files.len()
     );
     println!(

@@ -121,12 +121,21 @@ fn settings(report: &Report, out: &mut String) {
 }
 
 /// The Markdown report.
-pub fn render(report: &Report) -> String {
+/// report.md; `figures` are the figure files written beside it (paths relative to it), linked
+/// after the settings with the HTML report.
+pub fn render(report: &Report, figures: &[String]) -> String {
     let mut out = format!(
         "# blindspot report: {}\n\nseed {}, device {} ({}), blindspot {}\n\n",
         report.check, report.seed, report.device, report.precision, report.blindspot
     );
     settings(report, &mut out);
+    out.push_str(
+        "The page to click through, with every figure and the statistics behind each verdict: \
+         [report.html](report.html).\n\n",
+    );
+    for figure in figures {
+        out.push_str(&format!("![{figure}]({figure})\n\n"));
+    }
     method_table(report, &mut out);
     let theorem: Vec<(&CheckResult, &crate::check::theorem::TheoremFindings)> = report
         .results

@@ -1,15 +1,17 @@
 //! Renderers of a run's [`Report`] (the data lives in [`crate::check::outcome`]): the terminal
-//! table, report.md, junit.xml, badges and figures. Each reads the typed results' fields.
+//! table, report.md, report.html, junit.xml, badges, charts and Figure 1. Each reads the typed
+//! results' fields.
 pub mod badge;
+pub mod charts;
 pub mod figures;
-mod font;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod table;
 
 pub use crate::check::outcome::{CheckRun, Report, SCHEMA};
 
-use crate::check::CheckResult;
+use crate::check::{CheckResult, Gallery};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -22,9 +24,10 @@ pub fn badge_stem(r: &CheckResult) -> String {
     format!("{}-{}{config}", slug(&r.method), r.check)
 }
 
-/// Writes report.json, report.md, junit.xml and badges/ into `dir` (figures are separate).
-/// Refuses a report in which two results would share a badge.
-pub fn write_dir(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
+/// Writes report.json, report.md, report.html, junit.xml, badges/ and figures/ (the charts and,
+/// with the first wall check's `gallery`, Figure 1) into `dir`. Refuses a report in which two
+/// results would share a badge.
+pub fn write_dir(report: &Report, gallery: Option<&Gallery>, dir: &Path) -> Result<Vec<PathBuf>> {
     let stems: Vec<String> = report.results.iter().map(badge_stem).collect();
     for (i, stem) in stems.iter().enumerate() {
         if stems[..i].contains(stem) {
@@ -43,8 +46,34 @@ pub fn write_dir(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
         written.push(path);
         Ok(())
     };
+    let charts = charts::charts(report);
+    let mut figures = Vec::new();
+    for chart in &charts {
+        let name = format!("figures/{}.svg", chart.stem);
+        let svg = chart
+            .svg()
+            .map_err(|e| Error::io("draw", &dir.join(&name), std::io::Error::other(e)))?;
+        put(name.clone(), svg)?;
+        figures.push(name);
+    }
+    let first_wall: Vec<&CheckResult> = report
+        .runs()
+        .find(|(run, _)| run.check == "wall")
+        .map(|(_, results)| results.iter().collect())
+        .unwrap_or_default();
+    if let Some(gallery) = gallery {
+        put(
+            "figures/figure1.svg".into(),
+            figures::figure1_svg(gallery, &first_wall)?,
+        )?;
+        figures.insert(0, "figures/figure1.svg".into());
+    }
     put("report.json".into(), report.to_json())?;
-    put("report.md".into(), markdown::render(report))?;
+    put("report.md".into(), markdown::render(report, &figures))?;
+    put(
+        "report.html".into(),
+        html::render(report, &charts, gallery)?,
+    )?;
     put("junit.xml".into(), junit::render(report))?;
     for (r, stem) in report.results.iter().zip(&stems) {
         put(format!("badges/{stem}.json"), badge::endpoint_json(r))?;

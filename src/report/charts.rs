@@ -1,0 +1,646 @@
+//! Charts of a run, drawn as SVG with plotters: the Theorem 1 sweep (one chart per theorem check
+//! and (τ, input scale)) and the randomization curves (one chart per randomization check).
+//!
+//! A chart is data first ([`Chart`]): its axes, its series with their marks, and — computed, not
+//! assumed — the values that lie outside its y range ([`Chart::off_scale`]). That data is what the
+//! tests check: no value is clamped (a value beyond the axis is drawn at the edge as an arrow with
+//! its true number), and every series has a marker of its own, so equal curves stay visible.
+//! [`Chart::svg`] only draws the data.
+use super::Report;
+use crate::check::randomization::RandomizationDetail;
+use crate::check::theorem::TheoremFindings;
+use crate::check::{CheckResult, Findings};
+use plotters::element::{EmptyElement, PathElement, Polygon, Text};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// A marker element at `at` (data coordinates, or pixels for a legend entry): a macro, so that
+/// the composed element's type is never named.
+macro_rules! mark {
+    ($at:expr, $marker:expr, $colour:expr) => {{
+        let (fill, [a, b, c]) = parts($marker);
+        let stroke = $colour.stroke_width(2);
+        EmptyElement::at($at)
+            + Polygon::new(fill, $colour.filled())
+            + PathElement::new(a, stroke)
+            + PathElement::new(b, stroke)
+            + PathElement::new(c, stroke)
+    }};
+}
+
+/// The outline of a marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Circle,
+    Square,
+    Diamond,
+    TriangleUp,
+    TriangleDown,
+    Cross,
+    Plus,
+    Star,
+}
+
+/// A marker: a shape, filled or hollow (strokes are neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker {
+    pub shape: Shape,
+    pub filled: bool,
+}
+
+const fn marker(shape: Shape, filled: bool) -> Marker {
+    Marker { shape, filled }
+}
+
+/// Thirteen distinct markers, one per built-in method.
+pub const MARKERS: [Marker; 13] = [
+    marker(Shape::Circle, true),
+    marker(Shape::Square, true),
+    marker(Shape::TriangleUp, true),
+    marker(Shape::Diamond, true),
+    marker(Shape::TriangleDown, true),
+    marker(Shape::Circle, false),
+    marker(Shape::Square, false),
+    marker(Shape::TriangleUp, false),
+    marker(Shape::Diamond, false),
+    marker(Shape::TriangleDown, false),
+    marker(Shape::Cross, false),
+    marker(Shape::Plus, false),
+    marker(Shape::Star, false),
+];
+
+/// Colours (tab10 and three more), one per series.
+pub const PALETTE: [(u8, u8, u8); 13] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+    (0, 0, 128),
+    (128, 0, 0),
+    (0, 128, 128),
+];
+
+/// One value of a series, with an optional interval (drawn as an error bar).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    pub interval: Option<(f64, f64)>,
+    /// A note written beside the mark (e.g. "3 undefined").
+    pub note: Option<String>,
+}
+
+impl Point {
+    fn at(x: f64, y: f64) -> Self {
+        Point {
+            x,
+            y,
+            interval: None,
+            note: None,
+        }
+    }
+}
+
+/// A named series: its marks, and a line through them when `line`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub marker: Marker,
+    pub colour: (u8, u8, u8),
+    pub line: bool,
+    pub points: Vec<Point>,
+}
+
+/// The x axis: V on a log₂ scale, or named categories at 0, 1, 2, ….
+#[derive(Debug, Clone, PartialEq)]
+pub enum XAxis {
+    Log2 { label: String },
+    Categories { label: String, names: Vec<String> },
+}
+
+/// A chart's data. `y_range` is chosen to hold the values of interest (estimates and their
+/// intervals); a value outside it is listed by [`Chart::off_scale`] and drawn as an arrow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    /// The file stem under `figures/` (`theorem`, `randomization-2`).
+    pub stem: String,
+    /// The index of the check (in the suite) whose results it draws.
+    pub run: usize,
+    pub title: String,
+    pub x: XAxis,
+    pub y_label: String,
+    pub y_range: (f64, f64),
+    /// A horizontal reference line (a decision threshold) and its label.
+    pub reference: Option<(f64, String)>,
+    pub series: Vec<Series>,
+    pub gaps: Vec<Gap>,
+}
+
+/// A value beyond the y axis: drawn at the edge as an arrow pointing out, with its number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffScale {
+    pub series: usize,
+    pub x: f64,
+    pub value: f64,
+    pub above: bool,
+}
+
+const WIDTH: u32 = 1040;
+const HEIGHT: u32 = 520;
+/// The legend's column, right of the plot.
+const LEGEND: u32 = 250;
+
+/// A value that does not exist (every correlation of a step undefined): no mark can show it, so
+/// a note at the bottom of the plot, in the series' colour, says so at its x.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    pub series: usize,
+    pub x: f64,
+    pub note: String,
+}
+
+impl Chart {
+    /// Every value (mark or interval end) outside the y range.
+    pub fn off_scale(&self) -> Vec<OffScale> {
+        let (low, high) = self.y_range;
+        let mut out = Vec::new();
+        for (s, series) in self.series.iter().enumerate() {
+            for p in &series.points {
+                let ends = p.interval.map(|(a, b)| [a, b]);
+                for value in std::iter::once(p.y).chain(ends.into_iter().flatten()) {
+                    if value < low || value > high {
+                        out.push(OffScale {
+                            series: s,
+                            x: p.x,
+                            value,
+                            above: value > high,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn x_range(&self) -> (f64, f64) {
+        match &self.x {
+            XAxis::Categories { names, .. } => (-0.5, names.len().max(1) as f64 - 0.5),
+            XAxis::Log2 { .. } => {
+                let xs = self
+                    .series
+                    .iter()
+                    .flat_map(|s| s.points.iter().map(|p| p.x));
+                let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                    (a.min(x), b.max(x))
+                });
+                if lo.is_finite() {
+                    (lo.log2().floor() - 0.5, hi.log2().ceil() + 0.5)
+                } else {
+                    (0.0, 1.0)
+                }
+            }
+        }
+    }
+
+    /// The x coordinate a value is drawn at (log₂ V on a log axis).
+    fn x_at(&self, x: f64) -> f64 {
+        match self.x {
+            XAxis::Log2 { .. } => x.log2(),
+            XAxis::Categories { .. } => x,
+        }
+    }
+
+    /// The chart as an SVG document.
+    pub fn svg(&self) -> std::result::Result<String, String> {
+        let mut text = String::new();
+        self.draw(&mut text).map_err(|e| e.to_string())?;
+        Ok(text)
+    }
+
+    fn draw(&self, out: &mut String) -> std::result::Result<(), Box<dyn std::error::Error + '_>> {
+        let root = SVGBackend::with_string(out, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (plot, legend) = root.split_horizontally(WIDTH - LEGEND);
+        let (x0, x1) = self.x_range();
+        let (y0, y1) = self.y_range;
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(70)
+            .y_label_area_size(80)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        let (x_label, names) = match &self.x {
+            XAxis::Log2 { label } => (label.clone(), None),
+            XAxis::Categories { label, names } => (label.clone(), Some(names.clone())),
+        };
+        let ticks = (x1 - x0).round() as usize;
+        let format_x = |x: &f64| -> String {
+            let k = x.round();
+            if (x - k).abs() > 1e-6 {
+                return String::new();
+            }
+            match &names {
+                Some(names) => names.get(k as usize).cloned().unwrap_or_default(),
+                None => format!("{}", 2f64.powi(k as i32)),
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(self.y_label.as_str())
+            .x_labels(ticks.max(2))
+            .x_label_formatter(&format_x)
+            .y_labels(8)
+            .light_line_style(RGBColor(235, 235, 235))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()?;
+        // The legend, in its own column: one row per series, its marker and its name.
+        let font = ("sans-serif", 13).into_font();
+        let mut row = 60;
+        if let Some((y, label)) = &self.reference {
+            let red = RGBColor(200, 0, 0);
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x0, *y), (x1, *y)],
+                red.stroke_width(1),
+            )))?;
+            legend.draw(&PathElement::new(
+                vec![(6, row), (26, row)],
+                red.stroke_width(2),
+            ))?;
+            legend.draw(&Text::new(label.clone(), (34, row - 7), font.clone()))?;
+            row += 22;
+        }
+        for series in &self.series {
+            let (r, g, b) = series.colour;
+            let colour = RGBColor(r, g, b);
+            if series.line {
+                legend.draw(&PathElement::new(
+                    vec![(4, row), (28, row)],
+                    colour.stroke_width(2),
+                ))?;
+            }
+            legend.draw(&mark!((16, row), series.marker, colour))?;
+            legend.draw(&Text::new(series.name.clone(), (34, row - 7), font.clone()))?;
+            row += 22;
+        }
+        for (s, series) in self.series.iter().enumerate() {
+            let (r, g, b) = series.colour;
+            let colour = RGBColor(r, g, b);
+            let inside: Vec<&Point> = series
+                .points
+                .iter()
+                .filter(|p| p.y >= y0 && p.y <= y1)
+                .collect();
+            if series.line {
+                // The line runs through every value, off-scale ones included; plotters clips it
+                // at the plotting area's edge, so its slope stays true.
+                let path: Vec<(f64, f64)> = series
+                    .points
+                    .iter()
+                    .map(|p| (self.x_at(p.x), p.y))
+                    .collect();
+                chart.draw_series(std::iter::once(PathElement::new(
+                    path,
+                    colour.stroke_width(2),
+                )))?;
+            }
+            for p in &series.points {
+                if let Some((lo, hi)) = p.interval {
+                    let x = self.x_at(p.x);
+                    let (a, b) = (lo.max(y0), hi.min(y1));
+                    if a <= b {
+                        chart.draw_series(std::iter::once(PathElement::new(
+                            vec![(x, a), (x, b)],
+                            colour.stroke_width(2),
+                        )))?;
+                    }
+                }
+            }
+            let m = series.marker;
+            chart.draw_series(
+                inside
+                    .iter()
+                    .map(|p| mark!((self.x_at(p.x), p.y), m, colour)),
+            )?;
+            for p in inside.iter().filter(|p| p.note.is_some()) {
+                let note = p.note.clone().unwrap_or_default();
+                chart.draw_series(std::iter::once(Text::new(
+                    note,
+                    (self.x_at(p.x), p.y),
+                    ("sans-serif", 12).into_font().color(&colour),
+                )))?;
+            }
+            let _ = s;
+        }
+        for off in self.off_scale() {
+            let series = &self.series[off.series];
+            let (r, g, b) = series.colour;
+            let colour = RGBColor(r, g, b);
+            // An arrow at the axis' edge pointing out of the plot, the true value beside it.
+            let at = (self.x_at(off.x), if off.above { y1 } else { y0 });
+            let d = if off.above { -1 } else { 1 };
+            let head = vec![(0, 0), (-6, 10 * d), (6, 10 * d)];
+            let anchor = Pos::new(HPos::Left, VPos::Center);
+            chart.draw_series(std::iter::once(
+                EmptyElement::at(at)
+                    + Polygon::new(head, colour.filled())
+                    + PathElement::new(vec![(0, 0), (0, 18 * d)], colour.stroke_width(2))
+                    + Text::new(
+                        number(off.value),
+                        (8, -10 * d),
+                        ("sans-serif", 12).into_font().color(&colour).pos(anchor),
+                    ),
+            ))?;
+        }
+        // Gaps: stacked notes just above the x axis, one line per series at that x.
+        let mut stacked: Vec<(f64, i32)> = Vec::new();
+        for gap in &self.gaps {
+            let (r, g, b) = self.series[gap.series].colour;
+            let colour = RGBColor(r, g, b);
+            let x = self.x_at(gap.x);
+            let line = match stacked.iter_mut().find(|(at, _)| *at == x) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    stacked.push((x, 0));
+                    0
+                }
+            };
+            let anchor = Pos::new(HPos::Center, VPos::Bottom);
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((x, y0))
+                    + Text::new(
+                        gap.note.clone(),
+                        (0, -4 - 14 * line),
+                        ("sans-serif", 11).into_font().color(&colour).pos(anchor),
+                    ),
+            ))?;
+        }
+        root.present()?;
+        Ok(())
+    }
+}
+
+/// A marker as pixel offsets from its centre: a filled polygon (empty for a hollow marker) and
+/// up to three strokes (a hollow marker's closed outline, a cross's bars). Every marker has this
+/// one shape of data, so data marks and legend entries are one element type.
+fn parts(m: Marker) -> (Vec<(i32, i32)>, [Vec<(i32, i32)>; 3]) {
+    let r = 5;
+    let outline: Vec<(i32, i32)> = match m.shape {
+        Shape::Circle => (0..16)
+            .map(|k| {
+                let a = std::f64::consts::PI * k as f64 / 8.0;
+                (
+                    (r as f64 * a.cos()).round() as i32,
+                    (r as f64 * a.sin()).round() as i32,
+                )
+            })
+            .collect(),
+        Shape::Square => vec![(-r, -r), (r, -r), (r, r), (-r, r)],
+        Shape::Diamond => vec![(0, -r - 1), (r + 1, 0), (0, r + 1), (-r - 1, 0)],
+        Shape::TriangleUp => vec![(0, -r - 1), (r + 1, r), (-r - 1, r)],
+        Shape::TriangleDown => vec![(0, r + 1), (r + 1, -r), (-r - 1, -r)],
+        Shape::Cross | Shape::Plus | Shape::Star => Vec::new(),
+    };
+    let diagonal = [vec![(-r, -r), (r, r)], vec![(-r, r), (r, -r)]];
+    let upright = [vec![(-r - 1, 0), (r + 1, 0)], vec![(0, -r - 1), (0, r + 1)]];
+    match m.shape {
+        Shape::Cross => (
+            Vec::new(),
+            [diagonal[0].clone(), diagonal[1].clone(), Vec::new()],
+        ),
+        Shape::Plus => (
+            Vec::new(),
+            [upright[0].clone(), upright[1].clone(), Vec::new()],
+        ),
+        Shape::Star => (
+            Vec::new(),
+            [diagonal[0].clone(), diagonal[1].clone(), upright[1].clone()],
+        ),
+        _ if m.filled => (outline, [Vec::new(), Vec::new(), Vec::new()]),
+        _ => {
+            let mut closed = outline.clone();
+            closed.push(outline[0]);
+            (Vec::new(), [closed, Vec::new(), Vec::new()])
+        }
+    }
+}
+
+/// Four significant digits, with a true minus sign.
+pub fn number(value: f64) -> String {
+    let digits = (3 - value.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    format!("{value:.digits$}").replace('-', "−")
+}
+
+/// The y range that holds `values` (and 0 when `with_zero`), padded by 8% of its span.
+fn range_of(values: impl Iterator<Item = f64>, with_zero: bool) -> (f64, f64) {
+    let start = if with_zero {
+        (0.0, 0.0)
+    } else {
+        (f64::INFINITY, f64::NEG_INFINITY)
+    };
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold(start, |(a, b), v| (a.min(v), b.max(v)));
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
+/// One chart per theorem check and (τ, input scale): the Monte Carlo estimate with its interval,
+/// the closed form, and the three readings of the talk's bound, against V. The y range holds the
+/// estimates, their intervals and the closed form; a bound reading beyond it is an arrow.
+pub fn theorem_charts(report: &Report) -> Vec<Chart> {
+    let mut charts = Vec::new();
+    for (run, results) in report.runs() {
+        let rows: Vec<(&CheckResult, &TheoremFindings)> = results
+            .iter()
+            .filter_map(|r| match &r.findings {
+                Findings::Theorem(t) => Some((r, t)),
+                _ => None,
+            })
+            .collect();
+        let mut groups: Vec<(f64, f64)> = Vec::new();
+        for (_, t) in &rows {
+            if !groups.contains(&(t.tau, t.input_scale)) {
+                groups.push((t.tau, t.input_scale));
+            }
+        }
+        for (tau, scale) in groups {
+            let mut group: Vec<&(&CheckResult, &TheoremFindings)> = rows
+                .iter()
+                .filter(|(_, t)| t.tau == tau && t.input_scale == scale)
+                .collect();
+            group.sort_by_key(|(_, t)| t.filters);
+            let stem = match charts.len() {
+                0 => "theorem".to_string(),
+                n => format!("theorem-{}-{n}", run.index),
+            };
+            charts.push(theorem_chart(stem, run.index, tau, scale, &group));
+        }
+    }
+    charts
+}
+
+fn theorem_chart(
+    stem: String,
+    run: usize,
+    tau: f64,
+    scale: f64,
+    rows: &[&(&CheckResult, &TheoremFindings)],
+) -> Chart {
+    let estimate = Series {
+        name: "Monte Carlo mean, 95% interval".into(),
+        marker: MARKERS[0],
+        colour: (0, 0, 0),
+        line: false,
+        points: rows
+            .iter()
+            .map(|(r, t)| Point {
+                interval: Some((r.summary.ci_low, r.summary.ci_high)),
+                ..Point::at(t.filters as f64, r.summary.mean)
+            })
+            .collect(),
+    };
+    let curve = |name: &str, k: usize, value: &dyn Fn(&TheoremFindings) -> Option<f64>| Series {
+        name: name.into(),
+        marker: MARKERS[k],
+        colour: PALETTE[k - 1],
+        line: true,
+        points: rows
+            .iter()
+            .filter_map(|(_, t)| value(t).map(|y| Point::at(t.filters as f64, y)))
+            .collect(),
+    };
+    let series = vec![
+        estimate,
+        curve("closed form (exact E[GC]/‖m‖)", 1, &|t| {
+            Some(t.closed_form)
+        }),
+        curve("bound, linear reading", 4, &|t| t.bounds.linear.value),
+        curve("bound, over-√V reading", 2, &|t| t.bounds.over_sqrt.value),
+        curve("bound, √ reading", 3, &|t| t.bounds.sqrt.value),
+    ];
+    let y_range = range_of(
+        rows.iter().flat_map(|(r, t)| {
+            [
+                r.summary.ci_low,
+                r.summary.ci_high,
+                r.summary.mean,
+                t.closed_form,
+            ]
+        }),
+        true,
+    );
+    Chart {
+        stem,
+        run,
+        title: format!("Theorem 1: GradCAM behind the wall, τ = {tau}, input scale {scale}"),
+        x: XAxis::Log2 {
+            label: "V, filters (log scale)".into(),
+        },
+        y_label: "E[GC] / ‖m‖ behind the wall".into(),
+        y_range,
+        reference: None,
+        series,
+        gaps: Vec::new(),
+    }
+}
+
+/// One chart per randomization check: the mean Spearman correlation (absolute maps) of each
+/// method's maps with the trained model's, step by step, the layers named on the x axis and the
+/// number of undefined correlations (constant maps) written beside a mark.
+pub fn randomization_charts(report: &Report) -> Vec<Chart> {
+    let mut charts = Vec::new();
+    for (run, results) in report.runs() {
+        let curves: Vec<(&CheckResult, &RandomizationDetail)> = results
+            .iter()
+            .filter_map(|r| match &r.findings {
+                Findings::Randomization(f) => Some((r, &f.detail)),
+                _ => None,
+            })
+            .collect();
+        let Some((first, detail)) = curves.first() else {
+            continue;
+        };
+        let mut names = vec![String::from("trained")];
+        names.extend(detail.curve.iter().map(|s| s.step.clone()));
+        let gaps = curves
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (r, d))| {
+                let n = r.summary.n.max(r.per_sample.len());
+                d.curve.iter().enumerate().filter_map(move |(s, step)| {
+                    step.spearman_abs.mean.is_none().then(|| Gap {
+                        series: i,
+                        x: s as f64 + 1.0,
+                        note: format!("{}/{n} undefined", step.spearman_abs.undefined),
+                    })
+                })
+            })
+            .collect();
+        let series = curves
+            .iter()
+            .enumerate()
+            .map(|(i, (r, d))| {
+                let mut points = vec![Point::at(0.0, 1.0)];
+                for (s, step) in d.curve.iter().enumerate() {
+                    if let Some(m) = step.spearman_abs.mean {
+                        let undefined = step.spearman_abs.undefined;
+                        points.push(Point {
+                            note: (undefined > 0).then(|| format!("{undefined} undefined")),
+                            ..Point::at(s as f64 + 1.0, m)
+                        });
+                    }
+                }
+                Series {
+                    name: r.title.clone(),
+                    marker: MARKERS[i % MARKERS.len()],
+                    colour: PALETTE[i % PALETTE.len()],
+                    line: true,
+                    points,
+                }
+            })
+            .collect();
+        let mode = format!("{:?}", detail.mode).to_lowercase();
+        charts.push(Chart {
+            stem: match charts.len() {
+                0 => "randomization".into(),
+                _ => format!("randomization-{}", run.index),
+            },
+            run: run.index,
+            title: format!("Model randomization ({mode}) of {}", detail.model),
+            x: XAxis::Categories {
+                label: "randomized (output side first)".into(),
+                names,
+            },
+            y_label: "mean Spearman ρ of |map| with the trained model's".into(),
+            y_range: (-1.05, 1.05),
+            reference: Some((
+                detail.threshold,
+                format!("pass threshold {} ({})", detail.threshold, first.check),
+            )),
+            series,
+            gaps,
+        });
+    }
+    charts
+}
+
+/// Every chart of a report.
+pub fn charts(report: &Report) -> Vec<Chart> {
+    let mut all = theorem_charts(report);
+    all.extend(randomization_charts(report));
+    all
+}
