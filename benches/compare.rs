@@ -264,7 +264,13 @@ fn selected(setup: &Setup, methods: &[String]) -> Result<Vec<(&'static str, Stri
 }
 
 /// pytorch-grad-cam's timings of `specs` on the exported model and inputs in `dir`.
-fn pytorch_grad_cam(dir: &Path, setup: &Setup, specs: &[&String]) -> Result<serde_json::Value> {
+/// Same device, same threads, same precision (TF32 off unless blindspot's fast mode is on).
+fn pytorch_grad_cam(
+    dir: &Path,
+    setup: &Setup,
+    device: Device,
+    specs: &[&String],
+) -> Result<serde_json::Value> {
     let output = std::process::Command::new(python())
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/bench_pgc.py"))
         .arg(dir.join("model.pt"))
@@ -272,6 +278,8 @@ fn pytorch_grad_cam(dir: &Path, setup: &Setup, specs: &[&String]) -> Result<serd
         .arg(dir.join("targets.npy"))
         .arg(tch::get_num_threads().to_string())
         .arg(setup.reps.to_string())
+        .arg(device_name(device))
+        .arg(blindspot::device::precision())
         .args(specs)
         .output()
         .context("running python/bench_pgc.py (needs the venv: run `make bench`)")?;
@@ -305,7 +313,7 @@ fn compare(
     npy::write(&dir.join("targets.npy"), &targets)?;
     let methods = selected(setup, &args.methods)?;
     let specs: Vec<&String> = methods.iter().map(|(_, spec)| spec).collect();
-    let theirs = pytorch_grad_cam(&dir, setup, &specs)?;
+    let theirs = pytorch_grad_cam(&dir, setup, device, &specs)?;
     println!(
         "\n{}: images per second, median (slowest-fastest) of {} repetitions ({} for ScoreCAM \
          and AblationCAM)\n{:<14} {:>6} {:>24} {:>24} {:>7}",

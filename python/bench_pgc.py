@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """pytorch-grad-cam's side of `blindspot bench`: times each method (library defaults, e.g. ScoreCAM
 batches of 16, AblationCAM batches of 32) on a TorchScript split model and inputs written by
-blindspot, with the same thread count, and prints JSON {method: {images, seconds per repetition}}.
+blindspot, with the same thread count, on the same device and with the same precision as
+blindspot (TF32 off unless blindspot runs in its fast mode), and prints JSON
+{method: {images, seconds per repetition}}. Every method is warmed up with the full batch first
+(on a GPU the first call pays for cuDNN's algorithm search and the allocator's growth).
 
-    python bench_pgc.py MODEL.pt INPUTS.npy TARGETS.npy THREADS REPS METHOD[:N_IMAGES[:REPS]] ...
+    python bench_pgc.py MODEL.pt INPUTS.npy TARGETS.npy THREADS REPS DEVICE fp32|tf32 \
+        METHOD[:N_IMAGES[:REPS]] ...
 """
 import importlib.util
 import json
@@ -23,24 +27,30 @@ np, torch = _adapter.np, _adapter.torch
 
 
 def main():
-    model_path, inputs, targets, threads, reps = sys.argv[1:6]
+    model_path, inputs, targets, threads, reps, device, precision = sys.argv[1:8]
     torch.set_num_threads(int(threads))
-    model = Wrapped(torch.jit.load(model_path)).eval()
-    x_all = torch.from_numpy(np.load(inputs))
+    device = torch.device(device)
+    tf32 = precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    model = Wrapped(torch.jit.load(model_path, map_location=device)).eval().to(device)
+    x_all = torch.from_numpy(np.load(inputs)).to(device)
     t_all = [int(t) for t in np.load(targets)]
     out = {}
-    for spec in sys.argv[6:]:
+    for spec in sys.argv[8:]:
         name, n, method_reps = (spec.split(":") + ["", ""])[:3]
         n = int(n) if n else len(t_all)
         method_reps = int(method_reps) if method_reps else int(reps)
         x, t = x_all[:n], [ClassifierOutputTarget(c) for c in t_all[:n]]
         cls = getattr(pytorch_grad_cam, name)
         with cls(model=model, target_layers=[model.cam_layer]) as cam:
-            cam(input_tensor=x[:1], targets=t[:1])  # warm-up
+            cam(input_tensor=x, targets=t)  # warm-up with the full batch
             times = []
             for _ in range(method_reps):
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
                 start = time.perf_counter()
-                cam(input_tensor=x, targets=t)
+                cam(input_tensor=x, targets=t)  # returns NumPy maps: the work is done
                 times.append(time.perf_counter() - start)
         out[spec] = {"images": n, "seconds": times}
     print(json.dumps(out))
