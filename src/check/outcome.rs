@@ -454,6 +454,18 @@ impl Report {
         })
     }
 
+    /// The theorem check's results with their findings, in report order (the rows of every
+    /// renderer's Theorem 1 table).
+    pub fn theorem_results(&self) -> Vec<(&CheckResult, &TheoremFindings)> {
+        self.results
+            .iter()
+            .filter_map(|r| match &r.findings {
+                Findings::Theorem(t) => Some((r, t)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The results whose verdict is not the one expected: an expectation not met, or an error
     /// nobody expected. `expect_pass` makes every result without a declared expectation expect
     /// a pass.

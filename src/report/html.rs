@@ -319,14 +319,7 @@ fn reading(b: &BoundReading) -> String {
 
 /// The Theorem 1 table: V, τ, scale, the Monte Carlo estimate, the closed form, the readings.
 fn theorem_table(report: &Report, out: &mut String) {
-    let rows: Vec<(&CheckResult, _)> = report
-        .results
-        .iter()
-        .filter_map(|r| match &r.findings {
-            Findings::Theorem(t) => Some((r, t)),
-            _ => None,
-        })
-        .collect();
+    let rows = report.theorem_results();
     if rows.is_empty() {
         return;
     }

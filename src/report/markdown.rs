@@ -137,14 +137,7 @@ pub fn render(report: &Report, figures: &[String]) -> String {
         out.push_str(&format!("![{figure}]({figure})\n\n"));
     }
     method_table(report, &mut out);
-    let theorem: Vec<(&CheckResult, &crate::check::theorem::TheoremFindings)> = report
-        .results
-        .iter()
-        .filter_map(|r| match &r.findings {
-            Findings::Theorem(t) => Some((r, t)),
-            _ => None,
-        })
-        .collect();
+    let theorem = report.theorem_results();
     if !theorem.is_empty() {
         out.push_str(
             "\n## Theorem 1: E[GC_ij]/‖m_ij‖ behind the wall (GradCAM on the masked rCNN)\n\n",
