@@ -290,7 +290,7 @@ impl Chart {
             legend.draw(&Text::new(series.name.clone(), (34, row - 7), font.clone()))?;
             row += 22;
         }
-        for (s, series) in self.series.iter().enumerate() {
+        for series in &self.series {
             let (r, g, b) = series.colour;
             let colour = RGBColor(r, g, b);
             let inside: Vec<&Point> = series
@@ -337,7 +337,6 @@ impl Chart {
                     ("sans-serif", 12).into_font().color(&colour),
                 )))?;
             }
-            let _ = s;
         }
         for off in self.off_scale() {
             let series = &self.series[off.series];

@@ -5,9 +5,9 @@
 //! gallery of each method's worst images, the Theorem 1 table, the models and the run's settings.
 //! A ten-line script counts images that failed to decode into `data-broken-images` on the body,
 //! for the browser test.
-use super::charts::{number, Chart};
-use super::figures::{data_uri, escape, figure1_svg, panel_png, verdict_colour};
-use super::Report;
+use super::charts::number;
+use super::figures::{data_uri, escape, panel_png, verdict_colour};
+use super::{Drawn, Report};
 use crate::check::theorem::BoundReading;
 use crate::check::{CheckResult, CheckRun, Findings, Gallery, Verdict};
 use crate::error::Result;
@@ -61,8 +61,26 @@ fn anchor(i: usize) -> String {
     format!("r{i}")
 }
 
-/// The page, from the report, its charts and (for the first wall check) its gallery.
-pub fn render(report: &Report, charts: &[Chart], gallery: Option<&Gallery>) -> Result<String> {
+/// Each check as run with its results and the position of its first result in the report.
+fn runs_at(report: &Report) -> Vec<(&CheckRun, &[CheckResult], usize)> {
+    let mut offset = 0;
+    report
+        .runs()
+        .map(|(run, results)| {
+            let at = offset;
+            offset += results.len();
+            (run, results, at)
+        })
+        .collect()
+}
+
+/// The page, from the report, its drawn charts and, for the first wall check, Figure 1 and the
+/// gallery of its worst images.
+pub fn render(
+    report: &Report,
+    charts: &[Drawn],
+    wall: Option<(&Drawn, &Gallery)>,
+) -> Result<String> {
     let mut out = String::new();
     let title = format!("blindspot report: {}", report.check);
     let _ = write!(
@@ -90,15 +108,9 @@ pub fn render(report: &Report, charts: &[Chart], gallery: Option<&Gallery>) -> R
         );
     }
     matrix(report, &mut out);
-    let first_wall = report
-        .runs()
-        .find(|(run, _)| run.check == "wall")
-        .map(|(r, _)| r.index);
-    let mut offset = 0;
-    for (run, results) in report.runs() {
-        let gallery = gallery.filter(|_| Some(run.index) == first_wall);
-        section(run, results, offset, charts, gallery, &mut out)?;
-        offset += results.len();
+    for (run, results, offset) in runs_at(report) {
+        let wall = wall.filter(|(figure1, _)| figure1.run == run.index);
+        section(run, results, offset, charts, wall, &mut out)?;
     }
     theorem_table(report, &mut out);
     models(report, &mut out);
@@ -117,17 +129,7 @@ fn matrix(report: &Report, out: &mut String) {
     }
     out.push_str("<h2 id=\"verdicts\">Verdicts</h2>\n<table class=\"matrix\" id=\"matrix\">\n");
     out.push_str("<tr><th>method</th>");
-    let runs: Vec<(&CheckRun, &[CheckResult], usize)> = {
-        let mut offset = 0;
-        report
-            .runs()
-            .map(|(run, results)| {
-                let at = offset;
-                offset += results.len();
-                (run, results, at)
-            })
-            .collect()
-    };
+    let runs = runs_at(report);
     for (run, _, _) in &runs {
         let _ = write!(
             out,
@@ -185,8 +187,8 @@ fn section(
     run: &CheckRun,
     results: &[CheckResult],
     offset: usize,
-    charts: &[Chart],
-    gallery: Option<&Gallery>,
+    charts: &[Drawn],
+    wall: Option<(&Drawn, &Gallery)>,
     out: &mut String,
 ) -> Result<()> {
     let _ = writeln!(
@@ -206,21 +208,19 @@ fn section(
         escape(&params)
     );
     for chart in charts.iter().filter(|c| c.run == run.index) {
-        let svg = chart.svg().unwrap_or_default();
         let _ = writeln!(
             out,
-            "<figure id=\"figure-{}\">{svg}<figcaption>figures/{}.svg</figcaption></figure>",
-            chart.stem, chart.stem
+            "<figure id=\"figure-{}\">{}<figcaption>figures/{}.svg</figcaption></figure>",
+            chart.stem, chart.svg, chart.stem
         );
     }
-    if let Some(gallery) = gallery {
-        let refs: Vec<&CheckResult> = results.iter().collect();
+    if let Some((figure1, _)) = wall {
         let _ = writeln!(
             out,
             "<figure id=\"figure-1\">{}<figcaption>Figure 1 (figures/figure1.svg): the first \
              images, the certified wall in red, each method's map over the grey \
              input.</figcaption></figure>",
-            figure1_svg(gallery, &refs)?
+            figure1.svg
         );
     }
     out.push_str(
@@ -258,7 +258,7 @@ fn section(
         );
     }
     out.push_str("</table>\n");
-    if let Some(gallery) = gallery {
+    if let Some((_, gallery)) = wall {
         worst_gallery(gallery, out)?;
     }
     out.push_str("</section>\n");

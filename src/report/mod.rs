@@ -46,40 +46,59 @@ pub fn write_dir(report: &Report, gallery: Option<&Gallery>, dir: &Path) -> Resu
         written.push(path);
         Ok(())
     };
-    let charts = charts::charts(report);
-    let mut figures = Vec::new();
-    for chart in &charts {
+    // Every figure is drawn once: written under figures/ and inlined in report.html.
+    let mut drawn = Vec::new();
+    for chart in charts::charts(report) {
         let name = format!("figures/{}.svg", chart.stem);
         let svg = chart
             .svg()
             .map_err(|e| Error::io("draw", &dir.join(&name), std::io::Error::other(e)))?;
-        put(name.clone(), svg)?;
-        figures.push(name);
+        drawn.push(Drawn {
+            stem: chart.stem,
+            run: chart.run,
+            svg,
+        });
     }
-    let first_wall: Vec<&CheckResult> = report
-        .runs()
-        .find(|(run, _)| run.check == "wall")
-        .map(|(_, results)| results.iter().collect())
-        .unwrap_or_default();
-    if let Some(gallery) = gallery {
-        put(
-            "figures/figure1.svg".into(),
-            figures::figure1_svg(gallery, &first_wall)?,
-        )?;
-        figures.insert(0, "figures/figure1.svg".into());
+    let first_wall = report.runs().find(|(run, _)| run.check == "wall");
+    let wall = match (gallery, first_wall) {
+        (Some(gallery), Some((run, results))) => {
+            let results: Vec<&CheckResult> = results.iter().collect();
+            let figure1 = Drawn {
+                stem: "figure1".into(),
+                run: run.index,
+                svg: figures::figure1_svg(gallery, &results)?,
+            };
+            Some((figure1, gallery))
+        }
+        _ => None,
+    };
+    let mut figures: Vec<&Drawn> = wall.iter().map(|(figure1, _)| figure1).collect();
+    figures.extend(&drawn);
+    for figure in &figures {
+        put(format!("figures/{}.svg", figure.stem), figure.svg.clone())?;
     }
+    let names: Vec<String> = figures
+        .iter()
+        .map(|f| format!("figures/{}.svg", f.stem))
+        .collect();
     put("report.json".into(), report.to_json())?;
-    put("report.md".into(), markdown::render(report, &figures))?;
-    put(
-        "report.html".into(),
-        html::render(report, &charts, gallery)?,
-    )?;
+    put("report.md".into(), markdown::render(report, &names))?;
+    let wall = wall.as_ref().map(|(figure1, gallery)| (figure1, *gallery));
+    put("report.html".into(), html::render(report, &drawn, wall)?)?;
     put("junit.xml".into(), junit::render(report))?;
     for (r, stem) in report.results.iter().zip(&stems) {
         put(format!("badges/{stem}.json"), badge::endpoint_json(r))?;
         put(format!("badges/{stem}.svg"), badge::svg(r))?;
     }
     Ok(written)
+}
+
+/// A figure drawn once as SVG: written to `figures/STEM.svg` and inlined in report.html, in the
+/// section of check `run` (its index in the suite).
+pub struct Drawn {
+    pub stem: String,
+    pub run: usize,
+    pub svg: String,
 }
 
 /// A file-name-safe version of a method name: `GradCAM++` → `gradcam-pp`.
