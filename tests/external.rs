@@ -16,14 +16,19 @@ use blindspot::SplitModel;
 use libtest_mimic::Trial;
 use tch::Device;
 
-/// A Python with torch and captum (`make test` installs the pinned one).
+/// A Python with torch and captum (`make test` installs the pinned one); probed once.
 fn captum_python() -> Option<std::path::PathBuf> {
-    let python = python()?;
-    std::process::Command::new(&python)
-        .args(["-c", "import captum"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-        .then_some(python)
+    static CAPTUM: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    CAPTUM
+        .get_or_init(|| {
+            let python = python()?;
+            std::process::Command::new(&python)
+                .args(["-c", "import captum"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+                .then_some(python)
+        })
+        .clone()
 }
 
 pub fn trials() -> Vec<Trial> {

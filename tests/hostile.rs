@@ -85,9 +85,17 @@ fn suite_file(dir: &Path, text: &str) -> String {
 }
 
 fn run_suite(dir: &Path, text: &str) -> Outcome {
+    run_suite_env(dir, text, &[])
+}
+
+/// `blindspot run` of the suite `text` on the CPU, with `env` set.
+fn run_suite_env(dir: &Path, text: &str, env: &[(&str, &str)]) -> Outcome {
     let suite = suite_file(dir, text);
     let out = dir.join("out").display().to_string();
-    blindspot(&["run", "--suite", &suite, "--out", &out, "--device", "cpu"])
+    blindspot_env(
+        &["run", "--suite", &suite, "--out", &out, "--device", "cpu"],
+        env,
+    )
 }
 
 const WALL: &str = "[[checks]]\ncheck = \"wall\"\nmodel = \"builtin:small-vgg\"\n";
@@ -226,17 +234,9 @@ fn budgets() -> TestResult {
         &["--size = 10000000 is out of range"],
     )?;
     // A tiny budget refuses what fits by default, before allocating.
-    let suite = suite_file(&dir, &format!("{WALL}data = {{ synthetic = 64 }}\n"));
-    let out = blindspot_env(
-        &[
-            "run",
-            "--suite",
-            &suite,
-            "--out",
-            dir.join("o").to_str().unwrap(),
-            "--device",
-            "cpu",
-        ],
+    let out = run_suite_env(
+        &dir,
+        &format!("{WALL}data = {{ synthetic = 64 }}\n"),
         &[("BLINDSPOT_MEMORY_BUDGET", "1M")],
     );
     refused(&out, &["over the budget", "BLINDSPOT_MEMORY_BUDGET"])?;
@@ -543,17 +543,9 @@ fn late() -> TestResult {
     let cache = dir.join("cache-file");
     std::fs::write(&cache, b"not a folder")?;
     let text = "[[checks]]\ncheck = \"wall\"\nmodel = \"builtin:stack-masked\"\n";
-    let suite = suite_file(&dir, &format!("{text}data = {{ synthetic = 4 }}\n"));
-    let r = blindspot_env(
-        &[
-            "run",
-            "--suite",
-            &suite,
-            "--out",
-            dir.join("o").to_str().unwrap(),
-            "--device",
-            "cpu",
-        ],
+    let r = run_suite_env(
+        &dir,
+        &format!("{text}data = {{ synthetic = 4 }}\n"),
         &[("BLINDSPOT_CACHE", cache.to_str().unwrap())],
     );
     refused(&r, &["model cache"])?;

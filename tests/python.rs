@@ -10,10 +10,17 @@ use blindspot::SplitModel;
 use libtest_mimic::Trial;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 use tch::Device;
 
 /// The Python interpreter with torch: $BLINDSPOT_PYTHON (set by the Makefile) or the shared venv.
+/// Probed once per test process (the probe imports torch, about a second), then remembered.
 pub fn python() -> Option<PathBuf> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON.get_or_init(probe).clone()
+}
+
+fn probe() -> Option<PathBuf> {
     let candidate = std::env::var_os("BLINDSPOT_PYTHON")
         .map(PathBuf::from)
         .or_else(|| {
