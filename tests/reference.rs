@@ -100,6 +100,14 @@ pub fn trials() -> Vec<Trial> {
         sign_convention,
     ));
     trials.push(Trial::test(
+        "reference::eigencam::small_vgg_subspace_iteration",
+        eigen_small_vgg,
+    ));
+    trials.push(Trial::test(
+        "reference::eigencam::hard_spectra_fall_back_to_eigh",
+        eigen_hard_spectra,
+    ));
+    trials.push(Trial::test(
         "reference::rcnn_dead_channels::scorecam",
         scorecam_dead_channels,
     ));
@@ -690,6 +698,129 @@ fn sign_convention() -> TestResult {
         ensure(dot >= 0.0, || {
             format!("image {i}: projection . centred channel sum = {dot}")
         })?;
+    }
+    Ok(())
+}
+
+/// The Gram matrices of `maps` [N, V, h, w] after centring, in double precision: [N, V, V].
+fn centred_gram(maps: &Tensor) -> Tensor {
+    let (n, v, h, w) = maps.size4().expect("[N, V, h, w]");
+    let m = maps.reshape([n, v, h * w]).to_kind(Kind::Double);
+    let m = &m - m.mean_dim(2, true, Kind::Double);
+    m.matmul(&m.transpose(1, 2))
+}
+
+/// EigenCAM and EigenGradCAM on the small VGG (V = 64 channels of 8 × 8, so the Gram matrices
+/// are 64 × 64 and the subspace iteration runs): the fast projection matches the literal power
+/// iteration, and the convergence test accepted every image, so the iteration itself (not the
+/// `eigh` fallback) produced them.
+fn eigen_small_vgg() -> TestResult {
+    use blindspot::cam::eigencam::{first_component_projection, subspace_iteration};
+    let model = blindspot::open_model("builtin:small-vgg", Device::Cpu, &Default::default())?;
+    let x = Init::new(7, Device::Cpu).normal(&[4, 3, 64, 64], 1.0);
+    let a = tch::no_grad(|| model.features(&x))?;
+    let leaf = a.detach().set_requires_grad(true);
+    let logits = model.head(&leaf)?;
+    let score = logits
+        .gather(1, &logits.argmax(1, true), false)
+        .sum(Kind::Float);
+    let g = Tensor::run_backward(&[score], &[&leaf], false, false).remove(0);
+    for (label, maps) in [
+        ("activations", a.shallow_clone()),
+        ("gradient x activation", g * &a),
+    ] {
+        let (_, accepted) = subspace_iteration(&centred_gram(&maps));
+        let rejected = 4 - accepted.sum(Kind::Int64).int64_value(&[]);
+        ensure(rejected == 0, || {
+            format!("{label}: the convergence test rejected {rejected} of 4 images")
+        })?;
+        let fast = first_component_projection(&maps);
+        for i in 0..4 {
+            let literal = principal_projection(&maps_of(&maps.get(i)));
+            let want = Tensor::from_slice(&literal.concat())
+                .view([8, 8])
+                .to_kind(Kind::Float);
+            let scale = want.abs().max().double_value(&[]).max(1e-12);
+            ensure_close(
+                &format!("{label}, image {i} (relative to {scale:.3e})"),
+                &(fast.get(i) / scale),
+                &(want / scale),
+                TOLERANCE,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Spectra the iteration cannot settle are recognised and decomposed with `eigh`: a repeated top
+/// eigenvalue and a flat spectrum are rejected; a well-separated one is accepted, including an
+/// eigenvector that is one coordinate axis (orthogonal to nothing in the start block).
+fn eigen_hard_spectra() -> TestResult {
+    use blindspot::cam::eigencam::{subspace_iteration, top_eigenvectors};
+    let k = 40;
+    let basis = Tensor::linalg_qr(
+        &Init::new(11, Device::Cpu)
+            .normal(&[k, k], 1.0)
+            .to_kind(Kind::Double),
+        "reduced",
+    )
+    .0;
+    let spectrum = |top: &[f64], rest: f64| {
+        let mut values = top.to_vec();
+        values.resize(k as usize, rest);
+        Tensor::from_slice(&values)
+    };
+    let with = |values: &Tensor| basis.matmul(&values.diag(0)).matmul(&basis.tr());
+    let mut axis = vec![0.1; k as usize];
+    axis[k as usize - 1] = 1.0;
+    let cases = [
+        (
+            "repeated top eigenvalue",
+            with(&spectrum(&[1.0, 1.0], 0.1)),
+            false,
+        ),
+        ("flat spectrum", with(&spectrum(&[1.0], 0.999)), false),
+        ("separated", with(&spectrum(&[1.0, 0.9, 0.8], 0.3)), true),
+        ("axis", Tensor::from_slice(&axis).diag(0), true),
+    ];
+    let grams = Tensor::stack(
+        &cases
+            .iter()
+            .map(|c| c.1.shallow_clone())
+            .collect::<Vec<_>>(),
+        0,
+    );
+    let (_, accepted) = subspace_iteration(&grams);
+    let top = top_eigenvectors(&grams);
+    let (values, vectors) = grams.linalg_eigh("L");
+    for (i, (label, _, expect)) in cases.iter().enumerate() {
+        let got = accepted.int64_value(&[i as i64]) == 1;
+        ensure(got == *expect, || {
+            format!("{label}: accepted = {got}, expected {expect}")
+        })?;
+        let i = i as i64;
+        let (l1, l2) = (
+            values.double_value(&[i, k - 1]),
+            values.double_value(&[i, k - 2]),
+        );
+        if l1 - l2 > 1e-6 {
+            // A simple top eigenvalue: the vector is unique up to sign.
+            let cosine = top
+                .get(i)
+                .dot(&vectors.get(i).select(1, k - 1))
+                .double_value(&[]);
+            ensure((cosine.abs() - 1.0).abs() < 1e-12, || {
+                format!("{label}: |cos| to eigh's top eigenvector = {cosine}")
+            })?;
+        } else {
+            // A repeated one: the result must lie in the top eigenspace with norm 1.
+            let v = top.get(i);
+            let residual = (grams.get(i).mv(&v) - &v * l1).norm().double_value(&[]);
+            let norm = v.norm().double_value(&[]);
+            ensure(residual < 1e-12 && (norm - 1.0).abs() < 1e-12, || {
+                format!("{label}: ‖Gv − λv‖ = {residual:e}, ‖v‖ = {norm}")
+            })?;
+        }
     }
     Ok(())
 }
