@@ -242,10 +242,10 @@ pub fn trials() -> Vec<Trial> {
         }),
         Trial::test("cli::bad_input::cuda_without_gpu", || {
             // On a GPU host ask for a device index that cannot exist instead.
-            let (device, expected) = if tch::Cuda::is_available() {
+            let (device, expected) = if blindspot::device::cuda_available() {
                 ("cuda:99", "CUDA device(s) exist")
             } else {
-                ("cuda", "libtorch sees no CUDA GPU")
+                ("cuda", "device `cuda` requested, but")
             };
             expect_failure(
                 "cuda",
@@ -313,6 +313,30 @@ pub fn trials() -> Vec<Trial> {
         "cli::run_writes_every_report_file",
         run_outputs,
     ));
+    t.push(Trial::test("cli::cuda_backend_loads_at_run_time", || {
+        // In its own process: the backend is loaded once per process.
+        let out = Command::new(std::env::current_exe()?)
+            .env(CUDA_CHILD, "1")
+            .env("BLINDSPOT_CUDA", "on")
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        ensure(out.status.success(), || {
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        })?;
+        let lib = std::path::Path::new(env!("BLINDSPOT_LIBTORCH_LIB"));
+        if !lib.join("libtorch_cuda.so").exists() {
+            return ensure(stdout.contains("status NoBackend"), || stdout.clone());
+        }
+        // Loaded, and registered with libtorch: without the backend libtorch "could not run
+        // 'aten::empty.memory_format' with arguments from the 'CUDA' backend"; with it, it
+        // allocates (a GPU) or says why the driver cannot (no GPU).
+        ensure(
+            stdout.contains("status Loaded")
+                && !stdout.contains("Could not run")
+                && !stdout.contains("ATen_cuda"),
+            || stdout.clone(),
+        )
+    }));
     t.push(Trial::test(
         "cli::memory_does_not_grow_over_1000_explain_calls",
         || {
@@ -475,6 +499,24 @@ fn run_outputs() -> TestResult {
     )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The environment variable that makes the test binary run [`cuda_child`] instead of the trials.
+pub const CUDA_CHILD: &str = "BLINDSPOT_TEST_CUDA_CHILD";
+
+/// Loads libtorch's CUDA backend the way the binaries do (`BLINDSPOT_CUDA=on` skips the driver
+/// probe, so this runs on a machine without a GPU too) and prints what became of it: the status,
+/// and the first line of libtorch's answer to allocating a tensor on `cuda:0`.
+pub fn cuda_child() {
+    let status = blindspot::device::cuda_status();
+    println!("status {status:?}");
+    match tch::Tensor::f_zeros([1], (Kind::Float, tch::Device::Cuda(0))) {
+        Ok(_) => println!("allocation ok"),
+        Err(e) => println!(
+            "allocation error {}",
+            blindspot::error::first_line(&e.to_string())
+        ),
+    }
 }
 
 /// The environment variable that makes the test binary run [`memory_child`] instead of the

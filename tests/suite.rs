@@ -29,6 +29,9 @@ fn main() {
     {
         return cli::memory_child(calls);
     }
+    if std::env::var_os(cli::CUDA_CHILD).is_some() {
+        return cli::cuda_child();
+    }
     if let Ok(dir) = std::env::var(training::TRAIN_CHILD) {
         return training::train_child(&dir);
     }

@@ -57,7 +57,7 @@ impl SanityHarness {
             suites: Vec::new(),
             registry: Registry::builtin(),
             expectations: Vec::new(),
-            device: Device::cuda_if_available(),
+            device: crate::device::cuda_if_available(),
             family_wise_error: FAMILY_WISE_ERROR,
         }
     }
