@@ -47,6 +47,12 @@ struct BenchArgs {
     /// Skip timing `blindspot run` (the main job, default suite).
     #[arg(long)]
     no_run: bool,
+    /// Benchmark blindspot on the TorchScript file pytorch-grad-cam loads (the model exported as
+    /// a user would script it: plain PyTorch modules, no channels-last, no folding) instead of
+    /// the built-in model, in-process and as whole `blindspot explain` processes against whole
+    /// pytorch-grad-cam scripts.
+    #[arg(long)]
+    torchscript: bool,
     /// Only these methods (comma-separated blindspot names; default: all nine).
     #[arg(long, value_delimiter = ',')]
     methods: Vec<String>,
@@ -215,6 +221,10 @@ fn main() -> Result<()> {
             json.insert(key, serde_json::json!(bound));
         }
         json.insert(setup.spec.into(), serde_json::Value::Array(rows));
+        if args.torchscript {
+            let key = format!("{}_whole_process", setup.spec);
+            json.insert(key, whole_process(setup, &args, device)?);
+        }
     }
     if !args.no_theorem {
         json.insert("theorem".into(), theorem(device, args.reps, &hardware)?);
@@ -314,9 +324,21 @@ fn compare(
     let methods = selected(setup, &args.methods)?;
     let specs: Vec<&String> = methods.iter().map(|(_, spec)| spec).collect();
     let theirs = pytorch_grad_cam(&dir, setup, device, &specs)?;
+    let (model, kind) = match args.torchscript {
+        true => {
+            let path = dir.join("model.pt");
+            let spec = path.to_str().context("a UTF-8 output path")?;
+            let scripted = blindspot::open_model(spec, device, &ModelOptions::default())?;
+            (scripted, "TorchScript file, both sides")
+        }
+        false => (
+            model,
+            "blindspot's built-in model; pytorch-grad-cam its TorchScript export",
+        ),
+    };
     println!(
-        "\n{}: images per second, median (slowest-fastest) of {} repetitions ({} for ScoreCAM \
-         and AblationCAM)\n{:<14} {:>6} {:>24} {:>24} {:>7}",
+        "\n{} ({kind}): images per second, median (slowest-fastest) of {} repetitions ({} for \
+         ScoreCAM and AblationCAM)\n{:<14} {:>6} {:>24} {:>24} {:>7}",
         setup.label,
         setup.reps,
         setup.perturbation_reps,
@@ -357,8 +379,10 @@ fn compare(
             b.show(),
             ratio
         );
-        rows.push(serde_json::json!({"method": ours, "images": n,
-            "blindspot_images_per_s": a.json(), "pgc_images_per_s": b.json(), "ratio": ratio}));
+        rows.push(
+            serde_json::json!({"method": ours, "images": n, "model": kind,
+            "blindspot_images_per_s": a.json(), "pgc_images_per_s": b.json(), "ratio": ratio}),
+        );
     }
     let scorecam = methods.iter().any(|(ours, _)| *ours == "scorecam");
     let bound = match scorecam {
@@ -404,6 +428,154 @@ fn scorecam_bound(
         sig3(bound)
     );
     Ok(Some(bound))
+}
+
+/// Seconds of each of `reps` runs of `command` (after one warm-up run that fills the page cache);
+/// the last run's stderr.
+fn process_seconds(
+    reps: usize,
+    command: &mut dyn FnMut() -> std::process::Command,
+) -> Result<(Vec<f64>, String)> {
+    let mut seconds = Vec::new();
+    let mut stderr = String::new();
+    for rep in 0..=reps.max(1) {
+        let mut cmd = command();
+        let start = Instant::now();
+        let output = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
+        let elapsed = start.elapsed().as_secs_f64();
+        stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if !output.status.success() {
+            anyhow::bail!("{cmd:?} failed: {}", stderr.lines().last().unwrap_or(""));
+        }
+        if rep > 0 {
+            seconds.push(elapsed);
+        }
+    }
+    Ok((seconds, stderr))
+}
+
+/// Whole processes, start-up included (`--torchscript`): `blindspot explain` on the exported
+/// TorchScript file against `python/explain_pgc.py` (a user's one-shot pytorch-grad-cam script)
+/// per method, on the same images, device, threads and precision; before them the fixed cost of
+/// each side (`blindspot --version`; `python -c "import torch, pytorch_grad_cam"`) and where one
+/// `blindspot explain` process spends its time (`--timings`).
+fn whole_process(setup: &Setup, args: &BenchArgs, device: Device) -> Result<serde_json::Value> {
+    let dir = args.out.join(setup.spec.trim_start_matches("builtin:"));
+    let x = npy::read_as(
+        &dir.join("inputs.npy"),
+        "inputs",
+        &[npy::DType::F32],
+        "float32",
+    )?;
+    let t = npy::read_as(
+        &dir.join("targets.npy"),
+        "targets",
+        &[npy::DType::I64],
+        "int64",
+    )?;
+    let ours_bin = env!("CARGO_BIN_EXE_blindspot");
+    let reps = setup.reps;
+    let (floor_ours, _) = process_seconds(reps, &mut || {
+        let mut c = std::process::Command::new(ours_bin);
+        c.arg("--version");
+        c
+    })?;
+    let (floor_theirs, _) = process_seconds(reps, &mut || {
+        let mut c = std::process::Command::new(python());
+        c.args(["-c", "import torch, pytorch_grad_cam"]);
+        c
+    })?;
+    let (a, b) = (Rate::of(1.0, &floor_ours), Rate::of(1.0, &floor_theirs));
+    println!(
+        "\n{} as whole processes, seconds per process, median (slowest-fastest) of {reps}\n\
+         start-up alone: blindspot --version {} s; python -c \"import torch, pytorch_grad_cam\" \
+         {} s\n{:<14} {:>6} {:>24} {:>24} {:>7}",
+        setup.label,
+        sig3(1.0 / a.median),
+        sig3(1.0 / b.median),
+        "method",
+        "images",
+        "blindspot explain",
+        "explain_pgc.py",
+        "ratio"
+    );
+    let threads = tch::get_num_threads().to_string();
+    let mut rows = Vec::new();
+    for (ours, spec) in selected(setup, &args.methods)? {
+        let theirs = spec.split(':').next().unwrap_or(&spec).to_string();
+        let n = if perturbation(ours) {
+            setup.perturbation_images
+        } else {
+            setup.images
+        };
+        let inputs = dir.join(format!("inputs-{n}.npy"));
+        let targets = dir.join(format!("targets-{n}.npy"));
+        npy::write(&inputs, &x.narrow(0, 0, n))?;
+        npy::write(&targets, &t.narrow(0, 0, n))?;
+        let method_reps = setup.reps(ours);
+        let (ours_s, stderr) = process_seconds(method_reps, &mut || {
+            let mut c = std::process::Command::new(ours_bin);
+            c.args([
+                "explain",
+                "--timings",
+                "--method",
+                ours,
+                "--device",
+                &device_name(device),
+            ])
+            .arg("--model")
+            .arg(dir.join("model.pt"))
+            .arg("--input")
+            .arg(&inputs)
+            .arg("--targets")
+            .arg(&targets)
+            .arg("--out")
+            .arg(dir.join("maps-blindspot.npy"));
+            c
+        })?;
+        let (theirs_s, _) = process_seconds(method_reps, &mut || {
+            let mut c = std::process::Command::new(python());
+            c.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/explain_pgc.py"))
+                .arg(dir.join("model.pt"))
+                .arg(&inputs)
+                .arg(&targets)
+                .arg(&theirs)
+                .arg(dir.join("maps-pgc.npy"))
+                .arg(&threads)
+                .arg(device_name(device))
+                .arg(blindspot::device::precision());
+            c
+        })?;
+        let (a, b) = (Rate::of(1.0, &ours_s), Rate::of(1.0, &theirs_s));
+        let seconds = |r: &Rate| {
+            format!(
+                "{} ({}-{})",
+                sig3(1.0 / r.median),
+                sig3(1.0 / r.low),
+                sig3(1.0 / r.high)
+            )
+        };
+        let ratio = a.median / b.median;
+        println!(
+            "{:<14} {:>6} {:>24} {:>24} {:>6.2}x",
+            ours,
+            n,
+            seconds(&a),
+            seconds(&b),
+            ratio
+        );
+        let stages = stderr
+            .lines()
+            .find(|l| l.starts_with("timings:"))
+            .unwrap_or("")
+            .to_string();
+        println!("{:<21} {stages}", "");
+        rows.push(serde_json::json!({"method": ours, "images": n,
+            "blindspot_seconds": ours_s, "pgc_seconds": theirs_s, "ratio": ratio,
+            "blindspot_stages": stages}));
+    }
+    Ok(serde_json::json!({"blindspot_version_seconds": floor_ours,
+        "python_import_seconds": floor_theirs, "methods": rows}))
 }
 
 /// Wall time of the main job (`blindspot run`, default suite, this device) in a child process,

@@ -6,6 +6,7 @@ use crate::seed::Seeds;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 use tch::{Kind, Tensor};
 
 #[derive(Args)]
@@ -30,6 +31,65 @@ pub struct ExplainArgs {
     /// Run seed of random methods (RandomCAM's stream `method/randomcam`).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Print where the process's time went on stderr (start-up and libraries, device, model,
+    /// input, explain, write).
+    #[arg(long)]
+    pub timings: bool,
+}
+
+/// `--timings`: seconds per stage of the process.
+struct Stages {
+    last: Instant,
+    done: Vec<(&'static str, f64)>,
+}
+
+impl Stages {
+    /// Starts timing; the first stage is the time from the process's start until now (the
+    /// dynamic loading of libtorch, argument parsing), read from /proc at 10 ms resolution.
+    fn new() -> Self {
+        let mut done = Vec::new();
+        if let Some(seconds) = seconds_since_process_start() {
+            done.push(("start", seconds));
+        }
+        Stages {
+            last: Instant::now(),
+            done,
+        }
+    }
+
+    fn mark(&mut self, stage: &'static str) {
+        let now = Instant::now();
+        self.done.push((stage, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
+
+    fn line(&self) -> String {
+        let total: f64 = self.done.iter().map(|(_, s)| s).sum();
+        let parts: Vec<String> = self
+            .done
+            .iter()
+            .map(|(n, s)| format!("{n} {s:.3} s"))
+            .collect();
+        format!("timings: {}, total {total:.3} s", parts.join(", "))
+    }
+}
+
+/// Seconds since this process started (Linux: /proc/self/stat's start time against
+/// /proc/uptime, in clock ticks); None elsewhere.
+fn seconds_since_process_start() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; the fields after its ')' are plain.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let start_ticks: f64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks > 0.0).then(|| (uptime - start_ticks / ticks).max(0.0))
 }
 
 /// Reads an `.npy` array given by `flag`, whose element type must be one of `expected`.
@@ -41,9 +101,13 @@ fn read_array(path: &Path, flag: &str, expected: &[DType], want: &str) -> Result
 pub fn run(args: ExplainArgs) -> Result<()> {
     crate::limits::int("--batch-size", args.batch_size, 1, 4096)
         .map_err(|e| Error::input(e, "blindspot explain", "e.g. --batch-size 64"))?;
+    let mut stages = Stages::new();
     crate::io::refuse_special(&args.out)?;
     let method = method_named(&args.method, &Seeds::new(args.seed))?;
+    args.model.device()?;
+    stages.mark("device");
     let model = args.model.open()?;
+    stages.mark("model");
     let x = read_array(
         &args.input,
         "--input",
@@ -74,6 +138,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         }
         None => None,
     };
+    stages.mark("input");
     let explanation = explain_batched(
         method.as_ref(),
         model.as_ref(),
@@ -88,8 +153,12 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             method.title()
         )
     })?;
-    npy::write(&args.out, &explanation.maps)
+    // On a GPU the work is asynchronous: the copy to the host waits for it.
+    let maps = explanation.maps.to_device(tch::Device::Cpu);
+    stages.mark("explain");
+    npy::write(&args.out, &maps)
         .with_context(|| format!("writing --out {}", args.out.display()))?;
+    stages.mark("write");
     eprintln!(
         "{}: {} map(s) of {}x{} written to {}",
         method.title(),
@@ -98,5 +167,8 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         explanation.maps.size()[2],
         args.out.display()
     );
+    if args.timings {
+        eprintln!("{}", stages.line());
+    }
     Ok(())
 }
