@@ -696,6 +696,23 @@ fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_jso
         "check's batched model, one draw per call",
         one_per_call.show()
     );
+    // The weights alone (sampled on the host, one sub-stream per draw, in parallel over the
+    // cores, then copied to the device): a ceiling for the whole Monte Carlo on any device.
+    let sampling = {
+        let seconds = timed(reps, &mut || {
+            for first in (0..1024u64).step_by(64) {
+                let model = RcnnDraws::new(config.clone(), 64, stream, first, device);
+                let _ = model.weights().1.sum(tch::Kind::Float).double_value(&[]);
+            }
+            Ok(())
+        })?;
+        Rate::of(1024.0, &seconds)
+    };
+    println!(
+        "{:<52} {:>22}",
+        "weight sampling alone (chunks of 64 draws)",
+        sampling.show()
+    );
     let mut chunks = Vec::new();
     let total = 1024;
     for chunk in [1i64, 2, 4, 8, 16, 64] {
@@ -731,6 +748,7 @@ fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_jso
     Ok(serde_json::json!({"filters": 512,
         "straightforward_loop_draws_per_s": straightforward.json(),
         "one_draw_per_call_draws_per_s": one_per_call.json(), "chunks": chunks,
+        "weight_sampling_draws_per_s": sampling.json(),
         "memory_bound_draws_per_s": bound}))
 }
 

@@ -112,6 +112,10 @@ pub fn trials() -> Vec<Trial> {
         scorecam_dead_channels,
     ));
     trials.push(Trial::test(
+        "reference::rcnn_draws::parallel_sampling_is_the_serial_stream",
+        rcnn_draws_parallel_sampling,
+    ));
+    trials.push(Trial::test(
         "reference::rcnn_draws::matches_separate_models",
         rcnn_draws_match_separate_models,
     ));
@@ -567,6 +571,32 @@ fn compare(method_name: &str, model: &dyn SplitModel, x: &Tensor) -> TestResult 
 /// against the same draws as separate plain models (libtorch conv2d, full max-pool, full dense
 /// matrices): same logits, same GradCAM and HiResCAM maps, and the same gradient ∂y_c/∂A element
 /// by element, including the max-pool's routing on the ties that ReLU zeros create.
+/// The Monte Carlo's weights are sampled in parallel over draws; each draw must still be exactly
+/// what its own sub-stream gives one value after another: the conv filters, then the live dense
+/// weights.
+fn rcnn_draws_parallel_sampling() -> TestResult {
+    let config = RcnnConfig {
+        filters: 24,
+        classes: 3,
+        ..RcnnConfig::default()
+    };
+    let (stream, first, count) = (Stream::from_seed(8), 5, 7);
+    let draws = RcnnDraws::new(config.clone(), count, stream, first, Device::Cpu);
+    let (conv, dense) = draws.weights();
+    let (v, c, k) = (config.filters, config.in_channels, config.kernel);
+    let live = dense.size()[2] / v;
+    for d in 0..count {
+        let mut init = Init::new(stream.at(first + d as u64).seed(), Device::Cpu);
+        let want_conv = init.normal(&[v, c * k * k], config.tau);
+        let want_dense = init.normal(&[config.classes, v * live], config.tau);
+        ensure(
+            conv.get(d).equal(&want_conv) && dense.get(d).equal(&want_dense),
+            || format!("draw {d} differs from its sub-stream's serial values"),
+        )?;
+    }
+    Ok(())
+}
+
 fn rcnn_draws_match_separate_models() -> TestResult {
     let config = RcnnConfig {
         in_channels: 1,

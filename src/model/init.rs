@@ -23,14 +23,21 @@ impl Init {
     /// i.i.d. N(0, std²) entries.
     pub fn normal(&mut self, shape: &[i64], std: f64) -> Tensor {
         let n: i64 = shape.iter().product();
-        let dist = Normal::new(0.0f32, std as f32).expect("finite std");
-        let data: Vec<f32> = (0..n).map(|_| dist.sample(&mut self.rng)).collect();
+        let mut data = vec![0.0f32; n as usize];
+        self.fill_normal(&mut data, std);
         Tensor::from_slice(&data)
             .reshape(shape)
             .to_device(self.device)
     }
 
     /// i.i.d. U(-bound, bound) entries.
+    /// Fills `out` with N(0, std²) values: the same values, in the same order, as
+    /// [`Init::normal`] of `out.len()` elements.
+    pub fn fill_normal(&mut self, out: &mut [f32], std: f64) {
+        let dist = Normal::new(0.0f32, std as f32).expect("finite std");
+        out.iter_mut().for_each(|x| *x = dist.sample(&mut self.rng));
+    }
+
     pub fn uniform(&mut self, shape: &[i64], bound: f64) -> Tensor {
         let n: i64 = shape.iter().product();
         let dist = Uniform::new_inclusive(-bound as f32, bound as f32).expect("finite bound");

@@ -216,18 +216,44 @@ impl RcnnDraws {
         let (hp, wp) = config.pooled_size();
         let dead = config.dead_pooled_rows();
         let live_rows = hp - (dead.end - dead.start);
-        let (convs, denses): (Vec<Tensor>, Vec<Tensor>) = (0..draws)
-            .map(|d| {
-                let mut init = Init::new(stream.at(first + d as u64).seed(), Device::Cpu);
-                let conv = init.normal(&[v, c * k * k], config.tau);
-                (
-                    conv,
-                    init.normal(&[classes, v * live_rows * wp], config.tau),
-                )
-            })
-            .unzip();
-        let conv = Tensor::stack(&convs, 0).to_device(device);
-        let dense = Tensor::stack(&denses, 0).to_device(device);
+        // Each draw's weights come from its own sub-stream, so the draws are sampled in parallel
+        // (one thread per core, into one buffer) with the same values as one after another.
+        let (conv_len, dense_len) = (v * c * k * k, classes * v * live_rows * wp);
+        let per_draw = (conv_len + dense_len) as usize;
+        let mut data = vec![0.0f32; per_draw * draws.max(0) as usize];
+        let fill = |d: usize, slot: &mut [f32]| {
+            let mut init = Init::new(stream.at(first + d as u64).seed(), Device::Cpu);
+            let (conv, dense) = slot.split_at_mut(conv_len as usize);
+            init.fill_normal(conv, config.tau);
+            init.fill_normal(dense, config.tau);
+        };
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per_worker = (draws.max(1) as usize).div_ceil(workers);
+        if workers == 1 || draws <= 1 {
+            for (d, slot) in data.chunks_mut(per_draw).enumerate() {
+                fill(d, slot);
+            }
+        } else {
+            std::thread::scope(|scope| {
+                for (w, block) in data.chunks_mut(per_draw * per_worker).enumerate() {
+                    let fill = &fill;
+                    scope.spawn(move || {
+                        for (i, slot) in block.chunks_mut(per_draw).enumerate() {
+                            fill(w * per_worker + i, slot);
+                        }
+                    });
+                }
+            });
+        }
+        let all = Tensor::from_slice(&data).view([draws, per_draw as i64]);
+        let conv = all
+            .narrow(1, 0, conv_len)
+            .reshape([draws, v, c * k * k])
+            .to_device(device);
+        let dense = all
+            .narrow(1, conv_len, dense_len)
+            .reshape([draws, classes, v * live_rows * wp])
+            .to_device(device);
         RcnnDraws {
             config,
             draws,
@@ -236,6 +262,11 @@ impl RcnnDraws {
             live_rows,
             device,
         }
+    }
+
+    /// The conv filters [D, V, C·k·k] and the live dense weights [D, K, V·live·w'] of every draw.
+    pub fn weights(&self) -> (&Tensor, &Tensor) {
+        (&self.conv, &self.dense)
     }
 
     /// The same D draws as D separate [`Rcnn`] models (full dense matrices with zero masked
