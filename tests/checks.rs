@@ -134,6 +134,46 @@ pub fn trials() -> Vec<Trial> {
             })
         }),
         Trial::test(
+            "checks::theorem::stopping_does_not_depend_on_chunking",
+            || {
+                // The stopping rule looks at fixed draw counts, so chunks of 1, 7 and 64 (a CPU
+                // and two GPUs) keep the same draws: the same n, the same estimate.
+                let check = TheoremCheck {
+                    min_draws: 40,
+                    relative_half_width: 0.03,
+                    ..TheoremCheck::default()
+                };
+                let config = RcnnConfig {
+                    filters: 64,
+                    classes: 1,
+                    ..RcnnConfig::default()
+                };
+                let streams = (Stream::from_seed(5), Stream::from_seed(6));
+                let mut runs = Vec::new();
+                for chunk in [1, 7, 64] {
+                    let r = check.measure_in_chunks(
+                        &config,
+                        1.0,
+                        streams,
+                        0.01,
+                        (Device::Cpu, chunk),
+                        &mut Progress::new("theorem", 1),
+                    )?;
+                    runs.push((chunk, r.summary.n, r.summary.mean));
+                }
+                let (_, n, mean) = runs[0];
+                ensure(
+                    n > 40 && (n - 40) % blindspot::check::theorem::LOOK == 0,
+                    || format!("stopped after {n} draws: not a look after the first"),
+                )?;
+                ensure(
+                    runs.iter()
+                        .all(|&(_, m, x)| m == n && ((x - mean) / mean).abs() < 1e-6),
+                    || format!("(chunk, draws, estimate): {runs:?}"),
+                )
+            },
+        ),
+        Trial::test(
             "checks::theorem::argmax_variant_exceeds_fixed_class",
             || {
                 let check = TheoremCheck {

@@ -108,6 +108,10 @@ pub fn trials() -> Vec<Trial> {
         eigen_hard_spectra,
     ));
     trials.push(Trial::test(
+        "reference::scorecam::out_of_memory_halves_the_chunk",
+        scorecam_out_of_memory,
+    ));
+    trials.push(Trial::test(
         "reference::rcnn_dead_channels::scorecam",
         scorecam_dead_channels,
     ));
@@ -675,6 +679,102 @@ fn rcnn_draws_match_separate_models() -> TestResult {
 /// ScoreCAM scores the zero image once for every all-zero channel instead of running the model
 /// on each of them: on a model where a third of the channels are dead, the result must still be
 /// the literal loop's, which runs the model on every masked input.
+/// A model that runs out of "device memory" above `limit` images per call, as a GPU would: with
+/// an error (TorchScript models) or a panic (tch's built-in operations).
+struct Cramped {
+    inner: Rcnn,
+    limit: i64,
+    panics: bool,
+    refusals: std::sync::atomic::AtomicUsize,
+}
+
+impl SplitModel for Cramped {
+    fn name(&self) -> String {
+        "cramped".into()
+    }
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
+    fn features(&self, x: &Tensor) -> blindspot::error::Result<Tensor> {
+        if x.size()[0] > self.limit {
+            self.refusals
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let message = "CUDA out of memory. Tried to allocate 2.00 GiB".to_string();
+            if self.panics {
+                // A panic as tch's operations raise it, without the panic hook's printout.
+                std::panic::resume_unwind(Box::new(message));
+            }
+            return Err(blindspot::error::Error::Torch {
+                context: "a test".into(),
+                message,
+            });
+        }
+        self.inner.features(x)
+    }
+    fn head(&self, a: &Tensor) -> blindspot::error::Result<Tensor> {
+        self.inner.head(a)
+    }
+}
+
+/// ScoreCAM sizes its chunks from the device's free memory, an estimate: a chunk that runs out
+/// of memory (an error or a panic) is halved and tried again, and the maps are those of a chunk
+/// size that fits. Other failures are not retried.
+fn scorecam_out_of_memory() -> TestResult {
+    use blindspot::cam::scorecam::ScoreCam;
+    let x = Init::new(9, Device::Cpu).normal(&[2, 3, 16, 22], 1.0);
+    let targets = Tensor::from_slice(&[1i64, 2]);
+    let model = Rcnn::new(small_rcnn(), 13, Device::Cpu);
+    let fits = ScoreCam {
+        batch_size: Some(4),
+    };
+    let want = explain(&fits, &model, &x, Some(&targets))?;
+    for panics in [false, true] {
+        let cramped = Cramped {
+            inner: Rcnn::new(small_rcnn(), 13, Device::Cpu),
+            limit: 5,
+            panics,
+            refusals: Default::default(),
+        };
+        let eager = ScoreCam {
+            batch_size: Some(16),
+        };
+        let got = explain(&eager, &cramped, &x, Some(&targets))?;
+        let refusals = cramped.refusals.load(std::sync::atomic::Ordering::SeqCst);
+        // 16 and 8 masked inputs are refused once each; 4 fit from then on.
+        ensure(refusals == 2, || {
+            format!("panics = {panics}: {refusals} refused chunks, expected 2")
+        })?;
+        ensure_close(
+            &format!("panics = {panics}: raw maps after halving"),
+            &got.raw,
+            &want.raw,
+            1e-5 * want.raw.abs().max().double_value(&[]).max(1.0),
+        )?;
+    }
+    let broken = Cramped {
+        inner: Rcnn::new(small_rcnn(), 13, Device::Cpu),
+        limit: 0,
+        panics: false,
+        refusals: Default::default(),
+    };
+    ensure(
+        explain(
+            &ScoreCam {
+                batch_size: Some(1),
+            },
+            &broken,
+            &x,
+            None,
+        )
+        .is_err(),
+        || "a chunk of one that runs out of memory must fail, not loop".into(),
+    )?;
+    ensure(
+        ScoreCam::default().chunk_size(Device::Cpu, 224, 224) == 16,
+        || "the CPU chunk is the measured 16".into(),
+    )
+}
+
 fn scorecam_dead_channels() -> TestResult {
     let config = small_rcnn();
     let model = Rcnn::new(config, 13, Device::Cpu);

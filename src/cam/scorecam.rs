@@ -5,8 +5,9 @@
 //! Ũ_k = (U_k − min U_k) / (max U_k − min U_k + 1e-8);  s_k = y_c(x ⊙ Ũ_k) (the raw logit);
 //! w = softmax_k(s);  cam = Σ_k w_k A_k.
 //!
-//! Batched: the masked inputs of a batch are built and scored in chunks of `batch_size` under
-//! no-grad; each chunk's masks are built once, in one upsampling call. No redundant forwards:
+//! Batched: the masked inputs of a batch are built and scored in chunks under no-grad (the chunk
+//! size follows the device, see [`ScoreCam::chunk_size`]); each chunk's masks are built once, in
+//! one upsampling call. No redundant forwards:
 //! a channel that is zero everywhere (common after a ReLU) has the mask 0 / (0 + 1e-8) = 0, so
 //! its masked input is the zero image, whatever the image; the zero image is scored once per
 //! batch and only the other channels are run through the model. (Such a channel's score only
@@ -16,14 +17,33 @@ use super::{weighted_sum, CamContext, CamMethod};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
+#[derive(Default)]
 pub struct ScoreCam {
-    /// Masked inputs per forward pass.
-    pub batch_size: i64,
+    /// Masked inputs per forward pass; None: [`ScoreCam::chunk_size`] picks it for the device.
+    pub batch_size: Option<i64>,
 }
 
-impl Default for ScoreCam {
-    fn default() -> Self {
-        ScoreCam { batch_size: 16 }
+/// Masked inputs per forward on a CPU: chunks of 8, 16, 32 and 64 gave 30.5, 48.1, 39.1 and
+/// 46.2 images/s on the small VGG (docs/performance.md).
+const CPU_CHUNK: i64 = 16;
+/// On a GPU whose free memory cannot be read.
+const GPU_CHUNK: i64 = 64;
+
+impl ScoreCam {
+    /// Masked inputs per forward: `batch_size` when set; else [`CPU_CHUNK`] on a CPU, and on a GPU
+    /// as many as fit in half its free memory (between 16 and 1,024) at an estimated 512 bytes
+    /// per input pixel — the input, its mask and two activations of 64 float channels at full
+    /// resolution alive at once, as in VGG's first block (the largest layer of common CNNs). An
+    /// estimate: a chunk that still runs out of memory is halved and tried again.
+    pub fn chunk_size(&self, device: tch::Device, height: i64, width: i64) -> i64 {
+        if let Some(size) = self.batch_size {
+            return size.max(1);
+        }
+        let bytes = 512 * (height * width).max(1) as u64;
+        match device {
+            tch::Device::Cpu => CPU_CHUNK,
+            _ => crate::device::chunk_for_memory(device, bytes, GPU_CHUNK, (16, 1024)),
+        }
     }
 }
 
@@ -68,25 +88,35 @@ impl CamMethod for ScoreCam {
             .nonzero()
             .squeeze_dim(1);
         let total = live.size()[0];
+        let mut chunk = self.chunk_size(device, height, width);
         let mut live_scores = Vec::new();
         let mut start = 0;
         while start < total {
-            let len = self.batch_size.max(1).min(total - start);
+            let len = chunk.min(total - start);
             let channels = live.narrow(0, start, len);
             let chunk_owners = owners.index_select(0, &channels);
-            let logits = tch::no_grad(|| -> Result<Tensor> {
-                let up = flat.index_select(0, &channels).upsample_bilinear2d(
-                    [height, width],
-                    true,
-                    None,
-                    None,
-                );
-                let lo = up.amin([1, 2, 3].as_slice(), true);
-                let hi = up.amax([1, 2, 3].as_slice(), true);
-                let masks = (up - &lo) / (hi - lo + 1e-8);
-                ctx.model
-                    .forward(&(ctx.input.index_select(0, &chunk_owners) * masks))
-            })?;
+            let logits = crate::device::catching("scoring masked inputs", || {
+                tch::no_grad(|| -> Result<Tensor> {
+                    let up = flat.index_select(0, &channels).upsample_bilinear2d(
+                        [height, width],
+                        true,
+                        None,
+                        None,
+                    );
+                    let lo = up.amin([1, 2, 3].as_slice(), true);
+                    let hi = up.amax([1, 2, 3].as_slice(), true);
+                    let masks = (up - &lo) / (hi - lo + 1e-8);
+                    ctx.model
+                        .forward(&(ctx.input.index_select(0, &chunk_owners) * masks))
+                })
+            });
+            let logits = match logits {
+                Err(e) if len > 1 && crate::device::is_out_of_memory(&e) => {
+                    chunk = len / 2;
+                    continue;
+                }
+                other => other?,
+            };
             live_scores.push(ctx.target_scores(&logits, &chunk_owners));
             start += len;
         }

@@ -10,9 +10,11 @@
 //!   κ = E[GC_ij] / ‖m_ij‖₂ = τ² √n_vis · E[√X] / (hw √(2π)),
 //!   E[√X] = Σ_K P(K) √2 Γ((K+1)/2) / Γ(K/2),  K ~ Binomial(V, ½),
 //!
-//! with n_vis the live pooled positions per channel. Draws are added in chunks until the
-//! estimate's precision — the half-width of its 95% interval, a property of the measurement —
-//! is below `relative_half_width` of the estimate (or `max_draws`). The decision uses the
+//! with n_vis the live pooled positions per channel. Draws are added in chunks (their size follows
+//! the device) until the estimate's precision — the half-width of its 95% interval, a property
+//! of the measurement — is below `relative_half_width` of the estimate (or `max_draws`), looking
+//! at fixed draw counts only (`min_draws`, then every [`LOOK`] draws), so that the draws kept are
+//! the same on every device. The decision uses the
 //! two-sided interval at the run's per-verdict level 1 − α: fail ("inconsistent") iff the closed
 //! form lies outside it; pass iff it lies inside and the precision was reached; inconclusive iff
 //! it lies inside but `max_draws` ran out first. Each reading of the talk's bound "holds" unless
@@ -91,6 +93,8 @@ const PRECISION_LEVEL: f64 = 0.95;
 const RELATIVE_HALF_WIDTH: f64 = 0.02;
 const MIN_DRAWS: i64 = 512;
 const MAX_DRAWS: i64 = 200_000;
+/// Draws between two looks of the stopping rule (after the first, at min_draws).
+pub const LOOK: usize = 32;
 const SCALING_FILTERS: i64 = 512;
 
 fn filters() -> Vec<i64> {
@@ -454,27 +458,65 @@ impl TheoremCheck {
         device: Device,
         progress: &mut Progress,
     ) -> Result<CheckResult> {
+        let chunk = chunk_draws(config, device);
+        self.measure_in_chunks(
+            config,
+            input_scale,
+            streams,
+            alpha,
+            (device, chunk),
+            progress,
+        )
+    }
+
+    /// [`TheoremCheck::measure`] with `chunk` draws per model (the first try; halved where the
+    /// device runs out of memory). The result does not depend on it.
+    pub fn measure_in_chunks(
+        &self,
+        config: &RcnnConfig,
+        input_scale: f64,
+        streams: (Stream, Stream),
+        alpha: f64,
+        (device, chunk): (Device, i64),
+        progress: &mut Progress,
+    ) -> Result<CheckResult> {
         let (filters, tau) = (config.filters, config.tau);
         let config = config.clone();
         let shape = [1, config.in_channels, config.height, config.width];
         let xi = Init::new(streams.0.seed(), Device::Cpu).normal(&shape, 1.0) * input_scale;
         let draws = streams.1;
-        let chunk = chunk_draws(&config, device);
+        let mut chunk = chunk.max(1);
         let (min_draws, max_draws) = self.draw_range();
+        let max_draws = max_draws.max(min_draws) as usize;
         let (mut values, mut plain): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
         let half_width = |values: &[f64]| {
             let s = t_interval(values, PRECISION_LEVEL, Side::TwoSided);
             (s.ci_high - s.ci_low) / 2.0 / s.mean.abs().max(1e-300)
         };
-        while (values.len() as i64) < min_draws
-            || (half_width(&values) > self.relative_half_width && (values.len() as i64) < max_draws)
-        {
+        // The stopping rule looks at fixed draw counts (min_draws, then every LOOK draws), never
+        // at chunk boundaries: chunks follow the device, and the draws kept must not.
+        let mut look = (min_draws as usize).min(max_draws);
+        let stop = loop {
+            if values.len() >= look {
+                if look >= max_draws || half_width(&values[..look]) <= self.relative_half_width {
+                    break look;
+                }
+                look = (look + LOOK).min(max_draws);
+                continue;
+            }
             let first = values.len() as u64;
             // Never past max_draws: the last chunk is cut to what remains.
-            let count = chunk
-                .min(max_draws.max(min_draws) - values.len() as i64)
-                .max(1);
-            let (p, cv) = self.sample(&config, &xi, draws, first, count, device)?;
+            let count = chunk.min((max_draws - values.len()) as i64).max(1);
+            let sampled = crate::device::catching("sampling the Monte Carlo's draws", || {
+                self.sample(&config, &xi, draws, first, count, device)
+            });
+            let (p, cv) = match sampled {
+                Err(e) if count > 1 && crate::device::is_out_of_memory(&e) => {
+                    chunk = count / 2;
+                    continue;
+                }
+                other => other?,
+            };
             values.extend(if self.estimator() == Estimator::ControlVariate {
                 cv
             } else {
@@ -482,7 +524,9 @@ impl TheoremCheck {
             });
             plain.extend(p);
             progress.inc(0);
-        }
+        };
+        values.truncate(stop);
+        plain.truncate(stop);
         progress.inc(1);
         let precise = half_width(&values) <= self.relative_half_width;
         let s = t_interval(&values, 1.0 - alpha, Side::TwoSided);
@@ -583,14 +627,26 @@ impl TheoremCheck {
 /// Draws per model (chunk) for V filters. On a CPU about 2,048 feature maps of 28×28 (6.4 MB per
 /// [D, V, h, w] tensor): `make bench` at V = 512 measured 380, 379 and 391 draws/s in chunks of 4
 /// over three runs, against 305, 376 and 370 in chunks of 8, 479, 311 and 332 in chunks of 1, and
-/// 194–200 in chunks of 64 (tensors far out of cache). On a GPU, large chunks amortise the per-call
-/// overhead. The draws themselves do not depend on the chunking.
+/// 194–200 in chunks of 64 (tensors far out of cache). On a GPU, large chunks amortise the
+/// per-call overhead: as many draws as fit in half the free memory at an estimated 32 bytes per
+/// feature-map element (the conv output, its gradient, the pooling's values and int64 indices and
+/// the map, in float32), up to 65,536 draws; 16,384 maps where the free memory cannot be read. A
+/// chunk that still runs out of memory is halved and tried again. Neither the draws nor the
+/// number kept depends on the chunking ([`LOOK`]).
 pub fn chunk_draws(config: &RcnnConfig, device: Device) -> i64 {
-    let maps = if device.is_cuda() { 16_384 } else { 2_048 };
     let (h, w) = config.map_size();
+    let per_draw = (config.filters * h * w).max(1);
     // Budgets in 28×28 maps, the default geometry's.
-    let elements = maps * 28 * 28;
-    (elements / (config.filters * h * w).max(1)).max(1)
+    let budget = |maps: i64| (maps * 28 * 28 / per_draw).max(1);
+    match device {
+        Device::Cpu => budget(2_048),
+        _ => crate::device::chunk_for_memory(
+            device,
+            32 * per_draw as u64,
+            budget(16_384),
+            (1, 65_536),
+        ),
+    }
 }
 
 /// ‖m_ij‖₂ of every C×k×k patch of a [1, C, H, W] image, [H − k + 1, W − k + 1].
