@@ -53,6 +53,10 @@ struct BenchArgs {
     /// pytorch-grad-cam scripts.
     #[arg(long)]
     torchscript: bool,
+    /// ScoreCAM's masked inputs per forward to sweep (comma-separated, e.g. 16,64,256), timed on
+    /// blindspot's side after the comparison; default: no sweep.
+    #[arg(long, value_delimiter = ',')]
+    scorecam_chunks: Vec<i64>,
     /// Only these methods (comma-separated blindspot names; default: all nine).
     #[arg(long, value_delimiter = ',')]
     methods: Vec<String>,
@@ -163,12 +167,18 @@ impl Setup {
 
 fn main() -> Result<()> {
     let args = BenchArgs::parse();
+    // Before CUDA starts: blindspot's precision policy (TF32 off unless BLINDSPOT_TF32=1), which
+    // the child processes (pytorch-grad-cam's side, `blindspot run`) inherit through the
+    // environment; the matmul peak below is measured in the same precision.
+    blindspot::device::init_precision();
     let device = parse_device(&args.device)?;
     let threads = tch::get_num_threads();
     std::fs::create_dir_all(&args.out)?;
     println!(
-        "blindspot bench: device {}, {threads} thread(s), median of {} repetitions after a warm-up",
+        "blindspot bench: device {}, {threads} thread(s), precision {} on both sides, median of {} \
+         repetitions after a warm-up",
         device_name(device),
+        blindspot::device::precision(),
         args.reps
     );
     let mut setups = vec![Setup {
@@ -237,6 +247,10 @@ fn main() -> Result<()> {
     }
     json.insert("device".into(), serde_json::json!(device_name(device)));
     json.insert("threads".into(), serde_json::json!(threads));
+    json.insert(
+        "precision".into(),
+        serde_json::json!(blindspot::device::precision()),
+    );
     let path = args.out.join("bench.json");
     blindspot::io::write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
     println!("\nwrote {}", path.display());
@@ -383,6 +397,27 @@ fn compare(
             serde_json::json!({"method": ours, "images": n, "model": kind,
             "blindspot_images_per_s": a.json(), "pgc_images_per_s": b.json(), "ratio": ratio}),
         );
+    }
+    if !args.scorecam_chunks.is_empty() {
+        let n = setup.perturbation_images;
+        let (xs, ts) = (x.narrow(0, 0, n), targets.narrow(0, 0, n));
+        let auto = blindspot::cam::scorecam::ScoreCam::default()
+            .chunk_size(device, setup.size, setup.size);
+        println!("ScoreCAM chunk sweep ({n} images; the automatic chunk here is {auto}):");
+        for &chunk in &args.scorecam_chunks {
+            let method = blindspot::cam::scorecam::ScoreCam {
+                batch_size: Some(chunk),
+            };
+            let seconds = timed(setup.perturbation_reps, &mut || {
+                let e = explain(&method, model.as_ref(), &xs, Some(&ts))?;
+                let _ = e.maps.sum(tch::Kind::Float).double_value(&[]);
+                Ok(())
+            })?;
+            println!(
+                "  {chunk:>5} masked inputs per forward: {} images/s",
+                Rate::of(n as f64, &seconds).show()
+            );
+        }
     }
     let scorecam = methods.iter().any(|(ours, _)| *ours == "scorecam");
     let bound = match scorecam {
