@@ -95,34 +95,36 @@ pub fn trials() -> Vec<Trial> {
             ));
         }
     }
-    trials.push(Trial::test(
-        "reference::eigencam::sign_convention",
-        sign_convention,
-    ));
-    trials.push(Trial::test(
-        "reference::eigencam::small_vgg_subspace_iteration",
-        eigen_small_vgg,
-    ));
-    trials.push(Trial::test(
-        "reference::eigencam::hard_spectra_fall_back_to_eigh",
-        eigen_hard_spectra,
-    ));
-    trials.push(Trial::test(
-        "reference::scorecam::out_of_memory_halves_the_chunk",
-        scorecam_out_of_memory,
-    ));
-    trials.push(Trial::test(
-        "reference::rcnn_dead_channels::scorecam",
-        scorecam_dead_channels,
-    ));
-    trials.push(Trial::test(
-        "reference::rcnn_draws::parallel_sampling_is_the_serial_stream",
-        rcnn_draws_parallel_sampling,
-    ));
-    trials.push(Trial::test(
-        "reference::rcnn_draws::matches_separate_models",
-        rcnn_draws_match_separate_models,
-    ));
+    let single: [(&str, fn() -> TestResult); 7] = [
+        ("reference::eigencam::sign_convention", sign_convention),
+        (
+            "reference::eigencam::small_vgg_subspace_iteration",
+            eigen_small_vgg,
+        ),
+        (
+            "reference::eigencam::hard_spectra_fall_back_to_eigh",
+            eigen_hard_spectra,
+        ),
+        (
+            "reference::scorecam::out_of_memory_halves_the_chunk",
+            scorecam_out_of_memory,
+        ),
+        (
+            "reference::rcnn_dead_channels::scorecam",
+            scorecam_dead_channels,
+        ),
+        (
+            "reference::rcnn_draws::parallel_sampling_is_the_serial_stream",
+            rcnn_draws_parallel_sampling,
+        ),
+        (
+            "reference::rcnn_draws::matches_separate_models",
+            rcnn_draws_match_separate_models,
+        ),
+    ];
+    for (name, test) in single {
+        trials.push(Trial::test(name, test));
+    }
     trials
 }
 
