@@ -88,6 +88,16 @@ impl Error {
 
 /// The meaningful line of a libtorch message: the last `RuntimeError:` of a TorchScript
 /// traceback, or else the first line that is not part of a C++ stack trace.
+/// The message a panic carried (`panic!` with a literal or a formatted string), for reporting a
+/// caught panic as one line.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown failure".into())
+}
+
 pub fn first_line(message: &str) -> String {
     if let Some(line) = message
         .lines()

@@ -74,11 +74,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown failure".into());
+            let message = crate::error::panic_message(panic.as_ref());
             eprintln!(
                 "error: internal failure: {}\n  fix: this is a bug in blindspot or an input it \
                  failed to validate; please report the command line",
