@@ -22,6 +22,8 @@ const DRIVER_FILES: [&str; 3] = ["/dev/nvidiactl", "/proc/driver/nvidia", "/dev/
 pub enum CudaStatus {
     /// `BLINDSPOT_CUDA=off`: never loaded.
     Off,
+    /// `BLINDSPOT_CUDA` holds something other than auto, on or off: not loaded.
+    BadSetting(String),
     /// No NVIDIA driver file was found, so the backend was not loaded.
     NoDriver,
     /// This libtorch was built without CUDA (no `libtorch_cuda.so`).
@@ -42,13 +44,21 @@ pub fn cuda_status() -> &'static CudaStatus {
         match setting.trim().to_ascii_lowercase().as_str() {
             "off" | "0" => return CudaStatus::Off,
             "on" | "1" => {}
-            _ if !DRIVER_FILES
-                .iter()
-                .any(|f| std::path::Path::new(f).exists()) =>
+            "" | "auto"
+                if !DRIVER_FILES
+                    .iter()
+                    .any(|f| std::path::Path::new(f).exists()) =>
             {
                 return CudaStatus::NoDriver
             }
-            _ => {}
+            "" | "auto" => {}
+            _ => {
+                eprintln!(
+                    "warning: BLINDSPOT_CUDA={setting} is not auto, on or off; CUDA is not \
+                     loaded and the CPU is used"
+                );
+                return CudaStatus::BadSetting(setting);
+            }
         }
         match load_cuda_backend() {
             Ok(false) => CudaStatus::NoBackend,
@@ -155,14 +165,9 @@ pub fn catching<T>(context: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         // SAFETY: as above.
         unsafe { torch_sys::at_grad_set_enabled(grad) };
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown failure".into());
         Err(Error::Torch {
             context: context.into(),
-            message: crate::error::first_line(&message),
+            message: crate::error::first_line(&crate::error::panic_message(panic.as_ref())),
         })
     })
 }
@@ -229,6 +234,9 @@ pub fn parse_device(name: &str) -> Result<Device> {
                 })
             }
             CudaStatus::Off => "BLINDSPOT_CUDA=off is set".into(),
+            CudaStatus::BadSetting(value) => {
+                format!("BLINDSPOT_CUDA={value} is not one of auto, on, off")
+            }
             CudaStatus::NoDriver => format!(
                 "no NVIDIA driver was found ({}; BLINDSPOT_CUDA=on loads libtorch's CUDA \
                  backend anyway)",

@@ -257,6 +257,23 @@ pub fn trials() -> Vec<Trial> {
                 expected,
             )
         }),
+        Trial::test("cli::bad_input::cuda_setting", || {
+            let mut args = plain_args(&plain_input());
+            args[8] = "cuda".into();
+            let maps = std::env::temp_dir().join("blindspot-cuda-setting.npy");
+            args.extend(["--out".into(), maps.display().to_string()]);
+            let out = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+                .args(&args)
+                .env("BLINDSPOT_CUDA", "maybe")
+                .output()?;
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            ensure(
+                out.status.code() == Some(2)
+                    && stderr.contains("BLINDSPOT_CUDA=maybe is not one of auto, on, off")
+                    && !stderr.contains("panicked"),
+                || stderr.clone(),
+            )
+        }),
         Trial::test("cli::bad_input::not_an_npy_file", || {
             expect_failure(
                 "not-npy",
