@@ -167,10 +167,10 @@ impl Setup {
 
 fn main() -> Result<()> {
     let args = BenchArgs::parse();
-    // Before CUDA starts: blindspot's precision policy (TF32 off unless BLINDSPOT_TF32=1), which
-    // the child processes (pytorch-grad-cam's side, `blindspot run`) inherit through the
-    // environment; the matmul peak below is measured in the same precision.
-    blindspot::device::init_precision();
+    // Before libtorch runs: blindspot's precision policy (BLINDSPOT_PRECISION, reproducible by
+    // default), which the child processes (pytorch-grad-cam's side, `blindspot run`) inherit
+    // through the environment; the matmul peak below is measured in the same precision.
+    let precision = blindspot::precision::init_from_env()?;
     let device = parse_device(&args.device)?;
     let threads = tch::get_num_threads();
     std::fs::create_dir_all(&args.out)?;
@@ -178,7 +178,7 @@ fn main() -> Result<()> {
         "blindspot bench: device {}, {threads} thread(s), precision {} on both sides, median of {} \
          repetitions after a warm-up",
         device_name(device),
-        blindspot::device::precision(),
+        precision.summary(),
         args.reps
     );
     let mut setups = vec![Setup {
@@ -247,10 +247,7 @@ fn main() -> Result<()> {
     }
     json.insert("device".into(), serde_json::json!(device_name(device)));
     json.insert("threads".into(), serde_json::json!(threads));
-    json.insert(
-        "precision".into(),
-        serde_json::json!(blindspot::device::precision()),
-    );
+    json.insert("precision".into(), serde_json::to_value(precision)?);
     let path = args.out.join("bench.json");
     blindspot::io::write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
     println!("\nwrote {}", path.display());
@@ -287,6 +284,15 @@ fn selected(setup: &Setup, methods: &[String]) -> Result<Vec<(&'static str, Stri
         .collect())
 }
 
+/// `tf32` or `fp32`: the CUDA precision blindspot computes with, for pytorch-grad-cam's side.
+fn tf32() -> &'static str {
+    if blindspot::precision::record().cuda_tf32 {
+        "tf32"
+    } else {
+        "fp32"
+    }
+}
+
 /// pytorch-grad-cam's timings of `specs` on the exported model and inputs in `dir`.
 /// Same device, same threads, same precision (TF32 off unless blindspot's fast mode is on).
 fn pytorch_grad_cam(
@@ -303,7 +309,7 @@ fn pytorch_grad_cam(
         .arg(tch::get_num_threads().to_string())
         .arg(setup.reps.to_string())
         .arg(device_name(device))
-        .arg(blindspot::device::precision())
+        .arg(tf32())
         .args(specs)
         .output()
         .context("running python/bench_pgc.py (needs the venv: run `make bench`)")?;
@@ -578,7 +584,7 @@ fn whole_process(setup: &Setup, args: &BenchArgs, device: Device) -> Result<serd
                 .arg(dir.join("maps-pgc.npy"))
                 .arg(&threads)
                 .arg(device_name(device))
-                .arg(blindspot::device::precision());
+                .arg(tf32());
             c
         })?;
         let (a, b) = (Rate::of(1.0, &ours_s), Rate::of(1.0, &theirs_s));

@@ -272,31 +272,3 @@ pub fn device_name(device: Device) -> String {
         other => format!("{other:?}").to_lowercase(),
     }
 }
-
-/// Whether the fast mode was asked for: `BLINDSPOT_TF32=1`, or TF32 forced on through
-/// `NVIDIA_TF32_OVERRIDE` by the user.
-fn tf32_requested() -> bool {
-    let on = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0");
-    on("BLINDSPOT_TF32") || on("NVIDIA_TF32_OVERRIDE")
-}
-
-/// The precision policy (docs/precision.md): checks compute in full FP32. On CUDA, cuBLAS and
-/// cuDNN use TF32 tensor cores for float32 by default (products with a 10-bit mantissa), which
-/// moved maps by up to 1.2e-3 and Opti-CAM's by 0.11 against the CPU on an H200; setting
-/// `NVIDIA_TF32_OVERRIDE=0` before CUDA starts turns TF32 off in both libraries (measured there:
-/// GradCAM's difference 9.0e-5 → 5.4e-7). Called first thing by the command line and the
-/// harness; `BLINDSPOT_TF32=1` keeps TF32 (the fast mode). A no-op on a CPU.
-pub fn init_precision() {
-    if !tf32_requested() && std::env::var_os("NVIDIA_TF32_OVERRIDE").is_none() {
-        std::env::set_var("NVIDIA_TF32_OVERRIDE", "0");
-    }
-}
-
-/// `fp32` or `tf32`, as reports state it.
-pub fn precision() -> &'static str {
-    if tf32_requested() {
-        "tf32"
-    } else {
-        "fp32"
-    }
-}

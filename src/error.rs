@@ -86,8 +86,24 @@ impl Error {
     }
 }
 
-/// The meaningful line of a libtorch message: the last `RuntimeError:` of a TorchScript
-/// traceback, or else the first line that is not part of a C++ stack trace.
+/// A value from the user, made safe to echo in a message: control characters escaped, and cut
+/// to 64 characters (an environment variable or a flag may hold anything, of any length).
+pub fn shorten(text: &str) -> String {
+    const MOST: usize = 64;
+    let mut out = String::new();
+    for c in text.chars().take(MOST) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if text.chars().count() > MOST {
+        out.push('…');
+    }
+    out
+}
+
 /// The message a panic carried (`panic!` with a literal or a formatted string), for reporting a
 /// caught panic as one line.
 pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -98,6 +114,8 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown failure".into())
 }
 
+/// The meaningful line of a libtorch message: the last `RuntimeError:` of a TorchScript
+/// traceback, or else the first line that is not part of a C++ stack trace.
 pub fn first_line(message: &str) -> String {
     if let Some(line) = message
         .lines()

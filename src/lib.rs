@@ -9,7 +9,8 @@
 //! * [`data`]: STACK-SYNTH and image folders.
 //! * [`train`]: in-process training, the trained-model cache and the trained presets.
 //! * [`io`]: `.npy` arrays and atomic writes.
-//! * [`seed`]: the one seed policy (named random streams).
+//! * [`seed`]: the one seed policy (named random streams); [`precision`]: the precision policy
+//!   (the same bits on every x86-64 machine).
 //! * [`limits`]: parameter ranges and the memory budget; [`process`]: child processes and
 //!   signals.
 //! * [`cli`]: the `blindspot` command line.
@@ -23,6 +24,7 @@ pub mod harness;
 pub mod io;
 pub mod limits;
 pub mod model;
+pub mod precision;
 pub mod process;
 pub mod progress;
 pub mod report;

@@ -287,46 +287,6 @@ pub fn trials() -> Vec<Trial> {
         }),
     ];
     t.push(Trial::test(
-        "cli::report_states_the_precision_policy",
-        || {
-            let dir = scratch("precision");
-            let json = dir.join("r.json");
-            let args = [
-                "check",
-                "theorem",
-                "--filters",
-                "64",
-                "--draws",
-                "32",
-                "--device",
-                "cpu",
-            ];
-            for (tf32, expected) in [(None, "fp32"), (Some("1"), "tf32")] {
-                let mut command = Command::new(env!("CARGO_BIN_EXE_blindspot"));
-                command
-                    .args(args)
-                    .arg("--json")
-                    .arg(&json)
-                    .env_remove("BLINDSPOT_TF32");
-                command.env_remove("NVIDIA_TF32_OVERRIDE");
-                if let Some(v) = tf32 {
-                    command.env("BLINDSPOT_TF32", v);
-                }
-                let out = command.output()?;
-                ensure(out.status.success(), || {
-                    String::from_utf8_lossy(&out.stderr).into_owned()
-                })?;
-                let report: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(&json)?)?;
-                ensure(report["precision"] == expected, || {
-                    format!("{}", report["precision"])
-                })?;
-            }
-            let _ = std::fs::remove_dir_all(&dir);
-            Ok(())
-        },
-    ));
-    t.push(Trial::test(
         "cli::run_writes_every_report_file",
         run_outputs,
     ));

@@ -12,6 +12,7 @@ mod figures;
 mod hostile;
 mod npy;
 mod parity;
+mod precision;
 mod property;
 mod python;
 mod reference;
@@ -35,12 +36,18 @@ fn main() {
     if let Ok(dir) = std::env::var(training::TRAIN_CHILD) {
         return training::train_child(&dir);
     }
+    // The precision policy, before anything runs libtorch (docs/precision.md).
+    if let Err(err) = blindspot::precision::init_from_env() {
+        eprintln!("error: {err}");
+        std::process::exit(2);
+    }
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(architecture::trials());
     trials.extend(parity::trials());
     trials.extend(reference::trials());
     trials.extend(cli::trials());
+    trials.extend(precision::trials());
     trials.extend(npy::trials());
     trials.extend(python::trials());
     trials.extend(walls::trials());

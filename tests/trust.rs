@@ -397,10 +397,77 @@ threshold = {}
     })
 }
 
+/// The leaves (path, value) of a JSON document, for naming where two reports differ.
+fn leaves(value: &serde_json::Value, path: String, out: &mut Vec<(String, serde_json::Value)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                leaves(v, format!("{path}.{key}"), out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                leaves(v, format!("{path}[{i}]"), out);
+            }
+        }
+        other => out.push((path, other.clone())),
+    }
+}
+
+/// The default suite as another machine runs it: a `blindspot run` process with the emulated
+/// AVX2 instruction set (`ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2
+/// ONEDNN_MAX_CPU_ISA=AVX2`, as on a processor without AVX-512) and three threads instead of
+/// this machine's count; its report.json.
+fn default_suite_emulated() -> Result<serde_json::Value, libtest_mimic::Failed> {
+    let dir = std::env::temp_dir().join(format!("blindspot-emulated-{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_blindspot"))
+        .args(["run", "--suite", "default", "--device", "cpu", "--out"])
+        .arg(&dir)
+        .env_remove("BLINDSPOT_PRECISION")
+        .env("ATEN_CPU_CAPABILITY", "avx2")
+        .env("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+        .env("ONEDNN_MAX_CPU_ISA", "AVX2")
+        .env("OMP_NUM_THREADS", "3")
+        .output()?;
+    ensure(out.status.success(), || {
+        format!(
+            "the emulated run exited {:?}:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let text = std::fs::read_to_string(dir.join("report.json"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(serde_json::from_str(&text)?)
+}
+
 fn default_suite() -> TestResult {
     // The default suite on the committed models: its rounded table is pinned by a snapshot, and
     // every line of the README's excerpt is a line of it.
+    let emulated = default_suite_emulated()?;
     let report = Suite::named("default")?.run(Device::Cpu, None)?.report;
+    // Under the reproducible precision policy every number is the same bits on the emulated
+    // machine (docs/precision.md): the whole report.json, verdicts and statistics, is equal.
+    let native: serde_json::Value = serde_json::from_str(&report.to_json())?;
+    if native != emulated {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        leaves(&native, String::new(), &mut a);
+        leaves(&emulated, String::new(), &mut b);
+        let differing: Vec<String> = a
+            .iter()
+            .zip(&b)
+            .filter(|(x, y)| x != y)
+            .take(10)
+            .map(|(x, y)| format!("{} {} (native) != {} {} (emulated)", x.0, x.1, y.0, y.1))
+            .collect();
+        return Err(format!(
+            "the default suite differs on the emulated AVX2 machine ({} against {} leaves):\n{}",
+            a.len(),
+            b.len(),
+            differing.join("\n")
+        )
+        .into());
+    }
     let table = blindspot::report::table::render(&report);
     let readme = std::fs::read_to_string(root().join("README.md"))?;
     let start = readme

@@ -20,7 +20,7 @@ use std::path::Path;
 use tch::Tensor;
 
 /// Format version of report.json; bumped when a field changes meaning.
-pub const SCHEMA: &str = "blindspot-report/2";
+pub const SCHEMA: &str = "blindspot-report/3";
 
 /// Pass, fail, inconclusive (the evidence does not decide at the run's error rate), or error (the
 /// check could not be evaluated). Only pass is ever a pass.
@@ -410,8 +410,8 @@ pub struct Report {
     pub check: String,
     pub seed: u64,
     pub device: String,
-    /// `fp32` (TF32 off on CUDA, the default) or `tf32` (`BLINDSPOT_TF32=1`); docs/precision.md.
-    pub precision: String,
+    /// The precision policy and what libtorch computed with; docs/precision.md.
+    pub precision: crate::precision::PrecisionRecord,
     /// The run's family-wise error control.
     pub error_control: ErrorControl,
     /// Every model the run used, with its SHA-256.
@@ -434,7 +434,7 @@ impl Report {
             check,
             seed,
             device: crate::device::device_name(device),
-            precision: crate::device::precision().into(),
+            precision: crate::precision::record().clone(),
             error_control: control,
             models: Vec::new(),
             checks: Vec::new(),
@@ -587,6 +587,18 @@ impl Report {
                     "a shard report lists more or fewer results than it holds",
                     place,
                     "regenerate the shard",
+                ));
+            }
+            if shard.precision != first.precision {
+                return Err(Error::input(
+                    format!(
+                        "the shards computed with different precision ({} against {})",
+                        shard.precision.summary(),
+                        first.precision.summary()
+                    ),
+                    place,
+                    "run every shard with the same --precision (reproducible gives the same \
+                     bits on every x86-64 machine with AVX2)",
                 ));
             }
             if shard.error_control != first.error_control {

@@ -8,6 +8,7 @@ mod run;
 mod tools;
 
 use crate::check::Registry;
+use crate::precision::Precision;
 use anyhow::Result;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::panic::AssertUnwindSafe;
@@ -20,6 +21,11 @@ use std::process::ExitCode;
     about = "Sanity checks for saliency maps: can your CAM method see through walls?"
 )]
 struct Cli {
+    /// reproducible: the same bits on every x86-64 machine with AVX2, TF32 off on CUDA (the
+    /// default); fast: the processor's widest kernels and TF32 (docs/precision.md). Default:
+    /// $BLINDSPOT_PRECISION, else reproducible.
+    #[arg(long, global = true, value_enum)]
+    precision: Option<Precision>,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,7 +53,6 @@ enum Command {
 /// Entry point of the binary. `blindspot check` is built from the check registry (one
 /// subcommand per check); the other subcommands are derived.
 pub fn main() -> ExitCode {
-    crate::device::init_precision();
     crate::process::install_signal_handlers();
     let registry = Registry::builtin();
     let matches = Cli::command()
@@ -56,10 +61,17 @@ pub fn main() -> ExitCode {
         .get_matches();
     // A panic inside libtorch bindings must not print a backtrace: report it as one message.
     std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match matches.subcommand() {
-        Some(("check", sub)) => check::run(&registry, sub),
-        Some(("prop", sub)) => check::run_prop(&registry, sub),
-        _ => dispatch(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())),
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        // Before anything runs libtorch: its libraries read the policy once.
+        match matches.get_one::<Precision>("precision") {
+            Some(mode) => crate::precision::init(*mode),
+            None => crate::precision::init_from_env(),
+        }?;
+        match matches.subcommand() {
+            Some(("check", sub)) => check::run(&registry, sub),
+            Some(("prop", sub)) => check::run_prop(&registry, sub),
+            _ => dispatch(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())),
+        }
     }));
     // An interruption is reported as one (exit 128 + signal), even when the main thread saw the
     // killed external command fail first.

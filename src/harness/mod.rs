@@ -47,11 +47,16 @@ pub struct SanityHarness {
     expectations: Vec<(String, Verdict)>,
     device: Device,
     family_wise_error: f64,
+    /// Why the precision policy could not be applied (then the one trial says so).
+    precision_error: Option<String>,
 }
 
 impl SanityHarness {
     pub fn new(method: impl CamMethod + Send + Sync + 'static) -> Self {
-        crate::device::init_precision();
+        // Before anything runs libtorch (docs/precision.md); a bad setting is the one trial.
+        let precision_error = crate::precision::init_from_env()
+            .err()
+            .map(|e| e.to_string());
         SanityHarness {
             method: Arc::new(method),
             suites: Vec::new(),
@@ -59,6 +64,7 @@ impl SanityHarness {
             expectations: Vec::new(),
             device: crate::device::cuda_if_available(),
             family_wise_error: FAMILY_WISE_ERROR,
+            precision_error,
         }
     }
 
@@ -129,6 +135,13 @@ impl SanityHarness {
     /// One planned trial per (suite × check × configuration), with its expected verdict and its
     /// share of the family-wise error; a suite that does not parse becomes one failing plan.
     fn plan(&self) -> Vec<Planned> {
+        if let Some(why) = &self.precision_error {
+            return vec![Planned {
+                name: "precision".into(),
+                ignored: false,
+                work: Work::Broken(why.clone()),
+            }];
+        }
         let mut plans = Vec::new();
         let mut planned = Vec::new();
         for source in &self.suites {

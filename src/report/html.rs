@@ -97,7 +97,7 @@ pub fn render(
         escape(&report.blindspot),
         report.seed,
         escape(&report.device),
-        escape(&report.precision),
+        report.precision.mode.as_str(),
         escape(&report.error_control.describe())
     );
     if let Some(partial) = &report.partial {
@@ -404,7 +404,7 @@ fn models(report: &Report, out: &mut String) {
         escape(&report.check),
         report.seed,
         escape(&report.device),
-        escape(&report.precision),
+        escape(&report.precision.summary()),
         escape(&report.error_control.describe()),
         escape(&report.schema)
     );

@@ -126,7 +126,11 @@ fn settings(report: &Report, out: &mut String) {
 pub fn render(report: &Report, figures: &[String]) -> String {
     let mut out = format!(
         "# blindspot report: {}\n\nseed {}, device {} ({}), blindspot {}\n\n",
-        report.check, report.seed, report.device, report.precision, report.blindspot
+        report.check,
+        report.seed,
+        report.device,
+        report.precision.summary(),
+        report.blindspot
     );
     settings(report, &mut out);
     out.push_str(

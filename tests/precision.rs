@@ -1,0 +1,238 @@
+//! The precision policy (docs/precision.md): what reports state, and the settings that are
+//! refused before libtorch could crash or silently compute something else. The default suite's
+//! bits natively against the emulated AVX2 machine are compared in `trust::default_suite`.
+use crate::common::{ensure, TestResult};
+use libtest_mimic::Trial;
+use std::process::Command;
+
+/// The variables the policy sets or reads; each case starts from none of them.
+const VARIABLES: [&str; 8] = [
+    "BLINDSPOT_PRECISION",
+    "BLINDSPOT_TF32",
+    "ATEN_CPU_CAPABILITY",
+    "MKL_CBWR",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "ONEDNN_MAX_CPU_ISA",
+    "NVIDIA_TF32_OVERRIDE",
+    "OMP_NUM_THREADS",
+];
+
+fn blindspot(args: &[&str], env: &[(&str, &str)]) -> Result<(i32, String, String), String> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_blindspot"));
+    command.args(args);
+    for name in VARIABLES {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let out = command.output().map_err(|e| e.to_string())?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+}
+
+fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// A bad setting: exit 2, one message that names it, no crash.
+fn refused(args: &[&str], env: &[(&str, &str)], says: &str) -> TestResult {
+    let (code, _, stderr) = blindspot(args, env)?;
+    ensure(code == 2 && stderr.contains(says), || {
+        format!("exit {code}, expected 2 saying `{says}`:\n{stderr}")
+    })?;
+    ensure(
+        stderr.starts_with("error: ") && !stderr.contains("panicked"),
+        || format!("not one clear message:\n{stderr}"),
+    )
+}
+
+pub fn trials() -> Vec<Trial> {
+    let mut t = vec![Trial::test(
+        "precision::report_states_the_policy",
+        report_states_the_policy,
+    )];
+    // (name, environment, extra arguments, what the message says)
+    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
+        (
+            "unknown_env_value",
+            vec![("BLINDSPOT_PRECISION", "exact")],
+            vec![],
+            "unknown precision `exact`",
+        ),
+        (
+            "unknown_flag_value",
+            vec![],
+            vec!["--precision", "exact"],
+            "invalid value 'exact'",
+        ),
+        (
+            "old_tf32_variable",
+            vec![("BLINDSPOT_TF32", "1")],
+            vec![],
+            "BLINDSPOT_TF32 is no longer read",
+        ),
+        (
+            "aten_upper_case",
+            vec![("ATEN_CPU_CAPABILITY", "AVX2")],
+            vec![],
+            "is not default, avx2 or avx512 (lower case)",
+        ),
+        (
+            "mkl_unknown_branch",
+            vec![("MKL_CBWR", "AVX3")],
+            vec!["--precision", "fast"],
+            "MKL_CBWR=AVX3 is not one of",
+        ),
+        (
+            "onednn_unknown_isa",
+            vec![("ONEDNN_MAX_CPU_ISA", "AVX9")],
+            vec!["--precision", "fast"],
+            "ONEDNN_MAX_CPU_ISA=AVX9 is not one of",
+        ),
+        (
+            "conflict_with_reproducible",
+            vec![("ATEN_CPU_CAPABILITY", "default")],
+            vec![],
+            "ATEN_CPU_CAPABILITY=default contradicts --precision reproducible",
+        ),
+        (
+            "mkl_below_avx2_with_reproducible",
+            vec![("MKL_ENABLE_INSTRUCTIONS", "SSE4_2")],
+            vec![],
+            "MKL_ENABLE_INSTRUCTIONS=SSE4_2 contradicts --precision reproducible",
+        ),
+        (
+            "tf32_with_reproducible",
+            vec![("NVIDIA_TF32_OVERRIDE", "1")],
+            vec![],
+            "NVIDIA_TF32_OVERRIDE=1 contradicts --precision reproducible",
+        ),
+    ];
+    for (name, env, extra, says) in cases {
+        t.push(Trial::test(
+            format!("precision::bad_setting::{name}"),
+            move || {
+                let mut args = extra.clone();
+                args.push("methods");
+                refused(&args, &env, says)
+            },
+        ));
+    }
+    // An instruction set the processor lacks: libtorch would die of SIGILL (exit 132 before the
+    // policy); refused in either mode. Which one a machine lacks depends on the machine.
+    t.push(
+        Trial::test("precision::bad_setting::isa_the_cpu_lacks", || {
+            let (variable, value) = match (has_avx2(), has_avx512()) {
+                (_, false) => ("ATEN_CPU_CAPABILITY", "avx512"),
+                (false, true) => unreachable!("AVX-512 without AVX2"),
+                (true, true) => return Ok(()),
+            };
+            for mode in ["reproducible", "fast"] {
+                let args = [
+                    "--precision",
+                    mode,
+                    "check",
+                    "theorem",
+                    "--filters",
+                    "64",
+                    "--draws",
+                    "32",
+                ];
+                refused(
+                    &args,
+                    &[(variable, value)],
+                    "asks for instructions this processor does not",
+                )?;
+            }
+            Ok(())
+        })
+        .with_ignored_flag(has_avx512()),
+    );
+    t
+}
+
+/// report.json states the policy and what libtorch computed with: AVX2 kernels, MKL strict at
+/// AVX2, oneDNN capped at AVX2 and TF32 off by default (whatever the thread count); the
+/// vendors' choices with `--precision fast`. The emulation of an AVX2 machine is
+/// accepted by the reproducible policy (it agrees with it).
+fn report_states_the_policy() -> TestResult {
+    let dir = std::env::temp_dir().join(format!("blindspot-precision-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let json = dir.join("r.json");
+    let json_arg = json.display().to_string();
+    let args = [
+        "check",
+        "theorem",
+        "--filters",
+        "64",
+        "--draws",
+        "32",
+        "--device",
+        "cpu",
+    ];
+    let emulated = [
+        ("ATEN_CPU_CAPABILITY", "avx2"),
+        ("MKL_ENABLE_INSTRUCTIONS", "AVX2"),
+        ("ONEDNN_MAX_CPU_ISA", "AVX2"),
+        ("OMP_NUM_THREADS", "3"),
+    ];
+    let cases: [(&[&str], &[(&str, &str)], serde_json::Value); 4] = [
+        (&[], &[], reproducible()),
+        (&[], &emulated, reproducible()),
+        (
+            &["--precision", "fast"],
+            &[],
+            serde_json::json!({"mode": "fast", "mkl": "auto", "onednn": "auto", "cuda_tf32": true}),
+        ),
+        (
+            &[],
+            &[("BLINDSPOT_PRECISION", "fast"), ("MKL_CBWR", "COMPATIBLE")],
+            serde_json::json!({"mode": "fast", "mkl": "COMPATIBLE", "cuda_tf32": true}),
+        ),
+    ];
+    for (flags, env, expected) in cases {
+        let mut all: Vec<&str> = flags.to_vec();
+        all.extend(args);
+        all.extend(["--json", &json_arg]);
+        let (code, _, stderr) = blindspot(&all, env)?;
+        ensure(code == 0, || {
+            format!("{flags:?} {env:?}: exit {code}\n{stderr}")
+        })?;
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+        for (key, value) in expected.as_object().expect("an object") {
+            ensure(&report["precision"][key] == value, || {
+                format!(
+                    "{flags:?} {env:?}: precision.{key} = {}, expected {value}",
+                    report["precision"]
+                )
+            })?;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn reproducible() -> serde_json::Value {
+    let kernels = if has_avx2() { "AVX2" } else { "DEFAULT" };
+    let (mkl, onednn) = if has_avx2() {
+        ("AVX2,STRICT", "AVX2")
+    } else {
+        ("auto", "auto")
+    };
+    serde_json::json!({
+        "mode": "reproducible",
+        "cpu_kernels": kernels,
+        "mkl": mkl,
+        "onednn": onednn,
+        "cuda_tf32": false,
+    })
+}
