@@ -6,6 +6,7 @@ use blindspot::cam::{explain, method_by_name, opticam::OptiCam, CamMethod};
 use blindspot::model::init::Init;
 use blindspot::model::rcnn::{Rcnn, RcnnConfig, RcnnDraws};
 use blindspot::model::torchscript::TorchScriptModel;
+use blindspot::model::vgg::{Vgg, VggConfig};
 use blindspot::seed::{streams, Seeds, Stream};
 use blindspot::SplitModel;
 use libtest_mimic::Trial;
@@ -95,7 +96,8 @@ pub fn trials() -> Vec<Trial> {
             ));
         }
     }
-    let single: [(&str, fn() -> TestResult); 7] = [
+    let single: [(&str, fn() -> TestResult); 8] = [
+        ("reference::opticam::float64_small_vgg", opticam_float64),
         ("reference::eigencam::sign_convention", sign_convention),
         (
             "reference::eigencam::small_vgg_subspace_iteration",
@@ -478,12 +480,23 @@ fn literal_sobel(image: &Tensor) -> Vec<Vec<f64>> {
 }
 
 /// Opti-CAM for one image: softmax weights, Ŝ, loss, gradient by autograd on this image alone,
-/// Adam by hand per channel, the early-stopping rule.
+/// Adam by hand per channel, the early-stopping rule; in float64 through the model's float64
+/// copy where it has one, as the implementation computes.
 fn literal_opticam(model: &dyn SplitModel, xi: &Tensor, p: &PerImage) -> Vec<Vec<f64>> {
     let defaults = OptiCam::default();
-    let (v, h, w) = (p.a.len(), p.a[0].len(), p.a[0][0].len());
+    let double = model.to_double().unwrap();
+    let (model, kind, xi, score, a) = match &double {
+        Some(m) => {
+            let xi = xi.to_kind(Kind::Double);
+            let a = m.features(&xi).unwrap();
+            let score = m.head(&a).unwrap().get(0).double_value(&[p.target]);
+            (m.as_ref(), Kind::Double, xi, score, maps_of(&a.get(0)))
+        }
+        None => (model, Kind::Float, xi.shallow_clone(), p.score, p.a.clone()),
+    };
+    let (v, h, w) = (a.len(), a[0].len(), a[0][0].len());
     let (height, width) = (xi.size()[2] as usize, xi.size()[3] as usize);
-    let relu_a: Maps = p.a.iter().map(|m| relu(m)).collect();
+    let relu_a: Maps = a.iter().map(|m| relu(m)).collect();
     let softmax = |u: &[f64]| -> Vec<f64> {
         let top = u.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = u.iter().map(|x| (x - top).exp()).sum();
@@ -498,24 +511,24 @@ fn literal_opticam(model: &dyn SplitModel, xi: &Tensor, p: &PerImage) -> Vec<Vec
             .collect::<Vec<f64>>(),
     )
     .view([1, v as i64, h as i64, w as i64])
-    .to_kind(Kind::Float);
+    .to_kind(kind);
     let (mut u, mut m, mut s) = (vec![0.5; v], vec![0.0; v], vec![0.0; v]);
     let mut last: Option<f64> = None;
     let every = (defaults.iterations / 10).max(1);
     for step in 1..=defaults.iterations {
         let leaf = Tensor::from_slice(&u)
-            .to_kind(Kind::Float)
+            .to_kind(kind)
             .view([1, v as i64])
             .set_requires_grad(true);
         // Ŝ = min-max(upsample(Σ_k softmax(u)_k ReLU(A_k))), written out with tensor ops on
         // this image.
-        let alpha = leaf.softmax(-1, Kind::Float).view([1, v as i64, 1, 1]);
+        let alpha = leaf.softmax(-1, kind).view([1, v as i64, 1, 1]);
         let sal = (&relu_tensor * alpha)
-            .sum_dim_intlist(1, true, Kind::Float)
+            .sum_dim_intlist(1, true, kind)
             .upsample_bilinear2d([height as i64, width as i64], false, None, None);
         let sal = (&sal - sal.min()) / (sal.max() - sal.min() + 1e-7);
-        let y = model.forward(&(xi * sal)).unwrap().get(0).get(p.target);
-        let loss = p.score - &y;
+        let y = model.forward(&(&xi * sal)).unwrap().get(0).get(p.target);
+        let loss = score - &y;
         let grad = to_vec(&Tensor::run_backward(&[&loss], &[&leaf], false, false).remove(0));
         let loss = loss.double_value(&[]);
         if step % every == 0 {
@@ -535,6 +548,17 @@ fn literal_opticam(model: &dyn SplitModel, xi: &Tensor, p: &PerImage) -> Vec<Vec
         }
     }
     weighted(&softmax(&u), &relu_a)
+}
+
+/// Opti-CAM on a model with a float64 copy (a random small VGG): the batched optimisation in
+/// float64 against the literal one, image by image, also in float64.
+fn opticam_float64() -> TestResult {
+    let model = Vgg::new(VggConfig::small(5, None), "small-vgg", 3, Device::Cpu);
+    ensure(model.to_double()?.is_some(), || {
+        "the VGG has no float64 copy".into()
+    })?;
+    let x = Init::new(9, Device::Cpu).normal(&[3, 3, 64, 64], 1.0);
+    compare("opticam", &model, &x)
 }
 
 fn compare(method_name: &str, model: &dyn SplitModel, x: &Tensor) -> TestResult {

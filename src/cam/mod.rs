@@ -23,7 +23,7 @@ pub use pipeline::{explain, explain_batched, postprocess, Explanation};
 use crate::error::{Error, Result};
 use crate::model::SplitModel;
 use crate::seed::{streams, Seeds};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// Everything a method may read for one batch. Tensors live on the model's device.
 pub struct CamContext<'a> {
@@ -143,7 +143,7 @@ impl CamMethod for Negated {
 pub fn weighted_sum(weights: &Tensor, activations: &Tensor) -> Tensor {
     let (n, v, h, w) = activations.size4().expect("activations are [N, V, h, w]");
     weights
-        .to_kind(Kind::Float)
+        .to_kind(activations.kind())
         .unsqueeze(1)
         .bmm(&activations.reshape([n, v, h * w]))
         .view([n, h, w])

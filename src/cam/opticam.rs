@@ -12,8 +12,16 @@
 //! Defaults follow the reference implementation's command line: 50 iterations, learning rate 0.1.
 //! Batched: all N images are optimised together (Adam is per parameter and the loss is a sum over
 //! images, so each image follows exactly the trajectory it would follow alone).
+//!
+//! In float64 where the model offers a float64 copy ([`SplitModel::to_double`]: the built-in
+//! VGGs, walled or not): Adam's normalised steps at a learning rate of 0.1 amplify rounding
+//! chaotically (measured in float32: losses 1e-6 apart at step 10 are 3e-2 apart at step 30, and
+//! maps differ by up to 0.11 between instruction sets), so float32 maps depend on the machine's
+//! kernels; float64 starts that growth nine orders of magnitude lower (docs/precision.md has the
+//! spread before and after). Other models compute in float32.
 use super::{weighted_sum, CamContext, CamMethod};
 use crate::error::{Error, Result};
+use crate::model::SplitModel;
 use tch::{Kind, Tensor};
 
 pub struct OptiCam {
@@ -32,7 +40,7 @@ impl Default for OptiCam {
 
 /// Ŝ for channel weights `u` [N, V]: softmax, weighted ReLU(A) sum, upsample, min–max.
 pub fn opticam_mask(u: &Tensor, relu_a: &Tensor, height: i64, width: i64) -> Tensor {
-    let s = weighted_sum(&u.softmax(-1, Kind::Float), relu_a).unsqueeze(1);
+    let s = weighted_sum(&u.softmax(-1, u.kind()), relu_a).unsqueeze(1);
     let s = s.upsample_bilinear2d([height, width], false, None, None);
     let lo = s.amin([1, 2, 3].as_slice(), true);
     let hi = s.amax([1, 2, 3].as_slice(), true);
@@ -54,13 +62,27 @@ impl CamMethod for OptiCam {
         false
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        let double = ctx.model.to_double()?;
+        let (model, kind): (&dyn SplitModel, Kind) = match &double {
+            Some(model) => (model.as_ref(), Kind::Double),
+            None => (ctx.model, Kind::Float),
+        };
         let a = ctx.activations;
         let (n, v, _, _) = a.size4().expect("activations are [N, V, h, w]");
         let (height, width) = (ctx.input.size()[2], ctx.input.size()[3]);
-        let relu_a = a.relu();
+        let input = ctx.input.to_kind(kind);
         let owners = Tensor::arange(n, (Kind::Int64, a.device()));
-        let original = ctx.target_scores(ctx.logits, &owners);
-        let options = (Kind::Float, a.device());
+        // In float64, the activations and the target scores are the float64 model's too: float32
+        // activations alone carry the kernels' rounding into the optimisation.
+        let (relu_a, original) = match &double {
+            Some(model) => {
+                let a = tch::no_grad(|| model.features(&input))?;
+                let logits = tch::no_grad(|| model.head(&a))?;
+                (a.relu(), ctx.target_scores(&logits, &owners))
+            }
+            None => (a.relu(), ctx.target_scores(ctx.logits, &owners)),
+        };
+        let options = (kind, a.device());
         let mut u = Tensor::full([n, v], 0.5, options);
         let (mut m, mut s) = (
             Tensor::zeros([n, v], options),
@@ -73,15 +95,15 @@ impl CamMethod for OptiCam {
         for step in 1..=self.iterations {
             let leaf = u.detach().set_requires_grad(true);
             let mask = opticam_mask(&leaf, &relu_a, height, width);
-            let logits = ctx.model.forward(&(ctx.input * mask))?;
+            let logits = model.forward(&(&input * mask))?;
             let loss = &original - ctx.target_scores(&logits, &owners);
-            let grad = Tensor::f_run_backward(&[loss.sum(Kind::Float)], &[&leaf], false, false)
+            let grad = Tensor::f_run_backward(&[loss.sum(kind)], &[&leaf], false, false)
                 .map_err(|e| Error::torch("differentiating Opti-CAM's objective", e))?
                 .remove(0);
             let loss = loss.detach();
             if step % check_every == 0 {
                 if let Some(previous) = &last_check {
-                    active = active * loss.le_tensor(previous).to_kind(Kind::Float).unsqueeze(1);
+                    active = active * loss.le_tensor(previous).to_kind(kind).unsqueeze(1);
                 }
                 last_check = Some(loss);
             }
@@ -92,6 +114,6 @@ impl CamMethod for OptiCam {
             let s_hat = &s / (1.0 - beta2.powi(step as i32));
             u = &u - m_hat / (s_hat.sqrt() + eps) * self.learning_rate * &active;
         }
-        Ok(weighted_sum(&u.softmax(-1, Kind::Float), &relu_a))
+        Ok(weighted_sum(&u.softmax(-1, kind), &relu_a).to_kind(Kind::Float))
     }
 }

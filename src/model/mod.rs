@@ -76,6 +76,12 @@ pub trait SplitModel {
     fn sha256(&self) -> Option<String> {
         None
     }
+    /// A float64 copy with the current weights (randomized ones included), for methods whose
+    /// optimisation through the model amplifies float32 rounding (Opti-CAM, docs/precision.md);
+    /// None where the model cannot make one (the method then computes in float32).
+    fn to_double(&self) -> Result<Option<Box<dyn SplitModel>>> {
+        Ok(None)
+    }
     /// `head(features(x))`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.head(&self.features(x)?)

@@ -412,6 +412,17 @@ impl SplitModel for Vgg {
         Ok(self.head_t(a, false))
     }
 
+    fn to_double(&self) -> Result<Option<Box<dyn SplitModel>>> {
+        let mut copy = Vgg::for_loading(self.config.clone(), &self.label, self.device());
+        copy.vs
+            .copy(&self.vs)
+            .map_err(|e| Error::torch("copying a VGG to float64", e))?;
+        // In place (`set_data`): the blocks' tensor handles see float64 too.
+        copy.vs.double();
+        copy.weights_sha256 = self.weights_sha256.clone();
+        Ok(Some(Box::new(copy)))
+    }
+
     fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
         let mut state: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
         state.sort_by(|a, b| a.0.cmp(&b.0));

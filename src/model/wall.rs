@@ -115,6 +115,13 @@ impl SplitModel for Walled {
     fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
         self.inner.parameter_groups()
     }
+    fn to_double(&self) -> Result<Option<Box<dyn SplitModel>>> {
+        let rows = self.rows.clone();
+        Ok(self
+            .inner
+            .to_double()?
+            .map(|inner| Box::new(Walled::new(inner, rows)) as Box<dyn SplitModel>))
+    }
     fn inner_torchscript(&self) -> Option<&tch::CModule> {
         self.inner.as_torchscript()
     }
