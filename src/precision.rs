@@ -12,7 +12,8 @@
 //!
 //! * [`Precision::Reproducible`] (the default): AVX2 kernels in all three libraries on every
 //!   x86-64 processor with AVX2 (an AVX-512 machine computes exactly what an AVX2 machine does),
-//!   MKL in strict mode (results independent of the thread count), TF32 off.
+//!   MKL in strict mode (results independent of the thread count), at least two threads (one
+//!   thread takes serial code paths that sum in another order), TF32 off.
 //! * [`Precision::Fast`]: the vendors' defaults (the widest instruction set, TF32 on CUDA).
 //!
 //! Every report records the policy and what libtorch says it computes with ([`PrecisionRecord`]).
@@ -140,11 +141,17 @@ pub fn init(mode: Precision) -> Result<&'static PrecisionRecord> {
                 );
             }
             std::env::set_var("NVIDIA_TF32_OVERRIDE", "0");
+            // One thread takes libtorch's serial code paths, whose sums differ from the
+            // parallel ones in the last bits; any two or more threads agree (docs/precision.md).
+            if tch::get_num_threads() < 2 {
+                tch::set_num_threads(2);
+            }
         }
         Precision::Fast => {}
     }
     let record = observe(mode);
-    if mode == Precision::Reproducible && cpu_has_avx2() && record.cpu_kernels != "AVX2" {
+    let known = record.cpu_kernels != "unknown";
+    if mode == Precision::Reproducible && cpu_has_avx2() && known && record.cpu_kernels != "AVX2" {
         eprintln!(
             "warning: libtorch ran before blindspot's precision policy and computes with its {} \
              kernels, not AVX2: numbers may differ from other machines' (call \

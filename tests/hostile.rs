@@ -514,7 +514,7 @@ fn merge() -> TestResult {
     let foreign = dir.join("old.json");
     std::fs::write(
         &foreign,
-        json.replace("blindspot-report/2", "blindspot-report/1"),
+        json.replace(blindspot::report::SCHEMA, "blindspot-report/1"),
     )?;
     let r = blindspot(&[
         "merge",
@@ -522,7 +522,10 @@ fn merge() -> TestResult {
         "--out",
         merged.to_str().unwrap(),
     ]);
-    refused(&r, &["schema `blindspot-report/1`", "blindspot-report/2"])
+    refused(
+        &r,
+        &["schema `blindspot-report/1`", blindspot::report::SCHEMA],
+    )
 }
 
 fn late() -> TestResult {
