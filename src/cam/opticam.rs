@@ -22,7 +22,7 @@
 use super::{weighted_sum, CamContext, CamMethod};
 use crate::error::{Error, Result};
 use crate::model::SplitModel;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 pub struct OptiCam {
     pub iterations: i64,
@@ -62,27 +62,57 @@ impl CamMethod for OptiCam {
         false
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        let double = ctx.model.to_double()?;
-        let (model, kind): (&dyn SplitModel, Kind) = match &double {
-            Some(model) => (model.as_ref(), Kind::Double),
-            None => (ctx.model, Kind::Float),
+        let Some(double) = ctx.model.to_double()? else {
+            let original = target_scores(ctx.logits, ctx.targets);
+            let relu_a = ctx.activations.relu();
+            return self.optimise(ctx.model, ctx.input, &relu_a, &original, ctx.targets);
         };
-        let a = ctx.activations;
-        let (n, v, _, _) = a.size4().expect("activations are [N, V, h, w]");
-        let (height, width) = (ctx.input.size()[2], ctx.input.size()[3]);
-        let input = ctx.input.to_kind(kind);
-        let owners = Tensor::arange(n, (Kind::Int64, a.device()));
         // In float64, the activations and the target scores are the float64 model's too: float32
         // activations alone carry the kernels' rounding into the optimisation.
-        let (relu_a, original) = match &double {
-            Some(model) => {
-                let a = tch::no_grad(|| model.features(&input))?;
-                let logits = tch::no_grad(|| model.head(&a))?;
-                (a.relu(), ctx.target_scores(&logits, &owners))
-            }
-            None => (a.relu(), ctx.target_scores(ctx.logits, &owners)),
+        let n = ctx.input.size()[0];
+        let chunk = match ctx.input.device() {
+            Device::Cpu => CPU_DOUBLE_CHUNK,
+            _ => n.max(1),
         };
-        let options = (kind, a.device());
+        let mut maps = Vec::new();
+        for start in (0..n).step_by(chunk as usize) {
+            let len = chunk.min(n - start);
+            let input = ctx.input.narrow(0, start, len).to_kind(Kind::Double);
+            let targets = ctx.targets.narrow(0, start, len);
+            let a = tch::no_grad(|| double.features(&input))?;
+            let logits = tch::no_grad(|| double.head(&a))?;
+            let original = target_scores(&logits, &targets);
+            maps.push(self.optimise(double.as_ref(), &input, &a.relu(), &original, &targets)?);
+        }
+        Ok(Tensor::cat(&maps, 0))
+    }
+}
+
+/// Images per float64 optimisation on a CPU. Measured on 64 STACK-SYNTH images
+/// (`builtin:stack-masked`, 2 threads): 4, 8, 16, 32, 64 images at a time took 8.2, 7.1, 7.3,
+/// 8.8, 11.4 s, with bitwise the same maps (the images are optimised independently).
+const CPU_DOUBLE_CHUNK: i64 = 16;
+
+/// The score of each image's target class, `logits` [N, K] and `targets` int64 [N].
+fn target_scores(logits: &Tensor, targets: &Tensor) -> Tensor {
+    logits.gather(1, &targets.unsqueeze(1), false).squeeze_dim(1)
+}
+
+impl OptiCam {
+    /// Adam on the channel weights of the images of `input` (in its kind, float32 or float64),
+    /// given ReLU(A) and the unmasked target scores; the raw maps, as float32.
+    fn optimise(
+        &self,
+        model: &dyn SplitModel,
+        input: &Tensor,
+        relu_a: &Tensor,
+        original: &Tensor,
+        targets: &Tensor,
+    ) -> Result<Tensor> {
+        let kind = input.kind();
+        let (n, v, _, _) = relu_a.size4().expect("activations are [N, V, h, w]");
+        let (height, width) = (input.size()[2], input.size()[3]);
+        let options = (kind, input.device());
         let mut u = Tensor::full([n, v], 0.5, options);
         let (mut m, mut s) = (
             Tensor::zeros([n, v], options),
@@ -94,9 +124,9 @@ impl CamMethod for OptiCam {
         let (beta1, beta2, eps) = (0.9f64, 0.999f64, 1e-8);
         for step in 1..=self.iterations {
             let leaf = u.detach().set_requires_grad(true);
-            let mask = opticam_mask(&leaf, &relu_a, height, width);
-            let logits = model.forward(&(&input * mask))?;
-            let loss = &original - ctx.target_scores(&logits, &owners);
+            let mask = opticam_mask(&leaf, relu_a, height, width);
+            let logits = model.forward(&(input * mask))?;
+            let loss = original - target_scores(&logits, targets);
             let grad = Tensor::f_run_backward(&[loss.sum(kind)], &[&leaf], false, false)
                 .map_err(|e| Error::torch("differentiating Opti-CAM's objective", e))?
                 .remove(0);
@@ -114,6 +144,6 @@ impl CamMethod for OptiCam {
             let s_hat = &s / (1.0 - beta2.powi(step as i32));
             u = &u - m_hat / (s_hat.sqrt() + eps) * self.learning_rate * &active;
         }
-        Ok(weighted_sum(&u.softmax(-1, kind), &relu_a).to_kind(Kind::Float))
+        Ok(weighted_sum(&u.softmax(-1, kind), relu_a).to_kind(Kind::Float))
     }
 }
