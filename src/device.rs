@@ -115,12 +115,6 @@ pub fn free_memory(device: Device) -> Option<u64> {
     type GetDevice = unsafe extern "C" fn(*mut libc::c_int) -> libc::c_int;
     type SetDevice = unsafe extern "C" fn(libc::c_int) -> libc::c_int;
     type MemGetInfo = unsafe extern "C" fn(*mut libc::size_t, *mut libc::size_t) -> libc::c_int;
-    let symbol = |name: &str| {
-        let c_name = std::ffi::CString::new(name).expect("no NUL in a symbol name");
-        // SAFETY: a valid C string; RTLD_DEFAULT searches every loaded library.
-        let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c_name.as_ptr()) };
-        (!address.is_null()).then_some(address)
-    };
     let (get, set, info) = (
         symbol("cudaGetDevice")?,
         symbol("cudaSetDevice")?,
@@ -142,6 +136,15 @@ pub fn free_memory(device: Device) -> Option<u64> {
         set(previous);
         (status == 0).then_some(free as u64)
     }
+}
+
+/// The address of a C symbol in any library the process has loaded (`dlsym` with
+/// `RTLD_DEFAULT`), or None.
+pub(crate) fn symbol(name: &str) -> Option<*mut libc::c_void> {
+    let c_name = std::ffi::CString::new(name).expect("no NUL in a symbol name");
+    // SAFETY: a valid C string; RTLD_DEFAULT searches every loaded library.
+    let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c_name.as_ptr()) };
+    (!address.is_null()).then_some(address)
 }
 
 /// Whether a libtorch failure (as blindspot reports it) was the device running out of memory;

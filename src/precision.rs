@@ -395,12 +395,7 @@ fn aten_capability() -> Option<String> {
     }
     type Get = unsafe extern "C" fn(*mut StdString) -> *mut StdString;
     type Delete = unsafe extern "C" fn(*mut libc::c_void);
-    let symbol = |name: &str| {
-        let c_name = std::ffi::CString::new(name).expect("no NUL in a symbol name");
-        // SAFETY: a valid C string; RTLD_DEFAULT searches every loaded library.
-        let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c_name.as_ptr()) };
-        (!address.is_null()).then_some(address)
-    };
+    use crate::device::symbol;
     let get = symbol("_ZN2at18get_cpu_capabilityB5cxx11Ev")?;
     let mut out = std::mem::MaybeUninit::<StdString>::uninit();
     // SAFETY: the function's C++ signature is `std::string ()`; it constructs the string in

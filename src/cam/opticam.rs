@@ -95,7 +95,9 @@ const CPU_DOUBLE_CHUNK: i64 = 16;
 
 /// The score of each image's target class, `logits` [N, K] and `targets` int64 [N].
 fn target_scores(logits: &Tensor, targets: &Tensor) -> Tensor {
-    logits.gather(1, &targets.unsqueeze(1), false).squeeze_dim(1)
+    logits
+        .gather(1, &targets.unsqueeze(1), false)
+        .squeeze_dim(1)
 }
 
 impl OptiCam {
