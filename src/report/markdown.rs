@@ -125,7 +125,7 @@ fn settings(report: &Report, out: &mut String) {
 /// after the settings with the HTML report.
 pub fn render(report: &Report, figures: &[String]) -> String {
     let mut out = format!(
-        "# blindspot report: {}\n\nseed {}, device {} ({}), blindspot {}\n\n",
+        "# blindspot report: {}\n\nseed {}, device {}, precision {}, blindspot {}\n\n",
         report.check,
         report.seed,
         report.device,
