@@ -284,7 +284,7 @@ fn validate_environment() -> Result<()> {
         // oneDNN's variable is a cap (a value above the processor's is harmless); MKL's branch
         // must exist on the processor.
         let needs_avx512 = branch.starts_with("AVX512");
-        let needs_avx2 = needs_avx512 || branch == "AVX2";
+        let needs_avx2 = at_least_avx2(branch);
         if name != "ONEDNN_MAX_CPU_ISA"
             && ((needs_avx512 && !cpu_has_avx512()) || (needs_avx2 && !cpu_has_avx2()))
         {
@@ -292,6 +292,11 @@ fn validate_environment() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether an MKL branch (upper case) is AVX2 or wider.
+fn at_least_avx2(branch: &str) -> bool {
+    branch == "AVX2" || branch.starts_with("AVX512")
 }
 
 fn lacks(name: &str, value: &str) -> Error {
@@ -367,8 +372,7 @@ fn reject_conflicts() -> Result<()> {
         }
     }
     if let Ok(value) = std::env::var("MKL_ENABLE_INSTRUCTIONS") {
-        let upper = value.trim().to_ascii_uppercase();
-        if !(upper == "AVX2" || upper.starts_with("AVX512")) {
+        if !at_least_avx2(&value.trim().to_ascii_uppercase()) {
             return Err(conflict("MKL_ENABLE_INSTRUCTIONS", &value, "AVX2"));
         }
     }

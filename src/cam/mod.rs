@@ -51,9 +51,15 @@ impl CamContext<'_> {
 
     /// The target-class score of each row of `logits`, for rows that belong to images `owners`.
     pub fn target_scores(&self, logits: &Tensor, owners: &Tensor) -> Tensor {
-        let t = self.targets.index_select(0, owners).unsqueeze(1);
-        logits.gather(1, &t, false).squeeze_dim(1)
+        target_scores(logits, &self.targets.index_select(0, owners))
     }
+}
+
+/// The score of each row's target class: `logits` [N, K], `targets` int64 [N] -> [N].
+pub fn target_scores(logits: &Tensor, targets: &Tensor) -> Tensor {
+    logits
+        .gather(1, &targets.unsqueeze(1), false)
+        .squeeze_dim(1)
 }
 
 /// A saliency method of the CAM family. Implement `raw_map`; the pipeline does the rest.

@@ -19,7 +19,7 @@
 //! maps differ by up to 0.11 between instruction sets), so float32 maps depend on the machine's
 //! kernels; float64 starts that growth nine orders of magnitude lower (docs/precision.md has the
 //! spread before and after). Other models compute in float32.
-use super::{weighted_sum, CamContext, CamMethod};
+use super::{target_scores, weighted_sum, CamContext, CamMethod};
 use crate::error::{Error, Result};
 use crate::model::SplitModel;
 use tch::{Device, Kind, Tensor};
@@ -92,13 +92,6 @@ impl CamMethod for OptiCam {
 /// (`builtin:stack-masked`, 2 threads): 4, 8, 16, 32, 64 images at a time took 8.2, 7.1, 7.3,
 /// 8.8, 11.4 s, with bitwise the same maps (the images are optimised independently).
 const CPU_DOUBLE_CHUNK: i64 = 16;
-
-/// The score of each image's target class, `logits` [N, K] and `targets` int64 [N].
-fn target_scores(logits: &Tensor, targets: &Tensor) -> Tensor {
-    logits
-        .gather(1, &targets.unsqueeze(1), false)
-        .squeeze_dim(1)
-}
 
 impl OptiCam {
     /// Adam on the channel weights of the images of `input` (in its kind, float32 or float64),

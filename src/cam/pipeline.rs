@@ -190,9 +190,7 @@ pub fn explain(
         None => logits.detach().argmax(1, false),
     };
     let gradients = if method.uses_gradients() {
-        let score = logits
-            .gather(1, &targets.unsqueeze(1), false)
-            .sum(Kind::Float);
+        let score = super::target_scores(&logits, &targets).sum(Kind::Float);
         let mut grads = Tensor::f_run_backward(&[score], &[&leaf], false, false).map_err(|e| {
             Error::model(
                 format!(
