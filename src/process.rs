@@ -113,3 +113,8 @@ pub fn stop_if_interrupted() {
     eprintln!("blindspot: stopped by {name}; external commands killed, folders removed");
     std::process::exit(128 + signal);
 }
+
+/// `text` as one POSIX shell word: single-quoted, each `'` written as `'\''`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}

@@ -6,7 +6,7 @@
 //!
 //! Only the head is re-run: the features of an image do not change when one of its channels is
 //! ablated, so the N·V ablated activation tensors go through `head` in chunks of `batch_size`.
-use super::{weighted_sum, CamContext, CamMethod};
+use super::{weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -22,6 +22,9 @@ impl Default for AblationCam {
 }
 
 impl CamMethod for AblationCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "ablationcam"
     }

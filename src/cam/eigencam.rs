@@ -13,7 +13,7 @@
 //! blindspot flips v₁ so that Σ_k v₁(k) ≥ 0, which is the same as asking the projection to
 //! correlate non-negatively with the centred channel-sum map (since M·1 · Mv₁ = σ₁² Σ_k v₁(k)).
 //! Deterministic, and on ReLU features it points the map at where the activations are.
-use super::{CamContext, CamMethod};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -138,6 +138,9 @@ fn start_block(k: i64) -> Tensor {
 pub struct EigenCam;
 
 impl CamMethod for EigenCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "eigencam"
     }
@@ -161,6 +164,9 @@ impl CamMethod for EigenCam {
 pub struct EigenGradCam;
 
 impl CamMethod for EigenGradCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "eigengradcam"
     }

@@ -5,7 +5,7 @@
 //! with `{job}` replaced by the path of `job.json` (and `{dir}` by the folder); and reads back the
 //! maps (`maps.npy`, float32 [N, H, W]). A command that fails, hangs past the timeout, or writes
 //! no or malformed maps is an error naming the job — never a verdict.
-use super::{CamContext, CamMethod};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::{Error, Result};
 use crate::io::npy;
 use crate::model::export::save_split;
@@ -170,6 +170,9 @@ impl Drop for ExternalMethod {
 }
 
 impl CamMethod for ExternalMethod {
+    fn origin(&self) -> Origin {
+        Origin::External(format!("{}={}", self.spec.name, self.spec.command))
+    }
     fn name(&self) -> &str {
         &self.spec.name
     }

@@ -2,13 +2,16 @@
 //! Gradient-based Localization", ICCV 2017).
 //!
 //! w_k = (1/hw) Σ_{ij} ∂y_c/∂A_k(i,j);  cam = Σ_k w_k A_k.
-use super::{weighted_sum, CamContext, CamMethod};
+use super::{weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
 pub struct GradCam;
 
 impl CamMethod for GradCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "gradcam"
     }

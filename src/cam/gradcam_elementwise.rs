@@ -1,13 +1,16 @@
 //! GradCAMElementWise (pytorch-grad-cam's element-wise variant of Grad-CAM, after HiResCAM).
 //!
 //! cam(i,j) = Σ_k ReLU(∂y_c/∂A_k(i,j) · A_k(i,j)).
-use super::{CamContext, CamMethod};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
 pub struct GradCamElementWise;
 
 impl CamMethod for GradCamElementWise {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "gradcam-elementwise"
     }

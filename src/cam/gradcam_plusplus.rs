@@ -4,13 +4,16 @@
 //!
 //! S_k = Σ_{ab} A_k(a,b);  α_k(i,j) = g² / (2g² + S_k g³ + 1e-6), 0 where g = 0;
 //! w_k = Σ_{ij} α_k(i,j) ReLU(g_k(i,j));  cam = Σ_k w_k A_k.
-use super::{weighted_sum, CamContext, CamMethod};
+use super::{weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
 pub struct GradCamPlusPlus;
 
 impl CamMethod for GradCamPlusPlus {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "gradcam++"
     }

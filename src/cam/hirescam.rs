@@ -3,13 +3,16 @@
 //!
 //! cam(i,j) = Σ_k ∂y_c/∂A_k(i,j) · A_k(i,j)  (element-wise, no spatial averaging: exactly zero
 //! wherever the head does not read A).
-use super::{CamContext, CamMethod};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
 pub struct HiResCam;
 
 impl CamMethod for HiResCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "hirescam"
     }

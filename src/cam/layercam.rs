@@ -2,13 +2,16 @@
 //! Localization", IEEE TIP 2021).
 //!
 //! cam(i,j) = Σ_k ReLU(g_k(i,j)) · A_k(i,j).
-use super::{CamContext, CamMethod};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
 pub struct LayerCam;
 
 impl CamMethod for LayerCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "layercam"
     }

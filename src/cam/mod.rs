@@ -81,6 +81,24 @@ pub trait CamMethod {
     fn sign_ambiguous(&self) -> bool {
         false
     }
+    /// Where the method comes from, so that a replay names something that can rebuild it: the
+    /// built-in methods say [`Origin::BuiltIn`], external ones their `--external` spec; the
+    /// default, [`Origin::Code`], is a method that lives in your Rust code.
+    fn origin(&self) -> Origin {
+        Origin::Code
+    }
+}
+
+/// Where a method comes from (see [`CamMethod::origin`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// One of [`builtin_methods`], with its default parameters: `--method NAME` rebuilds it.
+    BuiltIn,
+    /// An external method: `--external 'SPEC'` (`NAME=COMMAND`) rebuilds it.
+    External(String),
+    /// A method defined in Rust outside blindspot: only its own crate can rebuild it.
+    Code,
 }
 
 /// Shared methods are methods: the runner and the harness hand one method to several checks
@@ -105,6 +123,9 @@ macro_rules! forward_cam_method {
             }
             fn sign_ambiguous(&self) -> bool {
                 (**self).sign_ambiguous()
+            }
+            fn origin(&self) -> Origin {
+                (**self).origin()
             }
         }
     )*};
@@ -141,6 +162,9 @@ impl CamMethod for Negated {
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         Ok(-self.inner.raw_map(ctx)?)
+    }
+    fn origin(&self) -> Origin {
+        self.inner.origin()
     }
 }
 

@@ -19,7 +19,7 @@
 //! maps differ by up to 0.11 between instruction sets), so float32 maps depend on the machine's
 //! kernels; float64 starts that growth nine orders of magnitude lower (docs/precision.md has the
 //! spread before and after). Other models compute in float32.
-use super::{target_scores, weighted_sum, CamContext, CamMethod};
+use super::{target_scores, weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::{Error, Result};
 use crate::model::SplitModel;
 use tch::{Device, Kind, Tensor};
@@ -48,6 +48,9 @@ pub fn opticam_mask(u: &Tensor, relu_a: &Tensor, height: i64, width: i64) -> Ten
 }
 
 impl CamMethod for OptiCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "opticam"
     }

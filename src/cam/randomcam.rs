@@ -1,6 +1,6 @@
 //! RandomCAM (pytorch-grad-cam's negative control): channel weights w_k ~ U(−1, 1) i.i.d.,
 //! cam = Σ_k w_k A_k. A method that any sane sanity check must fail.
-use super::{weighted_sum, CamContext, CamMethod};
+use super::{weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use crate::model::init::Init;
 use tch::Tensor;
@@ -12,6 +12,9 @@ pub struct RandomCam {
 }
 
 impl CamMethod for RandomCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "randomcam"
     }

@@ -13,7 +13,7 @@
 //! batch and only the other channels are run through the model. (Such a channel's score only
 //! scales the raw map through the softmax's denominator, so the final map does not depend on it;
 //! the raw map is still the literal loop's, which tests/reference.rs checks on dead channels.)
-use super::{weighted_sum, CamContext, CamMethod};
+use super::{weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -48,6 +48,9 @@ impl ScoreCam {
 }
 
 impl CamMethod for ScoreCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "scorecam"
     }

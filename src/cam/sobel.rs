@@ -5,7 +5,7 @@
 //! gx, gy = 3×3 Sobel responses with reflect-101 borders (OpenCV's default);
 //! map = 0.5 |gx| + 0.5 |gy| at input resolution. It ignores the model, so it must fail every
 //! model- and data-randomization check.
-use super::{CamContext, CamMethod};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -33,6 +33,9 @@ pub fn sobel_magnitude(input: &Tensor) -> Tensor {
 }
 
 impl CamMethod for Sobel {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "sobel"
     }

@@ -2,13 +2,16 @@
 //! CNNs", BMVC 2020).
 //!
 //! w_k = Σ_{ij} g_k(i,j) A_k(i,j) / (Σ_{ij} A_k(i,j) + 1e-7);  cam = Σ_k w_k A_k.
-use super::{weighted_sum, CamContext, CamMethod};
+use super::{weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
 pub struct XGradCam;
 
 impl CamMethod for XGradCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
     fn name(&self) -> &str {
         "xgradcam"
     }

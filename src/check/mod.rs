@@ -170,6 +170,14 @@ pub trait Check: Clone + std::fmt::Debug + Serialize + DeserializeOwned + clap::
         }
     }
 
+    /// The built-in method whose maps decide every verdict, for a check that is about one method
+    /// rather than the methods it is given (the theorem's Monte Carlo is about GradCAM); `None`
+    /// (the default) when each given method's own maps decide its verdicts. The harness names a
+    /// trial after the method that decided it: `…::builtin:gradcam` instead of the user's method.
+    fn fixed_method(&self) -> Option<&'static str> {
+        None
+    }
+
     /// How many verdicts the check makes for `methods` method evaluations (the family size it
     /// adds to a run). Default: one per method.
     fn verdicts(&self, methods: usize) -> usize {

@@ -17,6 +17,8 @@ pub trait DynCheck: Send + Sync + std::fmt::Debug {
     fn params(&self) -> serde_json::Value;
     fn subject(&self) -> Option<&Subject>;
     fn subject_mut(&mut self) -> Option<&mut Subject>;
+    /// The built-in method that decides every verdict, when not the given ones.
+    fn fixed_method(&self) -> Option<&'static str>;
     /// Verdicts made for `methods` method evaluations.
     fn verdicts(&self, methods: usize) -> usize;
     /// The models it opens: (spec, weights).
@@ -41,6 +43,9 @@ impl<C: Check + Send + Sync + 'static> DynCheck for C {
     }
     fn subject_mut(&mut self) -> Option<&mut Subject> {
         Check::subject_mut(self)
+    }
+    fn fixed_method(&self) -> Option<&'static str> {
+        Check::fixed_method(self)
     }
     fn verdicts(&self, methods: usize) -> usize {
         Check::verdicts(self, methods)

@@ -724,6 +724,11 @@ impl Check for TheoremCheck {
             .collect()
     }
 
+    /// Theorem 1 is about GradCAM: its maps decide, whatever the methods given.
+    fn fixed_method(&self) -> Option<&'static str> {
+        Some("gradcam")
+    }
+
     fn run(&self, _methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
         let configs = self.sweep();
         let mut progress = Progress::new("theorem Monte Carlo", configs.len() as u64);

@@ -90,7 +90,15 @@ pub fn prop_command(registry: &Registry) -> clap::Command {
         .arg(
             clap::Arg::new("method")
                 .long("method")
-                .default_value("gradcam"),
+                .default_value("gradcam")
+                .help("a built-in method"),
+        )
+        .arg(
+            clap::Arg::new("external")
+                .long("external")
+                .value_name("NAME=COMMAND")
+                .conflicts_with("method")
+                .help("an external method instead (as in `blindspot check --external`)"),
         )
         .arg(
             clap::Arg::new("device")
@@ -150,9 +158,13 @@ fn replay(sub: &clap::ArgMatches) -> Result<bool> {
     println!("case {}", case.encode());
     match case.property.as_str() {
         "wall" => {
-            let name = sub.get_one::<String>("method").expect("default");
-            let method: Rc<dyn CamMethod> =
-                crate::cam::method_named(name, &Seeds::new(case.seed))?.into();
+            let method: Rc<dyn CamMethod> = match sub.get_one::<String>("external") {
+                Some(spec) => Rc::new(ExternalMethod::parse(spec, 600.0)?),
+                None => {
+                    let name = sub.get_one::<String>("method").expect("default");
+                    crate::cam::method_named(name, &Seeds::new(case.seed))?.into()
+                }
+            };
             // A sign-ambiguous method is judged on both signs, as the run judged it.
             let mut signs = vec![Rc::clone(&method)];
             if method.sign_ambiguous() {
@@ -254,13 +266,13 @@ fn run_named(registry: &Registry, name: &str, sub: &clap::ArgMatches) -> Result<
     let methods = common.methods(&Seeds::new(common.seed))?;
     let control = ErrorControl::bonferroni(fwe, family_size(&[check.as_ref()], &methods));
     let ctx = CheckContext::controlled(device, common.seed, control);
-    let run = run_checks(name, &[(0, check.as_ref())], methods, &ctx)
+    let mut run = run_checks(name, &[(0, check.as_ref())], methods, &ctx)
         .with_context(|| format!("running the {name} check"))?;
+    if common.expect_pass {
+        run.report.expect_pass_by_default();
+    }
     finish(&run.report, &common.json)?;
-    Ok(super::run::report_expectations(
-        &run.report,
-        common.expect_pass,
-    ))
+    Ok(super::run::report_expectations(&run.report))
 }
 
 /// Prints the table and writes the JSON report when asked.

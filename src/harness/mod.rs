@@ -1,6 +1,10 @@
 //! Gate a saliency method from `cargo test`: a libtest-mimic harness that turns a suite's checks
 //! into trials, one per (check × model × configuration), each passing iff the method gets the
 //! expected verdict (pass, unless told otherwise), with the statistic in the failure message.
+//! Every trial is decided by the method's own maps: the checks that are about one built-in method
+//! whatever the methods given (the theorem's Monte Carlo, `prop-theorem` and `prop-positivity`
+//! are about GradCAM) are left out of any other method's harness, and `run` says so on stderr.
+//! A failing `prop-wall` trial prints the `.replay("CASE")` call that replays its counterexample.
 //!
 //! ```no_run
 //! // tests/sanity.rs of your crate, with `[[test]] name = "sanity" harness = false`:
@@ -21,7 +25,8 @@
 //!
 //! Filtering (`cargo test wall`), `--ignored`, `--list` and `--test-threads` work as in any cargo
 //! test; checks a suite marks `ignored = true` become ignored trials.
-use crate::cam::CamMethod;
+use crate::cam::{CamMethod, Negated, Origin};
+use crate::check::property::{wall, CaseId};
 use crate::check::runner::run_checks;
 use crate::check::suite::Suite;
 use crate::check::{
@@ -45,6 +50,7 @@ pub struct SanityHarness {
     suites: Vec<Source>,
     registry: Registry,
     expectations: Vec<(String, Verdict)>,
+    replays: Vec<String>,
     device: Device,
     family_wise_error: f64,
     /// Why the precision policy could not be applied (then the one trial says so).
@@ -62,6 +68,7 @@ impl SanityHarness {
             suites: Vec::new(),
             registry: Registry::builtin(),
             expectations: Vec::new(),
+            replays: Vec::new(),
             device: crate::device::cuda_if_available(),
             family_wise_error: FAMILY_WISE_ERROR,
             precision_error,
@@ -123,6 +130,45 @@ impl SanityHarness {
         self
     }
 
+    /// Adds one trial that replays a `prop-wall` counterexample (the string a failing property
+    /// trial prints) on this method: it fails iff the method still puts mass behind the wall.
+    pub fn replay(mut self, case: &str) -> Self {
+        self.replays.push(case.trim().to_string());
+        self
+    }
+
+    /// Whether this method's maps decide `check`'s verdicts: always, except for a check about
+    /// one built-in method (the theorem's, about GradCAM), which only that method's harness runs.
+    fn decides(&self, check: &dyn DynCheck) -> bool {
+        match check.fixed_method() {
+            None => true,
+            Some(builtin) => {
+                self.method.origin() == Origin::BuiltIn && self.method.name() == builtin
+            }
+        }
+    }
+
+    /// The checks of the harness's suites left out because this method's maps would not decide
+    /// them (`suite::index::check (about gradcam)`); `run` says so on stderr.
+    pub fn left_out(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for suite in self.suites.iter().filter_map(|s| self.parse(s).ok()) {
+            for (index, entry) in suite.checks.iter().enumerate() {
+                if let (false, Some(about)) = (
+                    self.decides(entry.check.as_ref()),
+                    entry.check.fixed_method(),
+                ) {
+                    out.push(format!(
+                        "{}::{index}::{} (about {about})",
+                        suite.name,
+                        entry.check.name()
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     fn parse(&self, source: &Source) -> Result<Suite> {
         match source {
             Source::Named(name) => Suite::named_with(name, &self.registry),
@@ -157,6 +203,9 @@ impl SanityHarness {
                 }
             };
             for (index, entry) in suite.checks.iter().enumerate() {
+                if !self.decides(entry.check.as_ref()) {
+                    continue;
+                }
                 for (config, check) in entry.check.configurations() {
                     let name = format!(
                         "{}::{}::{}::{}::{}",
@@ -169,6 +218,17 @@ impl SanityHarness {
                     planned.push((name, suite.seed, index, check, entry.ignored));
                 }
             }
+        }
+        for case in &self.replays {
+            plans.push(Planned {
+                name: format!("replay::{case}::{}", self.method.name()),
+                ignored: false,
+                work: Work::Replay {
+                    case: case.clone(),
+                    method: Arc::clone(&self.method),
+                    device: self.device,
+                },
+            });
         }
         let evaluations = if self.method.sign_ambiguous() { 2 } else { 1 };
         let family = planned.iter().map(|p| p.3.verdicts(evaluations)).sum();
@@ -226,6 +286,15 @@ impl SanityHarness {
     /// Parses the command line like `cargo test`, runs the trials and exits with their status.
     pub fn run(self) -> ! {
         let args = Arguments::from_args();
+        let left_out = self.left_out();
+        if !left_out.is_empty() {
+            eprintln!(
+                "blindspot: {} left out: these checks never call {} (blindspot run --suite \
+                 SUITE runs them)",
+                left_out.join(", "),
+                self.method.name()
+            );
+        }
         libtest_mimic::run(&args, self.trials()).exit()
     }
 }
@@ -247,6 +316,11 @@ struct Planned {
 
 enum Work {
     Broken(String),
+    Replay {
+        case: String,
+        method: Arc<dyn CamMethod + Send + Sync>,
+        device: Device,
+    },
     Check {
         index: usize,
         check: Box<dyn DynCheck>,
@@ -260,6 +334,11 @@ impl Work {
     fn run(self) -> std::result::Result<(), String> {
         match self {
             Work::Broken(message) => Err(message),
+            Work::Replay {
+                case,
+                method,
+                device,
+            } => replay_trial(&case, method, device).map_err(|e| e.to_string()),
             Work::Check {
                 index,
                 check,
@@ -302,4 +381,41 @@ fn run_trial(
             wrong.join("\n  ")
         ))
     }
+}
+
+/// Replays one `prop-wall` case on the method (both signs of a sign-ambiguous one, as the run
+/// judged it): Ok when the wall holds, the leak and the architecture otherwise.
+fn replay_trial(
+    case: &str,
+    method: Arc<dyn CamMethod + Send + Sync>,
+    device: Device,
+) -> std::result::Result<(), String> {
+    let id = CaseId::parse(case).map_err(|e| e.to_string())?;
+    if id.property != "wall" {
+        return Err(format!(
+            "`{case}` is a prop-{} case, which is about GradCAM, not this method: replay it \
+             with `blindspot prop replay {case}`",
+            id.property
+        ));
+    }
+    let method: std::rc::Rc<dyn CamMethod> = std::rc::Rc::new(method);
+    let mut signs = vec![std::rc::Rc::clone(&method)];
+    if method.sign_ambiguous() {
+        signs.push(std::rc::Rc::new(Negated::new(method)));
+    }
+    let tau = wall::PropWallCheck::default().tau;
+    for m in signs {
+        let (leak, arch) = wall::replay(&id, m.as_ref(), tau, device).map_err(|e| e.to_string())?;
+        if leak.fails() {
+            return Err(format!(
+                "{} puts mass behind the wall of {arch}: µ = {:e} at input resolution, {:e} at \
+                 the feature map's (tolerance {:e})",
+                m.title(),
+                leak.input,
+                leak.feature,
+                wall::TOLERANCE
+            ));
+        }
+    }
+    Ok(())
 }

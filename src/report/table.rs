@@ -59,15 +59,13 @@ fn property_lines(r: &CheckResult, p: &crate::check::property::PropertyDetail) -
     );
     if let Some(c) = &p.counterexample {
         text.push_str(&format!(
-            "\n{:<20} counterexample {} (value {:.3e}, {} shrink steps)\n{:<20} replay: \
-             blindspot prop replay {} --method {}",
+            "\n{:<20} counterexample {} (value {:.3e}, {} shrink steps)\n{:<20} replay: {}",
             "",
             c.architecture,
             c.value,
             c.shrink_steps.len(),
             "",
-            c.case,
-            r.method
+            c.replay
         ));
     }
     for b in &p.boundaries {

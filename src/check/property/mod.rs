@@ -16,6 +16,7 @@ pub mod positivity;
 pub mod theorem;
 pub mod wall;
 
+use crate::cam::{CamMethod, Origin};
 use crate::error::{Error, Result};
 use crate::model::random::RandomArch;
 use crate::seed::{Seeds, Stream};
@@ -93,6 +94,27 @@ pub struct Counterexample {
     pub shrink_steps: Vec<String>,
     /// The replay string of the case as first drawn.
     pub original: String,
+    /// What replays the shrunk case for the method that failed it ([`replay_command`]).
+    #[serde(default)]
+    pub replay: String,
+}
+
+/// What replays `case` for `method`: the `blindspot prop replay` command for a built-in or an
+/// external method, and for a method that lives in Rust code the harness call
+/// (`SanityHarness::replay`), since no command line can rebuild it.
+pub fn replay_command(case: &str, method: &dyn CamMethod) -> String {
+    match method.origin() {
+        Origin::BuiltIn => format!("blindspot prop replay {case} --method {}", method.name()),
+        Origin::External(spec) => format!(
+            "blindspot prop replay {case} --external {}",
+            crate::process::shell_quote(&spec)
+        ),
+        _ => format!(
+            "SanityHarness::new(..).replay(\"{case}\") in the cargo-test gate of {} \
+             (a method of your own: the blindspot command line cannot rebuild it)",
+            method.name()
+        ),
+    }
 }
 
 /// What a property run found for one method.

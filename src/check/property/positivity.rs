@@ -142,6 +142,11 @@ impl Check for PropPositivityCheck {
         self.regressions.iter_mut().collect()
     }
 
+    /// Theorem 1 is about GradCAM: its maps decide, whatever the methods given.
+    fn fixed_method(&self) -> Option<&'static str> {
+        Some("gradcam")
+    }
+
     fn run(&self, _methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
         let regressions = self.regressions.as_deref().map(Regressions::at);
         let replayed = match &regressions {
@@ -204,6 +209,7 @@ impl Check for PropPositivityCheck {
                         ..case
                     }
                     .encode(),
+                    replay: String::new(),
                 })
             }
         };

@@ -257,6 +257,7 @@ impl PropWallCheck {
             value,
             shrink_steps: steps,
             original: original.encode(),
+            replay: String::new(),
         })
     }
 }
@@ -367,6 +368,10 @@ pub fn property_result(
     detail: PropertyDetail,
     property: &str,
 ) -> CheckResult {
+    let mut detail = detail;
+    if let Some(c) = &mut detail.counterexample {
+        c.replay = super::replay_command(&c.case, method);
+    }
     let d = &detail;
     let verdict = match (d.failed, d.inconclusive, d.cases) {
         (0, 0, n) if n > 0 => Verdict::Pass,
@@ -383,13 +388,11 @@ pub fn property_result(
         .as_ref()
         .map(|c| {
             format!(
-                "; smallest counterexample {} (value {:.3e}, {} shrink steps); replay: blindspot \
-                 prop replay {} --method {}",
+                "; smallest counterexample {} (value {:.3e}, {} shrink steps); replay: {}",
                 c.architecture,
                 c.value,
                 c.shrink_steps.len(),
-                c.case,
-                method.name()
+                c.replay
             )
         })
         .unwrap_or_default();
