@@ -319,12 +319,14 @@ fn unique() -> TestResult {
         .map(blindspot::report::badge_stem)
         .collect();
     let xml = blindspot::report::junit::render(&report);
-    // Past the names of <testsuites> and <testsuite>, the testcases' names.
+    // The testcases' names.
     let names: Vec<&str> = xml
-        .split(" name=\"")
-        .skip(3)
+        .split("<testcase ")
+        .skip(1)
+        .filter_map(|s| s.split(" name=\"").nth(1))
         .map(|s| &s[..s.find('"').unwrap_or(0)])
         .collect();
+    ensure(names.len() == 10, || format!("testcases {names:?}"))?;
     for list in [stems.iter().map(String::as_str).collect::<Vec<_>>(), names] {
         for (i, a) in list.iter().enumerate() {
             ensure(!list[..i].contains(a), || {

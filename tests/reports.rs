@@ -65,23 +65,29 @@ pub fn trials() -> Vec<Trial> {
             ensure(md.contains("## Theorem 1") && md.contains("| 64 |"), || {
                 md.clone()
             })?;
-            let xml = junit::render(&report);
-            // Fail and inconclusive both fail a gate that expects a pass.
-            let failures = report
+            // With every verdict expected to pass, fail and inconclusive fail the gate; with no
+            // expectation (exit 0), none does, and each carries its verdict as a property.
+            let not_passed = report
                 .results
                 .iter()
-                .filter(|r| {
-                    use blindspot::check::Verdict::{Fail, Inconclusive};
-                    matches!(r.verdict, Fail | Inconclusive)
-                })
+                .filter(|r| r.verdict != blindspot::check::Verdict::Pass)
                 .count();
+            ensure(not_passed > 0, || "the suite has no fail to show".into())?;
+            let xml = junit::render(&report);
             ensure(
-                xml.matches("<testcase ").count() == report.results.len(),
+                xml.matches("<testcase ").count() == report.results.len()
+                    && xml.matches("<failure ").count() == 0
+                    && xml.contains("failures=\"0\"")
+                    && xml.matches("<property name=\"verdict\"").count() == not_passed,
                 || xml.clone(),
             )?;
+            let mut strict = report.clone();
+            strict.expect_pass_by_default();
+            let xml = junit::render(&strict);
             ensure(
-                xml.matches("<failure ").count() == failures
-                    && xml.contains(&format!("failures=\"{failures}\"")),
+                xml.matches("<failure ").count() == not_passed
+                    && xml.contains(&format!("failures=\"{not_passed}\""))
+                    && strict.unexpected().len() == not_passed,
                 || xml.clone(),
             )?;
             let wall = report

@@ -237,6 +237,17 @@ pub struct CheckResult {
     pub findings: Findings,
 }
 
+impl CheckResult {
+    /// Whether the verdict is the expected one: the declared expectation when there is one;
+    /// without one, any verdict but an error (a run reports verdicts nobody declared).
+    pub fn as_expected(&self) -> bool {
+        match self.expected {
+            Some(v) => self.verdict == v,
+            None => self.verdict != Verdict::Error,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for CheckResult {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -467,19 +478,52 @@ impl Report {
     }
 
     /// The results whose verdict is not the one expected: an expectation not met, or an error
-    /// nobody expected. `expect_pass` makes every result without a declared expectation expect
-    /// a pass.
-    pub fn unexpected(&self, expect_pass: bool) -> Vec<&CheckResult> {
-        self.results
+    /// nobody expected ([`CheckResult::as_expected`]).
+    pub fn unexpected(&self) -> Vec<&CheckResult> {
+        self.results.iter().filter(|r| !r.as_expected()).collect()
+    }
+
+    /// `--expect-pass`: every result without a declared expectation now expects a pass, so
+    /// that every output (JUnit, the reports, the exit code) judges it alike.
+    pub fn expect_pass_by_default(&mut self) {
+        for r in &mut self.results {
+            r.expected.get_or_insert(Verdict::Pass);
+        }
+    }
+
+    /// How the verdicts compare with what was expected, in words: the line the terminal ends
+    /// with and report.md and report.html open with (`all 73 verdicts as expected`, or
+    /// `2 of 73 verdicts not as expected`).
+    pub fn expectation_summary(&self) -> String {
+        let total = self.results.len();
+        let plural = if total == 1 { "verdict" } else { "verdicts" };
+        let unexpected = self.unexpected().len();
+        if unexpected > 0 {
+            return format!("{unexpected} of {total} {plural} not as expected");
+        }
+        let undeclared = self.results.iter().filter(|r| r.expected.is_none()).count();
+        if undeclared == total {
+            return format!(
+                "{total} {plural}, none with a declared expectation (--expect-pass expects \
+                 a pass of each)"
+            );
+        }
+        let other = self
+            .results
             .iter()
-            .filter(|r| {
-                let expected = r.expected.or(expect_pass.then_some(Verdict::Pass));
-                match expected {
-                    Some(v) => r.verdict != v,
-                    None => r.verdict == Verdict::Error,
-                }
-            })
-            .collect()
+            .filter(|r| r.expected.is_some_and(|v| v != Verdict::Pass))
+            .count();
+        let mut notes = Vec::new();
+        if other > 0 {
+            notes.push(format!("{other} an expected fail or inconclusive"));
+        }
+        if undeclared > 0 {
+            notes.push(format!("{undeclared} without a declared expectation"));
+        }
+        match notes.is_empty() {
+            true => format!("all {total} {plural} as expected"),
+            false => format!("all {total} {plural} as expected ({})", notes.join(", ")),
+        }
     }
 
     /// Whether any result failed, errored or was inconclusive.

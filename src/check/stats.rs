@@ -103,7 +103,7 @@ pub fn t_interval(values: &[f64], level: f64, side: Side) -> Summary {
             (
                 m - t * se,
                 m + t * se,
-                format!("Student-t, two-sided {:.0}%", level * 100.0),
+                format!("Student-t, two-sided {}", percent(level)),
             )
         }
         Side::Upper => {
@@ -111,7 +111,7 @@ pub fn t_interval(values: &[f64], level: f64, side: Side) -> Summary {
             (
                 min(values).min(m),
                 m + t * se,
-                format!("Student-t, one-sided upper {:.0}%", level * 100.0),
+                format!("Student-t, one-sided upper {}", percent(level)),
             )
         }
         Side::Lower => {
@@ -119,7 +119,7 @@ pub fn t_interval(values: &[f64], level: f64, side: Side) -> Summary {
             (
                 m - t * se,
                 max(values).max(m),
-                format!("Student-t, one-sided lower {:.0}%", level * 100.0),
+                format!("Student-t, one-sided lower {}", percent(level)),
             )
         }
     };

@@ -50,9 +50,10 @@ pub struct RunArgs {
     pub keep_jobs: bool,
 }
 
-/// Prints the results whose verdict was not the expected one; true when there is none.
-pub fn report_expectations(report: &crate::check::Report, expect_pass: bool) -> bool {
-    let unexpected = report.unexpected(expect_pass);
+/// Prints the last line of a run: every verdict as expected, or which were not; true when all
+/// were.
+pub fn report_expectations(report: &crate::check::Report) -> bool {
+    let unexpected = report.unexpected();
     if !unexpected.is_empty() {
         println!("\nunexpected verdicts (exit code 1):");
         for r in &unexpected {
@@ -69,6 +70,7 @@ pub fn report_expectations(report: &crate::check::Report, expect_pass: bool) -> 
             );
         }
     }
+    println!("\n{}", report.expectation_summary());
     unexpected.is_empty()
 }
 
@@ -152,7 +154,7 @@ pub fn merge(args: MergeArgs) -> Result<bool> {
         args.reports.len(),
         args.out.display()
     );
-    Ok(report_expectations(&merged, false))
+    Ok(report_expectations(&merged))
 }
 
 /// Applies --data / --preprocess / --weights to every image check of a suite.
@@ -220,9 +222,12 @@ pub fn run(args: RunArgs) -> Result<bool> {
         suite.seed,
         device_name(device)
     );
-    let run = suite
+    let mut run = suite
         .run(device, shard)
         .with_context(|| format!("running the suite `{}`", suite.name))?;
+    if args.expect_pass {
+        run.report.expect_pass_by_default();
+    }
     let report = &run.report;
     print!("{}", crate::report::table::render(report));
     let dir = staged.path().to_path_buf();
@@ -240,5 +245,5 @@ pub fn run(args: RunArgs) -> Result<bool> {
         out.display(),
         start.elapsed().as_secs_f64()
     );
-    Ok(report_expectations(report, args.expect_pass))
+    Ok(report_expectations(report))
 }

@@ -34,6 +34,15 @@ figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 .gallery figcaption { font-size: .8rem; text-align: center; }
 pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; font-size: .8rem; }
 .reason { color: #57606a; font-size: .85rem; }
+.banner { padding: .6rem 1rem; border-radius: 6px; font-weight: 600; color: white; }
+.banner.ok { background: #1a7f37; } .banner.bad { background: #cf222e; }
+.filters input { margin-left: 1rem; }
+#show-unexpected:checked ~ table tr.as-expected,
+#show-expected:checked ~ table tr.not-expected,
+#show-pass:checked ~ table tr.row:not(.v-pass),
+#show-fail:checked ~ table tr.row:not(.v-fail),
+#show-inconclusive:checked ~ table tr.row:not(.v-inconclusive),
+#show-error:checked ~ table tr.row:not(.v-error) { display: none; }
 ";
 
 const SCRIPT: &str = "
@@ -107,6 +116,7 @@ pub fn render(
             escape(partial)
         );
     }
+    outcomes(report, &mut out);
     matrix(report, &mut out);
     for (run, results, offset) in runs_at(report) {
         let wall = wall.filter(|(figure1, _)| figure1.run == run.index);
@@ -116,6 +126,82 @@ pub fn render(
     models(report, &mut out);
     let _ = writeln!(out, "<script>{SCRIPT}</script>\n</body>\n</html>");
     Ok(out)
+}
+
+/// The banner (every verdict as expected, or how many were not) and every result in one table,
+/// the unexpected first, with a filter by outcome and by verdict (radio buttons and CSS: no
+/// script).
+fn outcomes(report: &Report, out: &mut String) {
+    let unexpected = report.unexpected();
+    let _ = writeln!(
+        out,
+        "<p class=\"banner {}\" id=\"outcome\">{}</p>",
+        if unexpected.is_empty() { "ok" } else { "bad" },
+        escape(&report.expectation_summary())
+    );
+    let count = |v: Verdict| report.results.iter().filter(|r| r.verdict == v).count();
+    let total = report.results.len();
+    out.push_str("<details open><summary>every verdict, the unexpected first</summary>\n");
+    out.push_str("<div class=\"filters\">\n");
+    let mut filter = |id: &str, label: String, checked: bool| {
+        let _ = writeln!(
+            out,
+            "<input type=\"radio\" name=\"outcome-filter\" id=\"show-{id}\"{}>\
+             <label for=\"show-{id}\">{label}</label>",
+            if checked { " checked" } else { "" }
+        );
+    };
+    filter("all", format!("all ({total})"), true);
+    filter(
+        "unexpected",
+        format!("not as expected ({})", unexpected.len()),
+        false,
+    );
+    filter(
+        "expected",
+        format!("as expected ({})", total - unexpected.len()),
+        false,
+    );
+    for v in [
+        Verdict::Pass,
+        Verdict::Fail,
+        Verdict::Inconclusive,
+        Verdict::Error,
+    ] {
+        filter(class(v), format!("{v} ({})", count(v)), false);
+    }
+    out.push_str(
+        "<table>\n<tr><th>outcome</th><th>check</th><th>method</th><th>verdict</th>\
+         <th>expected</th><th>reason</th></tr>\n",
+    );
+    let mut order: Vec<usize> = (0..total).collect();
+    order.sort_by_key(|&i| report.results[i].as_expected());
+    for i in order {
+        let r = &report.results[i];
+        let config = r
+            .configuration()
+            .map(|c| format!(" <small>{}</small>", escape(&c)))
+            .unwrap_or_default();
+        let (row, outcome) = match r.as_expected() {
+            true => ("as-expected", "as expected"),
+            false => ("not-expected", "<b>not as expected</b>"),
+        };
+        let expected = r.expected.map_or("—".into(), |v| v.to_string());
+        let _ = writeln!(
+            out,
+            "<tr class=\"row {row} v-{}\"><td>{outcome}</td><td>{}{config}</td>\
+             <td><a href=\"#{}\">{}</a></td><td><span style=\"color:{}\"><b>{}</b></span></td>\
+             <td>{expected}</td><td class=\"reason\">{}</td></tr>",
+            class(r.verdict),
+            escape(&r.check),
+            anchor(i),
+            escape(&r.title),
+            verdict_colour(r.verdict),
+            r.verdict,
+            escape(&r.reason)
+        );
+    }
+    out.push_str("</table>\n</div>\n</details>\n");
 }
 
 /// Method × check: each cell the verdict (the worst of a check's configurations, with their
@@ -155,9 +241,7 @@ fn matrix(report: &Report, out: &mut String) {
                         .iter()
                         .map(|(_, r)| r.verdict)
                         .fold(Verdict::Pass, Verdict::worse);
-                    let unexpected = mine
-                        .iter()
-                        .any(|(_, r)| r.expected.is_some_and(|e| e != r.verdict));
+                    let unexpected = mine.iter().any(|(_, r)| !r.as_expected());
                     let count = match mine.len() {
                         1 => String::new(),
                         n => format!(" ({n})"),

@@ -105,6 +105,30 @@ fn method_table(report: &Report, out: &mut String) {
     }
 }
 
+/// The verdicts against the expectations: one bold line, then each unexpected verdict.
+fn outcomes(report: &Report, out: &mut String) {
+    out.push_str(&format!("**{}**\n\n", report.expectation_summary()));
+    for r in report.unexpected() {
+        let config = r
+            .configuration()
+            .map(|c| format!(" [{c}]"))
+            .unwrap_or_default();
+        let expected = r
+            .expected
+            .map_or("pass or fail, not error".into(), |v| v.to_string());
+        out.push_str(&format!(
+            "- {} {}{config}: {} {}, expected {expected}\n",
+            r.check,
+            r.title,
+            mark(r.verdict),
+            r.verdict
+        ));
+    }
+    if !report.unexpected().is_empty() {
+        out.push('\n');
+    }
+}
+
 /// The run's settings: error control and the models with their SHA-256.
 fn settings(report: &Report, out: &mut String) {
     out.push_str(&format!(
@@ -132,6 +156,7 @@ pub fn render(report: &Report, figures: &[String]) -> String {
         report.precision.summary(),
         report.blindspot
     );
+    outcomes(report, &mut out);
     settings(report, &mut out);
     out.push_str(
         "The page to click through, with every figure and the statistics behind each verdict: \
@@ -202,7 +227,7 @@ fn properties(report: &Report, out: &mut String) {
                     c.value,
                     c.shrink_steps.len()
                 ),
-                format!("`blindspot prop replay '{}' --method {}`", c.case, r.method),
+                format!("`{}`", c.replay),
             ),
             None => ("–".into(), "–".into()),
         };
