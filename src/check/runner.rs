@@ -65,8 +65,10 @@ impl Evaluations {
         if outcome.results.len() != self.methods.len() || self.pairs.is_empty() {
             return;
         }
+        let mut chosen_negated = Vec::new();
         for &(computed, negated) in &self.pairs {
             let (a, b) = (&outcome.results[computed], &outcome.results[negated]);
+            chosen_negated.push(b.verdict > a.verdict);
             let signs = Signs {
                 as_computed: a.sign_outcome(),
                 negated: b.sign_outcome(),
@@ -95,6 +97,18 @@ impl Evaluations {
             keep
         });
         if let Some(gallery) = &mut outcome.gallery {
+            // The figures show the sign the verdict and the caption describe.
+            for (&(computed, negated), &chosen) in self.pairs.iter().zip(&chosen_negated) {
+                if !chosen {
+                    continue;
+                }
+                gallery.maps.swap(computed, negated);
+                if negated < gallery.worst.len() {
+                    gallery.worst.swap(computed, negated);
+                    let title = format!("{} (negated map)", gallery.titles[computed]);
+                    gallery.worst[computed].title = title;
+                }
+            }
             let (mut titles, mut maps) = (Vec::new(), Vec::new());
             for (i, (t, m)) in gallery
                 .titles
@@ -213,19 +227,43 @@ pub fn preflight(checks: &[&dyn DynCheck]) -> Result<()> {
                 }
             }
         }
-        let data = check.subject().map(|s| &s.data);
-        match data {
-            Some(crate::data::DataSpec::Npy { input }) if !input.is_file() => {
+        let Some(subject) = check.subject() else {
+            continue;
+        };
+        let untrained = subject.needs_weights && subject.weights.is_none();
+        let no_folder = match &subject.data {
+            crate::data::DataSpec::Folder { folder, .. } if !folder.is_dir() => Some(folder),
+            _ => None,
+        };
+        if untrained || no_folder.is_some() {
+            // One message for both inputs such a suite needs (the paper's: docs/models.md).
+            let mut what = Vec::new();
+            if untrained {
+                what.push(format!(
+                    "the {} check's model {} has no trained weights (its table would come from \
+                     random ones)",
+                    check.name(),
+                    subject.model
+                ));
+            }
+            if let Some(folder) = no_folder {
+                what.push(format!(
+                    "the image folder {} does not exist",
+                    folder.display()
+                ));
+            }
+            return Err(crate::error::Error::input(
+                what.join("; "),
+                "--data / --weights",
+                "pass --data DIR (a folder of the images) and --weights FILE (trained weights, \
+                 .safetensors); docs/models.md says where the paper's images and weights come \
+                 from and how to convert the checkpoint",
+            ));
+        }
+        if let crate::data::DataSpec::Npy { input } = &subject.data {
+            if !input.is_file() {
                 return missing("the image array", input, "pass an existing .npy file");
             }
-            Some(crate::data::DataSpec::Folder { folder, .. }) if !folder.is_dir() => {
-                return missing(
-                    "the image folder",
-                    folder,
-                    "pass an existing folder of images",
-                );
-            }
-            _ => {}
         }
     }
     Ok(())

@@ -56,6 +56,11 @@ pub struct Subject {
     #[arg(long, default_value_t = BATCH_SIZE)]
     #[serde(default = "batch_size")]
     pub batch_size: i64,
+    /// Refuse to run without `weights` (a suite setting, e.g. the paper's): a table from a
+    /// randomly initialised architecture would look like a result.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_weights: bool,
 }
 
 impl Subject {
@@ -69,6 +74,7 @@ impl Subject {
             model_seed: 0,
             looks: LOOKS,
             batch_size: BATCH_SIZE,
+            needs_weights: false,
         }
     }
 
