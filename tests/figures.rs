@@ -179,7 +179,105 @@ fn theorem() -> TestResult {
     ensure(
         svg.contains("‖m‖") && svg.contains("V, filters"),
         || "axis labels with their symbols".into(),
-    )
+    )?;
+    // The interval drawn is the verdict's, and the legend says at which level.
+    let estimate = &chart.series[0];
+    let theorem: Vec<_> = fixture().report.theorem_results();
+    let level = blindspot::check::stats::percent(theorem[0].0.summary.ci_level);
+    ensure(
+        estimate.name == format!("Monte Carlo mean, {level} interval"),
+        || format!("legend `{}`, the verdicts' level {level}", estimate.name),
+    )?;
+    for ((r, _), p) in theorem.iter().zip(&estimate.points) {
+        ensure(
+            p.interval == Some((r.summary.ci_low, r.summary.ci_high)),
+            || format!("interval {:?}, verdict's {:?}", p.interval, r.summary),
+        )?;
+    }
+    // The Monte Carlo marks are drawn last, over the closed form's (black after blue).
+    let last = |colour: &str| svg.rfind(&format!("fill=\"{colour}\"")).unwrap_or(0);
+    ensure(last("#000000") > last("#1F77B4"), || {
+        "the closed form's marks cover the Monte Carlo means".into()
+    })?;
+    no_text_overlaps(&chart.stem, &svg)
+}
+
+/// A text of a chart's SVG as plotters writes it, with its box estimated at 0.55 em a character.
+#[derive(Debug)]
+struct TextBox {
+    text: String,
+    x: (f64, f64),
+    y: (f64, f64),
+    rotated: bool,
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    Some(tag[at..at + tag[at..].find('"')?].to_string())
+}
+
+fn text_boxes(svg: &str) -> Vec<TextBox> {
+    let mut boxes = Vec::new();
+    for piece in svg.split("<text").skip(1) {
+        let (Some(end), Some(close)) = (piece.find('>'), piece.find("</text>")) else {
+            continue;
+        };
+        let (tag, text) = (&piece[..end], piece[end + 1..close].trim().to_string());
+        if text.is_empty() {
+            continue;
+        }
+        let number = |name: &str| attribute(tag, name).and_then(|v| v.parse::<f64>().ok());
+        let (Some(x), Some(y), Some(size)) = (number("x"), number("y"), number("font-size")) else {
+            continue;
+        };
+        let width = 0.55 * size * text.chars().count() as f64;
+        let x = match attribute(tag, "text-anchor").as_deref() {
+            Some("middle") => (x - width / 2.0, x + width / 2.0),
+            Some("end") => (x - width, x),
+            _ => (x, x + width),
+        };
+        let y = match attribute(tag, "dy").as_deref() {
+            Some("0.76em") => (y, y + size),
+            Some("-0.5ex") => (y - size, y),
+            _ => (y - size / 2.0, y + size / 2.0),
+        };
+        let rotated = tag.contains("rotate(");
+        boxes.push(TextBox {
+            text,
+            x,
+            y,
+            rotated,
+        });
+    }
+    boxes
+}
+
+/// No two texts of a chart overlap, and a rotated axis label fits in the picture's height.
+fn no_text_overlaps(stem: &str, svg: &str) -> TestResult {
+    let boxes = text_boxes(svg);
+    ensure(boxes.len() > 10, || {
+        format!("{stem}: {} texts parsed", boxes.len())
+    })?;
+    let apart = |a: (f64, f64), b: (f64, f64)| a.1 <= b.0 + 1.0 || b.1 <= a.0 + 1.0;
+    for (i, a) in boxes.iter().enumerate() {
+        if a.rotated {
+            let (centre, half) = ((a.y.0 + a.y.1) / 2.0, (a.x.1 - a.x.0) / 2.0);
+            let height = blindspot::report::charts::HEIGHT as f64;
+            ensure(centre - half >= 0.0 && centre + half <= height, || {
+                format!(
+                    "{stem}: `{}` is cut ({half} px either side of {centre})",
+                    a.text
+                )
+            })?;
+            continue;
+        }
+        for b in boxes[..i].iter().filter(|b| !b.rotated) {
+            ensure(apart(a.x, b.x) || apart(a.y, b.y), || {
+                format!("{stem}: `{}` overlaps `{}` ({a:?} {b:?})", a.text, b.text)
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn randomization() -> TestResult {
@@ -195,7 +293,7 @@ fn randomization() -> TestResult {
         .results
         .iter()
         .filter_map(|r| match &r.findings {
-            Findings::Randomization(f) => Some(&f.detail),
+            Findings::Randomization(f) => Some((r, &f.detail)),
             _ => None,
         })
         .collect();
@@ -203,7 +301,7 @@ fn randomization() -> TestResult {
         return Err("the randomization axis is not categorical".into());
     };
     let mut want = vec!["trained".to_string()];
-    want.extend(details[0].curve.iter().map(|s| s.step.clone()));
+    want.extend(details[0].1.curve.iter().map(|s| s.step.clone()));
     ensure(names == &want, || {
         format!("x names {names:?}, steps {want:?}")
     })?;
@@ -216,35 +314,33 @@ fn randomization() -> TestResult {
     ensure(svg.contains("cascading"), || {
         "the title names the mode".into()
     })?;
-    // Each undefined count of the data is written beside its mark.
-    for (index, (series, detail)) in chart.series.iter().zip(&details).enumerate() {
+    // The undefined correlations are counted once per method in the legend, and a step with
+    // none defined has no mark.
+    for (series, (r, detail)) in chart.series.iter().zip(&details) {
+        let undefined: usize = detail.curve.iter().map(|s| s.spearman_abs.undefined).sum();
+        let n = r.summary.n.max(r.per_sample.len()) * detail.curve.len();
+        match &series.note {
+            Some(note) => {
+                ensure(
+                    note.starts_with(&format!("{undefined}/{n} ρ undefined")),
+                    || format!("{}: note {note}, {undefined}/{n} undefined", series.name),
+                )?;
+                ensure(svg.contains(note.as_str()), || {
+                    format!("`{note}` not drawn")
+                })?;
+            }
+            None => ensure(undefined == 0, || {
+                format!("{}: {undefined} undefined, no note", series.name)
+            })?,
+        }
         for (s, step) in detail.curve.iter().enumerate() {
-            let undefined = step.spearman_abs.undefined;
             let point = series.points.iter().find(|p| p.x == s as f64 + 1.0);
-            if let (true, Some(p)) = (undefined > 0, point) {
-                let note = format!("{undefined} undefined");
-                ensure(p.note.as_deref() == Some(note.as_str()), || {
-                    format!("{} step {s}: note {:?}, want {note}", series.name, p.note)
-                })?;
-            }
-            // A step with no defined correlation has no mark: a gap note says so instead.
-            let gap = chart
-                .gaps
-                .iter()
-                .find(|g| g.x == s as f64 + 1.0 && g.series == index);
-            ensure(point.is_some() != gap.is_some(), || {
-                format!("{} step {s}: mark {point:?}, gap {gap:?}", series.name)
+            ensure(point.is_some() == step.spearman_abs.mean.is_some(), || {
+                format!("{} step {s}: mark {point:?}", series.name)
             })?;
-            if let Some(gap) = gap {
-                ensure(gap.note.starts_with(&format!("{undefined}/")), || {
-                    gap.note.clone()
-                })?;
-                ensure(svg.contains(&gap.note), || {
-                    format!("`{}` not drawn", gap.note)
-                })?;
-            }
         }
     }
+    no_text_overlaps(&chart.stem, &svg)?;
     let ms: Vec<_> = MARKERS.iter().collect();
     ensure(
         (0..ms.len()).all(|i| (0..i).all(|j| ms[i] != ms[j])),

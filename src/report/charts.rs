@@ -8,6 +8,7 @@
 //! [`Chart::svg`] only draws the data.
 use super::Report;
 use crate::check::randomization::RandomizationDetail;
+use crate::check::stats::percent;
 use crate::check::theorem::TheoremFindings;
 use crate::check::{CheckResult, Findings};
 use plotters::element::{EmptyElement, PathElement, Polygon, Text};
@@ -92,8 +93,6 @@ pub struct Point {
     pub x: f64,
     pub y: f64,
     pub interval: Option<(f64, f64)>,
-    /// A note written beside the mark (e.g. "3 undefined").
-    pub note: Option<String>,
 }
 
 impl Point {
@@ -102,15 +101,18 @@ impl Point {
             x,
             y,
             interval: None,
-            note: None,
         }
     }
 }
 
-/// A named series: its marks, and a line through them when `line`.
+/// A named series: its marks, and a line through them when `line`. Series are drawn last to
+/// first, so the first one's marks lie on top.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     pub name: String,
+    /// Written after the name in the legend (e.g. "3/40 ρ undefined"): what the marks cannot
+    /// show, said once instead of beside every mark, where such notes overlap.
+    pub note: Option<String>,
     pub marker: Marker,
     pub colour: (u8, u8, u8),
     pub line: bool,
@@ -139,7 +141,6 @@ pub struct Chart {
     /// A horizontal reference line (a decision threshold) and its label.
     pub reference: Option<(f64, String)>,
     pub series: Vec<Series>,
-    pub gaps: Vec<Gap>,
 }
 
 /// A value beyond the y axis: drawn at the edge as an arrow pointing out, with its number.
@@ -151,19 +152,11 @@ pub struct OffScale {
     pub above: bool,
 }
 
-const WIDTH: u32 = 1040;
-const HEIGHT: u32 = 520;
+/// The SVG's size in pixels.
+pub const WIDTH: u32 = 1120;
+pub const HEIGHT: u32 = 520;
 /// The legend's column, right of the plot.
-const LEGEND: u32 = 250;
-
-/// A value that does not exist (every correlation of a step undefined): no mark can show it, so
-/// a note at the bottom of the plot, in the series' colour, says so at its x.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gap {
-    pub series: usize,
-    pub x: f64,
-    pub note: String,
-}
+const LEGEND: u32 = 300;
 
 impl Chart {
     /// Every value (mark or interval end) outside the y range.
@@ -246,7 +239,8 @@ impl Chart {
                 return String::new();
             }
             match &names {
-                Some(names) => names.get(k as usize).cloned().unwrap_or_default(),
+                // Category names are drawn below, staggered when they would touch.
+                Some(_) => String::new(),
                 None => format!("{}", 2f64.powi(k as i32)),
             }
         };
@@ -261,6 +255,29 @@ impl Chart {
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 16))
             .draw()?;
+        if let Some(names) = &names {
+            // Two rows of names when one row's would touch (about 0.6 em a character).
+            let (width, _) = chart.plotting_area().dim_in_pixel();
+            let spacing = width as f64 / (x1 - x0);
+            let widest = names.iter().map(|n| n.chars().count()).max();
+            let widest = widest.unwrap_or_default();
+            let rows = if widest as f64 * 0.6 * 14.0 > spacing - 6.0 {
+                2
+            } else {
+                1
+            };
+            let anchor = Pos::new(HPos::Center, VPos::Top);
+            for (k, name) in names.iter().enumerate() {
+                chart.draw_series(std::iter::once(
+                    EmptyElement::at((k as f64, y0))
+                        + Text::new(
+                            name.clone(),
+                            (0, 8 + 16 * (k % rows) as i32),
+                            ("sans-serif", 14).into_font().color(&BLACK).pos(anchor),
+                        ),
+                ))?;
+            }
+        }
         // The legend, in its own column: one row per series, its marker and its name.
         let font = ("sans-serif", 13).into_font();
         let mut row = 60;
@@ -287,10 +304,14 @@ impl Chart {
                 ))?;
             }
             legend.draw(&mark!((16, row), series.marker, colour))?;
-            legend.draw(&Text::new(series.name.clone(), (34, row - 7), font.clone()))?;
+            let name = match &series.note {
+                Some(note) => format!("{} ({note})", series.name),
+                None => series.name.clone(),
+            };
+            legend.draw(&Text::new(name, (34, row - 7), font.clone()))?;
             row += 22;
         }
-        for series in &self.series {
+        for series in self.series.iter().rev() {
             let (r, g, b) = series.colour;
             let colour = RGBColor(r, g, b);
             let inside: Vec<&Point> = series
@@ -329,58 +350,41 @@ impl Chart {
                     .iter()
                     .map(|p| mark!((self.x_at(p.x), p.y), m, colour)),
             )?;
-            for p in inside.iter().filter(|p| p.note.is_some()) {
-                let note = p.note.clone().unwrap_or_default();
-                chart.draw_series(std::iter::once(Text::new(
-                    note,
-                    (self.x_at(p.x), p.y),
-                    ("sans-serif", 12).into_font().color(&colour),
-                )))?;
-            }
         }
+        // An off-scale value: an arrow inside the plot whose tip touches the edge it lies
+        // beyond, its true value beside the shaft; arrows at the same x and edge stack inwards,
+        // so nothing is drawn over the title or the tick labels.
+        let mut stacked: Vec<(f64, bool, i32)> = Vec::new();
         for off in self.off_scale() {
             let series = &self.series[off.series];
             let (r, g, b) = series.colour;
             let colour = RGBColor(r, g, b);
-            // An arrow at the axis' edge pointing out of the plot, the true value beside it.
-            let at = (self.x_at(off.x), if off.above { y1 } else { y0 });
-            let d = if off.above { -1 } else { 1 };
-            let head = vec![(0, 0), (-6, 10 * d), (6, 10 * d)];
-            let anchor = Pos::new(HPos::Left, VPos::Center);
-            chart.draw_series(std::iter::once(
-                EmptyElement::at(at)
-                    + Polygon::new(head, colour.filled())
-                    + PathElement::new(vec![(0, 0), (0, 18 * d)], colour.stroke_width(2))
-                    + Text::new(
-                        number(off.value),
-                        (8, -10 * d),
-                        ("sans-serif", 12).into_font().color(&colour).pos(anchor),
-                    ),
-            ))?;
-        }
-        // Gaps: stacked notes just above the x axis, one line per series at that x.
-        let mut stacked: Vec<(f64, i32)> = Vec::new();
-        for gap in &self.gaps {
-            let (r, g, b) = self.series[gap.series].colour;
-            let colour = RGBColor(r, g, b);
-            let x = self.x_at(gap.x);
-            let line = match stacked.iter_mut().find(|(at, _)| *at == x) {
-                Some((_, n)) => {
+            let x = self.x_at(off.x);
+            let k = match stacked
+                .iter_mut()
+                .find(|(at, above, _)| *at == x && *above == off.above)
+            {
+                Some((_, _, n)) => {
                     *n += 1;
                     *n
                 }
                 None => {
-                    stacked.push((x, 0));
+                    stacked.push((x, off.above, 0));
                     0
                 }
             };
-            let anchor = Pos::new(HPos::Center, VPos::Bottom);
+            let at = (x, if off.above { y1 } else { y0 });
+            let inward = if off.above { 1 } else { -1 };
+            let head = vec![(0, 0), (-6, 10 * inward), (6, 10 * inward)];
+            let anchor = Pos::new(HPos::Left, VPos::Center);
             chart.draw_series(std::iter::once(
-                EmptyElement::at((x, y0))
+                EmptyElement::at(at)
+                    + Polygon::new(head, colour.filled())
+                    + PathElement::new(vec![(0, 0), (0, 20 * inward)], colour.stroke_width(2))
                     + Text::new(
-                        gap.note.clone(),
-                        (0, -4 - 14 * line),
-                        ("sans-serif", 11).into_font().color(&colour).pos(anchor),
+                        number(off.value),
+                        (8, (8 + 15 * k) * inward),
+                        ("sans-serif", 12).into_font().color(&colour).pos(anchor),
                     ),
             ))?;
         }
@@ -499,8 +503,15 @@ fn theorem_chart(
     scale: f64,
     rows: &[&(&CheckResult, &TheoremFindings)],
 ) -> Chart {
+    // The interval drawn is the one the verdict used (at the run's per-verdict level).
+    let levels: Vec<f64> = rows.iter().map(|(r, _)| r.summary.ci_level).collect();
+    let level = match levels.first() {
+        Some(&l) if levels.iter().all(|&m| m == l) => percent(l),
+        _ => "each verdict's".into(),
+    };
     let estimate = Series {
-        name: "Monte Carlo mean, 95% interval".into(),
+        name: format!("Monte Carlo mean, {level} interval"),
+        note: None,
         marker: MARKERS[0],
         colour: (0, 0, 0),
         line: false,
@@ -514,6 +525,7 @@ fn theorem_chart(
     };
     let curve = |name: &str, k: usize, value: &dyn Fn(&TheoremFindings) -> Option<f64>| Series {
         name: name.into(),
+        note: None,
         marker: MARKERS[k],
         colour: PALETTE[k - 1],
         line: true,
@@ -553,7 +565,6 @@ fn theorem_chart(
         y_range,
         reference: None,
         series,
-        gaps: Vec::new(),
     }
 }
 
@@ -575,20 +586,6 @@ pub fn randomization_charts(report: &Report) -> Vec<Chart> {
         };
         let mut names = vec![String::from("trained")];
         names.extend(detail.curve.iter().map(|s| s.step.clone()));
-        let gaps = curves
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (r, d))| {
-                let n = r.summary.n.max(r.per_sample.len());
-                d.curve.iter().enumerate().filter_map(move |(s, step)| {
-                    step.spearman_abs.mean.is_none().then(|| Gap {
-                        series: i,
-                        x: s as f64 + 1.0,
-                        note: format!("{}/{n} undefined", step.spearman_abs.undefined),
-                    })
-                })
-            })
-            .collect();
         let series = curves
             .iter()
             .enumerate()
@@ -596,15 +593,12 @@ pub fn randomization_charts(report: &Report) -> Vec<Chart> {
                 let mut points = vec![Point::at(0.0, 1.0)];
                 for (s, step) in d.curve.iter().enumerate() {
                     if let Some(m) = step.spearman_abs.mean {
-                        let undefined = step.spearman_abs.undefined;
-                        points.push(Point {
-                            note: (undefined > 0).then(|| format!("{undefined} undefined")),
-                            ..Point::at(s as f64 + 1.0, m)
-                        });
+                        points.push(Point::at(s as f64 + 1.0, m));
                     }
                 }
                 Series {
                     name: r.title.clone(),
+                    note: undefined_note(r, d),
                     marker: MARKERS[i % MARKERS.len()],
                     colour: PALETTE[i % PALETTE.len()],
                     line: true,
@@ -624,17 +618,37 @@ pub fn randomization_charts(report: &Report) -> Vec<Chart> {
                 label: "randomized (output side first)".into(),
                 names,
             },
-            y_label: "mean Spearman ρ of |map| with the trained model's".into(),
+            y_label: "mean Spearman ρ of |map| vs trained".into(),
             y_range: (-1.05, 1.05),
             reference: Some((
                 detail.threshold,
                 format!("pass threshold {} ({})", detail.threshold, first.check),
             )),
             series,
-            gaps,
         });
     }
     charts
+}
+
+/// The legend's note for a method's undefined correlations (constant maps): how many of the
+/// curve's correlations are undefined, and at how many steps none is defined (no mark there).
+pub fn undefined_note(r: &CheckResult, d: &RandomizationDetail) -> Option<String> {
+    let n = r.summary.n.max(r.per_sample.len());
+    let undefined: usize = d.curve.iter().map(|s| s.spearman_abs.undefined).sum();
+    let empty = d
+        .curve
+        .iter()
+        .filter(|s| s.spearman_abs.mean.is_none())
+        .count();
+    match (undefined, empty) {
+        (0, _) => None,
+        (u, 0) => Some(format!("{u}/{} ρ undefined", n * d.curve.len())),
+        (u, e) => Some(format!(
+            "{u}/{} ρ undefined, none at {e} step{}",
+            n * d.curve.len(),
+            if e == 1 { "" } else { "s" }
+        )),
+    }
 }
 
 /// Every chart of a report.
