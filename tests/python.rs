@@ -51,7 +51,62 @@ pub fn trials() -> Vec<Trial> {
             convert_checkpoint,
         )
         .with_ignored_flag(!available),
+        Trial::test("python::resnet18_walls_need_tall_inputs", resnet18_walls)
+            .with_ignored_flag(!available),
     ]
+}
+
+/// docs/models.md's table of walls on ResNet-18 at 224×224: at layer4 only the wall over six of
+/// the seven feature rows hides anything (rows 218..223), one row less hides nothing and is
+/// refused; at layer3 the bottom half of the rows hides rows 202..223.
+fn resnet18_walls() -> TestResult {
+    let python = python().ok_or("no python")?;
+    let dir = std::env::temp_dir().join(format!("blindspot-r18-walls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let certify = |split: &str, rows: &str| -> std::result::Result<(bool, String), String> {
+        let model = dir.join(format!("resnet18-{split}.pt"));
+        if !model.is_file() {
+            let out = Command::new(&python)
+                .arg(root().join("python/export_torchvision.py"))
+                .args(["resnet18", model.to_str().unwrap(), "--num-classes", "10"])
+                .args(["--split", split])
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!("export: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+            .args(["certify", "--device", "cpu", "--input-size", "224x224"])
+            .arg("--model")
+            .arg(&model)
+            .args(["--mask-rows", rows])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        Ok((out.status.success(), text.into_owned()))
+    };
+    for (split, rows, blind) in [
+        ("layer4", "1..", Some("input rows 218..223 (6 of 224 rows)")),
+        ("layer4", "2..", None),
+        (
+            "layer3",
+            "7..",
+            Some("input rows 202..223 (22 of 224 rows)"),
+        ),
+    ] {
+        let (ok, text) = certify(split, rows)?;
+        match blind {
+            Some(region) => ensure(ok && text.contains(region), || {
+                format!("{split} wall {rows}: want {region}, got {text}")
+            })?,
+            None => ensure(!ok && text.contains("no input pixel"), || {
+                format!("{split} wall {rows}: want a refusal, got {text}")
+            })?,
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 fn export_resnet18() -> TestResult {
