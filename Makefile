@@ -45,10 +45,14 @@ build: $(STAMP)
 run: build
 	$(BIN) run $(ARGS)
 
-# The benchmark target is compiled (not run) so that it cannot rot unnoticed.
+# The benchmark target is compiled (not run) so that it cannot rot unnoticed. After the cargo
+# tests (cargo holds the target folder while they run): README story 1's crate, built from the
+# README alone, and examples/python-library's CI workflow, its commands run as written.
 test: $(STAMP)
 	$(CARGO) build --release --benches
 	$(CARGO) test --release --workspace $(ARGS)
+	$(PYTHON) tests/readme_crate.py
+	$(PYTHON) tests/python_library_workflow.py
 
 # Side-by-side with pytorch-grad-cam (docs/performance.md); reports, never fails on speed.
 bench: build

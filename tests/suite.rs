@@ -6,9 +6,9 @@ mod checks;
 mod cli;
 mod common;
 mod data;
-mod examples;
 mod external;
 mod figures;
+mod gates;
 mod hostile;
 mod npy;
 mod parity;
@@ -58,8 +58,8 @@ fn main() {
     trials.extend(hostile::trials());
     trials.extend(reports::trials());
     trials.extend(figures::trials());
+    trials.extend(gates::trials());
     trials.extend(trust::trials());
     trials.extend(property::trials());
-    trials.extend(examples::trials());
     libtest_mimic::run(&args, trials).exit();
 }
