@@ -36,7 +36,7 @@ pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; font-size: .8rem; }
 .reason { color: #57606a; font-size: .85rem; }
 .banner { padding: .6rem 1rem; border-radius: 6px; font-weight: 600; color: white; }
 .banner.ok { background: #1a7f37; } .banner.bad { background: #cf222e; }
-.filters input { margin-left: 1rem; }
+.filters input { margin-left: 1rem; } td.outcome { white-space: nowrap; }
 #show-unexpected:checked ~ table tr.as-expected,
 #show-expected:checked ~ table tr.not-expected,
 #show-pass:checked ~ table tr.row:not(.v-pass),
@@ -141,7 +141,12 @@ fn outcomes(report: &Report, out: &mut String) {
     );
     let count = |v: Verdict| report.results.iter().filter(|r| r.verdict == v).count();
     let total = report.results.len();
-    out.push_str("<details open><summary>every verdict, the unexpected first</summary>\n");
+    // Open when something needs a look; folded when every verdict is as expected.
+    let _ = writeln!(
+        out,
+        "<details{}><summary>every verdict, the unexpected first</summary>",
+        if unexpected.is_empty() { "" } else { " open" }
+    );
     out.push_str("<div class=\"filters\">\n");
     let mut filter = |id: &str, label: String, checked: bool| {
         let _ = writeln!(
@@ -189,7 +194,7 @@ fn outcomes(report: &Report, out: &mut String) {
         let expected = r.expected.map_or("—".into(), |v| v.to_string());
         let _ = writeln!(
             out,
-            "<tr class=\"row {row} v-{}\"><td>{outcome}</td><td>{}{config}</td>\
+            "<tr class=\"row {row} v-{}\"><td class=\"outcome\">{outcome}</td><td>{}{config}</td>\
              <td><a href=\"#{}\">{}</a></td><td><span style=\"color:{}\"><b>{}</b></span></td>\
              <td>{expected}</td><td class=\"reason\">{}</td></tr>",
             class(r.verdict),
