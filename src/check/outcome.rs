@@ -238,6 +238,21 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    /// How every output names an unexpected verdict: `wall gradcam [V=64]: fail, expected pass`.
+    pub fn expectation_line(&self) -> String {
+        let config = self
+            .configuration()
+            .map(|c| format!(" [{c}]"))
+            .unwrap_or_default();
+        let expected = self
+            .expected
+            .map_or("pass or fail, not error".into(), |v| v.to_string());
+        format!(
+            "{} {}{config}: {}, expected {expected}",
+            self.check, self.method, self.verdict
+        )
+    }
+
     /// Whether the verdict is the expected one: the declared expectation when there is one;
     /// without one, any verdict but an error (a run reports verdicts nobody declared).
     pub fn as_expected(&self) -> bool {

@@ -57,17 +57,7 @@ pub fn report_expectations(report: &crate::check::Report) -> bool {
     if !unexpected.is_empty() {
         println!("\nunexpected verdicts (exit code 1):");
         for r in &unexpected {
-            let config = r
-                .configuration()
-                .map(|c| format!(" [{c}]"))
-                .unwrap_or_default();
-            let expected = r
-                .expected
-                .map_or("pass or fail, not error".into(), |v| v.to_string());
-            println!(
-                "  {} {}{config}: {}, expected {expected}",
-                r.check, r.method, r.verdict
-            );
+            println!("  {}", r.expectation_line());
         }
     }
     println!("\n{}", report.expectation_summary());

@@ -109,20 +109,7 @@ fn method_table(report: &Report, out: &mut String) {
 fn outcomes(report: &Report, out: &mut String) {
     out.push_str(&format!("**{}**\n\n", report.expectation_summary()));
     for r in report.unexpected() {
-        let config = r
-            .configuration()
-            .map(|c| format!(" [{c}]"))
-            .unwrap_or_default();
-        let expected = r
-            .expected
-            .map_or("pass or fail, not error".into(), |v| v.to_string());
-        out.push_str(&format!(
-            "- {} {}{config}: {} {}, expected {expected}\n",
-            r.check,
-            r.title,
-            mark(r.verdict),
-            r.verdict
-        ));
+        out.push_str(&format!("- {} {}\n", mark(r.verdict), r.expectation_line()));
     }
     if !report.unexpected().is_empty() {
         out.push('\n');
