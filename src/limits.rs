@@ -112,3 +112,21 @@ pub fn real(
         }
     }
 }
+
+/// A name that may become a file or folder name (a suite's, which is the default `out/NAME`):
+/// 1 to 64 of `A-Z a-z 0-9 . _ + -`, not starting with `.` or `-`. So no name is a path
+/// (`../victim`, `/etc`), a hidden file or an option.
+pub fn plain_name(what: &str, name: &str) -> std::result::Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-');
+    let ok = (1..=64).contains(&name.chars().count())
+        && name.chars().all(allowed)
+        && !name.starts_with(['.', '-']);
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "{what} = {:?} is not a plain name: use 1 to 64 letters, digits, `.`, `_`, `+` or \
+             `-`, not starting with `.` or `-`",
+            name.chars().take(80).collect::<String>()
+        )),
+    }
+}

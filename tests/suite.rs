@@ -17,6 +17,7 @@ mod property;
 mod python;
 mod reference;
 mod reports;
+mod security;
 mod training;
 mod trust;
 mod walls;
@@ -57,6 +58,7 @@ fn main() {
     trials.extend(external::trials());
     trials.extend(hostile::trials());
     trials.extend(reports::trials());
+    trials.extend(security::trials());
     trials.extend(figures::trials());
     trials.extend(gates::trials());
     trials.extend(trust::trials());

@@ -43,17 +43,20 @@ pub struct ExternalMethod {
     title: String,
     root: PathBuf,
     jobs: AtomicUsize,
+    /// Whether the private job root was created (or why it could not be).
+    created: std::sync::OnceLock<std::result::Result<(), String>>,
     /// Exported models by fingerprint, so a model is written once per weight state.
     exported: Mutex<HashMap<String, PathBuf>>,
 }
 
 impl ExternalMethod {
     pub fn new(spec: ExternalSpec) -> Self {
-        static INSTANCE: AtomicUsize = AtomicUsize::new(0);
+        // An unpredictable name, created exclusively and private on the first job (`jobs_root`):
+        // nothing planted in TMPDIR can be followed.
         let root = std::env::temp_dir().join(format!(
-            "blindspot-external-{}-{}",
+            "blindspot-external-{}-{:016x}",
             std::process::id(),
-            INSTANCE.fetch_add(1, Ordering::SeqCst)
+            rand::random::<u64>()
         ));
         crate::process::register_folder(&root, true);
         ExternalMethod {
@@ -61,6 +64,7 @@ impl ExternalMethod {
             spec,
             root,
             jobs: AtomicUsize::new(0),
+            created: std::sync::OnceLock::new(),
             exported: Mutex::new(HashMap::new()),
         }
     }
@@ -116,6 +120,28 @@ impl ExternalMethod {
         Ok(path)
     }
 
+    /// Creates the job root once: exclusively (an existing path, a planted link included, is an
+    /// error) and readable by its owner only.
+    fn jobs_root(&self) -> Result<()> {
+        let created = self.created.get_or_init(|| {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&self.root)
+                .map_err(|e| e.to_string())
+        });
+        created.clone().map_err(|e| {
+            Error::input(
+                format!(
+                    "cannot create the private job folder {}: {e}",
+                    self.root.display()
+                ),
+                "TMPDIR",
+                "point TMPDIR at a writable folder of your own",
+            )
+        })
+    }
+
     fn fail(&self, job: &Path, what: String, fix: &str) -> Error {
         // The job folder is removed with the method unless --keep-jobs: never point at a path
         // that will not exist.
@@ -156,6 +182,22 @@ impl ExternalMethod {
     }
 }
 
+/// The user's command with `{job}` and `{dir}` replaced by the paths as single shell words
+/// (single-quoted), so that a path holding spaces, quotes, `;` or `$(…)` (from TMPDIR, say) is
+/// data, never shell; a placeholder the user already quoted (`"{job}"`, `'{job}'`) is replaced
+/// with its quotes.
+pub fn substitute(command: &str, job: &Path, dir: &Path) -> String {
+    let mut text = command.to_string();
+    for (placeholder, path) in [("{job}", job), ("{dir}", dir)] {
+        let word = crate::process::shell_quote(&path.to_string_lossy());
+        for quoted in [format!("\"{placeholder}\""), format!("'{placeholder}'")] {
+            text = text.replace(&quoted, &word);
+        }
+        text = text.replace(placeholder, &word);
+    }
+    text
+}
+
 impl Drop for ExternalMethod {
     fn drop(&mut self) {
         crate::process::unregister_folder(&self.root);
@@ -189,9 +231,10 @@ impl CamMethod for ExternalMethod {
         false
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        self.jobs_root()?;
         let n = self.jobs.fetch_add(1, Ordering::SeqCst);
         let dir = self.root.join(format!("job-{n:04}"));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the job folder", &dir, e))?;
+        std::fs::create_dir(&dir).map_err(|e| Error::io("create the job folder", &dir, e))?;
         let model = self.model_file(ctx, &dir)?;
         let (inputs, targets, maps, job) = (
             dir.join("inputs.npy"),
@@ -215,11 +258,7 @@ impl CamMethod for ExternalMethod {
                 .expect("json")
                 .as_bytes(),
         )?;
-        let command = self
-            .spec
-            .command
-            .replace("{job}", &job.display().to_string())
-            .replace("{dir}", &dir.display().to_string());
+        let command = substitute(&self.spec.command, &job, &dir);
         let log = dir.join("stderr.txt");
         let stderr = std::fs::File::create(&log).map_err(|e| Error::io("create", &log, e))?;
         // A process group of its own: a timeout or a signal kills the command and its children.

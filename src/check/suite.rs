@@ -184,8 +184,11 @@ impl Suite {
         let stem = Path::new(origin)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned());
+        let name = file.name.unwrap_or_else(|| stem.unwrap_or_default());
+        // The name becomes the default output folder (out/NAME): a name, never a path.
+        crate::limits::plain_name("name", &name).map_err(|e| bad(format!("{origin}: {e}")))?;
         let suite = Suite {
-            name: file.name.unwrap_or_else(|| stem.unwrap_or_default()),
+            name,
             description: file.description,
             seed: file.seed,
             family_wise_error: file.family_wise_error,

@@ -277,7 +277,10 @@ fn run_named(registry: &Registry, name: &str, sub: &clap::ArgMatches) -> Result<
 
 /// Prints the table and writes the JSON report when asked.
 pub fn finish(report: &Report, json: &Option<PathBuf>) -> Result<()> {
-    print!("{}", table::render(report));
+    print!(
+        "{}",
+        crate::report::escape::printable(&table::render(report))
+    );
     if let Some(path) = json {
         report
             .write_json(path)

@@ -82,7 +82,10 @@ pub fn main() -> ExitCode {
         Ok(Ok(true)) => ExitCode::SUCCESS,
         Ok(Ok(false)) => ExitCode::from(1),
         Ok(Err(err)) => {
-            eprintln!("error: {err:#}");
+            // Names in messages come from users and files: no control character reaches the
+            // terminal (docs/cli.md, security model).
+            let text = crate::report::escape::printable(&format!("{err:#}"));
+            eprintln!("error: {text}");
             ExitCode::from(2)
         }
         Err(panic) => {

@@ -7,6 +7,7 @@ use crate::data::folder::Preprocess;
 use crate::data::{DataSpec, FOLDER_SIZE};
 use crate::device::{device_name, parse_device};
 use crate::error::Error;
+use crate::report::escape::printable;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -57,10 +58,10 @@ pub fn report_expectations(report: &crate::check::Report) -> bool {
     if !unexpected.is_empty() {
         println!("\nunexpected verdicts (exit code 1):");
         for r in &unexpected {
-            println!("  {}", r.expectation_line());
+            println!("  {}", printable(&r.expectation_line()));
         }
     }
-    println!("\n{}", report.expectation_summary());
+    println!("\n{}", printable(&report.expectation_summary()));
     unexpected.is_empty()
 }
 
@@ -135,7 +136,7 @@ pub fn merge(args: MergeArgs) -> Result<bool> {
     let merged = crate::report::Report::merge(shards, args.allow_partial)?;
     crate::report::write_dir(&merged, None, staged.path())?;
     staged.commit()?;
-    print!("{}", crate::report::table::render(&merged));
+    print!("{}", printable(&crate::report::table::render(&merged)));
     if let Some(partial) = &merged.partial {
         println!("PARTIAL report: {partial}");
     }
@@ -219,7 +220,7 @@ pub fn run(args: RunArgs) -> Result<bool> {
         run.report.expect_pass_by_default();
     }
     let report = &run.report;
-    print!("{}", crate::report::table::render(report));
+    print!("{}", printable(&crate::report::table::render(report)));
     let dir = staged.path().to_path_buf();
     let files = crate::report::write_dir(report, run.galleries.first(), &dir)
         .with_context(|| format!("writing the report to {}", out.display()))?;

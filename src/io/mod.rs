@@ -12,14 +12,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("create the folder", parent, e))?;
     }
-    let tmp = temp_sibling(path);
-    let written = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    let tmp = temp_sibling(path, "tmp");
+    // Created exclusively (O_EXCL): a file or link planted under the unpredictable name is an
+    // error, never followed.
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, bytes))
+        .and_then(|_| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(Error::io("write", path, e));
     }
     Ok(())
 }
+
+/// The file an output folder holds when blindspot wrote it: only such a folder (or an empty
+/// one) is ever replaced by a run.
+pub const OUTPUT_MARKER: &str = ".blindspot-output";
 
 /// Outputs are regular files: a path that exists as anything else (a folder, a device, a FIFO,
 /// a link to one) is refused rather than replaced.
@@ -54,6 +65,17 @@ impl StagedDir {
                 "pass --out a folder (it is replaced) or a new path",
             ));
         }
+        if target.is_dir() && !written_by_blindspot(target) {
+            return Err(Error::input(
+                format!(
+                    "{} exists and blindspot did not write it (it has files and no {OUTPUT_MARKER}); \
+                     blindspot replaces an output folder whole, so it will not replace this one",
+                    target.display()
+                ),
+                target.display().to_string(),
+                "pass --out a new or empty folder, or one an earlier blindspot run wrote",
+            ));
+        }
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
         let name = name.unwrap_or_else(|| "out".into());
         let parent = target
@@ -61,11 +83,18 @@ impl StagedDir {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| Error::io("create the folder", parent, e))?;
-        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&staging);
+        let staging = parent.join(format!(".{name}.partial-{}", unique()));
         std::fs::create_dir(&staging)
             .map_err(|e| Error::io("create the output folder", &staging, e))?;
         crate::process::register_folder(&staging, false);
+        let marker = staging.join(OUTPUT_MARKER);
+        let text =
+            "Written by blindspot: the next run with this --out replaces this folder whole.\n";
+        if let Err(e) = std::fs::write(&marker, text) {
+            let _ = std::fs::remove_dir_all(&staging);
+            crate::process::unregister_folder(&staging);
+            return Err(Error::io("write", &marker, e));
+        }
         Ok(StagedDir {
             target: target.to_path_buf(),
             staging,
@@ -86,7 +115,7 @@ impl StagedDir {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            std::process::id()
+            unique()
         ));
         if self.target.exists() {
             std::fs::rename(&self.target, &old)
@@ -110,12 +139,25 @@ impl Drop for StagedDir {
     }
 }
 
-fn temp_sibling(path: &Path) -> PathBuf {
+fn temp_sibling(path: &Path, kind: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    path.with_file_name(format!(".{name}.{kind}-{}", unique()))
+}
+
+/// `PID-RANDOM`: a name part no other process can predict (temporary files and folders).
+fn unique() -> String {
+    format!("{}-{:016x}", std::process::id(), rand::random::<u64>())
+}
+
+/// Whether blindspot may replace `folder`: it is empty, or holds the marker of a blindspot run.
+fn written_by_blindspot(folder: &Path) -> bool {
+    if folder.join(OUTPUT_MARKER).is_file() {
+        return true;
+    }
+    std::fs::read_dir(folder).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 /// Lower-case hex of bytes.

@@ -63,11 +63,7 @@ fn text_width(s: &str) -> usize {
     (s.chars().count() as f64 * 6.5).ceil() as usize + 10
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+use super::escape::xml as escape;
 
 /// A flat badge as a self-contained SVG.
 pub fn svg(r: &CheckResult) -> String {

@@ -6,6 +6,7 @@
 //! tests check: no value is clamped (a value beyond the axis is drawn at the edge as an arrow with
 //! its true number), and every series has a marker of its own, so equal curves stay visible.
 //! [`Chart::svg`] only draws the data.
+use super::escape::printable;
 use super::Report;
 use crate::check::randomization::RandomizationDetail;
 use crate::check::stats::percent;
@@ -223,7 +224,7 @@ impl Chart {
         let (x0, x1) = self.x_range();
         let (y0, y1) = self.y_range;
         let mut chart = ChartBuilder::on(&plot)
-            .caption(&self.title, ("sans-serif", 22))
+            .caption(printable(&self.title), ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(70)
             .y_label_area_size(80)
@@ -271,7 +272,7 @@ impl Chart {
                 chart.draw_series(std::iter::once(
                     EmptyElement::at((k as f64, y0))
                         + Text::new(
-                            name.clone(),
+                            printable(name),
                             (0, 8 + 16 * (k % rows) as i32),
                             ("sans-serif", 14).into_font().color(&BLACK).pos(anchor),
                         ),
@@ -308,6 +309,7 @@ impl Chart {
                 Some(note) => format!("{} ({note})", series.name),
                 None => series.name.clone(),
             };
+            let name = printable(&name);
             legend.draw(&Text::new(name, (34, row - 7), font.clone()))?;
             row += 22;
         }

@@ -69,10 +69,7 @@ pub fn data_uri(png: &[u8]) -> String {
 
 /// XML-escaped text.
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    super::escape::xml(text)
 }
 
 /// The colour a verdict is written in.

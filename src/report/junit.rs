@@ -6,13 +6,7 @@
 use super::Report;
 use crate::check::Verdict;
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
+use super::escape::xml as escape;
 
 pub fn render(report: &Report) -> String {
     let unexpected = report.unexpected();

@@ -1,5 +1,6 @@
 //! report.md: a Table-1-style table — rows are methods, columns are checks, each cell the
 //! statistic ± spread with a pass/fail mark — then the Theorem 1 table.
+use super::escape::markdown as md;
 use super::Report;
 use crate::check::theorem::BoundReading;
 use crate::check::{CheckResult, Findings, Verdict};
@@ -63,9 +64,10 @@ fn method_table(report: &Report, out: &mut String) {
         return;
     }
     let methods = distinct(per_method.iter().map(|r| r.method.as_str()));
+    let headers: Vec<String> = columns.iter().map(|c| md(c)).collect();
     out.push_str(&format!(
         "| method | {} |\n|---|{}\n",
-        columns.join(" | "),
+        headers.join(" | "),
         "---|".repeat(columns.len())
     ));
     for m in &methods {
@@ -80,7 +82,7 @@ fn method_table(report: &Report, out: &mut String) {
             .iter()
             .find(|r| r.method == *m)
             .map_or(*m, |r| &r.title);
-        out.push_str(&format!("| {title} | {} |\n", cells.join(" | ")));
+        out.push_str(&format!("| {} | {} |\n", md(title), cells.join(" | ")));
     }
     out.push_str(
         "\nCells: mean ± std over images (wall: µ, the share of the map's ℓ2 norm behind the \
@@ -90,7 +92,7 @@ fn method_table(report: &Report, out: &mut String) {
     );
     for c in &columns {
         if let Some(r) = per_method.iter().find(|r| r.check == *c) {
-            out.push_str(&format!("- **{c}**: {}\n", r.rule));
+            out.push_str(&format!("- **{}**: {}\n", md(c), md(&r.rule)));
         }
     }
     let wall = per_method.iter().find_map(|r| match &r.findings {
@@ -107,9 +109,13 @@ fn method_table(report: &Report, out: &mut String) {
 
 /// The verdicts against the expectations: one bold line, then each unexpected verdict.
 fn outcomes(report: &Report, out: &mut String) {
-    out.push_str(&format!("**{}**\n\n", report.expectation_summary()));
+    out.push_str(&format!("**{}**\n\n", md(&report.expectation_summary())));
     for r in report.unexpected() {
-        out.push_str(&format!("- {} {}\n", mark(r.verdict), r.expectation_line()));
+        out.push_str(&format!(
+            "- {} {}\n",
+            mark(r.verdict),
+            md(&r.expectation_line())
+        ));
     }
     if !report.unexpected().is_empty() {
         out.push('\n');
@@ -125,7 +131,8 @@ fn settings(report: &Report, out: &mut String) {
     if !report.models.is_empty() {
         out.push_str("| model | SHA-256 | of |\n|---|---|---|\n");
         for m in &report.models {
-            out.push_str(&format!("| {} | `{}` | {} |\n", m.spec, m.sha256, m.of));
+            let (spec, of) = (md(&m.spec), md(&m.of));
+            out.push_str(&format!("| {spec} | `{}` | {of} |\n", m.sha256));
         }
         out.push('\n');
     }
@@ -137,11 +144,11 @@ fn settings(report: &Report, out: &mut String) {
 pub fn render(report: &Report, figures: &[String]) -> String {
     let mut out = format!(
         "# blindspot report: {}\n\nseed {}, device {}, precision {}, blindspot {}\n\n",
-        report.check,
+        md(&report.check),
         report.seed,
-        report.device,
-        report.precision.summary(),
-        report.blindspot
+        md(&report.device),
+        md(&report.precision.summary()),
+        md(&report.blindspot)
     );
     outcomes(report, &mut out);
     settings(report, &mut out);
@@ -209,26 +216,35 @@ fn properties(report: &Report, out: &mut String) {
         let (example, replay) = match &d.counterexample {
             Some(c) => (
                 format!(
-                    "`{}` ({:.3e}, {} steps)",
-                    c.architecture,
+                    "{} ({:.3e}, {} steps)",
+                    md(&c.architecture),
                     c.value,
                     c.shrink_steps.len()
                 ),
-                format!("`{}`", c.replay),
+                md(&c.replay),
             ),
             None => ("–".into(), "–".into()),
         };
         out.push_str(&format!(
             "| {} | {} | {}/{} | {}{upsampling} | {} | {example} | {replay} |\n",
-            d.property, r.title, d.held, d.cases, d.failed, d.inconclusive
+            md(&d.property),
+            md(&r.title),
+            d.held,
+            d.cases,
+            d.failed,
+            d.inconclusive
         ));
     }
     for (_, d) in &runs {
         for b in &d.boundaries {
             out.push_str(&format!(
                 "\n- the {} reading of the bound fails from V = {} at {} (Monte Carlo at V = {}; \
-                 `{}`)",
-                b.reading, b.from_filters, b.geometry, b.violated_at, b.case
+                 {})",
+                md(&b.reading),
+                b.from_filters,
+                md(&b.geometry),
+                b.violated_at,
+                md(&b.case)
             ));
         }
     }

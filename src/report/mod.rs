@@ -3,6 +3,7 @@
 //! results' fields.
 pub mod badge;
 pub mod charts;
+pub mod escape;
 pub mod figures;
 pub mod html;
 pub mod junit;
@@ -21,7 +22,7 @@ pub fn badge_stem(r: &CheckResult) -> String {
         .configuration()
         .map(|c| format!("-{}", config_slug(&c)))
         .unwrap_or_default();
-    format!("{}-{}{config}", slug(&r.method), r.check)
+    format!("{}-{}{config}", slug(&r.method), slug(&r.check))
 }
 
 /// Writes report.json, report.md, report.html, junit.xml, badges/ and figures/ (the charts and,

@@ -1,0 +1,63 @@
+//! One escaping policy per output format, for every name and text that comes from a user, a
+//! suite or a report to merge (method, check, suite and model names, reasons): the renderers
+//! call these and nothing else, and `tests/hostile.rs` sends the same hostile names through each.
+//!
+//! * [`xml`] (junit.xml, badge and chart SVG, report.html): the five markup characters as
+//!   entities, and control characters, which XML 1.0 forbids even as entities, as U+FFFD.
+//! * [`markdown`] (report.md): markup (`<`, `>`, `&`) as entities, Markdown's punctuation
+//!   backslash-escaped (a `|` cannot end a table cell), line breaks as spaces.
+//! * [`printable`] (the terminal: the table, the last line, error messages; and the chart texts
+//!   plotters writes, which escapes markup itself): control characters other than a line break
+//!   or a tab as U+FFFD, so no name can send an ANSI escape to a terminal or break an SVG.
+
+/// The replacement for a character no format may carry.
+const REPLACEMENT: char = '\u{fffd}';
+
+fn forbidden(c: char) -> bool {
+    c.is_control() && !matches!(c, '\n' | '\t' | '\r')
+}
+
+/// Text for XML and HTML, in element content and in quoted attributes alike.
+pub fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if forbidden(c) => out.push(REPLACEMENT),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text for a Markdown paragraph or table cell: shown as written, never as markup.
+pub fn markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '#' | '!' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if forbidden(c) => out.push(REPLACEMENT),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text for the terminal (and plotters): every control character but a line break or a tab
+/// replaced.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if forbidden(c) { REPLACEMENT } else { c })
+        .collect()
+}

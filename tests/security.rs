@@ -1,0 +1,302 @@
+//! Security, round three (issue 21, the classes done so far): nothing deleted that blindspot did
+//! not write, no name that becomes a path, no injected shell, no predictable temporary file
+//! followed, and one escaping policy per output format, soaked with the same hostile names.
+use crate::common::{ensure, TestResult};
+use blindspot::check::suite::Suite;
+use blindspot::check::Verdict;
+use blindspot::io::OUTPUT_MARKER;
+use libtest_mimic::Trial;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tch::Device;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test(
+            "security::never_replaces_a_folder_it_did_not_write",
+            folders,
+        ),
+        Trial::test("security::names_never_become_paths", names),
+        Trial::test("security::hostile_tmpdir_runs_nothing", tmpdir),
+        Trial::test("security::temporary_files_are_not_predictable", temporaries),
+        Trial::test("security::hostile_names_in_every_format", formats),
+    ]
+}
+
+/// The hostile names every format must carry as data.
+const HOSTILE: [&str; 8] = [
+    "\"><svg onload=alert(1)>",
+    "a|b|c",
+    "\u{1b}[31mred\u{1b}[0m",
+    "nul\u{0}bell\u{7}",
+    "'; rm -rf ~; echo '",
+    "../../ESCAPED",
+    "line\nbreak",
+    "**bold** [link](http://x) `code` <b>",
+];
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("blindspot-sec-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch");
+    dir
+}
+
+fn blindspot(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> (i32, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_blindspot"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("BLINDSPOT_QUIET", "1");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("blindspot runs");
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text.into_owned())
+}
+
+const TINY: &str = "name = \"tiny\"\nmethods = [\"gradcam\"]\n[[checks]]\ncheck = \"theorem\"\n\
+                    filters = [64]\nmin_draws = 16\nmax_draws = 16\n";
+
+/// `--out` onto a project folder is refused and the folder untouched; an empty folder or one an
+/// earlier run wrote is replaced.
+fn folders() -> TestResult {
+    let dir = scratch("folders");
+    std::fs::write(dir.join("tiny.toml"), TINY)?;
+    std::fs::create_dir_all(dir.join("proj/src"))?;
+    std::fs::write(dir.join("proj/src/main.rs"), "fn main() {}\n")?;
+    let (code, text) = blindspot(&dir, &["run", "--suite", "tiny.toml", "--out", "proj"], &[]);
+    ensure(code == 2 && text.contains("did not write"), || {
+        format!("exit {code}: {text}")
+    })?;
+    ensure(dir.join("proj/src/main.rs").is_file(), || {
+        "proj was deleted".into()
+    })?;
+    std::fs::create_dir_all(dir.join("empty"))?;
+    for _ in 0..2 {
+        let (code, text) = blindspot(
+            &dir,
+            &["run", "--suite", "tiny.toml", "--out", "empty"],
+            &[],
+        );
+        ensure(code == 0 || code == 1, || format!("exit {code}: {text}"))?;
+        ensure(dir.join("empty").join(OUTPUT_MARKER).is_file(), || {
+            "no marker in the output folder".into()
+        })?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A suite's name is the default output folder: a path there is refused. A shard report whose
+/// check is a path writes its badges inside --out.
+fn names() -> TestResult {
+    let dir = scratch("names");
+    std::fs::create_dir_all(dir.join("victim"))?;
+    std::fs::write(dir.join("victim/keep.txt"), "mine")?;
+    for name in ["../victim", "/tmp", ".hidden", "-rf", "a b"] {
+        let text = TINY.replace("name = \"tiny\"", &format!("name = {name:?}"));
+        std::fs::write(dir.join("s.toml"), text)?;
+        let (code, out) = blindspot(&dir.join("victim"), &["run", "--suite", "../s.toml"], &[]);
+        ensure(code == 2 && out.contains("not a plain name"), || {
+            format!("name {name:?}: exit {code}: {out}")
+        })?;
+    }
+    ensure(dir.join("victim/keep.txt").is_file(), || {
+        "victim lost".into()
+    })?;
+    // A shard report with a hostile check name, merged.
+    std::fs::write(dir.join("tiny.toml"), TINY)?;
+    let (code, out) = blindspot(
+        &dir,
+        &[
+            "run",
+            "--suite",
+            "tiny.toml",
+            "--shard",
+            "1/1",
+            "--out",
+            "shard",
+        ],
+        &[],
+    );
+    ensure(code == 0 || code == 1, || {
+        format!("shard: exit {code}: {out}")
+    })?;
+    let report = std::fs::read_to_string(dir.join("shard/report.json"))?;
+    let tampered = report.replace("\"check\": \"theorem\"", "\"check\": \"../../ESCAPED\"");
+    ensure(tampered != report, || "nothing to tamper with".into())?;
+    std::fs::create_dir_all(dir.join("a/b"))?;
+    std::fs::write(dir.join("a/b/report.json"), tampered)?;
+    let (code, out) = blindspot(
+        &dir.join("a/b"),
+        &["merge", "report.json", "--out", "merged"],
+        &[],
+    );
+    let escaped: Vec<PathBuf> = walk(&dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("ESCAPED"))
+        .filter(|p| !p.starts_with(dir.join("a/b/merged")))
+        .collect();
+    ensure(escaped.is_empty(), || {
+        format!("merge (exit {code}) wrote outside --out: {escaped:?}\n{out}")
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found
+}
+
+/// A TMPDIR whose name holds `;`, `$(…)`, quotes and spaces: the external command gets the job
+/// path as one word (its own `test -f` finds the file) and nothing injected runs.
+fn tmpdir() -> TestResult {
+    let dir = scratch("tmpdir");
+    let hostile = dir.join("x; touch PWNED1 $(touch PWNED2) 'q' \"d\"");
+    std::fs::create_dir_all(&hostile)?;
+    for command in [
+        "ext=test -f {job}",
+        "ext=test -f \"{job}\" && test -d '{dir}'",
+    ] {
+        let (code, out) = blindspot(
+            &dir,
+            &[
+                "check",
+                "wall",
+                "--model",
+                "builtin:small-vgg",
+                "--synthetic",
+                "2",
+                "--methods",
+                "none",
+                "--device",
+                "cpu",
+                "--external",
+                command,
+            ],
+            &[("TMPDIR", &hostile)],
+        );
+        // The command succeeded (the path reached it whole); there are just no maps.
+        ensure(code == 2 && out.contains("no readable maps.npy"), || {
+            format!("{command}: exit {code}: {out}")
+        })?;
+    }
+    let pwned: Vec<PathBuf> = walk(&dir)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("PWNED"))
+        })
+        .collect();
+    ensure(pwned.is_empty(), || {
+        format!("injected commands ran: {pwned:?}")
+    })?;
+    ensure(!Path::new("PWNED1").exists(), || {
+        "PWNED1 in the test's folder".into()
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The old predictable temporary name beside an output, planted as a link, is neither followed
+/// nor needed: the write lands in the output and the link's target is untouched.
+fn temporaries() -> TestResult {
+    let dir = scratch("temporaries");
+    let target = dir.join("victim.txt");
+    std::fs::write(&target, "mine")?;
+    let out = dir.join("report.json");
+    let planted = dir.join(format!(".report.json.tmp-{}", std::process::id()));
+    std::os::unix::fs::symlink(&target, &planted)?;
+    blindspot::io::write_atomic(&out, b"{}\n")?;
+    ensure(std::fs::read_to_string(&target)? == "mine", || {
+        "the planted link was followed".into()
+    })?;
+    ensure(std::fs::read_to_string(&out)? == "{}\n", || {
+        "not written".into()
+    })?;
+    let leftovers = walk(&dir).into_iter().filter(|p| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        name.is_some_and(|n| n.contains(".tmp-") && !n.ends_with(&std::process::id().to_string()))
+    });
+    ensure(leftovers.count() == 0, || {
+        "a temporary file was left".into()
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The same hostile names as method, title, check and reason, through every format: the XML is
+/// free of raw markup and control characters, report.md's table rows keep their columns, the
+/// terminal table holds no control character, and every file lands inside the folder.
+fn formats() -> TestResult {
+    let text = "name = \"fmt\"\nseed = 0\nmethods = [\"gradcam\"]\n[[checks]]\ncheck = \"wall\"\n\
+                model = \"builtin:small-vgg\"\ndata = { synthetic = 2 }\nlooks = 1\n";
+    let run = Suite::parse(text, "fmt.toml", Path::new("."))?.run(Device::Cpu, None)?;
+    let template = run.report.results[0].clone();
+    let mut report = run.report.clone();
+    report.results = HOSTILE
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut r = template.clone();
+            r.method = format!("{name}{i}");
+            r.title = format!("{name}{i}");
+            r.reason = format!("reason {name}");
+            r.expected = Some(Verdict::Pass);
+            r
+        })
+        .collect();
+    let dir = scratch("formats");
+    let out = dir.join("out");
+    blindspot::report::write_dir(&report, None, &out)?;
+    for path in walk(&dir) {
+        ensure(path.starts_with(&out), || {
+            format!("{} outside", path.display())
+        })?;
+    }
+    let control = |s: &str| {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    };
+    for file in walk(&out).into_iter().filter(|p| p.is_file()) {
+        let name = file.display().to_string();
+        let body = std::fs::read_to_string(&file)?;
+        ensure(!control(&body), || {
+            format!("{name} holds a control character")
+        })?;
+        if name.ends_with(".xml") || name.ends_with(".svg") || name.ends_with(".html") {
+            for raw in ["<svg onload", "`code` <b>", "\"><svg"] {
+                ensure(!body.contains(raw), || format!("{name} holds raw `{raw}`"))?;
+            }
+        }
+        if name.ends_with("report.md") {
+            ensure(
+                !body.contains("<svg") && !body.contains("`code` <b>"),
+                || format!("{name} holds raw HTML"),
+            )?;
+            for line in body
+                .lines()
+                .filter(|l| l.starts_with("| ") && l.contains("wall"))
+            {
+                let cells = line.matches(" | ").count();
+                ensure(cells == 1, || format!("{name}: a name split a row: {line}"))?;
+            }
+        }
+    }
+    let table = blindspot::report::escape::printable(&blindspot::report::table::render(&report));
+    ensure(!control(&table), || {
+        "the terminal table holds a control character".into()
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
