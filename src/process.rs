@@ -111,7 +111,13 @@ pub fn stop_if_interrupted() {
         "SIGTERM"
     };
     eprintln!("blindspot: stopped by {name}; external commands killed, folders removed");
-    std::process::exit(128 + signal);
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // _exit, not exit: the other threads may be inside libtorch, whose static destructors
+    // `exit` would run under them (a segfault, exit 139, in some runs).
+    // SAFETY: _exit ends the process at once; nothing after it runs.
+    unsafe { libc::_exit(128 + signal) }
 }
 
 /// `text` as one POSIX shell word: single-quoted, each `'` written as `'\''`.

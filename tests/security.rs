@@ -20,6 +20,8 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("security::hostile_tmpdir_runs_nothing", tmpdir),
         Trial::test("security::temporary_files_are_not_predictable", temporaries),
         Trial::test("security::hostile_names_in_every_format", formats),
+        Trial::test("security::signals_during_a_run_exit_130_or_143", signals),
+        Trial::test("security::closed_or_full_stdout", closed_stdout),
     ]
 }
 
@@ -299,4 +301,66 @@ fn formats() -> TestResult {
     })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// SIGINT and SIGTERM at several moments of `blindspot run` (model loading, the wall check, the
+/// theorem's Monte Carlo): always the documented exit code (a segfault, 139, came in some runs
+/// when the exit ran libtorch's destructors under its threads) and no staging folder left.
+fn signals() -> TestResult {
+    let dir = scratch("signals");
+    for (k, (signal, code)) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)]
+        .into_iter()
+        .cycle()
+        .take(6)
+        .enumerate()
+    {
+        let child = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+            .current_dir(&dir)
+            .args(["run", "--device", "cpu", "--out", &format!("out{k}")])
+            .env("BLINDSPOT_QUIET", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        std::thread::sleep(std::time::Duration::from_millis(1500 + 700 * k as u64));
+        // SAFETY: a signal to the child this test started.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let out = child.wait_with_output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure(out.status.code() == Some(code), || {
+            format!("signal {signal} after {k}: {:?}\n{stderr}", out.status)
+        })?;
+    }
+    let left: Vec<PathBuf> = walk(&dir);
+    ensure(left.is_empty(), || format!("left behind: {left:?}"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A reader that closes stdout at once gets a quiet exit 141; a full device an exit 2 with one
+/// message; never "internal failure".
+fn closed_stdout() -> TestResult {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+        .arg("methods")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    drop(child.stdout.take());
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure(
+        matches!(out.status.code(), Some(0) | Some(141)) && stderr.is_empty(),
+        || format!("closed stdout: {:?} {stderr}", out.status),
+    )?;
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full")?;
+    let out = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+        .arg("methods")
+        .stdout(full)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure(
+        out.status.code() == Some(2)
+            && stderr.contains("cannot write to standard output")
+            && !stderr.contains("internal failure"),
+        || format!("/dev/full: {:?} {stderr}", out.status),
+    )
 }

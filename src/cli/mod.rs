@@ -90,6 +90,19 @@ pub fn main() -> ExitCode {
         }
         Err(panic) => {
             let message = crate::error::panic_message(panic.as_ref());
+            // stdout closed by a reader (`blindspot methods | head -c 10`): a quiet exit, with
+            // the code a shell gives a process SIGPIPE ended; stdout unwritable (a full disk,
+            // /dev/full): an error like any other write.
+            if let Some(why) = message.strip_prefix("failed printing to stdout: ") {
+                if why.contains("Broken pipe") {
+                    return ExitCode::from(141);
+                }
+                eprintln!(
+                    "error: cannot write to standard output: {why}\n  where: stdout\n  fix: \
+                     redirect the output to a file or a device with room"
+                );
+                return ExitCode::from(2);
+            }
             eprintln!(
                 "error: internal failure: {}\n  fix: this is a bug in blindspot or an input it \
                  failed to validate; please report the command line",
