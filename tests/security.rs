@@ -22,6 +22,8 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("security::hostile_names_in_every_format", formats),
         Trial::test("security::signals_during_a_run_exit_130_or_143", signals),
         Trial::test("security::closed_or_full_stdout", closed_stdout),
+        Trial::test("security::odd_models_give_one_message", odd_models)
+            .with_ignored_flag(crate::python::python().is_none()),
     ]
 }
 
@@ -363,4 +365,69 @@ fn closed_stdout() -> TestResult {
             && !stderr.contains("internal failure"),
         || format!("/dev/full: {:?} {stderr}", out.status),
     )
+}
+
+/// TorchScript split models whose head returns int64 logits, no class at all, or a detached
+/// result: `explain` and `certify` refuse each with one message, exit 2 (libtorch crashed on
+/// the int64 and the detached heads, exit 139).
+fn odd_models() -> TestResult {
+    let python = crate::python::python().ok_or("no python")?;
+    let dir = scratch("odd");
+    let script = r#"
+import sys, numpy as np, torch, torch.nn as nn
+class M(nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 5)
+        self.kind = kind
+    @torch.jit.export
+    def features(self, x):
+        return torch.relu(self.conv(x))
+    @torch.jit.export
+    def head(self, a):
+        z = self.fc(a.mean(dim=(2, 3)))
+        if self.kind == "int64":
+            return z.long()
+        if self.kind == "empty":
+            return z[:, :0]
+        return z.detach()
+    def forward(self, x):
+        return self.head(self.features(x))
+for kind in ["int64", "empty", "detached"]:
+    torch.jit.script(M(kind)).save(sys.argv[1] + "/" + kind + ".pt")
+np.save(sys.argv[1] + "/x.npy", np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype("float32"))
+"#;
+    // TorchScript reads the class's source, so the script is a file.
+    std::fs::write(dir.join("make.py"), script)?;
+    let made = Command::new(&python)
+        .arg(dir.join("make.py"))
+        .arg(&dir)
+        .output()?;
+    ensure(made.status.success(), || {
+        String::from_utf8_lossy(&made.stderr).into_owned()
+    })?;
+    for (kind, want) in [
+        ("int64", "Int64 logits"),
+        ("empty", "shape [2, 0]"),
+        ("detached", "does not depend on its input through autograd"),
+    ] {
+        let model = format!("{kind}.pt");
+        let explain = [
+            "explain", "--model", &model, "--input", "x.npy", "--method", "gradcam",
+        ];
+        let explain: Vec<&str> = explain.into_iter().chain(["--out", "m.npy"]).collect();
+        let certify = ["certify", "--model", &model, "--input-size", "16x16"];
+        for args in [explain, certify.to_vec()] {
+            let args: Vec<&str> = args.into_iter().chain(["--device", "cpu"]).collect();
+            let (code, out) = blindspot(&dir, &args, &[]);
+            let expected = args[0] == "certify" && kind != "detached" || out.contains(want);
+            ensure(
+                code == 2 && expected && !out.contains("internal failure"),
+                || format!("{kind} {}: exit {code}: {out}", args[0]),
+            )?;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }

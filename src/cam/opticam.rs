@@ -125,9 +125,14 @@ impl OptiCam {
             let mask = opticam_mask(&leaf, relu_a, height, width);
             let logits = model.forward(&(input * mask))?;
             let loss = original - target_scores(&logits, targets);
-            let grad = Tensor::f_run_backward(&[loss.sum(kind)], &[&leaf], false, false)
-                .map_err(|e| Error::torch("differentiating Opti-CAM's objective", e))?
-                .remove(0);
+            let grad = crate::model::gradient(&loss.sum(kind), &leaf).map_err(|e| {
+                Error::model(
+                    format!("cannot differentiate Opti-CAM's objective: {e}"),
+                    model.name(),
+                    "the model must compute its logits from its input with differentiable \
+                     operations",
+                )
+            })?;
             let loss = loss.detach();
             if step % check_every == 0 {
                 if let Some(previous) = &last_check {

@@ -151,6 +151,53 @@ fn validate_targets(targets: &Tensor, n: i64, classes: i64) -> Result<()> {
     Ok(())
 }
 
+/// Refuses what a model returns that no method can explain, with one message naming the model:
+/// activations or logits that are not floating point (an int64 head made libtorch crash), an
+/// empty dimension (`[N, 0]` logits, a layer with no channel), or a batch size that is not the
+/// input's.
+fn ensure_shapes(
+    model: &dyn SplitModel,
+    x: &Tensor,
+    activations: &Tensor,
+    logits: &Tensor,
+) -> Result<()> {
+    let floating = |t: &Tensor| {
+        matches!(
+            t.kind(),
+            Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
+        )
+    };
+    let n = x.size()[0];
+    let problem = if !floating(activations) {
+        Some(format!(
+            "`features` returned {:?} values",
+            activations.kind()
+        ))
+    } else if !floating(logits) {
+        Some(format!("`head` returned {:?} logits", logits.kind()))
+    } else if activations.size().iter().any(|&d| d == 0) || activations.size()[0] != n {
+        Some(format!(
+            "`features` returned shape {:?} for {n} images",
+            activations.size()
+        ))
+    } else if logits.size().iter().any(|&d| d == 0) || logits.size()[0] != n {
+        Some(format!(
+            "`head` returned shape {:?} for {n} images",
+            logits.size()
+        ))
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(what) => Err(Error::model(
+            what,
+            model.name(),
+            "features must return floating-point activations [N, V, h, w] and head \
+             floating-point logits [N, K], K >= 1, for a batch of N images",
+        )),
+    }
+}
 /// Explains one batch `x` [N, C, H, W] with `method` on `model`. Targets default to the argmax
 /// class of each image. Activations and gradients are computed once: the features run under
 /// no-grad, and the gradient with respect to A comes from the head alone.
@@ -175,6 +222,7 @@ pub fn explain(
     let (n, classes) = logits
         .size2()
         .map_err(|e| Error::torch("reading the logits' shape", e))?;
+    ensure_shapes(model, &x, &activations, &logits)?;
     ensure_finite(
         &activations,
         model,
@@ -191,17 +239,14 @@ pub fn explain(
     };
     let gradients = if method.uses_gradients() {
         let score = super::target_scores(&logits, &targets).sum(Kind::Float);
-        let mut grads = Tensor::f_run_backward(&[score], &[&leaf], false, false).map_err(|e| {
+        let grads = crate::model::gradient(&score, &leaf).map_err(|e| {
             Error::model(
-                format!(
-                    "cannot differentiate the target logit with respect to the CAM layer: {}",
-                    crate::error::first_line(&e.to_string())
-                ),
+                format!("cannot differentiate the target logit with respect to the CAM layer: {e}"),
                 model.name(),
                 "`head` must compute the logits from its input A with differentiable operations",
             )
         })?;
-        Some(grads.remove(0))
+        Some(grads)
     } else {
         None
     };

@@ -88,6 +88,22 @@ pub trait SplitModel {
     }
 }
 
+/// ∂(output)/∂(input) for a scalar `output`: refuses, with a message, an output that does not
+/// depend on `input` through autograd (a `head` that detaches its result) instead of handing it
+/// to libtorch's backward, which crashed on one (exit 139).
+pub fn gradient(output: &Tensor, input: &Tensor) -> std::result::Result<Tensor, String> {
+    if !output.requires_grad() {
+        return Err(
+            "the output does not depend on its input through autograd (a detached \
+                    result, or an operation without a gradient)"
+                .into(),
+        );
+    }
+    Tensor::f_run_backward(&[output], &[input], false, false)
+        .map(|mut grads| grads.remove(0))
+        .map_err(|e| crate::error::first_line(&e.to_string()).to_string())
+}
+
 /// A model's identity by content: (SHA-256, `file`) for weights loaded from a file, else
 /// (SHA-256 of its parameters' names and float32 bytes, `parameters`).
 pub fn fingerprint(model: &dyn SplitModel) -> (String, &'static str) {

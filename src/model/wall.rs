@@ -256,10 +256,31 @@ pub fn certify(
         .normal(&[options.gradient_inputs, channels, height, width], 1.0)
         .set_requires_grad(true);
     let logits = model.forward(&x)?;
+    let size = logits.size();
+    let floating = matches!(
+        logits.kind(),
+        Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
+    );
+    if !floating || size.len() != 2 || size[0] != options.gradient_inputs || size[1] == 0 {
+        // No logit to influence would make every pixel "blind".
+        return Err(Error::model(
+            format!(
+                "the model returned {:?} logits of shape {size:?} for {} images",
+                logits.kind(),
+                options.gradient_inputs
+            ),
+            &place,
+            "head must return floating-point logits [N, K], K >= 1",
+        ));
+    }
     let weights = init.normal(&logits.size(), 1.0);
-    let grad = Tensor::f_run_backward(&[(logits * weights).sum(Kind::Float)], &[&x], false, false)
-        .map_err(|e| Error::torch("differentiating the logits with respect to the input", e))?
-        .remove(0);
+    let grad = super::gradient(&(logits * weights).sum(Kind::Float), &x).map_err(|e| {
+        Error::model(
+            format!("cannot differentiate the logits with respect to the input: {e}"),
+            &place,
+            "the model must compute its logits from its input with differentiable operations",
+        )
+    })?;
     let seen = grad.ne(0.0).any_dim(0, false).any_dim(0, false);
     let candidates = seen.logical_not().to_device(Device::Cpu);
     let blind_pixels = candidates.sum(Kind::Int64).int64_value(&[]);
