@@ -113,6 +113,17 @@ pub fn real(
     }
 }
 
+/// The smallest family-wise error a run may ask for: below it the per-verdict error of a large
+/// family reaches where the Student-t quantiles lose their precision (intervals become infinite
+/// or NaN, and a verdict would follow them).
+pub const MIN_FAMILY_WISE_ERROR: f64 = 1e-9;
+
+/// A family-wise error in [1e-9, 0.5]: a probability the arithmetic behind every interval
+/// supports, and at most a coin flip (beyond it a three-way decision means nothing).
+pub fn family_wise_error(name: &str, value: f64) -> std::result::Result<(), String> {
+    real(name, value, MIN_FAMILY_WISE_ERROR, 0.5, false)
+}
+
 /// A name that may become a file or folder name (a suite's, which is the default `out/NAME`):
 /// 1 to 64 of `A-Z a-z 0-9 . _ + -`, not starting with `.` or `-`. So no name is a path
 /// (`../victim`, `/etc`), a hidden file or an option.

@@ -22,6 +22,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("security::hostile_names_in_every_format", formats),
         Trial::test("security::signals_during_a_run_exit_130_or_143", signals),
         Trial::test("security::closed_or_full_stdout", closed_stdout),
+        Trial::test("security::settings_the_arithmetic_cannot_carry", extremes),
         Trial::test("security::odd_models_give_one_message", odd_models)
             .with_ignored_flag(crate::python::python().is_none()),
     ]
@@ -428,6 +429,61 @@ np.save(sys.argv[1] + "/x.npy", np.random.default_rng(0).standard_normal((2, 3, 
             )?;
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Family-wise errors and scales beyond what the intervals' arithmetic carries are refused
+/// before anything runs, naming the parameter and its range; the harness makes it its one trial.
+fn extremes() -> TestResult {
+    let dir = scratch("extremes");
+    let wall = [
+        "check",
+        "wall",
+        "--model",
+        "builtin:small-vgg",
+        "--synthetic",
+        "2",
+    ];
+    let theorem = ["check", "theorem", "--filters", "64", "--draws", "16"];
+    let cases: [(Vec<&str>, &str); 5] = [
+        (
+            [&wall[..], &["--family-wise-error", "1e-300"]].concat(),
+            "--family-wise-error",
+        ),
+        (
+            [&wall[..], &["--family-wise-error", "0.9"]].concat(),
+            "--family-wise-error",
+        ),
+        ([&theorem[..], &["--tau", "1e-30"]].concat(), "tau"),
+        (
+            [&theorem[..], &["--input-scale", "1e-30"]].concat(),
+            "input_scale",
+        ),
+        (
+            vec!["prop", "wall", "--cases", "1", "--tau", "1e-30"],
+            "tau",
+        ),
+    ];
+    for (args, name) in cases {
+        let (code, out) = blindspot(&dir, &args, &[]);
+        ensure(
+            code == 2 && out.contains(name) && out.contains("out of range"),
+            || format!("{args:?}: exit {code}: {out}"),
+        )?;
+    }
+    let gate = blindspot::harness::SanityHarness::new(blindspot::cam::gradcam::GradCam)
+        .family_wise_error(1e-300)
+        .suite("default")
+        .outcomes();
+    ensure(
+        gate.len() == 1
+            && gate[0]
+                .result
+                .as_ref()
+                .is_err_and(|e| e.contains("out of range")),
+        || format!("{gate:?}"),
+    )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -176,11 +176,8 @@ impl Suite {
             return Err(bad(format!("{origin} declares no check")));
         }
         let fwe = file.family_wise_error;
-        if !(fwe > 0.0 && fwe < 1.0) {
-            return Err(bad(format!(
-                "{origin}: family_wise_error = {fwe} is not a probability strictly between 0 and 1"
-            )));
-        }
+        crate::limits::family_wise_error("family_wise_error", fwe)
+            .map_err(|e| bad(format!("{origin}: {e}")))?;
         let stem = Path::new(origin)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned());

@@ -678,8 +678,8 @@ impl Check for TheoremCheck {
         int("size", self.size, 4, 512)?;
         // The map (size − k + 1 rows) must keep two pooled rows: one live, one behind the wall.
         int("kernel", self.kernel, 1, self.size - 3)?;
-        real("tau", self.tau, 0.0, 1e3, true)?;
-        real("input_scale", self.input_scale, 0.0, 1e6, true)?;
+        real("tau", self.tau, 1e-3, 1e3, false)?;
+        real("input_scale", self.input_scale, 1e-3, 1e6, false)?;
         real(
             "relative_half_width",
             self.relative_half_width,
@@ -700,8 +700,8 @@ impl Check for TheoremCheck {
             int("draws", d, 2, 10_000_000)?;
         }
         for s in &self.scaling {
-            real("scaling tau", s.tau, 0.0, 1e3, true)?;
-            real("scaling input scale", s.input_scale, 0.0, 1e6, true)?;
+            real("scaling tau", s.tau, 1e-3, 1e3, false)?;
+            real("scaling input scale", s.input_scale, 1e-3, 1e6, false)?;
         }
         Ok(())
     }

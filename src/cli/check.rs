@@ -253,13 +253,8 @@ fn run_named(registry: &Registry, name: &str, sub: &clap::ArgMatches) -> Result<
     crate::process::set_keep_jobs(common.keep_jobs);
     let device = parse_device(&common.device)?;
     let fwe = common.family_wise_error;
-    if !(fwe > 0.0 && fwe < 1.0) {
-        anyhow::bail!(Error::input(
-            format!("--family-wise-error {fwe} is not a probability strictly between 0 and 1"),
-            "blindspot check",
-            "use e.g. --family-wise-error 0.01"
-        ));
-    }
+    crate::limits::family_wise_error("--family-wise-error", fwe)
+        .map_err(|e| Error::input(e, "blindspot check", "use e.g. --family-wise-error 0.01"))?;
     if let Some(path) = &common.json {
         crate::io::refuse_special(path)?;
     }

@@ -183,18 +183,8 @@ pub fn run(args: RunArgs) -> Result<bool> {
         suite.seed = seed;
     }
     if let Some(fwe) = args.family_wise_error {
-        crate::limits::real("--family-wise-error", fwe, 0.0, 1.0, true)
-            .ok()
-            .filter(|_| fwe < 1.0)
-            .ok_or_else(|| {
-                Error::input(
-                    format!(
-                        "--family-wise-error {fwe} is not a probability strictly between 0 and 1"
-                    ),
-                    "blindspot run",
-                    "use e.g. --family-wise-error 0.01",
-                )
-            })?;
+        crate::limits::family_wise_error("--family-wise-error", fwe)
+            .map_err(|e| Error::input(e, "blindspot run", "use e.g. --family-wise-error 0.01"))?;
         suite.family_wise_error = fwe;
     }
     override_inputs(&mut suite, &args);

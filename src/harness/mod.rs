@@ -188,6 +188,15 @@ impl SanityHarness {
                 work: Work::Broken(why.clone()),
             }];
         }
+        if let Err(why) =
+            crate::limits::family_wise_error("family_wise_error", self.family_wise_error)
+        {
+            return vec![Planned {
+                name: "family-wise-error".into(),
+                ignored: false,
+                work: Work::Broken(why),
+            }];
+        }
         let mut plans = Vec::new();
         let mut planned = Vec::new();
         for source in &self.suites {

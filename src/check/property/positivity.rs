@@ -126,7 +126,7 @@ impl Check for PropPositivityCheck {
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::count("cases", self.cases, 1, 10_000)?;
         crate::limits::count("draws", self.draws, 2, 100_000)?;
-        crate::limits::real("tau", self.tau, 0.0, 1e3, true)
+        crate::limits::real("tau", self.tau, 1e-3, 1e3, false)
     }
 
     /// One verdict per case.

@@ -269,7 +269,7 @@ impl Check for PropWallCheck {
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::count("cases", self.cases, 1, 100_000)?;
-        crate::limits::real("tau", self.tau, 0.0, 1e3, true)?;
+        crate::limits::real("tau", self.tau, 1e-3, 1e3, false)?;
         crate::limits::count("max_shrink_steps", self.max_shrink_steps, 0, 1000)
     }
 
