@@ -23,6 +23,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("security::signals_during_a_run_exit_130_or_143", signals),
         Trial::test("security::closed_or_full_stdout", closed_stdout),
         Trial::test("security::settings_the_arithmetic_cannot_carry", extremes),
+        Trial::test("security::inputs_without_bounds_and_half_truths", bounds),
         Trial::test("security::odd_models_give_one_message", odd_models)
             .with_ignored_flag(crate::python::python().is_none()),
     ]
@@ -484,6 +485,67 @@ fn extremes() -> TestResult {
                 .is_err_and(|e| e.contains("out of range")),
         || format!("{gate:?}"),
     )?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Inputs that never end or have no bound (a device as a suite or a report to merge, a shard
+/// count merge could never complete, a 100,000-character argument) get one short message; a
+/// check of no method is refused rather than passed; two methods that share a display name keep
+/// two rows in report.html's matrix.
+fn bounds() -> TestResult {
+    let dir = scratch("bounds");
+    let long = "9".repeat(100_000);
+    let cases: [(Vec<&str>, &str); 5] = [
+        (vec!["run", "--suite", "/dev/zero"], "not a regular file"),
+        (
+            vec!["merge", "/dev/zero", "--out", "m"],
+            "not a regular file",
+        ),
+        (vec!["run", "--shard", "1/4294967296"], "is not a shard"),
+        (vec!["run", "--shard", &long], "is not a shard"),
+        (
+            vec![
+                "check",
+                "wall",
+                "--model",
+                "builtin:small-vgg",
+                "--synthetic",
+                "2",
+                "--methods",
+                "none",
+            ],
+            "no method to check",
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, out) = blindspot(&dir, &args, &[]);
+        ensure(code == 2 && out.contains(want) && out.len() < 2_000, || {
+            let shown: String = out.chars().take(500).collect();
+            format!(
+                "{:?}: exit {code}, {} bytes: {shown}",
+                &args[..2],
+                out.len()
+            )
+        })?;
+    }
+    let text = "name = \"twins\"\nseed = 0\nmethods = [\"gradcam\", \"hirescam\"]\n[[checks]]\n\
+                check = \"wall\"\nmodel = \"builtin:small-vgg\"\ndata = { synthetic = 2 }\n\
+                looks = 1\n";
+    let mut report = Suite::parse(text, "twins.toml", Path::new("."))?
+        .run(Device::Cpu, None)?
+        .report;
+    for r in &mut report.results {
+        r.title = "Twin".into();
+    }
+    let out = dir.join("twins");
+    blindspot::report::write_dir(&report, None, &out)?;
+    let html = std::fs::read_to_string(out.join("report.html"))?;
+    let matrix = &html[html.find("id=\"matrix\"").ok_or("no matrix")?..];
+    let matrix = &matrix[..matrix.find("</table>").ok_or("open matrix")?];
+    ensure(matrix.matches("<th>Twin</th>").count() == 2, || {
+        format!("two methods titled alike share a row: {matrix}")
+    })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

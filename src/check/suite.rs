@@ -210,8 +210,7 @@ impl Suite {
 
     /// Reads a suite file, knowing the checks of `registry`.
     pub fn load_with(path: &Path, registry: &Registry) -> Result<Suite> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io("read the suite", path, e))?;
+        let text = crate::io::read_text(path, "the suite", crate::io::SUITE_LIMIT)?;
         let base = path.parent().unwrap_or(Path::new("."));
         Suite::parse_with(&text, &path.display().to_string(), base, registry)
     }

@@ -259,6 +259,16 @@ fn run_named(registry: &Registry, name: &str, sub: &clap::ArgMatches) -> Result<
         crate::io::refuse_special(path)?;
     }
     let methods = common.methods(&Seeds::new(common.seed))?;
+    // A check of no method makes no verdict: exit 0 would be a pass nothing earned.
+    if methods.is_empty() && check.fixed_method().is_none() {
+        anyhow::bail!(Error::input(
+            format!(
+                "no method to check: `blindspot check {name}` got --methods none and no --external"
+            ),
+            "--methods",
+            "name built-in methods (--methods gradcam,hirescam) or add --external NAME=COMMAND"
+        ));
+    }
     let control = ErrorControl::bonferroni(fwe, family_size(&[check.as_ref()], &methods));
     let ctx = CheckContext::controlled(device, common.seed, control);
     let mut run = run_checks(name, &[(0, check.as_ref())], methods, &ctx)

@@ -84,7 +84,7 @@ pub fn main() -> ExitCode {
         Ok(Err(err)) => {
             // Names in messages come from users and files: no control character reaches the
             // terminal (docs/cli.md, security model).
-            let text = crate::report::escape::printable(&format!("{err:#}"));
+            let text = crate::report::escape::printable(&shorten(&format!("{err:#}")));
             eprintln!("error: {text}");
             ExitCode::from(2)
         }
@@ -140,4 +140,21 @@ fn dispatch(cli: Cli) -> Result<bool> {
         Command::Data(args) => tools::data_cmd(args).map(|_| true),
         Command::Train(args) => tools::train_cmd(args).map(|_| true),
     }
+}
+
+/// A message cut to 4,000 characters a line: an error may quote a user's input, which may be
+/// of any size (a 50 MB line in a suite).
+fn shorten(text: &str) -> String {
+    const LINE: usize = 4_000;
+    text.lines()
+        .map(|line| match line.char_indices().nth(LINE) {
+            None => line.to_string(),
+            Some((at, _)) => format!(
+                "{}… ({} more characters)",
+                &line[..at],
+                line[at..].chars().count()
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

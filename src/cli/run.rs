@@ -65,16 +65,21 @@ pub fn report_expectations(report: &crate::check::Report) -> bool {
     unexpected.is_empty()
 }
 
-/// Parses `K/N` with 1 <= K <= N.
+/// The most shards a run may be split into.
+pub const MAX_SHARDS: usize = 10_000;
+
+/// Parses `K/N` with 1 <= K <= N <= [`MAX_SHARDS`].
 pub fn parse_shard(text: &str) -> Result<(usize, usize)> {
     let bad = || {
-        let fix = "write K/N with 1 <= K <= N, e.g. --shard 2/3";
-        Error::input(format!("`{text}` is not a shard"), "--shard", fix)
+        let fix = "write K/N with 1 <= K <= N <= 10000, e.g. --shard 2/3";
+        let shown: String = text.chars().take(40).collect();
+        Error::input(format!("`{shown}` is not a shard"), "--shard", fix)
     };
     let (k, n) = text.split_once('/').ok_or_else(bad)?;
     let number = |t: &str| t.trim().parse::<usize>().map_err(|_| bad());
     let (k, n) = (number(k)?, number(n)?);
-    if k == 0 || n == 0 || k > n {
+    // More shards than any array runs only makes merge wait for reports that never come.
+    if k == 0 || n == 0 || k > n || n > MAX_SHARDS {
         return Err(bad().into());
     }
     Ok((k, n))
@@ -95,7 +100,7 @@ pub struct MergeArgs {
 
 /// Reads a shard's report, naming a schema it does not speak.
 fn read_report(path: &std::path::Path) -> Result<crate::report::Report> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    let text = crate::io::read_text(path, "the report", crate::io::REPORT_LIMIT)?;
     let place = path.display().to_string();
     let not_report = |e: String| {
         Error::input(

@@ -32,6 +32,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// one) is ever replaced by a run.
 pub const OUTPUT_MARKER: &str = ".blindspot-output";
 
+/// The text of a regular file of at most `limit` bytes: a device, a FIFO or a folder (which
+/// could hang the read or never end, `/dev/zero`) and a larger file are refused with one message
+/// naming `what`.
+pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String> {
+    let refuse = |why: String| {
+        Error::input(
+            format!("{what} {}: {why}", path.display()),
+            path.display().to_string(),
+            format!(
+                "pass a regular text file of at most {} MB",
+                limit / 1_000_000
+            ),
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+    if !meta.is_file() {
+        return Err(refuse("is not a regular file".into()));
+    }
+    if meta.len() > limit {
+        return Err(refuse(format!("has {} bytes", meta.len())));
+    }
+    let mut text = String::new();
+    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, limit + 1), &mut text)
+        .map_err(|e| Error::io("read", path, e))?;
+    if text.len() as u64 > limit {
+        return Err(refuse(format!("grew past {limit} bytes while read")));
+    }
+    Ok(text)
+}
+
+/// Largest suite or regressions file read (a suite is a few kilobytes).
+pub const SUITE_LIMIT: u64 = 4_000_000;
+/// Largest report.json read by merge (the 1,000-case property report is under 10 MB).
+pub const REPORT_LIMIT: u64 = 256_000_000;
+
 /// Outputs are regular files: a path that exists as anything else (a folder, a device, a FIFO,
 /// a link to one) is refused rather than replaced.
 pub fn refuse_special(path: &Path) -> Result<()> {

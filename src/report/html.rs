@@ -212,10 +212,11 @@ fn outcomes(report: &Report, out: &mut String) {
 /// Method × check: each cell the verdict (the worst of a check's configurations, with their
 /// count), linking to the method's first result of that check.
 fn matrix(report: &Report, out: &mut String) {
-    let mut methods: Vec<&str> = Vec::new();
+    // Rows by the method's unique name (two methods may share a display name), shown by title.
+    let mut methods: Vec<(&str, &str)> = Vec::new();
     for r in &report.results {
-        if !methods.contains(&r.title.as_str()) {
-            methods.push(&r.title);
+        if !methods.iter().any(|(name, _)| *name == r.method) {
+            methods.push((&r.method, &r.title));
         }
     }
     out.push_str("<h2 id=\"verdicts\">Verdicts</h2>\n<table class=\"matrix\" id=\"matrix\">\n");
@@ -230,13 +231,13 @@ fn matrix(report: &Report, out: &mut String) {
         );
     }
     out.push_str("</tr>\n");
-    for method in methods {
-        let _ = write!(out, "<tr><th>{}</th>", escape(method));
+    for (method, title) in methods {
+        let _ = write!(out, "<tr><th>{}</th>", escape(title));
         for (_, results, at) in &runs {
             let mine: Vec<(usize, &CheckResult)> = results
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| r.title == method)
+                .filter(|(_, r)| r.method == method)
                 .map(|(i, r)| (at + i, r))
                 .collect();
             match mine.first() {

@@ -198,11 +198,11 @@ impl Regressions {
 
     /// The cases of `property` recorded so far (none when the file does not exist yet).
     pub fn load(&self, property: &str) -> Result<Vec<CaseId>> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io("read the regressions file", &self.path, e)),
-        };
+        if std::fs::symlink_metadata(&self.path).is_err() {
+            return Ok(Vec::new());
+        }
+        let text =
+            crate::io::read_text(&self.path, "the regressions file", crate::io::SUITE_LIMIT)?;
         text.lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -213,9 +213,14 @@ impl Regressions {
 
     /// Records a counterexample (once).
     pub fn add(&self, case: &CaseId) -> Result<()> {
-        let mut text = std::fs::read_to_string(&self.path).unwrap_or_else(|_| {
-            "# blindspot property regressions: shrunk counterexamples, replayed first\n".into()
-        });
+        let mut text = match std::fs::symlink_metadata(&self.path) {
+            Ok(_) => {
+                crate::io::read_text(&self.path, "the regressions file", crate::io::SUITE_LIMIT)?
+            }
+            Err(_) => {
+                "# blindspot property regressions: shrunk counterexamples, replayed first\n".into()
+            }
+        };
         let line = case.encode();
         if text.lines().any(|l| l.trim() == line) {
             return Ok(());
