@@ -546,6 +546,24 @@ fn bounds() -> TestResult {
     ensure(matrix.matches("<th>Twin</th>").count() == 2, || {
         format!("two methods titled alike share a row: {matrix}")
     })?;
+    // `data --png` twice, the second run smaller: only its PNGs remain, and a file of the
+    // user's in the folder stays.
+    for n in ["4", "2"] {
+        let (code, out) = blindspot(
+            &dir,
+            &["data", "--synthetic", n, "--out", "d", "--png"],
+            &[],
+        );
+        ensure(code == 0, || format!("data: exit {code}: {out}"))?;
+        std::fs::write(dir.join("d/png/notes.txt"), "mine")?;
+    }
+    let pngs = std::fs::read_dir(dir.join("d/png"))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".png"))
+        .count();
+    ensure(pngs == 2 && dir.join("d/png/notes.txt").is_file(), || {
+        format!("{pngs} PNGs after a run of 2")
+    })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

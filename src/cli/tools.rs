@@ -151,6 +151,7 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
         serde_json::to_string_pretty(&meta)?.as_bytes(),
     )?;
     if args.png {
+        remove_stale_pngs(&args.out.join("png"))?;
         let labels = Vec::<i64>::try_from(&set.labels)?;
         for i in 0..set.len() {
             let class = CLASSES[labels[i as usize] as usize].0;
@@ -221,5 +222,31 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
     );
     let sha = crate::io::sha256_file(&trained.weights)?;
     println!("weights: {} (SHA-256 {sha})", trained.weights.display());
+    Ok(())
+}
+
+/// Removes the PNGs an earlier `blindspot data --png` wrote (`NNNNN_CLASS.png`), so the folder
+/// holds this run's images only (a larger or differently seeded run left others); other files
+/// stay.
+fn remove_stale_pngs(folder: &std::path::Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let index = name
+            .strip_suffix(".png")
+            .and_then(|stem| stem.split_once('_'))
+            .filter(|(digits, class)| {
+                digits.len() == 5
+                    && CLASSES.iter().any(|(c, _)| c == class)
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+            })
+            .and_then(|(digits, _)| digits.parse::<u32>().ok());
+        if index.is_some() && entry.path().is_file() {
+            std::fs::remove_file(entry.path())
+                .map_err(|e| crate::error::Error::io("remove", &entry.path(), e))?;
+        }
+    }
     Ok(())
 }
