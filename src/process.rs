@@ -124,3 +124,84 @@ pub fn stop_if_interrupted() {
 pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
+
+/// Runs `command` to completion in a process group of its own, registered so that SIGINT and
+/// SIGTERM kill it with blindspot, and killed (with everything it started) after `timeout`.
+/// Returns its exit status and what it wrote to stderr; `Err` says why it could not run or
+/// finish, in words. For blindspot's own helpers (the Python that exports a built-in model).
+pub fn run_group(
+    command: &mut std::process::Command,
+    timeout: Duration,
+) -> Result<(std::process::ExitStatus, String), String> {
+    use std::os::unix::process::CommandExt;
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let group = child.id();
+    register_group(group);
+    // Read stderr on a thread, so that a chatty child never blocks on a full pipe.
+    let mut stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(pipe) = stderr.as_mut() {
+            let _ = std::io::Read::read_to_string(pipe, &mut text);
+        }
+        text
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if start.elapsed() > timeout => {
+                kill_group(group);
+                let _ = child.wait();
+                break Err(format!(
+                    "did not finish within {} s; killed",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                kill_group(group);
+                break Err(e.to_string());
+            }
+        }
+    };
+    // Whatever it started dies with it.
+    kill_group(group);
+    unregister_group(group);
+    let text = reader.join().unwrap_or_default();
+    status.map(|s| (s, text))
+}
+
+/// Whether process `pid` still exists (signal 0 probes without sending anything).
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The folders in `parent` named `PREFIX` + `PID-…` whose process no longer exists (a run
+/// killed with SIGKILL, which no handler sees) and that `ours` recognises as blindspot's.
+pub fn stale_folders(parent: &Path, prefix: &str, ours: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid: u32 = name.strip_prefix(prefix)?.split('-').next()?.parse().ok()?;
+            let path = entry.path();
+            let folder = entry.file_type().ok()?.is_dir();
+            (folder && !pid_alive(pid) && ours(&path)).then_some(path)
+        })
+        .collect()
+}

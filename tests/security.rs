@@ -24,6 +24,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("security::closed_or_full_stdout", closed_stdout),
         Trial::test("security::settings_the_arithmetic_cannot_carry", extremes),
         Trial::test("security::inputs_without_bounds_and_half_truths", bounds),
+        Trial::test("security::leftovers_of_a_killed_run_are_cleaned", sigkill),
         Trial::test("security::odd_models_give_one_message", odd_models)
             .with_ignored_flag(crate::python::python().is_none()),
     ]
@@ -564,6 +565,102 @@ fn bounds() -> TestResult {
     ensure(pngs == 2 && dir.join("d/png/notes.txt").is_file(), || {
         format!("{pngs} PNGs after a run of 2")
     })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// SIGKILL (which no handler sees) in the middle of an external job leaves a staging folder and
+/// a job root; the next run removes both — and nothing of a live process or of the user's.
+fn sigkill() -> TestResult {
+    let dir = scratch("sigkill");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    let suite = "name = \"slow\"\nmethods = []\n[[external]]\nname = \"sleeper\"\n\
+                 command = \"sleep 60.4242 {job}\"\n[[checks]]\ncheck = \"wall\"\n\
+                 model = \"builtin:small-vgg\"\ndata = { synthetic = 2 }\n";
+    std::fs::write(dir.join("slow.toml"), suite)?;
+    std::fs::create_dir_all(dir.join(".o.partial-1-mine"))?;
+    let child = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+        .current_dir(&dir)
+        .args([
+            "run",
+            "--suite",
+            "slow.toml",
+            "--out",
+            "o",
+            "--device",
+            "cpu",
+        ])
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let leftovers = |folder: &Path, prefix: &str| -> Vec<String> {
+        std::fs::read_dir(folder)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(prefix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let start = std::time::Instant::now();
+    while leftovers(&tmp, "blindspot-external-").is_empty() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+    let _ = child.wait_with_output()?;
+    let staging = leftovers(&dir, ".o.partial-");
+    ensure(staging.len() == 2, || {
+        format!("staging after SIGKILL: {staging:?}")
+    })?;
+    ensure(leftovers(&tmp, "blindspot-external-").len() == 1, || {
+        "no job root left to clean: the test proves nothing".into()
+    })?;
+    // Kill the sleeping command too (its group outlived the killed run).
+    let _ = Command::new("pkill").args(["-f", "sleep 60.4242 "]).status();
+    std::fs::write(dir.join("quick.toml"), TINY)?;
+    let (code, out) = blindspot(
+        &dir,
+        &[
+            "run",
+            "--suite",
+            "quick.toml",
+            "--out",
+            "o",
+            "--device",
+            "cpu",
+        ],
+        &[("TMPDIR", &tmp)],
+    );
+    ensure(code == 0 || code == 1, || format!("exit {code}: {out}"))?;
+    // The wall check made no external job: clean the job root with a check that has one.
+    let (_, _) = blindspot(
+        &dir,
+        &[
+            "check",
+            "wall",
+            "--model",
+            "builtin:small-vgg",
+            "--synthetic",
+            "2",
+            "--methods",
+            "none",
+            "--external",
+            "x=true",
+            "--device",
+            "cpu",
+        ],
+        &[("TMPDIR", &tmp)],
+    );
+    let staging = leftovers(&dir, ".o.partial-");
+    ensure(staging == [".o.partial-1-mine"], || {
+        format!("staging left (the user's own must stay): {staging:?}")
+    })?;
+    let roots = leftovers(&tmp, "blindspot-external-");
+    ensure(roots.is_empty(), || format!("job roots left: {roots:?}"))?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -51,6 +51,17 @@ pub struct ExternalMethod {
 
 impl ExternalMethod {
     pub fn new(spec: ExternalSpec) -> Self {
+        // Job roots of runs killed by SIGKILL (no handler saw them): ours by name and owner.
+        let tmp = std::env::temp_dir();
+        let owned = |p: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: getuid cannot fail and touches no memory.
+            let me = unsafe { libc::getuid() };
+            std::fs::symlink_metadata(p).is_ok_and(|m| m.uid() == me && m.is_dir())
+        };
+        for stale in crate::process::stale_folders(&tmp, "blindspot-external-", owned) {
+            let _ = std::fs::remove_dir_all(stale);
+        }
         // An unpredictable name, created exclusively and private on the first job (`jobs_root`):
         // nothing planted in TMPDIR can be followed.
         let root = std::env::temp_dir().join(format!(

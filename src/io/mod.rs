@@ -119,6 +119,16 @@ impl StagedDir {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| Error::io("create the folder", parent, e))?;
+        // What a run killed by SIGKILL left beside this folder (staging, or the previous
+        // folder mid-replacement): only folders blindspot wrote, of processes that are gone.
+        for kind in ["partial", "old"] {
+            let prefix = format!(".{name}.{kind}-");
+            for stale in
+                crate::process::stale_folders(parent, &prefix, |p| p.join(OUTPUT_MARKER).is_file())
+            {
+                let _ = std::fs::remove_dir_all(stale);
+            }
+        }
         let staging = parent.join(format!(".{name}.partial-{}", unique()));
         std::fs::create_dir(&staging)
             .map_err(|e| Error::io("create the output folder", &staging, e))?;

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::Tensor;
 
+/// The longest an export of a built-in model may take (it takes seconds).
+const EXPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 const EXPORT_BUILTIN: &str = include_str!("../../python/export_builtin.py");
 
 /// The Python interpreter blindspot uses for helpers: `$BLINDSPOT_PYTHON`, else `python3`.
@@ -73,31 +76,34 @@ pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Resu
         .map_err(|e| Error::torch("writing the weights for export", e))?;
     std::fs::write(&script, EXPORT_BUILTIN).map_err(|e| Error::io("write", &script, e))?;
     let python = python();
-    let output = Command::new(&python)
-        .arg(&script)
-        .arg(&arch_path)
-        .arg(&weights_path)
-        .arg(path)
-        .output()
-        .map_err(|e| {
-            Error::model(
-                format!(
-                    "cannot run {} to write {} as TorchScript: {e}",
-                    python.display(),
-                    model.name()
-                ),
-                path.display().to_string(),
-                "exporting a built-in model for an external method needs Python with torch: \
-                 set BLINDSPOT_PYTHON (make installs one)",
-            )
-        })?;
+    // Bounded and killed with blindspot: an export that hangs, or a SIGTERM, leaves no orphan.
+    let ran = crate::process::run_group(
+        Command::new(&python)
+            .arg(&script)
+            .arg(&arch_path)
+            .arg(&weights_path)
+            .arg(path),
+        EXPORT_TIMEOUT,
+    );
     let _ = std::fs::remove_file(&script);
-    if !output.status.success() {
+    let (status, stderr) = ran.map_err(|e| {
+        Error::model(
+            format!(
+                "cannot run {} to write {} as TorchScript: {e}",
+                python.display(),
+                model.name()
+            ),
+            path.display().to_string(),
+            "exporting a built-in model for an external method needs Python with torch: \
+             set BLINDSPOT_PYTHON (make installs one)",
+        )
+    })?;
+    if !status.success() {
         return Err(Error::model(
             format!(
                 "writing {} as TorchScript failed: {}",
                 model.name(),
-                first_line(&String::from_utf8_lossy(&output.stderr))
+                first_line(&stderr)
             ),
             path.display().to_string(),
             "set BLINDSPOT_PYTHON to a Python with torch 2.13.0 (the Makefile's venv)",
