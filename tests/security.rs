@@ -25,6 +25,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("security::settings_the_arithmetic_cannot_carry", extremes),
         Trial::test("security::inputs_without_bounds_and_half_truths", bounds),
         Trial::test("security::leftovers_of_a_killed_run_are_cleaned", sigkill),
+        Trial::test("security::merge_refuses_tampered_evidence", tampered),
         Trial::test("security::odd_models_give_one_message", odd_models)
             .with_ignored_flag(crate::python::python().is_none()),
     ]
@@ -569,6 +570,117 @@ fn bounds() -> TestResult {
     Ok(())
 }
 
+/// A shard's report.json is re-derived from its own evidence before merge uses it: every kind
+/// of tampering a hostile or careless hand might do (a flipped verdict, a negative std, an
+/// interval narrowed past the error rate, a moved closed form, a per-sample value changed, a
+/// sign's verdict) is refused with the result it concerns; the untouched shard merges, and so
+/// does its JSON, read back.
+fn tampered() -> TestResult {
+    let text = "name = \"audit\"\nseed = 3\nmethods = [\"gradcam\", \"eigencam\"]\n\
+                [[checks]]\ncheck = \"wall\"\nmodel = \"builtin:small-vgg\"\n\
+                data = { synthetic = 6 }\nlooks = 1\n\
+                [[checks]]\ncheck = \"theorem\"\nfilters = [64]\nmin_draws = 64\nmax_draws = 64\n\
+                [[checks]]\ncheck = \"class-sensitivity\"\nmodel = \"builtin:small-vgg\"\n\
+                data = { synthetic = 4 }\nlooks = 1\n";
+    let shard = Suite::parse(text, "audit.toml", Path::new("."))?
+        .run(Device::Cpu, Some((1, 1)))?
+        .report;
+    let json = shard.to_json();
+    let reread: blindspot::report::Report = serde_json::from_str(&json)?;
+    blindspot::report::Report::merge(vec![reread], false)?;
+    let find = |check: &str, method: &str| {
+        shard
+            .results
+            .iter()
+            .position(|r| r.check == check && r.method == method)
+            .ok_or(format!("no {check} {method}"))
+    };
+    let wall = find("wall", "gradcam")?;
+    let theorem = find("theorem", "gradcam")?;
+    let signs = find("wall", "eigencam")?;
+    let classes = find("class-sensitivity", "gradcam")?;
+    type Edit = Box<dyn Fn(&mut blindspot::check::CheckResult)>;
+    let flip = |v: Verdict| match v {
+        Verdict::Pass => Verdict::Fail,
+        _ => Verdict::Pass,
+    };
+    let cases: Vec<(usize, &str, Edit)> = vec![
+        (wall, "give", Box::new(move |r| r.verdict = flip(r.verdict))),
+        (
+            classes,
+            "give",
+            Box::new(move |r| r.verdict = flip(r.verdict)),
+        ),
+        (
+            wall,
+            "negative",
+            Box::new(|r| r.summary.std = -r.summary.std - 0.1),
+        ),
+        (
+            wall,
+            "narrower",
+            Box::new(|r| {
+                let s = &mut r.summary;
+                s.ci_low = s.mean - (s.mean - s.ci_low) / 10.0;
+                s.ci_high = s.mean + (s.ci_high - s.mean) / 10.0;
+            }),
+        ),
+        (
+            wall,
+            "per-sample",
+            Box::new(|r| r.per_sample[0] = r.per_sample[0].map(|v| v + 0.5)),
+        ),
+        (
+            theorem,
+            "closed form",
+            Box::new(|r| {
+                if let blindspot::check::Findings::Theorem(t) = &mut r.findings {
+                    t.closed_form *= 10.0;
+                }
+            }),
+        ),
+        (
+            signs,
+            "signs gave",
+            Box::new(move |r| {
+                let other = flip(r.verdict);
+                if let Some(s) = &mut r.signs {
+                    s.negated.verdict = other;
+                    s.as_computed.verdict = other;
+                }
+            }),
+        ),
+    ];
+    ensure(shard.results[signs].signs.is_some(), || {
+        "eigencam has no signs".into()
+    })?;
+    for (at, want, edit) in cases {
+        let mut report = shard.clone();
+        edit(&mut report.results[at]);
+        let what = format!("{} {}", report.results[at].check, report.results[at].method);
+        let err = blindspot::report::Report::merge(vec![report], false)
+            .err()
+            .ok_or(format!("tampered {what} ({want}) merged"))?
+            .to_string();
+        ensure(
+            err.contains(want) && err.contains("contradicts its own evidence"),
+            || format!("{what}: {err}"),
+        )?;
+    }
+    // The command line refuses the same, exit 2, and writes nothing.
+    let dir = scratch("tampered");
+    let mut report = shard.clone();
+    report.results[wall].summary.std = -1.0;
+    std::fs::write(dir.join("s.json"), report.to_json())?;
+    let (code, out) = blindspot(&dir, &["merge", "s.json", "--out", "m"], &[]);
+    ensure(code == 2 && out.contains("std = -1 is negative"), || {
+        format!("exit {code}: {out}")
+    })?;
+    ensure(!dir.join("m").exists(), || "merge wrote a folder".into())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// SIGKILL (which no handler sees) in the middle of an external job leaves a staging folder and
 /// a job root; the next run removes both — and nothing of a live process or of the user's.
 fn sigkill() -> TestResult {
@@ -620,7 +732,9 @@ fn sigkill() -> TestResult {
         "no job root left to clean: the test proves nothing".into()
     })?;
     // Kill the sleeping command too (its group outlived the killed run).
-    let _ = Command::new("pkill").args(["-f", "sleep 60.4242 "]).status();
+    let _ = Command::new("pkill")
+        .args(["-f", "sleep 60.4242 "])
+        .status();
     std::fs::write(dir.join("quick.toml"), TINY)?;
     let (code, out) = blindspot(
         &dir,

@@ -159,6 +159,7 @@ impl Check for ClassSensitivityCheck {
                     .into(),
                 rule: rule.clone(),
                 per_sample: values.into_iter().map(Some).collect(),
+                threshold: Some(bar),
                 ..CheckResult::new(Self::NAME, m, verdict, s, findings)
             });
         }

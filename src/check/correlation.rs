@@ -124,6 +124,7 @@ impl Rule<'_> {
             rule,
             per_sample,
             undefined,
+            threshold: Some(bar),
             ..CheckResult::new(self.check, method, verdict, s, findings)
         }
     }

@@ -9,6 +9,7 @@
 //!   runs checks for the command line, suites and the cargo-test harness.
 //! * The statistics beside them: [`stats`], [`similarity`], [`correlation`]; suites in TOML:
 //!   [`suite`].
+pub mod audit;
 pub mod class_sensitivity;
 pub mod correlation;
 pub mod data_randomization;

@@ -232,6 +232,10 @@ pub struct CheckResult {
     /// The verdict the suite expects of this method here, when it declares one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<Verdict>,
+    /// The threshold a verdict on a mean was decided against (wall, randomization, data
+    /// randomization, class sensitivity), so that merge can re-derive the verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<super::stats::Threshold>,
     /// The check's own numbers (`detail`, and `wall` or the theorem's fields at the top level).
     #[serde(flatten)]
     pub findings: Findings,
@@ -283,6 +287,8 @@ impl<'de> Deserialize<'de> for CheckResult {
             signs: Option<Signs>,
             #[serde(default)]
             expected: Option<Verdict>,
+            #[serde(default)]
+            threshold: Option<super::stats::Threshold>,
             #[serde(flatten)]
             rest: serde_json::Map<String, serde_json::Value>,
         }
@@ -304,6 +310,7 @@ impl<'de> Deserialize<'de> for CheckResult {
             looks: raw.looks,
             signs: raw.signs,
             expected: raw.expected,
+            threshold: raw.threshold,
             findings,
         })
     }
@@ -348,6 +355,7 @@ impl CheckResult {
             looks: 1,
             signs: None,
             expected: None,
+            threshold: None,
             findings: Findings::None,
         }
     }
@@ -667,6 +675,26 @@ impl Report {
                     place,
                     "merge the shards of one suite run",
                 ));
+            }
+            for result in &shard.results {
+                if let Err(why) = super::audit::audit(result, &shard.error_control) {
+                    let config = result
+                        .configuration()
+                        .map(|c| format!(" [{c}]"))
+                        .unwrap_or_default();
+                    return Err(Error::input(
+                        format!(
+                            "shard {}: the `{}` result of `{}`{config} contradicts its own \
+                             evidence: {why}",
+                            shard.shard.as_deref().unwrap_or("?"),
+                            result.check,
+                            result.method
+                        ),
+                        place,
+                        "merge reports as `blindspot run --shard K/N` wrote them; a report \
+                         edited by hand is never merged (run that shard again)",
+                    ));
+                }
             }
             for model in &shard.models {
                 if !merged.models.contains(model) {

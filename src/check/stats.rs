@@ -202,8 +202,9 @@ pub fn finite(v: f64) -> Option<f64> {
 }
 
 /// A threshold that the mean of a per-sample statistic should stay below (µ behind a wall, the
-/// similarity of maps that ought to differ).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// similarity of maps that ought to differ). Results record it, so that merge can re-derive their
+/// verdicts ([`super::audit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
     pub value: f64,
     /// A bound equal to the threshold passes (`<=`) rather than fails to pass (`<`).
@@ -211,7 +212,7 @@ pub struct Threshold {
 }
 
 impl Threshold {
-    fn below(&self, bound: f64) -> bool {
+    pub(crate) fn below(&self, bound: f64) -> bool {
         bound < self.value || (self.inclusive && bound == self.value)
     }
 

@@ -213,6 +213,7 @@ impl WallCheck {
             rule: self.rule(alpha),
             per_sample,
             undefined,
+            threshold: Some(threshold),
             ..CheckResult::new(
                 WallCheck::NAME,
                 method,
