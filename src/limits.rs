@@ -54,11 +54,34 @@ pub fn fits(what: &str, place: &str, bytes: u128) -> Result<()> {
                 human(budget as u128)
             ),
             place,
-            "use less data, or raise the budget with BLINDSPOT_MEMORY_BUDGET (e.g. 32G) if the \
-             machine has the memory",
+            "use less data, smaller images or a smaller batch size (batch_size, --batch-size), \
+             or raise the budget with BLINDSPOT_MEMORY_BUDGET (e.g. 32G) if the machine has the \
+             memory",
         ));
     }
     Ok(())
+}
+
+/// [`fits`] for a parameter check: the message names the budget's variable.
+pub fn within(what: &str, bytes: u128) -> std::result::Result<(), String> {
+    let budget = memory_budget().map_err(|e| e.to_string())?;
+    match bytes > budget as u128 {
+        false => Ok(()),
+        true => Err(format!(
+            "{what} would need {} of memory, over the budget of {} (BLINDSPOT_MEMORY_BUDGET \
+             raises it if the machine has the memory)",
+            human(bytes),
+            human(budget as u128)
+        )),
+    }
+}
+
+/// How many items of `bytes_each` fit in the budget, at most `most` (at least 1); refuses
+/// `what` when not even one does.
+pub fn items_within(what: &str, place: &str, bytes_each: u128, most: i64) -> Result<i64> {
+    fits(what, place, bytes_each)?;
+    let budget = memory_budget()? as u128;
+    Ok((budget / bytes_each.max(1)).min(most.max(1) as u128).max(1) as i64)
 }
 
 /// Bytes in the largest unit that keeps a number ≥ 1.

@@ -26,6 +26,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("security::inputs_without_bounds_and_half_truths", bounds),
         Trial::test("security::leftovers_of_a_killed_run_are_cleaned", sigkill),
         Trial::test("security::merge_refuses_tampered_evidence", tampered),
+        Trial::test("security::memory_budget_covers_models_and_ranges", memory),
         Trial::test("security::odd_models_give_one_message", odd_models)
             .with_ignored_flag(crate::python::python().is_none()),
     ]
@@ -677,6 +678,77 @@ fn tampered() -> TestResult {
         format!("exit {code}: {out}")
     })?;
     ensure(!dir.join("m").exists(), || "merge wrote a folder".into())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The memory budget counts what a model file unpacks to (a zip of deflated zeros), what a
+/// built-in model's layers hold for a batch, and the theorem's draws at its documented extremes:
+/// each refused with one message before anything large is allocated; the same work in a smaller
+/// batch runs.
+fn memory() -> TestResult {
+    use std::io::Write;
+    let dir = scratch("memory");
+    let budget = Path::new("64M");
+    let env = [("BLINDSPOT_MEMORY_BUDGET", budget)];
+    // A 128 MiB record deflated into a file of about 128 KiB.
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(dir.join("bomb.pt"))?);
+    let deflated =
+        zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("bomb/data/0", deflated)?;
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..128 {
+        zip.write_all(&zeros)?;
+    }
+    zip.finish()?;
+    let file = std::fs::metadata(dir.join("bomb.pt"))?.len();
+    ensure(file < 1 << 20, || format!("the bomb is {file} bytes"))?;
+    let x = tch::Tensor::rand([8, 3, 224, 224], (tch::Kind::Float, Device::Cpu));
+    blindspot::io::npy::write(&dir.join("x.npy"), &x)?;
+    let explain = |model: &str, batch: &str| {
+        let args = [
+            "explain",
+            "--model",
+            model,
+            "--input",
+            "x.npy",
+            "--method",
+            "gradcam",
+            "--out",
+            "maps.npy",
+            "--batch-size",
+            batch,
+        ];
+        blindspot(&dir, &args, &env)
+    };
+    for (model, batch, want) in [
+        ("bomb.pt", "8", "loading bomb.pt would need 128.1 MiB"),
+        (
+            "builtin:vgg16-masked",
+            "8",
+            "running builtin:vgg16-masked on a batch of 8 images of 224x224 would need",
+        ),
+    ] {
+        let (code, out) = explain(model, batch);
+        ensure(
+            code == 2 && out.contains(want) && out.contains("--batch-size"),
+            || format!("{model}: exit {code}: {out}"),
+        )?;
+        ensure(!dir.join("maps.npy").exists(), || "maps written".into())?;
+    }
+    let (code, out) = explain("builtin:vgg16-masked", "1");
+    ensure(code == 0 && dir.join("maps.npy").is_file(), || {
+        format!("batch 1: exit {code}: {out}")
+    })?;
+    let (code, out) = blindspot(
+        &dir,
+        &["check", "theorem", "--filters", "65536", "--size", "512"],
+        &[],
+    );
+    ensure(
+        code == 2 && out.contains("V = 65536 filters and size 512 would need 510.0 GiB"),
+        || format!("theorem: exit {code}: {out}"),
+    )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

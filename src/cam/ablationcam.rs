@@ -49,10 +49,18 @@ impl CamMethod for AblationCam {
         let jobs = Tensor::arange(n * v, (Kind::Int64, device));
         let owners = jobs.divide_scalar_mode(v, "floor");
         let channels = jobs.remainder(v);
+        // Each ablated copy of A is built, masked and ablated: three [V, h, w] tensors alive.
+        let (_, _, h, w) = a.size4().expect("activations are [N, V, h, w]");
+        let chunk = crate::limits::items_within(
+            &format!("AblationCAM's ablated activations of {v}x{h}x{w}"),
+            "ablationcam",
+            12 * (v * h * w) as u128,
+            self.batch_size,
+        )?;
         let mut scores = Vec::new();
         let mut start = 0;
         while start < n * v {
-            let len = self.batch_size.max(1).min(n * v - start);
+            let len = chunk.min(n * v - start);
             let who = owners.narrow(0, start, len);
             let which = channels.narrow(0, start, len);
             let logits = tch::no_grad(|| -> Result<Tensor> {

@@ -208,6 +208,20 @@ pub fn explain(
     targets: Option<&Tensor>,
 ) -> Result<Explanation> {
     validate_input(x, model, "input batch")?;
+    let size = x.size();
+    if let Some(bytes) = model.peak_bytes(size[0], size[2], size[3]) {
+        crate::limits::fits(
+            &format!(
+                "running {} on a batch of {} images of {}x{}",
+                model.name(),
+                size[0],
+                size[2],
+                size[3]
+            ),
+            "the explain pipeline",
+            bytes,
+        )?;
+    }
     let device = model.device();
     let x = x.to_device(device).to_kind(Kind::Float);
     let activations = tch::no_grad(|| model.features(&x))?.detach();

@@ -91,7 +91,13 @@ impl CamMethod for ScoreCam {
             .nonzero()
             .squeeze_dim(1);
         let total = live.size()[0];
-        let mut chunk = self.chunk_size(device, height, width);
+        // Whatever the device's estimate, a chunk stays within the memory budget.
+        let mut chunk = crate::limits::items_within(
+            &format!("ScoreCAM's masked input of {height}x{width}"),
+            "scorecam",
+            512 * (height * width) as u128,
+            self.chunk_size(device, height, width),
+        )?;
         let mut live_scores = Vec::new();
         let mut start = 0;
         while start < total {

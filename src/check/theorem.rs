@@ -678,6 +678,17 @@ impl Check for TheoremCheck {
         int("size", self.size, 4, 512)?;
         // The map (size − k + 1 rows) must keep two pooled rows: one live, one behind the wall.
         int("kernel", self.kernel, 1, self.size - 3)?;
+        // One draw holds about 32 bytes per feature-map element ([`chunk_draws`]).
+        let map = (self.size - self.kernel + 1) as u128;
+        for &v in self.filters.iter().chain([&self.scaling_filters]) {
+            crate::limits::within(
+                &format!(
+                    "one Monte Carlo draw at V = {v} filters and size {}",
+                    self.size
+                ),
+                32 * v as u128 * map * map,
+            )?;
+        }
         real("tau", self.tau, 1e-3, 1e3, false)?;
         real("input_scale", self.input_scale, 1e-3, 1e6, false)?;
         real(

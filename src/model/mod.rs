@@ -48,6 +48,14 @@ pub trait SplitModel {
     fn input_size(&self) -> Option<(i64, i64)> {
         None
     }
+    /// The most memory, in bytes, that `features` holds at once for a batch of `n` images of
+    /// `height`×`width` (under no-grad: one layer's input and output), when the model knows its
+    /// layers; the explain pipeline refuses a batch over the memory budget before running it.
+    /// None (a TorchScript model: its layers are its own) budgets only the tensors blindspot
+    /// makes.
+    fn peak_bytes(&self, _n: i64, _height: i64, _width: i64) -> Option<u128> {
+        None
+    }
     /// The explained layer's activations `A`, [N, V, h, w].
     fn features(&self, x: &Tensor) -> Result<Tensor>;
     /// Logits from activations, [N, K]. Must be differentiable with respect to `a`.

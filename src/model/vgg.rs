@@ -292,6 +292,12 @@ impl Vgg {
                  (docs/models.md explains how to convert a checkpoint)",
             ));
         }
+        // safetensors are read whole: the file's length is what loading takes.
+        let bytes = std::fs::metadata(path)
+            .map_err(|e| Error::io("read", path, e))?
+            .len();
+        let place = path.display().to_string();
+        crate::limits::fits(&format!("loading weights {place}"), &place, bytes as u128)?;
         self.vs.load(path).map_err(|e| {
             Error::model(
                 format!(
@@ -386,6 +392,28 @@ fn channels_last(t: &Tensor) -> Tensor {
 impl SplitModel for Vgg {
     fn name(&self) -> String {
         self.label.clone()
+    }
+
+    /// Float32 elements per image, layer by layer: a convolution's input and output (BatchNorm
+    /// and ReLU replace the output as they go), a pooling's input, output and int64 indices.
+    fn peak_bytes(&self, n: i64, height: i64, width: i64) -> Option<u128> {
+        let (mut channels, mut h, mut w) = (self.config.in_channels as u128, height, width);
+        let mut peak = 0u128;
+        for layer in &self.config.layers {
+            let before = channels * (h * w) as u128;
+            let after = match *layer {
+                VggLayer::Conv(c) => {
+                    channels = c as u128;
+                    2 * channels * (h * w) as u128
+                }
+                VggLayer::Pool(_) => {
+                    (h, w) = (h / 2, w / 2);
+                    3 * channels * (h * w) as u128
+                }
+            };
+            peak = peak.max(before + after);
+        }
+        Some(4 * n.max(0) as u128 * peak)
     }
 
     fn sha256(&self) -> Option<String> {

@@ -112,6 +112,9 @@ impl SplitModel for Walled {
     fn features(&self, x: &Tensor) -> Result<Tensor> {
         self.inner.features(x)
     }
+    fn peak_bytes(&self, n: i64, height: i64, width: i64) -> Option<u128> {
+        self.inner.peak_bytes(n, height, width)
+    }
     fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
         self.inner.parameter_groups()
     }
