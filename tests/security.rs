@@ -450,7 +450,15 @@ fn extremes() -> TestResult {
         "2",
     ];
     let theorem = ["check", "theorem", "--filters", "64", "--draws", "16"];
-    let cases: [(Vec<&str>, &str); 5] = [
+    let cases: [(Vec<&str>, &str); 7] = [
+        (
+            vec!["certify", "--model", "builtin:small-vgg", "--input-size", "10x10"],
+            "takes 64x64 inputs only",
+        ),
+        (
+            vec!["certify", "--model", "builtin:rcnn", "--input-size", "8000x8000"],
+            "takes 29x29 inputs only",
+        ),
         (
             [&wall[..], &["--family-wise-error", "1e-300"]].concat(),
             "--family-wise-error",
@@ -493,13 +501,22 @@ fn extremes() -> TestResult {
 }
 
 /// Inputs that never end or have no bound (a device as a suite or a report to merge, a shard
-/// count merge could never complete, a 100,000-character argument) get one short message; a
+/// count merge could never complete, a 100,000-character argument, an input size a built-in
+/// model cannot take) get one short message; a
 /// check of no method is refused rather than passed; two methods that share a display name keep
 /// two rows in report.html's matrix.
 fn bounds() -> TestResult {
     let dir = scratch("bounds");
     let long = "9".repeat(100_000);
-    let cases: [(Vec<&str>, &str); 5] = [
+    let cases: [(Vec<&str>, &str); 7] = [
+        (
+            vec!["certify", "--model", "builtin:small-vgg", "--input-size", "10x10"],
+            "takes 64x64 inputs only",
+        ),
+        (
+            vec!["certify", "--model", "builtin:rcnn", "--input-size", "8000x8000"],
+            "takes 29x29 inputs only",
+        ),
         (vec!["run", "--suite", "/dev/zero"], "not a regular file"),
         (
             vec!["merge", "/dev/zero", "--out", "m"],

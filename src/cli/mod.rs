@@ -106,7 +106,9 @@ pub fn main() -> ExitCode {
             eprintln!(
                 "error: internal failure: {}\n  fix: this is a bug in blindspot or an input it \
                  failed to validate; please report the command line",
-                crate::error::first_line(&message)
+                // A libtorch error inside an unwrap's Debug text carries its C++ backtrace
+                // after an escaped newline.
+                crate::error::first_line(&message).split("\\n").next().unwrap_or("")
             );
             ExitCode::from(101)
         }

@@ -60,7 +60,30 @@ pub fn certify_cmd(args: CertifyArgs) -> Result<()> {
             );
         }
     };
+    if let Some((h, w)) = model.input_size().filter(|&fixed| fixed != (height, width)) {
+        return Err(Error::input(
+            format!(
+                "{} takes {h}x{w} inputs only; it cannot run on {height}x{width}",
+                model.name()
+            ),
+            "--input-size",
+            format!("drop --input-size, or pass {h}x{w}"),
+        )
+        .into());
+    }
     let channels = model.input_channels().unwrap_or(args.channels);
+    // The inputs certify makes (the gradient batch and its gradient, the noise trials' base,
+    // noise and mixed images) and, for a model that knows them, its layers (with gradients).
+    let pixels = (channels * height * width) as u128;
+    let inputs = 4 * pixels * (2 * args.gradient_inputs + 3 * args.noise_trials) as u128;
+    let layers = model
+        .peak_bytes(args.gradient_inputs.max(args.noise_trials), height, width)
+        .unwrap_or(0);
+    crate::limits::fits(
+        &format!("certifying {} on {height}x{width} inputs", model.name()),
+        "--input-size, --gradient-inputs, --noise-trials",
+        inputs + 2 * layers,
+    )?;
     let options = CertifyOptions {
         gradient_inputs: args.gradient_inputs,
         noise_trials: args.noise_trials,
