@@ -244,7 +244,8 @@ fn temporaries() -> TestResult {
     Ok(())
 }
 
-/// The same hostile names as method, title, check and reason, through every format: the XML is
+/// The same hostile names, and 96 generated ones, as method, title and reason, through every
+/// format: the XML is
 /// free of raw markup and control characters, report.md's table rows keep their columns, the
 /// terminal table holds no control character, and every file lands inside the folder.
 fn formats() -> TestResult {
@@ -253,7 +254,12 @@ fn formats() -> TestResult {
     let run = Suite::parse(text, "fmt.toml", Path::new("."))?.run(Device::Cpu, None)?;
     let template = run.report.results[0].clone();
     let mut report = run.report.clone();
-    report.results = HOSTILE
+    let names: Vec<String> = HOSTILE
+        .iter()
+        .map(|s| s.to_string())
+        .chain(generated_names(96))
+        .collect();
+    report.results = names
         .iter()
         .enumerate()
         .map(|(i, name)| {
@@ -274,8 +280,10 @@ fn formats() -> TestResult {
         })?;
     }
     let control = |s: &str| {
-        s.chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+        s.chars().any(|c| {
+            c.is_control() && !matches!(c, '\n' | '\t' | '\r')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
     };
     for file in walk(&out).into_iter().filter(|p| p.is_file()) {
         let name = file.display().to_string();
@@ -306,8 +314,49 @@ fn formats() -> TestResult {
     ensure(!control(&table), || {
         "the terminal table holds a control character".into()
     })?;
+    // Every XML file parses (a real parser, where the test has Python).
+    if let Some(python) = crate::python::python() {
+        let files: Vec<String> = walk(&out)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "xml" || e == "svg"))
+            .map(|p| p.display().to_string())
+            .collect();
+        ensure(files.len() > 3, || format!("only {files:?}"))?;
+        let parsed = Command::new(python)
+            .args([
+                "-c",
+                "import sys, xml.dom.minidom as m\nfor f in sys.argv[1:]: m.parse(f)",
+            ])
+            .args(&files)
+            .output()?;
+        ensure(parsed.status.success(), || {
+            String::from_utf8_lossy(&parsed.stderr).into_owned()
+        })?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// `count` names drawn (a fixed seed) from what breaks formats: every C0 control, C1 controls
+/// (U+009B is a one-character ANSI escape), markup and Markdown punctuation, quotes, path
+/// separators, bidirectional overrides, zero-width and non-ASCII characters.
+fn generated_names(count: usize) -> Vec<String> {
+    let mut alphabet: Vec<char> = (0u8..0x20).map(char::from).collect();
+    alphabet.extend([
+        '\u{7f}', '\u{85}', '\u{9b}', '\u{9d}', '\u{202e}', '\u{2067}', '\u{200b}',
+    ]);
+    alphabet.extend("<>&\"'|`*_[]()#!~\\/. ;${}=-aZ0é🦀".chars());
+    let mut state = 21u64;
+    let mut next = |bound: usize| {
+        state = blindspot::seed::splitmix64(state);
+        (state % bound as u64) as usize
+    };
+    (0..count)
+        .map(|_| {
+            let len = 1 + next(24);
+            (0..len).map(|_| alphabet[next(alphabet.len())]).collect()
+        })
+        .collect()
 }
 
 /// SIGINT and SIGTERM at several moments of `blindspot run` (model loading, the wall check, the
@@ -452,11 +501,23 @@ fn extremes() -> TestResult {
     let theorem = ["check", "theorem", "--filters", "64", "--draws", "16"];
     let cases: [(Vec<&str>, &str); 7] = [
         (
-            vec!["certify", "--model", "builtin:small-vgg", "--input-size", "10x10"],
+            vec![
+                "certify",
+                "--model",
+                "builtin:small-vgg",
+                "--input-size",
+                "10x10",
+            ],
             "takes 64x64 inputs only",
         ),
         (
-            vec!["certify", "--model", "builtin:rcnn", "--input-size", "8000x8000"],
+            vec![
+                "certify",
+                "--model",
+                "builtin:rcnn",
+                "--input-size",
+                "8000x8000",
+            ],
             "takes 29x29 inputs only",
         ),
         (
@@ -510,11 +571,23 @@ fn bounds() -> TestResult {
     let long = "9".repeat(100_000);
     let cases: [(Vec<&str>, &str); 7] = [
         (
-            vec!["certify", "--model", "builtin:small-vgg", "--input-size", "10x10"],
+            vec![
+                "certify",
+                "--model",
+                "builtin:small-vgg",
+                "--input-size",
+                "10x10",
+            ],
             "takes 64x64 inputs only",
         ),
         (
-            vec!["certify", "--model", "builtin:rcnn", "--input-size", "8000x8000"],
+            vec![
+                "certify",
+                "--model",
+                "builtin:rcnn",
+                "--input-size",
+                "8000x8000",
+            ],
             "takes 29x29 inputs only",
         ),
         (vec!["run", "--suite", "/dev/zero"], "not a regular file"),

@@ -557,7 +557,9 @@ impl Report {
     /// Pretty JSON with a final newline. Non-finite numbers never occur: checks store undefined
     /// values as null.
     pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("reports serialise");
+        let mut text = crate::io::escape::json(
+            &serde_json::to_string_pretty(self).expect("reports serialise"),
+        );
         text.push('\n');
         text
     }

@@ -108,7 +108,10 @@ pub fn main() -> ExitCode {
                  failed to validate; please report the command line",
                 // A libtorch error inside an unwrap's Debug text carries its C++ backtrace
                 // after an escaped newline.
-                crate::error::first_line(&message).split("\\n").next().unwrap_or("")
+                crate::error::first_line(&message)
+                    .split("\\n")
+                    .next()
+                    .unwrap_or("")
             );
             ExitCode::from(101)
         }

@@ -99,7 +99,8 @@ pub fn certify_cmd(args: CertifyArgs) -> Result<()> {
         }
     }
     if let Some(path) = &args.json {
-        write_atomic(path, serde_json::to_string_pretty(&cert)?.as_bytes())?;
+        let text = crate::io::escape::json(&serde_json::to_string_pretty(&cert)?);
+        write_atomic(path, text.as_bytes())?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Files in and out: `.npy` arrays, atomic writes (no half-written file is ever left behind) and
 //! staged output folders (no file of an earlier run survives beside a new report).
+pub mod escape;
 pub mod npy;
 
 use crate::error::{Error, Result};

@@ -55,7 +55,7 @@ pub fn endpoint_json(r: &CheckResult) -> String {
     let document = serde_json::json!({
         "schemaVersion": 1, "label": label, "message": message, "color": colour
     });
-    serde_json::to_string_pretty(&document).expect("json") + "\n"
+    super::escape::json(&serde_json::to_string_pretty(&document).expect("json")) + "\n"
 }
 
 fn text_width(s: &str) -> usize {

@@ -3,7 +3,7 @@
 //! results' fields.
 pub mod badge;
 pub mod charts;
-pub mod escape;
+pub use crate::io::escape;
 pub mod figures;
 pub mod html;
 pub mod junit;
