@@ -611,7 +611,23 @@ fn bounds() -> TestResult {
             "no method to check",
         ),
     ];
-    for (args, want) in cases {
+    std::fs::write(
+        dir.join("none.toml"),
+        "name = \"none\"\nmethods = []\n[[checks]]\ncheck = \"wall\"\n\
+         model = \"builtin:small-vgg\"\ndata = { synthetic = 4 }\n",
+    )?;
+    let none = vec![
+        "run",
+        "--suite",
+        "none.toml",
+        "--expect-pass",
+        "--out",
+        "none",
+    ];
+    for (args, want) in cases
+        .into_iter()
+        .chain([(none, "the suite names no method")])
+    {
         let (code, out) = blindspot(&dir, &args, &[]);
         ensure(code == 2 && out.contains(want) && out.len() < 2_000, || {
             let shown: String = out.chars().take(500).collect();

@@ -198,6 +198,15 @@ impl Suite {
         for spec in &suite.external {
             ExternalMethod::validate(spec)?;
         }
+        if builtin.is_empty() && suite.external.is_empty() {
+            // A run of no method makes no verdict: a gate that would pass on no evidence.
+            return Err(Error::input(
+                "the suite names no method (`methods = []` and no [[external]])",
+                origin,
+                "list methods (`methods = [\"gradcam\"]`), drop `methods` for every built-in \
+                 one, or add an [[external]] method",
+            ));
+        }
         let externals = suite.external.iter().map(|e| e.name.as_str());
         crate::cam::ensure_unique_names(builtin.iter().map(|m| m.name()).chain(externals))?;
         Ok(suite.with_paths_resolved())
