@@ -20,7 +20,7 @@ fn blindspot(args: &[&str]) -> (i32, String, String) {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("blindspot-cli-{}-{name}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -260,7 +260,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("cli::bad_input::cuda_setting", || {
             let mut args = plain_args(&plain_input());
             args[8] = "cuda".into();
-            let maps = std::env::temp_dir().join("blindspot-cuda-setting.npy");
+            let maps = crate::common::scratch_root().join("cuda-setting.npy");
             args.extend(["--out".into(), maps.display().to_string()]);
             let out = Command::new(env!("CARGO_BIN_EXE_blindspot"))
                 .args(&args)

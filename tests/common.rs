@@ -24,6 +24,20 @@ pub const ALL_METHODS: [&str; 13] = [
     "sobel",
 ];
 
+/// This test process's scratch folder, `$TMPDIR/blindspot-tests-PID`: every trial writes under
+/// it, and `tests/suite.rs` removes it when every trial passed (it stays, named on stderr, for a
+/// look when one failed).
+pub fn scratch_root() -> &'static Path {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("blindspot-tests-{}", std::process::id()));
+        // A folder of a dead process that had this id is a leftover of an aborted test run.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the test scratch folder");
+        dir
+    })
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

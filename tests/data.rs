@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use tch::Kind;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("blindspot-data-{}-{name}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("data-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -215,7 +215,7 @@ fn captum_parity() -> TestResult {
 }
 
 fn export_round_trip() -> TestResult {
-    let dir = std::env::temp_dir().join(format!("blindspot-export-rt-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("export-rt-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let x = Init::new(3, Device::Cpu).normal(&[2, 3, 64, 64], 1.0);
     let trained = blindspot::open_model("builtin:stack-masked", Device::Cpu, &Default::default())?;

@@ -51,7 +51,7 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let suite = Suite::parse(SUITE, "figures.toml", Path::new(".")).expect("the suite parses");
         let run = suite.run(Device::Cpu, None).expect("the suite runs");
-        let dir = std::env::temp_dir().join(format!("blindspot-figures-{}", std::process::id()));
+        let dir = crate::common::scratch_root().join(format!("figures-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a scratch folder");
         let gallery = run
@@ -468,7 +468,7 @@ fn rendered(browser: &str) -> TestResult {
     std::fs::create_dir_all(&artefacts)?;
     let screenshot = artefacts.join("report.png");
     let _ = std::fs::remove_file(&screenshot);
-    let profile = std::env::temp_dir().join(format!("blindspot-chromium-{}", std::process::id()));
+    let profile = crate::common::scratch_root().join(format!("chromium-{}", std::process::id()));
     let common = [
         "--headless".to_string(),
         "--no-sandbox".into(),

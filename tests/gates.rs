@@ -199,7 +199,7 @@ fn replays() -> TestResult {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("blindspot-gates-{name}-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("gates-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a scratch folder");
     dir

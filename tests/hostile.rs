@@ -54,7 +54,7 @@ fn small_wall(extra: &[&str]) -> Outcome {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("blindspot-hostile-{}-{name}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("hostile-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

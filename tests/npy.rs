@@ -18,7 +18,7 @@ pub fn trials() -> Vec<Trial> {
             })
         }),
         Trial::test("npy::round_trip", || {
-            let dir = std::env::temp_dir().join(format!("blindspot-npy-{}", std::process::id()));
+            let dir = crate::common::scratch_root().join(format!("npy-{}", std::process::id()));
             let x = Tensor::arange(24, (Kind::Float, tch::Device::Cpu)).view([2, 3, 4]) / 7.0;
             npy::write(&dir.join("x.npy"), &x)?;
             let back = npy::read(&dir.join("x.npy"))?.to_tensor();
@@ -32,7 +32,7 @@ pub fn trials() -> Vec<Trial> {
         }),
         Trial::test("npy::refuses_truncated_data", || {
             let dir =
-                std::env::temp_dir().join(format!("blindspot-npy-trunc-{}", std::process::id()));
+                crate::common::scratch_root().join(format!("npy-trunc-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let bytes = std::fs::read(fixture("plain/inputs.npy")).unwrap();
             std::fs::write(dir.join("t.npy"), &bytes[..bytes.len() - 5]).unwrap();

@@ -155,7 +155,7 @@ pub fn trials() -> Vec<Trial> {
 /// vendors' choices with `--precision fast`. The emulation of an AVX2 machine is
 /// accepted by the reproducible policy (it agrees with it).
 fn report_states_the_policy() -> TestResult {
-    let dir = std::env::temp_dir().join(format!("blindspot-precision-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("precision-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let json = dir.join("r.json");
     let json_arg = json.display().to_string();
@@ -232,7 +232,7 @@ fn reproducible() -> serde_json::Value {
 /// float32 its optimisation amplified such differences to 0.06-0.11 in the maps; in float64 the
 /// largest difference measured was 1.8e-7 (docs/precision.md). The bound leaves a factor 50.
 fn opticam_is_stable_across_kernels() -> TestResult {
-    let dir = std::env::temp_dir().join(format!("blindspot-opticam-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("opticam-{}", std::process::id()));
     let data = dir.join("data");
     let data_arg = data.display().to_string();
     let (code, _, stderr) = blindspot(&["data", "--synthetic", "16", "--out", &data_arg], &[])?;

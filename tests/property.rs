@@ -191,7 +191,7 @@ fn replay_is_deterministic() -> TestResult {
 /// The regressions file: written once per counterexample, comments and other properties
 /// ignored, and replayed first by the next run (whose first failure is then that case).
 fn regressions_round_trip() -> TestResult {
-    let dir = std::env::temp_dir().join(format!("blindspot-regressions-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("regressions-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("property.regressions");
     let _ = std::fs::remove_file(&path);
@@ -409,7 +409,7 @@ fn positivity_three_ways() -> TestResult {
     ensure(zeros.iter().all(|&v| v == 0.0), || {
         format!("padding row: {zeros:?}")
     })?;
-    let dir = std::env::temp_dir().join(format!("blindspot-positivity-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("positivity-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("regressions");
     Regressions::at(&path).add(&case)?;

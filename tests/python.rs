@@ -61,7 +61,7 @@ pub fn trials() -> Vec<Trial> {
 /// refused; at layer3 the bottom half of the rows hides rows 202..223.
 fn resnet18_walls() -> TestResult {
     let python = python().ok_or("no python")?;
-    let dir = std::env::temp_dir().join(format!("blindspot-r18-walls-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("r18-walls-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let certify = |split: &str, rows: &str| -> std::result::Result<(bool, String), String> {
         let model = dir.join(format!("resnet18-{split}.pt"));
@@ -111,7 +111,7 @@ fn resnet18_walls() -> TestResult {
 
 fn export_resnet18() -> TestResult {
     let python = python().ok_or("no python")?;
-    let dir = std::env::temp_dir().join(format!("blindspot-export-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("export-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let model_path = dir.join("resnet18.pt");
     let out = Command::new(&python)
@@ -167,7 +167,7 @@ fn export_resnet18() -> TestResult {
 /// with the converted weights must give PyTorch's logits.
 fn convert_checkpoint() -> TestResult {
     let python = python().ok_or("no python")?;
-    let dir = std::env::temp_dir().join(format!("blindspot-convert-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("convert-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let (checkpoint, converted) = (
         dir.join("params_vgg16_masked.pt"),

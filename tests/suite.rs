@@ -63,5 +63,13 @@ fn main() {
     trials.extend(gates::trials());
     trials.extend(trust::trials());
     trials.extend(property::trials());
-    libtest_mimic::run(&args, trials).exit();
+    let conclusion = libtest_mimic::run(&args, trials);
+    let scratch = common::scratch_root();
+    match conclusion.has_failed() {
+        true => eprintln!("scratch files kept for a look: {}", scratch.display()),
+        false => {
+            let _ = std::fs::remove_dir_all(scratch);
+        }
+    }
+    conclusion.exit();
 }

@@ -37,7 +37,7 @@ fn stack_masked() -> TestResult {
     // The committed model, then the recipe retrained from scratch (into a fresh cache folder):
     // it must reach the committed model's accuracy band and be blind over the distractor band.
     let committed = presets::open("stack-masked", 0, Device::Cpu)?.ok_or("preset")?;
-    let dir = std::env::temp_dir().join(format!("blindspot-retrain-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("retrain-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let config = presets::config("stack-masked", 0).ok_or("recipe")?;
     let trained = load_or_train_in(&dir, &config, "stack-masked", Device::Cpu)?;
@@ -151,7 +151,7 @@ pub fn train_child(dir: &str) {
 fn two_processes() -> TestResult {
     // Two processes asking at once for a model nobody has trained: the cache's file lock makes
     // one train it and the other wait and load it.
-    let dir = std::env::temp_dir().join(format!("blindspot-lock-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("lock-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let spawn = || {
         std::process::Command::new(std::env::current_exe().expect("test binary"))
@@ -179,7 +179,7 @@ fn two_processes() -> TestResult {
 }
 
 fn cache() -> TestResult {
-    let dir = std::env::temp_dir().join(format!("blindspot-cache-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let config = tiny();
     let first = load_or_train_in(&dir, &config, "tiny", Device::Cpu)?;

@@ -419,7 +419,7 @@ fn leaves(value: &serde_json::Value, path: String, out: &mut Vec<(String, serde_
 /// ONEDNN_MAX_CPU_ISA=AVX2`, as on a processor without AVX-512) and three threads instead of
 /// this machine's count; its report.json.
 fn default_suite_emulated() -> Result<serde_json::Value, libtest_mimic::Failed> {
-    let dir = std::env::temp_dir().join(format!("blindspot-emulated-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("emulated-{}", std::process::id()));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_blindspot"))
         .args(["run", "--suite", "default", "--device", "cpu", "--out"])
         .arg(&dir)
