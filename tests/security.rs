@@ -171,11 +171,32 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// path as one word (its own `test -f` finds the file) and nothing injected runs.
 fn tmpdir() -> TestResult {
     let dir = scratch("tmpdir");
-    let hostile = dir.join("x; touch PWNED1 $(touch PWNED2) 'q' \"d\"");
+    let hostile = dir.join("x; touch PWNED1 $(touch PWNED2) `touch PWNED3` 'q' \"d\" \\\" a\"$(touch PWNED4)\"b c'$(touch PWNED5)'d");
     std::fs::create_dir_all(&hostile)?;
-    for command in [
-        "ext=test -f {job}",
-        "ext=test -f \"{job}\" && test -d '{dir}'",
+    std::fs::create_dir_all(dir.join("relative"))?;
+    // Placeholders alone, quoted alone, and inside the user's quoted words with other text; a
+    // relative TMPDIR still gives absolute paths (the adapter changes directory first).
+    for (command, tmp) in [
+        ("ext=test -f {job}", hostile.as_path()),
+        ("ext=test -f \"{job}\" && test -d '{dir}'", &hostile),
+        (
+            "ext=test -f \"{dir}/job.json\" && test -f '{dir}/job.json'",
+            &hostile,
+        ),
+        (
+            "ext=test -f {dir}/job.json && test -f \"x{job}\" || test -f {job}",
+            &hostile,
+        ),
+        ("ext=echo \"\\\"'{dir}'\" && test -f \"{job}\"", &hostile),
+        // Inside a nested command substitution the placeholder may stay a name: never shell.
+        (
+            "ext=test -f \"$(echo '{job}')\" || test -f \"$(echo \"{job}\")\"",
+            &hostile,
+        ),
+        (
+            "ext=cd / && test -f {job} && test -f \"{dir}/job.json\"",
+            Path::new("relative"),
+        ),
     ] {
         let (code, out) = blindspot(
             &dir,
@@ -193,7 +214,7 @@ fn tmpdir() -> TestResult {
                 "--external",
                 command,
             ],
-            &[("TMPDIR", &hostile)],
+            &[("TMPDIR", tmp)],
         );
         // The command succeeded (the path reached it whole); there are just no maps.
         ensure(code == 2 && out.contains("no readable maps.npy"), || {

@@ -64,7 +64,9 @@ impl ExternalMethod {
         }
         // An unpredictable name, created exclusively and private on the first job (`jobs_root`):
         // nothing planted in TMPDIR can be followed.
-        let root = std::env::temp_dir().join(format!(
+        // Absolute, so that `{job}` and job.json name the same folder wherever the adapter runs.
+        let tmp = std::path::absolute(&tmp).unwrap_or(tmp);
+        let root = tmp.join(format!(
             "blindspot-external-{}-{:016x}",
             std::process::id(),
             rand::random::<u64>()
@@ -134,6 +136,17 @@ impl ExternalMethod {
     /// Creates the job root once: exclusively (an existing path, a planted link included, is an
     /// error) and readable by its owner only.
     fn jobs_root(&self) -> Result<()> {
+        if self.root.to_str().is_none() {
+            // `{job}` and job.json carry text: a path that is no UTF-8 would name another folder.
+            return Err(Error::input(
+                format!(
+                    "the job folder {} is not valid UTF-8",
+                    crate::io::escape::printable(&self.root.display().to_string())
+                ),
+                "TMPDIR",
+                "point TMPDIR at a folder whose path is valid UTF-8",
+            ));
+        }
         let created = self.created.get_or_init(|| {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new()
@@ -193,20 +206,58 @@ impl ExternalMethod {
     }
 }
 
-/// The user's command with `{job}` and `{dir}` replaced by the paths as single shell words
-/// (single-quoted), so that a path holding spaces, quotes, `;` or `$(…)` (from TMPDIR, say) is
-/// data, never shell; a placeholder the user already quoted (`"{job}"`, `'{job}'`) is replaced
-/// with its quotes.
-pub fn substitute(command: &str, job: &Path, dir: &Path) -> String {
-    let mut text = command.to_string();
-    for (placeholder, path) in [("{job}", job), ("{dir}", dir)] {
-        let word = crate::process::shell_quote(&path.to_string_lossy());
-        for quoted in [format!("\"{placeholder}\""), format!("'{placeholder}'")] {
-            text = text.replace(&quoted, &word);
-        }
-        text = text.replace(placeholder, &word);
+/// The environment variables that carry `{job}` and `{dir}` to the command.
+pub const JOB_VARIABLE: &str = "BLINDSPOT_JOB";
+pub const DIR_VARIABLE: &str = "BLINDSPOT_JOB_DIR";
+
+/// The user's command with `{job}` and `{dir}` replaced by references to the environment
+/// variables [`JOB_VARIABLE`] and [`DIR_VARIABLE`], which the command runs with. The paths never
+/// enter the shell's text, and the shell never re-parses what a parameter expands to, so a path
+/// holding spaces, quotes, `;`, `$(…)` or backticks (from TMPDIR, say) is one path in every
+/// context. The reference fits the quoting the placeholder stands in (POSIX sh rules: a
+/// backslash outside single quotes takes the next character literally): unquoted,
+/// `"${BLINDSPOT_JOB}"`; inside the user's double quotes (`"{dir}/x"`), `${BLINDSPOT_JOB_DIR}`;
+/// inside single quotes (`'{dir}/x'`), `'"${BLINDSPOT_JOB_DIR}"'`, which closes and reopens
+/// them. A placeholder inside a nested command substitution may come out as the variable's name
+/// rather than its value, never as shell.
+pub fn substitute(command: &str) -> String {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Quote {
+        None,
+        Single,
+        Double,
     }
-    text
+    let names = [("{job}", JOB_VARIABLE), ("{dir}", DIR_VARIABLE)];
+    let mut out = String::with_capacity(command.len());
+    let mut state = Quote::None;
+    let mut rest = command;
+    while let Some(c) = rest.chars().next() {
+        if let Some((placeholder, name)) = names.iter().find(|(p, _)| rest.starts_with(p)) {
+            out.push_str(&match state {
+                Quote::None => format!("\"${{{name}}}\""),
+                Quote::Double => format!("${{{name}}}"),
+                Quote::Single => format!("'\"${{{name}}}\"'"),
+            });
+            rest = &rest[placeholder.len()..];
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        out.push(c);
+        match (state, c) {
+            (Quote::None | Quote::Double, '\\') => {
+                if let Some(next) = rest.chars().next() {
+                    out.push(next);
+                    rest = &rest[next.len_utf8()..];
+                }
+            }
+            (Quote::None, '\'') => state = Quote::Single,
+            (Quote::Single, '\'') => state = Quote::None,
+            (Quote::None, '"') => state = Quote::Double,
+            (Quote::Double, '"') => state = Quote::None,
+            _ => {}
+        }
+    }
+    out
 }
 
 impl Drop for ExternalMethod {
@@ -269,13 +320,15 @@ impl CamMethod for ExternalMethod {
                 .expect("json")
                 .as_bytes(),
         )?;
-        let command = substitute(&self.spec.command, &job, &dir);
+        let command = substitute(&self.spec.command);
         let log = dir.join("stderr.txt");
         let stderr = std::fs::File::create(&log).map_err(|e| Error::io("create", &log, e))?;
         // A process group of its own: a timeout or a signal kills the command and its children.
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&command)
+            .env(JOB_VARIABLE, &job)
+            .env(DIR_VARIABLE, &dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
