@@ -456,20 +456,33 @@ class M(nn.Module):
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
         self.fc = nn.Linear(4, 5)
         self.kind = kind
+        if kind == "oneclass":
+            self.fc = nn.Linear(4, 1)
     @torch.jit.export
     def features(self, x):
-        return torch.relu(self.conv(x))
+        if self.kind == "input-detached":
+            x = x.detach()
+        a = torch.relu(self.conv(x))
+        if self.kind == "double":
+            return a.double()
+        return a
     @torch.jit.export
     def head(self, a):
-        z = self.fc(a.mean(dim=(2, 3)))
+        if self.kind == "activations-detached":
+            a = a.detach()
+        z = self.fc(a.float().mean(dim=(2, 3)))
         if self.kind == "int64":
             return z.long()
         if self.kind == "empty":
             return z[:, :0]
-        return z.detach()
+        if self.kind == "detached":
+            return z.detach()
+        return z
     def forward(self, x):
         return self.head(self.features(x))
-for kind in ["int64", "empty", "detached"]:
+kinds = ["int64", "empty", "detached", "activations-detached", "input-detached", "double",
+         "oneclass"]
+for kind in kinds:
     torch.jit.script(M(kind)).save(sys.argv[1] + "/" + kind + ".pt")
 np.save(sys.argv[1] + "/x.npy", np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype("float32"))
 "#;
@@ -486,6 +499,15 @@ np.save(sys.argv[1] + "/x.npy", np.random.default_rng(0).standard_normal((2, 3, 
         ("int64", "Int64 logits"),
         ("empty", "shape [2, 0]"),
         ("detached", "does not depend on its input through autograd"),
+        (
+            "activations-detached",
+            "does not depend on its input through autograd",
+        ),
+        (
+            "input-detached",
+            "does not depend on its input through autograd",
+        ),
+        ("double", "returned Double activations"),
     ] {
         let model = format!("{kind}.pt");
         let explain = [
@@ -494,15 +516,81 @@ np.save(sys.argv[1] + "/x.npy", np.random.default_rng(0).standard_normal((2, 3, 
         let explain: Vec<&str> = explain.into_iter().chain(["--out", "m.npy"]).collect();
         let certify = ["certify", "--model", &model, "--input-size", "16x16"];
         for args in [explain, certify.to_vec()] {
+            if kind == "oneclass" {
+                continue;
+            }
+            if kind == "input-detached" && args[0] == "explain" {
+                // GradCAM needs no gradient through the input: this one explains.
+                let (code, out) = blindspot(&dir, &args, &[]);
+                ensure(code == 0, || format!("{kind} explain: exit {code}: {out}"))?;
+                continue;
+            }
             let args: Vec<&str> = args.into_iter().chain(["--device", "cpu"]).collect();
             let (code, out) = blindspot(&dir, &args, &[]);
-            let expected = args[0] == "certify" && kind != "detached" || out.contains(want);
+            let certify_other = matches!(kind, "int64" | "empty" | "double");
+            let expected = args[0] == "certify" && certify_other || out.contains(want);
             ensure(
                 code == 2 && expected && !out.contains("internal failure"),
                 || format!("{kind} {}: exit {code}: {out}", args[0]),
             )?;
         }
     }
+    // The checks meet the same models through their own paths (a wall's certification, the
+    // randomization's argmax, two classes drawn for class sensitivity), and Opti-CAM and EigenCAM
+    // through theirs.
+    let check = |check: &str, model: &str, extra: &[&str]| {
+        let args: Vec<&str> = ["check", check, "--model", model, "--input", "x.npy"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        blindspot(&dir, &args, &[])
+    };
+    for (name, model, extra, want) in [
+        (
+            "wall",
+            "input-detached.pt",
+            &["--mask-rows", "8.."][..],
+            "autograd",
+        ),
+        (
+            "wall",
+            "activations-detached.pt",
+            &["--methods", "opticam"][..],
+            "autograd",
+        ),
+        ("randomization", "empty.pt", &[][..], "shape [2, 0]"),
+        (
+            "class-sensitivity",
+            "oneclass.pt",
+            &[][..],
+            "at least 2 classes",
+        ),
+        ("randomization", "double.pt", &[][..], "Double activations"),
+    ] {
+        let (code, out) = check(name, model, extra);
+        ensure(
+            code == 2 && out.contains(want) && !out.contains("internal failure"),
+            || format!("check {name} on {model}: exit {code}: {out}"),
+        )?;
+    }
+    // Finite inputs whose activations' mean overflows float32: EigenCAM names the stage.
+    let huge = tch::Tensor::randn([2, 3, 64, 64], (tch::Kind::Float, Device::Cpu)) * 1e37;
+    blindspot::io::npy::write(&dir.join("huge.npy"), &huge)?;
+    let args = [
+        "explain",
+        "--model",
+        "builtin:small-vgg",
+        "--input",
+        "huge.npy",
+        "--method",
+        "eigencam",
+        "--out",
+        "m.npy",
+    ];
+    let (code, out) = blindspot(&dir, &args, &[]);
+    ensure(code == 2 && out.contains("too large for float32"), || {
+        format!("eigencam on huge inputs: exit {code}: {out}")
+    })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

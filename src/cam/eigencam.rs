@@ -49,6 +49,30 @@ pub fn first_component_projection(maps: &Tensor) -> Tensor {
     m.matmul(&v1.unsqueeze(-1)).squeeze_dim(-1).view([n, h, w])
 }
 
+/// Refuses maps whose centring overflows float32 (finite activations near 1e38, whose sum over
+/// the pixels is not): the Gram matrix would be NaN and the eigensolver would fail inside
+/// libtorch. `what` names the maps in the message.
+fn ensure_projectable(maps: &Tensor, what: &str) -> Result<()> {
+    let (n, v, h, w) = maps.size4().expect("maps are [N, V, h, w]");
+    let m = maps
+        .nan_to_num(0.0, None::<f64>, None::<f64>)
+        .reshape([n, v, h * w])
+        .transpose(1, 2);
+    let centred = &m - m.mean_dim(1, true, Kind::Float);
+    if bool::try_from(centred.isfinite().all()).unwrap_or(false) {
+        return Ok(());
+    }
+    let largest = maps.abs().max().to_kind(Kind::Double).double_value(&[]);
+    Err(crate::error::Error::input(
+        format!(
+            "{what} are too large for float32 arithmetic: their mean over the pixels overflows \
+             (largest magnitude {largest:e}), so the principal component is undefined"
+        ),
+        "the explained layer",
+        "scale the inputs to the range the model was trained on",
+    ))
+}
+
 /// Columns of the block that [`subspace_iteration`] iterates.
 const BLOCK: i64 = 8;
 /// Squarings of the (trace-normalised) Gram matrix: the block iterates with G^(2^SQUARINGS).
@@ -154,6 +178,7 @@ impl CamMethod for EigenCam {
         false
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        ensure_projectable(ctx.activations, "EigenCAM: the activations")?;
         Ok(first_component_projection(ctx.activations))
     }
     fn sign_ambiguous(&self) -> bool {
@@ -177,9 +202,9 @@ impl CamMethod for EigenGradCam {
         "projection of gradient x activation on its first principal component"
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(first_component_projection(
-            &(ctx.grads()? * ctx.activations),
-        ))
+        let maps = ctx.grads()? * ctx.activations;
+        ensure_projectable(&maps, "EigenGradCAM: gradient x activations")?;
+        Ok(first_component_projection(&maps))
     }
     fn sign_ambiguous(&self) -> bool {
         true

@@ -84,6 +84,16 @@ impl Check for ClassSensitivityCheck {
         let x = self.subject.images(model.as_ref(), ctx)?;
         let logits = tch::no_grad(|| model.forward(&x.to_device(ctx.device)))?;
         let classes = logits.size()[1];
+        if classes < 2 {
+            return Err(crate::error::Error::model(
+                format!(
+                    "{} has {classes} class: class sensitivity compares the maps of two classes",
+                    model.name()
+                ),
+                model.name(),
+                "run class-sensitivity on a classifier with at least 2 classes",
+            ));
+        }
         let predicted = logits.argmax(1, false).to_device(tch::Device::Cpu);
         let predicted = Vec::<i64>::try_from(predicted).expect("classes");
         let mut rng = ctx.stream(streams::OTHER_CLASS).rng();

@@ -171,6 +171,17 @@ fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
             format!("shape {shape:?} has more than 8 dimensions"),
         ));
     }
+    // Strides are products of the dimensions, zero or not: libtorch refuses (with a crash) a
+    // shape whose strides overflow even when a zero dimension leaves no element.
+    let strides = shape
+        .iter()
+        .fold(1u128, |n, &d| n.saturating_mul(d.max(1) as u128));
+    if strides > 1 << 62 {
+        return Err(bad(
+            path,
+            format!("shape {shape:?} is too large to index (its dimensions' product overflows)"),
+        ));
+    }
     // In u128, so that an absurd shape cannot overflow into a plausible size.
     let needed = shape
         .iter()

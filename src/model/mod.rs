@@ -107,9 +107,19 @@ pub fn gradient(output: &Tensor, input: &Tensor) -> std::result::Result<Tensor, 
                 .into(),
         );
     }
-    Tensor::f_run_backward(&[output], &[input], false, false)
+    let grad = Tensor::f_run_backward(&[output], &[input], false, false)
         .map(|mut grads| grads.remove(0))
-        .map_err(|e| crate::error::first_line(&e.to_string()).to_string())
+        .map_err(|e| crate::error::first_line(&e.to_string()).to_string())?;
+    // An output that depends on parameters but not on `input` (a head that detaches its
+    // activations) gives an undefined gradient, on which every later operation would crash.
+    match grad.defined() {
+        true => Ok(grad),
+        false => Err(
+            "the output does not depend on its input through autograd (the input is \
+                      detached on the way)"
+                .into(),
+        ),
+    }
 }
 
 /// A model's identity by content: (SHA-256, `file`) for weights loaded from a file, else

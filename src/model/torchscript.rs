@@ -177,15 +177,27 @@ impl SplitModel for TorchScriptModel {
                 "cut the model at a convolutional layer (see docs/models.md)",
             ));
         }
+        if a.kind() != tch::Kind::Float {
+            // Every method computes in float32 against the model's float32 parameters.
+            return Err(Error::model(
+                format!(
+                    "`features` of {} returned {:?} activations; blindspot explains float32",
+                    self.path.display(),
+                    a.kind()
+                ),
+                self.path.display().to_string(),
+                "return float32 activations from `features` (and take them in `head`)",
+            ));
+        }
         Ok(a)
     }
 
     fn head(&self, a: &Tensor) -> Result<Tensor> {
         let logits = self.call("head", a)?;
-        if logits.dim() != 2 {
+        if logits.dim() != 2 || logits.size()[1] == 0 {
             return Err(Error::model(
                 format!(
-                    "`head` of {} returned shape {:?}; logits must be [N, K]",
+                    "`head` of {} returned shape {:?}; logits must be [N, K], K >= 1",
                     self.path.display(),
                     logits.size()
                 ),
