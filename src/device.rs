@@ -53,7 +53,7 @@ pub fn cuda_status() -> &'static CudaStatus {
             }
             "" | "auto" => {}
             _ => {
-                eprintln!(
+                crate::note!(
                     "warning: BLINDSPOT_CUDA={setting} is not auto, on or off; CUDA is not \
                      loaded and the CPU is used"
                 );
@@ -70,7 +70,7 @@ pub fn cuda_status() -> &'static CudaStatus {
                 },
             },
             Err(why) => {
-                eprintln!(
+                crate::note!(
                     "warning: libtorch's CUDA backend did not load ({why}); running on the CPU"
                 );
                 CudaStatus::LoadFailed(why)

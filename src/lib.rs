@@ -14,6 +14,26 @@
 //! * [`limits`]: parameter ranges and the memory budget; [`process`]: child processes and
 //!   signals.
 //! * [`cli`]: the `blindspot` command line.
+/// `eprintln!` that never panics: progress and notes go to stderr, and a closed or full stderr
+/// (`2>&1 | head -1`, `2>/dev/full`) must not end a run whose results go to files. What cannot
+/// be written is dropped.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that never panics (see [`note!`]).
+#[macro_export]
+macro_rules! note_inline {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cam;
 pub mod check;
 pub mod cli;

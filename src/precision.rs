@@ -134,7 +134,7 @@ pub fn init(mode: Precision) -> Result<&'static PrecisionRecord> {
                     std::env::set_var(name, value);
                 }
             } else {
-                eprintln!(
+                crate::note!(
                     "warning: this processor lacks AVX2 or FMA: --precision reproducible cannot \
                      use the AVX2 kernels every other machine uses, so numbers may differ from \
                      theirs in the last bits (docs/precision.md)"
@@ -152,7 +152,7 @@ pub fn init(mode: Precision) -> Result<&'static PrecisionRecord> {
     let record = observe(mode);
     let known = record.cpu_kernels != "unknown";
     if mode == Precision::Reproducible && cpu_has_avx2() && known && record.cpu_kernels != "AVX2" {
-        eprintln!(
+        crate::note!(
             "warning: libtorch ran before blindspot's precision policy and computes with its {} \
              kernels, not AVX2: numbers may differ from other machines' (call \
              blindspot::precision::init first)",
@@ -174,7 +174,7 @@ pub fn record() -> &'static PrecisionRecord {
         return record;
     }
     init_from_env().unwrap_or_else(|err| {
-        eprintln!("warning: {err}\n  (blindspot's precision policy was not applied)");
+        crate::note!("warning: {err}\n  (blindspot's precision policy was not applied)");
         RECORD.get_or_init(|| observe(Precision::Fast))
     })
 }

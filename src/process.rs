@@ -110,7 +110,7 @@ pub fn stop_if_interrupted() {
     } else {
         "SIGTERM"
     };
-    eprintln!("blindspot: stopped by {name}; external commands killed, folders removed");
+    crate::note!("blindspot: stopped by {name}; external commands killed, folders removed");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();

@@ -28,7 +28,7 @@ impl Progress {
             quiet,
         };
         if !p.quiet && !p.terminal {
-            eprintln!("{} ...", p.label);
+            crate::note!("{} ...", p.label);
         }
         p
     }
@@ -44,7 +44,7 @@ impl Progress {
             let since = self.last_draw.unwrap_or(self.start);
             if now - since >= Duration::from_secs(30) && self.done < self.total {
                 self.last_draw = Some(now);
-                eprintln!(
+                crate::note!(
                     "{}: {}/{} ({:.0}s)",
                     self.label,
                     self.done,
@@ -70,7 +70,7 @@ impl Progress {
         } else {
             0.0
         };
-        eprint!(
+        crate::note_inline!(
             "\r{} [{}{}] {}/{} {:.0}s (eta {:.0}s)  ",
             self.label,
             "#".repeat(filled),
@@ -90,7 +90,7 @@ impl Progress {
         }
         let elapsed = self.start.elapsed().as_secs_f64();
         if self.terminal {
-            eprintln!(
+            crate::note!(
                 "\r{}: {} ({:.1}s){}",
                 self.label,
                 message,
@@ -98,7 +98,7 @@ impl Progress {
                 " ".repeat(30)
             );
         } else {
-            eprintln!("{}: {} ({:.1}s)", self.label, message, elapsed);
+            crate::note!("{}: {} ({:.1}s)", self.label, message, elapsed);
         }
     }
 }

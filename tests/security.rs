@@ -21,7 +21,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("security::temporary_files_are_not_predictable", temporaries),
         Trial::test("security::hostile_names_in_every_format", formats),
         Trial::test("security::signals_during_a_run_exit_130_or_143", signals),
-        Trial::test("security::closed_or_full_stdout", closed_stdout),
+        Trial::test("security::closed_or_full_stdout_and_stderr", closed_stdout),
         Trial::test("security::settings_the_arithmetic_cannot_carry", extremes),
         Trial::test("security::inputs_without_bounds_and_half_truths", bounds),
         Trial::test("security::leftovers_of_a_killed_run_are_cleaned", sigkill),
@@ -439,7 +439,34 @@ fn closed_stdout() -> TestResult {
             && stderr.contains("cannot write to standard output")
             && !stderr.contains("internal failure"),
         || format!("/dev/full: {:?} {stderr}", out.status),
-    )
+    )?;
+    // Help and version go to stdout too: a full device is an error, not a success.
+    for flag in ["--help", "--version"] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full")?;
+        let out = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+            .arg(flag)
+            .stdout(full)
+            .output()?;
+        ensure(out.status.code() == Some(2), || {
+            format!("{flag} > /dev/full: {:?}", out.status)
+        })?;
+    }
+    // stderr carries progress only: a full one (2>/dev/full) loses the notes, not the run.
+    let dir = scratch("stderr");
+    std::fs::write(dir.join("s.toml"), TINY)?;
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full")?;
+    let out = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+        .current_dir(&dir)
+        .args(["run", "--suite", "s.toml", "--out", "o"])
+        .env("BLINDSPOT_QUIET", "0")
+        .stderr(full)
+        .output()?;
+    ensure(
+        out.status.code() == Some(0) && dir.join("o/report.json").is_file(),
+        || format!("2>/dev/full: {:?}", out.status),
+    )?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 /// TorchScript split models whose head returns int64 logits, no class at all, or a detached

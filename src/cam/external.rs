@@ -265,7 +265,7 @@ impl Drop for ExternalMethod {
         crate::process::unregister_folder(&self.root);
         if crate::process::keep_jobs() {
             if self.root.exists() {
-                eprintln!("external job folders kept in {}", self.root.display());
+                crate::note!("external job folders kept in {}", self.root.display());
             }
         } else {
             let _ = std::fs::remove_dir_all(&self.root);

@@ -159,7 +159,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     npy::write(&args.out, &maps)
         .with_context(|| format!("writing --out {}", args.out.display()))?;
     stages.mark("write");
-    eprintln!(
+    crate::note!(
         "{}: {} map(s) of {}x{} written to {}",
         method.title(),
         explanation.maps.size()[0],
@@ -168,7 +168,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         args.out.display()
     );
     if args.timings {
-        eprintln!("{}", stages.line());
+        crate::note!("{}", stages.line());
     }
     Ok(())
 }

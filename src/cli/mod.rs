@@ -58,7 +58,11 @@ pub fn main() -> ExitCode {
     let matches = Cli::command()
         .subcommand(check::command(&registry))
         .subcommand(check::prop_command(&registry))
-        .get_matches();
+        .try_get_matches();
+    let matches = match matches {
+        Ok(matches) => matches,
+        Err(e) => return clap_exit(e),
+    };
     // A panic inside libtorch bindings must not print a backtrace: report it as one message.
     std::panic::set_hook(Box::new(|_| {}));
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -85,7 +89,7 @@ pub fn main() -> ExitCode {
             // Names in messages come from users and files: no control character reaches the
             // terminal (docs/cli.md, security model).
             let text = crate::report::escape::printable(&shorten(&format!("{err:#}")));
-            eprintln!("error: {text}");
+            crate::note!("error: {text}");
             ExitCode::from(2)
         }
         Err(panic) => {
@@ -97,13 +101,13 @@ pub fn main() -> ExitCode {
                 if why.contains("Broken pipe") {
                     return ExitCode::from(141);
                 }
-                eprintln!(
+                crate::note!(
                     "error: cannot write to standard output: {why}\n  where: stdout\n  fix: \
                      redirect the output to a file or a device with room"
                 );
                 return ExitCode::from(2);
             }
-            eprintln!(
+            crate::note!(
                 "error: internal failure: {}\n  fix: this is a bug in blindspot or an input it \
                  failed to validate; please report the command line",
                 // A libtorch error inside an unwrap's Debug text carries its C++ backtrace
@@ -115,6 +119,26 @@ pub fn main() -> ExitCode {
             );
             ExitCode::from(101)
         }
+    }
+}
+
+/// clap's help, version and usage errors with the documented exit codes: help or version that
+/// cannot be written to stdout is 141 on a closed pipe and 2 otherwise (a full disk), not 0.
+fn clap_exit(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    use std::io::Write as _;
+    let printed = e.print().and_then(|_| std::io::stdout().flush());
+    let to_stdout = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    match (to_stdout, printed) {
+        (true, Err(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
+        (true, Err(err)) => {
+            crate::note!(
+                "error: cannot write to standard output: {err}\n  where: stdout\n  fix: \
+                 redirect the output to a file or a device with room"
+            );
+            ExitCode::from(2)
+        }
+        _ => ExitCode::from(e.exit_code().clamp(0, 255) as u8),
     }
 }
 

@@ -201,7 +201,7 @@ pub fn run(args: RunArgs) -> Result<bool> {
     // The output folder is staged (and so proved writable) before any work.
     let staged = crate::io::StagedDir::begin(&out)
         .with_context(|| format!("preparing the output folder {}", out.display()))?;
-    eprintln!(
+    crate::note!(
         "blindspot run: suite `{}` ({}), seed {}, device {}",
         suite.name,
         suite.description,

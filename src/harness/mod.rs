@@ -297,7 +297,7 @@ impl SanityHarness {
         let args = Arguments::from_args();
         let left_out = self.left_out();
         if !left_out.is_empty() {
-            eprintln!(
+            crate::note!(
                 "blindspot: {} left out: these checks never call {} (blindspot run --suite \
                  SUITE runs them)",
                 left_out.join(", "),

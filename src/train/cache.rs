@@ -133,7 +133,7 @@ pub fn load_or_train_in(
         match try_load(config, label, device, &weights, &meta) {
             Ok(trained) => return Ok(trained),
             Err(reason) => {
-                eprintln!("warning: cached {label} is unusable ({reason}); training it again")
+                crate::note!("warning: cached {label} is unusable ({reason}); training it again")
             }
         }
     }
