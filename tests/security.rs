@@ -841,11 +841,43 @@ fn tampered() -> TestResult {
         ),
         (
             wall,
-            "narrower",
+            "not the Student-t bounds",
             Box::new(|r| {
                 let s = &mut r.summary;
                 s.ci_low = s.mean - (s.mean - s.ci_low) / 10.0;
                 s.ci_high = s.mean + (s.ci_high - s.mean) / 10.0;
+            }),
+        ),
+        (
+            wall,
+            "records no threshold",
+            Box::new(move |r| {
+                r.threshold = None;
+                r.verdict = flip(r.verdict);
+            }),
+        ),
+        (
+            wall,
+            "not the Student-t bounds",
+            Box::new(|r| {
+                let s = &mut r.summary;
+                (s.ci_low, s.ci_high) = (s.mean - 1e308, s.mean + 1e308);
+            }),
+        ),
+        (
+            wall,
+            "not the Student-t bounds",
+            Box::new(|r| r.summary.ci_level = 0.5),
+        ),
+        (wall, "looks = 0", Box::new(|r| r.looks = 0)),
+        (
+            theorem,
+            "the target",
+            Box::new(|r| {
+                if let blindspot::check::Findings::Theorem(t) = &mut r.findings {
+                    t.detail.relative_half_width = t.detail.target_relative_half_width * 10.0;
+                }
+                r.verdict = Verdict::Pass;
             }),
         ),
         (
@@ -890,6 +922,48 @@ fn tampered() -> TestResult {
             || format!("{what}: {err}"),
         )?;
     }
+    // The report around the results: a partial merge passed as a shard, a check that lists no
+    // result, a check the suite does not have, and shards of two suites that share a name.
+    type ReportEdit = Box<dyn Fn(&mut blindspot::report::Report)>;
+    let edits: Vec<(&str, ReportEdit)> = vec![
+        (
+            "not a shard",
+            Box::new(|r| r.partial = Some("missing shards 2/2".into())),
+        ),
+        (
+            "lists no result",
+            Box::new(|r| {
+                let drop = r.checks[0].results;
+                r.checks[0].results = 0;
+                r.results.drain(..drop);
+            }),
+        ),
+        (
+            "the suite does not have",
+            Box::new(|r| r.checks.last_mut().unwrap().index = 1_000_000_000_000_000_000),
+        ),
+    ];
+    for (want, edit) in edits {
+        let mut report = shard.clone();
+        edit(&mut report);
+        let err = blindspot::report::Report::merge(vec![report], false)
+            .err()
+            .ok_or(format!("a report that {want} merged"))?
+            .to_string();
+        ensure(err.contains(want), || format!("{want}: {err}"))?;
+    }
+    let edited = text.replace("synthetic = 4", "synthetic = 6");
+    let other = Suite::parse(&edited, "audit.toml", Path::new("."))?;
+    let first = Suite::parse(text, "audit.toml", Path::new("."))?;
+    let halves = vec![
+        first.run(Device::Cpu, Some((1, 2)))?.report,
+        other.run(Device::Cpu, Some((2, 2)))?.report,
+    ];
+    let err = blindspot::report::Report::merge(halves, false)
+        .err()
+        .ok_or("shards of two suites merged")?
+        .to_string();
+    ensure(err.contains("comes from another suite"), || err.clone())?;
     // The command line refuses the same, exit 2, and writes nothing.
     let dir = scratch("tampered");
     let mut report = shard.clone();

@@ -4,20 +4,23 @@
 //! repaired). The rules:
 //!
 //! * every number is finite, `std ≥ 0`, `ci_low ≤ mean ≤ ci_high`, the level in [0, 1] (1: an exact
-//!   verdict);
+//!   verdict), `looks` in 1..=6;
 //! * the per-sample values give back `n`, the mean and the standard deviation (to 1e-9,
 //!   relative), and `undefined` counts no more samples than there are;
 //! * a verdict on a mean against a threshold (wall, randomization, data randomization, class
-//!   sensitivity: the result carries its [`Threshold`]) has the symmetric Student-t bounds of its
-//!   sample, at least as wide as the run's per-verdict error demands, and the verdict those bounds
-//!   give against the threshold;
-//! * a theorem configuration with a fixed class fails exactly when its closed form lies outside
-//!   its interval, and its estimate is its mean;
+//!   sensitivity: such a result must carry its [`Threshold`]) has exactly the Student-t bounds and
+//!   level of its n and std at the run's per-verdict error shared over L looks (some L from its
+//!   looks to 6), and the verdict those bounds give against the threshold;
+//! * a theorem configuration has the two-sided Student-t interval of its draws at that error, its
+//!   estimate is its mean, and its verdict is the one its rule gives: fail iff (fixed class) the
+//!   closed form lies outside the interval, else pass iff the precision reached meets its target;
 //! * a sign-ambiguous method keeps the worse of its two signs' verdicts.
 //!
-//! Sequential looks only widen an interval, so a result decided after a second look passes the
-//! width rule too. Issue 22's exact merge will decide verdicts from shard evidence itself; until
-//! then these rules make a tampered shard a refusal rather than a verdict.
+//! [`super::outcome::Report::merge`] adds the rules about the report around the results: one
+//! suite (its SHA-256), no partial merge as a shard, no check without results, and the checks
+//! 0..m each once in a complete merge. What these rules cannot see is a threshold or a target
+//! changed together with a verdict it then agrees with: the thresholds are the suite's own, and
+//! a merge that decides from the suite's parameters and the shards' evidence is issue 22's.
 use super::outcome::{CheckResult, ErrorControl, Findings, Verdict};
 use super::stats::{mean, std, t_quantile, Threshold};
 use super::theorem::ClassChoice;
@@ -87,8 +90,21 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
             ));
         }
     }
-    if let Some(threshold) = result.threshold {
-        below_threshold(result, threshold, control)?;
+    if !(1..=MAX_LOOKS).contains(&result.looks) {
+        return Err(format!(
+            "looks = {} is not in 1..={MAX_LOOKS}",
+            result.looks
+        ));
+    }
+    match (result.threshold, decided_against_threshold(&result.check)) {
+        (Some(threshold), _) => below_threshold(result, threshold, control)?,
+        (None, true) => {
+            return Err(format!(
+                "a `{}` verdict records no threshold to re-derive it from",
+                result.check
+            ))
+        }
+        (None, false) => {}
     }
     if let Findings::Theorem(t) = &result.findings {
         if !close(t.estimate, s.mean) {
@@ -109,12 +125,23 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
                 s.ci_high
             ));
         }
-        if (result.verdict == Verdict::Fail) != (fixed && !within) {
+        student_t_bounds(result, control, Bounds::TwoSided)?;
+        let precise = t.detail.relative_half_width <= t.detail.target_relative_half_width;
+        let verdict = match (fixed && !within, precise) {
+            (true, _) => Verdict::Fail,
+            (false, true) => Verdict::Pass,
+            (false, false) => Verdict::Inconclusive,
+        };
+        if result.verdict != verdict {
             return Err(format!(
-                "verdict {} but the closed form {} lies {} the interval",
+                "verdict {} but the closed form {} lies {} the interval and the precision \
+                 reached, {}, {} the target {}: that gives {verdict}",
                 result.verdict,
                 t.closed_form,
-                if within { "inside" } else { "outside" }
+                if within { "inside" } else { "outside" },
+                t.detail.relative_half_width,
+                if precise { "meets" } else { "misses" },
+                t.detail.target_relative_half_width
             ));
         }
     }
@@ -130,6 +157,69 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
     Ok(())
 }
 
+/// The most looks a check may take ([`super::subject::Subject`]'s range).
+const MAX_LOOKS: usize = 6;
+
+/// The checks whose verdicts compare a mean's bounds with a threshold.
+fn decided_against_threshold(check: &str) -> bool {
+    use super::Check as _;
+    [
+        super::wall::WallCheck::NAME,
+        super::randomization::RandomizationCheck::NAME,
+        super::data_randomization::DataRandomizationCheck::NAME,
+        super::class_sensitivity::ClassSensitivityCheck::NAME,
+    ]
+    .contains(&check)
+}
+
+/// Which Student-t bounds a result reports.
+#[derive(Clone, Copy)]
+enum Bounds {
+    /// One-sided bounds at 1 − α each, level 1 − 2α ([`super::stats::judge_below`]).
+    OneSidedPair,
+    /// A two-sided 1 − α interval (the theorem).
+    TwoSided,
+}
+
+/// The bounds are exactly the Student-t bounds of the result's n and std at the run's
+/// per-verdict error shared over L looks, for some L in the result's looks..=[`MAX_LOOKS`]: the
+/// level and the half-width are recomputed and must agree (an interval made narrower, wider or
+/// given another level does not).
+fn student_t_bounds(
+    result: &CheckResult,
+    control: &ErrorControl,
+    bounds: Bounds,
+) -> Result<(), String> {
+    let s = &result.summary;
+    if s.n < 2 {
+        return Err(format!("an interval from n = {} sample", s.n));
+    }
+    let (up, down) = (s.ci_high - s.mean, s.mean - s.ci_low);
+    if !close(up, down) {
+        return Err(format!(
+            "the bounds [{}, {}] are not symmetric about the mean {}",
+            s.ci_low, s.ci_high, s.mean
+        ));
+    }
+    let df = (s.n - 1) as f64;
+    for looks in result.looks.max(1)..=MAX_LOOKS {
+        let alpha = control.per_verdict_error / looks as f64;
+        let (level, quantile) = match bounds {
+            Bounds::OneSidedPair => (1.0 - 2.0 * alpha, t_quantile(1.0 - alpha, df)),
+            Bounds::TwoSided => (1.0 - alpha, t_quantile(1.0 - alpha / 2.0, df)),
+        };
+        let half = quantile * s.std / (s.n as f64).sqrt();
+        if close(level, s.ci_level) && close(half, up) {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "the bounds ±{up} at level {} are not the Student-t bounds of n = {} and std = {} at a \
+         per-verdict error of {:.2e}",
+        s.ci_level, s.n, s.std, control.per_verdict_error
+    ))
+}
+
 /// The rules for a verdict on a mean against a threshold ([`super::stats::judge_below`]).
 fn below_threshold(
     result: &CheckResult,
@@ -140,26 +230,7 @@ fn below_threshold(
     if !threshold.value.is_finite() {
         return Err(format!("threshold {} is not finite", threshold.value));
     }
-    if s.n < 2 {
-        return Err(format!("a verdict on a mean from n = {} sample", s.n));
-    }
-    let (up, down) = (s.ci_high - s.mean, s.mean - s.ci_low);
-    if !close(up, down) {
-        return Err(format!(
-            "the bounds [{}, {}] are not symmetric about the mean {}",
-            s.ci_low, s.ci_high, s.mean
-        ));
-    }
-    // The narrowest bounds the run's error rate allows: t(1 − α) · std / √n.
-    let t = t_quantile(1.0 - control.per_verdict_error, (s.n - 1) as f64);
-    let least = t * s.std / (s.n as f64).sqrt();
-    if up < least && !close(up, least) {
-        return Err(format!(
-            "the bounds ±{up} are narrower than the ±{least} that a per-verdict error of {:.2e} \
-             needs at n = {} and std = {}",
-            control.per_verdict_error, s.n, s.std
-        ));
-    }
+    student_t_bounds(result, control, Bounds::OneSidedPair)?;
     let verdict = if threshold.below(s.ci_high) {
         Verdict::Pass
     } else if !threshold.below(s.ci_low) {

@@ -458,6 +458,11 @@ pub struct Report {
     /// For a merge of some shards only (`blindspot merge --allow-partial`): which ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<String>,
+    /// For a suite run: SHA-256 of what the suite asks (every check's parameters and
+    /// expectations, the methods). Shards of one suite share it;
+    /// merge refuses shards whose suites differ, even under one name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite_sha256: Option<String>,
 }
 
 impl Report {
@@ -475,6 +480,7 @@ impl Report {
             results: Vec::new(),
             shard: None,
             partial: None,
+            suite_sha256: None,
         }
     }
 
@@ -651,6 +657,39 @@ impl Report {
                     "merge the shards of one suite run with one seed",
                 ));
             }
+            if shard.suite_sha256 != first.suite_sha256 {
+                return Err(Error::input(
+                    format!(
+                        "shard {} comes from another suite than shard {}: `{}` was edited \
+                         between them (suite SHA-256 {} against {})",
+                        shard.shard.as_deref().unwrap_or("?"),
+                        first.shard.as_deref().unwrap_or("?"),
+                        first.check,
+                        shard.suite_sha256.as_deref().unwrap_or("none"),
+                        first.suite_sha256.as_deref().unwrap_or("none")
+                    ),
+                    place,
+                    "run every shard from the same suite file",
+                ));
+            }
+            if shard.partial.is_some() {
+                return Err(Error::input(
+                    "a partial merge is not a shard: its missing shards would vanish",
+                    place,
+                    "merge the shards' own report.json files",
+                ));
+            }
+            if let Some(run) = shard.checks.iter().find(|c| c.results == 0) {
+                return Err(Error::input(
+                    format!(
+                        "check {} of shard {} lists no result: its verdicts would vanish",
+                        run.index,
+                        shard.shard.as_deref().unwrap_or("?")
+                    ),
+                    place,
+                    "merge reports as `blindspot run --shard K/N` wrote them",
+                ));
+            }
             if shard.checks.iter().map(|c| c.results).sum::<usize>() != shard.results.len() {
                 return Err(Error::input(
                     "a shard report lists more or fewer results than it holds",
@@ -718,6 +757,21 @@ impl Report {
             .models
             .sort_by(|a, b| (&a.spec, &a.sha256).cmp(&(&b.spec, &b.sha256)));
         parts.sort_by_key(|(run, _)| run.index);
+        // All shards of a suite of m checks hold the checks 0..m, each once.
+        if merged.partial.is_none() {
+            if let Some((i, (run, _))) = parts.iter().enumerate().find(|(i, (r, _))| r.index != *i)
+            {
+                return Err(Error::input(
+                    format!(
+                        "the shards hold no check {i} but a check {}: a shard lists a check \
+                         the suite does not have",
+                        run.index
+                    ),
+                    place,
+                    "merge reports as `blindspot run --shard K/N` wrote them",
+                ));
+            }
+        }
         for (run, results) in parts {
             merged.checks.push(run);
             merged.results.extend(results);

@@ -99,6 +99,9 @@ pub struct Suite {
     pub checks: Vec<Entry>,
     /// Folder of the suite file, against which relative paths in it resolve.
     pub base: PathBuf,
+    /// SHA-256 of what the suite asks, as written (paths before they resolve against the
+    /// suite's folder, so that machines with other checkouts agree): see `Report::suite_sha256`.
+    pub fingerprint: String,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +196,7 @@ impl Suite {
             external: file.external,
             checks,
             base: base.to_path_buf(),
+            fingerprint: String::new(),
         };
         let builtin = suite.methods.resolve(&Seeds::new(suite.seed))?;
         for spec in &suite.external {
@@ -209,7 +213,12 @@ impl Suite {
         }
         let externals = suite.external.iter().map(|e| e.name.as_str());
         crate::cam::ensure_unique_names(builtin.iter().map(|m| m.name()).chain(externals))?;
-        Ok(suite.with_paths_resolved())
+        let fingerprint = suite.fingerprint(&builtin);
+        Ok(Suite {
+            fingerprint,
+            ..suite
+        }
+        .with_paths_resolved())
     }
 
     /// Reads a suite file.
@@ -301,8 +310,37 @@ impl Suite {
         let label = format!("suite:{}", self.name);
         let mut run = run_checks(&label, &checks, methods, &ctx)?;
         run.report.shard = shard.map(|(k, n)| format!("{k}/{n}"));
+        run.report.suite_sha256 = Some(self.fingerprint.clone());
         self.apply_expectations(&mut run.report);
         Ok(run)
+    }
+
+    /// SHA-256 of what the suite asks: every check's name, parameters, expectations and ignored
+    /// flag, the built-in methods and the external ones' specifications (the seed and the
+    /// family-wise error, which flags may override, are compared on their own).
+    fn fingerprint(&self, methods: &[Box<dyn CamMethod>]) -> String {
+        let checks: Vec<serde_json::Value> = self
+            .checks
+            .iter()
+            .map(|e| {
+                let expect: Vec<(String, String)> = e
+                    .expect
+                    .iter()
+                    .map(|(m, v)| (m.clone(), v.to_string()))
+                    .collect();
+                serde_json::json!({
+                    "check": e.check.name(), "params": e.check.params(),
+                    "expect": expect, "ignored": e.ignored,
+                })
+            })
+            .collect();
+        let methods: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+        let content = serde_json::json!({
+            "checks": checks,
+            "methods": methods,
+            "external": self.external,
+        });
+        crate::io::sha256(content.to_string().as_bytes())
     }
 
     /// Marks each result with the verdict its check expects of its method, if any.

@@ -270,6 +270,8 @@ pub struct TheoremDetail {
     pub estimator: Estimator,
     pub plain_estimate: PlainEstimate,
     pub relative_half_width: f64,
+    /// The precision a pass needs (`relative_half_width` of the check's parameters).
+    pub target_relative_half_width: f64,
     pub n_vis: i64,
     pub pixels_behind_wall: i64,
     pub expected_sqrt_chi: f64,
@@ -566,6 +568,7 @@ impl TheoremCheck {
                     std: std(&plain),
                 },
                 relative_half_width: half_width(&values),
+                target_relative_half_width: self.relative_half_width,
                 n_vis: g.n_vis,
                 pixels_behind_wall: g.dead_rows.end - g.dead_rows.start,
                 expected_sqrt_chi: expected_sqrt_chi(filters),
