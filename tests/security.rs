@@ -27,6 +27,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("security::leftovers_of_a_killed_run_are_cleaned", sigkill),
         Trial::test("security::merge_refuses_tampered_evidence", tampered),
         Trial::test("security::memory_budget_covers_models_and_ranges", memory),
+        Trial::test("security::suites_are_data_and_nothing_is_skipped", suites),
         Trial::test("security::odd_models_give_one_message", odd_models)
             .with_ignored_flag(crate::python::python().is_none()),
     ]
@@ -1044,6 +1045,98 @@ fn memory() -> TestResult {
     ensure(
         code == 2 && out.contains("V = 65536 filters and size 512 would need 510.0 GiB"),
         || format!("theorem: exit {code}: {out}"),
+    )?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A suite is data: a file it makes blindspot write stays beside it, an expectation of a method
+/// the check never judges is refused (a typo would switch a gate off), and two checks of one kind
+/// get a report with a badge each. An image folder with something that is not an image file in
+/// it is refused, not loaded short.
+fn suites() -> TestResult {
+    let dir = scratch("suites");
+    let prop = "name = \"p\"\nmethods = [\"gradcam\"]\n[[checks]]\ncheck = \"prop-wall\"\n\
+                cases = 1\n";
+    let wall = "[[checks]]\ncheck = \"wall\"\nmodel = \"builtin:small-vgg\"\n\
+                data = { synthetic = 4 }\nlooks = 1\n";
+    let cases = [
+        (
+            format!("{prop}regressions = \"../outside.txt\"\n"),
+            "outside the suite's folder",
+        ),
+        (
+            format!("{prop}regressions = \"/tmp/outside.txt\"\n"),
+            "outside the suite's folder",
+        ),
+        (
+            format!(
+                "name = \"e\"\nmethods = [\"gradcam\"]\n{wall}expect = {{ gradkam = \"pass\" }}\n"
+            ),
+            "expects a verdict of `gradkam`",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(dir.join("s.toml"), &text)?;
+        let (code, out) = blindspot(&dir, &["run", "--suite", "s.toml", "--out", "o"], &[]);
+        ensure(code == 2 && out.contains(want), || {
+            format!("{text}: exit {code}: {out}")
+        })?;
+    }
+    ensure(!dir.join("../outside.txt").exists(), || {
+        "written outside".into()
+    })?;
+    // Two walls (two seeds of one model) and a theorem with one setting twice: a badge each.
+    let text = format!(
+        "name = \"twice\"\nmethods = [\"gradcam\"]\n{wall}{}[[checks]]\ncheck = \"theorem\"\n\
+         filters = [64, 64]\ndraws = 16\n",
+        wall.replace("looks = 1", "looks = 1\nmodel_seed = 1")
+    );
+    std::fs::write(dir.join("twice.toml"), &text)?;
+    let (code, out) = blindspot(&dir, &["run", "--suite", "twice.toml", "--out", "t"], &[]);
+    ensure(code != 2, || format!("two walls: exit {code}: {out}"))?;
+    let mut badges: Vec<String> = std::fs::read_dir(dir.join("t/badges"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    badges.sort();
+    ensure(
+        badges
+            == [
+                "gradcam-theorem-V64-tau1-scale1-check3.json",
+                "gradcam-theorem-V64-tau1-scale1.json",
+                "gradcam-wall-check2.json",
+                "gradcam-wall.json",
+            ],
+        || format!("badges: {badges:?}"),
+    )?;
+    // An image folder holding a subfolder, or a dangling link, is refused by name.
+    let (code, out) = blindspot(
+        &dir,
+        &["data", "--synthetic", "2", "--out", "d", "--png"],
+        &[],
+    );
+    ensure(code == 0, || format!("data: {out}"))?;
+    let folder_wall = [
+        "check",
+        "wall",
+        "--model",
+        "builtin:small-vgg",
+        "--data",
+        "d/png",
+    ];
+    std::fs::create_dir(dir.join("d/png/sub"))?;
+    let (code, out) = blindspot(&dir, &folder_wall, &[]);
+    ensure(code == 2 && out.contains("is a folder"), || {
+        format!("subfolder: exit {code}: {out}")
+    })?;
+    std::fs::remove_dir(dir.join("d/png/sub"))?;
+    std::os::unix::fs::symlink(dir.join("nowhere.png"), dir.join("d/png/z.png"))?;
+    let (code, out) = blindspot(&dir, &folder_wall, &[]);
+    ensure(
+        code == 2 && out.contains("a link to nothing readable"),
+        || format!("dangling link: exit {code}: {out}"),
     )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -153,6 +153,12 @@ pub trait Check: Clone + std::fmt::Debug + Serialize + DeserializeOwned + clap::
         }
     }
 
+    /// The files among [`Check::paths_mut`] that the check writes (a regressions file): a suite
+    /// may only name such a file inside its own folder. Default: none.
+    fn written_paths(&self) -> Vec<&std::path::Path> {
+        Vec::new()
+    }
+
     /// The files the check reads or writes, so that a suite resolves them against its own
     /// folder. Default: the subject's image file or folder.
     fn paths_mut(&mut self) -> Vec<&mut std::path::PathBuf> {

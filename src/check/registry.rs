@@ -25,6 +25,8 @@ pub trait DynCheck: Send + Sync + std::fmt::Debug {
     fn models(&self) -> Vec<(String, Option<std::path::PathBuf>)>;
     /// The files it reads or writes, for suites to resolve.
     fn paths_mut(&mut self) -> Vec<&mut std::path::PathBuf>;
+    /// The files it writes, which a suite may only name inside its folder.
+    fn written_paths(&self) -> Vec<&std::path::Path>;
     /// The harness's trials: (label, check) per configuration.
     fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)>;
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome>;
@@ -55,6 +57,9 @@ impl<C: Check + Send + Sync + 'static> DynCheck for C {
     }
     fn paths_mut(&mut self) -> Vec<&mut std::path::PathBuf> {
         Check::paths_mut(self)
+    }
+    fn written_paths(&self) -> Vec<&std::path::Path> {
+        Check::written_paths(self)
     }
     fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)> {
         Check::configurations(self)

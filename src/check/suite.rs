@@ -213,6 +213,56 @@ impl Suite {
         }
         let externals = suite.external.iter().map(|e| e.name.as_str());
         crate::cam::ensure_unique_names(builtin.iter().map(|m| m.name()).chain(externals))?;
+        // An expectation for a method the check never judges (a typo: `gradkam`) would switch a
+        // gate off in silence.
+        for (i, entry) in suite.checks.iter().enumerate() {
+            let judged: Vec<&str> = match entry.check.fixed_method() {
+                Some(name) => vec![name],
+                None => builtin
+                    .iter()
+                    .map(|m| m.name())
+                    .chain(suite.external.iter().map(|e| e.name.as_str()))
+                    .collect(),
+            };
+            if let Some((who, _)) = entry
+                .expect
+                .iter()
+                .find(|(who, _)| who != "*" && !judged.contains(&who.as_str()))
+            {
+                return Err(Error::input(
+                    format!(
+                        "check {} expects a verdict of `{}`, a method it does not judge",
+                        i + 1,
+                        crate::io::escape::printable(who)
+                    ),
+                    origin,
+                    format!(
+                        "name one of: {} (or \"*\" for every other method)",
+                        judged.join(", ")
+                    ),
+                ));
+            }
+        }
+        // A suite is data: a file it makes blindspot write stays in the suite's folder.
+        for (i, entry) in suite.checks.iter().enumerate() {
+            for path in entry.check.written_paths() {
+                let inside = path
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !inside {
+                    return Err(Error::input(
+                        format!(
+                            "check {} writes `{}`, outside the suite's folder",
+                            i + 1,
+                            crate::io::escape::printable(&path.display().to_string())
+                        ),
+                        origin,
+                        "name a file a suite writes by a relative path without `..` (it lies \
+                         beside the suite); the command line's --regressions takes any path",
+                    ));
+                }
+            }
+        }
         let fingerprint = suite.fingerprint(&builtin);
         Ok(Suite {
             fingerprint,

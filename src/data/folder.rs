@@ -70,16 +70,37 @@ fn check_dimensions(path: &Path, w: u32, h: u32) -> Result<()> {
 /// Loads every file of `dir` (hidden files excepted) as an RGB image, sorted by name.
 pub fn load(dir: &Path, size: i64, preprocess: Preprocess) -> Result<ImageFolder> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read the image folder", dir, e))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().starts_with('.'))
-                    .unwrap_or(true)
-        })
-        .collect();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::io("read the image folder", dir, e))?
+            .path();
+        let hidden = path
+            .file_name()
+            .is_none_or(|n| n.to_string_lossy().starts_with('.'));
+        if hidden {
+            continue;
+        }
+        // Nothing is skipped in silence: a subfolder, a FIFO, a device or a dangling link
+        // would leave a data set smaller than the folder looks.
+        if !path.is_file() {
+            let kind = match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => "a folder",
+                Ok(m) if m.file_type().is_symlink() => "a link to nothing readable",
+                _ => "not a regular file",
+            };
+            return Err(Error::input(
+                format!(
+                    "{} in the image folder is {kind}",
+                    crate::io::escape::printable(&path.display().to_string())
+                ),
+                dir.display().to_string(),
+                "keep only image files in the folder (hidden files, starting with `.`, are \
+                 left alone)",
+            ));
+        }
+        paths.push(path);
+    }
     paths.sort();
     if paths.is_empty() {
         return Err(Error::input(

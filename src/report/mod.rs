@@ -25,21 +25,38 @@ pub fn badge_stem(r: &CheckResult) -> String {
     format!("{}-{}{config}", slug(&r.method), slug(&r.check))
 }
 
-/// Writes report.json, report.md, report.html, junit.xml, badges/ and figures/ (the charts and,
-/// with the first wall check's `gallery`, Figure 1) into `dir`. Refuses a report in which two
-/// results would share a badge.
-pub fn write_dir(report: &Report, gallery: Option<&Gallery>, dir: &Path) -> Result<Vec<PathBuf>> {
-    let stems: Vec<String> = report.results.iter().map(badge_stem).collect();
-    for (i, stem) in stems.iter().enumerate() {
-        if stems[..i].contains(stem) {
-            return Err(Error::input(
-                format!("two results would both write badges/{stem}.json"),
-                dir.display().to_string(),
-                "give every method a distinct name, and every configuration of a check a \
-                 distinct setting",
-            ));
+/// Every result's badge stem, distinct: [`badge_stem`], and where an earlier result took it (a
+/// suite that holds a check twice, a configuration given twice) with the check's position
+/// (`gradcam-wall-check3`), then an occurrence number (`…-check3-2`).
+pub fn badge_stems(report: &Report) -> Vec<String> {
+    // Each result's check position, where the report lists its checks.
+    let mut positions: Vec<Option<usize>> = report
+        .runs()
+        .flat_map(|(run, results)| results.iter().map(move |_| Some(run.index + 1)))
+        .collect();
+    positions.resize(report.results.len(), None);
+    let mut stems: Vec<String> = Vec::with_capacity(report.results.len());
+    for (r, position) in report.results.iter().zip(positions) {
+        let base = badge_stem(r);
+        let mut stem = base.clone();
+        if let (true, Some(p)) = (stems.contains(&stem), position) {
+            stem = format!("{base}-check{p}");
         }
+        let plain = stem.clone();
+        let mut k = 2;
+        while stems.contains(&stem) {
+            stem = format!("{plain}-{k}");
+            k += 1;
+        }
+        stems.push(stem);
     }
+    stems
+}
+
+/// Writes report.json, report.md, report.html, junit.xml, badges/ and figures/ (the charts and,
+/// with the first wall check's `gallery`, Figure 1) into `dir`; badges named by [`badge_stems`].
+pub fn write_dir(report: &Report, gallery: Option<&Gallery>, dir: &Path) -> Result<Vec<PathBuf>> {
+    let stems = badge_stems(report);
     let mut written = Vec::new();
     let mut put = |name: String, text: String| -> Result<()> {
         let path = dir.join(name);

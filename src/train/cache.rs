@@ -15,17 +15,22 @@ use tch::Device;
 const FORMAT: &str = "blindspot-train-cache-v2";
 
 /// blindspot's cache root: `$BLINDSPOT_CACHE`, else `$XDG_CACHE_HOME/blindspot`, else
-/// `~/.cache/blindspot`.
+/// `~/.cache/blindspot`. An empty variable counts as unset (`BLINDSPOT_CACHE=` would otherwise
+/// put the cache into the working folder), and so does a relative `XDG_CACHE_HOME`, as the XDG
+/// specification says.
 pub fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BLINDSPOT_CACHE") {
-        return PathBuf::from(dir);
+    let set = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = set("BLINDSPOT_CACHE") {
+        return dir;
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("blindspot");
+    if let Some(dir) = set("XDG_CACHE_HOME").filter(|d| d.is_absolute()) {
+        return dir.join("blindspot");
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+    let home = set("HOME").unwrap_or_else(std::env::temp_dir);
     home.join(".cache").join("blindspot")
 }
 

@@ -142,6 +142,10 @@ impl Check for PropPositivityCheck {
         self.regressions.iter_mut().collect()
     }
 
+    fn written_paths(&self) -> Vec<&std::path::Path> {
+        self.regressions.iter().map(|p| p.as_path()).collect()
+    }
+
     /// Theorem 1 is about GradCAM: its maps decide, whatever the methods given.
     fn fixed_method(&self) -> Option<&'static str> {
         Some("gradcam")

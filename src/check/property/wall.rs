@@ -286,6 +286,10 @@ impl Check for PropWallCheck {
         self.regressions.iter_mut().collect()
     }
 
+    fn written_paths(&self) -> Vec<&std::path::Path> {
+        self.regressions.iter().map(|p| p.as_path()).collect()
+    }
+
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
         let regressions = self.regressions.as_deref().map(Regressions::at);
         let replayed = match &regressions {
