@@ -458,9 +458,14 @@ fn outputs() -> TestResult {
         dir.to_str().unwrap(),
     ]);
     refused(&r, &["not a regular file"])?;
-    // Method names: unique and non-empty across built-ins and externals.
+    // Method names: unique and non-empty across built-ins and externals; an external method
+    // never takes a built-in's name, selected or not.
     let r = small_wall(&["--external", "gradcam=true"]);
-    refused(&r, &["two methods are named `gradcam`"])?;
+    refused(&r, &["built-in method name `gradcam`"])?;
+    let r = small_wall(&["--methods", "none", "--external", "GradCAM=true"]);
+    refused(&r, &["built-in method name `GradCAM`"])?;
+    let r = small_wall(&["--external", "e=true", "--external", "e=false"]);
+    refused(&r, &["two methods are named `e`"])?;
     let r = small_wall(&["--external", "=true"]);
     refused(&r, &["empty name"])
 }

@@ -222,6 +222,36 @@ fn tmpdir() -> TestResult {
             format!("{command}: exit {code}: {out}")
         })?;
     }
+    // What a failing command says reaches the message whole (a byte that is not UTF-8 hid all
+    // of it), and a malformed maps.npy gives one where/fix, naming no removed job folder.
+    for (command, want) in [
+        ("ext=printf 'a\\377b\\n' >&2; exit 3", "a\u{fffd}b"),
+        (
+            "ext=printf '\\223NUMPY garbage' > {dir}/maps.npy",
+            "unsupported format version",
+        ),
+    ] {
+        let args = [
+            "check",
+            "wall",
+            "--model",
+            "builtin:small-vgg",
+            "--synthetic",
+            "2",
+            "--methods",
+            "none",
+            "--external",
+            command,
+        ];
+        let (code, out) = blindspot(&dir, &args, &[]);
+        ensure(
+            code == 2
+                && out.contains(want)
+                && out.matches("where:").count() == 1
+                && !out.contains("blindspot-external-"),
+            || format!("{command}: exit {code}: {out}"),
+        )?;
+    }
     let pwned: Vec<PathBuf> = walk(&dir)
         .into_iter()
         .filter(|p| {

@@ -197,6 +197,17 @@ impl ExternalMethod {
         if spec.name.trim().is_empty() {
             return Err(bad("an external method has an empty name".into()));
         }
+        // Reports, badges and replays tell methods apart by name, selected or not.
+        let key = spec.name.trim().to_ascii_lowercase();
+        if crate::cam::builtin_methods()
+            .iter()
+            .any(|m| m.name().to_ascii_lowercase() == key)
+        {
+            return Err(bad(format!(
+                "an external method may not take the built-in method name `{}`",
+                spec.name
+            )));
+        }
         crate::limits::real("timeout_seconds", spec.timeout_seconds, 0.0, 86_400.0, true)
             .map_err(bad)?;
         if spec.command.trim().is_empty() {
@@ -258,6 +269,17 @@ pub fn substitute(command: &str) -> String {
         }
     }
     out
+}
+
+/// The last `most` bytes of a file.
+fn last_bytes(path: &Path, most: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let length = file.metadata()?.len();
+    file.seek(SeekFrom::Start(length.saturating_sub(most)))?;
+    let mut bytes = Vec::new();
+    file.take(most).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 impl Drop for ExternalMethod {
@@ -376,7 +398,10 @@ impl CamMethod for ExternalMethod {
         };
         crate::process::unregister_group(group);
         if !status.success() {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            // The last 64 KiB, read lossily: one byte that is not UTF-8 must not hide the tail.
+            let text = last_bytes(&log, 64 << 10)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             let tail: Vec<&str> = text
                 .lines()
                 .rev()
@@ -392,9 +417,16 @@ impl CamMethod for ExternalMethod {
             ));
         }
         let array = npy::read(&maps).map_err(|e| {
+            // One what/where/fix: the reader's own what, without the job folder's path (removed
+            // after the run unless --keep-jobs).
+            let what = match e {
+                Error::Input { what, .. } | Error::Model { what, .. } => what,
+                other => other.to_string(),
+            };
+            let what = what.replace(&maps.display().to_string(), "maps.npy");
             self.fail(
                 &job,
-                format!("no readable maps.npy: {e}"),
+                format!("no readable maps.npy: {what}"),
                 "write float32 maps [N, H, W] to the path job.json names as `maps`",
             )
         })?;

@@ -93,19 +93,25 @@ pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Resu
                 python.display(),
                 model.name()
             ),
-            path.display().to_string(),
+            format!("exporting {} for an external method", model.name()),
             "exporting a built-in model for an external method needs Python with torch: \
              set BLINDSPOT_PYTHON (make installs one)",
         )
     })?;
     if !status.success() {
+        // A Python traceback ends with the exception; its first line says only "Traceback".
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
         return Err(Error::model(
             format!(
                 "writing {} as TorchScript failed: {}",
                 model.name(),
-                first_line(&stderr)
+                crate::io::escape::printable(&first_line(last))
             ),
-            path.display().to_string(),
+            format!("exporting {} for an external method", model.name()),
             "set BLINDSPOT_PYTHON to a Python with torch 2.13.0 (the Makefile's venv)",
         ));
     }
