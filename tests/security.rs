@@ -758,6 +758,41 @@ fn bounds() -> TestResult {
             "no method to check",
         ),
     ];
+    // Outputs that cannot be written are refused before the work: a file as the folder of
+    // --json, a link to nothing as --out.
+    std::fs::write(dir.join("afile"), "mine")?;
+    std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("dangling"))?;
+    std::fs::write(dir.join("t.toml"), TINY)?;
+    let early: [(Vec<&str>, &str); 2] = [
+        (
+            vec![
+                "check",
+                "theorem",
+                "--filters",
+                "64",
+                "--draws",
+                "16",
+                "--json",
+                "afile/x.json",
+            ],
+            "afile is not a folder",
+        ),
+        (
+            vec!["run", "--suite", "t.toml", "--out", "dangling"],
+            "a link to nothing",
+        ),
+    ];
+    for (args, want) in early {
+        let (code, out) = blindspot(&dir, &args, &[]);
+        ensure(
+            code == 2 && out.contains(want) && out.contains("fix:"),
+            || format!("{args:?}: exit {code}: {out}"),
+        )?;
+    }
+    ensure(
+        std::fs::read_to_string(dir.join("afile"))? == "mine",
+        || "afile changed".into(),
+    )?;
     std::fs::write(
         dir.join("none.toml"),
         "name = \"none\"\nmethods = []\n[[checks]]\ncheck = \"wall\"\n\

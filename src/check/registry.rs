@@ -108,7 +108,12 @@ impl Registration {
             from_matches: |matches| {
                 let check = <C as clap::FromArgMatches>::from_arg_matches(matches)?;
                 check.validate().map_err(|e| {
-                    clap::Error::raw(clap::error::ErrorKind::ValueValidation, e + "\n")
+                    let name = C::NAME;
+                    let text = format!(
+                        "{e}\n  where: blindspot check {name}\n  fix: see `blindspot check {name} \
+                         --help` (docs/cli.md lists every range)\n"
+                    );
+                    clap::Error::raw(clap::error::ErrorKind::ValueValidation, text)
                 })?;
                 Ok(Box::new(check))
             },

@@ -88,7 +88,18 @@ pub fn main() -> ExitCode {
         Ok(Err(err)) => {
             // Names in messages come from users and files: no control character reaches the
             // terminal (docs/cli.md, security model).
-            let text = crate::report::escape::printable(&shorten(&format!("{err:#}")));
+            let mut text = crate::report::escape::printable(&shorten(&format!("{err:#}")));
+            if !text.contains("\n  fix:") {
+                // Every message says how to fix it: a file-system error says what to look at.
+                let fix = match err.chain().any(|e| e.is::<std::io::Error>() || is_io(e)) {
+                    true => {
+                        "check that the path exists, is the kind of file or folder asked \
+                             for, and is writable where blindspot writes"
+                    }
+                    false => "see `blindspot --help` and docs/cli.md",
+                };
+                text.push_str(&format!("\n  fix: {fix}"));
+            }
             crate::note!("error: {text}");
             ExitCode::from(2)
         }
@@ -140,6 +151,13 @@ fn clap_exit(e: clap::Error) -> ExitCode {
         }
         _ => ExitCode::from(e.exit_code().clamp(0, 255) as u8),
     }
+}
+
+fn is_io(e: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        e.downcast_ref::<crate::error::Error>(),
+        Some(crate::error::Error::Io { .. })
+    )
 }
 
 fn dispatch(cli: Cli) -> Result<bool> {

@@ -72,14 +72,53 @@ pub const REPORT_LIMIT: u64 = 256_000_000;
 /// Outputs are regular files: a path that exists as anything else (a folder, a device, a FIFO,
 /// a link to one) is refused rather than replaced.
 pub fn refuse_special(path: &Path) -> Result<()> {
+    refuse_dangling(path)?;
     match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => Err(Error::input(
-            format!("{} exists and is not a regular file", path.display()),
-            path.display().to_string(),
-            "write to a new path or to an existing regular file",
-        )),
-        _ => Ok(()),
+        Ok(meta) if !meta.is_file() => {
+            return Err(Error::input(
+                format!("{} exists and is not a regular file", path.display()),
+                path.display().to_string(),
+                "write to a new path or to an existing regular file",
+            ))
+        }
+        Ok(_) => return Ok(()),
+        Err(_) => {}
     }
+    // A new file: checked before any work that its folder can exist (`afile/x.json` with
+    // `afile` a file failed only when the results were ready).
+    let mut ancestor = path.parent();
+    while let Some(dir) = ancestor.filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) => {
+                return Err(Error::input(
+                    format!(
+                        "{} cannot be written: {} is not a folder",
+                        path.display(),
+                        dir.display()
+                    ),
+                    path.display().to_string(),
+                    "write into a folder (or a path whose missing folders can be created)",
+                ))
+            }
+            Err(_) => ancestor = dir.parent(),
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a path that is a link to nothing: writing through it would fail, or create a file
+/// where the link points, only after the work.
+pub fn refuse_dangling(path: &Path) -> Result<()> {
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if link && std::fs::metadata(path).is_err() {
+        return Err(Error::input(
+            format!("{} is a link to nothing", path.display()),
+            path.display().to_string(),
+            "remove the link or point it at a folder or file that exists",
+        ));
+    }
+    Ok(())
 }
 
 /// An output folder written all at once: files go into a staging folder beside it, which
@@ -95,6 +134,7 @@ pub struct StagedDir {
 
 impl StagedDir {
     pub fn begin(target: &Path) -> Result<StagedDir> {
+        refuse_dangling(target)?;
         if target.exists() && !target.is_dir() {
             return Err(Error::input(
                 format!("{} exists and is not a folder", target.display()),
