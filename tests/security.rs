@@ -763,7 +763,42 @@ fn bounds() -> TestResult {
     std::fs::write(dir.join("afile"), "mine")?;
     std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("dangling"))?;
     std::fs::write(dir.join("t.toml"), TINY)?;
-    let early: [(Vec<&str>, &str); 2] = [
+    std::fs::create_dir_all(dir.join("afolder"))?;
+    let header = "{'descr': '<f4', 'descr': '<f8', 'fortran_order': False, 'shape': (1,), }";
+    let mut dup = b"\x93NUMPY\x01\x00".to_vec();
+    dup.extend((header.len() as u16 + 1).to_le_bytes());
+    dup.extend(header.as_bytes());
+    dup.extend(b"\n\0\0\0\0");
+    std::fs::write(dir.join("dup.npy"), dup)?;
+    let early: [(Vec<&str>, &str); 5] = [
+        (
+            vec!["certify", "--model", "afolder"],
+            "is a folder, not a file",
+        ),
+        (
+            vec![
+                "explain",
+                "--model",
+                "builtin:small-vgg",
+                "--input",
+                "dup.npy",
+                "--method",
+                "gradcam",
+                "--out",
+                "m.npy",
+            ],
+            "gives 'descr' 2 times",
+        ),
+        (
+            vec![
+                "prop",
+                "replay",
+                "prop:wall:seed=0:case=1",
+                "--tau",
+                "1e-30",
+            ],
+            "--tau",
+        ),
         (
             vec![
                 "check",

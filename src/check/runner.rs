@@ -178,7 +178,7 @@ fn run_with_looks(
 pub fn preflight(checks: &[&dyn DynCheck]) -> Result<()> {
     let missing = |what: &str, path: &std::path::Path, fix: &str| {
         Err(crate::error::Error::input(
-            format!("{what} {} does not exist", path.display()),
+            format!("{what} {} {}", path.display(), crate::io::not_a_file(path)),
             path.display().to_string(),
             fix.to_string(),
         ))

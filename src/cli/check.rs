@@ -148,11 +148,15 @@ fn replay(sub: &clap::ArgMatches) -> Result<bool> {
     let device = parse_device(sub.get_one::<String>("device").expect("default"))?;
     let tau = *sub.get_one::<f64>("tau").expect("default");
     let alpha = *sub.get_one::<f64>("alpha").expect("default");
-    if !(alpha > 0.0 && alpha < 1.0) || !(tau > 0.0 && tau.is_finite()) {
+    // The ranges the property runs take (docs/cli.md): below them float32 underflows.
+    let ranges = crate::limits::real("--tau", tau, 1e-3, 1e3, false)
+        .and_then(|_| crate::limits::real("--alpha", alpha, 1e-15, 0.5, false));
+    if let Err(e) = ranges {
         anyhow::bail!(Error::input(
-            format!("--alpha {alpha} or --tau {tau} is out of range"),
+            e,
             "blindspot prop replay",
-            "give --alpha in (0, 1) and a positive, finite --tau"
+            "give --alpha in [1e-15, 0.5] (a run's per-verdict error) and --tau in [0.001, \
+             1000], as the property runs take"
         ));
     }
     println!("case {}", case.encode());

@@ -107,6 +107,16 @@ pub fn refuse_special(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Why `path` is no regular file, in words: "does not exist", "is a folder", "is not a regular
+/// file (a device, FIFO or socket)".
+pub fn not_a_file(path: &Path) -> &'static str {
+    match std::fs::metadata(path) {
+        Err(_) => "does not exist",
+        Ok(m) if m.is_dir() => "is a folder, not a file",
+        Ok(_) => "is not a regular file (a device, FIFO or socket)",
+    }
+}
+
 /// Refuses a path that is a link to nothing: writing through it would fail, or create a file
 /// where the link points, only after the work.
 pub fn refuse_dangling(path: &Path) -> Result<()> {

@@ -141,6 +141,14 @@ fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
         .get(start..start + header_len)
         .ok_or_else(|| bad(path, "truncated header"))?;
     let header = std::str::from_utf8(header).map_err(|_| bad(path, "header is not text"))?;
+    // A key given twice would let two readers see two arrays.
+    for key in ["descr", "fortran_order", "shape"] {
+        let times = header.matches(&format!("'{key}'")).count()
+            + header.matches(&format!("\"{key}\"")).count();
+        if times > 1 {
+            return Err(bad(path, format!("the header gives '{key}' {times} times")));
+        }
+    }
     let descr = dict_value(header, "descr").ok_or_else(|| bad(path, "no 'descr' in header"))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
     let dtype = DType::from_descr(descr).ok_or_else(|| {

@@ -48,7 +48,7 @@ impl TorchScriptModel {
         let place = path.display().to_string();
         if !path.is_file() {
             return Err(Error::model(
-                format!("model file {place} does not exist"),
+                format!("model file {place} {}", crate::io::not_a_file(path)),
                 &place,
                 "pass the path of a TorchScript .pt file, or builtin:NAME (see `blindspot models`)",
             ));

@@ -284,9 +284,13 @@ impl Vgg {
     /// Loads weights saved by [`Vgg::save`] or converted from a PyTorch state_dict
     /// (safetensors or tch's .ot), then re-applies the wall.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        if !path.exists() {
+        if !path.is_file() {
             return Err(Error::model(
-                format!("weights file {} does not exist", path.display()),
+                format!(
+                    "weights file {} {}",
+                    path.display(),
+                    crate::io::not_a_file(path)
+                ),
                 path.display().to_string(),
                 "pass the path of a .safetensors file \
                  (docs/models.md explains how to convert a checkpoint)",
