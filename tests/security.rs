@@ -1,6 +1,10 @@
-//! Security, round three (issue 21, the classes done so far): nothing deleted that blindspot did
-//! not write, no name that becomes a path, no injected shell, no predictable temporary file
-//! followed, and one escaping policy per output format, soaked with the same hostile names.
+//! Security, round three (issue 21): one test per class — nothing deleted that blindspot did not
+//! write, no name that becomes a path, no injected shell (hostile TMPDIR in every quoting), no
+//! predictable temporary file followed, one escaping policy per output format (soaked with fixed
+//! and generated hostile names), signals and closed or full streams with documented exit codes,
+//! odd models and inputs with one message, settings the arithmetic cannot carry refused, bounded
+//! resources and memory budget, merge audits that refuse tampered evidence, suites as data, and
+//! the leftovers of a killed run cleaned.
 use crate::common::{ensure, TestResult};
 use blindspot::check::suite::Suite;
 use blindspot::check::Verdict;
