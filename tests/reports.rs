@@ -54,6 +54,10 @@ pub fn trials() -> Vec<Trial> {
                 ensure(err.to_string().contains("two shards"), || err.to_string())
             },
         ),
+        Trial::test(
+            "reports::shard_from_slurm_kubernetes_or_flag",
+            shard_sources,
+        ),
         Trial::test("reports::markdown_junit_badges", || {
             let report = suite().run(Device::Cpu, None)?.report;
             let md = markdown::render(&report, &[]);
@@ -137,4 +141,110 @@ pub fn trials() -> Vec<Trial> {
             Ok(())
         }),
     ]
+}
+
+/// The shard a run takes from a Slurm job array, a Kubernetes Indexed Job or `--shard` (which
+/// overrides both), and the arrays whose task ids cannot number shards 1..N, refused.
+fn shard_sources() -> crate::common::TestResult {
+    use blindspot::check::shard::{shard_of, ShardSource};
+    let env = |pairs: &[(&str, &str)]| {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    };
+    let slurm = |id: &str, min: &str, max: &str| {
+        vec![
+            ("SLURM_ARRAY_TASK_ID", id.to_string()),
+            ("SLURM_ARRAY_TASK_MIN", min.to_string()),
+            ("SLURM_ARRAY_TASK_MAX", max.to_string()),
+        ]
+    };
+    let owned = |v: Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { v };
+    let cases: Vec<(
+        Option<&str>,
+        Option<usize>,
+        Vec<(&str, String)>,
+        Option<(usize, usize)>,
+    )> = vec![
+        (None, None, owned(slurm("3", "1", "4")), Some((3, 4))),
+        (None, None, owned(slurm("0", "0", "3")), Some((1, 4))),
+        (Some("2/5"), None, owned(slurm("0", "0", "3")), Some((2, 5))),
+        (
+            None,
+            Some(4),
+            vec![("JOB_COMPLETION_INDEX", "2".into())],
+            Some((3, 4)),
+        ),
+        (
+            None,
+            None,
+            vec![
+                ("JOB_COMPLETION_INDEX", "0".into()),
+                ("BLINDSPOT_SHARDS", "2".into()),
+            ],
+            Some((1, 2)),
+        ),
+        (None, None, vec![], None),
+    ];
+    for (flag, shards, vars, want) in cases {
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let got = shard_of(flag, shards, env(&pairs))?;
+        ensure(got.map(|(s, _)| s) == want, || {
+            format!("{pairs:?}: {got:?}")
+        })?;
+        if let (Some(_), Some((_, source))) = (flag, got) {
+            ensure(source == ShardSource::Flag, || {
+                "--shard did not override".into()
+            })?;
+        }
+    }
+    let refused: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (
+            [
+                slurm("1", "1", "7"),
+                vec![("SLURM_ARRAY_TASK_STEP", "2".into())],
+            ]
+            .concat(),
+            "step 2",
+        ),
+        (
+            [
+                slurm("3", "1", "7"),
+                vec![("SLURM_ARRAY_TASK_COUNT", "3".into())],
+            ]
+            .concat(),
+            "3 tasks",
+        ),
+        (
+            vec![("SLURM_ARRAY_TASK_ID", "1".into())],
+            "without SLURM_ARRAY_TASK_MIN",
+        ),
+        (
+            vec![("JOB_COMPLETION_INDEX", "1".into())],
+            "how many shards",
+        ),
+        (
+            vec![
+                ("JOB_COMPLETION_INDEX", "4".into()),
+                ("BLINDSPOT_SHARDS", "4".into()),
+            ],
+            "is not a shard",
+        ),
+        (
+            vec![("SLURM_ARRAY_TASK_ID", "x".into())],
+            "not a whole number",
+        ),
+    ];
+    for (vars, want) in refused {
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let err = shard_of(None, None, env(&pairs))
+            .err()
+            .ok_or(format!("{pairs:?} accepted"))?;
+        ensure(format!("{err:#}").contains(want), || {
+            format!("{pairs:?}: {err:#}")
+        })?;
+    }
+    Ok(())
 }

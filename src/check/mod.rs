@@ -18,6 +18,7 @@ pub mod property;
 pub mod randomization;
 pub mod registry;
 pub mod runner;
+pub mod shard;
 pub mod similarity;
 pub mod stats;
 pub mod subject;

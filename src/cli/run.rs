@@ -1,6 +1,7 @@
 //! `blindspot run`: the main job. Runs a suite (the default one: STACK-SYNTH, the models
 //! blindspot trains itself, every built-in method, wall leakage, Theorem 1 and randomization),
 //! prints the verdict table and writes the report to an output folder.
+use crate::check::shard::{shard_of, ShardSource};
 use crate::check::suite::Suite;
 use crate::check::Check;
 use crate::data::folder::Preprocess;
@@ -37,9 +38,15 @@ pub struct RunArgs {
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// Run a deterministic K-th of the suite's checks (K/N, 1-based), for CI matrices and job
-    /// arrays; `blindspot merge` combines the shard reports.
+    /// arrays; `blindspot merge` combines the shard reports. Without it the shard comes from a
+    /// Slurm job array (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job
+    /// (JOB_COMPLETION_INDEX with --shards or BLINDSPOT_SHARDS); this flag overrides both.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+    /// The number of shards for a Kubernetes Indexed Job (its completions), whose pods know only
+    /// their index; also BLINDSPOT_SHARDS.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
     /// Overrides the suite's family-wise error (the chance of any wrong pass or fail).
     #[arg(long)]
     pub family_wise_error: Option<f64>,
@@ -63,26 +70,6 @@ pub fn report_expectations(report: &crate::check::Report) -> bool {
     }
     println!("\n{}", printable(&report.expectation_summary()));
     unexpected.is_empty()
-}
-
-/// The most shards a run may be split into.
-pub const MAX_SHARDS: usize = 10_000;
-
-/// Parses `K/N` with 1 <= K <= N <= [`MAX_SHARDS`].
-pub fn parse_shard(text: &str) -> Result<(usize, usize)> {
-    let bad = || {
-        let fix = "write K/N with 1 <= K <= N <= 10000, e.g. --shard 2/3";
-        let shown: String = text.chars().take(40).collect();
-        Error::input(format!("`{shown}` is not a shard"), "--shard", fix)
-    };
-    let (k, n) = text.split_once('/').ok_or_else(bad)?;
-    let number = |t: &str| t.trim().parse::<usize>().map_err(|_| bad());
-    let (k, n) = (number(k)?, number(n)?);
-    // More shards than any array runs only makes merge wait for reports that never come.
-    if k == 0 || n == 0 || k > n || n > MAX_SHARDS {
-        return Err(bad().into());
-    }
-    Ok((k, n))
 }
 
 #[derive(Args)]
@@ -193,7 +180,17 @@ pub fn run(args: RunArgs) -> Result<bool> {
         suite.family_wise_error = fwe;
     }
     override_inputs(&mut suite, &args);
-    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let found = shard_of(args.shard.as_deref(), args.shards, |name| {
+        std::env::var(name).ok()
+    })?;
+    let shard = found.map(|(shard, _)| shard);
+    if let Some(((k, n), source)) = found.filter(|(_, s)| *s != ShardSource::Flag) {
+        let from = match source {
+            ShardSource::Slurm => "the Slurm job array (SLURM_ARRAY_TASK_ID)",
+            _ => "the Kubernetes Indexed Job (JOB_COMPLETION_INDEX)",
+        };
+        crate::note!("blindspot run: shard {k}/{n}, from {from}; --shard overrides it");
+    }
     let out = args.out.clone().unwrap_or_else(|| match shard {
         Some((k, n)) => PathBuf::from("out").join(format!("{}-shard-{k}-of-{n}", suite.name)),
         None => PathBuf::from("out").join(&suite.name),
