@@ -18,6 +18,7 @@ mod python;
 mod reference;
 mod reports;
 mod security;
+mod slurm;
 mod training;
 mod trust;
 mod walls;
@@ -59,6 +60,7 @@ fn main() {
     trials.extend(hostile::trials());
     trials.extend(reports::trials());
     trials.extend(security::trials());
+    trials.extend(slurm::trials());
     trials.extend(figures::trials());
     trials.extend(gates::trials());
     trials.extend(trust::trials());
