@@ -177,6 +177,27 @@ fn numbers() -> TestResult {
         "--device",
         "cpu",
     ]);
+    refused(&out, &["too large to index"])?;
+    // A plausible shape that the data does not fill.
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 8, 8), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend([0u8; 64]);
+    std::fs::write(&path, bytes)?;
+    let out = blindspot(&[
+        "explain",
+        "--model",
+        "builtin:small-vgg",
+        "--input",
+        path.to_str().unwrap(),
+        "--method",
+        "gradcam",
+        "--out",
+        dir.join("m.npy").to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
     refused(&out, &["needs", "data bytes"])
 }
 
