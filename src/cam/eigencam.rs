@@ -28,11 +28,7 @@ use tch::{Kind, Tensor};
 /// check it.
 pub fn first_component_projection(maps: &Tensor) -> Tensor {
     let (n, v, h, w) = maps.size4().expect("maps are [N, V, h, w]");
-    let m = maps
-        .nan_to_num(0.0, None::<f64>, None::<f64>)
-        .reshape([n, v, h * w])
-        .transpose(1, 2);
-    let m = &m - m.mean_dim(1, true, Kind::Float);
+    let m = centred(maps);
     let md = m.to_kind(Kind::Double);
     let v1 = if v <= h * w {
         top_eigenvectors(&md.transpose(1, 2).matmul(&md))
@@ -49,17 +45,21 @@ pub fn first_component_projection(maps: &Tensor) -> Tensor {
     m.matmul(&v1.unsqueeze(-1)).squeeze_dim(-1).view([n, h, w])
 }
 
-/// Refuses maps whose centring overflows float32 (finite activations near 1e38, whose sum over
-/// the pixels is not): the Gram matrix would be NaN and the eigensolver would fail inside
-/// libtorch. `what` names the maps in the message.
-fn ensure_projectable(maps: &Tensor, what: &str) -> Result<()> {
+/// M: each image's [V, h, w] maps as hw × V rows (NaN as 0), centred over the pixels (float32).
+fn centred(maps: &Tensor) -> Tensor {
     let (n, v, h, w) = maps.size4().expect("maps are [N, V, h, w]");
     let m = maps
         .nan_to_num(0.0, None::<f64>, None::<f64>)
         .reshape([n, v, h * w])
         .transpose(1, 2);
-    let centred = &m - m.mean_dim(1, true, Kind::Float);
-    if bool::try_from(centred.isfinite().all()).unwrap_or(false) {
+    &m - m.mean_dim(1, true, Kind::Float)
+}
+
+/// Refuses maps whose centring overflows float32 (finite activations near 1e38, whose sum over
+/// the pixels is not): the Gram matrix would be NaN and the eigensolver would fail inside
+/// libtorch. `what` names the maps in the message.
+fn ensure_projectable(maps: &Tensor, what: &str) -> Result<()> {
+    if bool::try_from(centred(maps).isfinite().all()).unwrap_or(false) {
         return Ok(());
     }
     let largest = maps.abs().max().to_kind(Kind::Double).double_value(&[]);
