@@ -125,10 +125,47 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// Runs `command` to completion in a process group of its own, registered so that SIGINT and
-/// SIGTERM kill it with blindspot, and killed (with everything it started) after `timeout`.
-/// Returns its exit status and what it wrote to stderr; `Err` says why it could not run or
-/// finish, in words. For blindspot's own helpers (the Python that exports a built-in model).
+/// How a supervised command ended without an exit status.
+#[derive(Debug)]
+pub enum Unfinished {
+    /// It ran past its timeout; it and everything it started were killed.
+    TimedOut,
+    /// Waiting for it failed.
+    Wait(std::io::Error),
+}
+
+/// Waits for `child`, spawned in a process group of its own (`process_group(0)`): the group is
+/// registered so that SIGINT and SIGTERM kill it with blindspot, killed after `timeout`, and
+/// killed when the command ends, so that children it left running die with it. Shared by the
+/// external methods and blindspot's own helpers.
+pub fn supervise(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Result<std::process::ExitStatus, Unfinished> {
+    let group = child.id();
+    register_group(group);
+    let start = std::time::Instant::now();
+    let outcome = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if start.elapsed() > timeout => {
+                kill_group(group);
+                let _ = child.wait();
+                break Err(Unfinished::TimedOut);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => break Err(Unfinished::Wait(e)),
+        }
+    };
+    kill_group(group);
+    unregister_group(group);
+    outcome
+}
+
+/// Runs `command` to completion under [`supervise`], its stderr read on a thread (so that a
+/// chatty child never blocks on a full pipe). Returns its exit status and what it wrote to
+/// stderr; `Err` says why it could not run or finish, in words. For blindspot's own helpers
+/// (the Python that exports a built-in model).
 pub fn run_group(
     command: &mut std::process::Command,
     timeout: Duration,
@@ -141,9 +178,6 @@ pub fn run_group(
         .process_group(0)
         .spawn()
         .map_err(|e| e.to_string())?;
-    let group = child.id();
-    register_group(group);
-    // Read stderr on a thread, so that a chatty child never blocks on a full pipe.
     let mut stderr = child.stderr.take();
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -152,28 +186,10 @@ pub fn run_group(
         }
         text
     });
-    let start = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if start.elapsed() > timeout => {
-                kill_group(group);
-                let _ = child.wait();
-                break Err(format!(
-                    "did not finish within {} s; killed",
-                    timeout.as_secs()
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => {
-                kill_group(group);
-                break Err(e.to_string());
-            }
-        }
-    };
-    // Whatever it started dies with it.
-    kill_group(group);
-    unregister_group(group);
+    let status = supervise(&mut child, timeout).map_err(|why| match why {
+        Unfinished::TimedOut => format!("did not finish within {} s; killed", timeout.as_secs()),
+        Unfinished::Wait(e) => e.to_string(),
+    });
     let text = reader.join().unwrap_or_default();
     status.map(|s| (s, text))
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tch::{Kind, Tensor};
 
 /// How a suite or the command line declares an external method.
@@ -363,28 +363,13 @@ impl CamMethod for ExternalMethod {
                     "check the command",
                 )
             })?;
-        let group = child.id();
-        crate::process::register_group(group);
-        let start = Instant::now();
-        let status = loop {
-            let waited = child.try_wait();
-            let done = match waited {
-                Ok(done) => done,
-                Err(e) => {
-                    crate::process::kill_group(group);
-                    crate::process::unregister_group(group);
-                    return Err(Error::io("wait for", &job, e));
-                }
-            };
-            if let Some(status) = done {
-                // Children the command left running die with it.
-                crate::process::kill_group(group);
-                break status;
-            }
-            if start.elapsed().as_secs_f64() > self.spec.timeout_seconds {
-                crate::process::kill_group(group);
-                let _ = child.wait();
-                crate::process::unregister_group(group);
+        // Validated in (0, 86,400]; a value that is not (a spec built in code) times out at once.
+        let timeout =
+            Duration::try_from_secs_f64(self.spec.timeout_seconds).unwrap_or(Duration::ZERO);
+        let status = match crate::process::supervise(&mut child, timeout) {
+            Ok(status) => status,
+            Err(crate::process::Unfinished::Wait(e)) => return Err(Error::io("wait for", &job, e)),
+            Err(crate::process::Unfinished::TimedOut) => {
                 return Err(self.fail(
                     &job,
                     format!(
@@ -392,11 +377,9 @@ impl CamMethod for ExternalMethod {
                         self.spec.timeout_seconds
                     ),
                     "make it faster or raise timeout_seconds",
-                ));
+                ))
             }
-            std::thread::sleep(Duration::from_millis(20));
         };
-        crate::process::unregister_group(group);
         if !status.success() {
             // The last 64 KiB, read lossily: one byte that is not UTF-8 must not hide the tail.
             let text = last_bytes(&log, 64 << 10)
