@@ -42,36 +42,39 @@ pub fn memory_budget() -> Result<u64> {
     }
 }
 
+/// "WHAT would need X of memory, over the budget of Y" when `bytes` exceed the budget.
+fn over_budget(what: &str, bytes: u128) -> Result<Option<String>> {
+    let budget = memory_budget()? as u128;
+    Ok((bytes > budget).then(|| {
+        format!(
+            "{what} would need {} of memory, over the budget of {}",
+            human(bytes),
+            human(budget)
+        )
+    }))
+}
+
 /// Refuses `what` when its `bytes` (computed without overflow by the caller, e.g. in u128)
 /// exceed the memory budget.
 pub fn fits(what: &str, place: &str, bytes: u128) -> Result<()> {
-    let budget = memory_budget()?;
-    if bytes > budget as u128 {
-        return Err(Error::input(
-            format!(
-                "{what} would need {} of memory, over the budget of {}",
-                human(bytes),
-                human(budget as u128)
-            ),
+    match over_budget(what, bytes)? {
+        None => Ok(()),
+        Some(message) => Err(Error::input(
+            message,
             place,
             "use less data, smaller images or a smaller batch size (batch_size, --batch-size), \
              or raise the budget with BLINDSPOT_MEMORY_BUDGET (e.g. 32G) if the machine has the \
              memory",
-        ));
+        )),
     }
-    Ok(())
 }
 
 /// [`fits`] for a parameter check: the message names the budget's variable.
 pub fn within(what: &str, bytes: u128) -> std::result::Result<(), String> {
-    let budget = memory_budget().map_err(|e| e.to_string())?;
-    match bytes > budget as u128 {
-        false => Ok(()),
-        true => Err(format!(
-            "{what} would need {} of memory, over the budget of {} (BLINDSPOT_MEMORY_BUDGET \
-             raises it if the machine has the memory)",
-            human(bytes),
-            human(budget as u128)
+    match over_budget(what, bytes).map_err(|e| e.to_string())? {
+        None => Ok(()),
+        Some(message) => Err(format!(
+            "{message} (BLINDSPOT_MEMORY_BUDGET raises it if the machine has the memory)"
         )),
     }
 }
