@@ -84,15 +84,11 @@ pub fn load(dir: &Path, size: i64, preprocess: Preprocess) -> Result<ImageFolder
         // Nothing is skipped in silence: a subfolder, a FIFO, a device or a dangling link
         // would leave a data set smaller than the folder looks.
         if !path.is_file() {
-            let kind = match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => "a folder",
-                Ok(m) if m.file_type().is_symlink() => "a link to nothing readable",
-                _ => "not a regular file",
-            };
             return Err(Error::input(
                 format!(
-                    "{} in the image folder is {kind}",
-                    crate::io::escape::printable(&path.display().to_string())
+                    "{} in the image folder {}",
+                    crate::io::escape::printable(&path.display().to_string()),
+                    crate::io::not_a_file(&path)
                 ),
                 dir.display().to_string(),
                 "keep only image files in the folder (hidden files, starting with `.`, are \

@@ -107,23 +107,32 @@ pub fn refuse_special(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Why `path` is no regular file, in words: "does not exist", "is a folder", "is not a regular
-/// file (a device, FIFO or socket)".
+/// What a link to nothing is, in [`not_a_file`]'s words.
+const DANGLING: &str = "is a link to nothing readable";
+
+/// Why `path` is no regular file, in words: "does not exist", "is a link to nothing readable",
+/// "is a folder, not a file", "is not a regular file (a device, FIFO or socket)".
 pub fn not_a_file(path: &Path) -> &'static str {
     match std::fs::metadata(path) {
+        Err(_) if is_dangling(path) => DANGLING,
         Err(_) => "does not exist",
         Ok(m) if m.is_dir() => "is a folder, not a file",
         Ok(_) => "is not a regular file (a device, FIFO or socket)",
     }
 }
 
+/// A link whose target cannot be reached.
+fn is_dangling(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        && std::fs::metadata(path).is_err()
+}
+
 /// Refuses a path that is a link to nothing: writing through it would fail, or create a file
 /// where the link points, only after the work.
 pub fn refuse_dangling(path: &Path) -> Result<()> {
-    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    if link && std::fs::metadata(path).is_err() {
+    if is_dangling(path) {
         return Err(Error::input(
-            format!("{} is a link to nothing", path.display()),
+            format!("{} {DANGLING}", path.display()),
             path.display().to_string(),
             "remove the link or point it at a folder or file that exists",
         ));
@@ -155,8 +164,9 @@ impl StagedDir {
         if target.is_dir() && !written_by_blindspot(target) {
             return Err(Error::input(
                 format!(
-                    "{} exists and blindspot did not write it (it has files and no {OUTPUT_MARKER}); \
-                     blindspot replaces an output folder whole, so it will not replace this one",
+                    "{} exists and blindspot did not write it (it has files and no \
+                     {OUTPUT_MARKER}); blindspot replaces an output folder whole, so it will not \
+                     replace this one",
                     target.display()
                 ),
                 target.display().to_string(),
