@@ -176,7 +176,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// path as one word (its own `test -f` finds the file) and nothing injected runs.
 fn tmpdir() -> TestResult {
     let dir = scratch("tmpdir");
-    let hostile = dir.join("x; touch PWNED1 $(touch PWNED2) `touch PWNED3` 'q' \"d\" \\\" a\"$(touch PWNED4)\"b c'$(touch PWNED5)'d");
+    let hostile = dir.join(concat!(
+        "x; touch PWNED1 $(touch PWNED2) `touch PWNED3` 'q' \"d\" \\\" ",
+        "a\"$(touch PWNED4)\"b c'$(touch PWNED5)'d"
+    ));
     std::fs::create_dir_all(&hostile)?;
     std::fs::create_dir_all(dir.join("relative"))?;
     // Placeholders alone, quoted alone, and inside the user's quoted words with other text; a

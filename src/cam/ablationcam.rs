@@ -40,7 +40,7 @@ impl CamMethod for AblationCam {
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         let a = ctx.activations;
-        let (n, v, _, _) = a.size4().expect("activations are [N, V, h, w]");
+        let (n, v, h, w) = a.size4().expect("activations are [N, V, h, w]");
         let device = a.device();
         let all = Tensor::arange(n, (Kind::Int64, device));
         let original = ctx.target_scores(ctx.logits, &all);
@@ -50,7 +50,6 @@ impl CamMethod for AblationCam {
         let owners = jobs.divide_scalar_mode(v, "floor");
         let channels = jobs.remainder(v);
         // Each ablated copy of A is built, masked and ablated: three [V, h, w] tensors alive.
-        let (_, _, h, w) = a.size4().expect("activations are [N, V, h, w]");
         let chunk = crate::limits::items_within(
             &format!("AblationCAM's ablated activations of {v}x{h}x{w}"),
             "ablationcam",

@@ -23,6 +23,7 @@
 //! a merge that decides from the suite's parameters and the shards' evidence is issue 22's.
 use super::outcome::{CheckResult, ErrorControl, Findings, Verdict};
 use super::stats::{mean, std, t_quantile, Threshold};
+use super::subject::MAX_LOOKS;
 use super::theorem::ClassChoice;
 
 /// Relative tolerance for numbers recomputed from the same float64 values (sums in another order).
@@ -156,9 +157,6 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
     }
     Ok(())
 }
-
-/// The most looks a check may take ([`super::subject::Subject`]'s range).
-const MAX_LOOKS: usize = 6;
 
 /// The checks whose verdicts compare a mean's bounds with a threshold.
 fn decided_against_threshold(check: &str) -> bool {

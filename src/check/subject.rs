@@ -14,6 +14,8 @@ use tch::Tensor;
 
 /// Default number of looks: the declared images, then twice and four times as many.
 pub const LOOKS: usize = 3;
+/// The most looks a check may take (each spends 1/looks of the verdict's error).
+pub const MAX_LOOKS: usize = 6;
 /// Default images per explain call.
 pub const BATCH_SIZE: i64 = 32;
 
@@ -87,7 +89,7 @@ impl Subject {
     /// Refuses a batch size, a number of looks or data outside their ranges.
     pub fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::int("batch_size", self.batch_size, 1, 4096)?;
-        crate::limits::count("looks", self.looks, 1, 6)?;
+        crate::limits::count("looks", self.looks, 1, MAX_LOOKS)?;
         if let Some(rows) = &self.mask_rows {
             crate::model::wall::RowRange::parse(rows).map_err(|e| e.to_string())?;
         }

@@ -1,6 +1,7 @@
 //! One escaping policy per output format, for every name and text that comes from a user, a
 //! suite or a report to merge (method, check, suite and model names, reasons): the renderers
-//! call these and nothing else, and `tests/security.rs` sends the same hostile names, and generated ones, through each.
+//! call these and nothing else, and `tests/security.rs` sends the same hostile names, and
+//! generated ones, through each.
 //!
 //! * [`xml`] (junit.xml, badge and chart SVG, report.html): the five markup characters as
 //!   entities, and control characters, which XML 1.0 forbids even as entities, as U+FFFD.
