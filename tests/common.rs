@@ -85,3 +85,10 @@ pub fn ensure_close(label: &str, got: &Tensor, want: &Tensor, tol: f64) -> TestR
         format!("{label}: max |diff| = {d:.3e} > {tol:.0e}")
     })
 }
+
+/// `blindspot merge` of `shards` with the built-in checks, no partial merge.
+pub fn merge(
+    shards: Vec<blindspot::report::Report>,
+) -> blindspot::error::Result<blindspot::report::Report> {
+    blindspot::check::merge::merge(shards, false, &blindspot::check::Registry::builtin())
+}

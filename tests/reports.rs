@@ -2,7 +2,7 @@
 //! what report.json says; an insta snapshot of a small seeded suite's report (floats rounded).
 use crate::common::ensure;
 use blindspot::check::suite::Suite;
-use blindspot::report::{badge, junit, markdown, Report};
+use blindspot::report::{badge, junit, markdown};
 use libtest_mimic::Trial;
 use tch::Device;
 
@@ -41,18 +41,37 @@ pub fn trials() -> Vec<Trial> {
                 let shard = |k| s.run(Device::Cpu, Some((k, 3))).map(|r| r.report);
                 // Shards in a scrambled order, as a CI matrix would deliver them.
                 let shards = vec![shard(3)?, shard(1)?, shard(2)?];
-                ensure(shards.iter().all(|r| r.checks.len() == 1), || {
-                    "each of 3 shards runs one of the 3 checks".into()
-                })?;
-                let merged = Report::merge(shards, false)?;
+                // 8 work items: the wall's 3 methods, the theorem's 2 configurations, class
+                // sensitivity's 3 methods; item j on shard (j mod 3) + 1, nothing whole.
+                let whole_checks: usize = shards.iter().map(|r| r.checks.len()).sum();
+                let units: Vec<Vec<(usize, usize)>> = shards
+                    .iter()
+                    .map(|r| {
+                        r.evidence
+                            .iter()
+                            .map(|e| (e.index, e.records.len()))
+                            .collect()
+                    })
+                    .collect();
+                let all_three = vec![(0, 1), (1, 1), (2, 1)];
+                ensure(
+                    whole_checks == 0
+                        && units == [vec![(0, 1), (2, 1)], all_three.clone(), all_three],
+                    || format!("whole checks {whole_checks}, units {units:?}"),
+                )?;
+                let merged = crate::common::merge(shards)?;
                 ensure(merged.to_json() == whole.to_json(), || {
                     "the merged report differs from the unsharded one".into()
                 })?;
-                let err = Report::merge(vec![shard(1)?, shard(1)?], false)
+                let err = crate::common::merge(vec![shard(1)?, shard(1)?])
                     .err()
                     .ok_or("a shard merged twice")?;
                 ensure(err.to_string().contains("two shards"), || err.to_string())
             },
+        ),
+        Trial::test(
+            "reports::split_checks_merge_from_their_units",
+            split_checks_merge_from_their_units,
         ),
         Trial::test(
             "reports::shard_from_slurm_kubernetes_or_flag",
@@ -247,4 +266,133 @@ fn shard_sources() -> crate::common::TestResult {
         })?;
     }
     Ok(())
+}
+
+/// The property checks split into cases, class sensitivity by method: 4 shards share the items,
+/// each shard writes evidence, and the merge decides every verdict again — the report equals
+/// the unsharded one, counterexamples included (they come from whichever shard drew the first
+/// failing case), and an edited method verdict is refused. A
+/// unit given twice, a unit missing, a shard run with other parameters are refused, naming the
+/// check and the unit; a partial merge leaves the undecided check out and says so.
+fn split_checks_merge_from_their_units() -> crate::common::TestResult {
+    use blindspot::check::merge::merge;
+    use blindspot::check::Registry;
+    let text = r#"
+name = "split"
+seed = 3
+methods = ["gradcam", "hirescam", "eigencam", "sobel"]
+
+[[checks]]
+check = "prop-wall"
+cases = 9
+expect = { "*" = "fail" }
+
+[[checks]]
+check = "class-sensitivity"
+model = "builtin:small-vgg"
+data = { synthetic = 4 }
+
+[[checks]]
+check = "prop-positivity"
+cases = 3
+draws = 16
+
+[[checks]]
+check = "prop-theorem"
+cases = 2
+min_draws = 64
+max_draws = 64
+"#;
+    let s = Suite::parse(text, "split.toml", std::path::Path::new("."))?;
+    let whole = s.run(Device::Cpu, None)?.report;
+    ensure(whole.evidence.is_empty(), || {
+        "an unsharded run wrote evidence".into()
+    })?;
+    let shard = |k| s.run(Device::Cpu, Some((k, 4))).map(|r| r.report);
+    let shards = vec![shard(4)?, shard(2)?, shard(1)?, shard(3)?];
+    // 9 cases + 4 methods + 3 cases + 2 cases = 18 work items: shards 1 and 2 take 5, shards 3
+    // and 4 take 4; nothing runs whole.
+    let units: Vec<usize> = shards
+        .iter()
+        .map(|r| r.evidence.iter().map(|e| e.records.len()).sum::<usize>() + r.checks.len())
+        .collect();
+    ensure(units == vec![4, 5, 5, 4], || {
+        format!("items per shard: {units:?}")
+    })?;
+    let registry = Registry::builtin();
+    let merged = merge(shards.clone(), false, &registry)?;
+    ensure(merged.to_json() == whole.to_json(), || {
+        "the merged report differs from the unsharded one".into()
+    })?;
+    let counterexamples = whole
+        .results
+        .iter()
+        .filter(|r| r.reason.contains("smallest counterexample"))
+        .count();
+    ensure(counterexamples > 0, || "no counterexample to carry".into())?;
+    // A unit in two shards.
+    let mut twice = shards.clone();
+    let stolen = twice[2].evidence[0].records[0].clone();
+    twice[1].evidence[0].records.insert(0, stolen);
+    let err = merge(twice, false, &registry)
+        .err()
+        .ok_or("a unit merged twice")?;
+    ensure(
+        err.to_string().contains("unit 0 of check 0 (prop-wall)"),
+        || err.to_string(),
+    )?;
+    // A unit missing, then a partial merge of what there is.
+    let mut short = shards.clone();
+    short[2].evidence[0].records.remove(0);
+    let err = merge(short.clone(), false, &registry)
+        .err()
+        .ok_or("a unit went missing")?;
+    ensure(
+        err.to_string()
+            .contains("check 0 (prop-wall) is missing units 0 of 9"),
+        || err.to_string(),
+    )?;
+    let partial = merge(short, true, &registry)?;
+    ensure(
+        partial
+            .partial
+            .as_deref()
+            .is_some_and(|p| p.contains("not decided"))
+            && partial.checks.iter().all(|c| c.index != 0),
+        || format!("{:?}", partial.partial),
+    )?;
+    // A method's result edited by hand: its verdict no longer follows from its own evidence.
+    let mut edited = shards.clone();
+    let (k, e) = edited
+        .iter()
+        .enumerate()
+        .find_map(|(k, r)| {
+            r.evidence
+                .iter()
+                .position(|e| e.check == "class-sensitivity")
+                .map(|e| (k, e))
+        })
+        .ok_or("no class-sensitivity unit")?;
+    let result = &mut edited[k].evidence[e].records[0].evidence[0];
+    let flipped = match result["verdict"].as_str() {
+        Some("pass") => "fail",
+        _ => "pass",
+    };
+    result["verdict"] = serde_json::json!(flipped);
+    let err = merge(edited, false, &registry)
+        .err()
+        .ok_or("an edited verdict merged")?;
+    ensure(
+        err.to_string().contains("contradicts its own evidence"),
+        || err.to_string(),
+    )?;
+    // A shard run with other parameters.
+    let mut other = shards;
+    other[0].evidence[0].params["tau"] = serde_json::json!(2.0);
+    let err = merge(other, false, &registry)
+        .err()
+        .ok_or("other parameters merged")?;
+    ensure(err.to_string().contains("other parameters"), || {
+        err.to_string()
+    })
 }

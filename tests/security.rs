@@ -913,12 +913,51 @@ fn tampered() -> TestResult {
                 [[checks]]\ncheck = \"theorem\"\nfilters = [64]\nmin_draws = 64\nmax_draws = 64\n\
                 [[checks]]\ncheck = \"class-sensitivity\"\nmodel = \"builtin:small-vgg\"\n\
                 data = { synthetic = 4 }\nlooks = 1\n";
-    let shard = Suite::parse(text, "audit.toml", Path::new("."))?
-        .run(Device::Cpu, Some((1, 1)))?
-        .report;
-    let json = shard.to_json();
-    let reread: blindspot::report::Report = serde_json::from_str(&json)?;
-    blindspot::report::Report::merge(vec![reread], false)?;
+    // Every built-in check splits into units (docs/sharding.md), so a shard's results sit in its
+    // evidence; a check that does not split (a user's) is carried as whole results, which is
+    // what the unsharded report marked as shard 1/1 looks like.
+    let suite = Suite::parse(text, "audit.toml", Path::new("."))?;
+    let split = suite.run(Device::Cpu, Some((1, 1)))?.report;
+    let mut shard = suite.run(Device::Cpu, None)?.report;
+    shard.shard = Some("1/1".into());
+    for report in [&shard, &split] {
+        let reread: blindspot::report::Report = serde_json::from_str(&report.to_json())?;
+        crate::common::merge(vec![reread])?;
+    }
+    // In the evidence: a theorem configuration's closed form moved, a method's verdict flipped.
+    for (check, what) in [("theorem", "closed form"), ("wall", "give")] {
+        let mut report = split.clone();
+        let e = report
+            .evidence
+            .iter()
+            .position(|e| e.check == check)
+            .ok_or(format!("no {check} units"))?;
+        let value = &mut report.evidence[e].records[0].evidence;
+        let one = if value.is_array() {
+            &mut value[0]
+        } else {
+            value
+        };
+        let mut result: blindspot::check::CheckResult = serde_json::from_value(one.clone())?;
+        match &mut result.findings {
+            blindspot::check::Findings::Theorem(t) => t.closed_form *= 10.0,
+            _ => {
+                result.verdict = match result.verdict {
+                    Verdict::Pass => Verdict::Fail,
+                    _ => Verdict::Pass,
+                }
+            }
+        }
+        *one = serde_json::to_value(&result)?;
+        let err = crate::common::merge(vec![report])
+            .err()
+            .ok_or(format!("tampered {check} evidence merged"))?
+            .to_string();
+        ensure(
+            err.contains(what) && err.contains("contradicts its own evidence"),
+            || format!("{check}: {err}"),
+        )?;
+    }
     let find = |check: &str, method: &str| {
         shard
             .results
@@ -1021,7 +1060,7 @@ fn tampered() -> TestResult {
         let mut report = shard.clone();
         edit(&mut report.results[at]);
         let what = format!("{} {}", report.results[at].check, report.results[at].method);
-        let err = blindspot::report::Report::merge(vec![report], false)
+        let err = crate::common::merge(vec![report])
             .err()
             .ok_or(format!("tampered {what} ({want}) merged"))?
             .to_string();
@@ -1054,7 +1093,7 @@ fn tampered() -> TestResult {
     for (want, edit) in edits {
         let mut report = shard.clone();
         edit(&mut report);
-        let err = blindspot::report::Report::merge(vec![report], false)
+        let err = crate::common::merge(vec![report])
             .err()
             .ok_or(format!("a report that {want} merged"))?
             .to_string();
@@ -1067,7 +1106,7 @@ fn tampered() -> TestResult {
         first.run(Device::Cpu, Some((1, 2)))?.report,
         other.run(Device::Cpu, Some((2, 2)))?.report,
     ];
-    let err = blindspot::report::Report::merge(halves, false)
+    let err = crate::common::merge(halves)
         .err()
         .ok_or("shards of two suites merged")?
         .to_string();

@@ -48,7 +48,8 @@ const SUITE: &str = "name = \"slurm\"\nseed = 5\nmethods = [\"gradcam\", \"hires
     looks = 1\n\
     [[checks]]\ncheck = \"theorem\"\nfilters = [128]\ndraws = 16\n\
     [[checks]]\ncheck = \"class-sensitivity\"\nmodel = \"builtin:small-vgg\"\n\
-    data = { synthetic = 4 }\nlooks = 1\n";
+    data = { synthetic = 4 }\nlooks = 1\n\
+    [[checks]]\ncheck = \"prop-wall\"\ncases = 6\n";
 
 fn array_and_merge() -> TestResult {
     let dir = scratch_root().join("slurm");

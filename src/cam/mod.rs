@@ -14,6 +14,7 @@ pub mod layercam;
 pub mod opticam;
 pub mod pipeline;
 pub mod randomcam;
+pub mod recorded;
 pub mod scorecam;
 pub mod sobel;
 pub mod xgradcam;

@@ -16,7 +16,7 @@
 //!   closed form lies outside the interval, else pass iff the precision reached meets its target;
 //! * a sign-ambiguous method keeps the worse of its two signs' verdicts.
 //!
-//! [`super::outcome::Report::merge`] adds the rules about the report around the results: one
+//! [`super::merge`] adds the rules about the report around the results: one
 //! suite (its SHA-256), no partial merge as a shard, no check without results, and the checks
 //! 0..m each once in a complete merge. What these rules cannot see is a threshold or a target
 //! changed together with a verdict it then agrees with: the thresholds are the suite's own, and

@@ -7,12 +7,15 @@
 //! * [`subject`]: what image checks share (model, wall, data, level, batch size).
 //! * [`outcome`]: typed results and the run's [`Report`]; [`runner`]: the one function that
 //!   runs checks for the command line, suites and the cargo-test harness.
+//! * [`units`]: the work units a sharded run hands out, and the evidence shards write;
+//!   [`merge`]: shard reports back into one, every split check decided once.
 //! * The statistics beside them: [`stats`], [`similarity`], [`correlation`]; suites in TOML:
 //!   [`suite`].
 pub mod audit;
 pub mod class_sensitivity;
 pub mod correlation;
 pub mod data_randomization;
+pub mod merge;
 pub mod outcome;
 pub mod property;
 pub mod randomization;
@@ -24,6 +27,7 @@ pub mod stats;
 pub mod subject;
 pub mod suite;
 pub mod theorem;
+pub mod units;
 pub mod wall;
 
 pub use outcome::{
@@ -202,6 +206,65 @@ pub trait Check: Clone + std::fmt::Debug + Serialize + DeserializeOwned + clap::
         vec![(label, self.clone())]
     }
 
+    /// How many independent work units the check splits into (the cases of a property), so
+    /// that a sharded run can hand them to different machines ([`units`]); `None`, the default:
+    /// the check runs whole, on one shard. A check that splits implements [`Check::run_units`]
+    /// and [`Check::decide`], and its [`Check::run`] is [`run_split`].
+    fn units(&self, _ctx: &CheckContext) -> Result<Option<usize>> {
+        Ok(None)
+    }
+
+    /// Whether a sharded run may hand the methods to different shards: true when each method's
+    /// results depend on that method alone (not on the other methods run beside it), as for
+    /// the image checks. Default: false.
+    fn split_by_method(&self) -> bool {
+        false
+    }
+
+    /// Runs the units `units` (ascending, each below [`Check::units`]) on every method and
+    /// returns what each found, in order, in the check's own encoding. Every random stream of a
+    /// unit derives from (run seed, check, unit) alone.
+    fn run_units(
+        &self,
+        _methods: &[Box<dyn CamMethod>],
+        _ctx: &CheckContext,
+        _units: &[usize],
+    ) -> Result<Vec<serde_json::Value>> {
+        Err(not_split(Self::NAME))
+    }
+
+    /// Decides every verdict from the evidence of all the check's units, in unit order: what
+    /// `blindspot merge` calls with the shards' evidence, and [`run_split`] with its own.
+    fn decide(
+        &self,
+        _methods: &[Box<dyn CamMethod>],
+        _evidence: Vec<serde_json::Value>,
+        _ctx: &CheckContext,
+    ) -> Result<Outcome> {
+        Err(not_split(Self::NAME))
+    }
+
     /// Runs the check on every method: one or more results per method.
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome>;
+}
+
+/// The run of a check that splits into units: every unit, then the decision a merge would
+/// make, so that an unsharded run and a merge of shards take the same path.
+pub fn run_split<C: Check>(
+    check: &C,
+    methods: &[Box<dyn CamMethod>],
+    ctx: &CheckContext,
+) -> Result<Outcome> {
+    let units = check.units(ctx)?.ok_or_else(|| not_split(C::NAME))?;
+    let all: Vec<usize> = (0..units).collect();
+    let evidence = check.run_units(methods, ctx, &all)?;
+    check.decide(methods, evidence, ctx)
+}
+
+fn not_split(name: &str) -> crate::error::Error {
+    crate::error::Error::input(
+        format!("the {name} check does not split into work units"),
+        format!("the {name} check"),
+        "implement Check::units, run_units and decide together (docs/architecture.md)",
+    )
 }

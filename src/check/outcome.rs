@@ -14,7 +14,7 @@ use super::theorem::{TheoremCheck, TheoremFindings};
 use super::wall::{WallCheck, WallFindings};
 use super::Check;
 use crate::cam::CamMethod;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::Path;
 use tch::Tensor;
@@ -455,6 +455,10 @@ pub struct Report {
     /// `K/N` for a shard report (absent once merged or when unsharded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// A shard's evidence for the checks that split into work units, which `blindspot merge`
+    /// decides (absent once merged or when unsharded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<super::units::Evidence>,
     /// For a merge of some shards only (`blindspot merge --allow-partial`): which ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<String>,
@@ -479,6 +483,7 @@ impl Report {
             checks: Vec::new(),
             results: Vec::new(),
             shard: None,
+            evidence: Vec::new(),
             partial: None,
             suite_sha256: None,
         }
@@ -573,209 +578,5 @@ impl Report {
     /// Writes the JSON atomically.
     pub fn write_json(&self, path: &Path) -> Result<()> {
         crate::io::write_atomic(path, self.to_json().as_bytes())
-    }
-
-    /// Merges shard reports of one suite back into the report the whole suite would give.
-    pub fn merge(shards: Vec<Report>, allow_partial: bool) -> Result<Report> {
-        let place = "blindspot merge";
-        let Some(first) = shards.first() else {
-            return Err(Error::input(
-                "no report to merge",
-                place,
-                "pass the shards' report.json files",
-            ));
-        };
-        // Which shards of how many: all of them, each once, unless a partial merge is asked for.
-        let mut present = Vec::new();
-        let mut total = None;
-        for shard in &shards {
-            let parsed = shard.shard.as_deref().and_then(|t| {
-                let (k, n) = t.split_once('/')?;
-                Some((k.parse::<usize>().ok()?, n.parse::<usize>().ok()?))
-            });
-            let Some((k, n)) = parsed else {
-                return Err(Error::input(
-                    format!(
-                        "a report of `{}` is not a shard (no `shard: K/N`)",
-                        shard.check
-                    ),
-                    place,
-                    "merge the report.json files written by `blindspot run --shard K/N`",
-                ));
-            };
-            if *total.get_or_insert(n) != n {
-                return Err(Error::input(
-                    "the reports come from different shardings (different N in K/N)",
-                    place,
-                    "merge the shards of one `--shard K/N` run",
-                ));
-            }
-            present.push(k);
-        }
-        let n = total.unwrap_or(0);
-        present.sort_unstable();
-        if let Some(k) = present.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]) {
-            return Err(Error::input(
-                format!("shard {k}/{n} is given twice: its checks would appear in two shards"),
-                place,
-                "merge each shard once",
-            ));
-        }
-        let missing: Vec<String> = (1..=n)
-            .filter(|k| !present.contains(k))
-            .map(|k| format!("{k}/{n}"))
-            .collect();
-        let partial =
-            match (missing.is_empty(), allow_partial) {
-                (true, _) => None,
-                (false, true) => Some(format!("missing shards {}", missing.join(", "))),
-                (false, false) => return Err(Error::input(
-                    format!("shards {} are missing", missing.join(", ")),
-                    place,
-                    "pass every shard's report.json, or --allow-partial to merge what there is \
-                     (the report is then marked partial)",
-                )),
-            };
-        let mut merged = Report {
-            shard: None,
-            partial,
-            models: Vec::new(),
-            checks: Vec::new(),
-            results: Vec::new(),
-            ..first.clone()
-        };
-        let mut parts: Vec<(CheckRun, Vec<CheckResult>)> = Vec::new();
-        for shard in &shards {
-            let key = |r: &Report| (r.check.clone(), r.seed, r.schema.clone());
-            if key(shard) != key(first) {
-                return Err(Error::input(
-                    format!(
-                        "cannot merge `{}` (seed {}) with `{}` (seed {})",
-                        shard.check, shard.seed, first.check, first.seed
-                    ),
-                    place,
-                    "merge the shards of one suite run with one seed",
-                ));
-            }
-            if shard.suite_sha256 != first.suite_sha256 {
-                return Err(Error::input(
-                    format!(
-                        "shard {} comes from another suite than shard {}: `{}` was edited \
-                         between them (suite SHA-256 {} against {})",
-                        shard.shard.as_deref().unwrap_or("?"),
-                        first.shard.as_deref().unwrap_or("?"),
-                        first.check,
-                        shard.suite_sha256.as_deref().unwrap_or("none"),
-                        first.suite_sha256.as_deref().unwrap_or("none")
-                    ),
-                    place,
-                    "run every shard from the same suite file",
-                ));
-            }
-            if shard.partial.is_some() {
-                return Err(Error::input(
-                    "a partial merge is not a shard: its missing shards would vanish",
-                    place,
-                    "merge the shards' own report.json files",
-                ));
-            }
-            if let Some(run) = shard.checks.iter().find(|c| c.results == 0) {
-                return Err(Error::input(
-                    format!(
-                        "check {} of shard {} lists no result: its verdicts would vanish",
-                        run.index,
-                        shard.shard.as_deref().unwrap_or("?")
-                    ),
-                    place,
-                    "merge reports as `blindspot run --shard K/N` wrote them",
-                ));
-            }
-            if shard.checks.iter().map(|c| c.results).sum::<usize>() != shard.results.len() {
-                return Err(Error::input(
-                    "a shard report lists more or fewer results than it holds",
-                    place,
-                    "regenerate the shard",
-                ));
-            }
-            if shard.precision != first.precision {
-                return Err(Error::input(
-                    format!(
-                        "the shards computed with different precision ({} against {})",
-                        shard.precision.summary(),
-                        first.precision.summary()
-                    ),
-                    place,
-                    "run every shard with the same --precision (reproducible gives the same \
-                     bits on every x86-64 machine with AVX2)",
-                ));
-            }
-            if shard.error_control != first.error_control {
-                return Err(Error::input(
-                    "the shards were run with different error control (family-wise error or \
-                     family size)",
-                    place,
-                    "merge the shards of one suite run",
-                ));
-            }
-            for result in &shard.results {
-                if let Err(why) = super::audit::audit(result, &shard.error_control) {
-                    let config = result
-                        .configuration()
-                        .map(|c| format!(" [{c}]"))
-                        .unwrap_or_default();
-                    return Err(Error::input(
-                        format!(
-                            "shard {}: the `{}` result of `{}`{config} contradicts its own \
-                             evidence: {why}",
-                            shard.shard.as_deref().unwrap_or("?"),
-                            result.check,
-                            result.method
-                        ),
-                        place,
-                        "merge reports as `blindspot run --shard K/N` wrote them; a report \
-                         edited by hand is never merged (run that shard again)",
-                    ));
-                }
-            }
-            for model in &shard.models {
-                if !merged.models.contains(model) {
-                    merged.models.push(model.clone());
-                }
-            }
-            for (run, results) in shard.runs() {
-                if parts.iter().any(|(r, _)| r.index == run.index) {
-                    return Err(Error::input(
-                        format!("check {} appears in two shards", run.index),
-                        place,
-                        "merge each shard once",
-                    ));
-                }
-                parts.push((run.clone(), results.to_vec()));
-            }
-        }
-        merged
-            .models
-            .sort_by(|a, b| (&a.spec, &a.sha256).cmp(&(&b.spec, &b.sha256)));
-        parts.sort_by_key(|(run, _)| run.index);
-        // All shards of a suite of m checks hold the checks 0..m, each once.
-        if merged.partial.is_none() {
-            if let Some((i, (run, _))) = parts.iter().enumerate().find(|(i, (r, _))| r.index != *i)
-            {
-                return Err(Error::input(
-                    format!(
-                        "the shards hold no check {i} but a check {}: a shard lists a check \
-                         the suite does not have",
-                        run.index
-                    ),
-                    place,
-                    "merge reports as `blindspot run --shard K/N` wrote them",
-                ));
-            }
-        }
-        for (run, results) in parts {
-            merged.checks.push(run);
-            merged.results.extend(results);
-        }
-        Ok(merged)
     }
 }

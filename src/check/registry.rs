@@ -29,6 +29,24 @@ pub trait DynCheck: Send + Sync + std::fmt::Debug {
     fn written_paths(&self) -> Vec<&std::path::Path>;
     /// The harness's trials: (label, check) per configuration.
     fn configurations(&self) -> Vec<(String, Box<dyn DynCheck>)>;
+    /// Work units, when the check splits into them ([`Check::units`]).
+    fn units(&self, ctx: &CheckContext) -> Result<Option<usize>>;
+    /// Whether shards may split it by method ([`Check::split_by_method`]).
+    fn split_by_method(&self) -> bool;
+    /// Evidence of some units ([`Check::run_units`]).
+    fn run_units(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        ctx: &CheckContext,
+        units: &[usize],
+    ) -> Result<Vec<serde_json::Value>>;
+    /// Verdicts from every unit's evidence ([`Check::decide`]).
+    fn decide(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        evidence: Vec<serde_json::Value>,
+        ctx: &CheckContext,
+    ) -> Result<Outcome>;
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome>;
     fn clone_box(&self) -> Box<dyn DynCheck>;
 }
@@ -67,6 +85,28 @@ impl<C: Check + Send + Sync + 'static> DynCheck for C {
             .map(|(label, c)| (label, Box::new(c) as Box<dyn DynCheck>))
             .collect()
     }
+    fn units(&self, ctx: &CheckContext) -> Result<Option<usize>> {
+        Check::units(self, ctx)
+    }
+    fn split_by_method(&self) -> bool {
+        Check::split_by_method(self)
+    }
+    fn run_units(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        ctx: &CheckContext,
+        units: &[usize],
+    ) -> Result<Vec<serde_json::Value>> {
+        Check::run_units(self, methods, ctx, units)
+    }
+    fn decide(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        evidence: Vec<serde_json::Value>,
+        ctx: &CheckContext,
+    ) -> Result<Outcome> {
+        Check::decide(self, methods, evidence, ctx)
+    }
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
         Check::run(self, methods, ctx)
     }
@@ -82,6 +122,7 @@ impl Clone for Box<dyn DynCheck> {
 }
 
 type FromTable = fn(toml::Table) -> std::result::Result<Box<dyn DynCheck>, String>;
+type FromJson = fn(serde_json::Value) -> std::result::Result<Box<dyn DynCheck>, String>;
 type FromMatches = fn(&clap::ArgMatches) -> std::result::Result<Box<dyn DynCheck>, clap::Error>;
 
 /// One registered check type.
@@ -90,6 +131,7 @@ struct Registration {
     name: &'static str,
     about: &'static str,
     from_table: FromTable,
+    from_json: FromJson,
     command: fn() -> clap::Command,
     from_matches: FromMatches,
 }
@@ -101,6 +143,11 @@ impl Registration {
             about: C::ABOUT,
             from_table: |table| {
                 let check = strict::<C>(table)?;
+                check.validate()?;
+                Ok(Box::new(check))
+            },
+            from_json: |params| {
+                let check: C = serde_json::from_value(params).map_err(|e| e.to_string())?;
                 check.validate()?;
                 Ok(Box::new(check))
             },
@@ -248,6 +295,21 @@ impl Registry {
             ));
         };
         (entry.from_table)(table)
+    }
+
+    /// A check from its name and parameters as a report lists them ([`super::CheckRun`]).
+    pub fn from_params(
+        &self,
+        name: &str,
+        params: serde_json::Value,
+    ) -> std::result::Result<Box<dyn DynCheck>, String> {
+        match self.entries.iter().find(|r| r.name == name) {
+            Some(entry) => (entry.from_json)(params),
+            None => Err(format!(
+                "unknown check `{name}` (known checks: {})",
+                self.names().join(", ")
+            )),
+        }
     }
 
     /// One clap subcommand per check, for `blindspot check NAME`.

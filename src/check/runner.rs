@@ -10,7 +10,9 @@
 //!   verdict at α/k; a method still inconclusive is decided again on twice the images, up to k
 //!   times. By the union bound over looks, a verdict's chance of being wrong stays at most α
 //!   whatever the stopping (a Bonferroni alpha-spending: α/k at each of k fixed looks).
+use super::units::{mine, Evidence, Split, UnitRecord};
 use super::{CheckContext, CheckRun, DynCheck, Gallery, Outcome, Report, Signs, Verdict};
+use crate::cam::recorded::{MethodRecord, Recorded};
 use crate::cam::{CamMethod, Negated};
 use crate::error::Result;
 use std::rc::Rc;
@@ -28,16 +30,23 @@ struct Evaluations {
     methods: Vec<Rc<dyn CamMethod>>,
     /// (as computed, negated) positions of the sign-ambiguous methods.
     pairs: Vec<(usize, usize)>,
+    /// The position of each given method (as computed).
+    originals: Vec<usize>,
 }
 
 impl Evaluations {
     fn new(methods: Vec<Box<dyn CamMethod>>) -> Self {
+        Evaluations::of(methods.into_iter().map(Rc::from).collect())
+    }
+
+    fn of(methods: Vec<Rc<dyn CamMethod>>) -> Self {
         let mut evaluations = Evaluations {
             methods: Vec::new(),
             pairs: Vec::new(),
+            originals: Vec::new(),
         };
         for method in methods {
-            let method: Rc<dyn CamMethod> = Rc::from(method);
+            evaluations.originals.push(evaluations.methods.len());
             evaluations.methods.push(Rc::clone(&method));
             if method.sign_ambiguous() {
                 let at = evaluations.methods.len();
@@ -46,6 +55,16 @@ impl Evaluations {
             }
         }
         evaluations
+    }
+
+    /// The evaluations of the given methods at `originals` only.
+    fn subset(&self, originals: &[usize]) -> Evaluations {
+        Evaluations::of(
+            originals
+                .iter()
+                .map(|&i| Rc::clone(&self.methods[self.originals[i]]))
+                .collect(),
+        )
     }
 
     /// The evaluations at `positions`, as a check takes them.
@@ -130,6 +149,72 @@ impl Evaluations {
             });
         }
     }
+}
+
+/// What a shard does with a check: all of it, some of its `count` units, or its results for
+/// some of the methods.
+enum Work {
+    Whole,
+    Units(usize, Vec<usize>),
+    Methods(Vec<usize>),
+}
+
+/// Runs a check that splits by method on the given methods only, with its looks and both signs:
+/// one unit record (the method's results) per method.
+fn run_methods(
+    check: &dyn DynCheck,
+    evaluations: &Evaluations,
+    here: &[usize],
+    ctx: &CheckContext,
+) -> Result<Vec<UnitRecord>> {
+    let subset = evaluations.subset(here);
+    let mut outcome = run_with_looks(check, &subset, ctx)?;
+    subset.merge(&mut outcome);
+    if outcome.results.len() != here.len() {
+        return Err(crate::error::Error::input(
+            format!(
+                "the {} check splits by method but gave {} results for {} methods",
+                check.name(),
+                outcome.results.len(),
+                here.len()
+            ),
+            format!("the {} check", check.name()),
+            "give one result per method, or do not split by method (Check::split_by_method)",
+        ));
+    }
+    here.iter()
+        .zip(outcome.results)
+        .map(|(&unit, result)| {
+            let evidence = serde_json::to_value(vec![result]).map_err(|e| {
+                crate::error::Error::input(
+                    format!("a {} result does not serialise: {e}", check.name()),
+                    format!("the {} check", check.name()),
+                    "give results of finite numbers",
+                )
+            })?;
+            Ok(UnitRecord { unit, evidence })
+        })
+        .collect()
+}
+
+/// The verdicts of a split check from the evidence of all its units (in unit order), on the
+/// recorded methods: what a merge calls. The same decision as an unsharded run's, both signs of a
+/// sign-ambiguous method included.
+pub fn decide_recorded(
+    check: &dyn DynCheck,
+    methods: &[MethodRecord],
+    evidence: Vec<serde_json::Value>,
+    ctx: &CheckContext,
+) -> Result<Outcome> {
+    let recorded = methods
+        .iter()
+        .map(|m| Box::new(Recorded(m.clone())) as Box<dyn CamMethod>)
+        .collect();
+    let evaluations = Evaluations::new(recorded);
+    let all = evaluations.boxed(0..evaluations.methods.len());
+    let mut outcome = check.decide(&all, evidence, &ctx.for_looks(1))?;
+    evaluations.merge(&mut outcome);
+    Ok(outcome)
 }
 
 /// The verdicts a run of `checks` on `methods` makes: the family its error rate is shared over.
@@ -271,19 +356,86 @@ pub fn preflight(checks: &[&dyn DynCheck]) -> Result<()> {
 
 /// Runs each `(index in the suite, check)` on every method, in order, and gathers one report
 /// labelled `label` (`suite:default`, `wall`). `ctx.control` must count the whole family
-/// ([`family_size`]), also when only a shard of the checks runs here.
+/// ([`family_size`]). With `shard = Some((k, n))` only the shard's work items run
+/// ([`super::units`]): the whole checks among them give results, the units of split checks give
+/// evidence for `blindspot merge` to decide.
 pub fn run_checks(
     label: &str,
     checks: &[(usize, &dyn DynCheck)],
     methods: Vec<Box<dyn CamMethod>>,
     ctx: &CheckContext,
+    shard: Option<(usize, usize)>,
 ) -> Result<Run> {
     crate::cam::ensure_unique_names(methods.iter().map(|m| m.name()))?;
-    preflight(&checks.iter().map(|(_, c)| *c).collect::<Vec<_>>())?;
+    let records: Vec<MethodRecord> = methods
+        .iter()
+        .map(|m| MethodRecord::of(m.as_ref()))
+        .collect();
+    // Which work items are this shard's: a split check's units, else the whole check.
+    let mut planned = Vec::new();
+    let mut item = 0;
+    for &(index, check) in checks {
+        let split = match shard {
+            None => None,
+            Some(_) => match check.units(ctx)? {
+                Some(count) => Some((count, Split::Units)),
+                None => check
+                    .split_by_method()
+                    .then_some((records.len(), Split::Methods)),
+            },
+        };
+        let work = match split {
+            Some((count, split)) => {
+                let here: Vec<usize> = (0..count).filter(|u| mine(item + u, shard)).collect();
+                item += count;
+                (!here.is_empty()).then_some(match split {
+                    Split::Units => Work::Units(count, here),
+                    Split::Methods => Work::Methods(here),
+                })
+            }
+            None => {
+                item += 1;
+                mine(item - 1, shard).then_some(Work::Whole)
+            }
+        };
+        planned.extend(work.map(|w| (index, check, w)));
+    }
+    preflight(&planned.iter().map(|(_, c, _)| *c).collect::<Vec<_>>())?;
     let evaluations = Evaluations::new(methods);
     let mut report = Report::new(label.to_string(), ctx.seed(), ctx.device, ctx.control);
     let mut galleries = Vec::new();
-    for &(index, check) in checks {
+    for (index, check, work) in planned {
+        let evidence = |split, units, found| Evidence {
+            index,
+            check: check.name().into(),
+            params: check.params(),
+            split,
+            units,
+            methods: records.clone(),
+            expect: Vec::new(),
+            records: found,
+        };
+        match work {
+            Work::Whole => {}
+            Work::Units(units, here) => {
+                let all = evaluations.boxed(0..evaluations.methods.len());
+                let found = check.run_units(&all, &ctx.for_looks(1), &here)?;
+                let found = here
+                    .into_iter()
+                    .zip(found)
+                    .map(|(unit, evidence)| UnitRecord { unit, evidence })
+                    .collect();
+                report.evidence.push(evidence(Split::Units, units, found));
+                continue;
+            }
+            Work::Methods(here) => {
+                let found = run_methods(check, &evaluations, &here, ctx)?;
+                report
+                    .evidence
+                    .push(evidence(Split::Methods, records.len(), found));
+                continue;
+            }
+        }
         let mut outcome = run_with_looks(check, &evaluations, ctx)?;
         evaluations.merge(&mut outcome);
         report.checks.push(CheckRun {

@@ -339,8 +339,8 @@ impl Suite {
         Ok(methods)
     }
 
-    /// Runs every check, or with `shard = Some((k, n))` the checks whose position i in the suite
-    /// has i mod n = k − 1 (a deterministic K-th of the suite), and collects one report
+    /// Runs every check, or with `shard = Some((k, n))` the shard's work items (whole checks,
+    /// and units of the checks that split: [`crate::check::units`]), and collects one report
     /// labelled `suite:NAME`.
     /// The family size counts every check of the suite, also in a shard, so that a shard's
     /// verdicts are decided at the level the whole run uses.
@@ -354,11 +354,10 @@ impl Suite {
             .checks
             .iter()
             .enumerate()
-            .filter(|(i, _)| shard.is_none_or(|(k, n)| i % n == k - 1))
             .map(|(i, e)| (i, e.check.as_ref()))
             .collect();
         let label = format!("suite:{}", self.name);
-        let mut run = run_checks(&label, &checks, methods, &ctx)?;
+        let mut run = run_checks(&label, &checks, methods, &ctx, shard)?;
         run.report.shard = shard.map(|(k, n)| format!("{k}/{n}"));
         run.report.suite_sha256 = Some(self.fingerprint.clone());
         self.apply_expectations(&mut run.report);
@@ -399,12 +398,14 @@ impl Suite {
         for (run, results) in report.runs() {
             let entry = &self.checks[run.index];
             for r in results {
-                let find = |who: &str| entry.expect.iter().find(|(m, _)| m == who).map(|e| e.1);
-                expected.push(find(&r.method).or_else(|| find("*")));
+                expected.push(crate::check::units::expectation(&entry.expect, &r.method));
             }
         }
         for (r, e) in report.results.iter_mut().zip(expected) {
             r.expected = e;
+        }
+        for evidence in &mut report.evidence {
+            evidence.expect = self.checks[evidence.index].expect.clone();
         }
     }
 }

@@ -22,7 +22,7 @@
 use super::stats::{finite, mean, percent, std, t_interval, Side};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Verdict};
 use crate::cam::{explain, gradcam::GradCam, CamMethod};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::init::Init;
 use crate::model::rcnn::{RcnnConfig, RcnnDraws};
 use crate::progress::Progress;
@@ -743,14 +743,74 @@ impl Check for TheoremCheck {
         Some("gradcam")
     }
 
-    fn run(&self, _methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+    /// One unit per configuration of the sweep: each Monte Carlo, its stopping rule included,
+    /// runs on one shard, from the streams of its V alone.
+    fn units(&self, _ctx: &CheckContext) -> Result<Option<usize>> {
+        Ok(Some(self.sweep().len()))
+    }
+
+    fn run_units(
+        &self,
+        _methods: &[Box<dyn CamMethod>],
+        ctx: &CheckContext,
+        units: &[usize],
+    ) -> Result<Vec<serde_json::Value>> {
         let configs = self.sweep();
-        let mut progress = Progress::new("theorem Monte Carlo", configs.len() as u64);
-        let results = configs
-            .iter()
-            .map(|&(v, tau, scale)| self.run_config(v, tau, scale, ctx, &mut progress))
+        let mut progress = Progress::new("theorem Monte Carlo", units.len() as u64);
+        let mut found = Vec::new();
+        for &unit in units {
+            let &(v, tau, scale) = configs.get(unit).ok_or_else(|| unit_error(unit))?;
+            let result = self.run_config(v, tau, scale, ctx, &mut progress)?;
+            found.push(serde_json::to_value(result).map_err(|e| {
+                Error::input(
+                    format!("a theorem result does not serialise: {e}"),
+                    "the theorem check",
+                    "report this: every number of a theorem result is finite",
+                )
+            })?);
+        }
+        progress.finish(&format!("{} configurations", found.len()));
+        Ok(found)
+    }
+
+    /// Each configuration's result, re-derived from its own evidence ([`crate::check::audit`]):
+    /// its verdict must follow from its closed form, interval and precision target.
+    fn decide(
+        &self,
+        _methods: &[Box<dyn CamMethod>],
+        evidence: Vec<serde_json::Value>,
+        ctx: &CheckContext,
+    ) -> Result<Outcome> {
+        let results = evidence
+            .into_iter()
+            .enumerate()
+            .map(|(unit, value)| {
+                let refuse = |why: String| {
+                    Error::input(
+                        format!("configuration {unit} of the theorem check: {why}"),
+                        "blindspot merge",
+                        "merge reports as `blindspot run --shard K/N` wrote them",
+                    )
+                };
+                let result: CheckResult = serde_json::from_value(value)
+                    .map_err(|e| refuse(format!("not a result: {e}")))?;
+                crate::check::audit::audit(&result, &ctx.control)
+                    .map_err(|why| refuse(format!("contradicts its own evidence: {why}")))?;
+                Ok(result)
+            })
             .collect::<Result<Vec<_>>>()?;
-        progress.finish(&format!("{} configurations", results.len()));
         Ok(Outcome::new(results))
     }
+
+    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        crate::check::run_split(self, methods, ctx)
+    }
+}
+
+fn unit_error(unit: usize) -> Error {
+    Error::input(
+        format!("the theorem check has no configuration {unit}"),
+        "a shard's work units",
+        "run every shard with the same suite",
+    )
 }

@@ -233,6 +233,11 @@ impl Check for WallCheck {
         Some(&self.subject)
     }
 
+    /// Each method's results depend on its own maps alone: shards may split the methods.
+    fn split_by_method(&self) -> bool {
+        true
+    }
+
     fn subject_mut(&mut self) -> Option<&mut Subject> {
         Some(&mut self.subject)
     }

@@ -275,7 +275,7 @@ fn run_named(registry: &Registry, name: &str, sub: &clap::ArgMatches) -> Result<
     }
     let control = ErrorControl::bonferroni(fwe, family_size(&[check.as_ref()], &methods));
     let ctx = CheckContext::controlled(device, common.seed, control);
-    let mut run = run_checks(name, &[(0, check.as_ref())], methods, &ctx)
+    let mut run = run_checks(name, &[(0, check.as_ref())], methods, &ctx, None)
         .with_context(|| format!("running the {name} check"))?;
     if common.expect_pass {
         run.report.expect_pass_by_default();

@@ -125,7 +125,8 @@ pub fn merge(args: MergeArgs) -> Result<bool> {
         .iter()
         .map(|p| read_report(p))
         .collect::<Result<Vec<_>>>()?;
-    let merged = crate::report::Report::merge(shards, args.allow_partial)?;
+    let registry = crate::check::Registry::builtin();
+    let merged = crate::check::merge::merge(shards, args.allow_partial, &registry)?;
     crate::report::write_dir(&merged, None, staged.path())?;
     staged.commit()?;
     print!("{}", printable(&crate::report::table::render(&merged)));
@@ -213,6 +214,16 @@ pub fn run(args: RunArgs) -> Result<bool> {
     }
     let report = &run.report;
     print!("{}", printable(&crate::report::table::render(report)));
+    for e in &report.evidence {
+        println!(
+            "evidence: {} of the {} work units of check {} ({}); `blindspot merge` completes the \
+             check",
+            e.records.len(),
+            e.units,
+            e.index,
+            e.check
+        );
+    }
     let dir = staged.path().to_path_buf();
     let files = crate::report::write_dir(report, run.galleries.first(), &dir)
         .with_context(|| format!("writing the report to {}", out.display()))?;

@@ -374,7 +374,7 @@ fn run_trial(
     expected: Verdict,
 ) -> std::result::Result<(), String> {
     let methods: Vec<Box<dyn CamMethod>> = vec![Box::new(method)];
-    let run = run_checks(check.name(), &[(index, check.as_ref())], methods, ctx)
+    let run = run_checks(check.name(), &[(index, check.as_ref())], methods, ctx, None)
         .map_err(|e| format!("the check could not run: {e}"))?;
     let results = &run.report.results;
     let wrong: Vec<String> = results

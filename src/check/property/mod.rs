@@ -10,9 +10,13 @@
 //! * [`positivity`] (`prop-positivity`): on random walled networks with Gaussian weights, is
 //!   E[GC] behind the wall positive, as Theorem 1 proves for the rCNN?
 //!
+//! One generic runner ([`runner`]) lists, tests, shrinks, decides and persists for all three;
+//! a property is how one case is drawn, tested and shrunk ([`runner::Property`]).
+//!
 //! Counterexamples persist in a regressions file (one replay string a line, like proptest's
 //! `proptest-regressions/`), replayed first on the next run.
 pub mod positivity;
+pub mod runner;
 pub mod theorem;
 pub mod wall;
 

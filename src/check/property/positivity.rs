@@ -5,8 +5,8 @@
 //! lower Student-t bound of E[GC] (at the run's per-verdict error) is above 0, fails when every
 //! draw gives exactly 0 (nothing to see behind the wall), and is undecided otherwise. The first
 //! failing architecture is shrunk.
-use super::wall::property_result;
-use super::{shrink, CaseId, Counterexample, PropertyDetail, Regressions};
+use super::runner::{self, CaseRecord, CaseVerdict, Property};
+use super::{shrink, CaseId, Counterexample};
 use crate::cam::{explain, gradcam::GradCam, CamMethod};
 use crate::check::stats::{t_interval, Side};
 use crate::check::{Check, CheckContext, Outcome, Verdict};
@@ -151,48 +151,85 @@ impl Check for PropPositivityCheck {
         Some("gradcam")
     }
 
-    fn run(&self, _methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
-        let regressions = self.regressions.as_deref().map(Regressions::at);
-        let replayed = match &regressions {
-            Some(r) => r.load("positivity")?,
-            None => Vec::new(),
+    fn units(&self, ctx: &CheckContext) -> Result<Option<usize>> {
+        runner::units(self, ctx)
+    }
+
+    fn run_units(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        ctx: &CheckContext,
+        units: &[usize],
+    ) -> Result<Vec<serde_json::Value>> {
+        runner::run_units(self, methods, ctx, units)
+    }
+
+    fn decide(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        evidence: Vec<serde_json::Value>,
+        ctx: &CheckContext,
+    ) -> Result<Outcome> {
+        runner::decide(self, methods, evidence, ctx)
+    }
+
+    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        runner::run(self, methods, ctx)
+    }
+}
+
+impl Property for PropPositivityCheck {
+    const PROPERTY: &'static str = "positivity";
+    const STATEMENT: &'static str = "the lower bound of E[GC] behind the wall is above 0";
+
+    fn fresh_cases(&self) -> usize {
+        self.cases
+    }
+
+    fn regressions(&self) -> Option<&std::path::Path> {
+        self.regressions.as_deref()
+    }
+
+    fn test(
+        &self,
+        case: &CaseId,
+        _methods: &[&dyn CamMethod],
+        ctx: &CheckContext,
+        progress: &mut Progress,
+    ) -> Result<CaseRecord> {
+        progress.inc(1);
+        let (arch, redrawn) = architecture(case, self.tau)?;
+        let Some(arch) = arch else {
+            return Ok(CaseRecord {
+                redrawn,
+                tested: None,
+                methods: Vec::new(),
+                boundaries: Vec::new(),
+            });
         };
-        let fresh = (0..self.cases as u64).map(|case| CaseId {
-            property: "positivity".into(),
-            seed: ctx.seed(),
-            case,
-            arch: None,
-        });
-        let all: Vec<CaseId> = replayed.iter().cloned().chain(fresh).collect();
-        let (mut held, mut failed, mut undecided, mut redrawn) = (0, 0, 0, 0);
-        let mut first: Option<(CaseId, RandomArch)> = None;
-        let mut progress = Progress::new(
-            format!("prop-positivity on {} cases", all.len()),
-            all.len() as u64,
-        );
-        for case in &all {
-            progress.inc(1);
-            let (arch, redraws) = architecture(case, self.tau)?;
-            redrawn += redraws;
-            let Some(arch) = arch else { continue };
-            let values = behind_the_wall(&arch, case, self.draws, ctx.device)?;
-            match judge(&values, ctx.alpha()).0 {
-                Verdict::Pass => held += 1,
-                Verdict::Fail => {
-                    failed += 1;
-                    first.get_or_insert((case.clone(), arch));
-                }
-                _ => undecided += 1,
-            }
-        }
-        progress.finish(&format!(
-            "{held} positive, {failed} zero, {undecided} undecided"
-        ));
-        let counterexample = match first {
-            None => None,
-            Some((case, arch)) => {
+        let values = behind_the_wall(&arch, case, self.draws, ctx.device)?;
+        let (verdict, lower) = judge(&values, ctx.alpha());
+        Ok(CaseRecord {
+            redrawn,
+            tested: Some(arch.encode()),
+            methods: vec![CaseVerdict::new(verdict, lower)],
+            boundaries: Vec::new(),
+        })
+    }
+
+    /// Shrinks the architecture while every draw stays exactly 0.
+    fn shrink(
+        &self,
+        failures: &[(usize, &CaseId, &CaseRecord)],
+        _methods: &[&dyn CamMethod],
+        ctx: &CheckContext,
+    ) -> Result<Vec<Counterexample>> {
+        failures
+            .iter()
+            .map(|&(_, case, record)| {
+                let arch = RandomArch::decode(record.tested.as_deref().unwrap_or_default())?;
                 let fails = |candidate: &RandomArch| -> Result<Option<f64>> {
-                    let values = behind_the_wall(candidate, &case, self.draws, ctx.device)?;
+                    let values = behind_the_wall(candidate, case, self.draws, ctx.device)?;
                     Ok(all_zero(&values).then_some(0.0))
                 };
                 let (smallest, value, steps) = shrink(arch.clone(), 0.0, 64, fails)?;
@@ -200,41 +237,19 @@ impl Check for PropPositivityCheck {
                     arch: Some(smallest.encode()),
                     ..case.clone()
                 };
-                if let Some(r) = &regressions {
-                    r.add(&shrunk)?;
-                }
-                Some(Counterexample {
+                let original = CaseId {
+                    arch: Some(arch.encode()),
+                    ..case.clone()
+                };
+                Ok(Counterexample {
                     case: shrunk.encode(),
                     architecture: smallest.encode(),
                     value,
                     shrink_steps: steps,
-                    original: CaseId {
-                        arch: Some(arch.encode()),
-                        ..case
-                    }
-                    .encode(),
+                    original: original.encode(),
                     replay: String::new(),
                 })
-            }
-        };
-        let detail = PropertyDetail {
-            property: "positivity".into(),
-            cases: held + failed + undecided,
-            held,
-            failed,
-            inconclusive: undecided,
-            redrawn,
-            regressions_replayed: replayed.len(),
-            upsampling_failures: None,
-            counterexample,
-            boundaries: Vec::new(),
-        };
-        let property = "the lower bound of E[GC] behind the wall is above 0";
-        Ok(Outcome::new(vec![property_result(
-            Self::NAME,
-            &GradCam,
-            detail,
-            property,
-        )]))
+            })
+            .collect()
     }
 }

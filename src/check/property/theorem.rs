@@ -6,11 +6,11 @@
 //! pooled size and wall), each case a verdict of the run's family. For every reading of the
 //! talk's bound that the case's Monte Carlo shows violated, the smallest V at which the closed
 //! form falls below it is found by bisection.
-use super::wall::property_result;
-use super::{Boundary, CaseId, Counterexample, PropertyDetail};
+use super::runner::{self, CaseRecord, CaseVerdict, Property};
+use super::{Boundary, CaseId, Counterexample};
 use crate::cam::CamMethod;
 use crate::check::theorem::{bound_readings, closed_form, TheoremCheck};
-use crate::check::{Check, CheckContext, Outcome, Verdict};
+use crate::check::{Check, CheckContext, Outcome};
 use crate::error::Result;
 use crate::model::rcnn::RcnnConfig;
 use crate::progress::Progress;
@@ -214,87 +214,102 @@ impl Check for PropTheoremCheck {
         Some("gradcam")
     }
 
-    fn run(&self, _methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
-        let check = self.monte_carlo();
-        let (mut held, mut failed, mut undecided) = (0, 0, 0);
-        let (mut first, mut boundaries) = (None, Vec::new());
-        let mut progress = Progress::new(
-            format!("prop-theorem on {} cases", self.cases),
-            self.cases as u64,
-        );
-        for index in 0..self.cases as u64 {
-            let case = CaseId {
-                property: "theorem".into(),
-                seed: ctx.seed(),
-                case: index,
-                arch: None,
-            };
-            let g = draw_geometry(&case);
-            let stream = case.stream(streams::PROP_THEOREM);
-            let r = check.measure(
-                &g.config,
-                g.input_scale,
-                (stream.at(1), stream.at(2)),
-                ctx.alpha(),
-                ctx.device,
-                &mut progress,
-            )?;
-            match r.verdict {
-                Verdict::Pass => held += 1,
-                Verdict::Fail => {
-                    failed += 1;
-                    first.get_or_insert_with(|| Counterexample {
-                        case: case.encode(),
-                        architecture: format!("V={} {}", g.config.filters, g.describe()),
-                        value: r.summary.mean,
-                        shrink_steps: Vec::new(),
-                        original: case.encode(),
-                        replay: String::new(),
-                    });
-                }
-                _ => undecided += 1,
-            }
-            // A reading the Monte Carlo shows violated at this V: where does it start to break?
-            // (By the closed form, which this case's Monte Carlo has just agreed with.)
-            for (i, (name, value)) in bound_readings(&g.config).iter().enumerate() {
-                let violated = value.is_some_and(|b| r.summary.ci_high < b);
-                if let Some(from) = violated
-                    .then(|| boundary(&g.config, i, g.config.filters))
-                    .flatten()
-                {
-                    boundaries.push(Boundary {
-                        case: case.encode(),
-                        geometry: g.describe(),
-                        reading: name.to_string(),
-                        from_filters: from,
-                        violated_at: g.config.filters,
-                    });
-                }
+    fn units(&self, ctx: &CheckContext) -> Result<Option<usize>> {
+        runner::units(self, ctx)
+    }
+
+    fn run_units(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        ctx: &CheckContext,
+        units: &[usize],
+    ) -> Result<Vec<serde_json::Value>> {
+        runner::run_units(self, methods, ctx, units)
+    }
+
+    fn decide(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        evidence: Vec<serde_json::Value>,
+        ctx: &CheckContext,
+    ) -> Result<Outcome> {
+        runner::decide(self, methods, evidence, ctx)
+    }
+
+    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        runner::run(self, methods, ctx)
+    }
+}
+
+impl Property for PropTheoremCheck {
+    const PROPERTY: &'static str = "theorem";
+    const STATEMENT: &'static str = "the Monte Carlo agrees with the generalised closed form \
+                                     (each case at the run's per-verdict error)";
+
+    fn fresh_cases(&self) -> usize {
+        self.cases
+    }
+
+    fn test(
+        &self,
+        case: &CaseId,
+        _methods: &[&dyn CamMethod],
+        ctx: &CheckContext,
+        progress: &mut Progress,
+    ) -> Result<CaseRecord> {
+        let g = draw_geometry(case);
+        let stream = case.stream(streams::PROP_THEOREM);
+        let r = self.monte_carlo().measure(
+            &g.config,
+            g.input_scale,
+            (stream.at(1), stream.at(2)),
+            ctx.alpha(),
+            ctx.device,
+            progress,
+        )?;
+        // A reading the Monte Carlo shows violated at this V: where does it start to break?
+        // (By the closed form, which this case's Monte Carlo has just agreed with.)
+        let mut boundaries = Vec::new();
+        for (i, (name, value)) in bound_readings(&g.config).iter().enumerate() {
+            let violated = value.is_some_and(|b| r.summary.ci_high < b);
+            if let Some(from) = violated
+                .then(|| boundary(&g.config, i, g.config.filters))
+                .flatten()
+            {
+                boundaries.push(Boundary {
+                    case: case.encode(),
+                    geometry: g.describe(),
+                    reading: name.to_string(),
+                    from_filters: from,
+                    violated_at: g.config.filters,
+                });
             }
         }
-        progress.finish(&format!(
-            "{held} consistent, {failed} not, {undecided} undecided"
-        ));
-        let detail = PropertyDetail {
-            property: "theorem".into(),
-            cases: self.cases,
-            held,
-            failed,
-            inconclusive: undecided,
+        Ok(CaseRecord {
             redrawn: 0,
-            regressions_replayed: 0,
-            upsampling_failures: None,
-            counterexample: first,
+            tested: Some(format!("V={} {}", g.config.filters, g.describe())),
+            methods: vec![CaseVerdict::new(r.verdict, r.summary.mean)],
             boundaries,
-        };
-        let property = "the Monte Carlo agrees with the generalised closed form (each case at the \
-                        run's per-verdict error)";
-        let gradcam = crate::cam::gradcam::GradCam;
-        Ok(Outcome::new(vec![property_result(
-            Self::NAME,
-            &gradcam,
-            detail,
-            property,
-        )]))
+        })
+    }
+
+    /// A geometry does not shrink: the counterexample is the case itself.
+    fn shrink(
+        &self,
+        failures: &[(usize, &CaseId, &CaseRecord)],
+        _methods: &[&dyn CamMethod],
+        _ctx: &CheckContext,
+    ) -> Result<Vec<Counterexample>> {
+        Ok(failures
+            .iter()
+            .map(|&(_, case, record)| Counterexample {
+                case: case.encode(),
+                architecture: record.tested.clone().unwrap_or_default(),
+                value: record.methods[0].value,
+                shrink_steps: Vec::new(),
+                original: case.encode(),
+                replay: String::new(),
+            })
+            .collect())
     }
 }

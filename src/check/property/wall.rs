@@ -10,7 +10,8 @@
 //!
 //! The verdicts are exact (no sampling error), so they take no share of the run's family-wise
 //! error.
-use super::{shrink, CaseId, Counterexample, PropertyDetail, PropertyFindings, Regressions};
+use super::runner::{self, CaseRecord, CaseVerdict, Property};
+use super::{shrink, CaseId, Counterexample, PropertyDetail, PropertyFindings};
 use crate::cam::{explain, CamMethod};
 use crate::check::stats::Summary;
 use crate::check::wall::leakage;
@@ -205,15 +206,6 @@ pub fn leak(method: &dyn CamMethod, instance: &Instance) -> Result<Leak> {
     Ok(Leak { input, feature })
 }
 
-/// Per-method tallies of a run.
-#[derive(Default)]
-struct Tally {
-    held: usize,
-    failed: usize,
-    upsampling: usize,
-    first: Option<(CaseId, RandomArch, f64)>,
-}
-
 /// Instances by architecture, shared by the shrinks of every method of a case (certification
 /// is the costly part of building one).
 type Instances = std::collections::HashMap<String, Option<Instance>>;
@@ -290,77 +282,103 @@ impl Check for PropWallCheck {
         self.regressions.iter().map(|p| p.as_path()).collect()
     }
 
+    fn units(&self, ctx: &CheckContext) -> Result<Option<usize>> {
+        runner::units(self, ctx)
+    }
+
+    fn run_units(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        ctx: &CheckContext,
+        units: &[usize],
+    ) -> Result<Vec<serde_json::Value>> {
+        runner::run_units(self, methods, ctx, units)
+    }
+
+    fn decide(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        evidence: Vec<serde_json::Value>,
+        ctx: &CheckContext,
+    ) -> Result<Outcome> {
+        runner::decide(self, methods, evidence, ctx)
+    }
+
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
-        let regressions = self.regressions.as_deref().map(Regressions::at);
-        let replayed = match &regressions {
-            Some(r) => r.load("wall")?,
-            None => Vec::new(),
+        runner::run(self, methods, ctx)
+    }
+}
+
+impl Property for PropWallCheck {
+    const PROPERTY: &'static str = "wall";
+    const STATEMENT: &'static str =
+        "µ behind the wall's certified shadow is <= 1e-6 on every image";
+    const COUNTS_UPSAMPLING: bool = true;
+
+    fn fresh_cases(&self) -> usize {
+        self.cases
+    }
+
+    fn regressions(&self) -> Option<&std::path::Path> {
+        self.regressions.as_deref()
+    }
+
+    fn test(
+        &self,
+        case: &CaseId,
+        methods: &[&dyn CamMethod],
+        ctx: &CheckContext,
+        progress: &mut Progress,
+    ) -> Result<CaseRecord> {
+        let (instance, redrawn) = draw_instance(case, self.tau, ctx.device)?;
+        progress.inc(1);
+        let Some(instance) = instance else {
+            return Ok(CaseRecord {
+                redrawn,
+                tested: None,
+                methods: Vec::new(),
+                boundaries: Vec::new(),
+            });
         };
-        let fresh = (0..self.cases as u64).map(|case| CaseId {
-            property: "wall".into(),
-            seed: ctx.seed(),
-            case,
-            arch: None,
-        });
-        let all: Vec<CaseId> = replayed.iter().cloned().chain(fresh).collect();
-        let mut tallies: Vec<Tally> = methods.iter().map(|_| Tally::default()).collect();
-        let (mut redrawn, mut evaluated) = (0, 0);
-        let mut progress = Progress::new(
-            format!("prop-wall on {} cases", all.len()),
-            all.len() as u64,
-        );
-        for case in &all {
-            let (instance, redraws) = draw_instance(case, self.tau, ctx.device)?;
-            redrawn += redraws;
-            progress.inc(1);
-            let Some(instance) = instance else { continue };
-            evaluated += 1;
-            for (method, tally) in methods.iter().zip(&mut tallies) {
-                let leak = leak(method.as_ref(), &instance)?;
-                if !leak.fails() {
-                    tally.held += 1;
-                    continue;
-                }
-                tally.failed += 1;
-                tally.upsampling += usize::from(leak.feature <= TOLERANCE);
-                if tally.first.is_none() {
-                    tally.first = Some((case.clone(), instance.net.arch.clone(), leak.input));
-                }
-            }
-        }
-        progress.finish(&format!("{evaluated} networks, {redrawn} redrawn"));
-        let mut results = Vec::new();
+        let verdicts = methods
+            .iter()
+            .map(|method| {
+                let leak = leak(*method, &instance)?;
+                let verdict = match leak.fails() {
+                    true => Verdict::Fail,
+                    false => Verdict::Pass,
+                };
+                Ok(CaseVerdict {
+                    upsampling: leak.fails() && leak.feature <= TOLERANCE,
+                    ..CaseVerdict::new(verdict, leak.input)
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(CaseRecord {
+            redrawn,
+            tested: Some(instance.net.arch.encode()),
+            methods: verdicts,
+            boundaries: Vec::new(),
+        })
+    }
+
+    /// Shrinks each failure; the instances built on the way are shared by the methods' shrinks.
+    fn shrink(
+        &self,
+        failures: &[(usize, &CaseId, &CaseRecord)],
+        methods: &[&dyn CamMethod],
+        ctx: &CheckContext,
+    ) -> Result<Vec<Counterexample>> {
         let mut cache = Instances::new();
-        for (method, tally) in methods.iter().zip(tallies) {
-            let counterexample = match tally.first.clone() {
-                Some(first) => {
-                    let m = method.as_ref();
-                    Some(self.counterexample(m, first, &mut cache, ctx.device)?)
-                }
-                None => None,
-            };
-            if let (Some(r), Some(c)) = (&regressions, &counterexample) {
-                r.add(&CaseId::parse(&c.case)?)?;
-            }
-            results.push(property_result(
-                Self::NAME,
-                method.as_ref(),
-                PropertyDetail {
-                    property: "wall".into(),
-                    cases: evaluated,
-                    held: tally.held,
-                    failed: tally.failed,
-                    inconclusive: 0,
-                    redrawn,
-                    regressions_replayed: replayed.len(),
-                    upsampling_failures: Some(tally.upsampling),
-                    counterexample,
-                    boundaries: Vec::new(),
-                },
-                "µ behind the wall's certified shadow is <= 1e-6 on every image",
-            ));
-        }
-        Ok(Outcome::new(results))
+        failures
+            .iter()
+            .map(|&(method, case, record)| {
+                let arch = RandomArch::decode(record.tested.as_deref().unwrap_or_default())?;
+                let value = record.methods[method].value;
+                let first = (case.clone(), arch, value);
+                self.counterexample(methods[method], first, &mut cache, ctx.device)
+            })
+            .collect()
     }
 }
 
