@@ -8,7 +8,7 @@ use blindspot::cam::{explain, method_by_name};
 use blindspot::check::property::{
     positivity::PropPositivityCheck, theorem::PropTheoremCheck, wall::PropWallCheck,
 };
-use blindspot::check::theorem::TheoremCheck;
+use blindspot::check::theorem::sampler::Sampler;
 use blindspot::check::{Check, CheckContext};
 use blindspot::device::{device_name, parse_device};
 use blindspot::io::npy;
@@ -700,7 +700,6 @@ impl Hardware {
 /// max-pool, one `explain` call, i.e. one autograd call), the check's batched model one draw per
 /// call, and the check itself with chunks of D draws per model.
 fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_json::Value> {
-    let check = TheoremCheck::default();
     let config = RcnnConfig {
         filters: 512,
         classes: 1,
@@ -761,7 +760,7 @@ fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_jso
             let mut done = 0;
             while done < total {
                 let len = chunk.min(total - done);
-                check.sample(&config, &xi, stream, done as u64, len, device)?;
+                Sampler::new(&config, &xi, stream, true, device).sample(done as u64, len)?;
                 done += len;
             }
             Ok(())

@@ -8,6 +8,7 @@ use blindspot::check::randomization::{Distribution, Mode, RandomizationCheck};
 use blindspot::check::similarity::{hog, ssim};
 use blindspot::check::stats::{average_ranks, bootstrap_interval, spearman, t_interval, Side};
 use blindspot::check::suite::Suite;
+use blindspot::check::theorem::sampler::Sampler;
 use blindspot::check::theorem::{
     closed_form, expected_sqrt_chi, ClassChoice, Estimator, TheoremCheck, TheoremFindings,
 };
@@ -104,7 +105,6 @@ pub fn trials() -> Vec<Trial> {
         ),
         Trial::test("checks::theorem::draws_do_not_depend_on_chunking", || {
             // Chunk sizes depend on the device; the draws, hence the verdicts, must not.
-            let check = TheoremCheck::default();
             let config = RcnnConfig {
                 filters: 64,
                 classes: 1,
@@ -112,14 +112,11 @@ pub fn trials() -> Vec<Trial> {
             };
             let xi = blindspot::model::init::Init::new(3, Device::Cpu).normal(&[1, 1, 29, 29], 1.0);
             let stream = Stream::from_seed(40);
-            let (whole, _) = check.sample(&config, &xi, stream, 0, 6, Device::Cpu)?;
+            let sampler = Sampler::new(&config, &xi, stream, true, Device::Cpu);
+            let (whole, _) = sampler.sample(0, 6)?;
             let mut pieces = Vec::new();
             for (start, len) in [(0u64, 1i64), (1, 2), (3, 3)] {
-                pieces.extend(
-                    check
-                        .sample(&config, &xi, stream, start, len, Device::Cpu)?
-                        .0,
-                );
+                pieces.extend(sampler.sample(start, len)?.0);
             }
             let worst = whole
                 .iter()

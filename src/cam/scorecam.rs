@@ -101,31 +101,26 @@ impl CamMethod for ScoreCam {
         let mut live_scores = Vec::new();
         let mut start = 0;
         while start < total {
-            let len = chunk.min(total - start);
-            let channels = live.narrow(0, start, len);
-            let chunk_owners = owners.index_select(0, &channels);
-            let logits = crate::device::catching("scoring masked inputs", || {
-                tch::no_grad(|| -> Result<Tensor> {
-                    let up = flat.index_select(0, &channels).upsample_bilinear2d(
-                        [height, width],
-                        true,
-                        None,
-                        None,
-                    );
-                    let lo = up.amin([1, 2, 3].as_slice(), true);
-                    let hi = up.amax([1, 2, 3].as_slice(), true);
-                    let masks = (up - &lo) / (hi - lo + 1e-8);
-                    ctx.model
-                        .forward(&(ctx.input.index_select(0, &chunk_owners) * masks))
-                })
-            });
-            let logits = match logits {
-                Err(e) if len > 1 && crate::device::is_out_of_memory(&e) => {
-                    chunk = len / 2;
-                    continue;
-                }
-                other => other?,
-            };
+            let scored =
+                crate::device::halving(&mut chunk, total - start, "scoring masked inputs", |len| {
+                    let channels = live.narrow(0, start, len);
+                    let chunk_owners = owners.index_select(0, &channels);
+                    let logits = tch::no_grad(|| -> Result<Tensor> {
+                        let up = flat.index_select(0, &channels).upsample_bilinear2d(
+                            [height, width],
+                            true,
+                            None,
+                            None,
+                        );
+                        let lo = up.amin([1, 2, 3].as_slice(), true);
+                        let hi = up.amax([1, 2, 3].as_slice(), true);
+                        let masks = (up - &lo) / (hi - lo + 1e-8);
+                        ctx.model
+                            .forward(&(ctx.input.index_select(0, &chunk_owners) * masks))
+                    })?;
+                    Ok((logits, chunk_owners))
+                });
+            let ((logits, chunk_owners), len) = scored?;
             live_scores.push(ctx.target_scores(&logits, &chunk_owners));
             start += len;
         }

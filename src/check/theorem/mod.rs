@@ -19,17 +19,21 @@
 //! form lies outside it; pass iff it lies inside and the precision was reached; inconclusive iff
 //! it lies inside but `max_draws` ran out first. Each reading of the talk's bound "holds" unless
 //! the interval's upper end is below it.
+pub mod sampler;
+
 use super::stats::{finite, mean, percent, std, t_interval, Side};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Verdict};
-use crate::cam::{explain, gradcam::GradCam, CamMethod};
+use crate::cam::{gradcam::GradCam, CamMethod};
 use crate::error::{Error, Result};
 use crate::model::init::Init;
-use crate::model::rcnn::{RcnnConfig, RcnnDraws};
+use crate::model::rcnn::RcnnConfig;
 use crate::progress::Progress;
 use crate::seed::{streams, Stream};
+pub use sampler::LOOK;
+use sampler::{chunk_draws, patch_norms, Sampler, StoppingRule};
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::ln_gamma;
-use tch::{Device, Kind, Tensor};
+use tch::Device;
 
 /// How each draw's GradCAM values become the Monte Carlo statistic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -88,13 +92,9 @@ const KERNEL: i64 = 2;
 const SIZE: i64 = 29;
 const TAU: f64 = 1.0;
 const ONE: f64 = 1.0;
-/// Level of the interval that measures precision (not the decision's level).
-const PRECISION_LEVEL: f64 = 0.95;
 const RELATIVE_HALF_WIDTH: f64 = 0.02;
 const MIN_DRAWS: i64 = 512;
 const MAX_DRAWS: i64 = 200_000;
-/// Draws between two looks of the stopping rule (after the first, at min_draws).
-pub const LOOK: usize = 32;
 const SCALING_FILTERS: i64 = 512;
 
 fn filters() -> Vec<i64> {
@@ -392,38 +392,6 @@ impl TheoremCheck {
         sweep.chain(scaling).collect()
     }
 
-    /// Per-draw statistics for draws `first..first + count` of `stream` (draw i is seeded by
-    /// `stream.at(i)` alone) of `config` on image `xi` [1, 1, H, W]: (plain, control-variate)
-    /// values of the pixel-averaged GC / ‖m‖.
-    pub fn sample(
-        &self,
-        config: &RcnnConfig,
-        xi: &Tensor,
-        stream: Stream,
-        first: u64,
-        count: i64,
-        device: Device,
-    ) -> Result<(Vec<f64>, Vec<f64>)> {
-        let g = geometry(config);
-        let model = RcnnDraws::new(config.clone(), count, stream, first, device);
-        let x = xi.to_device(device).expand(
-            [count, config.in_channels, config.height, config.width],
-            false,
-        );
-        let targets = (self.class == ClassChoice::Fixed)
-            .then(|| Tensor::zeros([count], (Kind::Int64, device)));
-        let e = explain(&GradCam as &dyn CamMethod, &model, &x, targets.as_ref())?;
-        let norms = patch_norms(xi, config.kernel).to_device(device);
-        let rows = g.dead_rows.end - g.dead_rows.start;
-        let s = e.raw.narrow(1, g.dead_rows.start, rows)
-            / norms.narrow(0, g.dead_rows.start, rows).unsqueeze(0);
-        let per_draw = |t: Tensor| {
-            let means = t.mean_dim([1, 2].as_slice(), false, Kind::Double);
-            Vec::<f64>::try_from(means.to_device(Device::Cpu)).expect("values")
-        };
-        Ok((per_draw(s.relu()), per_draw(s.abs() * 0.5)))
-    }
-
     /// Runs one configuration to the precision target.
     pub fn run_config(
         &self,
@@ -486,51 +454,23 @@ impl TheoremCheck {
         let config = config.clone();
         let shape = [1, config.in_channels, config.height, config.width];
         let xi = Init::new(streams.0.seed(), Device::Cpu).normal(&shape, 1.0) * input_scale;
-        let draws = streams.1;
-        let mut chunk = chunk.max(1);
+        let sampler = Sampler::new(
+            &config,
+            &xi,
+            streams.1,
+            self.class == ClassChoice::Fixed,
+            device,
+        );
         let (min_draws, max_draws) = self.draw_range();
-        let max_draws = max_draws.max(min_draws) as usize;
-        let (mut values, mut plain): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
-        let half_width = |values: &[f64]| {
-            let s = t_interval(values, PRECISION_LEVEL, Side::TwoSided);
-            (s.ci_high - s.ci_low) / 2.0 / s.mean.abs().max(1e-300)
+        let rule = StoppingRule {
+            min_draws: min_draws as usize,
+            max_draws: max_draws.max(min_draws) as usize,
+            relative_half_width: self.relative_half_width,
         };
-        // The stopping rule looks at fixed draw counts (min_draws, then every LOOK draws), never
-        // at chunk boundaries: chunks follow the device, and the draws kept must not.
-        let mut look = (min_draws as usize).min(max_draws);
-        let stop = loop {
-            if values.len() >= look {
-                if look >= max_draws || half_width(&values[..look]) <= self.relative_half_width {
-                    break look;
-                }
-                look = (look + LOOK).min(max_draws);
-                continue;
-            }
-            let first = values.len() as u64;
-            // Never past max_draws: the last chunk is cut to what remains.
-            let count = chunk.min((max_draws - values.len()) as i64).max(1);
-            let sampled = crate::device::catching("sampling the Monte Carlo's draws", || {
-                self.sample(&config, &xi, draws, first, count, device)
-            });
-            let (p, cv) = match sampled {
-                Err(e) if count > 1 && crate::device::is_out_of_memory(&e) => {
-                    chunk = count / 2;
-                    continue;
-                }
-                other => other?,
-            };
-            values.extend(if self.estimator() == Estimator::ControlVariate {
-                cv
-            } else {
-                p.clone()
-            });
-            plain.extend(p);
-            progress.inc(0);
-        };
-        values.truncate(stop);
-        plain.truncate(stop);
+        let control_variate = self.estimator() == Estimator::ControlVariate;
+        let (values, plain) = sampler.until(&rule, control_variate, chunk, progress)?;
         progress.inc(1);
-        let precise = half_width(&values) <= self.relative_half_width;
+        let precise = sampler::relative_half_width(&values) <= self.relative_half_width;
         let s = t_interval(&values, 1.0 - alpha, Side::TwoSided);
         let exact = closed_form(&config) * self.closed_form_factor;
         let fixed = self.class == ClassChoice::Fixed;
@@ -567,7 +507,7 @@ impl TheoremCheck {
                     mean: mean(&plain),
                     std: std(&plain),
                 },
-                relative_half_width: half_width(&values),
+                relative_half_width: sampler::relative_half_width(&values),
                 target_relative_half_width: self.relative_half_width,
                 n_vis: g.n_vis,
                 pixels_behind_wall: g.dead_rows.end - g.dead_rows.start,
@@ -625,41 +565,6 @@ impl TheoremCheck {
             )
         })
     }
-}
-
-/// Draws per model (chunk) for V filters. On a CPU about 2,048 feature maps of 28×28 (6.4 MB per
-/// [D, V, h, w] tensor): `make bench` at V = 512 measured 380, 379 and 391 draws/s in chunks of 4
-/// over three runs, against 305, 376 and 370 in chunks of 8, 479, 311 and 332 in chunks of 1, and
-/// 194–200 in chunks of 64 (tensors far out of cache). On a GPU, large chunks amortise the
-/// per-call overhead: as many draws as fit in half the free memory at an estimated 32 bytes per
-/// feature-map element (the conv output, its gradient, the pooling's values and int64 indices and
-/// the map, in float32), up to 65,536 draws; 16,384 maps where the free memory cannot be read. A
-/// chunk that still runs out of memory is halved and tried again. Neither the draws nor the
-/// number kept depends on the chunking ([`LOOK`]).
-pub fn chunk_draws(config: &RcnnConfig, device: Device) -> i64 {
-    let (h, w) = config.map_size();
-    let per_draw = (config.filters * h * w).max(1);
-    // Budgets in 28×28 maps, the default geometry's.
-    let budget = |maps: i64| (maps * 28 * 28 / per_draw).max(1);
-    match device {
-        Device::Cpu => budget(2_048),
-        _ => crate::device::chunk_for_memory(
-            device,
-            32 * per_draw as u64,
-            budget(16_384),
-            (1, 65_536),
-        ),
-    }
-}
-
-/// ‖m_ij‖₂ of every C×k×k patch of a [1, C, H, W] image, [H − k + 1, W − k + 1].
-pub fn patch_norms(xi: &Tensor, k: i64) -> Tensor {
-    let ones = Tensor::ones([1, xi.size()[1], k, k], (Kind::Float, xi.device()));
-    xi.square()
-        .conv2d(&ones, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
-        .sqrt()
-        .squeeze_dim(0)
-        .squeeze_dim(0)
 }
 
 impl Check for TheoremCheck {

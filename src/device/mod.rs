@@ -10,6 +10,10 @@
 //! NVIDIA driver is there (`/dev/nvidiactl`, `/proc/driver/nvidia` or WSL's `/dev/dxg`; the
 //! environment variable `BLINDSPOT_CUDA` overrides the probe), before any CUDA query (libtorch
 //! caches its first answer).
+mod memory;
+
+pub use memory::{catching, chunk_for_memory, free_memory, halving, is_out_of_memory};
+
 use crate::error::{Error, Result};
 use std::sync::OnceLock;
 use tch::{Cuda, Device};
@@ -101,43 +105,6 @@ pub fn cuda_if_available() -> Device {
     }
 }
 
-/// Free memory of a CUDA device in bytes, as the CUDA runtime reports it (memory that libtorch's
-/// caching allocator holds counts as used); None on the CPU or where the runtime's
-/// `cudaMemGetInfo` cannot be found. Looked up with `dlsym` in the runtime the CUDA backend
-/// loaded, so nothing links against CUDA.
-pub fn free_memory(device: Device) -> Option<u64> {
-    let Device::Cuda(index) = device else {
-        return None;
-    };
-    if !cuda_available() {
-        return None;
-    }
-    type GetDevice = unsafe extern "C" fn(*mut libc::c_int) -> libc::c_int;
-    type SetDevice = unsafe extern "C" fn(libc::c_int) -> libc::c_int;
-    type MemGetInfo = unsafe extern "C" fn(*mut libc::size_t, *mut libc::size_t) -> libc::c_int;
-    let (get, set, info) = (
-        symbol("cudaGetDevice")?,
-        symbol("cudaSetDevice")?,
-        symbol("cudaMemGetInfo")?,
-    );
-    // SAFETY: the CUDA runtime's documented signatures; the current device is restored.
-    unsafe {
-        let (get, set, info): (GetDevice, SetDevice, MemGetInfo) = (
-            std::mem::transmute::<*mut libc::c_void, GetDevice>(get),
-            std::mem::transmute::<*mut libc::c_void, SetDevice>(set),
-            std::mem::transmute::<*mut libc::c_void, MemGetInfo>(info),
-        );
-        let mut previous: libc::c_int = 0;
-        if get(&mut previous) != 0 || set(index as libc::c_int) != 0 {
-            return None;
-        }
-        let (mut free, mut total): (libc::size_t, libc::size_t) = (0, 0);
-        let status = info(&mut free, &mut total);
-        set(previous);
-        (status == 0).then_some(free as u64)
-    }
-}
-
 /// The address of a C symbol in any library the process has loaded (`dlsym` with
 /// `RTLD_DEFAULT`), or None.
 pub(crate) fn symbol(name: &str) -> Option<*mut libc::c_void> {
@@ -145,50 +112,6 @@ pub(crate) fn symbol(name: &str) -> Option<*mut libc::c_void> {
     // SAFETY: a valid C string; RTLD_DEFAULT searches every loaded library.
     let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c_name.as_ptr()) };
     (!address.is_null()).then_some(address)
-}
-
-/// Whether a libtorch failure (as blindspot reports it) was the device running out of memory;
-/// the callers that size their chunks from [`free_memory`] halve the chunk and try again.
-pub fn is_out_of_memory(error: &Error) -> bool {
-    let text = error.to_string();
-    text.contains("out of memory") || text.contains("OutOfMemory")
-}
-
-/// Runs `f`, turning a panic into an error (`context` says of what): tch's tensor operations
-/// without the `f_` prefix panic with libtorch's message, so a built-in model that runs out of
-/// device memory panics where a TorchScript model returns an error; both become an error that
-/// [`is_out_of_memory`] recognises.
-///
-/// The thread's autograd mode is restored after a panic: `tch::no_grad` restores it only when its
-/// closure returns, and a thread left in no-grad mode crashes at its next backward pass.
-pub fn catching<T>(context: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    // SAFETY: sets the thread-local grad mode and returns the previous one; set back at once.
-    let grad = unsafe { torch_sys::at_grad_set_enabled(1) };
-    unsafe { torch_sys::at_grad_set_enabled(grad) };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        // SAFETY: as above.
-        unsafe { torch_sys::at_grad_set_enabled(grad) };
-        Err(Error::Torch {
-            context: context.into(),
-            message: crate::error::first_line(&crate::error::panic_message(panic.as_ref())),
-        })
-    })
-}
-
-/// Items per chunk when each item needs about `bytes_per_item` of device memory at once: on a
-/// GPU, as many as fit in half its free memory, between `least` and `most`; `otherwise` on the
-/// CPU (whose callers pass a size measured for its caches, not its memory) and on a GPU whose
-/// free memory is unknown.
-pub fn chunk_for_memory(
-    device: Device,
-    bytes_per_item: u64,
-    otherwise: i64,
-    (least, most): (i64, i64),
-) -> i64 {
-    match free_memory(device) {
-        Some(free) => ((free / 2 / bytes_per_item.max(1)) as i64).clamp(least, most),
-        None => otherwise,
-    }
 }
 
 /// `dlopen`s `libtorch_cuda.so` globally: by name first (the binary's rpath, `LD_LIBRARY_PATH`),
