@@ -15,6 +15,38 @@
 //!
 //! Counterexamples persist in a regressions file (one replay string a line, like proptest's
 //! `proptest-regressions/`), replayed first on the next run.
+/// The [`crate::check::Check`] methods every property takes from the generic [`runner`]:
+/// `units`, `run_units`, `decide` and `run` (a property itself is [`runner::Property`]).
+macro_rules! property_runner_methods {
+    () => {
+        fn units(&self, ctx: &CheckContext) -> Result<Option<usize>> {
+            super::runner::units(self, ctx)
+        }
+
+        fn run_units(
+            &self,
+            methods: &[Box<dyn CamMethod>],
+            ctx: &CheckContext,
+            units: &[usize],
+        ) -> Result<Vec<serde_json::Value>> {
+            super::runner::run_units(self, methods, ctx, units)
+        }
+
+        fn decide(
+            &self,
+            methods: &[Box<dyn CamMethod>],
+            evidence: Vec<serde_json::Value>,
+            ctx: &CheckContext,
+        ) -> Result<Outcome> {
+            super::runner::decide(self, methods, evidence, ctx)
+        }
+
+        fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+            super::runner::run(self, methods, ctx)
+        }
+    };
+}
+
 pub mod positivity;
 pub mod runner;
 pub mod theorem;

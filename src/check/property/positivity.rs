@@ -5,7 +5,7 @@
 //! lower Student-t bound of E[GC] (at the run's per-verdict error) is above 0, fails when every
 //! draw gives exactly 0 (nothing to see behind the wall), and is undecided otherwise. The first
 //! failing architecture is shrunk.
-use super::runner::{self, CaseRecord, CaseVerdict, Property};
+use super::runner::{CaseRecord, CaseVerdict, Property};
 use super::{shrink, CaseId, Counterexample};
 use crate::cam::{explain, gradcam::GradCam, CamMethod};
 use crate::check::stats::{t_interval, Side};
@@ -151,31 +151,7 @@ impl Check for PropPositivityCheck {
         Some("gradcam")
     }
 
-    fn units(&self, ctx: &CheckContext) -> Result<Option<usize>> {
-        runner::units(self, ctx)
-    }
-
-    fn run_units(
-        &self,
-        methods: &[Box<dyn CamMethod>],
-        ctx: &CheckContext,
-        units: &[usize],
-    ) -> Result<Vec<serde_json::Value>> {
-        runner::run_units(self, methods, ctx, units)
-    }
-
-    fn decide(
-        &self,
-        methods: &[Box<dyn CamMethod>],
-        evidence: Vec<serde_json::Value>,
-        ctx: &CheckContext,
-    ) -> Result<Outcome> {
-        runner::decide(self, methods, evidence, ctx)
-    }
-
-    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
-        runner::run(self, methods, ctx)
-    }
+    property_runner_methods!();
 }
 
 impl Property for PropPositivityCheck {
@@ -200,12 +176,7 @@ impl Property for PropPositivityCheck {
         progress.inc(1);
         let (arch, redrawn) = architecture(case, self.tau)?;
         let Some(arch) = arch else {
-            return Ok(CaseRecord {
-                redrawn,
-                tested: None,
-                methods: Vec::new(),
-                boundaries: Vec::new(),
-            });
+            return Ok(CaseRecord::untested(redrawn));
         };
         let values = behind_the_wall(&arch, case, self.draws, ctx.device)?;
         let (verdict, lower) = judge(&values, ctx.alpha());

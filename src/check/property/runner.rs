@@ -33,6 +33,18 @@ pub struct CaseRecord {
     pub boundaries: Vec<Boundary>,
 }
 
+impl CaseRecord {
+    /// A case that drew no valid instance after `redrawn` draws: not counted.
+    pub fn untested(redrawn: usize) -> Self {
+        CaseRecord {
+            redrawn,
+            tested: None,
+            methods: Vec::new(),
+            boundaries: Vec::new(),
+        }
+    }
+}
+
 /// What one case says about one method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseVerdict {

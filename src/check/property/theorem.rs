@@ -6,7 +6,7 @@
 //! pooled size and wall), each case a verdict of the run's family. For every reading of the
 //! talk's bound that the case's Monte Carlo shows violated, the smallest V at which the closed
 //! form falls below it is found by bisection.
-use super::runner::{self, CaseRecord, CaseVerdict, Property};
+use super::runner::{CaseRecord, CaseVerdict, Property};
 use super::{Boundary, CaseId, Counterexample};
 use crate::cam::CamMethod;
 use crate::check::theorem::{bound_readings, closed_form, TheoremCheck};
@@ -214,31 +214,7 @@ impl Check for PropTheoremCheck {
         Some("gradcam")
     }
 
-    fn units(&self, ctx: &CheckContext) -> Result<Option<usize>> {
-        runner::units(self, ctx)
-    }
-
-    fn run_units(
-        &self,
-        methods: &[Box<dyn CamMethod>],
-        ctx: &CheckContext,
-        units: &[usize],
-    ) -> Result<Vec<serde_json::Value>> {
-        runner::run_units(self, methods, ctx, units)
-    }
-
-    fn decide(
-        &self,
-        methods: &[Box<dyn CamMethod>],
-        evidence: Vec<serde_json::Value>,
-        ctx: &CheckContext,
-    ) -> Result<Outcome> {
-        runner::decide(self, methods, evidence, ctx)
-    }
-
-    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
-        runner::run(self, methods, ctx)
-    }
+    property_runner_methods!();
 }
 
 impl Property for PropTheoremCheck {

@@ -10,7 +10,7 @@
 //!
 //! The verdicts are exact (no sampling error), so they take no share of the run's family-wise
 //! error.
-use super::runner::{self, CaseRecord, CaseVerdict, Property};
+use super::runner::{CaseRecord, CaseVerdict, Property};
 use super::{shrink, CaseId, Counterexample, PropertyDetail, PropertyFindings};
 use crate::cam::{explain, CamMethod};
 use crate::check::stats::Summary;
@@ -282,31 +282,7 @@ impl Check for PropWallCheck {
         self.regressions.iter().map(|p| p.as_path()).collect()
     }
 
-    fn units(&self, ctx: &CheckContext) -> Result<Option<usize>> {
-        runner::units(self, ctx)
-    }
-
-    fn run_units(
-        &self,
-        methods: &[Box<dyn CamMethod>],
-        ctx: &CheckContext,
-        units: &[usize],
-    ) -> Result<Vec<serde_json::Value>> {
-        runner::run_units(self, methods, ctx, units)
-    }
-
-    fn decide(
-        &self,
-        methods: &[Box<dyn CamMethod>],
-        evidence: Vec<serde_json::Value>,
-        ctx: &CheckContext,
-    ) -> Result<Outcome> {
-        runner::decide(self, methods, evidence, ctx)
-    }
-
-    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
-        runner::run(self, methods, ctx)
-    }
+    property_runner_methods!();
 }
 
 impl Property for PropWallCheck {
@@ -333,12 +309,7 @@ impl Property for PropWallCheck {
         let (instance, redrawn) = draw_instance(case, self.tau, ctx.device)?;
         progress.inc(1);
         let Some(instance) = instance else {
-            return Ok(CaseRecord {
-                redrawn,
-                tested: None,
-                methods: Vec::new(),
-                boundaries: Vec::new(),
-            });
+            return Ok(CaseRecord::untested(redrawn));
         };
         let verdicts = methods
             .iter()
