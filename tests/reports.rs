@@ -386,6 +386,16 @@ max_draws = 64
         err.to_string().contains("contradicts its own evidence"),
         || err.to_string(),
     )?;
+    // A shard of another seed or blindspot version, named with its difference.
+    for (edit, want) in [(0, "seed 99"), (1, "blindspot 0.0.0-other")] {
+        let mut foreign = shards.clone();
+        match edit {
+            0 => foreign[3].seed = 99,
+            _ => foreign[3].blindspot = "0.0.0-other".into(),
+        }
+        let err = merge(foreign, false, &registry).err().ok_or("a foreign shard merged")?;
+        ensure(err.to_string().contains(want), || err.to_string())?;
+    }
     // A shard run with other parameters.
     let mut other = shards;
     other[0].evidence[0].params["tau"] = serde_json::json!(2.0);
