@@ -5,6 +5,7 @@ use crate::common::{ensure, ensure_close, fixture, root, TestResult};
 use crate::python::python;
 use blindspot::cam::explain;
 use blindspot::cam::external::{ExternalMethod, ExternalSpec};
+use blindspot::cam::recorded::RecordedOrigin;
 use blindspot::check::wall::WallCheck;
 use blindspot::check::{Check, CheckContext, Subject};
 use blindspot::data::DataSpec;
@@ -49,6 +50,11 @@ pub fn trials() -> Vec<Trial> {
         Trial::test(
             "external::pytorch_grad_cam_adapter_matches_builtin_wall_mu",
             adapter_parity,
+        )
+        .with_ignored_flag(!available),
+        Trial::test(
+            "external::sharded_suite_with_an_external_method_merges",
+            sharded_external,
         )
         .with_ignored_flag(!available),
         Trial::test(
@@ -247,4 +253,37 @@ fn export_round_trip() -> TestResult {
     )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// A suite with an external method, split by method across 2 shards: the shard that ran the
+/// external command records it by name and spec, and the merge (which runs no method) gives the
+/// unsharded report byte for byte.
+fn sharded_external() -> TestResult {
+    let spec = adapter("GradCAM");
+    let text = format!(
+        "name = \"ext\"\nseed = 1\nmethods = [\"gradcam\"]\n[[external]]\nname = \"{}\"\n\
+         command = '{}'\n[[checks]]\ncheck = \"wall\"\nmodel = \"builtin:stack-masked\"\n\
+         data = {{ synthetic = 4 }}\nlooks = 1\n",
+        spec.name, spec.command
+    );
+    let suite =
+        blindspot::check::suite::Suite::parse(&text, "ext.toml", std::path::Path::new("."))?;
+    let whole = suite.run(Device::Cpu, None)?.report;
+    let shards = vec![
+        suite.run(Device::Cpu, Some((2, 2)))?.report,
+        suite.run(Device::Cpu, Some((1, 2)))?.report,
+    ];
+    let recorded = &shards[0].evidence[0].methods[1];
+    ensure(
+        recorded.name == spec.name
+            && matches!(&recorded.origin, RecordedOrigin::External(s) if s.contains(&spec.command)),
+        || format!("{recorded:?}"),
+    )?;
+    let merged = crate::common::merge(shards)?;
+    ensure(merged.to_json() == whole.to_json(), || {
+        "the merged report differs from the unsharded one".into()
+    })?;
+    ensure(whole.results.iter().any(|r| r.method == spec.name), || {
+        "no result of the external method".into()
+    })
 }

@@ -393,7 +393,9 @@ max_draws = 64
             0 => foreign[3].seed = 99,
             _ => foreign[3].blindspot = "0.0.0-other".into(),
         }
-        let err = merge(foreign, false, &registry).err().ok_or("a foreign shard merged")?;
+        let err = merge(foreign, false, &registry)
+            .err()
+            .ok_or("a foreign shard merged")?;
         ensure(err.to_string().contains(want), || err.to_string())?;
     }
     // A shard run with other parameters.
