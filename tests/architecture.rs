@@ -2,13 +2,14 @@
 //! tiny `saturation` check below), dependencies that point one way, one seed policy, unique
 //! badge and JUnit names.
 use crate::common::{ensure, fixture, load_npy, root, TestResult};
-use blindspot::cam::{explain, explain_batched, method_named, CamMethod};
+use blindspot::cam::{explain, method_named, CamMethod};
 use blindspot::check::stats::{judge_below, Threshold};
 use blindspot::check::suite::Suite;
 use blindspot::check::theorem::TheoremCheck;
 use blindspot::check::{
     Check, CheckContext, CheckResult, ErrorControl, Findings, Outcome, Registry, Subject, Verdict,
 };
+use blindspot::data::DataSpec;
 use blindspot::harness::SanityHarness;
 use blindspot::seed::{streams, Seeds};
 use libtest_mimic::Trial;
@@ -46,22 +47,48 @@ impl Check for Saturation {
         Some(&mut self.subject)
     }
 
-    fn run(
+    /// One work unit per image (a shard explains its images; the merge judges them all), when
+    /// the images are synthetic and so counted without reading a folder.
+    fn units(&self, _ctx: &CheckContext) -> blindspot::Result<Option<usize>> {
+        Ok(match &self.subject.data {
+            DataSpec::Synthetic { synthetic, .. } => Some(*synthetic as usize),
+            _ => None,
+        })
+    }
+
+    /// Each image's saturated share for every method, one image at a time.
+    fn run_units(
         &self,
         methods: &[Box<dyn CamMethod>],
         ctx: &CheckContext,
-    ) -> blindspot::Result<Outcome> {
+        units: &[usize],
+    ) -> blindspot::Result<Vec<serde_json::Value>> {
         let model = self.subject.open(ctx)?;
         let x = self.subject.images(model.as_ref(), ctx)?;
+        let mut found = Vec::new();
+        for &unit in units {
+            let image = x.narrow(0, unit as i64, 1);
+            let mut shares = Vec::new();
+            for method in methods {
+                let e = explain(method.as_ref(), model.as_ref(), &image, None)?;
+                let share = e.maps.ge(0.99).to_kind(Kind::Double).mean(Kind::Double);
+                shares.push(share.double_value(&[]));
+            }
+            found.push(serde_json::json!(shares));
+        }
+        Ok(found)
+    }
+
+    /// Pass iff the one-sided upper bound of the mean saturated share is below the threshold.
+    fn decide(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        evidence: Vec<serde_json::Value>,
+        ctx: &CheckContext,
+    ) -> blindspot::Result<Outcome> {
         let mut results = Vec::new();
-        for method in methods {
-            let e = explain_batched(method.as_ref(), model.as_ref(), &x, None, 8)?;
-            let share = e.maps.ge(0.99).to_kind(Kind::Double).mean_dim(
-                [1i64, 2].as_slice(),
-                false,
-                Kind::Double,
-            );
-            let values = Vec::<f64>::try_from(share).expect("shares");
+        for (m, method) in methods.iter().enumerate() {
+            let values: Vec<f64> = evidence.iter().filter_map(|v| v[m].as_f64()).collect();
             let bar = Threshold {
                 value: self.threshold,
                 inclusive: false,
@@ -85,6 +112,14 @@ impl Check for Saturation {
             });
         }
         Ok(Outcome::new(results))
+    }
+
+    fn run(
+        &self,
+        methods: &[Box<dyn CamMethod>],
+        ctx: &CheckContext,
+    ) -> blindspot::Result<Outcome> {
+        blindspot::check::run_split(self, methods, ctx)
     }
 }
 
@@ -144,6 +179,37 @@ fn added_check() -> TestResult {
     ensure(
         sobel.verdict != Verdict::Error && sobel.summary.n == 4,
         || sobel.reason.clone(),
+    )?;
+    // At one look it splits into its images across 3 shards and merges through the registry
+    // that knows it; with further looks (the suite's default) it runs whole on one shard; a
+    // merge without its registration says which registry to use.
+    let one_look = SUITE.replace("synthetic = 4 }", "synthetic = 4 }\nlooks = 1");
+    let mut split_shards = Vec::new();
+    for (text, split) in [(one_look.as_str(), true), (SUITE, false)] {
+        let suite = Suite::parse_with(text, "custom.toml", here, &registry)?;
+        let whole = suite.run(Device::Cpu, None)?.report;
+        let shards: Vec<_> = (1..=3)
+            .map(|k| suite.run(Device::Cpu, Some((k, 3))).map(|r| r.report))
+            .collect::<blindspot::Result<_>>()?;
+        let units: Vec<usize> = shards
+            .iter()
+            .map(|r| r.evidence.iter().map(|e| e.records.len()).sum::<usize>() + r.checks.len())
+            .collect();
+        let want = if split { vec![2, 1, 1] } else { vec![1, 0, 0] };
+        let merged = blindspot::check::merge::merge(shards.clone(), false, &registry)?;
+        ensure(units == want && merged.to_json() == whole.to_json(), || {
+            format!("split {split}: units {units:?}, or the merge differs from the whole run")
+        })?;
+        if split {
+            split_shards = shards;
+        }
+    }
+    let err = blindspot::check::merge::merge(split_shards, false, &Registry::builtin())
+        .err()
+        .ok_or("merged without the check's registration")?;
+    ensure(
+        err.to_string().contains("unknown check `saturation`"),
+        || err.to_string(),
     )?;
     let json = report.to_json();
     let back: blindspot::check::Report = serde_json::from_str(&json)?;

@@ -375,14 +375,20 @@ pub fn run_checks(
     let mut planned = Vec::new();
     let mut item = 0;
     for &(index, check) in checks {
-        let split = match shard {
-            None => None,
-            Some(_) => match check.units(ctx)? {
-                Some(count) => Some((count, Split::Units)),
-                None => check
-                    .split_by_method()
-                    .then_some((records.len(), Split::Methods)),
-            },
+        // A check's own units are decided once, by the merge, at one look: a check whose
+        // subject takes further looks splits by method (each method's looks on one shard), if
+        // it may, or runs whole.
+        let one_look = check.subject().is_none_or(|s| s.effective_looks() == 1);
+        let units = match (shard, one_look) {
+            (Some(_), true) => check.units(ctx)?,
+            _ => None,
+        };
+        let split = match (shard, units) {
+            (None, _) => None,
+            (Some(_), Some(count)) => Some((count, Split::Units)),
+            (Some(_), None) => check
+                .split_by_method()
+                .then_some((records.len(), Split::Methods)),
         };
         let work = match split {
             Some((count, split)) => {
