@@ -16,11 +16,10 @@ const PLACE: &str = "blindspot merge";
 /// Merges shard reports of one suite back into the report the whole suite would give; the
 /// checks of `registry` decide the split checks (a user's own checks included).
 pub fn merge(shards: Vec<Report>, allow_partial: bool, registry: &Registry) -> Result<Report> {
-    let place = PLACE;
     let Some(first) = shards.first() else {
         return Err(Error::input(
             "no report to merge",
-            place,
+            PLACE,
             "pass the shards' report.json files",
         ));
     };
@@ -38,14 +37,14 @@ pub fn merge(shards: Vec<Report>, allow_partial: bool, registry: &Registry) -> R
                     "a report of `{}` is not a shard (no `shard: K/N`)",
                     shard.check
                 ),
-                place,
+                PLACE,
                 "merge the report.json files written by `blindspot run --shard K/N`",
             ));
         };
         if *total.get_or_insert(n) != n {
             return Err(Error::input(
                 "the reports come from different shardings (different N in K/N)",
-                place,
+                PLACE,
                 "merge the shards of one `--shard K/N` run",
             ));
         }
@@ -56,7 +55,7 @@ pub fn merge(shards: Vec<Report>, allow_partial: bool, registry: &Registry) -> R
     if let Some(k) = present.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]) {
         return Err(Error::input(
             format!("shard {k}/{n} is given twice: its checks would appear in two shards"),
-            place,
+            PLACE,
             "merge each shard once",
         ));
     }
@@ -70,7 +69,7 @@ pub fn merge(shards: Vec<Report>, allow_partial: bool, registry: &Registry) -> R
         (false, false) => {
             return Err(Error::input(
                 format!("shards {} are missing", missing.join(", ")),
-                place,
+                PLACE,
                 "pass every shard's report.json, or --allow-partial to merge what there is \
                  (the report is then marked partial)",
             ))
@@ -97,7 +96,7 @@ pub fn merge(shards: Vec<Report>, allow_partial: bool, registry: &Registry) -> R
             if parts.iter().any(|(r, _)| r.index == run.index) {
                 return Err(Error::input(
                     format!("check {} appears in two shards", run.index),
-                    place,
+                    PLACE,
                     "merge each shard once",
                 ));
             }
@@ -122,7 +121,7 @@ pub fn merge(shards: Vec<Report>, allow_partial: bool, registry: &Registry) -> R
                      the suite does not have",
                     run.index
                 ),
-                place,
+                PLACE,
                 "merge reports as `blindspot run --shard K/N` wrote them",
             ));
         }
@@ -137,7 +136,6 @@ pub fn merge(shards: Vec<Report>, allow_partial: bool, registry: &Registry) -> R
 /// Refuses a shard that does not come from the same run as `first`, or whose whole checks'
 /// results contradict their own evidence.
 fn agrees(shard: &Report, first: &Report) -> Result<()> {
-    let place = PLACE;
     let key = |r: &Report| {
         (
             r.check.clone(),
@@ -160,7 +158,7 @@ fn agrees(shard: &Report, first: &Report) -> Result<()> {
                 first.blindspot,
                 first.schema
             ),
-            place,
+            PLACE,
             "merge the shards of one suite run with one seed, all written by one blindspot \
              version",
         ));
@@ -176,14 +174,14 @@ fn agrees(shard: &Report, first: &Report) -> Result<()> {
                 shard.suite_sha256.as_deref().unwrap_or("none"),
                 first.suite_sha256.as_deref().unwrap_or("none")
             ),
-            place,
+            PLACE,
             "run every shard from the same suite file",
         ));
     }
     if shard.partial.is_some() {
         return Err(Error::input(
             "a partial merge is not a shard: its missing shards would vanish",
-            place,
+            PLACE,
             "merge the shards' own report.json files",
         ));
     }
@@ -194,14 +192,14 @@ fn agrees(shard: &Report, first: &Report) -> Result<()> {
                 run.index,
                 shard.shard.as_deref().unwrap_or("?")
             ),
-            place,
+            PLACE,
             "merge reports as `blindspot run --shard K/N` wrote them",
         ));
     }
     if shard.checks.iter().map(|c| c.results).sum::<usize>() != shard.results.len() {
         return Err(Error::input(
             "a shard report lists more or fewer results than it holds",
-            place,
+            PLACE,
             "regenerate the shard",
         ));
     }
@@ -212,7 +210,7 @@ fn agrees(shard: &Report, first: &Report) -> Result<()> {
                 shard.precision.summary(),
                 first.precision.summary()
             ),
-            place,
+            PLACE,
             "run every shard with the same --precision (reproducible gives the same \
              bits on every x86-64 machine with AVX2)",
         ));
@@ -221,7 +219,7 @@ fn agrees(shard: &Report, first: &Report) -> Result<()> {
         return Err(Error::input(
             "the shards were run with different error control (family-wise error or \
              family size)",
-            place,
+            PLACE,
             "merge the shards of one suite run",
         ));
     }
