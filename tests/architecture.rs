@@ -1,13 +1,14 @@
 //! The design's promises, tested: a check added as one file and one registration line (the
-//! tiny `saturation` check below), dependencies that point one way, one seed policy, unique
-//! badge and JUnit names.
+//! tiny `saturation` check below, with findings of its own type), dependencies that point one
+//! way, one seed policy, unique badge and JUnit names.
 use crate::common::{ensure, fixture, load_npy, root, TestResult};
 use blindspot::cam::{explain, method_named, CamMethod};
 use blindspot::check::stats::{judge_below, Threshold};
 use blindspot::check::suite::Suite;
 use blindspot::check::theorem::TheoremCheck;
 use blindspot::check::{
-    Check, CheckContext, CheckResult, ErrorControl, Findings, Outcome, Registry, Subject, Verdict,
+    Check, CheckContext, CheckFindings, CheckResult, ErrorControl, Findings, Outcome, Registry,
+    Subject, Verdict,
 };
 use blindspot::data::DataSpec;
 use blindspot::harness::SanityHarness;
@@ -35,9 +36,49 @@ fn half() -> f64 {
     0.5
 }
 
+/// The saturation check's own numbers for one method, typed: the registry decodes them from a
+/// report, and they print their own table line and badge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SaturationFindings {
+    detail: SaturationDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SaturationDetail {
+    images: usize,
+    /// Images whose map is at its maximum on at least half of its pixels.
+    mostly_saturated: usize,
+}
+
+impl CheckFindings for SaturationFindings {
+    fn as_percent(&self) -> bool {
+        true
+    }
+
+    fn table_line(&self, r: &CheckResult) -> Option<String> {
+        let d = &self.detail;
+        Some(format!(
+            "{:<20} {:<12} {} of {} images mostly saturated",
+            r.title,
+            r.verdict.shouted(),
+            d.mostly_saturated,
+            d.images
+        ))
+    }
+
+    fn badge_message(&self, r: &CheckResult) -> Option<String> {
+        let d = &self.detail;
+        Some(format!(
+            "{}/{} saturated {}",
+            d.mostly_saturated, d.images, r.verdict
+        ))
+    }
+}
+
 impl Check for Saturation {
     const NAME: &'static str = "saturation";
     const ABOUT: &'static str = "Share of each map's pixels at its maximum";
+    type Findings = SaturationFindings;
 
     fn subject(&self) -> Option<&Subject> {
         Some(&self.subject)
@@ -94,11 +135,10 @@ impl Check for Saturation {
                 inclusive: false,
             };
             let (verdict, s) = judge_below(&values, ctx.alpha(), bar);
-            let mut extra = serde_json::Map::new();
-            extra.insert(
-                "detail".into(),
-                serde_json::json!({ "images": values.len() }),
-            );
+            let detail = SaturationDetail {
+                images: values.len(),
+                mostly_saturated: values.iter().filter(|&&v| v >= 0.5).count(),
+            };
             results.push(CheckResult {
                 reason: format!("mean saturated share {:.3}", s.mean),
                 per_sample: values.into_iter().map(Some).collect(),
@@ -107,7 +147,7 @@ impl Check for Saturation {
                     method.as_ref(),
                     verdict,
                     s,
-                    Findings::Custom(extra),
+                    Findings::new(SaturationFindings { detail }),
                 )
             });
         }
@@ -211,11 +251,45 @@ fn added_check() -> TestResult {
         err.to_string().contains("unknown check `saturation`"),
         || err.to_string(),
     )?;
+    // Its findings are its own type, decoded by the registry that knows it and printed by it;
+    // a registry without it keeps them as JSON, written back unchanged and printed generically.
     let json = report.to_json();
-    let back: blindspot::check::Report = serde_json::from_str(&json)?;
-    ensure(back.to_json() == json, || {
-        "the custom findings do not round-trip".into()
-    })?;
+    let typed = blindspot::check::Report::from_json(&json, &registry)?;
+    let found: Vec<&SaturationFindings> = typed
+        .results
+        .iter()
+        .filter_map(|r| r.findings.get::<SaturationFindings>())
+        .collect();
+    let table = blindspot::report::table::render(&typed);
+    let sobel_line = "of 4 images mostly saturated";
+    ensure(
+        typed.to_json() == json
+            && found.len() == 2
+            && found.iter().all(|f| f.detail.images == 4)
+            && table.matches(sobel_line).count() == 2,
+        || format!("typed findings {found:?}, table:\n{table}"),
+    )?;
+    let untyped = blindspot::check::Report::from_json(&json, &Registry::builtin())?;
+    let table = blindspot::report::table::render(&untyped);
+    ensure(
+        untyped.to_json() == json
+            && untyped
+                .results
+                .iter()
+                .all(|r| r.findings.get::<SaturationFindings>().is_none())
+            && !table.contains(sobel_line)
+            && table.contains("mean ± std"),
+        || format!("untyped findings, table:\n{table}"),
+    )?;
+    let mut edited: serde_json::Value = serde_json::from_str(&json)?;
+    edited["results"][0]["detail"]["images"] = serde_json::json!("four");
+    let err = blindspot::check::Report::from_json(&edited.to_string(), &registry)
+        .err()
+        .ok_or("findings of the wrong type decoded")?;
+    ensure(
+        err.contains("the `saturation` result of gradcam") && err.contains("invalid type"),
+        || err.clone(),
+    )?;
     let typo = SUITE.replace("data =", "threshhold = 1\ndata =");
     let err = Suite::parse_with(&typo, "typo.toml", here, &registry)
         .err()

@@ -2,9 +2,11 @@
 //! statistics and similarity functions against independent references.
 use crate::common::{ensure, fixture, load_npy, to_vec, TestResult};
 use blindspot::cam::method_by_name;
-use blindspot::check::class_sensitivity::ClassSensitivityCheck;
+use blindspot::check::class_sensitivity::{ClassSensitivityCheck, ClassSensitivityFindings};
 use blindspot::check::data_randomization::DataRandomizationCheck;
-use blindspot::check::randomization::{Distribution, Mode, RandomizationCheck};
+use blindspot::check::randomization::{
+    Distribution, Mode, RandomizationCheck, RandomizationFindings,
+};
 use blindspot::check::similarity::{hog, ssim};
 use blindspot::check::stats::{average_ranks, bootstrap_interval, spearman, t_interval, Side};
 use blindspot::check::suite::Suite;
@@ -13,7 +15,8 @@ use blindspot::check::theorem::{
     closed_form, expected_sqrt_chi, ClassChoice, Estimator, TheoremCheck, TheoremFindings,
 };
 use blindspot::check::wall::WallCheck;
-use blindspot::check::{Check, CheckContext, CheckResult, Findings, Subject, Verdict};
+use blindspot::check::wall::WallFindings;
+use blindspot::check::{Check, CheckContext, CheckResult, Subject, Verdict};
 use blindspot::data::DataSpec;
 use blindspot::model::rcnn::RcnnConfig;
 use blindspot::progress::Progress;
@@ -26,9 +29,9 @@ fn ctx(seed: u64) -> CheckContext {
 }
 
 fn theorem(r: &CheckResult) -> &TheoremFindings {
-    match &r.findings {
-        Findings::Theorem(t) => t,
-        other => panic!("not a theorem result: {other:?}"),
+    match r.findings.get::<TheoremFindings>() {
+        Some(t) => t,
+        None => panic!("not a theorem result: {:?}", r.findings),
     }
 }
 
@@ -216,7 +219,7 @@ pub fn trials() -> Vec<Trial> {
             ensure(s.verdict == Verdict::Fail && s.summary.mean > 0.99, || {
                 format!("Sobel: {}", s.reason)
             })?;
-            let Findings::Randomization(f) = &g.findings else {
+            let Some(f) = g.findings.get::<RandomizationFindings>() else {
                 return Err("findings".into());
             };
             ensure(f.detail.curve.len() == 6, || {
@@ -279,8 +282,10 @@ pub fn trials() -> Vec<Trial> {
                 ensure(g.verdict == Verdict::Pass, || {
                     format!("GradCAM: {}", g.reason)
                 })?;
-                let agnostic =
-                    matches!(&e.findings, Findings::ClassSensitivity(f) if f.detail.class_agnostic);
+                let agnostic = e
+                    .findings
+                    .get::<ClassSensitivityFindings>()
+                    .is_some_and(|f| f.detail.class_agnostic);
                 ensure(e.verdict == Verdict::Fail && agnostic, || {
                     format!("EigenCAM not flagged: {}", e.reason)
                 })
@@ -408,7 +413,7 @@ fn wall_controls() -> TestResult {
             format!("{fail} did not fail: {}", r.reason)
         })?;
     }
-    let Findings::Wall(w) = &results[0].findings else {
+    let Some(w) = results[0].findings.get::<WallFindings>() else {
         return Err("wall findings".into());
     };
     let rows = w.wall.rows.ok_or("the wall is not a band of rows")?;

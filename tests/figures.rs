@@ -3,8 +3,8 @@
 //! the undefined correlations are counted), report.html stands alone (every link resolves, every
 //! image is inline, nothing is fetched), and a real headless browser renders it.
 use crate::common::{ensure, root, TestResult};
+use blindspot::check::randomization::RandomizationFindings;
 use blindspot::check::suite::Suite;
-use blindspot::check::Findings;
 use blindspot::report::charts::{self, number, Chart, XAxis, MARKERS};
 use blindspot::report::Report;
 use libtest_mimic::Trial;
@@ -292,10 +292,7 @@ fn randomization() -> TestResult {
     let details: Vec<_> = report
         .results
         .iter()
-        .filter_map(|r| match &r.findings {
-            Findings::Randomization(f) => Some((r, &f.detail)),
-            _ => None,
-        })
+        .filter_map(|r| Some((r, &r.findings.get::<RandomizationFindings>()?.detail)))
         .collect();
     let XAxis::Categories { names, .. } = &chart.x else {
         return Err("the randomization axis is not categorical".into());

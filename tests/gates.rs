@@ -10,7 +10,8 @@ use blindspot::cam::gradcam::GradCam;
 use blindspot::cam::{CamContext, CamMethod, Origin};
 use blindspot::check::property::replay_command;
 use blindspot::check::suite::Suite;
-use blindspot::check::{CheckContext, Findings, Registry};
+use blindspot::check::wall::WallFindings;
+use blindspot::check::{CheckContext, Registry};
 use blindspot::harness::SanityHarness;
 use libtest_mimic::Trial;
 use std::path::{Path, PathBuf};
@@ -348,7 +349,7 @@ fn judged_sign() -> TestResult {
             )
         },
     )?;
-    ensure(matches!(r.findings, Findings::Wall(_)), || {
+    ensure(r.findings.get::<WallFindings>().is_some(), || {
         "a wall result".into()
     })
 }

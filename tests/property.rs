@@ -7,9 +7,9 @@ use blindspot::cam::{CamContext, CamMethod};
 use blindspot::check::property::positivity::{behind_the_wall, PropPositivityCheck};
 use blindspot::check::property::theorem::boundary;
 use blindspot::check::property::wall::{replay, PropWallCheck, TOLERANCE};
-use blindspot::check::property::{CaseId, PropertyDetail, Regressions};
+use blindspot::check::property::{CaseId, PropertyDetail, PropertyFindings, Regressions};
 use blindspot::check::theorem::{bound_readings, closed_form};
-use blindspot::check::{Check, CheckContext, CheckResult, Findings, Verdict};
+use blindspot::check::{Check, CheckContext, CheckResult, Verdict};
 use blindspot::error::Result;
 use blindspot::harness::SanityHarness;
 use blindspot::model::random::RandomArch;
@@ -76,9 +76,9 @@ impl CamMethod for GradientTimesInput {
 }
 
 fn detail(r: &CheckResult) -> std::result::Result<&PropertyDetail, String> {
-    match &r.findings {
-        Findings::Property(p) => Ok(&p.detail),
-        _ => Err(format!("{}: not a property result", r.check)),
+    match r.findings.get::<PropertyFindings>() {
+        Some(p) => Ok(&p.detail),
+        None => Err(format!("{}: not a property result", r.check)),
     }
 }
 

@@ -118,14 +118,22 @@ pub fn trials() -> Vec<Trial> {
                 .iter()
                 .find(|r| r.check == "wall" && r.method == "gradcam")
                 .ok_or("wall result")?;
-            let json: serde_json::Value = serde_json::from_str(&badge::endpoint_json(wall))?;
+            let labels = badge::labels(&report);
+            let label = report
+                .results
+                .iter()
+                .zip(&labels)
+                .find(|(r, _)| std::ptr::eq(*r, wall))
+                .map(|(_, l)| l.as_str())
+                .ok_or("wall label")?;
+            let json: serde_json::Value = serde_json::from_str(&badge::endpoint_json(wall, label))?;
             ensure(
                 json["label"] == "wall leakage"
                     && json["message"]
                         == format!("{:.1}% {}", 100.0 * wall.summary.mean, wall.verdict),
                 || json.to_string(),
             )?;
-            let svg = badge::svg(wall);
+            let svg = badge::svg(wall, label);
             ensure(
                 svg.starts_with("<svg")
                     && svg.contains("wall leakage")

@@ -7,6 +7,7 @@
 //! the leftovers of a killed run cleaned.
 use crate::common::{ensure, TestResult};
 use blindspot::check::suite::Suite;
+use blindspot::check::theorem::TheoremFindings;
 use blindspot::check::Verdict;
 use blindspot::io::OUTPUT_MARKER;
 use libtest_mimic::Trial;
@@ -939,9 +940,11 @@ fn tampered() -> TestResult {
             value
         };
         let mut result: blindspot::check::CheckResult = serde_json::from_value(one.clone())?;
-        match &mut result.findings {
-            blindspot::check::Findings::Theorem(t) => t.closed_form *= 10.0,
-            _ => {
+        let fields = result.findings.fields();
+        result.findings = blindspot::check::Registry::builtin().decode_findings(check, fields)?;
+        match result.findings.get_mut::<TheoremFindings>() {
+            Some(t) => t.closed_form *= 10.0,
+            None => {
                 result.verdict = match result.verdict {
                     Verdict::Pass => Verdict::Fail,
                     _ => Verdict::Pass,
@@ -1021,7 +1024,7 @@ fn tampered() -> TestResult {
             theorem,
             "the target",
             Box::new(|r| {
-                if let blindspot::check::Findings::Theorem(t) = &mut r.findings {
+                if let Some(t) = r.findings.get_mut::<TheoremFindings>() {
                     t.detail.relative_half_width = t.detail.target_relative_half_width * 10.0;
                 }
                 r.verdict = Verdict::Pass;
@@ -1036,7 +1039,7 @@ fn tampered() -> TestResult {
             theorem,
             "closed form",
             Box::new(|r| {
-                if let blindspot::check::Findings::Theorem(t) = &mut r.findings {
+                if let Some(t) = r.findings.get_mut::<TheoremFindings>() {
                     t.closed_form *= 10.0;
                 }
             }),

@@ -21,10 +21,11 @@
 //! 0..m each once in a complete merge. What these rules cannot see is a threshold or a target
 //! changed together with a verdict it then agrees with: the thresholds are the suite's own, and
 //! a merge that decides from the suite's parameters and the shards' evidence is issue 22's.
-use super::outcome::{CheckResult, ErrorControl, Findings, Verdict};
+use super::class_sensitivity::ClassSensitivityFindings;
+use super::outcome::{CheckResult, ErrorControl, Verdict};
 use super::stats::{mean, std, t_quantile, Threshold};
 use super::subject::MAX_LOOKS;
-use super::theorem::ClassChoice;
+use super::theorem::{ClassChoice, TheoremFindings};
 
 /// Relative tolerance for numbers recomputed from the same float64 values (sums in another order).
 const TOLERANCE: f64 = 1e-9;
@@ -107,7 +108,7 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
         }
         (None, false) => {}
     }
-    if let Findings::Theorem(t) = &result.findings {
+    if let Some(t) = result.findings.get::<TheoremFindings>() {
         if !close(t.estimate, s.mean) {
             return Err(format!(
                 "the estimate {} is not the mean {}",
@@ -237,8 +238,10 @@ fn below_threshold(
         Verdict::Inconclusive
     };
     // A class-agnostic method fails whatever its bounds say (its SSIM is 1 everywhere).
-    let agnostic =
-        matches!(&result.findings, Findings::ClassSensitivity(f) if f.detail.class_agnostic);
+    let agnostic = matches!(
+        result.findings.get::<ClassSensitivityFindings>(),
+        Some(f) if f.detail.class_agnostic
+    );
     if verdict != result.verdict && !(agnostic && result.verdict == Verdict::Fail) {
         return Err(format!(
             "verdict {} but its bounds [{}, {}] against the threshold {} {} give {verdict}",

@@ -43,6 +43,9 @@ pub struct ClassSensitivityFindings {
     pub detail: ClassSensitivityDetail,
 }
 
+/// The generic table line and badge (the mean similarity).
+impl super::CheckFindings for ClassSensitivityFindings {}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassSensitivityDetail {
     /// The maps are identical for the two classes of every image.
@@ -65,6 +68,7 @@ impl ClassSensitivityCheck {
 impl Check for ClassSensitivityCheck {
     const NAME: &'static str = "class-sensitivity";
     const ABOUT: &'static str = "Random-logit test: the predicted class's map vs another class's";
+    type Findings = ClassSensitivityFindings;
 
     fn subject(&self) -> Option<&Subject> {
         Some(&self.subject)
@@ -167,7 +171,7 @@ impl Check for ClassSensitivityCheck {
                 model: model.name(),
                 data: self.subject.data.describe(&ctx.seeds),
             };
-            let findings = Findings::ClassSensitivity(ClassSensitivityFindings { detail });
+            let findings = Findings::new(ClassSensitivityFindings { detail });
             results.push(CheckResult {
                 reason,
                 statistic: "mean SSIM between the predicted-class and a random-other-class map"

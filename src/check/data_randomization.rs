@@ -44,6 +44,9 @@ pub struct DataRandomizationFindings {
     pub detail: DataRandomizationDetail,
 }
 
+/// The generic table line and badge (the mean similarity).
+impl super::CheckFindings for DataRandomizationFindings {}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataRandomizationDetail {
     pub model: String,
@@ -67,6 +70,7 @@ impl Check for DataRandomizationCheck {
     const NAME: &'static str = "data-randomization";
     const ABOUT: &'static str =
         "True-label model vs random-label model (Adebayo et al., NeurIPS 2018)";
+    type Findings = DataRandomizationFindings;
 
     fn subject(&self) -> Option<&Subject> {
         Some(&self.subject)
@@ -124,7 +128,7 @@ impl Check for DataRandomizationCheck {
                 similarities: StepSimilarity::of("true vs permuted labels", &s),
                 data: self.subject.data.describe(&ctx.seeds),
             };
-            let findings = Findings::DataRandomization(DataRandomizationFindings { detail });
+            let findings = Findings::new(DataRandomizationFindings { detail });
             let (values, undefined) = s.spearman_abs_ruled();
             results.push(rule.verdict(m, values, undefined, findings));
         }

@@ -5,7 +5,8 @@
 //! must agree with their own evidence ([`super::audit`]); every check and every work unit of a
 //! split check must be present exactly once. The split checks' verdicts are decided here, once,
 //! from the pooled evidence of all their units ([`super::units`]), by the check itself, rebuilt
-//! from its parameters through the [`Registry`]: the same decision an unsharded run makes.
+//! from its parameters through the [`Registry`]: the same decision an unsharded run makes. The
+//! registry decodes every result's findings too, as the type its check declares.
 use super::runner::decide_recorded;
 use super::units::{expectation, Evidence, Split};
 use super::{CheckContext, CheckResult, CheckRun, Registry, Report};
@@ -15,7 +16,18 @@ const PLACE: &str = "blindspot merge";
 
 /// Merges shard reports of one suite back into the report the whole suite would give; the
 /// checks of `registry` decide the split checks (a user's own checks included).
-pub fn merge(shards: Vec<Report>, allow_partial: bool, registry: &Registry) -> Result<Report> {
+pub fn merge(mut shards: Vec<Report>, allow_partial: bool, registry: &Registry) -> Result<Report> {
+    // Each result's findings as its check's type, decoded by the check (the audit reads them).
+    for shard in &mut shards {
+        let name = shard.shard.clone().unwrap_or_else(|| shard.check.clone());
+        shard.decode_findings(registry).map_err(|e| {
+            Error::input(
+                format!("shard {name} does not decode: {e}"),
+                PLACE,
+                "merge the report.json files blindspot wrote, unedited",
+            )
+        })?;
+    }
     let Some(first) = shards.first() else {
         return Err(Error::input(
             "no report to merge",
@@ -340,7 +352,7 @@ fn decide_split(
         }
         let mut results = match evidence.split {
             Split::Units => decide_units(evidence, units, registry, &ctx)?,
-            Split::Methods => method_results(evidence, units, &first.error_control)?,
+            Split::Methods => method_results(evidence, units, registry, &first.error_control)?,
         };
         for result in &mut results {
             result.expected = expectation(&evidence.expect, &result.method);
@@ -394,6 +406,7 @@ fn decide_units(
 fn method_results(
     evidence: &Evidence,
     units: Pooled,
+    registry: &Registry,
     control: &super::ErrorControl,
 ) -> Result<Vec<CheckResult>> {
     let mut all = Vec::new();
@@ -409,8 +422,13 @@ fn method_results(
                  hand is never merged (run that shard again)",
             )
         };
-        let results: Vec<CheckResult> = serde_json::from_value(value.clone())
+        let mut results: Vec<CheckResult> = serde_json::from_value(value.clone())
             .map_err(|e| refuse(format!("are not results: {e}")))?;
+        for r in &mut results {
+            r.findings = registry
+                .decode_findings(&r.check, r.findings.fields())
+                .map_err(|e| refuse(format!("are not results: {e}")))?;
+        }
         let method = &evidence.methods[unit].name;
         if results.is_empty() || results.iter().any(|r| &r.method != method) {
             return Err(refuse(format!("are not those of `{method}`")));

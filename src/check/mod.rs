@@ -5,6 +5,7 @@
 //!   (suites) and by clap (`blindspot check NAME`) alike, and which implements [`Check`].
 //! * [`registry`]: the checks known by name — adding a check is its file and one line there.
 //! * [`subject`]: what image checks share (model, wall, data, level, batch size).
+//! * [`findings`]: each check's own numbers, of the type it declares ([`Check::Findings`]).
 //! * [`outcome`]: typed results and the run's [`Report`]; [`runner`]: the one function that
 //!   runs checks for the command line, suites and the cargo-test harness.
 //! * [`units`]: the work units a sharded run hands out, and the evidence shards write;
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod class_sensitivity;
 pub mod correlation;
 pub mod data_randomization;
+pub mod findings;
 pub mod merge;
 pub mod outcome;
 pub mod property;
@@ -30,6 +32,7 @@ pub mod theorem;
 pub mod units;
 pub mod wall;
 
+pub use findings::CheckFindings;
 pub use outcome::{
     CheckResult, CheckRun, ErrorControl, Findings, Gallery, ModelRecord, Outcome, Report, Signs,
     Verdict, Worst,
@@ -137,6 +140,9 @@ pub trait Check: Clone + std::fmt::Debug + Serialize + DeserializeOwned + clap::
     const NAME: &'static str;
     /// One line for `blindspot check --help`.
     const ABOUT: &'static str;
+    /// Its own numbers in each result: how they are encoded, decoded and rendered
+    /// ([`findings`]).
+    type Findings: CheckFindings;
 
     /// The model, data and decision settings of an image check; None for checks that bring
     /// their own models (the theorem's random rCNNs).

@@ -1,21 +1,15 @@
 //! What checks produce, typed: a [`CheckResult`] per method and configuration (the common
-//! statistics in a [`Summary`], the check's own numbers in [`Findings`]), gathered with what ran
+//! statistics in a [`Summary`], the check's own numbers in [`Findings`], of the type the check
+//! declares: [`super::findings`]), gathered with what ran
 //! into a [`Report`] — the data of a run, which `report/` only renders. The JSON form is
 //! docs/report-schema.md.
-use super::class_sensitivity::{ClassSensitivityCheck, ClassSensitivityFindings};
-use super::data_randomization::{DataRandomizationCheck, DataRandomizationFindings};
-use super::property::positivity::PropPositivityCheck;
-use super::property::theorem::PropTheoremCheck;
-use super::property::wall::PropWallCheck;
-use super::property::PropertyFindings;
-use super::randomization::{RandomizationCheck, RandomizationFindings};
+pub use super::findings::Findings;
 use super::stats::Summary;
-use super::theorem::{TheoremCheck, TheoremFindings};
-use super::wall::{WallCheck, WallFindings};
-use super::Check;
+use super::theorem::TheoremFindings;
+use super::Registry;
 use crate::cam::CamMethod;
 use crate::error::Result;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::path::Path;
 use tch::Tensor;
 
@@ -37,6 +31,14 @@ impl Verdict {
     /// The worse of two verdicts (error > fail > inconclusive > pass).
     pub fn worse(self, other: Verdict) -> Verdict {
         self.max(other)
+    }
+
+    /// The verdict as the terminal table prints it: upper case where it needs attention.
+    pub fn shouted(self) -> String {
+        match self {
+            Verdict::Pass => "pass".into(),
+            other => other.to_string().to_uppercase(),
+        }
     }
 }
 
@@ -122,83 +124,6 @@ pub struct ModelRecord {
     pub sha256: String,
     /// `file` (committed, cached or given weights, a TorchScript file) or `parameters`.
     pub of: String,
-}
-
-/// A check's own numbers, typed per built-in check. A check registered from outside the crate
-/// reports [`Findings::Custom`]; a result that failed before any number exists has
-/// [`Findings::None`] (`"detail": null` in JSON).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Findings {
-    Wall(WallFindings),
-    Theorem(TheoremFindings),
-    Randomization(RandomizationFindings),
-    DataRandomization(DataRandomizationFindings),
-    ClassSensitivity(ClassSensitivityFindings),
-    /// The property checks (`prop-wall`, `prop-theorem`, `prop-positivity`).
-    Property(PropertyFindings),
-    Custom(serde_json::Map<String, serde_json::Value>),
-    None,
-}
-
-impl Serialize for Findings {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        match self {
-            Findings::Wall(f) => f.serialize(s),
-            Findings::Theorem(f) => f.serialize(s),
-            Findings::Randomization(f) => f.serialize(s),
-            Findings::DataRandomization(f) => f.serialize(s),
-            Findings::ClassSensitivity(f) => f.serialize(s),
-            Findings::Property(f) => f.serialize(s),
-            Findings::Custom(map) => map.serialize(s),
-            Findings::None => {
-                let mut map = s.serialize_map(Some(1))?;
-                map.serialize_entry("detail", &())?;
-                map.end()
-            }
-        }
-    }
-}
-
-impl Findings {
-    /// The findings of a result of check `check`, from the result's remaining JSON fields.
-    fn from_json(
-        check: &str,
-        fields: serde_json::Map<String, serde_json::Value>,
-    ) -> std::result::Result<Findings, serde_json::Error> {
-        let nothing = fields.len() == 1 && fields.get("detail") == Some(&serde_json::Value::Null);
-        if nothing {
-            return Ok(Findings::None);
-        }
-        let value = serde_json::Value::Object(fields);
-        Ok(match check {
-            WallCheck::NAME => Findings::Wall(serde_json::from_value(value)?),
-            TheoremCheck::NAME => Findings::Theorem(serde_json::from_value(value)?),
-            RandomizationCheck::NAME => Findings::Randomization(serde_json::from_value(value)?),
-            DataRandomizationCheck::NAME => {
-                Findings::DataRandomization(serde_json::from_value(value)?)
-            }
-            ClassSensitivityCheck::NAME => {
-                Findings::ClassSensitivity(serde_json::from_value(value)?)
-            }
-            PropWallCheck::NAME | PropTheoremCheck::NAME | PropPositivityCheck::NAME => {
-                Findings::Property(serde_json::from_value(value)?)
-            }
-            _ => match value {
-                serde_json::Value::Object(map) => Findings::Custom(map),
-                _ => unreachable!("built from an object"),
-            },
-        })
-    }
-
-    /// A label that tells apart the results one check makes for one method (the theorem's
-    /// configurations); None when a check makes one result per method.
-    pub fn configuration(&self) -> Option<String> {
-        match self {
-            Findings::Theorem(t) => Some(t.configuration()),
-            _ => None,
-        }
-    }
 }
 
 /// One method's result on one check (one configuration for the theorem check).
@@ -293,9 +218,8 @@ impl<'de> Deserialize<'de> for CheckResult {
             rest: serde_json::Map<String, serde_json::Value>,
         }
         let raw = Raw::deserialize(d)?;
-        let findings = Findings::from_json(&raw.check, raw.rest).map_err(|e| {
-            serde::de::Error::custom(format!("the `{}` result of {}: {e}", raw.check, raw.method))
-        })?;
+        // Decoded as its check's type by [`Report::decode_findings`], which asks the registry.
+        let findings = Findings::unknown(raw.rest);
         Ok(CheckResult {
             check: raw.check,
             method: raw.method,
@@ -356,8 +280,17 @@ impl CheckResult {
             signs: None,
             expected: None,
             threshold: None,
-            findings: Findings::None,
+            findings: Findings::none(),
         }
+    }
+
+    /// A result from its JSON (a check's evidence), its findings decoded as `T`.
+    pub fn from_json_as<T: super::CheckFindings>(
+        value: serde_json::Value,
+    ) -> std::result::Result<CheckResult, serde_json::Error> {
+        let mut result: CheckResult = serde_json::from_value(value)?;
+        result.findings = Findings::decode::<T>(result.findings.fields())?;
+        Ok(result)
     }
 
     /// What tells this result apart from the method's other results of the same check.
@@ -504,10 +437,7 @@ impl Report {
     pub fn theorem_results(&self) -> Vec<(&CheckResult, &TheoremFindings)> {
         self.results
             .iter()
-            .filter_map(|r| match &r.findings {
-                Findings::Theorem(t) => Some((r, t)),
-                _ => None,
-            })
+            .filter_map(|r| Some((r, r.findings.get::<TheoremFindings>()?)))
             .collect()
     }
 
@@ -563,6 +493,27 @@ impl Report {
     /// Whether any result failed, errored or was inconclusive.
     pub fn any_failure(&self) -> bool {
         self.results.iter().any(|r| r.verdict != Verdict::Pass)
+    }
+
+    /// A report from its JSON, every result's findings decoded as the type its check declares
+    /// in `registry` (a check the registry does not know keeps its findings as JSON).
+    pub fn from_json(text: &str, registry: &Registry) -> std::result::Result<Report, String> {
+        let mut report: Report = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        report.decode_findings(registry)?;
+        Ok(report)
+    }
+
+    /// Decodes every result's findings still held as JSON through `registry`; findings already
+    /// typed are left as they are.
+    pub fn decode_findings(&mut self, registry: &Registry) -> std::result::Result<(), String> {
+        for r in &mut self.results {
+            if r.findings.is_unknown() {
+                r.findings = registry
+                    .decode_findings(&r.check, r.findings.fields())
+                    .map_err(|e| format!("the `{}` result of {}: {e}", r.check, r.method))?;
+            }
+        }
+        Ok(())
     }
 
     /// Pretty JSON with a final newline. Non-finite numbers never occur: checks store undefined

@@ -151,6 +151,12 @@ pub struct RandomizationFindings {
     pub detail: RandomizationDetail,
 }
 
+impl super::CheckFindings for RandomizationFindings {
+    fn badge_label(&self, _check: &str) -> Option<String> {
+        Some("model randomization".into())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RandomizationDetail {
     pub mode: Mode,
@@ -235,6 +241,7 @@ impl Check for RandomizationCheck {
     const NAME: &'static str = "randomization";
     const ABOUT: &'static str =
         "Cascading or independent model randomization (Adebayo et al., NeurIPS 2018)";
+    type Findings = RandomizationFindings;
 
     fn subject(&self) -> Option<&Subject> {
         Some(&self.subject)
@@ -309,7 +316,7 @@ impl Check for RandomizationCheck {
                     data: self.subject.data.describe(&ctx.seeds),
                     threshold: self.threshold,
                 };
-                let findings = Findings::Randomization(RandomizationFindings { detail });
+                let findings = Findings::new(RandomizationFindings { detail });
                 rule.verdict(method.as_ref(), values, undefined, findings)
             })
             .collect();

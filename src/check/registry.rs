@@ -1,10 +1,13 @@
-//! The checks blindspot knows by name. [`Registry::builtin`] is the one list of built-in checks:
-//! adding a check is its file and one line there (docs/architecture.md has the recipe). A user's
-//! own check joins with [`Registry::with`] (the harness offers `SanityHarness::register`).
+//! The checks blindspot knows by name, each with its findings type (decoded here, so reports
+//! and merges never match on check names). [`Registry::builtin`] is the one list of built-in
+//! checks: adding a check is its file and one line there (docs/architecture.md has the recipe).
+//! A user's own check joins with [`Registry::with`] (the harness offers
+//! `SanityHarness::register`).
 //!
 //! Checks travel type-erased as `Box<dyn DynCheck>`, which every [`Check`] is through a blanket
 //! implementation: suites parse them from TOML tables, the command line from clap matches, and
 //! the runner, the reports and the harness see only this trait.
+use super::findings::{Fields, Findings};
 use super::{Check, CheckContext, Outcome, Subject};
 use crate::cam::CamMethod;
 use crate::error::Result;
@@ -124,6 +127,7 @@ impl Clone for Box<dyn DynCheck> {
 type FromTable = fn(toml::Table) -> std::result::Result<Box<dyn DynCheck>, String>;
 type FromJson = fn(serde_json::Value) -> std::result::Result<Box<dyn DynCheck>, String>;
 type FromMatches = fn(&clap::ArgMatches) -> std::result::Result<Box<dyn DynCheck>, clap::Error>;
+type Decode = fn(Fields) -> std::result::Result<Findings, serde_json::Error>;
 
 /// One registered check type.
 #[derive(Clone)]
@@ -134,6 +138,8 @@ struct Registration {
     from_json: FromJson,
     command: fn() -> clap::Command,
     from_matches: FromMatches,
+    /// Its results' findings from their JSON fields, as its [`Check::Findings`] type.
+    decode: Decode,
 }
 
 impl Registration {
@@ -164,6 +170,7 @@ impl Registration {
                 })?;
                 Ok(Box::new(check))
             },
+            decode: Findings::decode::<C::Findings>,
         }
     }
 }
@@ -309,6 +316,20 @@ impl Registry {
                 "unknown check `{name}` (known checks: {})",
                 self.names().join(", ")
             )),
+        }
+    }
+
+    /// A result's findings from their JSON fields, decoded by the check that made them as its
+    /// [`Check::Findings`] type; a check this registry does not know keeps them as JSON
+    /// ([`super::findings::UnknownFindings`]), rendered generically.
+    pub fn decode_findings(
+        &self,
+        check: &str,
+        fields: Fields,
+    ) -> std::result::Result<Findings, String> {
+        match self.entries.iter().find(|r| r.name == check) {
+            Some(entry) => (entry.decode)(fields).map_err(|e| e.to_string()),
+            None => Ok(Findings::unknown(fields)),
         }
     }
 

@@ -84,6 +84,17 @@ pub struct WallFindings {
     pub wall: Certificate,
 }
 
+/// µ is a share of the map: shown as a percentage.
+impl super::CheckFindings for WallFindings {
+    fn as_percent(&self) -> bool {
+        true
+    }
+
+    fn badge_label(&self, _check: &str) -> Option<String> {
+        Some("wall leakage".into())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WallDetail {
     /// Images whose map is all zero (µ undefined, counted as 0).
@@ -180,7 +191,7 @@ impl WallCheck {
                 statistic,
                 per_sample,
                 undefined,
-                findings: Findings::Wall(findings),
+                findings: Findings::new(findings),
                 ..CheckResult::error(WallCheck::NAME, method, reason, &self.rule(alpha))
             };
         }
@@ -214,13 +225,7 @@ impl WallCheck {
             per_sample,
             undefined,
             threshold: Some(threshold),
-            ..CheckResult::new(
-                WallCheck::NAME,
-                method,
-                verdict,
-                s,
-                Findings::Wall(findings),
-            )
+            ..CheckResult::new(WallCheck::NAME, method, verdict, s, Findings::new(findings))
         }
     }
 }
@@ -228,6 +233,7 @@ impl WallCheck {
 impl Check for WallCheck {
     const NAME: &'static str = "wall";
     const ABOUT: &'static str = "Wall leakage (the paper's Table 1) on a walled model";
+    type Findings = WallFindings;
 
     fn subject(&self) -> Option<&Subject> {
         Some(&self.subject)

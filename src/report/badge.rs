@@ -1,41 +1,28 @@
 //! Badges per method and check: a shields.io endpoint JSON and a self-contained flat SVG, e.g.
 //! "wall leakage | 22.7% fail".
-use crate::check::{CheckResult, Findings, Verdict};
+use super::Report;
+use crate::check::{CheckResult, Verdict};
 
-fn label(check: &str) -> &str {
-    match check {
-        "wall" => "wall leakage",
-        "randomization" => "model randomization",
-        "data-randomization" => "data randomization",
-        "class-sensitivity" => "class sensitivity",
-        "prop-wall" => "property: wall",
-        "prop-theorem" => "property: theorem",
-        "prop-positivity" => "property: positivity",
-        other => other,
+/// Each result's badge label, in report order: its check's
+/// ([`crate::check::CheckFindings::badge_label`], read from the check's first result that has
+/// findings, so that an error result is labelled like its check's other results).
+pub fn labels(report: &Report) -> Vec<String> {
+    let mut known: Vec<(&str, String)> = Vec::new();
+    for r in report.results.iter().filter(|r| !r.findings.is_none()) {
+        if !known.iter().any(|(check, _)| *check == r.check) {
+            known.push((&r.check, r.findings.badge_label(&r.check)));
+        }
     }
+    let label = |check: &str| match known.iter().find(|(c, _)| *c == check) {
+        Some((_, label)) => label.clone(),
+        None => check.replace('-', " "),
+    };
+    report.results.iter().map(|r| label(&r.check)).collect()
 }
 
-/// (label, message, colour).
-pub fn content(r: &CheckResult) -> (String, String, &'static str) {
-    let verdict = r.verdict.to_string();
-    let message = match (&r.findings, r.verdict) {
-        (_, Verdict::Error) => "error".to_string(),
-        (Findings::Wall(_), _) => format!("{:.1}% {verdict}", 100.0 * r.summary.mean),
-        (Findings::Property(p), _) => {
-            format!("{}/{} held {verdict}", p.detail.held, p.detail.cases)
-        }
-        (Findings::Theorem(t), _) => format!(
-            "{} {}",
-            t.configuration(),
-            if t.consistent {
-                "consistent"
-            } else {
-                "inconsistent"
-            }
-        ),
-        _ => format!("{:.2} {verdict}", r.summary.mean),
-    };
-    (label(&r.check).to_string(), message, colour(r.verdict).0)
+/// (message, colour): the message is the check's ([`crate::check::CheckFindings::badge_message`]).
+fn content(r: &CheckResult) -> (String, &'static str) {
+    (r.findings.badge_message(r), colour(r.verdict).0)
 }
 
 /// (SVG colour, shields.io colour name) of a verdict.
@@ -49,8 +36,8 @@ fn colour(v: Verdict) -> (&'static str, &'static str) {
 }
 
 /// The shields.io endpoint document.
-pub fn endpoint_json(r: &CheckResult) -> String {
-    let (label, message, _) = content(r);
+pub fn endpoint_json(r: &CheckResult, label: &str) -> String {
+    let (message, _) = content(r);
     let colour = colour(r.verdict).1;
     let document = serde_json::json!({
         "schemaVersion": 1, "label": label, "message": message, "color": colour
@@ -66,11 +53,11 @@ fn text_width(s: &str) -> usize {
 use super::escape::xml as escape;
 
 /// A flat badge as a self-contained SVG.
-pub fn svg(r: &CheckResult) -> String {
-    let (label, message, colour) = content(r);
-    let (lw, mw) = (text_width(&label), text_width(&message));
+pub fn svg(r: &CheckResult, label: &str) -> String {
+    let (message, colour) = content(r);
+    let (lw, mw) = (text_width(label), text_width(&message));
     let w = lw + mw;
-    let (l, m) = (escape(&label), escape(&message));
+    let (l, m) = (escape(label), escape(&message));
     let (lx, mx) = (lw / 2, lw + mw / 2);
     let gradient = concat!(
         r##"<linearGradient id="s" x2="0" y2="100%">"##,

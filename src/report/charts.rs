@@ -9,9 +9,10 @@
 use super::escape::printable;
 use super::Report;
 use crate::check::randomization::RandomizationDetail;
+use crate::check::randomization::RandomizationFindings;
 use crate::check::stats::percent;
 use crate::check::theorem::TheoremFindings;
-use crate::check::{CheckResult, Findings};
+use crate::check::CheckResult;
 use plotters::element::{EmptyElement, PathElement, Polygon, Text};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -471,10 +472,7 @@ pub fn theorem_charts(report: &Report) -> Vec<Chart> {
     for (run, results) in report.runs() {
         let rows: Vec<(&CheckResult, &TheoremFindings)> = results
             .iter()
-            .filter_map(|r| match &r.findings {
-                Findings::Theorem(t) => Some((r, t)),
-                _ => None,
-            })
+            .filter_map(|r| Some((r, r.findings.get::<TheoremFindings>()?)))
             .collect();
         let mut groups: Vec<(f64, f64)> = Vec::new();
         for (_, t) in &rows {
@@ -578,10 +576,7 @@ pub fn randomization_charts(report: &Report) -> Vec<Chart> {
     for (run, results) in report.runs() {
         let curves: Vec<(&CheckResult, &RandomizationDetail)> = results
             .iter()
-            .filter_map(|r| match &r.findings {
-                Findings::Randomization(f) => Some((r, &f.detail)),
-                _ => None,
-            })
+            .filter_map(|r| Some((r, &r.findings.get::<RandomizationFindings>()?.detail)))
             .collect();
         let Some((first, detail)) = curves.first() else {
             continue;

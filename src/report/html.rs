@@ -9,7 +9,8 @@ use super::charts::number;
 use super::figures::{data_uri, escape, panel_png, verdict_colour};
 use super::{Drawn, Report};
 use crate::check::theorem::BoundReading;
-use crate::check::{CheckResult, CheckRun, Findings, Gallery, Verdict};
+use crate::check::wall::WallFindings;
+use crate::check::{CheckResult, CheckRun, Gallery, Verdict};
 use crate::error::Result;
 use std::fmt::Write;
 
@@ -462,9 +463,9 @@ fn models(report: &Report, out: &mut String) {
     let walls: Vec<(&str, String)> = report
         .results
         .iter()
-        .filter_map(|r| match &r.findings {
-            Findings::Wall(w) => Some((w.detail.model.as_str(), w.wall.describe())),
-            _ => None,
+        .filter_map(|r| {
+            let w = r.findings.get::<WallFindings>()?;
+            Some((w.detail.model.as_str(), w.wall.describe()))
         })
         .fold(Vec::new(), |mut seen, (m, w)| {
             if !seen.iter().any(|(s, _)| *s == m) {

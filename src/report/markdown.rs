@@ -2,8 +2,10 @@
 //! statistic ± spread with a pass/fail mark — then the Theorem 1 table.
 use super::escape::markdown as md;
 use super::Report;
+use crate::check::property::PropertyFindings;
 use crate::check::theorem::BoundReading;
-use crate::check::{CheckResult, Findings, Verdict};
+use crate::check::wall::WallFindings;
+use crate::check::{CheckResult, Verdict};
 
 fn mark(v: Verdict) -> &'static str {
     match v {
@@ -14,24 +16,10 @@ fn mark(v: Verdict) -> &'static str {
     }
 }
 
+/// A result's cell: the verdict's mark and the check's numbers
+/// ([`crate::check::CheckFindings::markdown_cell`]).
 fn cell(r: &CheckResult) -> String {
-    let s = &r.summary;
-    match (r.verdict, &r.findings) {
-        (Verdict::Error, _) => format!("{} error", mark(r.verdict)),
-        (_, Findings::Property(p)) => {
-            let d = &p.detail;
-            format!("{} {}/{} held", mark(r.verdict), d.held, d.cases)
-        }
-        (_, Findings::Wall(_)) => {
-            format!(
-                "{} {:.1} ± {:.1}%",
-                mark(r.verdict),
-                100.0 * s.mean,
-                100.0 * s.std
-            )
-        }
-        _ => format!("{} {:.2} ± {:.2}", mark(r.verdict), s.mean, s.std),
-    }
+    format!("{} {}", mark(r.verdict), r.findings.markdown_cell(r))
 }
 
 fn reading(b: &BoundReading) -> String {
@@ -95,10 +83,9 @@ fn method_table(report: &Report, out: &mut String) {
             out.push_str(&format!("- **{}**: {}\n", md(c), md(&r.rule)));
         }
     }
-    let wall = per_method.iter().find_map(|r| match &r.findings {
-        Findings::Wall(w) => Some(&w.wall),
-        _ => None,
-    });
+    let wall = per_method
+        .iter()
+        .find_map(|r| Some(&r.findings.get::<WallFindings>()?.wall));
     if let Some(rows) = wall.and_then(|w| w.rows.map(|rows| (rows, &w.method))) {
         let ((first, last), how) = ((rows.0.first, rows.0.last), rows.1);
         out.push_str(&format!(
@@ -196,10 +183,7 @@ fn properties(report: &Report, out: &mut String) {
     let runs: Vec<(&CheckResult, &crate::check::property::PropertyDetail)> = report
         .results
         .iter()
-        .filter_map(|r| match &r.findings {
-            Findings::Property(p) => Some((r, &p.detail)),
-            _ => None,
-        })
+        .filter_map(|r| Some((r, &r.findings.get::<PropertyFindings>()?.detail)))
         .collect();
     if runs.is_empty() {
         return;

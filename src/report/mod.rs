@@ -12,7 +12,8 @@ pub mod table;
 
 pub use crate::check::outcome::{CheckRun, Report, SCHEMA};
 
-use crate::check::{CheckResult, Gallery};
+use crate::check::wall::WallCheck;
+use crate::check::{Check, CheckResult, Gallery};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -77,7 +78,7 @@ pub fn write_dir(report: &Report, gallery: Option<&Gallery>, dir: &Path) -> Resu
             svg,
         });
     }
-    let first_wall = report.runs().find(|(run, _)| run.check == "wall");
+    let first_wall = report.runs().find(|(run, _)| run.check == WallCheck::NAME);
     let wall = match (gallery, first_wall) {
         (Some(gallery), Some((run, results))) => {
             let results: Vec<&CheckResult> = results.iter().collect();
@@ -104,9 +105,13 @@ pub fn write_dir(report: &Report, gallery: Option<&Gallery>, dir: &Path) -> Resu
     let wall = wall.as_ref().map(|(figure1, gallery)| (figure1, *gallery));
     put("report.html".into(), html::render(report, &drawn, wall)?)?;
     put("junit.xml".into(), junit::render(report))?;
-    for (r, stem) in report.results.iter().zip(&stems) {
-        put(format!("badges/{stem}.json"), badge::endpoint_json(r))?;
-        put(format!("badges/{stem}.svg"), badge::svg(r))?;
+    let labels = badge::labels(report);
+    for ((r, stem), label) in report.results.iter().zip(&stems).zip(&labels) {
+        put(
+            format!("badges/{stem}.json"),
+            badge::endpoint_json(r, label),
+        )?;
+        put(format!("badges/{stem}.svg"), badge::svg(r, label))?;
     }
     Ok(written)
 }

@@ -159,6 +159,62 @@ pub struct PropertyFindings {
     pub detail: PropertyDetail,
 }
 
+impl crate::check::CheckFindings for PropertyFindings {
+    fn table_header(&self, first: &crate::check::CheckResult) -> Option<String> {
+        Some(format!("{}: property — {}\n", first.check, first.rule))
+    }
+
+    /// The tallies, the shrunk counterexample with its replay command, and the boundaries where
+    /// a reading of the talk's bound breaks.
+    fn table_line(&self, r: &crate::check::CheckResult) -> Option<String> {
+        let p = &self.detail;
+        let upsampling = match p.upsampling_failures {
+            Some(u) if p.failed > 0 => format!(" ({u} from the upsampling)"),
+            _ => String::new(),
+        };
+        let mut text = format!(
+            "{:<20} {:<12} held {}/{}, failed {}{upsampling}, undecided {}",
+            r.title,
+            r.verdict.shouted(),
+            p.held,
+            p.cases,
+            p.failed,
+            p.inconclusive,
+        );
+        if let Some(c) = &p.counterexample {
+            text.push_str(&format!(
+                "\n{:<20} counterexample {} (value {:.3e}, {} shrink steps)\n{:<20} replay: {}",
+                "",
+                c.architecture,
+                c.value,
+                c.shrink_steps.len(),
+                "",
+                c.replay
+            ));
+        }
+        for b in &p.boundaries {
+            text.push_str(&format!(
+                "\n{:<20} {} reading violated from V = {} ({}; Monte Carlo at V = {})",
+                "", b.reading, b.from_filters, b.geometry, b.violated_at
+            ));
+        }
+        Some(text)
+    }
+
+    fn badge_label(&self, _check: &str) -> Option<String> {
+        Some(format!("property: {}", self.detail.property))
+    }
+
+    fn badge_message(&self, r: &crate::check::CheckResult) -> Option<String> {
+        let d = &self.detail;
+        Some(format!("{}/{} held {}", d.held, d.cases, r.verdict))
+    }
+
+    fn markdown_cell(&self, _r: &crate::check::CheckResult) -> Option<String> {
+        Some(format!("{}/{} held", self.detail.held, self.detail.cases))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PropertyDetail {
     /// Which property: `wall`, `theorem`, `positivity`.

@@ -122,6 +122,7 @@ impl Check for PropPositivityCheck {
     const NAME: &'static str = "prop-positivity";
     const ABOUT: &'static str =
         "Property: E[GC] > 0 behind the wall of random walled networks (beyond Theorem 1)";
+    type Findings = super::PropertyFindings;
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::count("cases", self.cases, 1, 10_000)?;

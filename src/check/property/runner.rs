@@ -10,7 +10,7 @@
 //! run shrinks. Shards never write the regressions file (its length fixes the units, which every
 //! shard must agree on); `blindspot merge` names the counterexamples to append.
 use super::wall::property_result;
-use super::{Boundary, CaseId, Counterexample, PropertyDetail, Regressions};
+use super::{Boundary, CaseId, Counterexample, PropertyDetail, PropertyFindings, Regressions};
 use crate::cam::CamMethod;
 use crate::check::{Check, CheckContext, Outcome, Verdict};
 use crate::error::{Error, Result};
@@ -272,7 +272,7 @@ pub fn run<P: Property>(
     if let Some(path) = property.regressions() {
         let regressions = Regressions::at(path);
         for result in &outcome.results {
-            if let crate::check::Findings::Property(f) = &result.findings {
+            if let Some(f) = result.findings.get::<PropertyFindings>() {
                 if let Some(c) = &f.detail.counterexample {
                     regressions.add(&CaseId::parse(&c.case)?)?;
                 }

@@ -186,6 +186,7 @@ impl Check for PropTheoremCheck {
     const NAME: &'static str = "prop-theorem";
     const ABOUT: &'static str =
         "Property: Theorem 1's closed form on random rCNN geometries, and where the bound breaks";
+    type Findings = super::PropertyFindings;
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::count("cases", self.cases, 1, 10_000)?;

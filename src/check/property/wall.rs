@@ -258,6 +258,7 @@ impl Check for PropWallCheck {
     const NAME: &'static str = "prop-wall";
     const ABOUT: &'static str =
         "Property: no mass behind the wall on random walled networks (shrunk counterexamples)";
+    type Findings = PropertyFindings;
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::count("cases", self.cases, 1, 100_000)?;
@@ -414,7 +415,7 @@ pub fn property_result(
             method,
             verdict,
             summary,
-            Findings::Property(PropertyFindings { detail }),
+            Findings::new(PropertyFindings { detail }),
         )
     }
 }

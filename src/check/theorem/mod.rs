@@ -22,7 +22,7 @@
 pub mod sampler;
 
 use super::stats::{finite, mean, percent, std, t_interval, Side};
-use super::{Check, CheckContext, CheckResult, Findings, Outcome, Verdict};
+use super::{Check, CheckContext, CheckFindings, CheckResult, Findings, Outcome, Verdict};
 use crate::cam::{gradcam::GradCam, CamMethod};
 use crate::error::{Error, Result};
 use crate::model::init::Init;
@@ -244,6 +244,68 @@ impl TheoremFindings {
             "V={} tau={} scale={}",
             self.filters, self.tau, self.input_scale
         )
+    }
+}
+
+/// How a bound reading reads in the table: its value and whether it holds.
+fn reading(b: &BoundReading) -> String {
+    match b.value {
+        None => "vacuous".into(),
+        Some(v) => format!("{v:.4} {}", if b.holds { "holds" } else { "VIOLATED" }),
+    }
+}
+
+impl CheckFindings for TheoremFindings {
+    fn configuration(&self) -> Option<String> {
+        Some(TheoremFindings::configuration(self))
+    }
+
+    fn table_header(&self, _first: &CheckResult) -> Option<String> {
+        let columns = format!(
+            "{:>5} {:>5} {:>5} {:>20} {:>6} {:>9} {:<13} {:<16} {:<16} {:<16}",
+            "V",
+            "tau",
+            "|m|x",
+            "estimate ± half-width",
+            "draws",
+            "closed",
+            "verdict",
+            "linear",
+            "over_sqrt",
+            "sqrt"
+        );
+        Some(format!(
+            "theorem: E[GC_ij]/|m_ij| behind the wall of the masked rCNN (GradCAM), Monte Carlo \
+             vs closed form vs the talk's bound\n{columns}\n"
+        ))
+    }
+
+    fn table_line(&self, r: &CheckResult) -> Option<String> {
+        Some(format!(
+            "{:>5} {:>5.2} {:>5.2} {:>9.5} ± {:<8.5} {:>6} {:>9.5} {:<13} {:<16} {:<16} {:<16}",
+            self.filters,
+            self.tau,
+            self.input_scale,
+            self.estimate,
+            (r.summary.ci_high - r.summary.ci_low) / 2.0,
+            r.summary.n,
+            self.closed_form,
+            r.verdict.shouted(),
+            reading(&self.bounds.linear),
+            reading(&self.bounds.over_sqrt),
+            reading(&self.bounds.sqrt),
+        ))
+    }
+
+    fn badge_message(&self, _r: &CheckResult) -> Option<String> {
+        let consistent = match self.consistent {
+            true => "consistent",
+            false => "inconsistent",
+        };
+        Some(format!(
+            "{} {consistent}",
+            TheoremFindings::configuration(self)
+        ))
     }
 }
 
@@ -561,7 +623,7 @@ impl TheoremCheck {
                 &GradCam,
                 verdict,
                 s,
-                Findings::Theorem(findings),
+                Findings::new(findings),
             )
         })
     }
@@ -570,6 +632,7 @@ impl TheoremCheck {
 impl Check for TheoremCheck {
     const NAME: &'static str = "theorem";
     const ABOUT: &'static str = "Theorem 1 Monte Carlo on the masked rCNN (GradCAM)";
+    type Findings = TheoremFindings;
 
     fn validate(&self) -> std::result::Result<(), String> {
         use crate::limits::{int, real};
@@ -697,7 +760,7 @@ impl Check for TheoremCheck {
                         "merge reports as `blindspot run --shard K/N` wrote them",
                     )
                 };
-                let result: CheckResult = serde_json::from_value(value)
+                let result = CheckResult::from_json_as::<TheoremFindings>(value)
                     .map_err(|e| refuse(format!("not a result: {e}")))?;
                 crate::check::audit::audit(&result, &ctx.control)
                     .map_err(|why| refuse(format!("contradicts its own evidence: {why}")))?;
