@@ -102,27 +102,8 @@ impl ExternalMethod {
         Ok(ExternalMethod::new(spec))
     }
 
-    /// A cheap fingerprint of the model's current weights.
-    fn fingerprint(ctx: &CamContext) -> Result<String> {
-        let mut parts = vec![ctx.model.name()];
-        for (i, group) in ctx.model.parameter_groups()?.iter().enumerate() {
-            for (name, t) in &group.parameters {
-                let s = (t.to_kind(Kind::Double) * (i as f64 + 1.0))
-                    .sum(Kind::Double)
-                    .double_value(&[]);
-                let q = t
-                    .to_kind(Kind::Double)
-                    .square()
-                    .sum(Kind::Double)
-                    .double_value(&[]);
-                parts.push(format!("{name}:{s:e}:{q:e}"));
-            }
-        }
-        Ok(parts.join("|"))
-    }
-
     fn model_file(&self, ctx: &CamContext, job_dir: &Path) -> Result<PathBuf> {
-        let key = Self::fingerprint(ctx)?;
+        let key = crate::model::export::fingerprint(ctx.model)?;
         let mut exported = self.exported.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(path) = exported.get(&key) {
             return Ok(path.clone());

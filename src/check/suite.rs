@@ -96,6 +96,8 @@ pub struct Suite {
     pub methods: MethodList,
     /// Methods outside Rust, run through the file protocol.
     pub external: Vec<ExternalSpec>,
+    /// The names of the methods the caller provides in code ([`Suite::parse_providing`]).
+    pub provided: Vec<String>,
     pub checks: Vec<Entry>,
     /// Folder of the suite file, against which relative paths in it resolve.
     pub base: PathBuf,
@@ -142,6 +144,19 @@ impl Suite {
 
     /// Parses suite text, knowing the checks of `registry`.
     pub fn parse_with(text: &str, origin: &str, base: &Path, registry: &Registry) -> Result<Suite> {
+        Suite::parse_providing(text, origin, base, registry, &[])
+    }
+
+    /// Parses suite text, knowing the checks of `registry` and the names of the methods the
+    /// caller will provide in code ([`Suite::run_providing`]; the Python module's callables):
+    /// they count as methods the suite judges, so its expectations may name them.
+    pub fn parse_providing(
+        text: &str,
+        origin: &str,
+        base: &Path,
+        registry: &Registry,
+        provided: &[String],
+    ) -> Result<Suite> {
         let bad = |what: String| {
             let fix = "see checks/default.toml and docs/checks.md for the suite format";
             Error::input(what, origin, fix)
@@ -194,6 +209,7 @@ impl Suite {
             family_wise_error: file.family_wise_error,
             methods: file.methods,
             external: file.external,
+            provided: provided.to_vec(),
             checks,
             base: base.to_path_buf(),
             fingerprint: String::new(),
@@ -202,7 +218,7 @@ impl Suite {
         for spec in &suite.external {
             ExternalMethod::validate(spec)?;
         }
-        if builtin.is_empty() && suite.external.is_empty() {
+        if builtin.is_empty() && suite.external.is_empty() && provided.is_empty() {
             // A run of no method makes no verdict: a gate that would pass on no evidence.
             return Err(Error::input(
                 "the suite names no method (`methods = []` and no [[external]])",
@@ -212,7 +228,14 @@ impl Suite {
             ));
         }
         let externals = suite.external.iter().map(|e| e.name.as_str());
-        crate::cam::ensure_unique_names(builtin.iter().map(|m| m.name()).chain(externals))?;
+        let provided_names = provided.iter().map(|n| n.as_str());
+        crate::cam::ensure_unique_names(
+            builtin
+                .iter()
+                .map(|m| m.name())
+                .chain(externals)
+                .chain(provided_names),
+        )?;
         // An expectation for a method the check never judges (a typo: `gradkam`) would switch a
         // gate off in silence.
         for (i, entry) in suite.checks.iter().enumerate() {
@@ -222,6 +245,7 @@ impl Suite {
                     .iter()
                     .map(|m| m.name())
                     .chain(suite.external.iter().map(|e| e.name.as_str()))
+                    .chain(provided.iter().map(|n| n.as_str()))
                     .collect(),
             };
             if let Some((who, _)) = entry
@@ -278,9 +302,13 @@ impl Suite {
 
     /// Reads a suite file, knowing the checks of `registry`.
     pub fn load_with(path: &Path, registry: &Registry) -> Result<Suite> {
+        Suite::load_providing(path, registry, &[])
+    }
+
+    fn load_providing(path: &Path, registry: &Registry, provided: &[String]) -> Result<Suite> {
         let text = crate::io::read_text(path, "the suite", crate::io::SUITE_LIMIT)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Suite::parse_with(&text, &path.display().to_string(), base, registry)
+        Suite::parse_providing(&text, &path.display().to_string(), base, registry, provided)
     }
 
     /// A suite shipped in `checks/` by name (`default`, `theorem`, `paper`, `property`), or a
@@ -291,9 +319,15 @@ impl Suite {
 
     /// [`Suite::named`], knowing the checks of `registry`.
     pub fn named_with(name: &str, registry: &Registry) -> Result<Suite> {
+        Suite::named_providing(name, registry, &[])
+    }
+
+    /// [`Suite::named_with`], with the names of the methods the caller provides in code (see
+    /// [`Suite::parse_providing`]).
+    pub fn named_providing(name: &str, registry: &Registry, provided: &[String]) -> Result<Suite> {
         let path = Path::new(name);
         if path.extension().is_some_and(|e| e == "toml") || path.components().count() > 1 {
-            return Suite::load_with(path, registry);
+            return Suite::load_providing(path, registry, provided);
         }
         match BUILTIN_SUITES.iter().find(|(n, _)| *n == name) {
             Some((_, text)) => {
@@ -304,7 +338,7 @@ impl Suite {
                     true => Path::new("checks"),
                     false => Path::new("."),
                 };
-                Suite::parse_with(text, &origin, base, registry)
+                Suite::parse_providing(text, &origin, base, registry, provided)
             }
             None => Err(Error::Unknown {
                 kind: "suite",
@@ -345,8 +379,34 @@ impl Suite {
     /// The family size counts every check of the suite, also in a shard, so that a shard's
     /// verdicts are decided at the level the whole run uses.
     pub fn run(&self, device: tch::Device, shard: Option<(usize, usize)>) -> Result<Run> {
+        self.run_providing(device, shard, Vec::new())
+    }
+
+    /// [`Suite::run`] with the methods the caller provides in code, one for each name the suite
+    /// was parsed with ([`Suite::parse_providing`]), in any order.
+    pub fn run_providing(
+        &self,
+        device: tch::Device,
+        shard: Option<(usize, usize)>,
+        provided: Vec<Box<dyn CamMethod>>,
+    ) -> Result<Run> {
+        let mut given: Vec<&str> = provided.iter().map(|m| m.name()).collect();
+        let mut declared: Vec<&str> = self.provided.iter().map(|n| n.as_str()).collect();
+        given.sort_unstable();
+        declared.sort_unstable();
+        if given != declared {
+            return Err(Error::input(
+                format!(
+                    "the suite `{}` was read for the methods {declared:?} but given {given:?}",
+                    self.name
+                ),
+                "Suite::run_providing",
+                "pass the methods whose names the suite was parsed with",
+            ));
+        }
         let seeds = Seeds::new(self.seed);
-        let methods = self.all_methods(&seeds)?;
+        let mut methods = self.all_methods(&seeds)?;
+        methods.extend(provided);
         let all: Vec<&dyn DynCheck> = self.checks.iter().map(|e| e.check.as_ref()).collect();
         let control = ErrorControl::bonferroni(self.family_wise_error, family_size(&all, &methods));
         let ctx = CheckContext::controlled(device, self.seed, control);
@@ -384,11 +444,15 @@ impl Suite {
             })
             .collect();
         let methods: Vec<&str> = methods.iter().map(|m| m.name()).collect();
-        let content = serde_json::json!({
+        let mut content = serde_json::json!({
             "checks": checks,
             "methods": methods,
             "external": self.external,
         });
+        // Only when there are any: a suite run from the command line keeps its fingerprint.
+        if !self.provided.is_empty() {
+            content["provided"] = serde_json::json!(self.provided);
+        }
         crate::io::sha256(content.to_string().as_bytes())
     }
 

@@ -3,6 +3,7 @@
 //! never as a backtrace.
 mod check;
 mod common;
+pub mod embed;
 mod explain;
 mod run;
 mod tools;
@@ -53,12 +54,22 @@ enum Command {
 /// Entry point of the binary. `blindspot check` is built from the check registry (one
 /// subcommand per check); the other subcommands are derived.
 pub fn main() -> ExitCode {
+    ExitCode::from(main_from(std::env::args_os()))
+}
+
+/// The command line on `args` (the program's name first), as the binary runs it, returning the
+/// exit code (docs/cli.md): the Python wheel's `blindspot` command calls this in its own process.
+pub fn main_from<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     crate::process::install_signal_handlers();
     let registry = Registry::builtin();
     let matches = Cli::command()
         .subcommand(check::command(&registry))
         .subcommand(check::prop_command(&registry))
-        .try_get_matches();
+        .try_get_matches_from(args);
     let matches = match matches {
         Ok(matches) => matches,
         Err(e) => return clap_exit(e),
@@ -83,8 +94,8 @@ pub fn main() -> ExitCode {
     // Exit codes (docs/cli.md): 0 every verdict as expected, 1 a verdict not as expected,
     // 2 usage or input errors (clap's own usage errors exit 2 too), 101 an internal failure.
     match outcome {
-        Ok(Ok(true)) => ExitCode::SUCCESS,
-        Ok(Ok(false)) => ExitCode::from(1),
+        Ok(Ok(true)) => 0,
+        Ok(Ok(false)) => 1,
         Ok(Err(err)) => {
             // Names in messages come from users and files: no control character reaches the
             // terminal (docs/cli.md, security model).
@@ -101,7 +112,7 @@ pub fn main() -> ExitCode {
                 text.push_str(&format!("\n  fix: {fix}"));
             }
             crate::note!("error: {text}");
-            ExitCode::from(2)
+            2
         }
         Err(panic) => {
             let message = crate::error::panic_message(panic.as_ref());
@@ -110,13 +121,13 @@ pub fn main() -> ExitCode {
             // /dev/full): an error like any other write.
             if let Some(why) = message.strip_prefix("failed printing to stdout: ") {
                 if why.contains("Broken pipe") {
-                    return ExitCode::from(141);
+                    return 141;
                 }
                 crate::note!(
                     "error: cannot write to standard output: {why}\n  where: stdout\n  fix: \
                      redirect the output to a file or a device with room"
                 );
-                return ExitCode::from(2);
+                return 2;
             }
             crate::note!(
                 "error: internal failure: {}\n  fix: this is a bug in blindspot or an input it \
@@ -128,28 +139,28 @@ pub fn main() -> ExitCode {
                     .next()
                     .unwrap_or("")
             );
-            ExitCode::from(101)
+            101
         }
     }
 }
 
 /// clap's help, version and usage errors with the documented exit codes: help or version that
 /// cannot be written to stdout is 141 on a closed pipe and 2 otherwise (a full disk), not 0.
-fn clap_exit(e: clap::Error) -> ExitCode {
+fn clap_exit(e: clap::Error) -> u8 {
     use clap::error::ErrorKind;
     use std::io::Write as _;
     let printed = e.print().and_then(|_| std::io::stdout().flush());
     let to_stdout = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
     match (to_stdout, printed) {
-        (true, Err(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
+        (true, Err(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => 141,
         (true, Err(err)) => {
             crate::note!(
                 "error: cannot write to standard output: {err}\n  where: stdout\n  fix: \
                  redirect the output to a file or a device with room"
             );
-            ExitCode::from(2)
+            2
         }
-        _ => ExitCode::from(e.exit_code().clamp(0, 255) as u8),
+        _ => e.exit_code().clamp(0, 255) as u8,
     }
 }
 

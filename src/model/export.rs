@@ -22,13 +22,30 @@ pub fn python() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
-/// Writes `model` as a TorchScript split model reproducing its current weights; `example` is a
-/// valid input batch (it sizes post-hoc walls).
-pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Result<()> {
+/// What a split model is made of, for whoever rebuilds it as a TorchScript split model: a
+/// TorchScript module that saves itself, or a built-in architecture (the JSON that
+/// `python/export_builtin.py`'s `build` reads) with its current state. The Python module
+/// rebuilds the second in its own process, with no file and no child process.
+pub enum Parts<'a> {
+    /// A TorchScript split model, with its current weights.
+    TorchScript(&'a tch::CModule),
+    /// A built-in architecture, its state (torchvision-style names, current values) and, for a
+    /// post-hoc wall around a TorchScript model, that model (`architecture["inner"]` says
+    /// `"kind": "torchscript"`; its `path` is for the saver to fill in).
+    Built {
+        architecture: serde_json::Value,
+        state: Vec<(String, Tensor)>,
+        inner: Option<&'a tch::CModule>,
+    },
+}
+
+/// `python/export_builtin.py`, which rebuilds [`Parts::Built`] as TorchScript.
+pub const EXPORT_BUILTIN_PY: &str = EXPORT_BUILTIN;
+
+/// The parts of `model`; `example` is a valid input batch (it sizes post-hoc walls).
+pub fn parts<'a>(model: &'a dyn SplitModel, example: &Tensor) -> Result<Parts<'a>> {
     if let Some(module) = model.as_torchscript() {
-        return module
-            .save(path)
-            .map_err(|e| Error::torch(format!("saving {}", path.display()), e));
+        return Ok(Parts::TorchScript(module));
     }
     let Some((mut arch, state)) = model.architecture() else {
         return Err(Error::model(
@@ -37,25 +54,67 @@ pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Resu
             "use a built-in model or a TorchScript split model",
         ));
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the folder", dir, e))?;
+    let mut inner = None;
     if arch["kind"] == "walled" {
         arch["feature_rows"] =
             serde_json::json!(tch::no_grad(|| model.features(example))?.size()[2]);
         if arch["inner"]["kind"] == "torchscript" {
-            let inner_path = dir.join("inner.pt");
-            let walled = model.inner_torchscript().ok_or_else(|| {
+            inner = Some(model.inner_torchscript().ok_or_else(|| {
                 Error::model(
                     "a walled TorchScript model lost its module",
                     model.name(),
                     "report this",
                 )
-            })?;
-            walled
-                .save(&inner_path)
-                .map_err(|e| Error::torch("saving the inner TorchScript module", e))?;
-            arch["inner"]["path"] = serde_json::json!(inner_path);
+            })?);
         }
+    }
+    Ok(Parts::Built {
+        architecture: arch,
+        state,
+        inner,
+    })
+}
+
+/// A cheap fingerprint of the model's current weights (its name and, per parameter, the sum and
+/// the sum of squares): a method that rebuilds the model keys its copies by it.
+pub fn fingerprint(model: &dyn SplitModel) -> Result<String> {
+    let mut parts = vec![model.name()];
+    for (i, group) in model.parameter_groups()?.iter().enumerate() {
+        for (name, t) in &group.parameters {
+            let t = t.to_kind(tch::Kind::Double);
+            let s = (&t * (i as f64 + 1.0))
+                .sum(tch::Kind::Double)
+                .double_value(&[]);
+            let q = t.square().sum(tch::Kind::Double).double_value(&[]);
+            parts.push(format!("{name}:{s:e}:{q:e}"));
+        }
+    }
+    Ok(parts.join("|"))
+}
+
+/// Writes `model` as a TorchScript split model reproducing its current weights; `example` is a
+/// valid input batch (it sizes post-hoc walls).
+pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Result<()> {
+    let (mut arch, state, inner) = match parts(model, example)? {
+        Parts::TorchScript(module) => {
+            return module
+                .save(path)
+                .map_err(|e| Error::torch(format!("saving {}", path.display()), e))
+        }
+        Parts::Built {
+            architecture,
+            state,
+            inner,
+        } => (architecture, state, inner),
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the folder", dir, e))?;
+    if let Some(walled) = inner {
+        let inner_path = dir.join("inner.pt");
+        walled
+            .save(&inner_path)
+            .map_err(|e| Error::torch("saving the inner TorchScript module", e))?;
+        arch["inner"]["path"] = serde_json::json!(inner_path);
     }
     let (arch_path, weights_path, script) = (
         dir.join("architecture.json"),
