@@ -21,7 +21,7 @@ ifeq ($(strip $(LIBTORCH)),)
 export LIBTORCH_USE_PYTORCH := 1
 endif
 
-.PHONY: all venv build run test fixtures bench clean distclean
+.PHONY: all venv build wheel run test fixtures bench clean distclean
 
 all: build
 
@@ -45,13 +45,24 @@ build: $(STAMP)
 run: build
 	$(BIN) run $(ARGS)
 
+# The Python wheel (docs/python.md): the `blindspot` command and `import blindspot`, built by
+# maturin from python/wheel (a crate outside the workspace, with its own target folder) against
+# the venv's torch, whose libtorch it uses when installed. One wheel in target/wheels at a time.
+wheel: $(STAMP)
+	rm -f target/wheels/blindspot-*.whl
+	cd python/wheel && CARGO_TARGET_DIR=$(CURDIR)/target/python \
+	  $(VENV)/bin/maturin build --release --quiet -i $(PYTHON) --out $(CURDIR)/target/wheels
+
 # The benchmark target is compiled (not run) so that it cannot rot unnoticed. After the cargo
 # tests (cargo holds the target folder while they run): README story 1's crate, built from the
-# README alone, and examples/python-library's CI workflow, its commands run as written.
+# README alone; the wheel, installed into a fresh venv with its pytest tests; and
+# examples/python-library's CI workflow, its commands run as written on that wheel.
 test: $(STAMP)
 	$(CARGO) build --release --benches
 	$(CARGO) test --release --workspace $(ARGS)
 	$(PYTHON) tests/readme_crate.py
+	$(MAKE) wheel
+	$(PYTHON) tests/python_wheel.py
 	$(PYTHON) tests/python_library_workflow.py
 
 # Side-by-side with pytorch-grad-cam (docs/performance.md); reports, never fails on speed.

@@ -1,0 +1,142 @@
+"""The Python API (docs/python.md): checks and suites on Python callables, run in-process."""
+import os
+
+from . import _observers
+from ._native import native
+
+BlindspotError = native.BlindspotError
+MethodError = native.MethodError
+VerdictError = native.VerdictError
+Report = native.Report
+Result = native.Result
+
+# The precision policy (docs/precision.md), once per process, before blindspot runs libtorch:
+# $BLINDSPOT_PRECISION, else reproducible (the same bits on every x86-64 machine with AVX2).
+_PRECISION = native.init_precision(None)
+
+def precision():
+    """The precision policy in force and what libtorch computes with, in words."""
+    return _PRECISION
+
+
+def methods():
+    """The built-in methods' names."""
+    return [name for name, _, _ in native.methods()]
+
+
+def checks():
+    """The registered checks' names."""
+    return native.checks()
+
+
+def _python_method(item, name=None):
+    """(name, title, callable, sign_ambiguous) for a callable."""
+    if not callable(item):
+        raise TypeError(
+            f"a method is a callable method(model, inputs, targets) -> maps or a built-in "
+            f"method's name, not {type(item).__name__}"
+        )
+    name = name or getattr(item, "blindspot_name", None) or getattr(item, "__name__", None)
+    if not isinstance(name, str) or not name or name == "<lambda>":
+        raise ValueError(
+            "this method has no name to report it by: pass it as methods={'my-cam': method} "
+            "or set method.blindspot_name"
+        )
+    title = getattr(item, "blindspot_title", None) or name
+    return (name, str(title), item, bool(getattr(item, "sign_ambiguous", False)))
+
+
+def _method_list(method, methods):
+    """The built-in methods' names and the Python methods among `method` and `methods`."""
+    items = [] if method is None else [method]
+    if isinstance(methods, str):
+        items += [m.strip() for m in methods.split(",") if m.strip()]
+    elif isinstance(methods, dict):
+        items += list(methods.items())
+    elif methods is not None:
+        items += list(methods)
+    builtin, python = [], []
+    for item in items:
+        if isinstance(item, str):
+            builtin.append(item)
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            python.append(_python_method(item[1], item[0]))
+        else:
+            python.append(_python_method(item))
+    return builtin, python
+
+
+def _words(params):
+    """Keyword parameters as the command line's words: `synthetic=32` is `--synthetic=32`, a
+    true flag is `--flag`, a false or None one is left out, a list is comma-separated."""
+    words = []
+    for key, value in params.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, (list, tuple)):
+            words.append(f"{flag}={','.join(str(v) for v in value)}")
+        elif isinstance(value, os.PathLike):
+            words.append(f"{flag}={os.fspath(value)}")
+        else:
+            words.append(f"{flag}={value}")
+    return words
+
+
+def _notify(report):
+    for observer in list(_observers.observers):
+        observer(report)
+    return report
+
+
+def check(name, method=None, *, methods=None, **params):
+    """Runs the registered check `name` (`wall`, `randomization`, `theorem`, …) and returns its
+    `Report`; with one result, `report.verdict`, `.passed`, `.mean`, `.interval`, `.n`,
+    `.reason` and `.rule` read it.
+
+    `method` (or `methods`, a list or a {name: callable} dict) is a callable
+    `method(model, inputs, targets) -> maps` or a built-in method's name; without either, every
+    built-in method runs (as `blindspot check NAME`). The other keywords are the check's
+    parameters, spelled as `blindspot check NAME --help` lists them with `_` for `-`:
+    `model="builtin:stack-masked"`, `synthetic=32`, `seed=1`, `family_wise_error=0.01`,
+    `expect_pass=True`.
+    """
+    builtin, python = _method_list(method, methods)
+    words = []
+    if method is not None or methods is not None:
+        words.append("--methods=" + (",".join(builtin) if builtin else "none"))
+    words += _words(params)
+    return _notify(native.check(name, words, python))
+
+
+def run(suite, methods=None, *, seed=None, family_wise_error=None, device=None,
+        expect_pass=False):
+    """Runs a suite (`default`, `theorem`, `paper`, `property`, or a suite file) with the Python
+    `methods` (a {name: callable} dict or a list of named callables) beside the methods the
+    suite names; its expectations may name them. Returns the `Report`: `.ok` is the command
+    line's exit code, `.write(dir)` its output folder."""
+    builtin, python = _method_list(None, methods)
+    if builtin:
+        raise ValueError(
+            f"run() takes Python methods; the suite names its built-in ones ({builtin} given)"
+        )
+    return _notify(native.run(os.fspath(suite), python, seed=seed,
+                              family_wise_error=family_wise_error, device=device,
+                              expect_pass=expect_pass))
+
+
+def explain(method, model, inputs, targets=None, mask_rows=None):
+    """The maps [N, H, W] a method (a built-in name or a callable) makes for `inputs` on `model`
+    (a model specification such as `builtin:stack-masked` or a TorchScript file), post-processed
+    as every check sees them. `targets` default to the model's predictions."""
+    if not isinstance(method, str):
+        method = _python_method(method)
+    return native.explain(method, os.fspath(model), inputs, targets, mask_rows)
+
+
+def synthetic(n, seed=0, size=64):
+    """`n` STACK-SYNTH images (normalised float32 [n, 3, size, size]) as a check with
+    `synthetic=n, data_seed=seed` draws them."""
+    return native.synthetic(n, seed, size)

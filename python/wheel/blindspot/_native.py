@@ -1,0 +1,23 @@
+"""Loads the native module after checking that the installed torch is the one it was built for:
+the extension is linked against libtorch 2.13.0 and uses the libtorch inside that torch."""
+REQUIRED = "2.13.0"
+
+try:
+    import torch
+except ImportError as e:
+    raise ImportError(
+        f"blindspot needs torch=={REQUIRED}, and torch cannot be imported here ({e})\n"
+        f"  fix: pip install torch=={REQUIRED}"
+    ) from None
+
+_found = torch.__version__.split("+")[0]
+if _found != REQUIRED:
+    raise ImportError(
+        f"blindspot was built against torch {REQUIRED} (its libtorch), but this environment has "
+        f"torch {torch.__version__} ({torch.__file__})\n"
+        f"  fix: pip install torch=={REQUIRED}, or build blindspot's wheel against torch {_found}"
+    )
+
+from . import _blindspot as native  # noqa: E402
+
+__all__ = ["native"]

@@ -1,0 +1,79 @@
+"""Methods of other libraries as blindspot methods, in-process: each returns a callable
+`method(model, inputs, targets) -> maps` for `blindspot.check` and `blindspot.run`.
+
+The split model is wrapped, as the file adapters (`adapters/*.py`) wrap it, so that the
+libraries' hooks see the explained layer: forward(x) = head(cam_layer(features(x))) with
+cam_layer an identity module given as the target layer. Pinned versions: grad-cam 1.5.7,
+captum 0.9.0 (`pip install blindspot[adapters]`).
+"""
+import torch
+
+
+class _Wrapped(torch.nn.Module):
+    def __init__(self, split):
+        super().__init__()
+        self.split = split
+        self.cam_layer = torch.nn.Identity()
+
+    def forward(self, x):
+        return self.split.head(self.cam_layer(self.split.features(x)))
+
+
+def pytorch_grad_cam(name, batch_size=None):
+    """pytorch-grad-cam's method `name` (`GradCAM`, `HiResCAM`, `ScoreCAM`, …), named
+    `pgc-NAME` in reports."""
+    import pytorch_grad_cam as pgc
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    cls = getattr(pgc, name, None)
+    if cls is None or not isinstance(cls, type):
+        raise ValueError(f"pytorch-grad-cam has no method `{name}`")
+
+    def method(model, inputs, targets):
+        wrapped = _Wrapped(model).eval()
+        with cls(model=wrapped, target_layers=[wrapped.cam_layer]) as cam:
+            if batch_size:
+                cam.batch_size = batch_size
+            return cam(input_tensor=inputs,
+                       targets=[ClassifierOutputTarget(int(t)) for t in targets])
+
+    method.blindspot_name = f"pgc-{name.lower()}"
+    method.blindspot_title = f"pytorch-grad-cam {name}"
+    method.sign_ambiguous = name == "EigenCAM"
+    return method
+
+
+_CAPTUM = ("LayerGradCam", "LayerGradientXActivation", "LayerActivation")
+
+
+def captum(name, relu_attributions=False):
+    """captum's layer method `name` (`LayerGradCam`, `LayerGradientXActivation`,
+    `LayerActivation`), its map summed over channels and upsampled with captum's
+    `LayerAttribution.interpolate` (bilinear). `relu_attributions=True` applies the ReLU at the
+    layer's resolution, before the upsampling, as GradCAM's paper and blindspot do; captum's
+    default applies it after (docs/external-methods.md shows what the order changes)."""
+    from captum import attr
+
+    if name not in _CAPTUM:
+        raise ValueError(f"captum adapter: `{name}` is not one of {', '.join(_CAPTUM)}")
+    cls = getattr(attr, name)
+
+    def method(model, inputs, targets):
+        wrapped = _Wrapped(model).eval()
+        explainer = cls(wrapped, wrapped.cam_layer)
+        if name == "LayerGradCam":
+            maps = explainer.attribute(inputs, target=targets,
+                                       relu_attributions=relu_attributions)
+        else:
+            maps = explainer.attribute(inputs) if name == "LayerActivation" else \
+                explainer.attribute(inputs, target=targets)
+            maps = maps.sum(dim=1, keepdim=True)
+            maps = torch.relu(maps) if relu_attributions else maps
+        maps = attr.LayerAttribution.interpolate(maps.detach(), tuple(inputs.shape[-2:]),
+                                                 interpolate_mode="bilinear")
+        return maps[:, 0]
+
+    suffix = "-relu-first" if relu_attributions else ""
+    method.blindspot_name = f"captum-{name.lower()}{suffix}"
+    method.blindspot_title = f"captum {name}"
+    return method

@@ -1,0 +1,337 @@
+//! A run's report and its results as Python objects: typed fields read from the report's
+//! structs (never from its JSON), the same output folder as the command line, and the exit
+//! code's meaning as a property.
+use crate::VerdictError;
+use blindspot::check::runner::Run;
+use blindspot::check::{CheckResult, Verdict};
+use pyo3::exceptions::{PyIndexError, PyValueError};
+use pyo3::prelude::*;
+
+/// One verdict with the statistics behind it.
+#[pyclass(name = "Result", module = "blindspot", frozen, get_all)]
+#[derive(Clone)]
+pub struct Outcome {
+    /// The check (`wall`, `randomization`, …).
+    check: String,
+    /// The method's name.
+    method: String,
+    /// The method's display name.
+    title: String,
+    /// "pass", "fail", "inconclusive" or "error".
+    verdict: String,
+    /// The verdict the suite or `expect_pass` expects, if any.
+    expected: Option<String>,
+    /// Whether the verdict is the expected one (an undeclared expectation accepts any verdict
+    /// but an error).
+    as_expected: bool,
+    /// The test statistic's name.
+    statistic: String,
+    /// Number of samples behind the verdict.
+    n: usize,
+    mean: f64,
+    std: f64,
+    /// (low, high): the interval the rule reads; one end is the sample's own min or max when
+    /// the bound is one-sided.
+    interval: (f64, f64),
+    /// The interval's coverage (1 − α per side for a one-sided bound).
+    level: f64,
+    /// How the interval was computed.
+    interval_method: String,
+    /// The decision rule in words.
+    rule: String,
+    /// Why, in words: the rule applied to the numbers.
+    reason: String,
+    /// The per-sample statistic (None where it is undefined).
+    per_sample: Vec<Option<f64>>,
+    /// The configuration, for checks that run several (the theorem's V, a layer order).
+    configuration: Option<String>,
+}
+
+impl Outcome {
+    fn from(r: &CheckResult) -> Outcome {
+        let s = &r.summary;
+        Outcome {
+            check: r.check.clone(),
+            method: r.method.clone(),
+            title: r.title.clone(),
+            verdict: r.verdict.to_string(),
+            expected: r.expected.map(|v| v.to_string()),
+            as_expected: r.as_expected(),
+            statistic: r.statistic.clone(),
+            n: s.n,
+            mean: s.mean,
+            std: s.std,
+            interval: (s.ci_low, s.ci_high),
+            level: s.ci_level,
+            interval_method: s.interval.clone(),
+            rule: r.rule.clone(),
+            reason: r.reason.clone(),
+            per_sample: r.per_sample.clone(),
+            configuration: r.configuration(),
+        }
+    }
+
+    /// The lines a failing gate prints: the verdict, the statistic and interval, the rule.
+    fn explain(&self) -> String {
+        let config = self
+            .configuration
+            .as_ref()
+            .map_or(String::new(), |c| format!(" [{c}]"));
+        let expected = self
+            .expected
+            .as_ref()
+            .map_or(String::new(), |e| format!(" (expected {e})"));
+        format!(
+            "{} {}{config}: {}{expected}\n  {}: mean {:.6} (std {:.6}, n = {}), interval \
+             [{:.6}, {:.6}] ({})\n  rule: {}\n  reason: {}",
+            self.check,
+            self.method,
+            self.verdict.to_uppercase(),
+            self.statistic,
+            self.mean,
+            self.std,
+            self.n,
+            self.interval.0,
+            self.interval.1,
+            self.interval_method,
+            self.rule,
+            self.reason
+        )
+    }
+}
+
+#[pymethods]
+impl Outcome {
+    /// Whether the verdict is a pass.
+    #[getter]
+    fn passed(&self) -> bool {
+        self.verdict == Verdict::Pass.to_string()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<blindspot.Result {} {}: {}, mean {:.6} in [{:.6}, {:.6}], n = {}>",
+            self.check,
+            self.method,
+            self.verdict,
+            self.mean,
+            self.interval.0,
+            self.interval.1,
+            self.n
+        )
+    }
+
+    fn __str__(&self) -> String {
+        self.explain()
+    }
+}
+
+/// A run's report: its results, the output folder the command line writes, and whether every
+/// verdict is the expected one (the command line's exit code).
+#[pyclass(name = "Report", module = "blindspot", unsendable)]
+pub struct PyReport {
+    run: Run,
+}
+
+impl PyReport {
+    pub fn new(run: Run) -> PyReport {
+        PyReport { run }
+    }
+
+    fn only(&self) -> PyResult<Outcome> {
+        match self.run.report.results.as_slice() {
+            [one] => Ok(Outcome::from(one)),
+            many => {
+                let names: Vec<String> = many
+                    .iter()
+                    .map(|r| {
+                        let c = r
+                            .configuration()
+                            .map_or(String::new(), |c| format!(" [{c}]"));
+                        format!("{} {}{c}", r.check, r.method)
+                    })
+                    .collect();
+                Err(PyValueError::new_err(format!(
+                    "this report holds {} results ({}), not one: pick one from .results or \
+                     with .result(method=…)",
+                    many.len(),
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl PyReport {
+    /// Every result, in the report's order.
+    #[getter]
+    fn results(&self) -> Vec<Outcome> {
+        self.run.report.results.iter().map(Outcome::from).collect()
+    }
+
+    /// The one result of `method` (and of `check`, when several checks ran).
+    #[pyo3(signature = (method, check=None))]
+    fn result(&self, method: &str, check: Option<&str>) -> PyResult<Outcome> {
+        let found: Vec<&CheckResult> = self
+            .run
+            .report
+            .results
+            .iter()
+            .filter(|r| r.method == method && check.is_none_or(|c| r.check == c))
+            .collect();
+        match found.as_slice() {
+            [one] => Ok(Outcome::from(one)),
+            [] => Err(PyIndexError::new_err(format!(
+                "no result of method `{method}`{} in this report",
+                check.map_or(String::new(), |c| format!(" in check `{c}`"))
+            ))),
+            many => Err(PyValueError::new_err(format!(
+                "{} results of method `{method}`: pick one from .results",
+                many.len()
+            ))),
+        }
+    }
+
+    /// The results whose verdict is not the expected one.
+    #[getter]
+    fn unexpected(&self) -> Vec<Outcome> {
+        self.run
+            .report
+            .unexpected()
+            .into_iter()
+            .map(Outcome::from)
+            .collect()
+    }
+
+    /// Whether every verdict is the expected one.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.run.report.unexpected().is_empty()
+    }
+
+    /// The command line's exit code for this report: 0 when every verdict is as expected, 1
+    /// otherwise.
+    #[getter]
+    fn exit_code(&self) -> u8 {
+        u8::from(!self.ok())
+    }
+
+    /// The one result's verdict (an error when the report holds several: see `.results`).
+    #[getter]
+    fn verdict(&self) -> PyResult<String> {
+        Ok(self.only()?.verdict)
+    }
+
+    /// Whether the one result passed.
+    #[getter]
+    fn passed(&self) -> PyResult<bool> {
+        Ok(self.only()?.passed())
+    }
+
+    #[getter]
+    fn mean(&self) -> PyResult<f64> {
+        Ok(self.only()?.mean)
+    }
+
+    #[getter]
+    fn interval(&self) -> PyResult<(f64, f64)> {
+        Ok(self.only()?.interval)
+    }
+
+    #[getter]
+    fn n(&self) -> PyResult<usize> {
+        Ok(self.only()?.n)
+    }
+
+    #[getter]
+    fn reason(&self) -> PyResult<String> {
+        Ok(self.only()?.reason)
+    }
+
+    #[getter]
+    fn rule(&self) -> PyResult<String> {
+        Ok(self.only()?.rule)
+    }
+
+    #[getter]
+    fn statistic(&self) -> PyResult<String> {
+        Ok(self.only()?.statistic)
+    }
+
+    /// How the verdicts compare with what was expected, in words.
+    #[getter]
+    fn summary(&self) -> String {
+        self.run.report.expectation_summary()
+    }
+
+    /// Raises `VerdictError` (an AssertionError) listing every verdict that is not the
+    /// expected one, each with its statistic, interval and rule.
+    fn require(&self) -> PyResult<()> {
+        let unexpected = self.unexpected();
+        if unexpected.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = unexpected.iter().map(|r| r.explain()).collect();
+        Err(VerdictError::new_err(format!(
+            "{}\n{}",
+            self.run.report.expectation_summary(),
+            lines.join("\n")
+        )))
+    }
+
+    /// Writes the command line's output folder (report.html, report.json, report.md,
+    /// junit.xml, badges/, figures/) to `dir`, staged so that a failure leaves nothing
+    /// half-written; returns the files written.
+    fn write(&self, dir: std::path::PathBuf) -> PyResult<Vec<std::path::PathBuf>> {
+        let written = (|| {
+            let staged = blindspot::io::StagedDir::begin(&dir)?;
+            let files = blindspot::report::write_dir(
+                &self.run.report,
+                self.run.galleries.first(),
+                staged.path(),
+            )?;
+            // Named where they will lie once the staging folder is moved into place.
+            let files = files
+                .iter()
+                .filter_map(|f| f.strip_prefix(staged.path()).ok())
+                .map(|f| dir.join(f))
+                .collect();
+            staged.commit()?;
+            blindspot::Result::Ok(files)
+        })();
+        written.map_err(|e: blindspot::Error| {
+            crate::BlindspotError::new_err(blindspot::report::escape::printable(&e.to_string()))
+        })
+    }
+
+    /// report.json's text.
+    fn json(&self) -> String {
+        self.run.report.to_json()
+    }
+
+    /// The terminal table the command line prints.
+    fn table(&self) -> String {
+        blindspot::report::table::render(&self.run.report)
+    }
+
+    fn __str__(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.table(),
+            self.run.report.expectation_summary()
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<blindspot.Report {}: {}>",
+            self.run.report.check,
+            self.run.report.expectation_summary()
+        )
+    }
+
+    fn __len__(&self) -> usize {
+        self.run.report.results.len()
+    }
+}

@@ -1,0 +1,253 @@
+"""The wheel's own tests, run by `make test` in a fresh virtual environment that has only the
+wheel and torch 2.13.0 (tests/python_wheel.py): Python methods in-process against independent
+references, the adapters against the built-in methods, every kind of bad method output, the
+suite API, the `blindspot` command, the torch version check and the pytest plugin."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import blindspot
+
+MODEL = "builtin:stack-masked"
+
+
+def literal_gradcam(model, inputs, targets):
+    """GradCAM written from its formula (Selvaraju et al. 2017) on the TorchScript split model:
+    w_c = mean_ij dy/dA_cij, map = ReLU(sum_c w_c A_c), upsampled bilinearly and min-max
+    normalised, as pytorch-grad-cam post-processes it."""
+    a = model.features(inputs).detach().requires_grad_(True)
+    y = model.head(a).gather(1, targets.view(-1, 1)).sum()
+    (g,) = torch.autograd.grad(y, a)
+    cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1, keepdim=True)).detach()
+    cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    low, high = cam.amin(dim=(1, 2), keepdim=True), cam.amax(dim=(1, 2), keepdim=True)
+    return (cam - low) / (high - low).clamp_min(1e-7)
+
+
+literal_gradcam.blindspot_name = "literal-gradcam"
+
+
+def test_python_gradcam_gives_the_builtin_statistics():
+    report = blindspot.check("wall", methods=[literal_gradcam, "gradcam"], model=MODEL,
+                             synthetic=16, looks=1)
+    ours, builtin = report.result("literal-gradcam"), report.result("gradcam")
+    assert ours.n == builtin.n == 16
+    assert ours.verdict == builtin.verdict
+    diffs = [abs(a - b) for a, b in zip(ours.per_sample, builtin.per_sample)]
+    assert max(diffs) <= 1e-5, diffs
+
+
+def test_python_method_maps_equal_the_builtin_maps():
+    x = blindspot.synthetic(8, seed=3)
+    ours = blindspot.explain(literal_gradcam, MODEL, x)
+    builtin = blindspot.explain("gradcam", MODEL, x)
+    assert ours.shape == builtin.shape == (8, 64, 64)
+    assert (ours - builtin).abs().max().item() <= 1e-5
+
+
+def test_the_method_is_called_once_per_batch_on_the_run_tensors():
+    seen = []
+
+    def spy(model, inputs, targets):
+        seen.append((tuple(inputs.shape), inputs.dtype, targets.dtype, hasattr(model, "head")))
+        return torch.rand(inputs.shape[0], *inputs.shape[2:])
+
+    blindspot.check("wall", method=spy, model=MODEL, synthetic=12, batch_size=5, looks=1)
+    assert [s[0][0] for s in seen] == [5, 5, 2]
+    assert all(s[1] == torch.float32 and s[2] == torch.int64 and s[3] for s in seen)
+
+
+def test_randomization_gives_the_method_each_randomized_model():
+    weights = []
+
+    def watcher(model, inputs, targets):
+        weights.append(sum(p.abs().sum().item() for p in model.parameters()))
+        return literal_gradcam(model, inputs, targets)
+
+    report = blindspot.check("randomization", method=watcher, model=MODEL, synthetic=8)
+    assert report.verdict in ("pass", "fail", "inconclusive")
+    # The trained model, then one state per randomized layer: all different.
+    assert len(set(weights)) == len(weights) >= 2
+
+
+def test_a_failing_gate_says_its_statistic_interval_and_rule():
+    report = blindspot.check("wall", method=literal_gradcam, model=MODEL, synthetic=16,
+                             expect_pass=True)
+    assert report.verdict == "fail" and not report.ok and report.exit_code == 1
+    with pytest.raises(blindspot.VerdictError) as caught:
+        report.require()
+    text = str(caught.value)
+    assert isinstance(caught.value, AssertionError)
+    for part in ("literal-gradcam", "FAIL (expected pass)", "mean mu", "interval [", "rule:"):
+        assert part in text, text
+    low, high = report.interval
+    assert low <= report.mean <= high and report.n == 16
+
+
+def test_the_json_report_is_written_where_asked_with_the_precision_policy(tmp_path):
+    assert blindspot.precision().startswith("reproducible")
+    path = tmp_path / "wall.json"
+    report = blindspot.check("wall", method=literal_gradcam, model=MODEL, synthetic=8, looks=1,
+                             json=path)
+    written = json.loads(path.read_text())
+    assert written == json.loads(report.json())
+    assert written["precision"]["mode"] == "reproducible"
+    assert written["results"][0]["method"] == "literal-gradcam"
+
+
+def n_hw(inputs):
+    return (inputs.shape[0], *inputs.shape[2:])
+
+
+BAD = {
+    "wrong-shape": (lambda m, x, t: torch.zeros(x.shape[0], 8, 8), "of shape [8, 8, 8]"),
+    "nan": (lambda m, x, t: torch.full(n_hw(x), float("nan")), "NaN or Inf"),
+    "integers": (lambda m, x, t: torch.zeros(n_hw(x), dtype=torch.int64), "torch.int64"),
+    "half": (lambda m, x, t: torch.zeros(n_hw(x), dtype=torch.float16), "torch.float16"),
+    "a-list": (lambda m, x, t: [0.0] * x.shape[0], "returned a list"),
+    "raising": (lambda m, x, t: 1 / 0, "raised ZeroDivisionError"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_method_output_is_a_method_error(name):
+    method, expected = BAD[name]
+    with pytest.raises(blindspot.MethodError) as caught:
+        blindspot.check("wall", methods={name: method}, model=MODEL, synthetic=8)
+    text = str(caught.value)
+    assert f"Python method `{name}`" in text and expected in text, text
+    assert "where: batch 1 (8 images)" in text and "fix:" in text, text
+    if name == "raising":
+        assert isinstance(caught.value.__cause__, ZeroDivisionError)
+
+
+def test_a_numpy_result_is_accepted():
+    def as_numpy(model, inputs, targets):
+        return literal_gradcam(model, inputs, targets).numpy().astype(np.float64)
+
+    report = blindspot.check("wall", method=as_numpy, model=MODEL, synthetic=8, looks=1)
+    assert report.verdict in ("pass", "fail", "inconclusive")
+
+
+def test_keyboard_interrupt_is_not_wrapped():
+    def interrupted(model, inputs, targets):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        blindspot.check("wall", method=interrupted, model=MODEL, synthetic=8)
+
+
+def test_bad_parameters_are_blindspot_errors():
+    with pytest.raises(blindspot.BlindspotError, match="unexpected argument '--synthetc'"):
+        blindspot.check("wall", method=literal_gradcam, model=MODEL, synthetc=8)
+    with pytest.raises(blindspot.BlindspotError, match="unknown check `wal`"):
+        blindspot.check("wal", method=literal_gradcam)
+    with pytest.raises(blindspot.BlindspotError, match="built-in method name `gradcam`"):
+        blindspot.check("wall", methods={"gradcam": literal_gradcam}, model=MODEL, synthetic=8)
+    with pytest.raises(ValueError, match="no name"):
+        blindspot.check("wall", method=lambda m, x, t: x, model=MODEL, synthetic=8)
+
+
+def test_pytorch_grad_cam_adapter_equals_the_builtins():
+    pytest.importorskip("pytorch_grad_cam")
+    x = blindspot.synthetic(8, seed=2)
+    for builtin, name in (("gradcam", "GradCAM"), ("hirescam", "HiResCAM")):
+        method = blindspot.adapters.pytorch_grad_cam(name)
+        diff = (blindspot.explain(method, MODEL, x) - blindspot.explain(builtin, MODEL, x))
+        assert diff.abs().max().item() <= 1e-5, (name, diff.abs().max().item())
+
+
+def test_captum_adapter_equals_the_builtins_with_the_relu_first():
+    pytest.importorskip("captum")
+    x = blindspot.synthetic(8, seed=2)
+    for builtin, name in (("gradcam", "LayerGradCam"), ("hirescam", "LayerGradientXActivation")):
+        method = blindspot.adapters.captum(name, relu_attributions=True)
+        diff = (blindspot.explain(method, MODEL, x) - blindspot.explain(builtin, MODEL, x))
+        assert diff.abs().max().item() <= 1e-5, (name, diff.abs().max().item())
+
+
+SUITE = """
+name = "python-suite"
+seed = 0
+methods = ["gradcam"]
+
+[[checks]]
+check = "wall"
+model = "builtin:stack-masked"
+data = { synthetic = 16 }
+[checks.expect]
+literal = "fail"
+gradcam = "fail"
+"""
+
+
+def test_a_suite_runs_python_methods_and_writes_the_output_folder(tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE)
+    report = blindspot.run(suite, methods={"literal": literal_gradcam})
+    assert report.ok and report.exit_code == 0, str(report)
+    assert sorted(r.method for r in report.results) == ["gradcam", "literal"]
+    out = tmp_path / "out"
+    written = report.write(out)
+    assert all(os.path.isfile(p) for p in written)
+    badge = json.loads((out / "badges" / "literal-wall.json").read_text())
+    assert badge["schemaVersion"] == 1 and badge["message"].endswith("fail")
+    assert json.loads((out / "report.json").read_text())["results"][0]["verdict"] == "fail"
+    # An expectation of a method nobody provides is refused before any work.
+    with pytest.raises(blindspot.BlindspotError, match="a method it does not judge"):
+        blindspot.run(suite, methods={"other": literal_gradcam})
+
+
+def test_the_blindspot_command_is_on_the_path():
+    command = os.path.join(os.path.dirname(sys.executable), "blindspot")
+    listed = subprocess.run([command, "methods"], capture_output=True, text=True, check=True)
+    assert listed.stdout.split()[0] == "gradcam"
+    wrong = subprocess.run([command, "check", "wall", "--synthetic", "-3"], capture_output=True,
+                           text=True)
+    assert wrong.returncode == 2 and "error" in wrong.stderr
+
+
+def test_another_torch_version_is_refused_with_what_and_how(tmp_path):
+    fake = tmp_path / "torch"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("__version__ = '2.12.1+cpu'\n__file__ = 'fake'\n")
+    code = "import blindspot; blindspot.methods()"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert run.returncode != 0
+    assert "built against torch 2.13.0" in run.stderr and "2.12.1+cpu" in run.stderr, run.stderr
+    assert "pip install torch==2.13.0" in run.stderr
+
+
+GATE = '''
+import blindspot, torch
+
+def flat(model, inputs, targets):
+    n, _, h, w = inputs.shape
+    return torch.arange(h, dtype=torch.float32).view(1, h, 1).expand(n, h, w)
+
+def test_gate():
+    blindspot.check("wall", method=flat, model="builtin:stack-masked", synthetic=8,
+                    expect_pass=True).require()
+'''
+
+
+def test_the_plugin_puts_verdicts_into_junit_and_writes_reports(tmp_path):
+    (tmp_path / "test_gate.py").write_text(textwrap.dedent(GATE))
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "test_gate.py", "--junitxml=junit.xml",
+         "--blindspot-out=out", "-p", "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "VerdictError" in run.stdout and "rule:" in run.stdout, run.stdout
+    junit = (tmp_path / "junit.xml").read_text()
+    assert 'property name="blindspot wall flat"' in junit, junit
+    assert "fail: mean mu" in junit and "interval [" in junit, junit
+    assert (tmp_path / "out" / "test_gate.py_test_gate" / "badges" / "flat-wall.json").is_file()
