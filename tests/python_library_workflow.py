@@ -1,13 +1,12 @@
-"""examples/python-library's CI workflow, its commands run as written, in the layout its steps
-check out: the library at the workspace's root and blindspot in blindspot/ beside it (a link to
-this checkout, already built). `uses:` steps (checkout, cache, artifact upload) are what this
-layout stands for; every `run:` step runs with bash -e in its working directory, with HOME
-pointing at a folder whose ~/.cache/blindspot is this machine's (the venv the steps name). Then
-the artifact folder must hold the report and the badge the example's README promises.
-
-It runs after `cargo test` in `make test` (its `make -C blindspot build` shares the target
-folder, which cargo holds while tests run).
+"""examples/python-library's CI workflow, its commands run as written, on the wheel `make
+wheel` has just built. The library is the workspace's root; the `uses:` steps stand for what
+they would do: the checkout is the copy, `download-artifact` puts target/wheels' wheel into the
+folder it names, and the cache restores a fresh virtual environment that holds torch 2.13.0
+(tests/fresh_venv.py) where the workflow keeps its environment. Every `run:` step runs with
+bash -e in its working directory, with HOME pointing at a folder of its own. Then the artifact
+folder must hold the JUnit file with both gates passed and each gate's report with its badge.
 """
+import glob
 import json
 import os
 import re
@@ -15,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+import fresh_venv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "python-library")
@@ -69,44 +70,56 @@ def main():
         found = steps(f.read())
     runs = [s for s in found if "run" in s]
     uploads = [s for s in found if s.get("uses", "").startswith("actions/upload-artifact")]
-    if len(runs) < 2 or len(uploads) != 1:
-        fail(f"expected run steps and one upload, found {found}")
-    venv = os.environ.get("VIRTUAL_ENV", "")
-    if os.path.basename(venv) != "torch-2.13.0":
-        fail(f"run from `make test` (VIRTUAL_ENV is `{venv}`, not the Makefile's venv)")
-    real_home = os.path.expanduser("~")
+    downloads = [s for s in found if s.get("uses", "").startswith("actions/download-artifact")]
+    caches = [s for s in found if s.get("uses", "").startswith("actions/cache")]
+    if len(runs) < 2 or len(uploads) != 1 or len(downloads) != 1 or len(caches) != 1:
+        fail(f"expected run steps, one download, one cache and one upload, found {found}")
+    wheels = glob.glob(os.path.join(ROOT, "target", "wheels", "blindspot-*.whl"))
+    if len(wheels) != 1:
+        fail(f"expected one wheel in target/wheels (run `make wheel`), found {wheels}")
     workspace = tempfile.mkdtemp(prefix="blindspot-workflow-")
     try:
         shutil.copytree(EXAMPLE, workspace, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("sanity", "__pycache__"))
-        os.symlink(ROOT, os.path.join(workspace, "blindspot"))
+                        ignore=shutil.ignore_patterns("sanity", "__pycache__", ".pytest_cache"))
+        os.makedirs(os.path.join(workspace, downloads[0]["path"]))
+        shutil.copy(wheels[0], os.path.join(workspace, downloads[0]["path"]))
         home = os.path.join(workspace, ".home")
-        os.makedirs(os.path.join(home, ".cache"))
-        os.symlink(os.path.dirname(venv), os.path.join(home, ".cache", "blindspot"))
-        env = dict(os.environ, HOME=home, GITHUB_WORKSPACE=workspace,
-                   CARGO_HOME=os.environ.get("CARGO_HOME", os.path.join(real_home, ".cargo")),
-                   RUSTUP_HOME=os.environ.get("RUSTUP_HOME",
-                                              os.path.join(real_home, ".rustup")))
-        for key in ("BLINDSPOT_PYTHON", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        cached = caches[0]["path"]
+        if not cached.startswith("~/"):
+            fail(f"the cache step's path `{cached}` is not under ~/")
+        fresh_venv.create(os.path.join(home, cached[2:]))
+        env = dict(os.environ, HOME=home, GITHUB_WORKSPACE=workspace)
+        for key in ("VIRTUAL_ENV", "BLINDSPOT_PYTHON", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
+                    "PYTHONPATH"):
             env.pop(key, None)
+        env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep)
+                                      if not p.startswith(os.path.dirname(sys.executable)))
         for step in runs:
             cwd = os.path.join(workspace, step.get("working-directory", "."))
             run = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=env,
                                  capture_output=True, text=True)
             if run.returncode != 0:
                 fail(f"step `{step.get('name', step['run'].strip())}` exit {run.returncode} in "
-                     f"{cwd}\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
+                     f"{cwd}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
             print(f"python-library workflow: step `{step.get('name', step['run'].strip())}` ok")
         artifact = os.path.join(workspace, uploads[0]["path"])
-        for name in ("report.html", "report.json", "junit.xml", "badges/sharpcam-wall.json",
-                     "badges/sharpcam-randomization.svg", "badges/gradcam-wall.svg"):
-            if not os.path.isfile(os.path.join(artifact, name)):
-                fail(f"the artifact {uploads[0]['path']} has no {name}")
-        with open(os.path.join(artifact, "badges", "sharpcam-wall.json")) as f:
+        with open(os.path.join(artifact, "junit.xml"), encoding="utf-8") as f:
+            junit = f.read()
+        if 'tests="2"' not in junit or 'failures="0"' not in junit or 'errors="0"' not in junit:
+            fail(f"junit.xml does not show both gates passed: {junit[:500]}")
+        if 'name="blindspot wall sharpcam"' not in junit:
+            fail("junit.xml does not carry the wall verdict of sharpcam")
+        wall = os.path.join(artifact,
+                            "test_sanity.py_test_wall_sharpcam_sees_through_walls_like_gradcam")
+        for name in ("report.html", "report.json", "badges/sharpcam-wall.json",
+                     "badges/gradcam-wall.svg"):
+            if not os.path.isfile(os.path.join(wall, name)):
+                fail(f"the artifact has no {os.path.relpath(os.path.join(wall, name), artifact)}")
+        with open(os.path.join(wall, "badges", "sharpcam-wall.json")) as f:
             badge = json.load(f)
         if badge.get("schemaVersion") != 1 or not badge.get("message", "").endswith("fail"):
             fail(f"sharpcam's wall badge: {badge}")
-        print(f"python-library workflow: artifact {uploads[0]['path']} holds the report")
+        print(f"python-library workflow: artifact {uploads[0]['path']} holds the reports")
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
 
