@@ -46,11 +46,13 @@ run: build
 	$(BIN) run $(ARGS)
 
 # The Python wheel (docs/python.md): the `blindspot` command and `import blindspot`, built by
-# maturin from python/wheel (a crate outside the workspace, with its own target folder) against
-# the venv's torch, whose libtorch it uses when installed. One wheel in target/wheels at a time.
+# maturin from python/wheel (a crate outside the workspace) against the venv's torch, whose
+# libtorch it uses when installed. It shares the target folder, so the dependencies its build
+# does not change (all but libtorch's bindings and blindspot itself) are not built twice. One
+# wheel in target/wheels at a time.
 wheel: $(STAMP)
 	rm -f target/wheels/blindspot-*.whl
-	cd python/wheel && CARGO_TARGET_DIR=$(CURDIR)/target/python \
+	cd python/wheel && CARGO_TARGET_DIR=$(CURDIR)/target \
 	  $(VENV)/bin/maturin build --release --quiet -i $(PYTHON) --out $(CURDIR)/target/wheels
 
 # The benchmark target is compiled (not run) so that it cannot rot unnoticed. After the cargo

@@ -18,6 +18,13 @@ if _found != REQUIRED:
         f"  fix: pip install torch=={REQUIRED}, or build blindspot's wheel against torch {_found}"
     )
 
+import os  # noqa: E402
+import sys  # noqa: E402
+
+# Helpers blindspot runs in a Python process of their own (exporting a built-in model for an
+# external method) use this interpreter, which has the torch just checked, unless told otherwise.
+os.environ.setdefault("BLINDSPOT_PYTHON", sys.executable)
+
 from . import _blindspot as native  # noqa: E402
 
 __all__ = ["native"]

@@ -52,6 +52,29 @@ def test_python_method_maps_equal_the_builtin_maps():
     assert (ours - builtin).abs().max().item() <= 1e-5
 
 
+FILE_ADAPTER = """
+import json, sys
+import numpy as np, torch
+sys.path.insert(0, {here!r})
+from test_blindspot import literal_gradcam
+job = json.load(open(sys.argv[1]))
+model = torch.jit.load(job["model"], map_location="cpu").eval()
+x, t = torch.from_numpy(np.load(job["inputs"])), torch.from_numpy(np.load(job["targets"]))
+np.save(job["maps"], literal_gradcam(model, x, t.long()).numpy())
+"""
+
+
+def test_in_process_gives_what_the_file_protocol_gives(tmp_path):
+    adapter = tmp_path / "adapter.py"
+    adapter.write_text(FILE_ADAPTER.format(here=os.path.dirname(os.path.abspath(__file__))))
+    external = f"file-gradcam={sys.executable} {adapter} {{job}}"
+    report = blindspot.check("wall", methods=[literal_gradcam], external=external, model=MODEL,
+                             synthetic=8, looks=1)
+    ours, theirs = report.result("literal-gradcam"), report.result("file-gradcam")
+    diffs = [abs(a - b) for a, b in zip(ours.per_sample, theirs.per_sample)]
+    assert len(diffs) == 8 and max(diffs) <= 1e-5, diffs
+
+
 def test_the_method_is_called_once_per_batch_on_the_run_tensors():
     seen = []
 
