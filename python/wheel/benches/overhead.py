@@ -23,21 +23,14 @@ import tempfile
 import time
 
 import torch
-import torch.nn.functional as F
 
 import blindspot
 
+# The literal GradCAM of the wheel's tests: the same function in every row that runs GradCAM.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from test_blindspot import literal_gradcam  # noqa: E402
+
 CHECK = dict(model="builtin:stack-masked", synthetic=64, looks=1)
-
-
-def literal_gradcam(model, inputs, targets):
-    a = model.features(inputs).detach().requires_grad_(True)
-    y = model.head(a).gather(1, targets.view(-1, 1)).sum()
-    (g,) = torch.autograd.grad(y, a)
-    cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1, keepdim=True)).detach()
-    cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    low, high = cam.amin(dim=(1, 2), keepdim=True), cam.amax(dim=(1, 2), keepdim=True)
-    return (cam - low) / (high - low).clamp_min(1e-7)
 
 
 def channel_mean(model, inputs, targets):
@@ -48,6 +41,7 @@ ADAPTER = '''
 import json, sys
 import numpy as np, torch
 sys.path.insert(0, {here!r})
+sys.path.insert(0, {tests!r})
 from overhead import {function}
 job = json.load(open(sys.argv[1]))
 model = torch.jit.load(job["model"], map_location="cpu").eval()
@@ -89,7 +83,8 @@ def main():
         for function in ("literal_gradcam", "channel_mean"):
             path = os.path.join(scratch, f"{function}.py")
             with open(path, "w") as f:
-                f.write(ADAPTER.format(here=here, function=function))
+                f.write(ADAPTER.format(here=here, tests=os.path.join(here, "..", "tests"),
+                                       function=function))
             adapters[function] = f"{shlex.quote(sys.executable)} {shlex.quote(path)} {{job}}"
         runs = [
             ("built-in GradCAM (Rust)", dict(method="gradcam")),
