@@ -228,6 +228,17 @@ def test_a_suite_runs_python_methods_and_writes_the_output_folder(tmp_path):
         blindspot.run(suite, methods={"other": literal_gradcam})
 
 
+def test_a_method_name_is_data_not_a_path(tmp_path):
+    hostile = "../../escaped;$(touch pwned)\n"
+    report = blindspot.check("wall", methods={hostile: literal_gradcam}, model=MODEL,
+                             synthetic=8, looks=1)
+    assert report.results[0].method == hostile
+    out = tmp_path / "out"
+    written = report.write(out)
+    assert written and all(os.path.realpath(p).startswith(str(out) + os.sep) for p in written)
+    assert sorted(os.listdir(tmp_path)) == ["out"] and not os.path.exists("pwned")
+
+
 def test_the_blindspot_command_is_on_the_path():
     command = os.path.join(os.path.dirname(sys.executable), "blindspot")
     listed = subprocess.run([command, "methods"], capture_output=True, text=True, check=True)
