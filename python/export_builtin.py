@@ -3,8 +3,9 @@
 
     python export_builtin.py ARCH.json WEIGHTS.safetensors OUT.pt
 
-blindspot writes ARCH.json (the architecture: `vgg` with its configuration, `rcnn`, or `walled`
-around another architecture or a TorchScript file) and WEIGHTS.safetensors (every parameter and
+blindspot writes ARCH.json (the architecture: `vgg` with its configuration, `rcnn`, `walled`
+around another architecture or a TorchScript file, or `shifted`: another architecture that undoes
+a constant shift of its input) and WEIGHTS.safetensors (every parameter and
 buffer with torchvision-style names, current values: trained, randomized, ...). The safetensors
 file is read with numpy alone.
 """
@@ -113,8 +114,31 @@ class TorchScriptBody(nn.Module):
         return self.module.head(a)
 
 
+class Shifted(nn.Module):
+    """A split model that undoes a constant shift of its input (blindspot's input-invariance
+    check): features(x - shift), the same head."""
+
+    def __init__(self, split, shift):
+        super().__init__()
+        self.split = split
+        self.shift = float(shift)
+
+    @torch.jit.export
+    def features(self, x):
+        return self.split.features(x - self.shift)
+
+    @torch.jit.export
+    def head(self, a):
+        return self.split.head(a)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
 def build(arch, weights):
     kind = arch["kind"]
+    if kind == "shifted":
+        return Shifted(build(arch["inner"], weights), arch["shift"])
     if kind == "walled":
         inner = arch["inner"]
         body = TorchScriptBody(torch.jit.load(inner["path"])) if inner["kind"] == "torchscript" else build(inner, weights).body

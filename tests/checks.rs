@@ -4,6 +4,7 @@ use crate::common::{ensure, fixture, load_npy, to_vec, TestResult};
 use blindspot::cam::method_by_name;
 use blindspot::check::class_sensitivity::{ClassSensitivityCheck, ClassSensitivityFindings};
 use blindspot::check::data_randomization::DataRandomizationCheck;
+use blindspot::check::input_invariance::{InputInvarianceCheck, InputInvarianceFindings};
 use blindspot::check::randomization::{
     Distribution, Mode, RandomizationCheck, RandomizationFindings,
 };
@@ -290,6 +291,10 @@ pub fn trials() -> Vec<Trial> {
                     format!("EigenCAM not flagged: {}", e.reason)
                 })
             },
+        ),
+        Trial::test(
+            "checks::input_invariance::verdicts_follow_the_derivation",
+            input_invariance_derivation,
         ),
         Trial::test("checks::stats::student_t_and_bootstrap", stats),
         Trial::test("checks::stats::spearman_matches_scipy", || {
@@ -630,4 +635,64 @@ fn schema_fields() -> TestResult {
         kinds == ["wall", "theorem", "randomization"] && wall_first,
         || format!("{kinds:?}"),
     )
+}
+
+/// docs/checks.md's derivation: a method that reads only the explained layer's activations and
+/// gradients (or the input through a shift-free filter: Sobel's kernels sum to zero and its
+/// borders reflect) gives the same maps on x and x + c with the compensated model; the methods
+/// that run the model on masked inputs (ScoreCAM, Opti-CAM) do not. Every built-in method, on
+/// 8 images: the verdicts must be exactly those, the compensation itself exact to float32
+/// rounding, and a passing method's largest change that rounding's size.
+fn input_invariance_derivation() -> TestResult {
+    let check = InputInvarianceCheck::new(Subject {
+        looks: 1,
+        ..subject("builtin:stack-masked", 8, 4, 8)
+    });
+    let all = blindspot::cam::builtin_methods();
+    let results = check.run(&all, &ctx(0))?.results;
+    ensure(results.len() == all.len(), || {
+        format!("{} results", results.len())
+    })?;
+    // docs/report-schema.md's fields of this check.
+    let json = serde_json::to_value(&results[0])?;
+    for key in [
+        "shift",
+        "logit_change",
+        "largest_map_change",
+        "model",
+        "data",
+    ] {
+        ensure(json["detail"].get(key).is_some(), || {
+            format!("input-invariance field `detail.{key}` missing in {json}")
+        })?;
+    }
+    for r in &results {
+        let detail = &r
+            .findings
+            .get::<InputInvarianceFindings>()
+            .ok_or("no input-invariance findings")?
+            .detail;
+        ensure(detail.logit_change <= 1e-4, || {
+            format!(
+                "the compensated model's logits moved by {}",
+                detail.logit_change
+            )
+        })?;
+        let sees_the_shift = matches!(r.method.as_str(), "scorecam" | "opticam");
+        let want = if sees_the_shift {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        };
+        ensure(r.verdict == want, || {
+            format!(
+                "{}: {} ({}), expected {want}",
+                r.method, r.verdict, r.reason
+            )
+        })?;
+        ensure(sees_the_shift || detail.largest_map_change <= 1e-4, || {
+            format!("{}: largest change {}", r.method, detail.largest_map_change)
+        })?;
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use crate::common::{ensure, root, TestResult};
 use blindspot::cam::{gradcam::GradCam, method_by_name, CamContext, CamMethod};
 use blindspot::check::class_sensitivity::ClassSensitivityCheck;
 use blindspot::check::data_randomization::DataRandomizationCheck;
+use blindspot::check::input_invariance::InputInvarianceCheck;
 use blindspot::check::randomization::RandomizationCheck;
 use blindspot::check::similarity::compare;
 use blindspot::check::suite::Suite;
@@ -113,6 +114,16 @@ pub fn trials() -> Vec<Trial> {
                 };
                 // A class-agnostic method fails whatever the threshold.
                 three_ways(check, 0.9, "gradcam", "eigencam", "layercam")
+            },
+        ),
+        Trial::test(
+            "trust::input_invariance_says_pass_fail_and_inconclusive",
+            || {
+                let check = |t| InputInvarianceCheck {
+                    tolerance: t,
+                    ..InputInvarianceCheck::new(subject(12))
+                };
+                three_ways(check, 0.01, "gradcam", "scorecam", "scorecam")
             },
         ),
         Trial::test(

@@ -17,6 +17,7 @@ pub mod class_sensitivity;
 pub mod correlation;
 pub mod data_randomization;
 pub mod findings;
+pub mod input_invariance;
 pub mod merge;
 pub mod outcome;
 pub mod property;

@@ -55,7 +55,15 @@ pub fn parts<'a>(model: &'a dyn SplitModel, example: &Tensor) -> Result<Parts<'a
         ));
     };
     let mut inner = None;
-    if arch["kind"] == "walled" {
+    // A wall sizes its mask from the features; it may sit inside an input shift (`shifted`),
+    // which keeps the feature size.
+    let kind = arch["kind"].as_str().unwrap_or_default().to_string();
+    let walled = match kind.as_str() {
+        "shifted" if arch["inner"]["kind"] == "walled" => Some(&mut arch["inner"]),
+        "walled" => Some(&mut arch),
+        _ => None,
+    };
+    if let Some(arch) = walled {
         arch["feature_rows"] =
             serde_json::json!(tch::no_grad(|| model.features(example))?.size()[2]);
         if arch["inner"]["kind"] == "torchscript" {

@@ -7,6 +7,7 @@ pub mod export;
 pub mod init;
 pub mod random;
 pub mod rcnn;
+pub mod shift;
 pub mod torchscript;
 pub mod vgg;
 pub mod wall;

@@ -100,6 +100,14 @@ def test_randomization_gives_the_method_each_randomized_model():
     assert len(set(weights)) == len(weights) >= 2
 
 
+def test_input_invariance_rebuilds_the_compensated_model_in_python():
+    report = blindspot.check("input-invariance", methods=[literal_gradcam, "gradcam"],
+                             model=MODEL, synthetic=8, looks=1)
+    ours, builtin = report.result("literal-gradcam"), report.result("gradcam")
+    assert ours.verdict == builtin.verdict == "pass", (ours, builtin)
+    assert ours.mean <= 1e-5
+
+
 def test_a_failing_gate_says_its_statistic_interval_and_rule():
     report = blindspot.check("wall", method=literal_gradcam, model=MODEL, synthetic=16,
                              expect_pass=True)

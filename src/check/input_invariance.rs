@@ -1,0 +1,190 @@
+//! Input invariance (Kindermans, Hooker, Adebayo, Alber, Schütt, Dähne, Erhan & Kim, "The
+//! (Un)reliability of Saliency Methods", in Explainable AI, LNCS 11700, 2019): shift every input
+//! by a constant `c` and compensate the model exactly — `features'(x) = features(x − c)`, the
+//! first layer's bias compensation, for any split model ([`Shifted`]) — so that the shifted
+//! model computes on `x + c` the activations, gradients and logits the model computes on `x`. A
+//! method that reads only the model's function at the explained layer must give the same map; one
+//! that runs the model on perturbed or masked inputs sees the shift: ScoreCAM's masked input
+//! `m ⊙ (x + c)` reaches the original features as `m ⊙ x − (1 − m) c`, not `m ⊙ x`
+//! (docs/checks.md derives which built-in methods must pass).
+//!
+//! Per image: `d = max over pixels |M(x) − M'(x + c)|`, the largest change of the final maps
+//! (both in [0, 1]), each explaining the class the model predicts on `x`. Mean `d` is judged
+//! against `tolerance` with [`super::stats::judge_below`]: pass iff the one-sided upper bound is
+//! at most the tolerance, fail iff the lower bound is above it, inconclusive otherwise. `d` is
+//! defined for every pair of maps, so no value is undefined.
+use super::stats::{judge_below, percent, Threshold};
+use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
+use crate::cam::{explain_batched, CamMethod};
+use crate::error::Result;
+use crate::model::shift::Shifted;
+use crate::model::SplitModel;
+use serde::{Deserialize, Serialize};
+use tch::Kind;
+
+/// Default shift of every input value (in the normalised input space the model reads).
+pub const SHIFT: f64 = 1.0;
+/// Default tolerance on mean d, the largest change of a map in [0, 1].
+pub const TOLERANCE: f64 = 0.01;
+
+fn shift() -> f64 {
+    SHIFT
+}
+
+fn tolerance() -> f64 {
+    TOLERANCE
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct InputInvarianceCheck {
+    /// The model and its images.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub subject: Subject,
+    /// The constant added to every input value (the shifted model subtracts it first).
+    #[arg(long, default_value_t = SHIFT, allow_negative_numbers = true)]
+    #[serde(default = "shift")]
+    pub shift: f64,
+    /// Pass iff the upper bound of the mean largest map change is at most this.
+    #[arg(long, default_value_t = TOLERANCE)]
+    #[serde(default = "tolerance")]
+    pub tolerance: f64,
+}
+
+/// The input-invariance check's own numbers for one method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputInvarianceFindings {
+    pub detail: InputInvarianceDetail,
+}
+
+/// The generic table line and badge (the mean largest change).
+impl super::CheckFindings for InputInvarianceFindings {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputInvarianceDetail {
+    /// The shift c.
+    pub shift: f64,
+    /// The largest change of the logits between the model on x and the shifted model on x + c
+    /// (the compensation's own rounding).
+    pub logit_change: f64,
+    /// The largest change of any map value over all images.
+    pub largest_map_change: f64,
+    pub model: String,
+    pub data: String,
+}
+
+impl InputInvarianceCheck {
+    pub fn new(subject: Subject) -> Self {
+        InputInvarianceCheck {
+            subject,
+            shift: SHIFT,
+            tolerance: TOLERANCE,
+        }
+    }
+}
+
+impl Check for InputInvarianceCheck {
+    const NAME: &'static str = "input-invariance";
+    const ABOUT: &'static str =
+        "Input invariance: the maps of x and of x + c on a model that subtracts c first";
+    type Findings = InputInvarianceFindings;
+
+    fn subject(&self) -> Option<&Subject> {
+        Some(&self.subject)
+    }
+
+    fn subject_mut(&mut self) -> Option<&mut Subject> {
+        Some(&mut self.subject)
+    }
+
+    /// Each method's results depend on its own maps alone: shards may split the methods.
+    fn split_by_method(&self) -> bool {
+        true
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        crate::limits::real("shift", self.shift, -1e3, 1e3, false)?;
+        if self.shift == 0.0 {
+            return Err("shift = 0 compares a map with itself: give a non-zero shift".into());
+        }
+        crate::limits::real("tolerance", self.tolerance, 0.0, 1.0, true)?;
+        self.subject.validate()
+    }
+
+    fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        let model = self.subject.open(ctx)?;
+        let x = self
+            .subject
+            .images(model.as_ref(), ctx)?
+            .to_device(ctx.device);
+        let shifted_model = Shifted::new(model.as_ref(), self.shift);
+        let shifted = &x + self.shift;
+        let logits = tch::no_grad(|| model.forward(&x))?;
+        let shifted_logits = tch::no_grad(|| shifted_model.forward(&shifted))?;
+        let logit_change = (&logits - &shifted_logits)
+            .abs()
+            .max()
+            .to_kind(Kind::Double)
+            .double_value(&[]);
+        let targets = logits.argmax(1, false);
+        let alpha = ctx.alpha();
+        let t = self.tolerance;
+        let rule = format!(
+            "pass iff the one-sided upper Student-t bound ({} per side) of mean d, the largest \
+             change of a map in [0, 1] when every input value is shifted by {} and the model \
+             subtracts it first, is <= {t}; fail iff the lower bound is > {t}; inconclusive \
+             otherwise",
+            percent(1.0 - alpha),
+            self.shift
+        );
+        let bar = Threshold {
+            value: t,
+            inclusive: true,
+        };
+        let batch = self.subject.batch_size;
+        let mut results = Vec::new();
+        for method in methods {
+            let m = method.as_ref();
+            let a = explain_batched(m, model.as_ref(), &x, Some(&targets), batch)?;
+            let b = explain_batched(m, &shifted_model, &shifted, Some(&targets), batch)?;
+            let change = (&a.maps - &b.maps).abs().flatten(1, 2).amax(1, false);
+            let values =
+                Vec::<f64>::try_from(change.to_kind(Kind::Double).to_device(tch::Device::Cpu))
+                    .expect("map changes");
+            let largest = values.iter().copied().fold(0.0, f64::max);
+            let (verdict, s) = judge_below(&values, alpha, bar);
+            let reason = match verdict {
+                Verdict::Pass => format!(
+                    "mean d = {:.2e}: upper bound {:.2e} <= {t}",
+                    s.mean, s.ci_high
+                ),
+                Verdict::Fail => {
+                    format!("mean d = {:.3}: lower bound {:.3} > {t}", s.mean, s.ci_low)
+                }
+                _ => format!(
+                    "mean d = {:.3}: bounds {:.3}..{:.3} straddle {t}",
+                    s.mean, s.ci_low, s.ci_high
+                ),
+            };
+            let detail = InputInvarianceDetail {
+                shift: self.shift,
+                logit_change,
+                largest_map_change: largest,
+                model: model.name(),
+                data: self.subject.data.describe(&ctx.seeds),
+            };
+            let findings = Findings::new(InputInvarianceFindings { detail });
+            results.push(CheckResult {
+                reason,
+                statistic: "mean d: the largest change of a map when the input is shifted and \
+                            the model compensates"
+                    .into(),
+                rule: rule.clone(),
+                per_sample: values.into_iter().map(Some).collect(),
+                threshold: Some(bar),
+                ..CheckResult::new(Self::NAME, m, verdict, s, findings)
+            });
+        }
+        Ok(Outcome::new(results))
+    }
+}
