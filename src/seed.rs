@@ -33,6 +33,8 @@ pub mod streams {
     pub const THEOREM_DRAWS: &str = "theorem/draws";
     /// Replacement weights of model randomization: sub-stream s for step s.
     pub const RANDOMIZATION_WEIGHTS: &str = "randomization/weights";
+    /// Smooth MPRT's input noise: sub-stream k for the k-th noisy copy of the images.
+    pub const SMOOTH_NOISE: &str = "smooth-mprt/noise";
     /// The other class of each image in the random-logit test.
     pub const OTHER_CLASS: &str = "class-sensitivity/other-class";
     /// RandomCAM's channel weights.
@@ -49,13 +51,14 @@ pub mod streams {
     pub const TRAIN_PERMUTATION: &str = "train/permutation";
 
     /// Every name above, for the test that they stay distinct and for the docs.
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
         DATA,
         CERTIFY,
         WALL_BOOTSTRAP,
         THEOREM_INPUT,
         THEOREM_DRAWS,
         RANDOMIZATION_WEIGHTS,
+        SMOOTH_NOISE,
         OTHER_CLASS,
         RANDOMCAM,
         PROP_WALL,

@@ -23,7 +23,7 @@ use blindspot::model::rcnn::RcnnConfig;
 use blindspot::progress::Progress;
 use blindspot::seed::Stream;
 use libtest_mimic::Trial;
-use tch::Device;
+use tch::{Device, Kind, Tensor};
 
 fn ctx(seed: u64) -> CheckContext {
     CheckContext::new(Device::Cpu, seed)
@@ -295,6 +295,14 @@ pub fn trials() -> Vec<Trial> {
         Trial::test(
             "checks::input_invariance::verdicts_follow_the_derivation",
             input_invariance_derivation,
+        ),
+        Trial::test(
+            "checks::efficient_mprt::entropy_equals_a_literal_histogram",
+            entropy_literal,
+        ),
+        Trial::test(
+            "checks::randomization::bottom_up_ends_where_cascading_ends",
+            bottom_up_ends_where_cascading_ends,
         ),
         Trial::test("checks::stats::student_t_and_bootstrap", stats),
         Trial::test("checks::stats::spearman_matches_scipy", || {
@@ -695,4 +703,62 @@ fn input_invariance_derivation() -> TestResult {
         })?;
     }
     Ok(())
+}
+
+/// Efficient MPRT's batched entropy (one scatter for the whole batch) against the formula
+/// written out: count each value's bin in a loop, then -Σ p ln p over the non-empty bins.
+fn entropy_literal() -> TestResult {
+    use blindspot::check::efficient_mprt::entropies;
+    let maps = Tensor::rand([5, 16, 12], (Kind::Float, Device::Cpu));
+    // A constant map (entropy 0) and one with values at the edges 0 and 1.
+    let _ = maps.get(3).fill_(0.25);
+    let _ = maps.get(4).narrow(0, 0, 8).fill_(1.0);
+    let _ = maps.get(4).narrow(0, 8, 8).fill_(0.0);
+    for bins in [2i64, 10, 100] {
+        let fast = Vec::<f64>::try_from(entropies(&maps, bins))?;
+        for (i, got) in fast.iter().enumerate() {
+            let values = Vec::<f32>::try_from(maps.get(i as i64).flatten(0, -1))?;
+            let mut counts = vec![0usize; bins as usize];
+            for v in &values {
+                let b = ((*v as f64) * bins as f64)
+                    .floor()
+                    .clamp(0.0, (bins - 1) as f64);
+                counts[b as usize] += 1;
+            }
+            let want: f64 = counts
+                .iter()
+                .filter(|&&c| c > 0)
+                .map(|&c| {
+                    let p = c as f64 / values.len() as f64;
+                    -p * p.ln()
+                })
+                .sum();
+            ensure((got - want).abs() <= 1e-12, || {
+                format!("map {i}, {bins} bins: {got} vs {want}")
+            })?;
+        }
+        ensure(fast[3] == 0.0, || format!("constant map: {}", fast[3]))?;
+        ensure((fast[4] - 2f64.ln()).abs() <= 1e-12, || {
+            format!("two values: {}", fast[4])
+        })?;
+    }
+    Ok(())
+}
+
+/// Cascading (output side first) and bottom-up (input side first) randomization end in the
+/// same model: every layer draws its replacement weights from the sub-stream of its position,
+/// whatever the order, so the last step's per-image values are identical.
+fn bottom_up_ends_where_cascading_ends() -> TestResult {
+    let run = |mode| -> Result<Vec<Option<f64>>, Box<dyn std::error::Error>> {
+        let check = RandomizationCheck {
+            mode,
+            ..RandomizationCheck::new(subject("builtin:stack-masked", 6, 2, 6))
+        };
+        let results = check.run(&methods(&["gradcam"]), &ctx(0))?.results;
+        Ok(results[0].per_sample.clone())
+    };
+    let (cascading, bottom_up) = (run(Mode::Cascading)?, run(Mode::BottomUp)?);
+    ensure(cascading == bottom_up && cascading.len() == 6, || {
+        format!("cascading {cascading:?} vs bottom-up {bottom_up:?}")
+    })
 }

@@ -6,9 +6,11 @@ use crate::common::{ensure, root, TestResult};
 use blindspot::cam::{gradcam::GradCam, method_by_name, CamContext, CamMethod};
 use blindspot::check::class_sensitivity::ClassSensitivityCheck;
 use blindspot::check::data_randomization::DataRandomizationCheck;
+use blindspot::check::efficient_mprt::EfficientMprtCheck;
 use blindspot::check::input_invariance::InputInvarianceCheck;
 use blindspot::check::randomization::RandomizationCheck;
 use blindspot::check::similarity::compare;
+use blindspot::check::smooth_mprt::SmoothMprtCheck;
 use blindspot::check::suite::Suite;
 use blindspot::check::theorem::{closed_form, TheoremCheck};
 use blindspot::check::wall::WallCheck;
@@ -114,6 +116,26 @@ pub fn trials() -> Vec<Trial> {
                 };
                 // A class-agnostic method fails whatever the threshold.
                 three_ways(check, 0.9, "gradcam", "eigencam", "layercam")
+            },
+        ),
+        Trial::test("trust::smooth_mprt_says_pass_fail_and_inconclusive", || {
+            let check = |t| {
+                let mut c = SmoothMprtCheck::new(subject(8));
+                c.randomization.threshold = t;
+                c.samples = 4;
+                c
+            };
+            three_ways(check, 0.5, "hirescam", "sobel", "hirescam")
+        }),
+        Trial::test(
+            "trust::efficient_mprt_says_pass_fail_and_inconclusive",
+            || {
+                let check = |t| EfficientMprtCheck {
+                    threshold: t,
+                    ..EfficientMprtCheck::new(subject(12))
+                };
+                // Sobel ignores the model: its entropy does not move (a rise of exactly 0).
+                three_ways(check, 0.0, "hirescam", "sobel", "hirescam")
             },
         ),
         Trial::test(

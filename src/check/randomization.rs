@@ -3,13 +3,17 @@
 //! explain the model.
 //!
 //! Layers are randomized from the top (output side) down, cumulatively (`cascading`, Adebayo's
-//! main test) or one at a time with the others at their trained values (`independent`). After each
+//! main test), from the input side up, cumulatively (`bottom-up`, Quantus' default order), or one
+//! at a time with the others at their trained values (`independent`). After each
 //! step every method explains the same images for the same target classes (the trained model's
 //! predictions) and the maps are compared with the trained model's maps: Spearman rank correlation
 //! of the absolute maps, Spearman of the signed raw maps, SSIM, Spearman of HOG descriptors.
 //! Verdict: pass iff the one-sided upper bound of mean Spearman(abs) after full randomization
-//! (cascading: every layer random; independent: per image, the mean over the steps) is below
-//! `threshold` (0.5; docs/checks.md justifies it from the controls).
+//! (cascading and bottom-up: every layer random; independent: per image, the mean over the
+//! steps) is below `threshold` (0.5; docs/checks.md justifies it from the controls).
+//!
+//! Smooth MPRT ([`super::smooth_mprt`]) runs the same steps on maps averaged over noisy copies of
+//! the images ([`Smoothing`]).
 use super::correlation::{threshold, Rule, StepSimilarity, THRESHOLD};
 use super::similarity::{compare, Similarities};
 use super::stats::mean;
@@ -28,8 +32,73 @@ use tch::Tensor;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// Cumulatively from the output side down (Adebayo's main test).
     Cascading,
+    /// One layer at a time, the others at their trained values.
     Independent,
+    /// Cumulatively from the input side up (Quantus' default `bottom_up`).
+    #[serde(rename = "bottom-up")]
+    BottomUp,
+}
+
+/// Smooth MPRT's maps: each the mean of a method's maps over `samples` copies of the images, the
+/// k-th with N(0, σ²) noise, σ = `noise` × (max − min) of each image, and the last noise-free.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Smoothing {
+    pub samples: usize,
+    pub noise: f64,
+}
+
+impl Smoothing {
+    /// The noisy copies of `x` [N, C, H, W], stacked [samples · N, C, H, W] (copy k is rows
+    /// k·N..(k + 1)·N; the last copy is `x`), from `stream` (sub-stream k for copy k).
+    fn copies(&self, x: &Tensor, stream: Stream) -> Result<Tensor> {
+        let bytes = 4 * (self.samples as u128) * (x.numel() as u128);
+        crate::limits::fits("Smooth MPRT's noisy copies of the images", "samples", bytes)?;
+        let n = x.size()[0];
+        let flat = x.flatten(1, -1);
+        let range = (flat.amax(1, true) - flat.amin(1, true)).view([n, 1, 1, 1]);
+        let shape = x.size();
+        let copies: Vec<Tensor> = (0..self.samples)
+            .map(|k| match k + 1 == self.samples {
+                true => x.shallow_clone(),
+                false => {
+                    let noise =
+                        Init::new(stream.at(k as u64).seed(), x.device()).normal(&shape, 1.0);
+                    x + noise * &range * self.noise
+                }
+            })
+            .collect();
+        Ok(Tensor::cat(&copies, 0))
+    }
+
+    /// A method's smoothed maps (and raw maps) of the copies, for `targets` of the N images.
+    fn explain(
+        &self,
+        method: &dyn CamMethod,
+        model: &dyn SplitModel,
+        copies: &Tensor,
+        targets: &Tensor,
+        batch: i64,
+    ) -> Result<Explanation> {
+        let k = self.samples as i64;
+        let repeated = targets.repeat([k]);
+        let e = explain_batched(method, model, copies, Some(&repeated), batch)?;
+        let mean = |t: &Tensor| {
+            let mut shape = t.size();
+            shape[0] /= k;
+            shape.insert(0, k);
+            t.view(shape.as_slice())
+                .mean_dim(0, false, tch::Kind::Float)
+        };
+        let n = targets.size()[0];
+        Ok(Explanation {
+            raw: mean(&e.raw),
+            maps: mean(&e.maps),
+            targets: targets.shallow_clone(),
+            logits: e.logits.narrow(0, (k - 1) * n, n),
+        })
+    }
 }
 
 /// How a layer's parameters are replaced.
@@ -153,7 +222,10 @@ pub struct RandomizationFindings {
 
 impl super::CheckFindings for RandomizationFindings {
     fn badge_label(&self, _check: &str) -> Option<String> {
-        Some("model randomization".into())
+        Some(match self.detail.smoothing {
+            Some(_) => "smooth MPRT".into(),
+            None => "model randomization".into(),
+        })
     }
 }
 
@@ -170,18 +242,26 @@ pub struct RandomizationDetail {
     /// The pass threshold on the upper bound of mean Spearman(abs).
     #[serde(default = "threshold")]
     pub threshold: f64,
+    /// Smooth MPRT's smoothing (absent for plain model randomization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoothing: Option<Smoothing>,
 }
 
+/// Every method's maps of `x` (of its noisy copies, averaged, when smoothed).
 fn explain_all(
     methods: &[Box<dyn CamMethod>],
     model: &dyn SplitModel,
     x: &Tensor,
     targets: &Tensor,
     batch: i64,
+    smoothing: Option<(&Smoothing, &Tensor)>,
 ) -> Result<Vec<Explanation>> {
     methods
         .iter()
-        .map(|m| explain_batched(m.as_ref(), model, x, Some(targets), batch))
+        .map(|m| match smoothing {
+            Some((s, copies)) => s.explain(m.as_ref(), model, copies, targets, batch),
+            None => explain_batched(m.as_ref(), model, x, Some(targets), batch),
+        })
         .collect()
 }
 
@@ -195,25 +275,38 @@ impl RandomizationCheck {
         }
     }
 
-    /// Every step's similarities per method, the trained model restored afterwards.
+    /// Every step's similarities per method, the trained model restored afterwards. `groups` are
+    /// output side first; a layer draws the same replacement weights in every order (sub-stream
+    /// of its position there).
     fn steps(
         &self,
         methods: &[Box<dyn CamMethod>],
         model: &dyn SplitModel,
         groups: &[ParameterGroup],
         x: &Tensor,
+        smoothing: Option<Smoothing>,
         ctx: &CheckContext,
     ) -> Result<Vec<Vec<(String, Similarities)>>> {
         let batch = self.subject.batch_size;
-        let targets = tch::no_grad(|| model.forward(&x.to_device(ctx.device)))?.argmax(1, false);
-        let originals = explain_all(methods, model, x, &targets, batch)?;
+        let x = x.to_device(ctx.device);
+        let targets = tch::no_grad(|| model.forward(&x))?.argmax(1, false);
+        let copies = smoothing
+            .map(|s| s.copies(&x, ctx.stream(streams::SMOOTH_NOISE)))
+            .transpose()?;
+        let smoothing = smoothing.as_ref().zip(copies.as_ref());
+        let originals = explain_all(methods, model, &x, &targets, batch, smoothing)?;
         let snapshot = Snapshot::take(groups);
         let mut per_step: Vec<Vec<(String, Similarities)>> = vec![Vec::new(); methods.len()];
         let label = format!("{:?} randomization of {} layers", self.mode, groups.len());
         let mut progress = Progress::new(label.to_lowercase(), groups.len() as u64);
         let weights = ctx.stream(streams::RANDOMIZATION_WEIGHTS);
+        let order: Vec<usize> = match self.mode {
+            Mode::BottomUp => (0..groups.len()).rev().collect(),
+            Mode::Cascading | Mode::Independent => (0..groups.len()).collect(),
+        };
         let outcome = (|| -> Result<()> {
-            for (step, group) in groups.iter().enumerate() {
+            for &step in &order {
+                let group = &groups[step];
                 if self.mode == Mode::Independent {
                     snapshot.restore();
                 }
@@ -221,8 +314,9 @@ impl RandomizationCheck {
                 let label = match self.mode {
                     Mode::Cascading => format!("{}..top", group.layer),
                     Mode::Independent => group.layer.clone(),
+                    Mode::BottomUp => format!("input..{}", group.layer),
                 };
-                let maps = explain_all(methods, model, x, &targets, batch)?;
+                let maps = explain_all(methods, model, &x, &targets, batch, smoothing)?;
                 for (i, (o, r)) in originals.iter().zip(&maps).enumerate() {
                     per_step[i].push((label.clone(), compare(&o.maps, &r.maps, &o.raw, &r.raw)));
                 }
@@ -262,6 +356,19 @@ impl Check for RandomizationCheck {
     }
 
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+        self.run_as(Self::NAME, None, methods, ctx)
+    }
+}
+
+impl RandomizationCheck {
+    /// The check's run under the name `check`, with Smooth MPRT's `smoothing` when given.
+    pub(crate) fn run_as(
+        &self,
+        check: &'static str,
+        smoothing: Option<Smoothing>,
+        methods: &[Box<dyn CamMethod>],
+        ctx: &CheckContext,
+    ) -> Result<Outcome> {
         let model = self.subject.open(ctx)?;
         let x = self.subject.images(model.as_ref(), ctx)?;
         let mut groups = model.parameter_groups()?;
@@ -273,14 +380,14 @@ impl Check for RandomizationCheck {
             ));
         }
         groups.reverse(); // output side first
-        let per_step = self.steps(methods, model.as_ref(), &groups, &x, ctx)?;
+        let per_step = self.steps(methods, model.as_ref(), &groups, &x, smoothing, ctx)?;
         let n = x.size()[0] as usize;
         let what = match self.mode {
-            Mode::Cascading => "after every layer is randomized",
+            Mode::Cascading | Mode::BottomUp => "after every layer is randomized",
             Mode::Independent => "averaged over single-layer randomizations",
         };
         let rule = Rule {
-            check: Self::NAME,
+            check,
             threshold: self.threshold,
             alpha: ctx.alpha(),
             what,
@@ -290,7 +397,7 @@ impl Check for RandomizationCheck {
             .zip(&per_step)
             .map(|(method, steps)| {
                 let (values, undefined) = match self.mode {
-                    Mode::Cascading => steps
+                    Mode::Cascading | Mode::BottomUp => steps
                         .last()
                         .expect("one step at least")
                         .1
@@ -315,6 +422,7 @@ impl Check for RandomizationCheck {
                         .collect(),
                     data: self.subject.data.describe(&ctx.seeds),
                     threshold: self.threshold,
+                    smoothing,
                 };
                 let findings = Findings::new(RandomizationFindings { detail });
                 rule.verdict(method.as_ref(), values, undefined, findings)

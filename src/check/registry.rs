@@ -257,6 +257,8 @@ impl Registry {
             .with::<super::wall::WallCheck>()
             .with::<super::theorem::TheoremCheck>()
             .with::<super::randomization::RandomizationCheck>()
+            .with::<super::smooth_mprt::SmoothMprtCheck>()
+            .with::<super::efficient_mprt::EfficientMprtCheck>()
             .with::<super::data_randomization::DataRandomizationCheck>()
             .with::<super::class_sensitivity::ClassSensitivityCheck>()
             .with::<super::input_invariance::InputInvarianceCheck>()

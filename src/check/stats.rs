@@ -282,3 +282,23 @@ pub fn judge_below(values: &[f64], alpha: f64, threshold: Threshold) -> (Verdict
     };
     (verdict, summary)
 }
+
+/// [`judge_below`]'s mirror for a statistic that should rise above the threshold: pass iff the
+/// one-sided lower (1 − α) bound is above it (or at it, for an inclusive threshold), fail iff
+/// the upper bound is at or below it (below it, for an inclusive one), inconclusive when the
+/// bounds straddle it; the same error rates.
+pub fn judge_above(values: &[f64], alpha: f64, threshold: Threshold) -> (Verdict, Summary) {
+    let negated: Vec<f64> = values.iter().map(|v| -v).collect();
+    let mirrored = Threshold {
+        value: -threshold.value,
+        inclusive: threshold.inclusive,
+    };
+    let (verdict, s) = judge_below(&negated, alpha, mirrored);
+    let summary = Summary {
+        mean: -s.mean,
+        ci_low: -s.ci_high,
+        ci_high: -s.ci_low,
+        ..s
+    };
+    (verdict, summary)
+}
