@@ -1,8 +1,8 @@
 //! Efficient MPRT (Hedström, Weber, Lapuschkin & Höhne, "Sanity Checks Revisited: An Exploration
-//! to Repair the Model Parameter Randomisation Test", XAI in Action workshop, NeurIPS 2023): instead
-//! of a similarity between the maps of the trained and the randomized model, which the maps'
-//! preprocessing and noise sway, compare their complexity. An explanation of a model that learned
-//! something is structured; of a model whose every layer is random, it should be noisier.
+//! to Repair the Model Parameter Randomisation Test", XAI in Action workshop, NeurIPS 2023):
+//! instead of a similarity between the maps of the trained and the randomized model, which the
+//! maps' preprocessing and noise sway, compare their complexity. An explanation of a model that
+//! learned something is structured; of a model whose every layer is random, it should be noisier.
 //!
 //! Per image: H(e) is the Shannon entropy (nats) of a `bins`-bin histogram of the final map's
 //! values over [0, 1] (Quantus' `discrete_entropy`, 100 bins), and the statistic is the relative

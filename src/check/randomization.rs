@@ -334,7 +334,7 @@ impl RandomizationCheck {
 impl Check for RandomizationCheck {
     const NAME: &'static str = "randomization";
     const ABOUT: &'static str =
-        "Cascading or independent model randomization (Adebayo et al., NeurIPS 2018)";
+        "Cascading, bottom-up or independent model randomization (Adebayo et al., NeurIPS 2018)";
     type Findings = RandomizationFindings;
 
     fn subject(&self) -> Option<&Subject> {

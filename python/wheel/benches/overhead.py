@@ -9,10 +9,11 @@ check is the wall check on builtin:stack-masked with 64 STACK-SYNTH images and o
 written in Python on the split model, in-process and as a file-protocol adapter that runs the
 same function; and a cheap map (the inputs' channel mean) that isolates the cost of the crossing.
 Per method and batching: the median over the repeats (fewer for the file protocol, whose runs
-take seconds) of one check's wall time, after one warm-up. From the two batchings, per batch = (T8 - T1) / 7 and per check = T1 - per batch: the
-cost of each further batch, and the fixed cost of a check (for a Python method, rebuilding the
-model once; for the file protocol, exporting it through a Python process). Prints a Markdown
-table. A benchmark: it reports and never fails on speed.
+take seconds) of one check's wall time, after one warm-up. From the two batchings, per batch =
+(T8 - T1) / 7 and per check = T1 - per batch: the cost of each further batch, and the fixed
+cost of a check (for a Python method, rebuilding the model once; for the file protocol,
+exporting it through a Python process). Prints a Markdown table. A benchmark: it reports and
+never fails on speed.
 """
 import argparse
 import os
