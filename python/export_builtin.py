@@ -13,14 +13,15 @@ import json
 import struct
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
-
 
 def read_safetensors(path):
+    # numpy only here: blindspot's Python module runs `build` in-process, where numpy is optional.
+    import numpy as np
+
+    dtypes = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
     with open(path, "rb") as f:
         (length,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(length))
@@ -30,7 +31,7 @@ def read_safetensors(path):
         if name == "__metadata__":
             continue
         start, end = meta["data_offsets"]
-        array = np.frombuffer(data[start:end], dtype=DTYPES[meta["dtype"]]).reshape(meta["shape"])
+        array = np.frombuffer(data[start:end], dtype=dtypes[meta["dtype"]]).reshape(meta["shape"])
         out[name] = torch.from_numpy(array.copy())
     return out
 

@@ -6,7 +6,6 @@ import sys
 import types
 import warnings
 
-import numpy as np
 import torch
 
 _export = None
@@ -14,10 +13,13 @@ _export = None
 
 def call(method, model, inputs, targets):
     """`method(model, inputs, targets)`, with gradients enabled (blindspot may be inside a
-    no-grad region); a numpy result becomes a tensor without a copy where it can."""
+    no-grad region); a numpy result becomes a tensor without a copy where it can (numpy is
+    imported only for a method that returns its arrays: blindspot does not depend on it)."""
     with torch.enable_grad():
         maps = method(model, inputs, targets)
-    if isinstance(maps, np.ndarray):
+    if type(maps).__module__ == "numpy" and type(maps).__name__ == "ndarray":
+        import numpy as np
+
         try:
             maps = torch.from_numpy(np.ascontiguousarray(maps))
         except TypeError:
