@@ -13,11 +13,11 @@
 //! of a rise) and is reported as undefined. Mean rise is judged with
 //! [`super::stats::judge_above`]: pass iff the one-sided lower bound is above `threshold` (0: the
 //! complexity rises), fail iff the upper bound is at or below it, inconclusive otherwise.
-use super::randomization::{randomize, Distribution, Snapshot};
-use super::stats::{judge_above, percent, Threshold};
+use super::randomization::{layers_top_down, randomize, Distribution, Snapshot};
+use super::stats::{judge_above, mean, percent, Threshold};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
 use crate::cam::{explain_batched, CamMethod};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::seed::streams;
 use crate::SplitModel;
 use serde::{Deserialize, Serialize};
@@ -127,15 +127,7 @@ impl EfficientMprtCheck {
         x: &Tensor,
         ctx: &CheckContext,
     ) -> Result<(Vec<Tensor>, Vec<Tensor>, Vec<String>)> {
-        let mut groups = model.parameter_groups()?;
-        if groups.is_empty() {
-            return Err(Error::model(
-                "the model exposes no parameters to randomize",
-                model.name(),
-                "use a built-in model or a TorchScript module with parameters",
-            ));
-        }
-        groups.reverse(); // output side first, as model randomization numbers its steps
+        let groups = layers_top_down(model)?;
         let batch = self.subject.batch_size;
         let targets = tch::no_grad(|| model.forward(x))?.argmax(1, false);
         let explain = |m: &Box<dyn CamMethod>| {
@@ -229,7 +221,6 @@ impl Check for EfficientMprtCheck {
                     s.mean, s.ci_low, s.ci_high
                 ),
             };
-            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
             let detail = EfficientMprtDetail {
                 entropy_trained: mean(&h_trained),
                 entropy_randomized: mean(&h_random),

@@ -247,6 +247,21 @@ pub struct RandomizationDetail {
     pub smoothing: Option<Smoothing>,
 }
 
+/// The model's parameter groups, output side first (the order randomization numbers its steps
+/// and its replacement weights' sub-streams in); an error for a model with none.
+pub fn layers_top_down(model: &dyn SplitModel) -> Result<Vec<ParameterGroup>> {
+    let mut groups = model.parameter_groups()?;
+    if groups.is_empty() {
+        return Err(Error::model(
+            "the model exposes no parameters to randomize",
+            model.name(),
+            "use a built-in model or a TorchScript module with parameters",
+        ));
+    }
+    groups.reverse();
+    Ok(groups)
+}
+
 /// Every method's maps of `x` (of its noisy copies, averaged, when smoothed).
 fn explain_all(
     methods: &[Box<dyn CamMethod>],
@@ -371,15 +386,7 @@ impl RandomizationCheck {
     ) -> Result<Outcome> {
         let model = self.subject.open(ctx)?;
         let x = self.subject.images(model.as_ref(), ctx)?;
-        let mut groups = model.parameter_groups()?;
-        if groups.is_empty() {
-            return Err(Error::model(
-                "the model exposes no parameters to randomize",
-                model.name(),
-                "use a built-in model or a TorchScript module with parameters",
-            ));
-        }
-        groups.reverse(); // output side first
+        let groups = layers_top_down(model.as_ref())?;
         let per_step = self.steps(methods, model.as_ref(), &groups, &x, smoothing, ctx)?;
         let n = x.size()[0] as usize;
         let what = match self.mode {

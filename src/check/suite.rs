@@ -227,26 +227,20 @@ impl Suite {
                  one, or add an [[external]] method",
             ));
         }
-        let externals = suite.external.iter().map(|e| e.name.as_str());
-        let provided_names = provided.iter().map(|n| n.as_str());
-        crate::cam::ensure_unique_names(
-            builtin
-                .iter()
-                .map(|m| m.name())
-                .chain(externals)
-                .chain(provided_names),
-        )?;
+        // Every method the suite's checks judge: built-in, external, provided in code.
+        let all: Vec<&str> = builtin
+            .iter()
+            .map(|m| m.name())
+            .chain(suite.external.iter().map(|e| e.name.as_str()))
+            .chain(provided.iter().map(|n| n.as_str()))
+            .collect();
+        crate::cam::ensure_unique_names(all.iter().copied())?;
         // An expectation for a method the check never judges (a typo: `gradkam`) would switch a
         // gate off in silence.
         for (i, entry) in suite.checks.iter().enumerate() {
             let judged: Vec<&str> = match entry.check.fixed_method() {
                 Some(name) => vec![name],
-                None => builtin
-                    .iter()
-                    .map(|m| m.name())
-                    .chain(suite.external.iter().map(|e| e.name.as_str()))
-                    .chain(provided.iter().map(|n| n.as_str()))
-                    .collect(),
+                None => all.clone(),
             };
             if let Some((who, _)) = entry
                 .expect
