@@ -30,6 +30,79 @@ fn save(path: &Path, t: &Tensor) {
     npy::write(path, t).unwrap();
 }
 
+/// `blindspot reliability` on a small suite under 3 seeds: one row per verdict with a verdict per
+/// seed, the agreement counted from them, the exit code saying whether all agreed; fewer than 2
+/// seeds is refused with nothing written.
+fn reliability() -> TestResult {
+    let dir = scratch("reliability");
+    let suite = dir.join("small.toml");
+    std::fs::write(
+        &suite,
+        "name = \"small\"\nmethods = [\"gradcam\", \"sobel\"]\n[[checks]]\n\
+         check = \"input-invariance\"\nmodel = \"builtin:stack-masked\"\n\
+         data = { synthetic = 4 }\nlooks = 1\n[[checks]]\ncheck = \"class-sensitivity\"\n\
+         model = \"builtin:stack-masked\"\ndata = { synthetic = 4 }\nlooks = 1\n",
+    )?;
+    let out = dir.join("out");
+    let (s, o) = (suite.display().to_string(), out.display().to_string());
+    let args = [
+        "reliability",
+        "--suite",
+        &s,
+        "--seeds",
+        "3",
+        "--first-seed",
+        "7",
+        "--out",
+        &o,
+    ];
+    let (code, stdout, stderr) = blindspot(&args);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("reliability.json"))?)?;
+    ensure(json["seeds"] == serde_json::json!([7, 8, 9]), || {
+        format!("{json}")
+    })?;
+    let rows = json["rows"].as_array().ok_or("no rows")?;
+    ensure(rows.len() == 4, || format!("{} rows: {json}", rows.len()))?;
+    let mut unanimous = true;
+    for row in rows {
+        let verdicts = row["verdicts"].as_array().ok_or("no verdicts")?;
+        let modal = &row["modal"];
+        let agreeing = verdicts.iter().filter(|v| *v == modal).count();
+        ensure(verdicts.len() == 3 && row["agreeing"] == agreeing, || {
+            format!("{row}")
+        })?;
+        unanimous &= agreeing == 3;
+    }
+    ensure(code == if unanimous { 0 } else { 1 }, || {
+        format!("exit {code} for unanimous = {unanimous}\n{stderr}")
+    })?;
+    ensure(
+        stdout.contains("| # | check | method | seed 7 | seed 8 | seed 9 |"),
+        || stdout.clone(),
+    )?;
+    ensure(
+        std::fs::read_to_string(out.join("reliability.md"))? == stdout_table(&stdout),
+        || "reliability.md is not the printed table".into(),
+    )?;
+    let refused = dir.join("refused");
+    let r = refused.display().to_string();
+    let (code, _, stderr) = blindspot(&["reliability", "--suite", &s, "--seeds", "1", "--out", &r]);
+    ensure(
+        code == 2 && stderr.contains("--seeds") && !refused.exists(),
+        || format!("exit {code}: {stderr}"),
+    )
+}
+
+/// The table part of `blindspot reliability`'s output (before the line naming the files).
+fn stdout_table(stdout: &str) -> String {
+    stdout
+        .split("\nwrote reliability.json")
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
 /// Runs `explain` expecting failure, with `expected` somewhere in stderr.
 fn expect_failure(name: &str, build: impl Fn(&Path) -> Vec<String>, expected: &str) -> TestResult {
     let dir = scratch(name);
@@ -97,6 +170,7 @@ pub fn trials() -> Vec<Trial> {
     let mut t = vec![
         Trial::test("cli::explain_writes_maps_matching_the_library", explain_ok),
         Trial::test("cli::methods_lists_every_method", methods_list),
+        Trial::test("cli::reliability_reruns_a_suite_under_seeds", reliability),
         Trial::test("cli::bad_input::missing_model_file", || {
             expect_failure(
                 "missing-model",

@@ -155,6 +155,29 @@ fn numbers() -> TestResult {
         &blindspot(&["certify", "--model", "builtin:rcnn", "--gradient-inputs=-3"]),
         &["--gradient-inputs = -3 is out of range"],
     )?;
+    // Issue 24's parameters: no randomization, a noise level or a shift that is not a number,
+    // on the command line, where they are flags.
+    let check = |name: &str, flag: &str| {
+        blindspot(&[
+            "check",
+            name,
+            "--model",
+            "builtin:stack-masked",
+            "--synthetic",
+            "4",
+            flag,
+        ])
+    };
+    for (name, flag, expected) in [
+        ("randomization", "--draws=0", "draws = 0 is out of range"),
+        ("efficient-mprt", "--draws=0", "draws = 0 is out of range"),
+        ("smooth-mprt", "--noise=-1", "noise = -1"),
+        ("smooth-mprt", "--noise=NaN", "noise = NaN"),
+        ("input-invariance", "--shift=inf", "shift = inf"),
+        ("randomization", "--layers=0", "layers = 0 is out of range"),
+    ] {
+        refused(&check(name, flag), &[expected])?;
+    }
     let path = dir.join("absurd.npy");
     // A shape whose product overflows, and a plausible one that the data does not fill.
     for (shape, want) in [

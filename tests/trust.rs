@@ -60,6 +60,70 @@ fn expect<C: Check>(check: &C, method: &str, verdict: Verdict) -> Result<CheckRe
     }
 }
 
+/// stack-masked's committed weights with the output layer's replaced by Gaussian ones, written
+/// to a file in the target folder for its architecture, builtin:small-vgg (the model restored
+/// afterwards).
+fn head_randomized_weights() -> Result<std::path::PathBuf, String> {
+    use blindspot::check::randomization::{layers_top_down, randomize, Distribution, Snapshot};
+    let model = subject(2).open(&ctx()).map_err(|e| e.to_string())?;
+    let groups = layers_top_down(model.as_ref()).map_err(|e| e.to_string())?;
+    let snapshot = Snapshot::take(&groups);
+    let stream = blindspot::seed::Stream::from_seed(7);
+    randomize(&groups[0], Distribution::Gaussian, stream);
+    let (_, state) = model
+        .architecture()
+        .ok_or("stack-masked has no architecture")?;
+    let dir = root().join("target").join("trust");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join("stack-masked-head-randomized.safetensors");
+    let written = Tensor::write_safetensors(&state, &path).map_err(|e| e.to_string());
+    snapshot.restore();
+    written.map(|_| path)
+}
+
+/// Full cascading randomization: RandomCAM is built from the randomized activations and passes,
+/// so GradCAM (which passes alone) and Sobel (which fails alone) are both inconclusive, with
+/// the controls recorded and a result the merge audit accepts.
+fn passing_control() -> TestResult {
+    let check = RandomizationCheck {
+        draws: 4,
+        ..RandomizationCheck::new(subject(12))
+    };
+    let context = ctx();
+    let results = check
+        .run(&methods(&["gradcam", "sobel"]), &context)?
+        .results;
+    let control = ErrorControl::bonferroni(context.alpha(), 1);
+    for r in &results {
+        let landed: Vec<(&str, Verdict)> = r
+            .controls
+            .iter()
+            .map(|c| (c.method.as_str(), c.verdict))
+            .collect();
+        ensure(
+            landed
+                == [
+                    ("randomcam", Verdict::Pass),
+                    ("sobel", Verdict::Fail),
+                    ("constant", Verdict::Fail),
+                ],
+            || format!("{}: controls {landed:?}", r.method),
+        )?;
+        ensure(r.verdict == Verdict::Inconclusive, || {
+            format!("{}: {} ({})", r.method, r.verdict, r.reason)
+        })?;
+        ensure(r.reason.contains("cannot separate"), || r.reason.clone())?;
+        blindspot::check::audit::audit(r, &control)?;
+    }
+    let alone = |m: &str| format!("this method alone: {m}");
+    ensure(results[0].reason.contains(&alone("pass")), || {
+        results[0].reason.clone()
+    })?;
+    ensure(results[1].reason.contains(&alone("fail")), || {
+        results[1].reason.clone()
+    })
+}
+
 /// `pass` passes and `fail` fails at threshold `at`; `spread` (a method whose values vary) is
 /// inconclusive with the threshold at its own mean, where its interval straddles it.
 fn three_ways<C: Check>(
@@ -90,21 +154,61 @@ pub fn trials() -> Vec<Trial> {
         Trial::test(
             "trust::randomization_says_pass_fail_and_inconclusive",
             || {
+                // The output layer alone: the controls fail, so the check separates.
                 let check = |t| RandomizationCheck {
                     threshold: t,
+                    layers: Some(1),
                     ..RandomizationCheck::new(subject(12))
                 };
                 three_ways(check, 0.5, "gradcam", "sobel", "gradcam++")
             },
         ),
         Trial::test(
+            "trust::a_passing_control_makes_every_verdict_inconclusive",
+            passing_control,
+        ),
+        Trial::test(
+            "trust::randomization_draws_are_recorded_and_share_draw_zero",
+            || {
+                // One draw's bounds leave the draws' variance out; sixteen draws' account for it.
+                let check = |draws| RandomizationCheck {
+                    layers: Some(1),
+                    draws,
+                    ..RandomizationCheck::new(subject(12))
+                };
+                let one = expect(&check(1), "gradcam", Verdict::Pass)?;
+                let many = expect(&check(16), "gradcam", Verdict::Pass)?;
+                ensure(one.draws.is_empty() && many.draws.len() == 16, || {
+                    format!(
+                        "draws recorded: {} and {}",
+                        one.draws.len(),
+                        many.draws.len()
+                    )
+                })?;
+                // Draw 0 of the sixteen is the single draw: the same replacement weights.
+                let first: Vec<f64> = one.per_sample.iter().flatten().copied().collect();
+                ensure(many.draws[0] == first, || {
+                    "the first of sixteen draws differs from the single draw".into()
+                })?;
+                ensure(many.summary.interval.contains("16 draws"), || {
+                    many.summary.interval.clone()
+                })
+            },
+        ),
+        Trial::test(
             "trust::data_randomization_says_pass_fail_and_inconclusive",
             || {
+                // On the random-label model RandomCAM passes (it cannot separate); a model that
+                // differs from the trained one in its output layer alone leaves the explained
+                // layer's activations, and so the controls, unchanged.
+                let weights = head_randomized_weights()?;
                 let check = |t| DataRandomizationCheck {
                     threshold: t,
+                    random_labels_model: "builtin:small-vgg".into(),
+                    random_labels_weights: Some(weights.clone()),
                     ..DataRandomizationCheck::new(subject(16))
                 };
-                three_ways(check, 0.5, "gradcam", "layercam", "layercam")
+                three_ways(check, 0.5, "gradcam", "layercam", "gradcam++")
             },
         ),
         Trial::test(
@@ -122,10 +226,11 @@ pub fn trials() -> Vec<Trial> {
             let check = |t| {
                 let mut c = SmoothMprtCheck::new(subject(8));
                 c.randomization.threshold = t;
+                c.randomization.layers = Some(1);
                 c.samples = 4;
                 c
             };
-            three_ways(check, 0.5, "hirescam", "sobel", "hirescam")
+            three_ways(check, 0.5, "gradcam", "sobel", "gradcam++")
         }),
         Trial::test(
             "trust::efficient_mprt_says_pass_fail_and_inconclusive",

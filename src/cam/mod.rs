@@ -4,6 +4,7 @@
 //! `g = ∂y_c/∂A` and, for perturbation methods, the model itself into a raw map [N, h, w]
 //! (before any ReLU). The pipeline then applies pytorch-grad-cam's exact post-processing.
 pub mod ablationcam;
+pub mod constant;
 pub mod eigencam;
 pub mod external;
 pub mod gradcam;

@@ -14,6 +14,10 @@
 //! * a theorem configuration has the two-sided Student-t interval of its draws at that error, its
 //!   estimate is its mean, and its verdict is the one its rule gives: fail iff (fixed class) the
 //!   closed form lies outside the interval, else pass iff the precision reached meets its target;
+//! * a result drawn over R ≥ 2 randomizations (`draws`) has per-sample values that are its
+//!   draws' means per image, and bounds from the crossed design's standard error and
+//!   Satterthwaite degrees of freedom ([`super::stats::Crossed`]) instead of n and std;
+//! * a result beside a passing negative control is inconclusive where its bounds would decide;
 //! * a sign-ambiguous method keeps the worse of its two signs' verdicts.
 //!
 //! [`super::merge`] adds the rules about the report around the results: one
@@ -23,7 +27,7 @@
 //! a merge that decides from the suite's parameters and the shards' evidence is issue 22's.
 use super::class_sensitivity::ClassSensitivityFindings;
 use super::outcome::{CheckResult, ErrorControl, Verdict};
-use super::stats::{mean, std, t_quantile, Threshold};
+use super::stats::{mean, std, t_quantile, Crossed, Threshold};
 use super::subject::MAX_LOOKS;
 use super::theorem::{ClassChoice, TheoremFindings};
 
@@ -48,11 +52,11 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
     if let Some((name, value)) = numbers.iter().find(|(_, v)| !v.is_finite()) {
         return Err(format!("{name} = {value} is not a finite number"));
     }
-    if result.undefined > result.per_sample.len().max(s.n) {
+    let samples = result.per_sample.len().max(s.n) * result.draws.len().max(1);
+    if result.undefined > samples {
         return Err(format!(
-            "undefined = {} exceeds the {} samples",
-            result.undefined,
-            result.per_sample.len().max(s.n)
+            "undefined = {} exceeds the {samples} samples",
+            result.undefined
         ));
     }
     if result.verdict == Verdict::Error {
@@ -91,6 +95,9 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
                 s.mean, s.std
             ));
         }
+    }
+    if !result.draws.is_empty() {
+        drawn(result)?;
     }
     if !(1..=MAX_LOOKS).contains(&result.looks) {
         return Err(format!(
@@ -159,6 +166,30 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
     Ok(())
 }
 
+/// The draws of a repeated randomization give back the per-sample values (their means per
+/// image).
+fn drawn(result: &CheckResult) -> Result<(), String> {
+    let n = result.per_sample.len();
+    if result.draws.iter().any(|row| row.len() != n) {
+        return Err(format!(
+            "the draws do not each hold one value per sample ({n})"
+        ));
+    }
+    if result.draws.iter().flatten().any(|v| !v.is_finite()) {
+        return Err("a draw holds a number that is not finite".into());
+    }
+    let design = Crossed::of(&result.draws);
+    let agree = design
+        .per_image
+        .iter()
+        .zip(&result.per_sample)
+        .all(|(m, v)| v.is_some_and(|v| close(*m, v)));
+    match agree {
+        true => Ok(()),
+        false => Err("the per-sample values are not the draws' means per image".into()),
+    }
+}
+
 /// The checks whose verdicts compare a mean's bounds with a threshold.
 fn decided_against_threshold(check: &str) -> bool {
     use super::Check as _;
@@ -200,21 +231,27 @@ fn student_t_bounds(
             s.ci_low, s.ci_high, s.mean
         ));
     }
-    let df = (s.n - 1) as f64;
+    let (df, se) = match result.draws.is_empty() {
+        true => ((s.n - 1) as f64, s.std / (s.n as f64).sqrt()),
+        false => {
+            let design = Crossed::of(&result.draws);
+            (design.df, design.se)
+        }
+    };
     for looks in result.looks.max(1)..=MAX_LOOKS {
         let alpha = control.per_verdict_error / looks as f64;
         let (level, quantile) = match bounds {
             Bounds::OneSidedPair => (1.0 - 2.0 * alpha, t_quantile(1.0 - alpha, df)),
             Bounds::TwoSided => (1.0 - alpha, t_quantile(1.0 - alpha / 2.0, df)),
         };
-        let half = quantile * s.std / (s.n as f64).sqrt();
+        let half = quantile * se;
         if close(level, s.ci_level) && close(half, up) {
             return Ok(());
         }
     }
     Err(format!(
-        "the bounds ±{up} at level {} are not the Student-t bounds of n = {} and std = {} at a \
-         per-verdict error of {:.2e}",
+        "the bounds ±{up} at level {} are not the Student-t bounds of n = {} and std = {} (or of \
+         its draws) at a per-verdict error of {:.2e}",
         s.ci_level, s.n, s.std, control.per_verdict_error
     ))
 }
@@ -236,6 +273,11 @@ fn below_threshold(
         Verdict::Fail
     } else {
         Verdict::Inconclusive
+    };
+    // A passing negative control leaves the check unable to separate (`super::controls`).
+    let verdict = match result.inseparable() {
+        true => Verdict::Inconclusive,
+        false => verdict,
     };
     // A class-agnostic method fails whatever its bounds say (its SSIM is 1 everywhere).
     let agnostic = matches!(

@@ -9,7 +9,7 @@
 //! a map that became constant kept none of the trained map's ordering — unless both maps are
 //! identical, which counts 1 (nothing changed). The count is reported (`undefined`).
 use super::similarity::Similarities;
-use super::stats::{judge_below, mean, percent, Threshold};
+use super::stats::{judge_below_crossed, mean, percent, Crossed, Threshold};
 use super::{CheckResult, Findings, Verdict};
 use crate::cam::CamMethod;
 use serde::{Deserialize, Serialize};
@@ -73,11 +73,12 @@ pub(crate) struct Rule<'a> {
 }
 
 impl Rule<'_> {
-    /// The verdict on per-image Spearman(abs) values, `undefined` of them set by the rule.
+    /// The verdict on per-image Spearman(abs) values, one row per independent randomization
+    /// (`draws[r][i]`, R ≥ 1 rows of the same images), `undefined` of them set by the rule.
     pub fn verdict(
         &self,
         method: &dyn CamMethod,
-        values: Vec<f64>,
+        draws: Vec<Vec<f64>>,
         undefined: usize,
         findings: Findings,
     ) -> CheckResult {
@@ -88,11 +89,11 @@ impl Rule<'_> {
              otherwise; a constant map counts 0 (1 if both maps are identical)",
             percent(1.0 - self.alpha)
         );
-        let per_sample: Vec<Option<f64>> = values.iter().map(|&v| Some(v)).collect();
-        if values.len() < 2 {
+        let images = draws.first().map_or(0, |row| row.len());
+        if images < 2 {
             let reason = "a verdict needs at least 2 images";
             return CheckResult {
-                per_sample,
+                per_sample: draws.concat().into_iter().map(Some).collect(),
                 undefined,
                 findings,
                 ..CheckResult::error(self.check, method, reason, &rule)
@@ -102,7 +103,9 @@ impl Rule<'_> {
             value: threshold,
             inclusive: false,
         };
-        let (verdict, s) = judge_below(&values, self.alpha, bar);
+        let design = Crossed::of(&draws);
+        let per_sample = design.per_image.iter().map(|&v| Some(v)).collect();
+        let (verdict, s) = judge_below_crossed(&design, self.alpha, bar);
         let comparison = match verdict {
             Verdict::Pass => format!("upper bound {:.3} < {threshold}", s.ci_high),
             Verdict::Fail => format!("lower bound {:.3} >= {threshold}", s.ci_low),
@@ -111,13 +114,17 @@ impl Rule<'_> {
                 s.ci_low, s.ci_high
             ),
         };
+        let over = match draws.len() {
+            1 => String::new(),
+            r => format!(" (mean of {r} independent randomizations)"),
+        };
         let constant = match undefined {
             0 => String::new(),
             k => format!("; {k} constant map(s) counted by the rule"),
         };
         CheckResult {
             reason: format!(
-                "mean Spearman(abs) {what} = {:.3}: {comparison}{constant}",
+                "mean Spearman(abs) {what}{over} = {:.3}: {comparison}{constant}",
                 s.mean
             ),
             statistic: format!("mean Spearman rank correlation of absolute maps {what}"),
@@ -125,6 +132,7 @@ impl Rule<'_> {
             per_sample,
             undefined,
             threshold: Some(bar),
+            draws: if draws.len() > 1 { draws } else { Vec::new() },
             ..CheckResult::new(self.check, method, verdict, s, findings)
         }
     }

@@ -2,7 +2,10 @@
 //! on the true labels with its maps on the same architecture trained on permuted labels (which
 //! can only memorise). Maps that stay alike do not depend on what the model learned.
 //! Same similarities and rule as model randomization ([`super::correlation`]): pass iff the
-//! one-sided upper bound of mean Spearman(abs) is below `threshold`.
+//! one-sided upper bound of mean Spearman(abs) is below `threshold`, and the same negative
+//! controls ([`super::controls`]). One random-label model is one draw of the label permutation:
+//! repeating it means training another model, so this check does not take `draws`.
+use super::controls;
 use super::correlation::{threshold, Rule, StepSimilarity, THRESHOLD};
 use super::similarity::compare;
 use super::{Check, CheckContext, Findings, Outcome, Subject};
@@ -116,9 +119,9 @@ impl Check for DataRandomizationCheck {
             what: "between the true-label and the random-label model",
         };
         let batch = self.subject.batch_size;
+        let controls = controls::methods(ctx);
         let mut results = Vec::new();
-        for method in methods {
-            let m = method.as_ref();
+        for m in controls::with_controls(methods, &controls) {
             let a = explain_batched(m, trained.as_ref(), &x, Some(&targets), batch)?;
             let b = explain_batched(m, random.as_ref(), &x, Some(&targets), batch)?;
             let s = compare(&a.maps, &b.maps, &a.raw, &b.raw);
@@ -130,8 +133,8 @@ impl Check for DataRandomizationCheck {
             };
             let findings = Findings::new(DataRandomizationFindings { detail });
             let (values, undefined) = s.spearman_abs_ruled();
-            results.push(rule.verdict(m, values, undefined, findings));
+            results.push(rule.verdict(m, vec![values], undefined, findings));
         }
-        Ok(Outcome::new(results))
+        Ok(Outcome::new(controls::apply(results, controls.len())))
     }
 }

@@ -7,14 +7,18 @@
 //! Per image: H(e) is the Shannon entropy (nats) of a `bins`-bin histogram of the final map's
 //! values over [0, 1] (Quantus' `discrete_entropy`, 100 bins), and the statistic is the relative
 //! rise (H(e_random) − H(e_trained)) / H(e_trained), with every layer randomized (the model
-//! cascading and bottom-up randomization end in: the same replacement weights, stream
-//! `randomization/weights`, sub-stream of the layer's position from the output side). A map of
+//! cascading and bottom-up randomization end in: draw r's layer at position s from the output
+//! side takes sub-stream (r, s) of `randomization/weights`, as there). The full randomization is
+//! drawn `draws` times independently and the bounds come from the crossed images × draws design
+//! ([`super::stats::Crossed`]); the negative controls ([`super::controls`]) run beside. A map of
 //! the trained model with zero entropy (constant) has no relative rise: it counts 0 (no evidence
 //! of a rise) and is reported as undefined. Mean rise is judged with
 //! [`super::stats::judge_above`]: pass iff the one-sided lower bound is above `threshold` (0: the
 //! complexity rises), fail iff the upper bound is at or below it, inconclusive otherwise.
-use super::randomization::{layers_top_down, randomize, Distribution, Snapshot};
-use super::stats::{judge_above, mean, percent, Threshold};
+use super::controls;
+use super::randomization::{draws, layers_top_down, randomize, Distribution, Snapshot};
+use super::randomization::{DRAWS, MAX_DRAWS};
+use super::stats::{judge_above_crossed, mean, percent, Crossed, Threshold};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
@@ -58,6 +62,10 @@ pub struct EfficientMprtCheck {
     #[arg(long, default_value_t = THRESHOLD, allow_negative_numbers = true)]
     #[serde(default = "threshold")]
     pub threshold: f64,
+    /// Independent full randomizations (R ≥ 1); the bounds account for images and draws.
+    #[arg(long, default_value_t = DRAWS)]
+    #[serde(default = "draws")]
+    pub draws: usize,
 }
 
 /// The Efficient MPRT check's own numbers for one method.
@@ -76,8 +84,11 @@ impl super::CheckFindings for EfficientMprtFindings {
 pub struct EfficientMprtDetail {
     /// Mean entropy (nats) of the trained model's maps.
     pub entropy_trained: f64,
-    /// Mean entropy (nats) of the fully randomized model's maps.
+    /// Mean entropy (nats) of the fully randomized models' maps (over every draw).
     pub entropy_randomized: f64,
+    /// Independent full randomizations drawn.
+    #[serde(default = "draws")]
+    pub draws: usize,
     pub bins: i64,
     pub distribution: Distribution,
     /// The randomized layers, output side first.
@@ -115,31 +126,38 @@ impl EfficientMprtCheck {
             distribution: Distribution::Gaussian,
             bins: BINS,
             threshold: THRESHOLD,
+            draws: DRAWS,
         }
     }
 
-    /// Every method's maps of the trained and of the fully randomized model, the trained model
-    /// restored afterwards.
+    /// Every method's maps of the trained model and, per draw, of the fully randomized one, the
+    /// trained model restored afterwards.
+    #[allow(clippy::type_complexity)]
     fn maps(
         &self,
-        methods: &[Box<dyn CamMethod>],
+        methods: &[&dyn CamMethod],
         model: &dyn SplitModel,
         x: &Tensor,
         ctx: &CheckContext,
-    ) -> Result<(Vec<Tensor>, Vec<Tensor>, Vec<String>)> {
+    ) -> Result<(Vec<Tensor>, Vec<Vec<Tensor>>, Vec<String>)> {
         let groups = layers_top_down(model)?;
         let batch = self.subject.batch_size;
         let targets = tch::no_grad(|| model.forward(x))?.argmax(1, false);
-        let explain = |m: &Box<dyn CamMethod>| {
-            explain_batched(m.as_ref(), model, x, Some(&targets), batch).map(|e| e.maps)
+        let explain = |m: &&dyn CamMethod| {
+            explain_batched(*m, model, x, Some(&targets), batch).map(|e| e.maps)
         };
         let trained = methods.iter().map(explain).collect::<Result<Vec<_>>>()?;
         let snapshot = Snapshot::take(&groups);
         let weights = ctx.stream(streams::RANDOMIZATION_WEIGHTS);
-        for (step, group) in groups.iter().enumerate() {
-            randomize(group, self.distribution, weights.at(step as u64));
-        }
-        let randomized = methods.iter().map(explain).collect::<Result<Vec<_>>>();
+        let randomized = (0..self.draws)
+            .map(|draw| {
+                for (step, group) in groups.iter().enumerate() {
+                    let stream = weights.at(draw as u64).at(step as u64);
+                    randomize(group, self.distribution, stream);
+                }
+                methods.iter().map(explain).collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>();
         snapshot.restore();
         let layers = groups.iter().map(|g| g.layer.clone()).collect();
         Ok((trained, randomized?, layers))
@@ -167,6 +185,7 @@ impl Check for EfficientMprtCheck {
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::int("bins", self.bins, 2, 10_000)?;
+        crate::limits::count("draws", self.draws, 1, MAX_DRAWS)?;
         crate::limits::real("threshold", self.threshold, -1e3, 1e3, false)?;
         self.subject.validate()
     }
@@ -177,7 +196,9 @@ impl Check for EfficientMprtCheck {
             .subject
             .images(model.as_ref(), ctx)?
             .to_device(ctx.device);
-        let (trained, randomized, layers) = self.maps(methods, model.as_ref(), &x, ctx)?;
+        let controls = controls::methods(ctx);
+        let all = controls::with_controls(methods, &controls);
+        let (trained, randomized, layers) = self.maps(&all, model.as_ref(), &x, ctx)?;
         let alpha = ctx.alpha();
         let t = self.threshold;
         let rule = format!(
@@ -194,36 +215,48 @@ impl Check for EfficientMprtCheck {
         };
         let to_vec = |t: Tensor| Vec::<f64>::try_from(t.to_device(tch::Device::Cpu)).expect("f64");
         let mut results = Vec::new();
-        for ((method, a), b) in methods.iter().zip(&trained).zip(&randomized) {
-            let (h_trained, h_random) = (
-                to_vec(entropies(a, self.bins)),
-                to_vec(entropies(b, self.bins)),
-            );
-            let rises: Vec<Option<f64>> = h_trained
+        for (i, (method, a)) in all.iter().zip(&trained).enumerate() {
+            let h_trained = to_vec(entropies(a, self.bins));
+            let h_random: Vec<Vec<f64>> = randomized
                 .iter()
-                .zip(&h_random)
-                .map(|(&h0, &h1)| (h0 > 0.0).then(|| (h1 - h0) / h0))
+                .map(|draw| to_vec(entropies(&draw[i], self.bins)))
                 .collect();
-            let undefined = rises.iter().filter(|r| r.is_none()).count();
-            let values: Vec<f64> = rises.iter().map(|r| r.unwrap_or(0.0)).collect();
-            let (verdict, s) = judge_above(&values, alpha, bar);
+            // A constant trained-model map has no relative rise: it counts 0.
+            let rises: Vec<Vec<f64>> = h_random
+                .iter()
+                .map(|row| {
+                    h_trained
+                        .iter()
+                        .zip(row)
+                        .map(|(&h0, &h1)| if h0 > 0.0 { (h1 - h0) / h0 } else { 0.0 })
+                        .collect()
+                })
+                .collect();
+            let undefined = h_trained.iter().filter(|&&h| h <= 0.0).count() * self.draws;
+            let design = Crossed::of(&rises);
+            let (verdict, s) = judge_above_crossed(&design, alpha, bar);
+            let over = match self.draws {
+                1 => String::new(),
+                r => format!(" (mean of {r} independent randomizations)"),
+            };
             let reason = match verdict {
                 Verdict::Pass => format!(
-                    "mean entropy rise = {:.3}: lower bound {:.3} > {t}",
+                    "mean entropy rise{over} = {:.3}: lower bound {:.3} > {t}",
                     s.mean, s.ci_low
                 ),
                 Verdict::Fail => format!(
-                    "mean entropy rise = {:.3}: upper bound {:.3} <= {t}",
+                    "mean entropy rise{over} = {:.3}: upper bound {:.3} <= {t}",
                     s.mean, s.ci_high
                 ),
                 _ => format!(
-                    "mean entropy rise = {:.3}: bounds {:.3}..{:.3} straddle {t}",
+                    "mean entropy rise{over} = {:.3}: bounds {:.3}..{:.3} straddle {t}",
                     s.mean, s.ci_low, s.ci_high
                 ),
             };
             let detail = EfficientMprtDetail {
                 entropy_trained: mean(&h_trained),
-                entropy_randomized: mean(&h_random),
+                entropy_randomized: mean(&h_random.concat()),
+                draws: self.draws,
                 bins: self.bins,
                 distribution: self.distribution,
                 layers_top_down: layers.clone(),
@@ -238,11 +271,12 @@ impl Check for EfficientMprtCheck {
                             randomized"
                     .into(),
                 rule: rule.clone(),
-                per_sample: values.iter().map(|&v| Some(v)).collect(),
+                per_sample: design.per_image.iter().map(|&v| Some(v)).collect(),
                 undefined,
-                ..CheckResult::new(Self::NAME, method.as_ref(), verdict, s, findings)
+                draws: if self.draws > 1 { rises } else { Vec::new() },
+                ..CheckResult::new(Self::NAME, *method, verdict, s, findings)
             });
         }
-        Ok(Outcome::new(results))
+        Ok(Outcome::new(controls::apply(results, controls.len())))
     }
 }

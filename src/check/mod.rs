@@ -14,6 +14,7 @@
 //!   [`suite`].
 pub mod audit;
 pub mod class_sensitivity;
+pub mod controls;
 pub mod correlation;
 pub mod data_randomization;
 pub mod efficient_mprt;
@@ -24,6 +25,7 @@ pub mod outcome;
 pub mod property;
 pub mod randomization;
 pub mod registry;
+pub mod reliability;
 pub mod runner;
 pub mod shard;
 pub mod similarity;

@@ -115,6 +115,18 @@ pub struct Signs {
     pub negated: SignOutcome,
 }
 
+/// Where a negative control landed in a randomization-type check (`super::controls`): its
+/// verdict under the same rule and error rate as the methods, and its bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Control {
+    /// The control's name (`randomcam`, `sobel`, `constant`).
+    pub method: String,
+    pub verdict: Verdict,
+    pub mean: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+}
+
 /// A model a run used, identified by content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelRecord {
@@ -161,6 +173,14 @@ pub struct CheckResult {
     /// randomization, class sensitivity), so that merge can re-derive the verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<super::stats::Threshold>,
+    /// The per-image values of each of R ≥ 2 independent randomizations (`draws[r][i]`), when
+    /// the check drew more than one; `per_sample` then holds their means over the draws.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub draws: Vec<Vec<f64>>,
+    /// The negative controls run beside the method under the same rule (randomization-type
+    /// checks); when one passes, the check cannot separate and every verdict is inconclusive.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<Control>,
     /// The check's own numbers (`detail`, and `wall` or the theorem's fields at the top level).
     #[serde(flatten)]
     pub findings: Findings,
@@ -214,6 +234,10 @@ impl<'de> Deserialize<'de> for CheckResult {
             expected: Option<Verdict>,
             #[serde(default)]
             threshold: Option<super::stats::Threshold>,
+            #[serde(default)]
+            draws: Vec<Vec<f64>>,
+            #[serde(default)]
+            controls: Vec<Control>,
             #[serde(flatten)]
             rest: serde_json::Map<String, serde_json::Value>,
         }
@@ -235,6 +259,8 @@ impl<'de> Deserialize<'de> for CheckResult {
             signs: raw.signs,
             expected: raw.expected,
             threshold: raw.threshold,
+            draws: raw.draws,
+            controls: raw.controls,
             findings,
         })
     }
@@ -280,6 +306,8 @@ impl CheckResult {
             signs: None,
             expected: None,
             threshold: None,
+            draws: Vec::new(),
+            controls: Vec::new(),
             findings: Findings::none(),
         }
     }
@@ -291,6 +319,12 @@ impl CheckResult {
         let mut result: CheckResult = serde_json::from_value(value)?;
         result.findings = Findings::decode::<T>(result.findings.fields())?;
         Ok(result)
+    }
+
+    /// Whether a negative control passed beside this result: the check could not separate the
+    /// methods from a degenerate explanation, and more images would not change that.
+    pub fn inseparable(&self) -> bool {
+        self.controls.iter().any(|c| c.verdict == Verdict::Pass)
     }
 
     /// What tells this result apart from the method's other results of the same check.

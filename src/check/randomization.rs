@@ -8,12 +8,20 @@
 //! step every method explains the same images for the same target classes (the trained model's
 //! predictions) and the maps are compared with the trained model's maps: Spearman rank correlation
 //! of the absolute maps, Spearman of the signed raw maps, SSIM, Spearman of HOG descriptors.
-//! Verdict: pass iff the one-sided upper bound of mean Spearman(abs) after full randomization
-//! (cascading and bottom-up: every layer random; independent: per image, the mean over the
-//! steps) is below `threshold` (0.5; docs/checks.md justifies it from the controls).
+//! Verdict: pass iff the one-sided upper bound of mean Spearman(abs) after the last step
+//! (cascading and bottom-up: every layer random, or the first `layers` of the order; independent:
+//! per image, the mean over the steps) is below `threshold` (0.5; docs/checks.md justifies it
+//! from the controls).
+//!
+//! The whole randomization is drawn `draws` times independently (draw r's layer at position s
+//! from the output side replaces its weights from sub-stream (r, s) of `randomization/weights`),
+//! and the bounds come from the crossed images × draws design ([`super::stats::Crossed`]), so a
+//! verdict is not one draw's luck. The negative controls ([`super::controls`]) run beside the
+//! methods on the same draws.
 //!
 //! Smooth MPRT ([`super::smooth_mprt`]) runs the same steps on maps averaged over noisy copies of
 //! the images ([`Smoothing`]).
+use super::controls;
 use super::correlation::{threshold, Rule, StepSimilarity, THRESHOLD};
 use super::similarity::{compare, Similarities};
 use super::stats::mean;
@@ -187,6 +195,17 @@ impl Snapshot {
     }
 }
 
+/// Default independent randomizations per check (docs/checks.md, "Repeated randomization": the
+/// measured power analysis behind it).
+pub const DRAWS: usize = 32;
+
+/// The most independent randomizations a check may draw.
+pub const MAX_DRAWS: usize = 64;
+
+pub(crate) fn draws() -> usize {
+    DRAWS
+}
+
 fn mode() -> Mode {
     Mode::Cascading
 }
@@ -212,6 +231,16 @@ pub struct RandomizationCheck {
     #[arg(long, default_value_t = THRESHOLD)]
     #[serde(default = "threshold")]
     pub threshold: f64,
+    /// Independent randomizations of the whole model (R ≥ 1); the bounds account for images and
+    /// draws.
+    #[arg(long, default_value_t = DRAWS)]
+    #[serde(default = "draws")]
+    pub draws: usize,
+    /// Randomize only the first K layers of the order (cascading: the K output-side layers) and
+    /// judge after them; default: every layer.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<usize>,
 }
 
 /// The randomization check's own numbers for one method.
@@ -236,8 +265,11 @@ pub struct RandomizationDetail {
     pub model: String,
     /// The randomized layers, output side first.
     pub layers_top_down: Vec<String>,
-    /// One entry per step: the similarities to the trained model's maps.
+    /// One entry per step: the similarities to the trained model's maps (over every draw).
     pub curve: Vec<StepSimilarity>,
+    /// Independent randomizations drawn.
+    #[serde(default = "draws")]
+    pub draws: usize,
     pub data: String,
     /// The pass threshold on the upper bound of mean Spearman(abs).
     #[serde(default = "threshold")]
@@ -264,7 +296,7 @@ pub fn layers_top_down(model: &dyn SplitModel) -> Result<Vec<ParameterGroup>> {
 
 /// Every method's maps of `x` (of its noisy copies, averaged, when smoothed).
 fn explain_all(
-    methods: &[Box<dyn CamMethod>],
+    methods: &[&dyn CamMethod],
     model: &dyn SplitModel,
     x: &Tensor,
     targets: &Tensor,
@@ -274,8 +306,8 @@ fn explain_all(
     methods
         .iter()
         .map(|m| match smoothing {
-            Some((s, copies)) => s.explain(m.as_ref(), model, copies, targets, batch),
-            None => explain_batched(m.as_ref(), model, x, Some(targets), batch),
+            Some((s, copies)) => s.explain(*m, model, copies, targets, batch),
+            None => explain_batched(*m, model, x, Some(targets), batch),
         })
         .collect()
 }
@@ -287,21 +319,24 @@ impl RandomizationCheck {
             mode: Mode::Cascading,
             distribution: Distribution::Gaussian,
             threshold: THRESHOLD,
+            draws: DRAWS,
+            layers: None,
         }
     }
 
-    /// Every step's similarities per method, the trained model restored afterwards. `groups` are
-    /// output side first; a layer draws the same replacement weights in every order (sub-stream
-    /// of its position there).
+    /// Every step's similarities per method, one per draw, the trained model restored
+    /// afterwards. `groups` are output side first; a layer draws the same replacement weights in
+    /// every order (sub-stream of the draw, then of its position there).
+    #[allow(clippy::type_complexity)]
     fn steps(
         &self,
-        methods: &[Box<dyn CamMethod>],
+        methods: &[&dyn CamMethod],
         model: &dyn SplitModel,
         groups: &[ParameterGroup],
         x: &Tensor,
         smoothing: Option<Smoothing>,
         ctx: &CheckContext,
-    ) -> Result<Vec<Vec<(String, Similarities)>>> {
+    ) -> Result<Vec<Vec<(String, Vec<Similarities>)>>> {
         let batch = self.subject.batch_size;
         let x = x.to_device(ctx.device);
         let targets = tch::no_grad(|| model.forward(&x))?.argmax(1, false);
@@ -311,31 +346,48 @@ impl RandomizationCheck {
         let smoothing = smoothing.as_ref().zip(copies.as_ref());
         let originals = explain_all(methods, model, &x, &targets, batch, smoothing)?;
         let snapshot = Snapshot::take(groups);
-        let mut per_step: Vec<Vec<(String, Similarities)>> = vec![Vec::new(); methods.len()];
-        let label = format!("{:?} randomization of {} layers", self.mode, groups.len());
-        let mut progress = Progress::new(label.to_lowercase(), groups.len() as u64);
-        let weights = ctx.stream(streams::RANDOMIZATION_WEIGHTS);
         let order: Vec<usize> = match self.mode {
             Mode::BottomUp => (0..groups.len()).rev().collect(),
             Mode::Cascading | Mode::Independent => (0..groups.len()).collect(),
         };
+        let order = &order[..self.layers.unwrap_or(groups.len())];
+        let mut per_step: Vec<Vec<(String, Vec<Similarities>)>> = vec![Vec::new(); methods.len()];
+        let label = format!(
+            "{:?} randomization of {} layers, {} draw(s)",
+            self.mode,
+            order.len(),
+            self.draws
+        );
+        let mut progress = Progress::new(label.to_lowercase(), (order.len() * self.draws) as u64);
+        let weights = ctx.stream(streams::RANDOMIZATION_WEIGHTS);
         let outcome = (|| -> Result<()> {
-            for &step in &order {
-                let group = &groups[step];
-                if self.mode == Mode::Independent {
-                    snapshot.restore();
+            for draw in 0..self.draws {
+                snapshot.restore();
+                for (k, &step) in order.iter().enumerate() {
+                    let group = &groups[step];
+                    if self.mode == Mode::Independent {
+                        snapshot.restore();
+                    }
+                    randomize(
+                        group,
+                        self.distribution,
+                        weights.at(draw as u64).at(step as u64),
+                    );
+                    let label = match self.mode {
+                        Mode::Cascading => format!("{}..top", group.layer),
+                        Mode::Independent => group.layer.clone(),
+                        Mode::BottomUp => format!("input..{}", group.layer),
+                    };
+                    let maps = explain_all(methods, model, &x, &targets, batch, smoothing)?;
+                    for (i, (o, r)) in originals.iter().zip(&maps).enumerate() {
+                        let similarities = compare(&o.maps, &r.maps, &o.raw, &r.raw);
+                        match draw {
+                            0 => per_step[i].push((label.clone(), vec![similarities])),
+                            _ => per_step[i][k].1.push(similarities),
+                        }
+                    }
+                    progress.inc(1);
                 }
-                randomize(group, self.distribution, weights.at(step as u64));
-                let label = match self.mode {
-                    Mode::Cascading => format!("{}..top", group.layer),
-                    Mode::Independent => group.layer.clone(),
-                    Mode::BottomUp => format!("input..{}", group.layer),
-                };
-                let maps = explain_all(methods, model, &x, &targets, batch, smoothing)?;
-                for (i, (o, r)) in originals.iter().zip(&maps).enumerate() {
-                    per_step[i].push((label.clone(), compare(&o.maps, &r.maps, &o.raw, &r.raw)));
-                }
-                progress.inc(1);
             }
             Ok(())
         })();
@@ -367,6 +419,10 @@ impl Check for RandomizationCheck {
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::real("threshold", self.threshold, -1.0, 1.0, false)?;
+        crate::limits::count("draws", self.draws, 1, MAX_DRAWS)?;
+        if let Some(layers) = self.layers {
+            crate::limits::count("layers", layers, 1, 10_000)?;
+        }
         self.subject.validate()
     }
 
@@ -387,37 +443,62 @@ impl RandomizationCheck {
         let model = self.subject.open(ctx)?;
         let x = self.subject.images(model.as_ref(), ctx)?;
         let groups = layers_top_down(model.as_ref())?;
-        let per_step = self.steps(methods, model.as_ref(), &groups, &x, smoothing, ctx)?;
+        if let Some(k) = self.layers.filter(|&k| k > groups.len()) {
+            return Err(Error::model(
+                format!("`layers = {k}` but the model has {} layers", groups.len()),
+                model.name(),
+                format!(
+                    "randomize from 1 to {} layers, or leave `layers` out",
+                    groups.len()
+                ),
+            ));
+        }
+        let controls = controls::methods(ctx);
+        let all = controls::with_controls(methods, &controls);
+        let per_step = self.steps(&all, model.as_ref(), &groups, &x, smoothing, ctx)?;
         let n = x.size()[0] as usize;
-        let what = match self.mode {
-            Mode::Cascading | Mode::BottomUp => "after every layer is randomized",
-            Mode::Independent => "averaged over single-layer randomizations",
+        let what = match (self.mode, self.layers) {
+            (Mode::Cascading | Mode::BottomUp, None) => "after every layer is randomized".into(),
+            (Mode::Cascading, Some(1)) => "after the output layer is randomized".into(),
+            (Mode::BottomUp, Some(1)) => "after the input layer is randomized".into(),
+            (Mode::Cascading, Some(k)) => {
+                format!("after the {k} output-side layers are randomized")
+            }
+            (Mode::BottomUp, Some(k)) => format!("after the {k} input-side layers are randomized"),
+            (Mode::Independent, _) => "averaged over single-layer randomizations".into(),
         };
         let rule = Rule {
             check,
             threshold: self.threshold,
             alpha: ctx.alpha(),
-            what,
+            what: &what,
         };
-        let results = methods
+        let results = all
             .iter()
             .zip(&per_step)
             .map(|(method, steps)| {
-                let (values, undefined) = match self.mode {
-                    Mode::Cascading | Mode::BottomUp => steps
-                        .last()
-                        .expect("one step at least")
-                        .1
-                        .spearman_abs_ruled(),
-                    Mode::Independent => {
-                        let ruled: Vec<(Vec<f64>, usize)> =
-                            steps.iter().map(|(_, s)| s.spearman_abs_ruled()).collect();
-                        let values = (0..n)
-                            .map(|img| mean(&ruled.iter().map(|(v, _)| v[img]).collect::<Vec<_>>()))
-                            .collect();
-                        (values, ruled.iter().map(|(_, u)| u).sum())
-                    }
-                };
+                // Per draw: the per-image values the rule judges, and how many it set.
+                let judged: Vec<(Vec<f64>, usize)> = (0..self.draws)
+                    .map(|draw| match self.mode {
+                        Mode::Cascading | Mode::BottomUp => {
+                            steps.last().expect("one step at least").1[draw].spearman_abs_ruled()
+                        }
+                        Mode::Independent => {
+                            let ruled: Vec<(Vec<f64>, usize)> = steps
+                                .iter()
+                                .map(|(_, s)| s[draw].spearman_abs_ruled())
+                                .collect();
+                            let values = (0..n)
+                                .map(|img| {
+                                    mean(&ruled.iter().map(|(v, _)| v[img]).collect::<Vec<_>>())
+                                })
+                                .collect();
+                            (values, ruled.iter().map(|(_, u)| u).sum())
+                        }
+                    })
+                    .collect();
+                let undefined = judged.iter().map(|(_, u)| u).sum();
+                let draws = judged.into_iter().map(|(v, _)| v).collect();
                 let detail = RandomizationDetail {
                     mode: self.mode,
                     distribution: self.distribution,
@@ -425,16 +506,17 @@ impl RandomizationCheck {
                     layers_top_down: groups.iter().map(|g| g.layer.clone()).collect(),
                     curve: steps
                         .iter()
-                        .map(|(label, s)| StepSimilarity::of(label, s))
+                        .map(|(label, s)| StepSimilarity::of(label, &Similarities::concat(s)))
                         .collect(),
+                    draws: self.draws,
                     data: self.subject.data.describe(&ctx.seeds),
                     threshold: self.threshold,
                     smoothing,
                 };
                 let findings = Findings::new(RandomizationFindings { detail });
-                rule.verdict(method.as_ref(), values, undefined, findings)
+                rule.verdict(*method, draws, undefined, findings)
             })
             .collect();
-        Ok(Outcome::new(results))
+        Ok(Outcome::new(controls::apply(results, controls.len())))
     }
 }

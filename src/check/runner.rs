@@ -217,14 +217,44 @@ pub fn decide_recorded(
     Ok(outcome)
 }
 
+/// A check as a run schedules it: its position in the suite and, when the suite gives it a
+/// method list of its own, the positions of those methods in the run's list (else it judges
+/// every method).
+#[derive(Clone, Copy)]
+pub struct Scheduled<'a> {
+    pub index: usize,
+    pub check: &'a dyn DynCheck,
+    pub methods: Option<&'a [usize]>,
+}
+
+impl<'a> Scheduled<'a> {
+    /// `check` at `index`, on every method.
+    pub fn all(index: usize, check: &'a dyn DynCheck) -> Self {
+        Scheduled {
+            index,
+            check,
+            methods: None,
+        }
+    }
+}
+
 /// The verdicts a run of `checks` on `methods` makes: the family its error rate is shared over.
-pub fn family_size(checks: &[&dyn DynCheck], methods: &[Box<dyn CamMethod>]) -> usize {
-    let evaluations = methods.len() + methods.iter().filter(|m| m.sign_ambiguous()).count();
-    checks.iter().map(|c| c.verdicts(evaluations)).sum()
+pub fn family_size(checks: &[Scheduled], methods: &[Box<dyn CamMethod>]) -> usize {
+    checks
+        .iter()
+        .map(|c| {
+            let judged: Vec<&Box<dyn CamMethod>> = match c.methods {
+                Some(positions) => positions.iter().map(|&i| &methods[i]).collect(),
+                None => methods.iter().collect(),
+            };
+            let evaluations = judged.len() + judged.iter().filter(|m| m.sign_ambiguous()).count();
+            c.check.verdicts(evaluations)
+        })
+        .sum()
 }
 
 /// Runs one check with its looks: every verdict decided at α/looks, the inconclusive ones again
-/// on twice the images while looks remain.
+/// on twice the images while looks remain (not those a passing negative control made so).
 fn run_with_looks(
     check: &dyn DynCheck,
     evaluations: &Evaluations,
@@ -239,7 +269,11 @@ fn run_with_looks(
     }
     for look in 2..=looks {
         let pending: Vec<usize> = (0..count)
-            .filter(|&i| outcome.results[i].verdict == Verdict::Inconclusive)
+            .filter(|&i| {
+                let result = &outcome.results[i];
+                // More images cannot make a check that its controls pass separate.
+                result.verdict == Verdict::Inconclusive && !result.inseparable()
+            })
             .collect();
         if pending.is_empty() {
             break;
@@ -354,14 +388,16 @@ pub fn preflight(checks: &[&dyn DynCheck]) -> Result<()> {
     Ok(())
 }
 
-/// Runs each `(index in the suite, check)` on every method, in order, and gathers one report
+/// Runs each scheduled check on its methods (every method unless it has a list), in order, and
+/// gathers one report
 /// labelled `label` (`suite:default`, `wall`). `ctx.control` must count the whole family
 /// ([`family_size`]). With `shard = Some((k, n))` only the shard's work items run
 /// ([`super::units`]): the whole checks among them give results, the units of split checks give
-/// evidence for `blindspot merge` to decide.
+/// evidence for `blindspot merge` to decide. A check with a method list of its own is never
+/// split: a shard runs it whole.
 pub fn run_checks(
     label: &str,
-    checks: &[(usize, &dyn DynCheck)],
+    checks: &[Scheduled],
     methods: Vec<Box<dyn CamMethod>>,
     ctx: &CheckContext,
     shard: Option<(usize, usize)>,
@@ -374,7 +410,8 @@ pub fn run_checks(
     // Which work items are this shard's: a split check's units, else the whole check.
     let mut planned = Vec::new();
     let mut item = 0;
-    for &(index, check) in checks {
+    for scheduled in checks {
+        let (index, check) = (scheduled.index, scheduled.check);
         // A check's own units are decided once, by the merge, at one look: a check whose
         // subject takes further looks splits by method (each method's looks on one shard), if
         // it may, or runs whole.
@@ -385,6 +422,7 @@ pub fn run_checks(
         };
         let split = match (shard, units) {
             (None, _) => None,
+            _ if scheduled.methods.is_some() => None,
             (Some(_), Some(count)) => Some((count, Split::Units)),
             (Some(_), None) => check
                 .split_by_method()
@@ -404,13 +442,13 @@ pub fn run_checks(
                 mine(item - 1, shard).then_some(Work::Whole)
             }
         };
-        planned.extend(work.map(|w| (index, check, w)));
+        planned.extend(work.map(|w| (index, check, scheduled.methods, w)));
     }
-    preflight(&planned.iter().map(|(_, c, _)| *c).collect::<Vec<_>>())?;
+    preflight(&planned.iter().map(|(_, c, _, _)| *c).collect::<Vec<_>>())?;
     let evaluations = Evaluations::new(methods);
     let mut report = Report::new(label.to_string(), ctx.seed(), ctx.device, ctx.control);
     let mut galleries = Vec::new();
-    for (index, check, work) in planned {
+    for (index, check, only, work) in planned {
         let evidence = |split, units, found| Evidence {
             index,
             check: check.name().into(),
@@ -442,8 +480,10 @@ pub fn run_checks(
                 continue;
             }
         }
-        let mut outcome = run_with_looks(check, &evaluations, ctx)?;
-        evaluations.merge(&mut outcome);
+        let restricted = only.map(|positions| evaluations.subset(positions));
+        let judged = restricted.as_ref().unwrap_or(&evaluations);
+        let mut outcome = run_with_looks(check, judged, ctx)?;
+        judged.merge(&mut outcome);
         report.checks.push(CheckRun {
             check: check.name().into(),
             params: check.params(),

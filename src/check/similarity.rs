@@ -161,6 +161,24 @@ pub fn compare(maps_a: &Tensor, maps_b: &Tensor, raw_a: &Tensor, raw_b: &Tensor)
 }
 
 impl Similarities {
+    /// The similarities of several comparisons of the same images (independent
+    /// randomizations), one after the other.
+    pub fn concat(parts: &[Similarities]) -> Similarities {
+        let join = |f: fn(&Similarities) -> &Vec<Option<f64>>| {
+            parts.iter().flat_map(|p| f(p).iter().copied()).collect()
+        };
+        Similarities {
+            spearman_abs: join(|p| &p.spearman_abs),
+            identical: parts
+                .iter()
+                .flat_map(|p| p.identical.iter().copied())
+                .collect(),
+            spearman_signed: join(|p| &p.spearman_signed),
+            ssim: join(|p| &p.ssim),
+            hog: join(|p| &p.hog),
+        }
+    }
+
     /// Spearman(abs) per image with the rule for undefined values: a constant map (no ordering)
     /// correlates 0 with a different map, and identical maps count 1 (they did not change).
     /// Also returns how many values the rule supplied.

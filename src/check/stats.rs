@@ -249,6 +249,82 @@ pub fn percent(level: f64) -> String {
     format!("{text}%")
 }
 
+/// The mean of a per-sample statistic and its standard error, from R ≥ 1 independent draws of
+/// a randomization crossed with the same N images (`values[r][i]`: draw r, image i).
+///
+/// One draw: the Student-t standard error of the images, s/√N, with N − 1 degrees of freedom.
+/// R ≥ 2 draws: the grand mean's variance in a crossed random-effects design
+/// (v_ri = µ + a_i + b_r + e_ri) is σ²_a/N + σ²_b/R + σ²_e/(NR); its estimate here is
+/// s²_images/N + s²_draws/R, the sample variances of the images' means (over draws) and of the
+/// draws' means (over images), whose expectation is the true variance plus σ²_e/(NR) — never
+/// negative and conservative by the interaction counted twice — with Satterthwaite's degrees of
+/// freedom. A draw that happened to be lucky for every image widens the interval instead of
+/// deciding the verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crossed {
+    /// The images' means over the draws (the per-sample values a report shows).
+    pub per_image: Vec<f64>,
+    /// The draws' means over the images.
+    pub per_draw: Vec<f64>,
+    pub mean: f64,
+    pub se: f64,
+    pub df: f64,
+}
+
+impl Crossed {
+    /// The design of `values` (R rows of N ≥ 2 values each, R ≥ 1).
+    pub fn of(values: &[Vec<f64>]) -> Self {
+        let (r, n) = (values.len(), values[0].len());
+        let per_image: Vec<f64> = (0..n)
+            .map(|i| values.iter().map(|row| row[i]).sum::<f64>() / r as f64)
+            .collect();
+        let per_draw: Vec<f64> = values.iter().map(|row| mean(row)).collect();
+        let se_images = std(&per_image) / (n as f64).sqrt();
+        let (se, df) = match r {
+            1 => (se_images, (n - 1) as f64),
+            _ => {
+                let images = se_images.powi(2);
+                let draws = std(&per_draw).powi(2) / r as f64;
+                let total = images + draws;
+                let df = match total > 0.0 {
+                    true => {
+                        let parts =
+                            images.powi(2) / (n - 1) as f64 + draws.powi(2) / (r - 1) as f64;
+                        total.powi(2) / parts
+                    }
+                    false => (n - 1) as f64,
+                };
+                (total.sqrt(), df)
+            }
+        };
+        Crossed {
+            mean: mean(&per_image),
+            per_image,
+            per_draw,
+            se,
+            df,
+        }
+    }
+
+    /// The number of draws.
+    pub fn draws(&self) -> usize {
+        self.per_draw.len()
+    }
+
+    /// How the bounds were computed, for the report.
+    fn words(&self, alpha: f64) -> String {
+        let each = percent(1.0 - alpha);
+        match self.draws() {
+            1 => format!("Student-t, one-sided bounds at {each} each"),
+            r => format!(
+                "Student-t over images and {r} draws (crossed design, Satterthwaite df {:.1}), \
+                 one-sided bounds at {each} each",
+                self.df
+            ),
+        }
+    }
+}
+
 /// The three-way verdict on the mean of `values` (n ≥ 2) against `threshold`, each side decided
 /// at error rate `alpha`: pass iff the one-sided upper (1 − α) Student-t bound is below the
 /// threshold, fail iff the one-sided lower (1 − α) bound is above it (or at it, for an exclusive
@@ -256,10 +332,19 @@ pub fn percent(level: f64) -> String {
 /// the two wrong answers is possible and each has probability at most α. The summary's interval
 /// is the pair of bounds (a two-sided 1 − 2α interval).
 pub fn judge_below(values: &[f64], alpha: f64, threshold: Threshold) -> (Verdict, Summary) {
-    let n = values.len();
-    let (m, s) = (mean(values), std(values));
-    let t = t_quantile(1.0 - alpha, (n - 1) as f64);
-    let half = t * s / (n as f64).sqrt();
+    judge_below_crossed(&Crossed::of(&[values.to_vec()]), alpha, threshold)
+}
+
+/// [`judge_below`] on the mean of a [`Crossed`] design, its bounds from the design's standard
+/// error and degrees of freedom; the summary's n and std are the images' (of their means over
+/// the draws).
+pub fn judge_below_crossed(
+    design: &Crossed,
+    alpha: f64,
+    threshold: Threshold,
+) -> (Verdict, Summary) {
+    let m = design.mean;
+    let half = t_quantile(1.0 - alpha, design.df) * design.se;
     let (low, high) = (m - half, m + half);
     let verdict = if threshold.below(high) {
         Verdict::Pass
@@ -269,16 +354,13 @@ pub fn judge_below(values: &[f64], alpha: f64, threshold: Threshold) -> (Verdict
         Verdict::Inconclusive
     };
     let summary = Summary {
-        n,
+        n: design.per_image.len(),
         mean: m,
-        std: s,
+        std: std(&design.per_image),
         ci_low: low,
         ci_high: high,
         ci_level: 1.0 - 2.0 * alpha,
-        interval: format!(
-            "Student-t, one-sided bounds at {} each",
-            percent(1.0 - alpha)
-        ),
+        interval: design.words(alpha),
     };
     (verdict, summary)
 }
@@ -288,12 +370,27 @@ pub fn judge_below(values: &[f64], alpha: f64, threshold: Threshold) -> (Verdict
 /// the upper bound is at or below it (below it, for an inclusive one), inconclusive when the
 /// bounds straddle it; the same error rates.
 pub fn judge_above(values: &[f64], alpha: f64, threshold: Threshold) -> (Verdict, Summary) {
-    let negated: Vec<f64> = values.iter().map(|v| -v).collect();
+    judge_above_crossed(&Crossed::of(&[values.to_vec()]), alpha, threshold)
+}
+
+/// [`judge_above`] on the mean of a [`Crossed`] design.
+pub fn judge_above_crossed(
+    design: &Crossed,
+    alpha: f64,
+    threshold: Threshold,
+) -> (Verdict, Summary) {
+    let negate = |v: &[f64]| v.iter().map(|x| -x).collect::<Vec<f64>>();
+    let negated = Crossed {
+        per_image: negate(&design.per_image),
+        per_draw: negate(&design.per_draw),
+        mean: -design.mean,
+        ..design.clone()
+    };
     let mirrored = Threshold {
         value: -threshold.value,
         inclusive: threshold.inclusive,
     };
-    let (verdict, s) = judge_below(&negated, alpha, mirrored);
+    let (verdict, s) = judge_below_crossed(&negated, alpha, mirrored);
     let summary = Summary {
         mean: -s.mean,
         ci_low: -s.ci_high,

@@ -12,8 +12,9 @@
 //! baseline = "builtin:stack-baseline"
 //! data = { synthetic = 64 }
 //! ignored = false                 # the cargo-test harness lists ignored checks as ignored trials
+//! methods = ["gradcam", "sobel"]  # this check judges these only (default: the suite's methods)
 //! ```
-use super::runner::{family_size, run_checks, Run};
+use super::runner::{family_size, run_checks, Run, Scheduled};
 use super::{CheckContext, DynCheck, ErrorControl, Registry, Verdict, FAMILY_WISE_ERROR};
 use crate::cam::external::{ExternalMethod, ExternalSpec};
 use crate::cam::{methods_from_list, CamMethod};
@@ -82,6 +83,9 @@ pub struct Entry {
     /// Expected verdicts: (method name or `*`, verdict). A result with an expectation that it
     /// does not meet makes `blindspot run` exit 1.
     pub expect: Vec<(String, Verdict)>,
+    /// The methods this check judges, when it names its own (a subset of the suite's); else
+    /// every method of the suite.
+    pub methods: Option<Vec<String>>,
 }
 
 /// A parsed suite.
@@ -183,11 +187,33 @@ impl Suite {
                 None => Vec::new(),
                 Some(value) => parse_expectations(value).map_err(at)?,
             };
+            let methods = match table.remove("methods") {
+                None => None,
+                Some(toml::Value::Array(names)) => Some(
+                    names
+                        .into_iter()
+                        .map(|n| match n {
+                            toml::Value::String(s) => Ok(s),
+                            other => Err(at(format!(
+                                "`methods` lists method names, not a {}",
+                                other.type_str()
+                            ))),
+                        })
+                        .collect::<Result<Vec<String>>>()?,
+                ),
+                Some(other) => {
+                    return Err(at(format!(
+                        "`methods` must be a list of method names, not a {}",
+                        other.type_str()
+                    )))
+                }
+            };
             let check = registry.from_table(table).map_err(at)?;
             checks.push(Entry {
                 check,
                 ignored,
                 expect,
+                methods,
             });
         }
         if checks.is_empty() {
@@ -238,9 +264,32 @@ impl Suite {
         // An expectation for a method the check never judges (a typo: `gradkam`) would switch a
         // gate off in silence.
         for (i, entry) in suite.checks.iter().enumerate() {
-            let judged: Vec<&str> = match entry.check.fixed_method() {
-                Some(name) => vec![name],
-                None => all.clone(),
+            if let Some(own) = &entry.methods {
+                let unknown = own.iter().find(|n| !all.contains(&n.as_str()));
+                if let Some(name) = unknown {
+                    return Err(Error::input(
+                        format!(
+                            "check {} lists the method `{}`, which the suite does not run",
+                            i + 1,
+                            crate::io::escape::printable(name)
+                        ),
+                        origin,
+                        format!("name methods of the suite: {}", all.join(", ")),
+                    ));
+                }
+                if own.is_empty() {
+                    return Err(Error::input(
+                        format!("check {} lists no method (`methods = []`)", i + 1),
+                        origin,
+                        "list the methods it judges, or drop `methods` for all of the suite's",
+                    ));
+                }
+                crate::cam::ensure_unique_names(own.iter().map(|n| n.as_str()))?;
+            }
+            let judged: Vec<&str> = match (entry.check.fixed_method(), &entry.methods) {
+                (Some(name), _) => vec![name],
+                (None, Some(own)) => own.iter().map(|n| n.as_str()).collect(),
+                (None, None) => all.clone(),
             };
             if let Some((who, _)) = entry
                 .expect
@@ -401,15 +450,35 @@ impl Suite {
         let seeds = Seeds::new(self.seed);
         let mut methods = self.all_methods(&seeds)?;
         methods.extend(provided);
-        let all: Vec<&dyn DynCheck> = self.checks.iter().map(|e| e.check.as_ref()).collect();
-        let control = ErrorControl::bonferroni(self.family_wise_error, family_size(&all, &methods));
-        let ctx = CheckContext::controlled(device, self.seed, control);
-        let checks: Vec<(usize, &dyn DynCheck)> = self
+        // Each check's own method list as positions in the run's list, in the run's order.
+        let positions: Vec<Option<Vec<usize>>> = self
             .checks
             .iter()
-            .enumerate()
-            .map(|(i, e)| (i, e.check.as_ref()))
+            .map(|e| {
+                e.methods.as_ref().map(|own| {
+                    let mut at: Vec<usize> = own
+                        .iter()
+                        .filter_map(|n| methods.iter().position(|m| m.name() == n))
+                        .collect();
+                    at.sort_unstable();
+                    at
+                })
+            })
             .collect();
+        let checks: Vec<Scheduled> = self
+            .checks
+            .iter()
+            .zip(&positions)
+            .enumerate()
+            .map(|(i, (e, own))| Scheduled {
+                index: i,
+                check: e.check.as_ref(),
+                methods: own.as_deref(),
+            })
+            .collect();
+        let size = family_size(&checks, &methods);
+        let control = ErrorControl::bonferroni(self.family_wise_error, size);
+        let ctx = CheckContext::controlled(device, self.seed, control);
         let label = format!("suite:{}", self.name);
         let mut run = run_checks(&label, &checks, methods, &ctx, shard)?;
         run.report.shard = shard.map(|(k, n)| format!("{k}/{n}"));
@@ -431,10 +500,14 @@ impl Suite {
                     .iter()
                     .map(|(m, v)| (m.clone(), v.to_string()))
                     .collect();
-                serde_json::json!({
+                let mut entry = serde_json::json!({
                     "check": e.check.name(), "params": e.check.params(),
                     "expect": expect, "ignored": e.ignored,
-                })
+                });
+                if let Some(own) = &e.methods {
+                    entry["methods"] = serde_json::json!(own);
+                }
+                entry
             })
             .collect();
         let methods: Vec<&str> = methods.iter().map(|m| m.name()).collect();

@@ -5,7 +5,7 @@
 //! report comes back to the caller to print or write.
 use super::check::Common;
 use crate::cam::CamMethod;
-use crate::check::runner::{family_size, run_checks, Run};
+use crate::check::runner::{family_size, run_checks, Run, Scheduled};
 use crate::check::suite::Suite;
 use crate::check::{CheckContext, ErrorControl, Registry};
 use crate::device::parse_device;
@@ -81,9 +81,18 @@ pub fn check(
             "give a method (a callable or a built-in method's name)",
         ));
     }
-    let control = ErrorControl::bonferroni(fwe, family_size(&[check.as_ref()], &methods));
+    let control = ErrorControl::bonferroni(
+        fwe,
+        family_size(&[Scheduled::all(0, check.as_ref())], &methods),
+    );
     let ctx = CheckContext::controlled(device, common.seed, control);
-    let mut run = run_checks(name, &[(0, check.as_ref())], methods, &ctx, None)?;
+    let mut run = run_checks(
+        name,
+        &[Scheduled::all(0, check.as_ref())],
+        methods,
+        &ctx,
+        None,
+    )?;
     if common.expect_pass {
         run.report.expect_pass_by_default();
     }

@@ -5,6 +5,7 @@ mod check;
 mod common;
 pub mod embed;
 mod explain;
+mod reliability;
 mod run;
 mod tools;
 
@@ -41,6 +42,9 @@ enum Command {
     Models,
     /// The main job: run a suite (default: every method on STACK-SYNTH) and write its report.
     Run(run::RunArgs),
+    /// Run a suite under K seeds and report how often each verdict agrees (exit 1 when one
+    /// changes with the seed).
+    Reliability(reliability::ReliabilityArgs),
     /// Merge shard reports (`blindspot run --shard K/N`) into one.
     Merge(run::MergeArgs),
     /// Prove which input pixels a (walled) model cannot see.
@@ -192,6 +196,7 @@ fn dispatch(cli: Cli) -> Result<bool> {
             Ok(true)
         }
         Command::Run(args) => run::run(args),
+        Command::Reliability(args) => reliability::run(args),
         Command::Merge(args) => run::merge(args),
         Command::Explain(args) => explain::run(args).map(|_| true),
         Command::Certify(args) => tools::certify_cmd(args).map(|_| true),

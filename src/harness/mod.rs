@@ -27,7 +27,7 @@
 //! test; checks a suite marks `ignored = true` become ignored trials.
 use crate::cam::{CamMethod, Negated, Origin};
 use crate::check::property::{wall, CaseId};
-use crate::check::runner::run_checks;
+use crate::check::runner::{run_checks, Scheduled};
 use crate::check::suite::Suite;
 use crate::check::{
     Check, CheckContext, CheckResult, DynCheck, ErrorControl, Registry, Verdict, FAMILY_WISE_ERROR,
@@ -374,8 +374,14 @@ fn run_trial(
     expected: Verdict,
 ) -> std::result::Result<(), String> {
     let methods: Vec<Box<dyn CamMethod>> = vec![Box::new(method)];
-    let run = run_checks(check.name(), &[(index, check.as_ref())], methods, ctx, None)
-        .map_err(|e| format!("the check could not run: {e}"))?;
+    let run = run_checks(
+        check.name(),
+        &[Scheduled::all(index, check.as_ref())],
+        methods,
+        ctx,
+        None,
+    )
+    .map_err(|e| format!("the check could not run: {e}"))?;
     let results = &run.report.results;
     let wrong: Vec<String> = results
         .iter()

@@ -81,6 +81,9 @@ fn method_table(report: &Report, out: &mut String) {
     for c in &columns {
         if let Some(r) = per_method.iter().find(|r| r.check == *c) {
             out.push_str(&format!("- **{}**: {}\n", md(c), md(&r.rule)));
+            if let Some(controls) = super::controls_line(&r.controls) {
+                out.push_str(&format!("  {}\n", md(&controls)));
+            }
         }
     }
     let wall = per_method

@@ -8,6 +8,7 @@ pub mod figures;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod reliability;
 pub mod table;
 
 pub use crate::check::outcome::{CheckRun, Report, SCHEMA};
@@ -16,6 +17,35 @@ use crate::check::wall::WallCheck;
 use crate::check::{Check, CheckResult, Gallery};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
+
+/// Where a check's negative controls landed (any of its results' `controls`), in one line:
+/// `negative controls: randomcam pass 0.096 [-0.133, 0.325], sobel fail 1.000 [1.000, 1.000], …`,
+/// and when one passed, that the check cannot separate. None for a check without controls.
+pub fn controls_line(controls: &[crate::check::outcome::Control]) -> Option<String> {
+    if controls.is_empty() {
+        return None;
+    }
+    let landed: Vec<String> = controls
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {:.3} [{:.3}, {:.3}]",
+                c.method, c.verdict, c.mean, c.ci_low, c.ci_high
+            )
+        })
+        .collect();
+    let verdict = match controls
+        .iter()
+        .any(|c| c.verdict == crate::check::Verdict::Pass)
+    {
+        true => "a control passes, so the check cannot separate: every verdict is inconclusive",
+        false => "every control fails: the check separates",
+    };
+    Some(format!(
+        "negative controls: {}; {verdict}",
+        landed.join(", ")
+    ))
+}
 
 /// The file stem of a result's badge: `gradcam-pp-wall`, `gradcam-theorem-V512-tau1-scale0.5`.
 pub fn badge_stem(r: &CheckResult) -> String {

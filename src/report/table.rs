@@ -74,6 +74,10 @@ pub fn render(report: &Report) -> String {
             out.push_str(&line(r));
             out.push('\n');
         }
+        if let Some(controls) = super::controls_line(&first.controls) {
+            out.push_str(&controls);
+            out.push('\n');
+        }
     }
     let count = |v: Verdict| report.results.iter().filter(|r| r.verdict == v).count();
     out.push_str(&format!(
