@@ -16,7 +16,7 @@
 //! [`super::stats::judge_above`]: pass iff the one-sided lower bound is above `threshold` (0: the
 //! complexity rises), fail iff the upper bound is at or below it, inconclusive otherwise.
 use super::controls;
-use super::randomization::{draws, layers_top_down, randomize, Distribution, Snapshot};
+use super::randomization::{draws, layers_top_down, one_draw, randomize, Distribution, Snapshot};
 use super::randomization::{DRAWS, MAX_DRAWS};
 use super::stats::{judge_above_crossed, mean, percent, Crossed, Threshold};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
@@ -87,7 +87,7 @@ pub struct EfficientMprtDetail {
     /// Mean entropy (nats) of the fully randomized models' maps (over every draw).
     pub entropy_randomized: f64,
     /// Independent full randomizations drawn.
-    #[serde(default = "draws")]
+    #[serde(default = "one_draw")]
     pub draws: usize,
     pub bins: i64,
     pub distribution: Distribution,

@@ -206,6 +206,11 @@ pub(crate) fn draws() -> usize {
     DRAWS
 }
 
+/// What a report written before repeated randomization drew: one randomization.
+pub(crate) fn one_draw() -> usize {
+    1
+}
+
 fn mode() -> Mode {
     Mode::Cascading
 }
@@ -268,7 +273,7 @@ pub struct RandomizationDetail {
     /// One entry per step: the similarities to the trained model's maps (over every draw).
     pub curve: Vec<StepSimilarity>,
     /// Independent randomizations drawn.
-    #[serde(default = "draws")]
+    #[serde(default = "one_draw")]
     pub draws: usize,
     pub data: String,
     /// The pass threshold on the upper bound of mean Spearman(abs).
