@@ -299,6 +299,7 @@ fn _blindspot(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TORCH_VERSION", "2.13.0")?;
     m.add_class::<PyReport>()?;
     m.add_class::<Outcome>()?;
+    m.add_class::<report::ControlOutcome>()?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(explain, m)?)?;

@@ -7,6 +7,29 @@ use blindspot::check::{CheckResult, Verdict};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 
+/// Where one negative control landed beside a randomization-type check's verdicts.
+#[pyclass(name = "Control", module = "blindspot", frozen, get_all)]
+#[derive(Clone)]
+pub struct ControlOutcome {
+    /// `randomcam`, `sobel` or `constant`.
+    method: String,
+    /// Its verdict under the check's rule: a pass makes every method's verdict inconclusive.
+    verdict: String,
+    mean: f64,
+    /// (low, high): the bounds the rule read.
+    interval: (f64, f64),
+}
+
+#[pymethods]
+impl ControlOutcome {
+    fn __repr__(&self) -> String {
+        format!(
+            "<blindspot.Control {}: {}, mean {:.6} in [{:.6}, {:.6}]>",
+            self.method, self.verdict, self.mean, self.interval.0, self.interval.1
+        )
+    }
+}
+
 /// One verdict with the statistics behind it.
 #[pyclass(name = "Result", module = "blindspot", frozen, get_all)]
 #[derive(Clone)]
@@ -45,6 +68,11 @@ pub struct Outcome {
     per_sample: Vec<Option<f64>>,
     /// The configuration, for checks that run several (the theorem's V, a layer order).
     configuration: Option<String>,
+    /// For R ≥ 2 independent randomizations: each draw's per-image values (`per_sample` holds
+    /// their means per image); empty otherwise.
+    draws: Vec<Vec<f64>>,
+    /// The negative controls run beside the method (randomization-type checks).
+    controls: Vec<ControlOutcome>,
 }
 
 impl Outcome {
@@ -68,6 +96,17 @@ impl Outcome {
             reason: r.reason.clone(),
             per_sample: r.per_sample.clone(),
             configuration: r.configuration(),
+            draws: r.draws.clone(),
+            controls: r
+                .controls
+                .iter()
+                .map(|c| ControlOutcome {
+                    method: c.method.clone(),
+                    verdict: c.verdict.to_string(),
+                    mean: c.mean,
+                    interval: (c.ci_low, c.ci_high),
+                })
+                .collect(),
         }
     }
 

@@ -94,10 +94,16 @@ def test_randomization_gives_the_method_each_randomized_model():
         weights.append(sum(p.abs().sum().item() for p in model.parameters()))
         return literal_gradcam(model, inputs, targets)
 
-    report = blindspot.check("randomization", method=watcher, model=MODEL, synthetic=8)
+    report = blindspot.check("randomization", method=watcher, model=MODEL, synthetic=8, draws=2,
+                             looks=1)
     assert report.verdict in ("pass", "fail", "inconclusive")
-    # The trained model, then one state per randomized layer: all different.
-    assert len(set(weights)) == len(weights) >= 2
+    # The trained model, then one state per randomized layer in each of the 2 draws: all
+    # different (stack-masked has 6 layers).
+    assert len(weights) == 1 + 2 * 6
+    assert len(set(weights)) == len(weights)
+    # Where the negative controls landed, beside every result.
+    assert [c.method for c in report.results[0].controls] == ["randomcam", "sobel", "constant"]
+    assert len(report.results[0].draws) == 2
 
 
 def test_input_invariance_rebuilds_the_compensated_model_in_python():
