@@ -178,6 +178,37 @@ fn numbers() -> TestResult {
     ] {
         refused(&check(name, flag), &[expected])?;
     }
+    // One image: no interval, so every image check answers `error` for each method (exit 1),
+    // never an internal failure from a Student-t quantile of 0 degrees of freedom.
+    let one = dir.join("one.npy");
+    npy::write(
+        &one,
+        &tch::Tensor::rand([1, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu)),
+    )?;
+    let one = one.display().to_string();
+    for name in [
+        "wall",
+        "randomization",
+        "data-randomization",
+        "smooth-mprt",
+        "efficient-mprt",
+        "class-sensitivity",
+        "input-invariance",
+    ] {
+        let mut args = vec!["check", name, "--model", "builtin:stack-masked"];
+        args.extend(["--input", &one, "--methods", "gradcam"]);
+        if name == "randomization" || name.ends_with("mprt") {
+            args.push("--draws=2");
+        }
+        let out = blindspot(&args);
+        let answered = out.stdout.contains("gradcam: error") && !out.stderr.contains("internal");
+        ensure(out.code == 1 && answered, || {
+            format!(
+                "{name} on one image: exit {}\n{}{}",
+                out.code, out.stdout, out.stderr
+            )
+        })?;
+    }
     let path = dir.join("absurd.npy");
     // A shape whose product overflows, and a plausible one that the data does not fill.
     for (shape, want) in [

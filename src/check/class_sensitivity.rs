@@ -91,6 +91,9 @@ impl Check for ClassSensitivityCheck {
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
         let model = self.subject.open(ctx)?;
         let x = self.subject.images(model.as_ref(), ctx)?;
+        if x.size()[0] < 2 {
+            return Ok(Outcome::too_few_images(Self::NAME, methods, x.size()[0]));
+        }
         let logits = tch::no_grad(|| model.forward(&x.to_device(ctx.device)))?;
         let classes = logits.size()[1];
         if classes < 2 {

@@ -196,6 +196,9 @@ impl Check for EfficientMprtCheck {
             .subject
             .images(model.as_ref(), ctx)?
             .to_device(ctx.device);
+        if x.size()[0] < 2 {
+            return Ok(Outcome::too_few_images(Self::NAME, methods, x.size()[0]));
+        }
         let controls = controls::methods(ctx);
         let all = controls::with_controls(methods, &controls);
         let (trained, randomized, layers) = self.maps(&all, model.as_ref(), &x, ctx)?;

@@ -117,6 +117,9 @@ impl Check for InputInvarianceCheck {
             .subject
             .images(model.as_ref(), ctx)?
             .to_device(ctx.device);
+        if x.size()[0] < 2 {
+            return Ok(Outcome::too_few_images(Self::NAME, methods, x.size()[0]));
+        }
         let shifted_model = Shifted::new(model.as_ref(), self.shift);
         let shifted = &x + self.shift;
         let logits = tch::no_grad(|| model.forward(&x))?;

@@ -389,6 +389,19 @@ impl Outcome {
             gallery: None,
         }
     }
+
+    /// Every method an `error` result, for a check given fewer than two images: no interval, so
+    /// no verdict (never a statistic of one sample).
+    pub fn too_few_images(check: &str, methods: &[Box<dyn CamMethod>], images: i64) -> Self {
+        let reason = format!("a verdict needs at least 2 images, and the data holds {images}");
+        let rule = "a verdict needs at least 2 images";
+        Outcome::new(
+            methods
+                .iter()
+                .map(|m| CheckResult::error(check, m.as_ref(), reason.clone(), rule))
+                .collect(),
+        )
+    }
 }
 
 /// One check as it was run: its name and parameters, its position in the suite and how many
