@@ -388,6 +388,23 @@ pub fn preflight(checks: &[&dyn DynCheck]) -> Result<()> {
     Ok(())
 }
 
+/// Runs one check alone on `methods` (`blindspot check NAME`, the Python module's `check`): its
+/// verdicts are the whole family, `family_wise_error` shared over them by Bonferroni.
+pub fn run_one(
+    name: &str,
+    check: &dyn DynCheck,
+    methods: Vec<Box<dyn CamMethod>>,
+    family_wise_error: f64,
+    device: tch::Device,
+    seed: u64,
+) -> Result<Run> {
+    let scheduled = [Scheduled::all(0, check)];
+    let control =
+        super::ErrorControl::bonferroni(family_wise_error, family_size(&scheduled, &methods));
+    let ctx = CheckContext::controlled(device, seed, control);
+    run_checks(name, &scheduled, methods, &ctx, None)
+}
+
 /// Runs each scheduled check on its methods (every method unless it has a list), in order, and
 /// gathers one report
 /// labelled `label` (`suite:default`, `wall`). `ctx.control` must count the whole family

@@ -2,9 +2,9 @@
 //! check's own struct (so every suite parameter is a flag), plus the options every run takes.
 //! A suite file runs with `blindspot run --suite FILE`.
 use crate::cam::external::ExternalMethod;
-use crate::check::runner::{family_size, run_checks, Scheduled};
+use crate::check::runner::run_one;
 use crate::check::suite::MethodList;
-use crate::check::{CheckContext, ErrorControl, Registry, Report, FAMILY_WISE_ERROR};
+use crate::check::{Registry, Report, FAMILY_WISE_ERROR};
 use crate::device::parse_device;
 use crate::error::Error;
 use crate::report::table;
@@ -273,19 +273,8 @@ fn run_named(registry: &Registry, name: &str, sub: &clap::ArgMatches) -> Result<
             "name built-in methods (--methods gradcam,hirescam) or add --external NAME=COMMAND"
         ));
     }
-    let control = ErrorControl::bonferroni(
-        fwe,
-        family_size(&[Scheduled::all(0, check.as_ref())], &methods),
-    );
-    let ctx = CheckContext::controlled(device, common.seed, control);
-    let mut run = run_checks(
-        name,
-        &[Scheduled::all(0, check.as_ref())],
-        methods,
-        &ctx,
-        None,
-    )
-    .with_context(|| format!("running the {name} check"))?;
+    let mut run = run_one(name, check.as_ref(), methods, fwe, device, common.seed)
+        .with_context(|| format!("running the {name} check"))?;
     if common.expect_pass {
         run.report.expect_pass_by_default();
     }

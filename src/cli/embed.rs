@@ -5,9 +5,9 @@
 //! report comes back to the caller to print or write.
 use super::check::Common;
 use crate::cam::CamMethod;
-use crate::check::runner::{family_size, run_checks, Run, Scheduled};
+use crate::check::runner::{run_one, Run};
 use crate::check::suite::Suite;
-use crate::check::{CheckContext, ErrorControl, Registry};
+use crate::check::Registry;
 use crate::device::parse_device;
 use crate::error::{Error, Result};
 use crate::seed::Seeds;
@@ -81,18 +81,7 @@ pub fn check(
             "give a method (a callable or a built-in method's name)",
         ));
     }
-    let control = ErrorControl::bonferroni(
-        fwe,
-        family_size(&[Scheduled::all(0, check.as_ref())], &methods),
-    );
-    let ctx = CheckContext::controlled(device, common.seed, control);
-    let mut run = run_checks(
-        name,
-        &[Scheduled::all(0, check.as_ref())],
-        methods,
-        &ctx,
-        None,
-    )?;
+    let mut run = run_one(name, check.as_ref(), methods, fwe, device, common.seed)?;
     if common.expect_pass {
         run.report.expect_pass_by_default();
     }
