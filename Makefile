@@ -21,7 +21,7 @@ ifeq ($(strip $(LIBTORCH)),)
 export LIBTORCH_USE_PYTORCH := 1
 endif
 
-.PHONY: all venv build wheel run test fixtures bench clean distclean
+.PHONY: all venv build wheel run test test-fast fixtures bench clean distclean
 
 all: build
 
@@ -67,11 +67,17 @@ test: $(STAMP)
 	$(PYTHON) tests/python_wheel.py
 	$(PYTHON) tests/python_library_workflow.py
 
+# The everyday tier (README, "Tests"): every trial of the harness but the `slow::` ones (training,
+# calibration, the full default suite, the browser, Slurm, Python, runs of several seconds).
+test-fast: $(STAMP)
+	$(CARGO) test --release --test suite -- --skip slow:: $(ARGS)
+
 # Side-by-side with pytorch-grad-cam (docs/performance.md); reports, never fails on speed.
 bench: build
 	$(CARGO) bench --bench compare -- $(ARGS)
 
-fixtures: $(STAMP)
+# The methods to compare come from the registry (`blindspot methods --json`), hence the build.
+fixtures: build
 	$(PYTHON) fixtures/generate.py
 
 clean:

@@ -4,7 +4,7 @@
 //! not fail on speed. (The memory check over repeated explain calls is the test
 //! `cli::memory_does_not_grow_over_1000_explain_calls`.)
 use anyhow::{Context, Result};
-use blindspot::cam::{explain, method_by_name};
+use blindspot::cam::{builtin_methods, explain, method_named};
 use blindspot::check::property::{
     positivity::PropPositivityCheck, theorem::PropTheoremCheck, wall::PropWallCheck,
 };
@@ -57,7 +57,8 @@ struct BenchArgs {
     /// blindspot's side after the comparison; default: no sweep.
     #[arg(long, value_delimiter = ',')]
     scorecam_chunks: Vec<i64>,
-    /// Only these methods (comma-separated blindspot names; default: all nine).
+    /// Only these methods (comma-separated blindspot names; default: every method with a
+    /// pytorch-grad-cam counterpart).
     #[arg(long, value_delimiter = ',')]
     methods: Vec<String>,
     /// Where to write bench.json.
@@ -68,18 +69,14 @@ struct BenchArgs {
     bench: bool,
 }
 
-/// (blindspot name, pytorch-grad-cam class).
-const PAIRS: &[(&str, &str)] = &[
-    ("gradcam", "GradCAM"),
-    ("hirescam", "HiResCAM"),
-    ("gradcam++", "GradCAMPlusPlus"),
-    ("xgradcam", "XGradCAM"),
-    ("layercam", "LayerCAM"),
-    ("eigengradcam", "EigenGradCAM"),
-    ("eigencam", "EigenCAM"),
-    ("scorecam", "ScoreCAM"),
-    ("ablationcam", "AblationCAM"),
-];
+/// (blindspot name, pytorch-grad-cam class) of every built-in method with a counterpart there
+/// ([`blindspot::CamMethod::reference`]), in `blindspot methods` order.
+fn pairs() -> Vec<(String, String)> {
+    builtin_methods(&blindspot::Seeds::new(0))
+        .iter()
+        .filter_map(|m| Some((m.name().to_string(), m.reference()?.to_string())))
+        .collect()
+}
 
 fn perturbation(method: &str) -> bool {
     matches!(method, "scorecam" | "ablationcam")
@@ -256,22 +253,26 @@ fn main() -> Result<()> {
 
 /// The methods `--methods` selects, with the spec bench_pgc.py reads for each
 /// (`ScoreCAM:IMAGES:REPS` for the perturbation methods).
-fn selected(setup: &Setup, methods: &[String]) -> Result<Vec<(&'static str, String)>> {
-    let pairs: Vec<(&str, &str)> = PAIRS
+fn selected(setup: &Setup, methods: &[String]) -> Result<Vec<(String, String)>> {
+    let all = pairs();
+    let pairs: Vec<(String, String)> = all
         .iter()
-        .copied()
-        .filter(|(ours, _)| methods.is_empty() || methods.iter().any(|m| m == ours))
+        .filter(|(ours, _)| methods.is_empty() || methods.contains(ours))
+        .cloned()
         .collect();
     if pairs.is_empty() {
         anyhow::bail!(
             "--methods {} names none of the benchmarked methods ({})",
             methods.join(","),
-            PAIRS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+            all.iter()
+                .map(|p| p.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok(pairs
         .into_iter()
-        .map(|(ours, theirs)| match perturbation(ours) {
+        .map(|(ours, theirs)| match perturbation(&ours) {
             true => (
                 ours,
                 format!(
@@ -279,7 +280,7 @@ fn selected(setup: &Setup, methods: &[String]) -> Result<Vec<(&'static str, Stri
                     setup.perturbation_images, setup.perturbation_reps
                 ),
             ),
-            false => (ours, theirs.to_string()),
+            false => (ours, theirs),
         })
         .collect())
 }
@@ -373,7 +374,7 @@ fn compare(
         let n = theirs[spec]["images"]
             .as_i64()
             .context("bench_pgc.py: no image count")?;
-        let method = method_by_name(ours)?;
+        let method = method_named(ours, &blindspot::Seeds::new(0))?;
         let (xs, ts) = (x.narrow(0, 0, n), targets.narrow(0, 0, n));
         let one = (xs.narrow(0, 0, 1), ts.narrow(0, 0, 1));
         explain(method.as_ref(), model.as_ref(), &one.0, Some(&one.1))?;
@@ -544,7 +545,7 @@ fn whole_process(setup: &Setup, args: &BenchArgs, device: Device) -> Result<serd
     let mut rows = Vec::new();
     for (ours, spec) in selected(setup, &args.methods)? {
         let theirs = spec.split(':').next().unwrap_or(&spec).to_string();
-        let n = if perturbation(ours) {
+        let n = if perturbation(&ours) {
             setup.perturbation_images
         } else {
             setup.images
@@ -553,14 +554,14 @@ fn whole_process(setup: &Setup, args: &BenchArgs, device: Device) -> Result<serd
         let targets = dir.join(format!("targets-{n}.npy"));
         npy::write(&inputs, &x.narrow(0, 0, n))?;
         npy::write(&targets, &t.narrow(0, 0, n))?;
-        let method_reps = setup.reps(ours);
+        let method_reps = setup.reps(&ours);
         let (ours_s, stderr) = process_seconds(method_reps, &mut || {
             let mut c = std::process::Command::new(ours_bin);
             c.args([
                 "explain",
                 "--timings",
                 "--method",
-                ours,
+                &ours,
                 "--device",
                 &device_name(device),
             ])
@@ -797,8 +798,8 @@ fn theorem(device: Device, reps: usize, hardware: &Hardware) -> Result<serde_jso
 /// the whole run, shrink included, is reported beside it.
 fn properties(device: Device, reps: usize) -> Result<serde_json::Value> {
     let ctx = CheckContext::new(device, 0);
-    let one = || vec![method_by_name("gradcam").expect("built in")];
-    let all = blindspot::cam::builtin_methods;
+    let one = || vec![method_named("gradcam", &blindspot::Seeds::new(0)).expect("built in")];
+    let all = || builtin_methods(&blindspot::Seeds::new(0));
     let wall = |cases| PropWallCheck {
         cases,
         ..PropWallCheck::default()

@@ -5,46 +5,72 @@ use std::path::{Path, PathBuf};
 /// Result alias used across blindspot.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What went wrong, where, and how to fix it: every variant a user can cause prints as one
+/// message of that shape.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Input data (arrays, targets, images, options) that cannot be used as given.
     #[error("{what}\n  where: {place}\n  fix: {fix}")]
     Input {
+        /// What is wrong with it.
         what: String,
+        /// Where it came from (a file, a flag, a suite's check).
         place: String,
+        /// How to fix it.
         fix: String,
     },
     /// A model file or built-in model that cannot be loaded or used.
     #[error("{what}\n  where: {place}\n  fix: {fix}")]
     Model {
+        /// What is wrong with it.
         what: String,
+        /// The model's specification or file.
         place: String,
+        /// How to fix it.
         fix: String,
     },
     /// The requested device does not exist here.
     #[error("{what}\n  fix: {fix}")]
-    Device { what: String, fix: String },
+    Device {
+        /// What is missing.
+        what: String,
+        /// How to fix it.
+        fix: String,
+    },
     /// An unknown method, check or suite name.
     #[error("unknown {kind} `{name}`\n  fix: use one of: {known}")]
     Unknown {
+        /// `method`, `check`, `suite`, `model`, ….
         kind: &'static str,
+        /// The name given.
         name: String,
+        /// The known names, comma-separated.
         known: String,
     },
     /// A file that cannot be read or written. The OS error is part of the message (not a
     /// `source`), so that a chain of contexts prints it once.
     #[error("cannot {action} {}: {cause}", path.display())]
     Io {
+        /// `read`, `write`, `create`, ….
         action: &'static str,
+        /// The file or folder.
         path: PathBuf,
+        /// The operating system's error.
         cause: std::io::Error,
     },
     /// libtorch refused an operation; `context` says which.
     #[error("libtorch failed while {context}: {message}")]
-    Torch { context: String, message: String },
+    Torch {
+        /// What blindspot was doing.
+        context: String,
+        /// libtorch's message, first line only.
+        message: String,
+    },
 }
 
 impl Error {
+    /// An [`Error::Input`].
     pub fn input(
         what: impl Into<String>,
         place: impl Into<String>,
@@ -57,6 +83,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Model`].
     pub fn model(
         what: impl Into<String>,
         place: impl Into<String>,
@@ -69,6 +96,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Io`].
     pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
         Error::Io {
             action,

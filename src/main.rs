@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    blindspot::cli::main()
+    blindspot::command_line()
 }

@@ -27,6 +27,7 @@ pub const ENV: &str = "BLINDSPOT_PRECISION";
 /// How a run trades reproducibility for speed (module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Precision {
     /// The same bits on every x86-64 machine with AVX2, TF32 off on CUDA.
     Reproducible,

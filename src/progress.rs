@@ -1,8 +1,37 @@
-//! Progress on stderr for anything long: a redrawn bar on a terminal, a start line, a line every
-//! 30 s and an end line otherwise (so CI logs stay readable). stdout is left to results.
+//! Progress for anything long, through one sink ([`ProgressSink`], carried by the check context):
+//! on stderr a redrawn bar on a terminal, a start line, a line every 30 s and an end line
+//! otherwise (so CI logs stay readable); stdout is left to results.
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+/// Where long work (a check's draws, a training) reports how far it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProgressSink {
+    /// stderr: a redrawn bar on a terminal; a start line, a line every 30 s and an end line in
+    /// a log.
+    Stderr,
+    /// Nowhere.
+    Quiet,
+}
+
+impl ProgressSink {
+    /// [`ProgressSink::Stderr`], or [`ProgressSink::Quiet`] when `BLINDSPOT_QUIET` is set to
+    /// anything but `0`.
+    pub fn from_env() -> Self {
+        match std::env::var_os("BLINDSPOT_QUIET").is_some_and(|v| v != "0") {
+            true => ProgressSink::Quiet,
+            false => ProgressSink::Stderr,
+        }
+    }
+
+    /// A progress bar of `total` steps, reported here.
+    pub fn start(self, label: impl Into<String>, total: u64) -> Progress {
+        Progress::new(label, total, self == ProgressSink::Quiet)
+    }
+}
+
+/// One long task's progress (from [`ProgressSink::start`]).
 pub struct Progress {
     label: String,
     total: u64,
@@ -14,9 +43,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A progress bar of `total` steps. `BLINDSPOT_QUIET=1` silences it.
-    pub fn new(label: impl Into<String>, total: u64) -> Self {
-        let quiet = std::env::var_os("BLINDSPOT_QUIET").is_some_and(|v| v != "0");
+    fn new(label: impl Into<String>, total: u64, quiet: bool) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let p = Progress {
             label: label.into(),
@@ -33,6 +60,7 @@ impl Progress {
         p
     }
 
+    /// Counts `steps` more steps done.
     pub fn inc(&mut self, steps: u64) {
         self.done = (self.done + steps).min(self.total);
         if self.quiet {

@@ -50,6 +50,7 @@ pub mod streams {
     /// Model seed: the label permutation of a random-label model.
     pub const TRAIN_PERMUTATION: &str = "train/permutation";
 
+    #[cfg(feature = "internals")]
     /// Every name above, for the test that they stay distinct and for the docs.
     pub const ALL: [&str; 15] = [
         DATA,
@@ -93,6 +94,7 @@ pub struct Seeds {
 }
 
 impl Seeds {
+    /// The streams of run seed `root`.
     pub fn new(root: u64) -> Self {
         Seeds { root }
     }
@@ -102,7 +104,7 @@ impl Seeds {
         self.root
     }
 
-    /// The stream called `name` (one of [`streams`]).
+    /// The stream called `name` (each use of randomness has its own name).
     pub fn stream(&self, name: &str) -> Stream {
         Stream(splitmix64(splitmix64(self.root) ^ fnv1a64(name)))
     }

@@ -182,6 +182,10 @@ pub fn trials() -> Vec<Trial> {
         ),
         Trial::test("architecture::dependencies_point_one_way", layering),
         Trial::test(
+            "architecture::every_builtin_method_has_its_fixtures_and_docs_row",
+            method_coverage,
+        ),
+        Trial::test(
             "architecture::every_random_stream_is_named_once",
             streams_named,
         ),
@@ -196,7 +200,7 @@ pub fn trials() -> Vec<Trial> {
 fn added_check() -> TestResult {
     let here = Path::new(".");
     // Unknown until registered, with a message that names it …
-    let err = Suite::parse(SUITE, "custom.toml", here)
+    let err = Suite::parse(SUITE, "custom.toml", here, &blindspot::Registry::builtin())
         .err()
         .ok_or("an unknown check parsed")?;
     ensure(
@@ -205,7 +209,7 @@ fn added_check() -> TestResult {
     )?;
     // … and known everywhere once registered: suites, reports, the command line, the harness.
     let registry = Registry::builtin().with::<Saturation>();
-    let suite = Suite::parse_with(SUITE, "custom.toml", here, &registry)?;
+    let suite = Suite::parse(SUITE, "custom.toml", here, &registry)?;
     let report = suite.run(Device::Cpu, None)?.report;
     ensure(
         report.results.len() == 2 && report.checks[0].check == "saturation",
@@ -226,7 +230,7 @@ fn added_check() -> TestResult {
     let one_look = SUITE.replace("synthetic = 4 }", "synthetic = 4 }\nlooks = 1");
     let mut split_shards = Vec::new();
     for (text, split) in [(one_look.as_str(), true), (SUITE, false)] {
-        let suite = Suite::parse_with(text, "custom.toml", here, &registry)?;
+        let suite = Suite::parse(text, "custom.toml", here, &registry)?;
         let whole = suite.run(Device::Cpu, None)?.report;
         let shards: Vec<_> = (1..=3)
             .map(|k| suite.run(Device::Cpu, Some((k, 3))).map(|r| r.report))
@@ -291,7 +295,7 @@ fn added_check() -> TestResult {
         || err.clone(),
     )?;
     let typo = SUITE.replace("data =", "threshhold = 1\ndata =");
-    let err = Suite::parse_with(&typo, "typo.toml", here, &registry)
+    let err = Suite::parse(&typo, "typo.toml", here, &registry)
         .err()
         .ok_or("typo parsed")?;
     ensure(err.to_string().contains("did you mean `threshold`"), || {
@@ -440,7 +444,7 @@ fn randomcam_seed() -> TestResult {
 
 fn unique() -> TestResult {
     // The shipped theorem suite's configurations, with few draws to stay fast.
-    let suite = Suite::named("theorem")?;
+    let suite = Suite::open("theorem", &blindspot::Registry::builtin())?;
     let params = suite.checks[0].check.params();
     let mut check: TheoremCheck = serde_json::from_value(params)?;
     check.draws = Some(8);
@@ -473,6 +477,68 @@ fn unique() -> TestResult {
                 format!("`{a}` appears twice in {list:?}")
             })?;
         }
+    }
+    Ok(())
+}
+
+/// The registry is the one list of methods: each built-in has a literal reference (the
+/// `reference::*` trials are generated from the same list and fail without one), the parity
+/// fixtures hold exactly the methods that name a pytorch-grad-cam class, and docs/methods.md has
+/// one row per method, of its title, and no row for a method that does not exist.
+fn method_coverage() -> TestResult {
+    let methods = blindspot::builtin_methods(&Seeds::new(0));
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("manifest.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let fixtures: Vec<&str> = manifest["methods"]
+        .as_array()
+        .ok_or("manifest.json lists no methods")?
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    let referenced: Vec<&str> = methods
+        .iter()
+        .filter(|m| m.reference().is_some())
+        .map(|m| m.name())
+        .collect();
+    ensure(fixtures == referenced, || {
+        format!(
+            "fixtures/manifest.json has maps of {fixtures:?}, but the methods that name a \
+             pytorch-grad-cam class are {referenced:?}: run `make fixtures`"
+        )
+    })?;
+    for model in ["plain", "resnet"] {
+        for name in &referenced {
+            for mode in ["targets", "argmax"] {
+                let path = fixture(&format!("{model}/maps/{name}-{mode}.npy"));
+                ensure(path.exists(), || format!("{} is missing", path.display()))?;
+            }
+        }
+    }
+    let doc = std::fs::read_to_string(root().join("docs/methods.md")).map_err(|e| e.to_string())?;
+    let rows: Vec<Vec<&str>> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    for m in &methods {
+        let name = format!("`{}`", m.name());
+        let row = rows.iter().find(|r| r.get(1) == Some(&name.as_str()));
+        let row = row.ok_or_else(|| format!("docs/methods.md has no row for {name}"))?;
+        ensure(row.get(2) == Some(&m.title()), || {
+            format!(
+                "docs/methods.md calls {name} {:?}, the method says {}",
+                row[2],
+                m.title()
+            )
+        })?;
+    }
+    for row in &rows {
+        let listed = row[1].trim_matches('`');
+        ensure(methods.iter().any(|m| m.name() == listed), || {
+            format!("docs/methods.md has a row for `{listed}`, which is no built-in method")
+        })?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The checks, each with a control that makes it fail and one that makes it pass, and the
 //! statistics and similarity functions against independent references.
 use crate::common::{ensure, fixture, load_npy, to_vec, TestResult};
-use blindspot::cam::method_by_name;
+use blindspot::cam::method_named;
 use blindspot::check::class_sensitivity::{ClassSensitivityCheck, ClassSensitivityFindings};
 use blindspot::check::data_randomization::DataRandomizationCheck;
 use blindspot::check::input_invariance::{InputInvarianceCheck, InputInvarianceFindings};
@@ -20,7 +20,6 @@ use blindspot::check::wall::WallFindings;
 use blindspot::check::{Check, CheckContext, CheckResult, Subject, Verdict};
 use blindspot::data::DataSpec;
 use blindspot::model::rcnn::RcnnConfig;
-use blindspot::progress::Progress;
 use blindspot::seed::Stream;
 use libtest_mimic::Trial;
 use tch::{Device, Kind, Tensor};
@@ -49,7 +48,10 @@ fn subject(model: &str, synthetic: i64, seed: u64, batch_size: i64) -> Subject {
 }
 
 fn methods(names: &[&str]) -> Vec<Box<dyn blindspot::CamMethod>> {
-    names.iter().map(|n| method_by_name(n).unwrap()).collect()
+    names
+        .iter()
+        .map(|n| method_named(n, &blindspot::Seeds::new(0)).unwrap())
+        .collect()
 }
 
 fn verdict_of<'a>(results: &'a [CheckResult], method: &str) -> &'a CheckResult {
@@ -61,7 +63,7 @@ fn verdict_of<'a>(results: &'a [CheckResult], method: &str) -> &'a CheckResult {
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test(
+        crate::common::slow(
             "checks::wall::controls_on_trained_stack_masked",
             wall_controls,
         ),
@@ -89,13 +91,13 @@ pub fn trials() -> Vec<Trial> {
             closed_form_ingredients,
         ),
         Trial::test("checks::suite::a_check_judges_its_own_methods", own_methods),
-        Trial::test("checks::theorem::wrong_closed_form_is_rejected", || {
+        crate::common::slow("checks::theorem::wrong_closed_form_is_rejected", || {
             let check = TheoremCheck {
                 filters: vec![512],
                 closed_form_factor: 1.1,
                 ..TheoremCheck::default()
             };
-            let r = check.run_config(512, 1.0, 1.0, &ctx(0), &mut Progress::new("theorem", 1))?;
+            let r = check.run_config(512, 1.0, 1.0, &ctx(0), &mut crate::common::progress())?;
             ensure(
                 !theorem(&r).consistent && r.verdict == Verdict::Fail,
                 || format!("x1.1 closed form not rejected: {}", r.reason),
@@ -104,7 +106,7 @@ pub fn trials() -> Vec<Trial> {
                 "default precision not reached".into()
             })
         }),
-        Trial::test(
+        crate::common::slow(
             "checks::theorem::true_closed_form_rejected_at_most_as_often_as_alpha",
             true_closed_form,
         ),
@@ -159,13 +161,13 @@ pub fn trials() -> Vec<Trial> {
                         streams,
                         0.01,
                         (Device::Cpu, chunk),
-                        &mut Progress::new("theorem", 1),
+                        &mut crate::common::progress(),
                     )?;
                     runs.push((chunk, r.summary.n, r.summary.mean));
                 }
                 let (_, n, mean) = runs[0];
                 ensure(
-                    n > 40 && (n - 40) % blindspot::check::theorem::LOOK == 0,
+                    n > 40 && (n - 40) % blindspot::check::theorem::sampler::LOOK == 0,
                     || format!("stopped after {n} draws: not a look after the first"),
                 )?;
                 ensure(
@@ -185,8 +187,7 @@ pub fn trials() -> Vec<Trial> {
                     max_draws: 2000,
                     ..TheoremCheck::default()
                 };
-                let r =
-                    check.run_config(64, 1.0, 1.0, &ctx(1), &mut Progress::new("theorem", 1))?;
+                let r = check.run_config(64, 1.0, 1.0, &ctx(1), &mut crate::common::progress())?;
                 let fixed = closed_form(&RcnnConfig {
                     filters: 64,
                     classes: 1,
@@ -203,7 +204,7 @@ pub fn trials() -> Vec<Trial> {
                 })
             },
         ),
-        Trial::test("checks::randomization::sobel_fails_gradcam_passes", || {
+        crate::common::slow("checks::randomization::sobel_fails_gradcam_passes", || {
             // The output layer alone (with every layer RandomCAM passes: no separation).
             let check = RandomizationCheck {
                 mode: Mode::Cascading,
@@ -305,7 +306,7 @@ pub fn trials() -> Vec<Trial> {
                 })
             },
         ),
-        Trial::test(
+        crate::common::slow(
             "checks::input_invariance::verdicts_follow_the_derivation",
             input_invariance_derivation,
         ),
@@ -313,7 +314,7 @@ pub fn trials() -> Vec<Trial> {
             "checks::efficient_mprt::entropy_equals_a_literal_histogram",
             entropy_literal,
         ),
-        Trial::test(
+        crate::common::slow(
             "checks::randomization::bottom_up_ends_where_cascading_ends",
             bottom_up_ends_where_cascading_ends,
         ),
@@ -362,37 +363,32 @@ pub fn trials() -> Vec<Trial> {
         }),
         Trial::test("checks::suite::shipped_suites_parse", || {
             for name in ["default", "theorem", "paper"] {
-                let suite =
-                    Suite::load(&crate::common::root().join(format!("checks/{name}.toml")))?;
+                let path = crate::common::root().join(format!("checks/{name}.toml"));
+                let suite = Suite::open(&path.to_string_lossy(), &blindspot::Registry::builtin())?;
                 ensure(!suite.checks.is_empty(), || format!("{name} has no check"))?;
-                Suite::named(name)?;
+                Suite::open(name, &blindspot::Registry::builtin())?;
             }
-            let err = Suite::parse(
-                "[[checks]]\ncheck = \"wal\"\n",
-                "bad.toml",
-                std::path::Path::new("."),
-            )
-            .err()
-            .ok_or("a bad suite parsed")?;
+            let err = crate::common::suite("[[checks]]\ncheck = \"wal\"\n", "bad.toml")
+                .err()
+                .ok_or("a bad suite parsed")?;
             ensure(
                 err.to_string().contains("bad.toml") && err.to_string().contains("wal"),
                 || err.to_string(),
             )?;
-            let err = Suite::parse(
+            let err = crate::common::suite(
                 "[[checks]]\ncheck = \"wall\"\nmodel = \"x\"\n\
                  data = { synthetic = 4 }\nthreshhold = 2\n",
                 "typo.toml",
-                std::path::Path::new("."),
             )
             .err()
             .ok_or("an unknown field was accepted")?;
             ensure(err.to_string().contains("threshhold"), || err.to_string())
         }),
-        Trial::test(
+        crate::common::slow(
             "checks::report::same_suite_and_seed_give_byte_identical_json",
             identical_json,
         ),
-        Trial::test("checks::report::schema_fields", schema_fields),
+        crate::common::slow("checks::report::schema_fields", schema_fields),
     ]
 }
 
@@ -491,7 +487,7 @@ fn true_closed_form() -> TestResult {
             1.0,
             1.0,
             &ctx(1000 + seed),
-            &mut Progress::new("theorem", 1),
+            &mut crate::common::progress(),
         )?;
         if !theorem(&r).consistent {
             rejected += 1;
@@ -587,7 +583,7 @@ check = "randomization"
 model = "builtin:stack-masked"
 data = { synthetic = 4 }
 "#;
-    Suite::parse(text, "tiny.toml", std::path::Path::new(".")).unwrap()
+    crate::common::suite(text, "tiny.toml").unwrap()
 }
 
 /// A check with a method list of its own judges those methods only, and the family counts what
@@ -602,7 +598,7 @@ fn own_methods() -> TestResult {
              data = {{ synthetic = 4 }}\n"
         )
     };
-    let parse = |list: &str| Suite::parse(&text(list), "own.toml", std::path::Path::new("."));
+    let parse = |list: &str| crate::common::suite(&text(list), "own.toml");
     let report = parse("methods = [\"sobel\", \"gradcam\"]")?
         .run(Device::Cpu, None)?
         .report;
@@ -757,7 +753,7 @@ fn input_invariance_derivation() -> TestResult {
         looks: 1,
         ..subject("builtin:stack-masked", 8, 4, 8)
     });
-    let all = blindspot::cam::builtin_methods();
+    let all = blindspot::cam::builtin_methods(&blindspot::Seeds::new(0));
     let results = check.run(&all, &ctx(0))?.results;
     ensure(results.len() == all.len(), || {
         format!("{} results", results.len())

@@ -7,22 +7,79 @@ use tch::{Kind, Tensor};
 
 pub type TestResult = Result<(), Failed>;
 
-/// Every built-in method's command-line name, in `blindspot methods` order.
-pub const ALL_METHODS: [&str; 13] = [
-    "gradcam",
-    "hirescam",
-    "gradcam-elementwise",
-    "gradcam++",
-    "xgradcam",
-    "layercam",
-    "scorecam",
-    "ablationcam",
-    "eigencam",
-    "eigengradcam",
-    "opticam",
-    "randomcam",
-    "sobel",
-];
+static ARGUMENTS: std::sync::OnceLock<libtest_mimic::Arguments> = std::sync::OnceLock::new();
+
+/// Keeps the command line's filters, so that [`wanted_any`] can tell which trials will run.
+pub fn set_arguments(args: &libtest_mimic::Arguments) {
+    let _ = ARGUMENTS.set(args.clone());
+}
+
+/// Whether any of the trials `names` passes the command line's filter and `--skip`s (as
+/// libtest-mimic matches them): a module probes for a tool (Python, Slurm) only then, so that a
+/// filtered run does not wait for the probe.
+pub fn wanted_any(names: &[&str]) -> bool {
+    let Some(args) = ARGUMENTS.get() else {
+        return true;
+    };
+    let matches = |name: &str, pattern: &str| match args.exact {
+        true => name == pattern,
+        false => name.contains(pattern),
+    };
+    names.iter().any(|name| {
+        args.filter.as_deref().is_none_or(|f| matches(name, f))
+            && !args.skip.iter().any(|s| matches(name, s))
+    })
+}
+
+/// `trial`, ignored when no Python with torch is found (probed only when the trial is to run).
+pub fn needs_python(trial: libtest_mimic::Trial) -> libtest_mimic::Trial {
+    let missing = wanted_any(&[trial.name()]) && crate::python::python().is_none();
+    trial.with_ignored_flag(missing)
+}
+
+/// Suite text with the built-in checks, its relative paths resolved against the working folder.
+pub fn suite(text: &str, origin: &str) -> blindspot::Result<blindspot::Suite> {
+    blindspot::Suite::parse(
+        text,
+        origin,
+        Path::new("."),
+        &blindspot::Registry::builtin(),
+    )
+}
+
+/// A progress bar for a theorem configuration run by hand.
+pub fn progress() -> blindspot::Progress {
+    blindspot::ProgressSink::from_env().start("theorem", 1)
+}
+
+/// A slow trial (training, calibration, the full default suite, a browser, Slurm, Python, or
+/// several seconds of checks): its name starts with `slow::`, so that the everyday tier,
+/// `cargo test --release -- --skip slow::`, leaves it out (README, "Tests"). `make test` and CI
+/// run every trial.
+pub fn slow(
+    name: impl Into<String>,
+    runner: impl FnOnce() -> Result<(), Failed> + Send + 'static,
+) -> libtest_mimic::Trial {
+    libtest_mimic::Trial::test(format!("slow::{}", name.into()), runner)
+}
+
+/// Every built-in method's command-line name, in `blindspot methods` order: the registry's list
+/// ([`blindspot::builtin_methods`]), the one every test reads.
+pub fn all_methods() -> Vec<String> {
+    blindspot::builtin_methods(&blindspot::Seeds::new(0))
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect()
+}
+
+/// The built-in methods that reproduce a pytorch-grad-cam class (name, class; their
+/// [`blindspot::CamMethod::reference`]), as fixtures/generate.py writes their maps.
+pub fn reference_methods() -> Vec<(String, String)> {
+    blindspot::builtin_methods(&blindspot::Seeds::new(0))
+        .iter()
+        .filter_map(|m| Some((m.name().to_string(), m.reference()?.to_string())))
+        .collect()
+}
 
 /// This test process's scratch folder, `$TMPDIR/blindspot-tests-PID`: every trial writes under
 /// it, and `tests/suite.rs` removes it when every trial passed (it stays, named on stderr, for a

@@ -33,8 +33,15 @@ fn captum_python() -> Option<std::path::PathBuf> {
 }
 
 pub fn trials() -> Vec<Trial> {
-    let available = python().is_some();
-    let with_captum = captum_python().is_some();
+    // Importing torch takes seconds: probe only when a Python trial is to run.
+    let wanted = crate::common::wanted_any(&[
+        "slow::external::captum_adapter_matches_builtin_maps",
+        "slow::external::pytorch_grad_cam_adapter_matches_builtin_wall_mu",
+        "slow::external::sharded_suite_with_an_external_method_merges",
+        "slow::external::exported_builtin_and_walled_models_reproduce_logits",
+    ]);
+    let available = wanted && python().is_some();
+    let with_captum = available && captum_python().is_some();
     if available && !with_captum {
         eprintln!(
             "note: the Python with torch has no captum (run `make test`, which installs \
@@ -42,22 +49,22 @@ pub fn trials() -> Vec<Trial> {
         );
     }
     vec![
-        Trial::test(
+        crate::common::slow(
             "external::captum_adapter_matches_builtin_maps",
             captum_parity,
         )
         .with_ignored_flag(!with_captum),
-        Trial::test(
+        crate::common::slow(
             "external::pytorch_grad_cam_adapter_matches_builtin_wall_mu",
             adapter_parity,
         )
         .with_ignored_flag(!available),
-        Trial::test(
+        crate::common::slow(
             "external::sharded_suite_with_an_external_method_merges",
             sharded_external,
         )
         .with_ignored_flag(!available),
-        Trial::test(
+        crate::common::slow(
             "external::exported_builtin_and_walled_models_reproduce_logits",
             export_round_trip,
         )
@@ -130,8 +137,8 @@ fn adapter_parity() -> TestResult {
         ..Subject::new("builtin:stack-masked", data)
     });
     let mut methods: Vec<Box<dyn blindspot::CamMethod>> = vec![
-        blindspot::cam::method_by_name("gradcam")?,
-        blindspot::cam::method_by_name("hirescam")?,
+        blindspot::cam::method_named("gradcam", &blindspot::Seeds::new(0))?,
+        blindspot::cam::method_named("hirescam", &blindspot::Seeds::new(0))?,
     ];
     methods.push(Box::new(ExternalMethod::new(adapter("GradCAM"))));
     methods.push(Box::new(ExternalMethod::new(adapter("HiResCAM"))));
@@ -192,7 +199,7 @@ fn captum_parity() -> TestResult {
         ("hirescam", "LayerGradientXActivation"),
     ] {
         let own = explain(
-            blindspot::cam::method_by_name(ours)?.as_ref(),
+            blindspot::cam::method_named(ours, &blindspot::Seeds::new(0))?.as_ref(),
             model.as_ref(),
             &x,
             None,
@@ -266,8 +273,7 @@ fn sharded_external() -> TestResult {
          data = {{ synthetic = 4 }}\nlooks = 1\n",
         spec.name, spec.command
     );
-    let suite =
-        blindspot::check::suite::Suite::parse(&text, "ext.toml", std::path::Path::new("."))?;
+    let suite = crate::common::suite(&text, "ext.toml")?;
     let whole = suite.run(Device::Cpu, None)?.report;
     let shards = vec![
         suite.run(Device::Cpu, Some((2, 2)))?.report,

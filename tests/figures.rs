@@ -4,11 +4,10 @@
 //! image is inline, nothing is fetched), and a real headless browser renders it.
 use crate::common::{ensure, root, TestResult};
 use blindspot::check::randomization::RandomizationFindings;
-use blindspot::check::suite::Suite;
 use blindspot::report::charts::{self, number, Chart, XAxis, MARKERS};
 use blindspot::report::Report;
 use libtest_mimic::Trial;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use tch::Device;
@@ -49,7 +48,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let suite = Suite::parse(SUITE, "figures.toml", Path::new(".")).expect("the suite parses");
+        let suite = crate::common::suite(SUITE, "figures.toml").expect("the suite parses");
         let run = suite.run(Device::Cpu, None).expect("the suite runs");
         let dir = crate::common::scratch_root().join(format!("figures-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -58,7 +57,7 @@ fn fixture() -> &'static Fixture {
             .galleries
             .first()
             .expect("the wall check makes a gallery");
-        blindspot::report::write_dir(&run.report, Some(gallery), &dir)
+        blindspot::report::write_report(&run.report, Some(gallery), &dir)
             .expect("the report is written");
         Fixture {
             images: gallery.images.size()[0] as usize,
@@ -74,25 +73,25 @@ pub fn trials() -> Vec<Trial> {
     let missing = browser.is_none();
     if missing {
         eprintln!(
-            "figures::a_browser_renders_the_report is ignored: no chromium here (install \
+            "slow::figures::a_browser_renders_the_report is ignored: no chromium here (install \
              Debian's `chromium`, or set BLINDSPOT_CHROMIUM to a Chromium binary)"
         );
     }
     vec![
-        Trial::test(
+        crate::common::slow(
             "figures::theorem_chart_marks_values_beyond_its_axis",
             theorem,
         ),
-        Trial::test(
+        crate::common::slow(
             "figures::randomization_chart_names_layers_and_counts",
             randomization,
         ),
-        Trial::test("figures::report_html_stands_alone", html),
-        Trial::test(
+        crate::common::slow("figures::report_html_stands_alone", html),
+        crate::common::slow(
             "figures::figure1_has_titles_scores_wall_and_colour_bar",
             figure1,
         ),
-        Trial::test("figures::a_browser_renders_the_report", move || {
+        crate::common::slow("figures::a_browser_renders_the_report", move || {
             rendered(browser.as_deref().expect("not ignored without a browser"))
         })
         .with_ignored_flag(missing),

@@ -107,7 +107,7 @@ fn never_called() -> TestResult {
     ];
     for (name, params) in tiny {
         let text = format!("name = \"t\"\n[[checks]]\ncheck = \"{name}\"\n{params}");
-        let suite = Suite::parse_with(&text, "tiny.toml", Path::new("."), &registry)?;
+        let suite = Suite::parse(&text, "tiny.toml", Path::new("."), &registry)?;
         let check = &suite.checks[0].check;
         ensure(check.fixed_method() == Some("gradcam"), || {
             format!("{name} does not say it is about GradCAM")
@@ -318,7 +318,7 @@ fn judged_sign() -> TestResult {
     let text = "name = \"sign\"\nseed = 0\nmethods = [\"eigengradcam\"]\n[[checks]]\n\
                 check = \"wall\"\nmodel = \"builtin:stack-masked\"\ndata = { synthetic = 16 }\n\
                 looks = 1\n";
-    let run = Suite::parse(text, "sign.toml", Path::new("."))?.run(Device::Cpu, None)?;
+    let run = crate::common::suite(text, "sign.toml")?.run(Device::Cpu, None)?;
     let r = &run.report.results[0];
     let signs = r.signs.as_ref().ok_or("no signs recorded")?;
     let negated = signs.negated.mean == r.summary.mean && signs.as_computed.mean != r.summary.mean;

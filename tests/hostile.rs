@@ -3,7 +3,6 @@
 //! panic, a hang, an orphan process, a leftover folder or a silently wrong answer. And a soak
 //! test: 200 seeded malformed suites and .npy headers.
 use crate::common::{ensure, fixture, root, TestResult};
-use blindspot::check::suite::Suite;
 use blindspot::io::npy;
 use libtest_mimic::Trial;
 use rand::rngs::StdRng;
@@ -102,13 +101,13 @@ const WALL: &str = "[[checks]]\ncheck = \"wall\"\nmodel = \"builtin:small-vgg\"\
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test("hostile::numbers_nobody_validated", numbers),
+        crate::common::slow("hostile::numbers_nobody_validated", numbers),
         Trial::test("hostile::loops_that_could_hang", hangs),
         Trial::test("hostile::sizes_over_the_memory_budget", budgets),
         Trial::test("hostile::no_silent_wrong_answer", silent),
-        Trial::test("hostile::external_commands_leave_no_orphan", orphans),
-        Trial::test("hostile::sigterm_kills_the_external_job", sigterm),
-        Trial::test("hostile::output_folders_tell_the_truth", outputs),
+        crate::common::slow("hostile::external_commands_leave_no_orphan", orphans),
+        crate::common::slow("hostile::sigterm_kills_the_external_job", sigterm),
+        crate::common::slow("hostile::output_folders_tell_the_truth", outputs),
         Trial::test("hostile::merge_refuses_incomplete_or_foreign_shards", merge),
         Trial::test("hostile::cheap_failures_come_first", late),
         Trial::test("hostile::messages_name_the_problem_once", messages),
@@ -745,9 +744,8 @@ fn soak() -> TestResult {
             };
         }
         let text = lines.join("\n");
-        let parsed = std::panic::catch_unwind(|| {
-            Suite::parse(&text, "fuzz.toml", Path::new(".")).map(|_| ())
-        });
+        let parsed =
+            std::panic::catch_unwind(|| crate::common::suite(&text, "fuzz.toml").map(|_| ()));
         if parsed.is_err() {
             panics.push(format!("suite case {case}:\n{text}"));
         }

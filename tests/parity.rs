@@ -2,7 +2,7 @@
 //! with the reference library itself) must be reproduced within 1e-4 max absolute difference.
 use crate::common::{ensure, ensure_close, fixture, load_npy, max_abs_diff, TestResult};
 use blindspot::cam::{
-    eigencam::first_component_projection, explain, method_by_name, postprocess,
+    eigencam::first_component_projection, explain, method_named, pipeline::postprocess,
     sobel::sobel_magnitude,
 };
 use blindspot::model::torchscript::TorchScriptModel;
@@ -12,18 +12,6 @@ use tch::{Device, Tensor};
 
 pub const TOLERANCE: f64 = 1e-4;
 const MODELS: &[&str] = &["plain", "resnet"];
-const METHODS: &[&str] = &[
-    "gradcam",
-    "hirescam",
-    "gradcam-elementwise",
-    "gradcam++",
-    "xgradcam",
-    "layercam",
-    "scorecam",
-    "ablationcam",
-    "eigencam",
-    "eigengradcam",
-];
 
 struct Fixture {
     model: TorchScriptModel,
@@ -51,11 +39,12 @@ pub fn trials() -> Vec<Trial> {
             format!("parity::{model}::sobel_vs_opencv"),
             move || sobel(model),
         ));
-        for &method in METHODS {
+        for (method, _) in crate::common::reference_methods() {
             for mode in ["targets", "argmax"] {
+                let name = method.clone();
                 trials.push(Trial::test(
                     format!("parity::{model}::{method}::{mode}"),
-                    move || map_parity(model, method, mode),
+                    move || map_parity(model, &name, mode),
                 ));
             }
         }
@@ -107,7 +96,7 @@ fn sobel(model: &str) -> TestResult {
 
 fn map_parity(model: &str, method_name: &str, mode: &str) -> TestResult {
     let f = open(model);
-    let method = method_by_name(method_name)?;
+    let method = method_named(method_name, &blindspot::Seeds::new(0))?;
     let targets = (mode == "targets").then_some(&f.targets);
     let e = explain(method.as_ref(), &f.model, &f.inputs, targets)?;
     let want = load_npy(&fixture(&format!("{model}/maps/{method_name}-{mode}.npy")));

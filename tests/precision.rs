@@ -61,7 +61,7 @@ pub fn trials() -> Vec<Trial> {
             "precision::report_states_the_policy",
             report_states_the_policy,
         ),
-        Trial::test(
+        crate::common::slow(
             "precision::opticam_is_stable_across_kernels",
             opticam_is_stable_across_kernels,
         ),

@@ -36,22 +36,29 @@ fn probe() -> Option<PathBuf> {
 }
 
 pub fn trials() -> Vec<Trial> {
-    let available = python().is_some();
-    if !available {
+    let names = [
+        "slow::python::export_torchvision_resnet18",
+        "slow::python::paper_checkpoint_conversion_loads_into_vgg16_masked",
+        "slow::python::resnet18_walls_need_tall_inputs",
+    ];
+    // Importing torch takes seconds: probe only when a Python trial is to run.
+    let wanted = crate::common::wanted_any(&names);
+    let available = wanted && python().is_some();
+    if wanted && !available {
         eprintln!(
             "note: no Python with torch found (set BLINDSPOT_PYTHON or run `make test`); \
              python trials are ignored"
         );
     }
     vec![
-        Trial::test("python::export_torchvision_resnet18", export_resnet18)
+        crate::common::slow("python::export_torchvision_resnet18", export_resnet18)
             .with_ignored_flag(!available),
-        Trial::test(
+        crate::common::slow(
             "python::paper_checkpoint_conversion_loads_into_vgg16_masked",
             convert_checkpoint,
         )
         .with_ignored_flag(!available),
-        Trial::test("python::resnet18_walls_need_tall_inputs", resnet18_walls)
+        crate::common::slow("python::resnet18_walls_need_tall_inputs", resnet18_walls)
             .with_ignored_flag(!available),
     ]
 }

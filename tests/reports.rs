@@ -28,7 +28,7 @@ check = "class-sensitivity"
 model = "builtin:small-vgg"
 data = { synthetic = 4 }
 "#;
-    Suite::parse(text, "snapshot.toml", std::path::Path::new(".")).unwrap()
+    crate::common::suite(text, "snapshot.toml").unwrap()
 }
 
 pub fn trials() -> Vec<Trial> {
@@ -69,7 +69,7 @@ pub fn trials() -> Vec<Trial> {
                 ensure(err.to_string().contains("two shards"), || err.to_string())
             },
         ),
-        Trial::test(
+        crate::common::slow(
             "reports::split_checks_merge_from_their_units",
             split_checks_merge_from_their_units,
         ),
@@ -311,7 +311,7 @@ cases = 2
 min_draws = 64
 max_draws = 64
 "#;
-    let s = Suite::parse(text, "split.toml", std::path::Path::new("."))?;
+    let s = crate::common::suite(text, "split.toml")?;
     let whole = s.run(Device::Cpu, None)?.report;
     ensure(whole.evidence.is_empty(), || {
         "an unsharded run wrote evidence".into()

@@ -6,7 +6,6 @@
 //! resources and memory budget, merge audits that refuse tampered evidence, suites as data, and
 //! the leftovers of a killed run cleaned.
 use crate::common::{ensure, TestResult};
-use blindspot::check::suite::Suite;
 use blindspot::check::theorem::TheoremFindings;
 use blindspot::check::Verdict;
 use blindspot::io::OUTPUT_MARKER;
@@ -21,20 +20,22 @@ pub fn trials() -> Vec<Trial> {
             "security::never_replaces_a_folder_it_did_not_write",
             folders,
         ),
-        Trial::test("security::names_never_become_paths", names),
-        Trial::test("security::hostile_tmpdir_runs_nothing", tmpdir),
+        crate::common::slow("security::names_never_become_paths", names),
+        crate::common::slow("security::hostile_tmpdir_runs_nothing", tmpdir),
         Trial::test("security::temporary_files_are_not_predictable", temporaries),
-        Trial::test("security::hostile_names_in_every_format", formats),
-        Trial::test("security::signals_during_a_run_exit_130_or_143", signals),
+        crate::common::slow("security::hostile_names_in_every_format", formats),
+        crate::common::slow("security::signals_during_a_run_exit_130_or_143", signals),
         Trial::test("security::closed_or_full_stdout_and_stderr", closed_stdout),
         Trial::test("security::settings_the_arithmetic_cannot_carry", extremes),
-        Trial::test("security::inputs_without_bounds_and_half_truths", bounds),
-        Trial::test("security::leftovers_of_a_killed_run_are_cleaned", sigkill),
+        crate::common::slow("security::inputs_without_bounds_and_half_truths", bounds),
+        crate::common::slow("security::leftovers_of_a_killed_run_are_cleaned", sigkill),
         Trial::test("security::merge_refuses_tampered_evidence", tampered),
-        Trial::test("security::memory_budget_covers_models_and_ranges", memory),
-        Trial::test("security::suites_are_data_and_nothing_is_skipped", suites),
-        Trial::test("security::odd_models_give_one_message", odd_models)
-            .with_ignored_flag(crate::python::python().is_none()),
+        crate::common::slow("security::memory_budget_covers_models_and_ranges", memory),
+        crate::common::slow("security::suites_are_data_and_nothing_is_skipped", suites),
+        crate::common::needs_python(crate::common::slow(
+            "security::odd_models_give_one_message",
+            odd_models,
+        )),
     ]
 }
 
@@ -311,7 +312,7 @@ fn temporaries() -> TestResult {
 fn formats() -> TestResult {
     let text = "name = \"fmt\"\nseed = 0\nmethods = [\"gradcam\"]\n[[checks]]\ncheck = \"wall\"\n\
                 model = \"builtin:small-vgg\"\ndata = { synthetic = 2 }\nlooks = 1\n";
-    let run = Suite::parse(text, "fmt.toml", Path::new("."))?.run(Device::Cpu, None)?;
+    let run = crate::common::suite(text, "fmt.toml")?.run(Device::Cpu, None)?;
     let template = run.report.results[0].clone();
     let mut report = run.report.clone();
     let names: Vec<String> = HOSTILE
@@ -333,7 +334,7 @@ fn formats() -> TestResult {
         .collect();
     let dir = scratch("formats");
     let out = dir.join("out");
-    blindspot::report::write_dir(&report, None, &out)?;
+    blindspot::report::write_report(&report, None, &out)?;
     for path in walk(&dir) {
         ensure(path.starts_with(&out), || {
             format!("{} outside", path.display())
@@ -866,14 +867,14 @@ fn bounds() -> TestResult {
     let text = "name = \"twins\"\nseed = 0\nmethods = [\"gradcam\", \"hirescam\"]\n[[checks]]\n\
                 check = \"wall\"\nmodel = \"builtin:small-vgg\"\ndata = { synthetic = 2 }\n\
                 looks = 1\n";
-    let mut report = Suite::parse(text, "twins.toml", Path::new("."))?
+    let mut report = crate::common::suite(text, "twins.toml")?
         .run(Device::Cpu, None)?
         .report;
     for r in &mut report.results {
         r.title = "Twin".into();
     }
     let out = dir.join("twins");
-    blindspot::report::write_dir(&report, None, &out)?;
+    blindspot::report::write_report(&report, None, &out)?;
     let html = std::fs::read_to_string(out.join("report.html"))?;
     let matrix = &html[html.find("id=\"matrix\"").ok_or("no matrix")?..];
     let matrix = &matrix[..matrix.find("</table>").ok_or("open matrix")?];
@@ -917,7 +918,7 @@ fn tampered() -> TestResult {
     // Every built-in check splits into units (docs/sharding.md), so a shard's results sit in its
     // evidence; a check that does not split (a user's) is carried as whole results, which is
     // what the unsharded report marked as shard 1/1 looks like.
-    let suite = Suite::parse(text, "audit.toml", Path::new("."))?;
+    let suite = crate::common::suite(text, "audit.toml")?;
     let split = suite.run(Device::Cpu, Some((1, 1)))?.report;
     let mut shard = suite.run(Device::Cpu, None)?.report;
     shard.shard = Some("1/1".into());
@@ -1103,8 +1104,8 @@ fn tampered() -> TestResult {
         ensure(err.contains(want), || format!("{want}: {err}"))?;
     }
     let edited = text.replace("synthetic = 4", "synthetic = 6");
-    let other = Suite::parse(&edited, "audit.toml", Path::new("."))?;
-    let first = Suite::parse(text, "audit.toml", Path::new("."))?;
+    let other = crate::common::suite(&edited, "audit.toml")?;
+    let first = crate::common::suite(text, "audit.toml")?;
     let halves = vec![
         first.run(Device::Cpu, Some((1, 2)))?.report,
         other.run(Device::Cpu, Some((2, 2)))?.report,

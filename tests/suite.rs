@@ -44,6 +44,7 @@ fn main() {
         std::process::exit(2);
     }
     let args = Arguments::from_args();
+    common::set_arguments(&args);
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(architecture::trials());
     trials.extend(parity::trials());

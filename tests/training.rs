@@ -13,20 +13,20 @@ use tch::Device;
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test(
+        crate::common::slow(
             "training::stack_masked_reaches_budget_and_is_blind",
             stack_masked,
         ),
-        Trial::test(
+        crate::common::slow(
             "training::random_labels_are_memorised_not_learned",
             random_labels,
         ),
-        Trial::test("training::cache_loads_and_detects_corruption", cache),
-        Trial::test(
+        crate::common::slow("training::cache_loads_and_detects_corruption", cache),
+        crate::common::slow(
             "training::a_second_process_waits_for_a_training",
             two_processes,
         ),
-        Trial::test(
+        crate::common::slow(
             "training::committed_weights_match_their_records",
             committed_records,
         ),

@@ -3,7 +3,7 @@
 //! undefined values follow their stated rules; sign-ambiguous methods are judged on both signs;
 //! the default suite's table is the README's, on committed models.
 use crate::common::{ensure, root, TestResult};
-use blindspot::cam::{gradcam::GradCam, method_by_name, CamContext, CamMethod};
+use blindspot::cam::{gradcam::GradCam, method_named, CamContext, CamMethod};
 use blindspot::check::class_sensitivity::ClassSensitivityCheck;
 use blindspot::check::data_randomization::DataRandomizationCheck;
 use blindspot::check::efficient_mprt::EfficientMprtCheck;
@@ -18,7 +18,6 @@ use blindspot::check::{Check, CheckContext, CheckResult, ErrorControl, Subject, 
 use blindspot::data::DataSpec;
 use blindspot::harness::SanityHarness;
 use blindspot::model::rcnn::RcnnConfig;
-use blindspot::progress::Progress;
 use libtest_mimic::Trial;
 use tch::{Device, Kind, Tensor};
 
@@ -35,7 +34,10 @@ fn subject(synthetic: i64) -> Subject {
 }
 
 fn methods(names: &[&str]) -> Vec<Box<dyn CamMethod>> {
-    names.iter().map(|n| method_by_name(n).unwrap()).collect()
+    names
+        .iter()
+        .map(|n| method_named(n, &blindspot::Seeds::new(0)).unwrap())
+        .collect()
 }
 
 fn ctx() -> CheckContext {
@@ -151,7 +153,7 @@ pub fn trials() -> Vec<Trial> {
             };
             three_ways(wall, 0.01, "hirescam", "gradcam", "gradcam")
         }),
-        Trial::test(
+        crate::common::slow(
             "trust::randomization_says_pass_fail_and_inconclusive",
             || {
                 // The output layer alone: the controls fail, so the check separates.
@@ -163,7 +165,7 @@ pub fn trials() -> Vec<Trial> {
                 three_ways(check, 0.5, "gradcam", "sobel", "gradcam++")
             },
         ),
-        Trial::test(
+        crate::common::slow(
             "trust::a_passing_control_makes_every_verdict_inconclusive",
             passing_control,
         ),
@@ -174,7 +176,7 @@ pub fn trials() -> Vec<Trial> {
                 let check = |draws| RandomizationCheck {
                     layers: Some(1),
                     draws,
-                    ..RandomizationCheck::new(subject(12))
+                    ..RandomizationCheck::new(subject(24))
                 };
                 let one = expect(&check(1), "gradcam", Verdict::Pass)?;
                 let many = expect(&check(16), "gradcam", Verdict::Pass)?;
@@ -222,7 +224,7 @@ pub fn trials() -> Vec<Trial> {
                 three_ways(check, 0.9, "gradcam", "eigencam", "layercam")
             },
         ),
-        Trial::test("trust::smooth_mprt_says_pass_fail_and_inconclusive", || {
+        crate::common::slow("trust::smooth_mprt_says_pass_fail_and_inconclusive", || {
             let check = |t| {
                 let mut c = SmoothMprtCheck::new(subject(8));
                 c.randomization.threshold = t;
@@ -232,7 +234,7 @@ pub fn trials() -> Vec<Trial> {
             };
             three_ways(check, 0.5, "gradcam", "sobel", "gradcam++")
         }),
-        Trial::test(
+        crate::common::slow(
             "trust::efficient_mprt_says_pass_fail_and_inconclusive",
             || {
                 let check = |t| EfficientMprtCheck {
@@ -257,8 +259,8 @@ pub fn trials() -> Vec<Trial> {
             "trust::theorem_says_pass_fail_and_inconclusive",
             theorem_three_ways,
         ),
-        Trial::test("trust::theorem_z_scores_are_calibrated", calibration),
-        Trial::test(
+        crate::common::slow("trust::theorem_z_scores_are_calibrated", calibration),
+        crate::common::slow(
             "trust::theorem_false_alarms_within_the_family_error",
             false_alarms,
         ),
@@ -272,7 +274,7 @@ pub fn trials() -> Vec<Trial> {
             "trust::looks_draw_more_images_for_inconclusive_verdicts",
             looks,
         ),
-        Trial::test(
+        crate::common::slow(
             "trust::default_suite_table_is_the_readme_excerpt",
             default_suite,
         ),
@@ -281,7 +283,7 @@ pub fn trials() -> Vec<Trial> {
 
 fn run_config(check: &TheoremCheck, v: i64, ctx: &CheckContext) -> Result<CheckResult, String> {
     check
-        .run_config(v, 1.0, 1.0, ctx, &mut Progress::new("theorem", 1))
+        .run_config(v, 1.0, 1.0, ctx, &mut crate::common::progress())
         .map_err(|e| e.to_string())
 }
 
@@ -459,7 +461,7 @@ check = "wall"
 model = "builtin:stack-masked"
 data = { synthetic = 64 }
 "#;
-    let suite = Suite::parse(text, "eigen.toml", std::path::Path::new("."))?;
+    let suite = crate::common::suite(text, "eigen.toml")?;
     let report = suite.run(Device::Cpu, None)?.report;
     let r = &report.results[0];
     let signs = r
@@ -528,7 +530,7 @@ threshold = {}
 "#,
         first.summary.mean
     );
-    let suite = Suite::parse(&text, "looks.toml", std::path::Path::new("."))?;
+    let suite = crate::common::suite(&text, "looks.toml")?;
     let r = suite.run(Device::Cpu, None)?.report.results.remove(0);
     ensure(r.looks > 1 && r.summary.n == 8 << (r.looks - 1), || {
         format!("looks {}, n {}: {}", r.looks, r.summary.n, r.reason)
@@ -583,7 +585,9 @@ fn default_suite() -> TestResult {
     // The default suite on the committed models: its rounded table is pinned by a snapshot, and
     // every line of the README's excerpt is a line of it.
     let emulated = default_suite_emulated()?;
-    let report = Suite::named("default")?.run(Device::Cpu, None)?.report;
+    let report = Suite::open("default", &blindspot::Registry::builtin())?
+        .run(Device::Cpu, None)?
+        .report;
     // Under the reproducible precision policy every number is the same bits on the emulated
     // machine (docs/precision.md): the whole report.json, verdicts and statistics, is equal.
     let native: serde_json::Value = serde_json::from_str(&report.to_json())?;

@@ -34,7 +34,7 @@ pub fn trials() -> Vec<Trial> {
                 err.to_string()
             })
         }),
-        Trial::test(
+        crate::common::slow(
             "walls::vgg16_masked_at_224_certifies_rows_170_to_223",
             || {
                 let model = Vgg::new(

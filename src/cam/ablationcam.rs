@@ -35,6 +35,9 @@ impl CamMethod for AblationCam {
         "channel weights = relative drop of the target logit when the channel is ablated \
          (head re-run only)"
     }
+    fn reference(&self) -> Option<&str> {
+        Some("AblationCAM")
+    }
     fn uses_gradients(&self) -> bool {
         false
     }

@@ -174,6 +174,9 @@ impl CamMethod for EigenCam {
     fn summary(&self) -> &str {
         "projection of the activations on their first principal component (class-agnostic)"
     }
+    fn reference(&self) -> Option<&str> {
+        Some("EigenCAM")
+    }
     fn uses_gradients(&self) -> bool {
         false
     }
@@ -200,6 +203,9 @@ impl CamMethod for EigenGradCam {
     }
     fn summary(&self) -> &str {
         "projection of gradient x activation on its first principal component"
+    }
+    fn reference(&self) -> Option<&str> {
+        Some("EigenGradCAM")
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         let maps = ctx.grads()? * ctx.activations;

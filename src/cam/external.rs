@@ -180,7 +180,7 @@ impl ExternalMethod {
         }
         // Reports, badges and replays tell methods apart by name, selected or not.
         let key = spec.name.trim().to_ascii_lowercase();
-        if crate::cam::builtin_methods()
+        if crate::cam::builtin_methods(&crate::seed::Seeds::new(0))
             .iter()
             .any(|m| m.name().to_ascii_lowercase() == key)
         {

@@ -21,6 +21,9 @@ impl CamMethod for GradCam {
     fn summary(&self) -> &str {
         "channel weights = spatial mean of the gradient; cam = sum_k w_k A_k"
     }
+    fn reference(&self) -> Option<&str> {
+        Some("GradCAM")
+    }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         let weights = ctx.grads()?.mean_dim([2, 3].as_slice(), false, Kind::Float);
         Ok(weighted_sum(&weights, ctx.activations))

@@ -20,6 +20,9 @@ impl CamMethod for GradCamElementWise {
     fn summary(&self) -> &str {
         "element-wise ReLU(gradient x activation), summed over channels"
     }
+    fn reference(&self) -> Option<&str> {
+        Some("GradCAMElementWise")
+    }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         Ok((ctx.grads()? * ctx.activations)
             .relu()

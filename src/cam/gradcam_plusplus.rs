@@ -23,6 +23,9 @@ impl CamMethod for GradCamPlusPlus {
     fn summary(&self) -> &str {
         "channel weights = sum of alpha * ReLU(gradient), alpha from g^2 and g^3 (Eq. 19)"
     }
+    fn reference(&self) -> Option<&str> {
+        Some("GradCAMPlusPlus")
+    }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         let g = ctx.grads()?;
         let a = ctx.activations;

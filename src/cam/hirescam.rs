@@ -22,6 +22,9 @@ impl CamMethod for HiResCam {
     fn summary(&self) -> &str {
         "element-wise gradient x activation, summed over channels"
     }
+    fn reference(&self) -> Option<&str> {
+        Some("HiResCAM")
+    }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         Ok((ctx.grads()? * ctx.activations).sum_dim_intlist(1, false, Kind::Float))
     }

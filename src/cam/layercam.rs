@@ -21,6 +21,9 @@ impl CamMethod for LayerCam {
     fn summary(&self) -> &str {
         "element-wise ReLU(gradient) x activation, summed over channels"
     }
+    fn reference(&self) -> Option<&str> {
+        Some("LayerCAM")
+    }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         Ok((ctx.grads()?.relu() * ctx.activations).sum_dim_intlist(1, false, Kind::Float))
     }

@@ -20,7 +20,7 @@ pub mod scorecam;
 pub mod sobel;
 pub mod xgradcam;
 
-pub use pipeline::{explain, explain_batched, postprocess, Explanation};
+pub use pipeline::{explain, explain_batched, Explanation};
 
 use crate::error::{Error, Result};
 use crate::model::SplitModel;
@@ -29,6 +29,7 @@ use tch::Tensor;
 
 /// Everything a method may read for one batch. Tensors live on the model's device.
 pub struct CamContext<'a> {
+    /// The model being explained.
     pub model: &'a dyn SplitModel,
     /// The input batch [N, C, H, W].
     pub input: &'a Tensor,
@@ -38,7 +39,7 @@ pub struct CamContext<'a> {
     pub gradients: Option<&'a Tensor>,
     /// The model's logits for the unmodified input [N, K].
     pub logits: &'a Tensor,
-    /// The explained class of each image, int64 [N].
+    /// The explained class of each image, int64 `[N]`.
     pub targets: &'a Tensor,
 }
 
@@ -89,6 +90,12 @@ pub trait CamMethod {
     fn origin(&self) -> Origin {
         Origin::Code
     }
+    /// The class of pytorch-grad-cam 1.5.7 that this method reproduces map for map (`GradCAM`),
+    /// if there is one: `fixtures/generate.py` writes, and the parity tests compare, exactly
+    /// these methods' maps (docs/methods.md).
+    fn reference(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Where a method comes from (see [`CamMethod::origin`]).
@@ -128,6 +135,9 @@ macro_rules! forward_cam_method {
             }
             fn origin(&self) -> Origin {
                 (**self).origin()
+            }
+            fn reference(&self) -> Option<&str> {
+                (**self).reference()
             }
         }
     )*};
@@ -183,7 +193,7 @@ pub fn weighted_sum(weights: &Tensor, activations: &Tensor) -> Tensor {
 
 /// The built-in methods with their default parameters, in the order reports list them; the
 /// random ones (RandomCAM) draw from their named stream of `seeds`.
-pub fn builtin_methods_with(seeds: &Seeds) -> Vec<Box<dyn CamMethod>> {
+pub fn builtin_methods(seeds: &Seeds) -> Vec<Box<dyn CamMethod>> {
     vec![
         Box::new(gradcam::GradCam),
         Box::new(hirescam::HiResCam),
@@ -203,18 +213,9 @@ pub fn builtin_methods_with(seeds: &Seeds) -> Vec<Box<dyn CamMethod>> {
     ]
 }
 
-/// [`builtin_methods_with`] the seeds of run seed 0.
-pub fn builtin_methods() -> Vec<Box<dyn CamMethod>> {
-    builtin_methods_with(&Seeds::new(0))
-}
-
 /// Looks a built-in method up by its command-line name (case-insensitive; `gradcampp` and
-/// `gradcamplusplus` are accepted for `gradcam++`), with the seeds of run seed 0.
-pub fn method_by_name(name: &str) -> Result<Box<dyn CamMethod>> {
-    method_named(name, &Seeds::new(0))
-}
-
-/// [`method_by_name`] with the run's seeds.
+/// `gradcamplusplus` are accepted for `gradcam++`); a random method (RandomCAM) draws from its
+/// named stream of `seeds`.
 pub fn method_named(name: &str, seeds: &Seeds) -> Result<Box<dyn CamMethod>> {
     let wanted = name.trim().to_ascii_lowercase().replace('_', "-");
     let wanted = match wanted.as_str() {
@@ -222,7 +223,7 @@ pub fn method_named(name: &str, seeds: &Seeds) -> Result<Box<dyn CamMethod>> {
         "gradcamelementwise" => "gradcam-elementwise".to_string(),
         other => other.to_string(),
     };
-    let methods = builtin_methods_with(seeds);
+    let methods = builtin_methods(seeds);
     let known = methods
         .iter()
         .map(|m| m.name().to_string())
@@ -241,7 +242,7 @@ pub fn method_named(name: &str, seeds: &Seeds) -> Result<Box<dyn CamMethod>> {
 /// Parses `all`, `none` or a comma-separated list of method names.
 pub fn methods_from_list(list: &str, seeds: &Seeds) -> Result<Vec<Box<dyn CamMethod>>> {
     if list.trim().eq_ignore_ascii_case("all") {
-        return Ok(builtin_methods_with(seeds));
+        return Ok(builtin_methods(seeds));
     }
     if list.trim().eq_ignore_ascii_case("none") {
         return Ok(Vec::new());

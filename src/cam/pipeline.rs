@@ -16,7 +16,7 @@ pub struct Explanation {
     pub raw: Tensor,
     /// The final maps in [0, 1], [N, H, W], pytorch-grad-cam's semantics.
     pub maps: Tensor,
-    /// The explained class of each image, int64 [N].
+    /// The explained class of each image, int64 `[N]`.
     pub targets: Tensor,
     /// The model's logits on the input, [N, K].
     pub logits: Tensor,

@@ -61,6 +61,9 @@ impl CamMethod for ScoreCam {
         "channel weights = softmax of the target logit on the input masked by each \
          upsampled channel"
     }
+    fn reference(&self) -> Option<&str> {
+        Some("ScoreCAM")
+    }
     fn uses_gradients(&self) -> bool {
         false
     }

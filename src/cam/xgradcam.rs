@@ -21,6 +21,9 @@ impl CamMethod for XGradCam {
     fn summary(&self) -> &str {
         "channel weights = activation-weighted gradient sum over the activation sum"
     }
+    fn reference(&self) -> Option<&str> {
+        Some("XGradCAM")
+    }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         let (g, a) = (ctx.grads()?, ctx.activations);
         let sum_a = a.sum_dim_intlist([2, 3].as_slice(), true, Kind::Float);

@@ -21,11 +21,8 @@ use tch::{Kind, Tensor};
 /// Default pass threshold on the upper bound of mean SSIM.
 pub const THRESHOLD: f64 = 0.9;
 
-fn threshold() -> f64 {
-    THRESHOLD
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct ClassSensitivityCheck {
     /// The model and its images.
     #[command(flatten)]
@@ -33,8 +30,16 @@ pub struct ClassSensitivityCheck {
     pub subject: Subject,
     /// Pass threshold on the upper bound of mean SSIM.
     #[arg(long, default_value_t = THRESHOLD)]
-    #[serde(default = "threshold")]
     pub threshold: f64,
+}
+
+impl Default for ClassSensitivityCheck {
+    fn default() -> Self {
+        ClassSensitivityCheck {
+            subject: Default::default(),
+            threshold: THRESHOLD,
+        }
+    }
 }
 
 /// The class-sensitivity check's own numbers for one method.
@@ -57,6 +62,7 @@ pub struct ClassSensitivityDetail {
 }
 
 impl ClassSensitivityCheck {
+    #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         ClassSensitivityCheck {
             subject,

@@ -6,7 +6,7 @@
 //! controls ([`super::controls`]). One random-label model is one draw of the label permutation:
 //! repeating it means training another model, so this check does not take `draws`.
 use super::controls;
-use super::correlation::{threshold, Rule, StepSimilarity, THRESHOLD};
+use super::correlation::{Rule, StepSimilarity, THRESHOLD};
 use super::similarity::compare;
 use super::{Check, CheckContext, Findings, Outcome, Subject};
 use crate::cam::{explain_batched, CamMethod};
@@ -17,11 +17,9 @@ use std::path::PathBuf;
 /// The random-label model unless told otherwise.
 pub const RANDOM_LABELS_MODEL: &str = "builtin:stack-randlabels";
 
-fn random_labels_model() -> String {
-    RANDOM_LABELS_MODEL.into()
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct DataRandomizationCheck {
     /// The model trained on true labels (`model`) and the images.
     #[command(flatten)]
@@ -29,7 +27,6 @@ pub struct DataRandomizationCheck {
     pub subject: Subject,
     /// The same architecture trained on permuted labels.
     #[arg(long, default_value = RANDOM_LABELS_MODEL)]
-    #[serde(default = "random_labels_model")]
     pub random_labels_model: String,
     /// Weights for a built-in random-label architecture.
     #[arg(long)]
@@ -37,8 +34,18 @@ pub struct DataRandomizationCheck {
     pub random_labels_weights: Option<PathBuf>,
     /// Pass threshold on the upper bound of mean Spearman(abs).
     #[arg(long, default_value_t = THRESHOLD)]
-    #[serde(default = "threshold")]
     pub threshold: f64,
+}
+
+impl Default for DataRandomizationCheck {
+    fn default() -> Self {
+        DataRandomizationCheck {
+            subject: Default::default(),
+            random_labels_model: RANDOM_LABELS_MODEL.into(),
+            random_labels_weights: Default::default(),
+            threshold: THRESHOLD,
+        }
+    }
 }
 
 /// The data-randomization check's own numbers for one method.
@@ -59,6 +66,7 @@ pub struct DataRandomizationDetail {
 }
 
 impl DataRandomizationCheck {
+    #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         DataRandomizationCheck {
             subject,

@@ -16,7 +16,7 @@
 //! [`super::stats::judge_above`]: pass iff the one-sided lower bound is above `threshold` (0: the
 //! complexity rises), fail iff the upper bound is at or below it, inconclusive otherwise.
 use super::controls;
-use super::randomization::{draws, layers_top_down, one_draw, randomize, Distribution, Snapshot};
+use super::randomization::{layers_top_down, one_draw, randomize, Distribution, Snapshot};
 use super::randomization::{DRAWS, MAX_DRAWS};
 use super::stats::{judge_above_crossed, mean, percent, Crossed, Threshold};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
@@ -32,19 +32,8 @@ pub const BINS: i64 = 100;
 /// Default threshold on the mean relative rise of the entropy.
 pub const THRESHOLD: f64 = 0.0;
 
-fn bins() -> i64 {
-    BINS
-}
-
-fn threshold() -> f64 {
-    THRESHOLD
-}
-
-fn distribution() -> Distribution {
-    Distribution::Gaussian
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct EfficientMprtCheck {
     /// The trained model and its images.
     #[command(flatten)]
@@ -52,20 +41,28 @@ pub struct EfficientMprtCheck {
     pub subject: Subject,
     /// How a layer's parameters are replaced.
     #[arg(long, value_enum, default_value_t = Distribution::Gaussian)]
-    #[serde(default = "distribution")]
     pub distribution: Distribution,
     /// Bins of the histogram whose entropy measures a map's complexity.
     #[arg(long, default_value_t = BINS)]
-    #[serde(default = "bins")]
     pub bins: i64,
     /// Pass iff the lower bound of the mean relative entropy rise is above this.
     #[arg(long, default_value_t = THRESHOLD, allow_negative_numbers = true)]
-    #[serde(default = "threshold")]
     pub threshold: f64,
     /// Independent full randomizations (R ≥ 1); the bounds account for images and draws.
     #[arg(long, default_value_t = DRAWS)]
-    #[serde(default = "draws")]
     pub draws: usize,
+}
+
+impl Default for EfficientMprtCheck {
+    fn default() -> Self {
+        EfficientMprtCheck {
+            subject: Default::default(),
+            distribution: Distribution::Gaussian,
+            bins: BINS,
+            threshold: THRESHOLD,
+            draws: DRAWS,
+        }
+    }
 }
 
 /// The Efficient MPRT check's own numbers for one method.
@@ -120,6 +117,7 @@ pub fn entropies(maps: &Tensor, bins: i64) -> Tensor {
 }
 
 impl EfficientMprtCheck {
+    #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         EfficientMprtCheck {
             subject,

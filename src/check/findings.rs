@@ -160,7 +160,7 @@ impl Findings {
         self.0.is_none()
     }
 
-    /// Whether the findings are still undecoded JSON ([`UnknownFindings`]).
+    /// Whether the findings are still undecoded JSON (of a check this build does not know).
     pub fn is_unknown(&self) -> bool {
         self.get::<UnknownFindings>().is_some()
     }

@@ -27,15 +27,8 @@ pub const SHIFT: f64 = 1.0;
 /// Default tolerance on mean d, the largest change of a map in [0, 1].
 pub const TOLERANCE: f64 = 0.01;
 
-fn shift() -> f64 {
-    SHIFT
-}
-
-fn tolerance() -> f64 {
-    TOLERANCE
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct InputInvarianceCheck {
     /// The model and its images.
     #[command(flatten)]
@@ -43,12 +36,20 @@ pub struct InputInvarianceCheck {
     pub subject: Subject,
     /// The constant added to every input value (the shifted model subtracts it first).
     #[arg(long, default_value_t = SHIFT, allow_negative_numbers = true)]
-    #[serde(default = "shift")]
     pub shift: f64,
     /// Pass iff the upper bound of the mean largest map change is at most this.
     #[arg(long, default_value_t = TOLERANCE)]
-    #[serde(default = "tolerance")]
     pub tolerance: f64,
+}
+
+impl Default for InputInvarianceCheck {
+    fn default() -> Self {
+        InputInvarianceCheck {
+            subject: Default::default(),
+            shift: SHIFT,
+            tolerance: TOLERANCE,
+        }
+    }
 }
 
 /// The input-invariance check's own numbers for one method.
@@ -74,6 +75,7 @@ pub struct InputInvarianceDetail {
 }
 
 impl InputInvarianceCheck {
+    #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         InputInvarianceCheck {
             subject,

@@ -47,6 +47,7 @@ pub use subject::Subject;
 
 use crate::cam::CamMethod;
 use crate::error::Result;
+use crate::progress::{Progress, ProgressSink};
 use crate::seed::{Seeds, Stream};
 use crate::SplitModel;
 use serde::de::DeserializeOwned;
@@ -58,10 +59,14 @@ use tch::Device;
 /// rate its verdicts are decided at, and the record of the models it opens.
 #[derive(Debug, Clone)]
 pub struct CheckContext {
+    /// Where tensors live (`Device::Cpu`, `Device::Cuda(0)`).
     pub device: Device,
+    /// The run's named random streams ([`CheckContext::stream`]).
     pub seeds: Seeds,
     /// The run's family-wise error control.
     pub control: ErrorControl,
+    /// Where long work reports its progress.
+    pub progress: ProgressSink,
     /// The share of a verdict's error rate this look spends (1 / looks).
     look_share: f64,
     models: Arc<Mutex<Vec<ModelRecord>>>,
@@ -71,9 +76,10 @@ pub struct CheckContext {
 pub const FAMILY_WISE_ERROR: f64 = 0.01;
 
 impl CheckContext {
-    /// A context for one verdict at a 5% error rate (a check run by hand, e.g. in a test).
+    /// A context for one verdict at the default error rate, [`FAMILY_WISE_ERROR`] (a check run
+    /// by hand, e.g. in a test).
     pub fn new(device: Device, seed: u64) -> Self {
-        CheckContext::controlled(device, seed, ErrorControl::bonferroni(0.05, 1))
+        CheckContext::controlled(device, seed, ErrorControl::bonferroni(FAMILY_WISE_ERROR, 1))
     }
 
     /// A context whose verdicts follow `control` (what the runner builds).
@@ -82,6 +88,7 @@ impl CheckContext {
             device,
             seeds: Seeds::new(seed),
             control,
+            progress: ProgressSink::from_env(),
             look_share: 1.0,
             models: Arc::default(),
         }
@@ -131,7 +138,13 @@ impl CheckContext {
         self.seeds.root()
     }
 
-    /// The random stream called `name` (a constant of [`crate::seed::streams`]).
+    /// A progress bar of `total` steps for long work, reported to the context's sink.
+    pub fn progress(&self, label: impl Into<String>, total: u64) -> Progress {
+        self.progress.start(label, total)
+    }
+
+    /// The random stream called `name` (each use of randomness has its own name, so that adding
+    /// one never shifts another's draws).
     pub fn stream(&self, name: &str) -> Stream {
         self.seeds.stream(name)
     }
@@ -146,7 +159,7 @@ pub trait Check: Clone + std::fmt::Debug + Serialize + DeserializeOwned + clap::
     /// One line for `blindspot check --help`.
     const ABOUT: &'static str;
     /// Its own numbers in each result: how they are encoded, decoded and rendered
-    /// ([`findings`]).
+    /// ([`CheckFindings`]).
     type Findings: CheckFindings;
 
     /// The model, data and decision settings of an image check; None for checks that bring
@@ -185,7 +198,7 @@ pub trait Check: Clone + std::fmt::Debug + Serialize + DeserializeOwned + clap::
     }
 
     /// The models the check opens, with their weights files: (spec, weights). Checked before
-    /// anything runs ([`runner::preflight`]). Default: the subject's model.
+    /// anything runs (the runner's preflight). Default: the subject's model.
     fn models(&self) -> Vec<(String, Option<std::path::PathBuf>)> {
         match self.subject() {
             Some(s) => vec![(s.model.clone(), s.weights.clone())],
@@ -218,9 +231,9 @@ pub trait Check: Clone + std::fmt::Debug + Serialize + DeserializeOwned + clap::
     }
 
     /// How many independent work units the check splits into (the cases of a property), so
-    /// that a sharded run can hand them to different machines ([`units`]); `None`, the default:
-    /// the check runs whole, on one shard. A check that splits implements [`Check::run_units`]
-    /// and [`Check::decide`], and its [`Check::run`] is [`run_split`].
+    /// that a sharded run can hand them to different machines (docs/sharding.md); `None`, the
+    /// default: the check runs whole, on one shard. A check that splits implements
+    /// [`Check::run_units`] and [`Check::decide`], and its [`Check::run`] is [`run_split`].
     fn units(&self, _ctx: &CheckContext) -> Result<Option<usize>> {
         Ok(None)
     }

@@ -21,9 +21,14 @@ pub const SCHEMA: &str = "blindspot-report/3";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// The method passes the check at the run's error rate.
     Pass,
+    /// The evidence decides neither way at the run's error rate (or a negative control passes
+    /// too, so the check cannot separate).
     Inconclusive,
+    /// The method fails the check at the run's error rate.
     Fail,
+    /// The check could not be evaluated (the reason says why).
     Error,
 }
 
@@ -99,10 +104,15 @@ impl ErrorControl {
 /// sign of a singular vector).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignOutcome {
+    /// This sign's verdict.
     pub verdict: Verdict,
+    /// The statistic's mean for this sign.
     pub mean: f64,
+    /// The interval's lower end.
     pub ci_low: f64,
+    /// The interval's upper end.
     pub ci_high: f64,
+    /// Samples.
     pub n: usize,
 }
 
@@ -121,9 +131,13 @@ pub struct Signs {
 pub struct Control {
     /// The control's name (`randomcam`, `sobel`, `constant`).
     pub method: String,
+    /// Its verdict under the check's rule.
     pub verdict: Verdict,
+    /// Its statistic's mean.
     pub mean: f64,
+    /// The interval's lower end.
     pub ci_low: f64,
+    /// The interval's upper end.
     pub ci_high: f64,
 }
 
@@ -141,11 +155,13 @@ pub struct ModelRecord {
 /// One method's result on one check (one configuration for the theorem check).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckResult {
+    /// The check's name (`wall`, `randomization`, …).
     pub check: String,
     /// The method's stable command-line name (`gradcam`, `gradcam++`, `opticam`).
     pub method: String,
     /// Its display name (`GradCAM`).
     pub title: String,
+    /// The verdict.
     pub verdict: Verdict,
     /// Why, in words: the rule applied to the numbers, or what made the check impossible.
     pub reason: String,
@@ -364,6 +380,7 @@ pub struct Gallery {
 /// The images on which one method put the most saliency behind the wall, worst first.
 #[derive(Debug)]
 pub struct Worst {
+    /// The method's display name.
     pub title: String,
     /// The images' positions in the check's data.
     pub indices: Vec<i64>,
@@ -378,11 +395,14 @@ pub struct Worst {
 /// What one check returns.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    /// One or more results per method.
     pub results: Vec<CheckResult>,
+    /// Pictures for the report's figures (the wall check's Figure 1), if the check has any.
     pub gallery: Option<Gallery>,
 }
 
 impl Outcome {
+    /// The results, without pictures.
     pub fn new(results: Vec<CheckResult>) -> Self {
         Outcome {
             results,
@@ -408,9 +428,13 @@ impl Outcome {
 /// results it produced (so shard reports can be merged back in suite order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckRun {
+    /// The check's name.
     pub check: String,
+    /// Its parameters, as a suite would write them.
     pub params: serde_json::Value,
+    /// Its position in the suite.
     pub index: usize,
+    /// How many results it produced.
     pub results: usize,
 }
 
@@ -418,11 +442,15 @@ pub struct CheckRun {
 /// the same suite and seed give byte-identical JSON on the same machine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
+    /// `blindspot-report/N` (docs/report-schema.md).
     pub schema: String,
+    /// The blindspot version that wrote it.
     pub blindspot: String,
     /// `wall`, `theorem`, `randomization`, … for one check; `suite:NAME` for a suite.
     pub check: String,
+    /// The run's seed (every random stream derives from it).
     pub seed: u64,
+    /// `cpu`, `cuda:0`, ….
     pub device: String,
     /// The precision policy and what libtorch computed with; docs/precision.md.
     pub precision: crate::precision::PrecisionRecord,
@@ -430,7 +458,9 @@ pub struct Report {
     pub error_control: ErrorControl,
     /// Every model the run used, with its SHA-256.
     pub models: Vec<ModelRecord>,
+    /// Every check as it was run, in suite order.
     pub checks: Vec<CheckRun>,
+    /// Every result of every check, in check order.
     pub results: Vec<CheckResult>,
     /// `K/N` for a shard report (absent once merged or when unsharded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -438,6 +468,7 @@ pub struct Report {
     /// A shard's evidence for the checks that split into work units, which `blindspot merge`
     /// decides (absent once merged or when unsharded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[doc(hidden)]
     pub evidence: Vec<super::units::Evidence>,
     /// For a merge of some shards only (`blindspot merge --allow-partial`): which ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -450,6 +481,7 @@ pub struct Report {
 }
 
 impl Report {
+    /// An empty report of a run of `check` (a check's name, or `suite:NAME`).
     pub fn new(check: String, seed: u64, device: tch::Device, control: ErrorControl) -> Self {
         Report {
             schema: SCHEMA.into(),
@@ -481,6 +513,7 @@ impl Report {
 
     /// The theorem check's results with their findings, in report order (the rows of every
     /// renderer's Theorem 1 table).
+    #[doc(hidden)]
     pub fn theorem_results(&self) -> Vec<(&CheckResult, &TheoremFindings)> {
         self.results
             .iter()

@@ -30,7 +30,6 @@ use crate::cam::{explain_batched, CamMethod, Explanation};
 use crate::error::{Error, Result};
 use crate::model::init::Init;
 use crate::model::ParameterGroup;
-use crate::progress::Progress;
 use crate::seed::{streams, Stream};
 use crate::SplitModel;
 use rand::seq::SliceRandom;
@@ -202,23 +201,13 @@ pub const DRAWS: usize = 32;
 /// The most independent randomizations a check may draw.
 pub const MAX_DRAWS: usize = 64;
 
-pub(crate) fn draws() -> usize {
-    DRAWS
-}
-
 /// What a report written before repeated randomization drew: one randomization.
 pub(crate) fn one_draw() -> usize {
     1
 }
 
-fn mode() -> Mode {
-    Mode::Cascading
-}
-fn distribution() -> Distribution {
-    Distribution::Gaussian
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct RandomizationCheck {
     /// The trained model and its images.
     #[command(flatten)]
@@ -226,26 +215,35 @@ pub struct RandomizationCheck {
     pub subject: Subject,
     /// Randomize cumulatively from the top, or one layer at a time.
     #[arg(long, value_enum, default_value_t = Mode::Cascading)]
-    #[serde(default = "mode")]
     pub mode: Mode,
     /// How a layer's parameters are replaced.
     #[arg(long, value_enum, default_value_t = Distribution::Gaussian)]
-    #[serde(default = "distribution")]
     pub distribution: Distribution,
     /// Pass threshold on the upper bound of mean Spearman(abs).
     #[arg(long, default_value_t = THRESHOLD)]
-    #[serde(default = "threshold")]
     pub threshold: f64,
     /// Independent randomizations of the whole model (R ≥ 1); the bounds account for images and
     /// draws.
     #[arg(long, default_value_t = DRAWS)]
-    #[serde(default = "draws")]
     pub draws: usize,
     /// Randomize only the first K layers of the order (cascading: the K output-side layers) and
     /// judge after them; default: every layer.
     #[arg(long)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<usize>,
+}
+
+impl Default for RandomizationCheck {
+    fn default() -> Self {
+        RandomizationCheck {
+            subject: Default::default(),
+            mode: Mode::Cascading,
+            distribution: Distribution::Gaussian,
+            threshold: THRESHOLD,
+            draws: DRAWS,
+            layers: Default::default(),
+        }
+    }
 }
 
 /// The randomization check's own numbers for one method.
@@ -318,6 +316,7 @@ fn explain_all(
 }
 
 impl RandomizationCheck {
+    #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         RandomizationCheck {
             subject,
@@ -363,7 +362,7 @@ impl RandomizationCheck {
             order.len(),
             self.draws
         );
-        let mut progress = Progress::new(label.to_lowercase(), (order.len() * self.draws) as u64);
+        let mut progress = ctx.progress(label.to_lowercase(), (order.len() * self.draws) as u64);
         let weights = ctx.stream(streams::RANDOMIZATION_WEIGHTS);
         let outcome = (|| -> Result<()> {
             for draw in 0..self.draws {

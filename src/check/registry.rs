@@ -280,6 +280,7 @@ impl Registry {
     }
 
     /// A check from a suite's table (`check = "NAME"` plus its parameters).
+    #[doc(hidden)]
     pub fn from_table(
         &self,
         mut table: toml::Table,
@@ -308,6 +309,7 @@ impl Registry {
     }
 
     /// A check from its name and parameters as a report lists them ([`super::CheckRun`]).
+    #[doc(hidden)]
     pub fn from_params(
         &self,
         name: &str,
@@ -325,6 +327,7 @@ impl Registry {
     /// A result's findings from their JSON fields, decoded by the check that made them as its
     /// [`Check::Findings`] type; a check this registry does not know keeps them as JSON
     /// ([`super::findings::UnknownFindings`]), rendered generically.
+    #[doc(hidden)]
     pub fn decode_findings(
         &self,
         check: &str,
@@ -337,6 +340,7 @@ impl Registry {
     }
 
     /// One clap subcommand per check, for `blindspot check NAME`.
+    #[doc(hidden)]
     pub fn commands(&self) -> Vec<clap::Command> {
         self.entries
             .iter()
@@ -345,6 +349,7 @@ impl Registry {
     }
 
     /// The check a subcommand's matches describe.
+    #[doc(hidden)]
     pub fn from_matches(
         &self,
         name: &str,

@@ -20,7 +20,9 @@ use std::rc::Rc;
 /// A finished run: the report and the pictures the checks offered.
 #[derive(Debug)]
 pub struct Run {
+    /// Every verdict with its statistics.
     pub report: Report,
+    /// The pictures the checks offered (the wall check's Figure 1 material).
     pub galleries: Vec<Gallery>,
 }
 

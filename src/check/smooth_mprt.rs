@@ -7,9 +7,7 @@
 //! explanation. The copies are drawn once (stream `smooth-mprt/noise`) and shared by the trained
 //! model and every randomized one. The layer orders, the statistic (Spearman of the absolute
 //! maps) and the rule are model randomization's.
-use super::randomization::{
-    Distribution, Mode, RandomizationCheck, RandomizationFindings, Smoothing,
-};
+use super::randomization::{RandomizationCheck, RandomizationFindings, Smoothing};
 use super::{Check, CheckContext, Outcome, Subject};
 use crate::cam::CamMethod;
 use crate::error::Result;
@@ -20,15 +18,8 @@ pub const SAMPLES: usize = 10;
 /// Default σ of the noise, as a share of each image's value range (Quantus' default).
 pub const NOISE: f64 = 0.1;
 
-fn samples() -> usize {
-    SAMPLES
-}
-
-fn noise() -> f64 {
-    NOISE
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct SmoothMprtCheck {
     /// The model, its images, the layer order, the distribution and the threshold.
     #[command(flatten)]
@@ -36,15 +27,24 @@ pub struct SmoothMprtCheck {
     pub randomization: RandomizationCheck,
     /// Copies of each image a map is averaged over (the last one noise-free).
     #[arg(long, default_value_t = SAMPLES)]
-    #[serde(default = "samples")]
     pub samples: usize,
     /// σ of the Gaussian noise, as a share of each image's value range (max − min).
     #[arg(long, default_value_t = NOISE, allow_negative_numbers = true)]
-    #[serde(default = "noise")]
     pub noise: f64,
 }
 
+impl Default for SmoothMprtCheck {
+    fn default() -> Self {
+        SmoothMprtCheck {
+            randomization: Default::default(),
+            samples: SAMPLES,
+            noise: NOISE,
+        }
+    }
+}
+
 impl SmoothMprtCheck {
+    #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         SmoothMprtCheck {
             randomization: RandomizationCheck::new(subject),
@@ -53,14 +53,16 @@ impl SmoothMprtCheck {
         }
     }
 
+    #[cfg(feature = "internals")]
     /// The same check with another layer order.
-    pub fn with_mode(mut self, mode: Mode) -> Self {
+    pub fn with_mode(mut self, mode: super::randomization::Mode) -> Self {
         self.randomization.mode = mode;
         self
     }
 
+    #[cfg(feature = "internals")]
     /// The same check with another distribution of the replacement weights.
-    pub fn with_distribution(mut self, distribution: Distribution) -> Self {
+    pub fn with_distribution(mut self, distribution: super::randomization::Distribution) -> Self {
         self.randomization.distribution = distribution;
         self
     }

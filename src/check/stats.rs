@@ -11,10 +11,15 @@ use statrs::statistics::{Data, OrderStatistics, RankTieBreaker, Statistics};
 /// Mean, standard deviation (n − 1) and an interval for the mean of a sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Samples.
     pub n: usize,
+    /// Their mean.
     pub mean: f64,
+    /// Their standard deviation (n − 1).
     pub std: f64,
+    /// The interval's lower end.
     pub ci_low: f64,
+    /// The interval's upper end.
     pub ci_high: f64,
     /// Coverage of [ci_low, ci_high]: two-sided level, or 1 − α of a one-sided bound (the other
     /// end is then −∞ or +∞ and reported as the sample's own min or max).
@@ -203,9 +208,10 @@ pub fn finite(v: f64) -> Option<f64> {
 
 /// A threshold that the mean of a per-sample statistic should stay below (µ behind a wall, the
 /// similarity of maps that ought to differ). Results record it, so that merge can re-derive their
-/// verdicts ([`super::audit`]).
+/// verdicts (docs/checks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
+    /// The threshold.
     pub value: f64,
     /// A bound equal to the threshold passes (`<=`) rather than fails to pass (`<`).
     pub inclusive: bool,

@@ -65,6 +65,20 @@ pub struct Subject {
     pub needs_weights: bool,
 }
 
+/// The embedded default: builtin:stack-masked (trained by blindspot on first use) on 64
+/// STACK-SYNTH images, as the default suite's wall check. A suite's check must still name its
+/// `model` and `data`: flattened into a check, a subject is never filled in from this.
+impl Default for Subject {
+    fn default() -> Self {
+        let data = DataSpec::Synthetic {
+            synthetic: 64,
+            seed: None,
+            size: crate::data::SYNTH_SIZE,
+        };
+        Subject::new("builtin:stack-masked", data)
+    }
+}
+
 impl Subject {
     /// A subject with the default looks and batch size.
     pub fn new(model: &str, data: DataSpec) -> Self {

@@ -91,45 +91,61 @@ pub struct Entry {
 /// A parsed suite.
 #[derive(Debug, Clone)]
 pub struct Suite {
+    /// The suite's name (`suite:NAME` in reports).
     pub name: String,
+    /// What it is for, in words.
     pub description: String,
+    /// The run's seed (every random stream derives from it).
     pub seed: u64,
     /// Chance of one or more wrong passes or fails in a run of the suite (Bonferroni over its
     /// verdicts; default 1%).
     pub family_wise_error: f64,
+    // The rest is the runner's (open to blindspot's own tests by the `internals` feature).
+    /// The built-in methods it names.
+    #[doc(hidden)]
     pub methods: MethodList,
     /// Methods outside Rust, run through the file protocol.
+    #[doc(hidden)]
     pub external: Vec<ExternalSpec>,
-    /// The names of the methods the caller provides in code ([`Suite::parse_providing`]).
+    /// The names of the methods the caller provides in code (`Suite::parse_providing`).
+    #[doc(hidden)]
     pub provided: Vec<String>,
+    /// Its checks, each with its expectations and its own methods.
+    #[doc(hidden)]
     pub checks: Vec<Entry>,
     /// Folder of the suite file, against which relative paths in it resolve.
+    #[doc(hidden)]
     pub base: PathBuf,
     /// SHA-256 of what the suite asks, as written (paths before they resolve against the
     /// suite's folder, so that machines with other checkouts agree): see `Report::suite_sha256`.
+    #[doc(hidden)]
     pub fingerprint: String,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 struct SuiteFile {
     name: Option<String>,
-    #[serde(default)]
     description: String,
-    #[serde(default)]
     seed: u64,
-    #[serde(default = "family_wise_error")]
     family_wise_error: f64,
-    #[serde(default)]
     methods: MethodList,
-    #[serde(default)]
     external: Vec<ExternalSpec>,
-    #[serde(default)]
     checks: Vec<toml::Table>,
 }
 
-fn family_wise_error() -> f64 {
-    FAMILY_WISE_ERROR
+impl Default for SuiteFile {
+    fn default() -> Self {
+        SuiteFile {
+            name: None,
+            description: String::new(),
+            seed: 0,
+            family_wise_error: FAMILY_WISE_ERROR,
+            methods: MethodList::default(),
+            external: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
 }
 
 /// The suites shipped in `checks/`, embedded so that `--suite NAME` works from any folder.
@@ -141,20 +157,17 @@ pub const BUILTIN_SUITES: &[(&str, &str)] = &[
 ];
 
 impl Suite {
-    /// Parses suite text with the built-in checks; `origin` names it in messages.
-    pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Suite> {
-        Suite::parse_with(text, origin, base, &Registry::builtin())
-    }
-
-    /// Parses suite text, knowing the checks of `registry`.
-    pub fn parse_with(text: &str, origin: &str, base: &Path, registry: &Registry) -> Result<Suite> {
+    /// Parses suite text, knowing the checks of `registry` ([`Registry::builtin`], or with
+    /// checks of your own); `origin` names it in messages, and relative paths in it (an image
+    /// folder, a regressions file) resolve against `base`.
+    pub fn parse(text: &str, origin: &str, base: &Path, registry: &Registry) -> Result<Suite> {
         Suite::parse_providing(text, origin, base, registry, &[])
     }
 
-    /// Parses suite text, knowing the checks of `registry` and the names of the methods the
+    /// [`Suite::parse`], knowing the checks of `registry` and the names of the methods the
     /// caller will provide in code ([`Suite::run_providing`]; the Python module's callables):
     /// they count as methods the suite judges, so its expectations may name them.
-    pub fn parse_providing(
+    pub(crate) fn parse_providing(
         text: &str,
         origin: &str,
         base: &Path,
@@ -338,16 +351,6 @@ impl Suite {
         .with_paths_resolved())
     }
 
-    /// Reads a suite file.
-    pub fn load(path: &Path) -> Result<Suite> {
-        Suite::load_with(path, &Registry::builtin())
-    }
-
-    /// Reads a suite file, knowing the checks of `registry`.
-    pub fn load_with(path: &Path, registry: &Registry) -> Result<Suite> {
-        Suite::load_providing(path, registry, &[])
-    }
-
     fn load_providing(path: &Path, registry: &Registry, provided: &[String]) -> Result<Suite> {
         let text = crate::io::read_text(path, "the suite", crate::io::SUITE_LIMIT)?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -355,19 +358,18 @@ impl Suite {
     }
 
     /// A suite shipped in `checks/` by name (`default`, `theorem`, `paper`, `property`), or a
-    /// file path.
-    pub fn named(name: &str) -> Result<Suite> {
-        Suite::named_with(name, &Registry::builtin())
+    /// suite file by path, knowing the checks of `registry`.
+    pub fn open(name_or_path: &str, registry: &Registry) -> Result<Suite> {
+        Suite::open_providing(name_or_path, registry, &[])
     }
 
-    /// [`Suite::named`], knowing the checks of `registry`.
-    pub fn named_with(name: &str, registry: &Registry) -> Result<Suite> {
-        Suite::named_providing(name, registry, &[])
-    }
-
-    /// [`Suite::named_with`], with the names of the methods the caller provides in code (see
+    /// [`Suite::open`], with the names of the methods the caller provides in code (see
     /// [`Suite::parse_providing`]).
-    pub fn named_providing(name: &str, registry: &Registry, provided: &[String]) -> Result<Suite> {
+    pub(crate) fn open_providing(
+        name: &str,
+        registry: &Registry,
+        provided: &[String],
+    ) -> Result<Suite> {
         let path = Path::new(name);
         if path.extension().is_some_and(|e| e == "toml") || path.components().count() > 1 {
             return Suite::load_providing(path, registry, provided);
@@ -417,7 +419,7 @@ impl Suite {
     }
 
     /// Runs every check, or with `shard = Some((k, n))` the shard's work items (whole checks,
-    /// and units of the checks that split: [`crate::check::units`]), and collects one report
+    /// and units of the checks that split: docs/sharding.md), and collects one report
     /// labelled `suite:NAME`.
     /// The family size counts every check of the suite, also in a shard, so that a shard's
     /// verdicts are decided at the level the whole run uses.
@@ -427,7 +429,7 @@ impl Suite {
 
     /// [`Suite::run`] with the methods the caller provides in code, one for each name the suite
     /// was parsed with ([`Suite::parse_providing`]), in any order.
-    pub fn run_providing(
+    pub(crate) fn run_providing(
         &self,
         device: tch::Device,
         shard: Option<(usize, usize)>,

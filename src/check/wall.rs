@@ -18,7 +18,6 @@ use super::{
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
 use crate::model::wall::{certify, Certificate, CertifyOptions};
-use crate::progress::Progress;
 use crate::seed::streams;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -51,11 +50,8 @@ fn worst_images(title: &str, per_sample: &[Option<f64>], x: &Tensor, maps: &Tens
     }
 }
 
-fn threshold() -> f64 {
-    THRESHOLD
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct WallCheck {
     /// The walled model (builtin:stack-masked, builtin:vgg16-masked, a TorchScript file, …),
     /// its images and the verdict's level.
@@ -72,8 +68,18 @@ pub struct WallCheck {
     pub baseline_weights: Option<PathBuf>,
     /// Pass threshold on the upper bound of mean µ (a fraction: 0.01 = 1%).
     #[arg(long, default_value_t = THRESHOLD)]
-    #[serde(default = "threshold")]
     pub threshold: f64,
+}
+
+impl Default for WallCheck {
+    fn default() -> Self {
+        WallCheck {
+            subject: Default::default(),
+            baseline: Default::default(),
+            baseline_weights: Default::default(),
+            threshold: THRESHOLD,
+        }
+    }
 }
 
 /// The wall check's own numbers for one method.
@@ -146,6 +152,7 @@ pub fn feature_region(input_region: &Tensor, h: i64, w: i64) -> Tensor {
 }
 
 impl WallCheck {
+    #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         WallCheck {
             subject,
@@ -285,7 +292,7 @@ impl Check for WallCheck {
         let mut gallery_maps = Vec::new();
         let mut worst = Vec::new();
         let label = format!("wall check on {} images", x.size()[0]);
-        let mut progress = Progress::new(label, methods.len() as u64);
+        let mut progress = ctx.progress(label, methods.len() as u64);
         let mut results = Vec::new();
         for method in methods {
             let e = explain_batched(method.as_ref(), model.as_ref(), &x, None, batch)?;

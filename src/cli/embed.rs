@@ -114,7 +114,7 @@ pub fn suite(
     place: &str,
 ) -> Result<Run> {
     let names: Vec<String> = provided.iter().map(|m| m.name().to_string()).collect();
-    let mut parsed = Suite::named_providing(suite, registry, &names)?;
+    let mut parsed = Suite::open_providing(suite, registry, &names)?;
     if let Some(seed) = options.seed {
         parsed.seed = seed;
     }

@@ -3,6 +3,8 @@
 //! never as a backtrace.
 mod check;
 mod common;
+// The Python extension's front end (python/wheel), built with the `internals` feature.
+#[cfg(feature = "internals")]
 pub mod embed;
 mod explain;
 mod reliability;
@@ -37,7 +39,7 @@ enum Command {
     /// Explain a batch of images with one CAM method and write the maps as .npy.
     Explain(explain::ExplainArgs),
     /// List the CAM methods with a one-line description each.
-    Methods,
+    Methods(MethodsArgs),
     /// List the built-in models.
     Models,
     /// The main job: run a suite (default: every method on STACK-SYNTH) and write its report.
@@ -53,6 +55,23 @@ enum Command {
     Data(tools::DataArgs),
     /// Train a built-in STACK-SYNTH model (or load it from the cache) and report its accuracy.
     Train(tools::TrainArgs),
+}
+
+#[derive(clap::Args)]
+struct MethodsArgs {
+    /// One JSON array on stdout instead: each method's name, title, summary and the
+    /// pytorch-grad-cam class it reproduces (null if none), as fixtures/generate.py reads it.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One built-in method as `blindspot methods --json` lists it.
+#[derive(serde::Serialize)]
+struct MethodEntry<'a> {
+    name: &'a str,
+    title: &'a str,
+    summary: &'a str,
+    reference: Option<&'a str>,
 }
 
 /// Entry point of the binary. `blindspot check` is built from the check registry (one
@@ -177,8 +196,22 @@ fn is_io(e: &(dyn std::error::Error + 'static)) -> bool {
 
 fn dispatch(cli: Cli) -> Result<bool> {
     match cli.command {
-        Command::Methods => {
-            for method in crate::cam::builtin_methods() {
+        Command::Methods(args) => {
+            let methods = crate::cam::builtin_methods(&crate::seed::Seeds::new(0));
+            if args.json {
+                let entries: Vec<MethodEntry> = methods
+                    .iter()
+                    .map(|m| MethodEntry {
+                        name: m.name(),
+                        title: m.title(),
+                        summary: m.summary(),
+                        reference: m.reference(),
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+                return Ok(true);
+            }
+            for method in methods {
                 println!(
                     "{:<20} {:<19} {}",
                     method.name(),

@@ -38,7 +38,7 @@ pub fn run(args: ReliabilityArgs) -> Result<bool> {
     crate::limits::count("--seeds", args.seeds, 2, MAX_SEEDS)
         .map_err(|e| Error::input(e, "blindspot reliability", "use e.g. --seeds 5"))?;
     let device = parse_device(&args.device)?;
-    let mut suite = Suite::named(&args.suite)?;
+    let mut suite = Suite::open(&args.suite, &crate::check::Registry::builtin())?;
     let first = args.first_seed.unwrap_or(suite.seed);
     let seeds: Vec<u64> = (0..args.seeds as u64)
         .map(|k| {

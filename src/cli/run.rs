@@ -127,7 +127,7 @@ pub fn merge(args: MergeArgs) -> Result<bool> {
         .collect::<Result<Vec<_>>>()?;
     let registry = crate::check::Registry::builtin();
     let merged = crate::check::merge::merge(shards, args.allow_partial, &registry)?;
-    crate::report::write_dir(&merged, None, staged.path())?;
+    crate::report::write_report(&merged, None, staged.path())?;
     staged.commit()?;
     print!("{}", printable(&crate::report::table::render(&merged)));
     if let Some(partial) = &merged.partial {
@@ -171,7 +171,7 @@ pub fn run(args: RunArgs) -> Result<bool> {
     let start = Instant::now();
     crate::process::set_keep_jobs(args.keep_jobs);
     let device = parse_device(&args.device)?;
-    let mut suite = Suite::named(&args.suite)?;
+    let mut suite = Suite::open(&args.suite, &crate::check::Registry::builtin())?;
     if let Some(seed) = args.seed {
         suite.seed = seed;
     }
@@ -225,7 +225,7 @@ pub fn run(args: RunArgs) -> Result<bool> {
         );
     }
     let dir = staged.path().to_path_buf();
-    let files = crate::report::write_dir(report, run.galleries.first(), &dir)
+    let files = crate::report::write_report(report, run.galleries.first(), &dir)
         .with_context(|| format!("writing the report to {}", out.display()))?;
     staged
         .commit()

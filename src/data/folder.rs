@@ -9,6 +9,7 @@ use tch::Tensor;
 /// How images become model inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Preprocess {
     /// Use the image as it is; it must already be `size`×`size` (STACK-MIX is 224×224).
     AsIs,
@@ -20,6 +21,7 @@ pub enum Preprocess {
 /// A loaded folder: normalised images [N, 3, size, size] and their paths, sorted by file name.
 pub struct ImageFolder {
     pub images: Tensor,
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub paths: Vec<PathBuf>,
 }
 

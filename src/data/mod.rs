@@ -14,21 +14,31 @@ use tch::Tensor;
 /// line (`--synthetic 64`) declare it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged, try_from = "RawDataSpec")]
+#[non_exhaustive]
 pub enum DataSpec {
     /// `synthetic = N`: the first N STACK-SYNTH images of the run's data stream, or of the run
     /// seed `seed` when given (what `blindspot data --seed` writes).
     Synthetic {
+        /// How many images.
         synthetic: i64,
+        /// The run seed whose data stream draws them (default: the run's own).
         #[serde(skip_serializing_if = "Option::is_none")]
         seed: Option<u64>,
+        /// Their side in pixels.
         size: i64,
     },
-    /// `input = "X.npy"`: normalised float32 [N, C, H, W].
-    Npy { input: PathBuf },
+    /// `input = "X.npy"`: normalised float32 `[N, C, H, W]`.
+    Npy {
+        /// The `.npy` file.
+        input: PathBuf,
+    },
     /// `folder = "DIR"`: JPEG/PNG files, preprocessed and normalised.
     Folder {
+        /// The folder.
         folder: PathBuf,
+        /// How each image becomes `size` × `size`.
         preprocess: folder::Preprocess,
+        /// The side the images are brought to.
         size: i64,
     },
 }

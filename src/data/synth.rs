@@ -55,6 +55,7 @@ impl Default for SynthConfig {
 
 /// A generated set: images in [0, 1], [N, 3, H, W]; labels and distractor classes, int64 [N].
 pub struct StackSynth {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub config: SynthConfig,
     pub images: Tensor,
     pub labels: Tensor,
@@ -186,6 +187,7 @@ impl StackSynth {
         self.images.size()[0]
     }
 
+    #[cfg(feature = "internals")]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

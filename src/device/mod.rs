@@ -12,7 +12,7 @@
 //! caches its first answer).
 mod memory;
 
-pub use memory::{catching, chunk_for_memory, free_memory, halving, is_out_of_memory};
+pub use memory::{chunk_for_memory, halving};
 
 use crate::error::{Error, Result};
 use std::sync::OnceLock;

@@ -1,30 +1,4 @@
-//! Gate a saliency method from `cargo test`: a libtest-mimic harness that turns a suite's checks
-//! into trials, one per (check × model × configuration), each passing iff the method gets the
-//! expected verdict (pass, unless told otherwise), with the statistic in the failure message.
-//! Every trial is decided by the method's own maps: the checks that are about one built-in method
-//! whatever the methods given (the theorem's Monte Carlo, `prop-theorem` and `prop-positivity`
-//! are about GradCAM) are left out of any other method's harness, and `run` says so on stderr.
-//! A failing `prop-wall` trial prints the `.replay("CASE")` call that replays its counterexample.
-//!
-//! ```no_run
-//! // tests/sanity.rs of your crate, with `[[test]] name = "sanity" harness = false`:
-//! use blindspot::harness::SanityHarness;
-//! # struct MyCam;
-//! # impl blindspot::CamMethod for MyCam {
-//! #     fn name(&self) -> &str { "mycam" }
-//! #     fn title(&self) -> &str { "MyCAM" }
-//! #     fn summary(&self) -> &str { "" }
-//! #     fn raw_map(&self, ctx: &blindspot::CamContext) -> blindspot::Result<tch::Tensor> {
-//! #         unimplemented!()
-//! #     }
-//! # }
-//! fn main() {
-//!     SanityHarness::new(MyCam).suite("default").run();
-//! }
-//! ```
-//!
-//! Filtering (`cargo test wall`), `--ignored`, `--list` and `--test-threads` work as in any cargo
-//! test; checks a suite marks `ignored = true` become ignored trials.
+//! Gate a saliency method from `cargo test` ([`SanityHarness`]: a libtest-mimic harness).
 use crate::cam::{CamMethod, Negated, Origin};
 use crate::check::property::{wall, CaseId};
 use crate::check::runner::{run_checks, Scheduled};
@@ -44,7 +18,33 @@ enum Source {
     Toml { origin: String, text: String },
 }
 
-/// Builds and runs the trials for one method.
+/// Gates a saliency method from `cargo test`: a libtest-mimic harness that turns a suite's checks
+/// into trials, one per (check × model × configuration), each passing iff the method gets the
+/// expected verdict (pass, unless told otherwise), with the statistic in the failure message.
+/// Every trial is decided by the method's own maps: the checks that are about one built-in method
+/// whatever the methods given (the theorem's Monte Carlo, `prop-theorem` and `prop-positivity`
+/// are about GradCAM) are left out of any other method's harness, and `run` says so on stderr.
+/// A failing `prop-wall` trial prints the `.replay("CASE")` call that replays its counterexample.
+///
+/// ```no_run
+/// // tests/sanity.rs of your crate, with `[[test]] name = "sanity" harness = false`:
+/// use blindspot::SanityHarness;
+/// # struct MyCam;
+/// # impl blindspot::CamMethod for MyCam {
+/// #     fn name(&self) -> &str { "mycam" }
+/// #     fn title(&self) -> &str { "MyCAM" }
+/// #     fn summary(&self) -> &str { "" }
+/// #     fn raw_map(&self, ctx: &blindspot::CamContext) -> blindspot::Result<tch::Tensor> {
+/// #         unimplemented!()
+/// #     }
+/// # }
+/// fn main() {
+///     SanityHarness::new(MyCam).suite("default").run();
+/// }
+/// ```
+///
+/// Filtering (`cargo test wall`), `--ignored`, `--list` and `--test-threads` work as in any cargo
+/// test; checks a suite marks `ignored = true` become ignored trials.
 pub struct SanityHarness {
     method: Arc<dyn CamMethod + Send + Sync>,
     suites: Vec<Source>,
@@ -58,6 +58,8 @@ pub struct SanityHarness {
 }
 
 impl SanityHarness {
+    /// A harness for `method`, with no suite yet (add one with [`SanityHarness::suite`]), at
+    /// the default family-wise error ([`crate::FAMILY_WISE_ERROR`]).
     pub fn new(method: impl CamMethod + Send + Sync + 'static) -> Self {
         // Before anything runs libtorch (docs/precision.md); a bad setting is the one trial.
         let precision_error = crate::precision::init_from_env()
@@ -171,9 +173,9 @@ impl SanityHarness {
 
     fn parse(&self, source: &Source) -> Result<Suite> {
         match source {
-            Source::Named(name) => Suite::named_with(name, &self.registry),
+            Source::Named(name) => Suite::open(name, &self.registry),
             Source::Toml { origin, text } => {
-                Suite::parse_with(text, origin, Path::new("."), &self.registry)
+                Suite::parse(text, origin, Path::new("."), &self.registry)
             }
         }
     }

@@ -39,6 +39,7 @@ pub enum Parts<'a> {
     },
 }
 
+#[cfg(feature = "internals")]
 /// `python/export_builtin.py`, which rebuilds [`Parts::Built`] as TorchScript.
 pub const EXPORT_BUILTIN_PY: &str = EXPORT_BUILTIN;
 

@@ -30,7 +30,9 @@ pub struct ModelOptions {
 
 /// One layer's trainable parameters: its name and (parameter name, tensor) pairs.
 pub struct ParameterGroup {
+    /// The layer's name (`features.0`, `head.2`).
     pub layer: String,
+    /// Its parameters: (name, tensor), the tensors shared with the model.
     pub parameters: Vec<(String, Tensor)>,
 }
 
@@ -81,7 +83,7 @@ pub trait SplitModel {
         None
     }
     /// SHA-256 of the file the weights came from (a TorchScript file, loaded safetensors), if
-    /// any; [`fingerprint`] hashes the parameters otherwise.
+    /// any; blindspot hashes the parameters otherwise.
     fn sha256(&self) -> Option<String> {
         None
     }

@@ -92,6 +92,7 @@ impl TorchScriptModel {
         })
     }
 
+    #[cfg(feature = "internals")]
     pub fn module(&self) -> &CModule {
         &self.module
     }

@@ -121,6 +121,7 @@ impl VggConfig {
         (c, h, w)
     }
 
+    #[cfg(feature = "internals")]
     /// Floating-point operations of one forward pass of one image (2 per multiply–add of the
     /// convolutions and dense layers; pools, ReLUs and BatchNorm are not counted): what bounds
     /// the perturbation methods, which run the model once per channel.
@@ -269,6 +270,7 @@ impl Vgg {
         }
     }
 
+    #[cfg(feature = "internals")]
     /// The largest |weight| of the first dense layer on dead feature rows (0 for an intact wall),
     /// or None for a model without a wall.
     pub fn wall_weight_max(&self) -> Option<f64> {

@@ -75,6 +75,7 @@ impl Walled {
         Walled { inner, rows }
     }
 
+    #[cfg(feature = "internals")]
     /// The model inside the wall.
     pub fn inner(&self) -> &dyn SplitModel {
         self.inner.as_ref()
@@ -204,6 +205,7 @@ impl Certificate {
         Tensor::from_slice(&self.blind).view([self.height, self.width])
     }
 
+    #[cfg(feature = "internals")]
     /// A certificate for exactly the given rows (for reports built from a known, certified wall).
     pub fn from_rows(height: i64, width: i64, rows: RowRange, method: String) -> Self {
         let dead = rows.clipped(height);

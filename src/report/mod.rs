@@ -11,7 +11,7 @@ pub mod markdown;
 pub mod reliability;
 pub mod table;
 
-pub use crate::check::outcome::{CheckRun, Report, SCHEMA};
+pub use crate::check::outcome::{Report, SCHEMA};
 
 use crate::check::wall::WallCheck;
 use crate::check::{Check, CheckResult, Gallery};
@@ -85,8 +85,13 @@ pub fn badge_stems(report: &Report) -> Vec<String> {
 }
 
 /// Writes report.json, report.md, report.html, junit.xml, badges/ and figures/ (the charts and,
-/// with the first wall check's `gallery`, Figure 1) into `dir`; badges named by [`badge_stems`].
-pub fn write_dir(report: &Report, gallery: Option<&Gallery>, dir: &Path) -> Result<Vec<PathBuf>> {
+/// with the first wall check's `gallery`, Figure 1) into `dir`, each file written whole or not at
+/// all; returns the files written.
+pub fn write_report(
+    report: &Report,
+    gallery: Option<&Gallery>,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
     let stems = badge_stems(report);
     let mut written = Vec::new();
     let mut put = |name: String, text: String| -> Result<()> {

@@ -7,7 +7,7 @@ pub mod presets;
 use crate::data::synth::{StackSynth, SynthConfig};
 use crate::error::{Error, Result};
 use crate::model::vgg::{Vgg, VggConfig};
-use crate::progress::Progress;
+use crate::progress::ProgressSink;
 use crate::seed::{streams, Seeds};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -113,7 +113,7 @@ pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, 
     let batches_per_epoch = (n + config.batch_size - 1) / config.batch_size;
     let mut order: Vec<i64> = (0..n).collect();
     let mut rng = shuffling.rng();
-    let mut progress = Progress::new(
+    let mut progress = ProgressSink::from_env().start(
         format!("training {label}"),
         (config.max_epochs * batches_per_epoch) as u64,
     );

@@ -2,7 +2,7 @@
 //! cam = Σ_k w_k A_k. A new CAM method written outside blindspot, against its public trait.
 //! Every weight is non-negative, so whatever the activations hold behind a wall shows up in the
 //! map: the wall check should catch it.
-use blindspot::cam::{weighted_sum, CamContext, CamMethod};
+use blindspot::{weighted_sum, CamContext, CamMethod};
 use tch::{Kind, Tensor};
 
 pub struct AbsGradCam;

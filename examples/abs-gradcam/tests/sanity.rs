@@ -1,7 +1,6 @@
 //! The gate: `cargo test -p abs-gradcam` runs one trial per check of tests/gate.toml.
 use abs_gradcam::AbsGradCam;
-use blindspot::check::Verdict;
-use blindspot::harness::SanityHarness;
+use blindspot::{SanityHarness, Verdict};
 
 fn main() {
     SanityHarness::new(AbsGradCam)

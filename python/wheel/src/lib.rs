@@ -52,7 +52,7 @@ fn python_methods(
     let mut methods: Vec<Box<dyn CamMethod>> = Vec::new();
     let mut failures = Vec::new();
     for (name, title, callable, sign_ambiguous) in specs {
-        let builtin = blindspot::cam::builtin_methods()
+        let builtin = blindspot::cam::builtin_methods(&blindspot::Seeds::new(0))
             .iter()
             .any(|m| m.name().eq_ignore_ascii_case(&name));
         if builtin {
@@ -244,7 +244,7 @@ fn synthetic(py: Python<'_>, n: i64, seed: u64, size: i64) -> PyResult<PyTensor>
 /// The built-in methods: (name, title, summary) each.
 #[pyfunction]
 fn methods() -> Vec<(String, String, String)> {
-    blindspot::cam::builtin_methods()
+    blindspot::cam::builtin_methods(&blindspot::Seeds::new(0))
         .iter()
         .map(|m| (m.name().into(), m.title().into(), m.summary().into()))
         .collect()

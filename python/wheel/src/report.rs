@@ -325,7 +325,7 @@ impl PyReport {
     fn write(&self, dir: std::path::PathBuf) -> PyResult<Vec<std::path::PathBuf>> {
         let written = (|| {
             let staged = blindspot::io::StagedDir::begin(&dir)?;
-            let files = blindspot::report::write_dir(
+            let files = blindspot::report::write_report(
                 &self.run.report,
                 self.run.galleries.first(),
                 staged.path(),

@@ -25,29 +25,17 @@ const TAU: f64 = 1.0;
 /// Architectures drawn for one case before giving up on it.
 const ATTEMPTS: u64 = 20;
 
-fn cases() -> usize {
-    CASES
-}
-fn draws() -> usize {
-    DRAWS
-}
-fn tau() -> f64 {
-    TAU
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct PropPositivityCheck {
     /// Random walled architectures to draw.
     #[arg(long, default_value_t = CASES)]
-    #[serde(default = "cases")]
     pub cases: usize,
     /// Weight draws per architecture.
     #[arg(long, default_value_t = DRAWS)]
-    #[serde(default = "draws")]
     pub draws: usize,
     /// Scale of the Gaussian weights: N(0, τ²/fan-in).
     #[arg(long, default_value_t = TAU)]
-    #[serde(default = "tau")]
     pub tau: f64,
     /// A file of counterexamples: replayed first, and the new ones appended.
     #[arg(long)]
@@ -114,7 +102,12 @@ fn all_zero(values: &[f64]) -> bool {
 
 impl Default for PropPositivityCheck {
     fn default() -> Self {
-        serde_json::from_value(serde_json::json!({})).expect("every field has a default")
+        PropPositivityCheck {
+            cases: CASES,
+            draws: DRAWS,
+            tau: TAU,
+            regressions: Default::default(),
+        }
     }
 }
 

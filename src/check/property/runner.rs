@@ -128,7 +128,7 @@ pub fn cases<P: Property>(property: &P, seed: u64) -> Result<Vec<CaseId>> {
 fn fixed<P: Property>(property: &P) -> Result<Option<Box<dyn CamMethod>>> {
     property
         .fixed_method()
-        .map(crate::cam::method_by_name)
+        .map(|n| crate::cam::method_named(n, &crate::seed::Seeds::new(0)))
         .transpose()
 }
 
@@ -163,7 +163,7 @@ pub fn run_units<P: Property>(
         true => format!("{} on {} cases", P::NAME, all.len()),
         false => format!("{} on {} of its {} cases", P::NAME, units.len(), all.len()),
     };
-    let mut progress = Progress::new(label, units.len() as u64);
+    let mut progress = ctx.progress(label, units.len() as u64);
     let mut records = Vec::new();
     for &unit in units {
         let case = all.get(unit).ok_or_else(|| {

@@ -13,7 +13,7 @@ use crate::check::theorem::{bound_readings, closed_form, TheoremCheck};
 use crate::check::{Check, CheckContext, Outcome};
 use crate::error::Result;
 use crate::model::rcnn::RcnnConfig;
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressSink};
 use crate::seed::streams;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -25,36 +25,20 @@ const MAX_DRAWS: i64 = 20_000;
 /// Largest V·h·w of a drawn geometry.
 const MAX_ELEMENTS: i64 = 1_000_000;
 
-fn cases() -> usize {
-    CASES
-}
-fn relative_half_width() -> f64 {
-    RELATIVE_HALF_WIDTH
-}
-fn min_draws() -> i64 {
-    MIN_DRAWS
-}
-fn max_draws() -> i64 {
-    MAX_DRAWS
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct PropTheoremCheck {
     /// Random geometries to draw.
     #[arg(long, default_value_t = CASES)]
-    #[serde(default = "cases")]
     pub cases: usize,
     /// Precision target: the 95% half-width relative to the estimate.
     #[arg(long, default_value_t = RELATIVE_HALF_WIDTH)]
-    #[serde(default = "relative_half_width")]
     pub relative_half_width: f64,
     /// Draws per geometry at least.
     #[arg(long, default_value_t = MIN_DRAWS)]
-    #[serde(default = "min_draws")]
     pub min_draws: i64,
     /// Draws per geometry at most.
     #[arg(long, default_value_t = MAX_DRAWS)]
-    #[serde(default = "max_draws")]
     pub max_draws: i64,
 }
 
@@ -145,7 +129,12 @@ pub fn boundary(config: &RcnnConfig, reading: usize, upper: i64) -> Option<i64> 
 
 impl Default for PropTheoremCheck {
     fn default() -> Self {
-        serde_json::from_value(serde_json::json!({})).expect("every field has a default")
+        PropTheoremCheck {
+            cases: CASES,
+            relative_half_width: RELATIVE_HALF_WIDTH,
+            min_draws: MIN_DRAWS,
+            max_draws: MAX_DRAWS,
+        }
     }
 }
 
@@ -159,7 +148,7 @@ impl PropTheoremCheck {
     ) -> Result<(Geometry, crate::check::CheckResult)> {
         let g = draw_geometry(case);
         let stream = case.stream(streams::PROP_THEOREM);
-        let mut progress = Progress::new(format!("replay {}", case.encode()), 0);
+        let mut progress = ProgressSink::from_env().start(format!("replay {}", case.encode()), 0);
         let r = self.monte_carlo().measure(
             &g.config,
             g.input_scale,

@@ -40,29 +40,17 @@ const IMAGES: i64 = 4;
 /// Candidates a shrink may evaluate in all.
 const SHRINK_EVALUATIONS: usize = 200;
 
-fn cases() -> usize {
-    CASES
-}
-fn tau() -> f64 {
-    TAU
-}
-fn shrink_steps() -> usize {
-    SHRINK_STEPS
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct PropWallCheck {
     /// Random walled networks to draw.
     #[arg(long, default_value_t = CASES)]
-    #[serde(default = "cases")]
     pub cases: usize,
     /// Scale of the Gaussian weights: N(0, τ²/fan-in).
     #[arg(long, default_value_t = TAU)]
-    #[serde(default = "tau")]
     pub tau: f64,
     /// Most simplifications a shrink may take.
     #[arg(long, default_value_t = SHRINK_STEPS)]
-    #[serde(default = "shrink_steps")]
     pub max_shrink_steps: usize,
     /// A file of counterexamples: replayed first, and the new ones appended.
     #[arg(long)]
@@ -72,7 +60,12 @@ pub struct PropWallCheck {
 
 impl Default for PropWallCheck {
     fn default() -> Self {
-        serde_json::from_value(serde_json::json!({})).expect("every field has a default")
+        PropWallCheck {
+            cases: CASES,
+            tau: TAU,
+            max_shrink_steps: SHRINK_STEPS,
+            regressions: Default::default(),
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use crate::model::init::Init;
 use crate::model::rcnn::RcnnConfig;
 use crate::progress::Progress;
 use crate::seed::{streams, Stream};
-pub use sampler::LOOK;
+
 use sampler::{chunk_draws, patch_norms, Sampler, StoppingRule};
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::ln_gamma;
@@ -97,81 +97,38 @@ const MIN_DRAWS: i64 = 512;
 const MAX_DRAWS: i64 = 200_000;
 const SCALING_FILTERS: i64 = 512;
 
-fn filters() -> Vec<i64> {
-    FILTERS.to_vec()
-}
-fn kernel() -> i64 {
-    KERNEL
-}
-fn size() -> i64 {
-    SIZE
-}
-fn tau() -> f64 {
-    TAU
-}
-fn one() -> f64 {
-    ONE
-}
-fn class() -> ClassChoice {
-    ClassChoice::Fixed
-}
-fn estimator() -> Estimator {
-    Estimator::ControlVariate
-}
-fn relative_half_width() -> f64 {
-    RELATIVE_HALF_WIDTH
-}
-fn min_draws() -> i64 {
-    MIN_DRAWS
-}
-fn max_draws() -> i64 {
-    MAX_DRAWS
-}
-fn scaling_filters() -> i64 {
-    SCALING_FILTERS
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct TheoremCheck {
     /// Numbers of filters V, one configuration each.
     #[arg(long, value_delimiter = ',', default_values_t = FILTERS)]
-    #[serde(default = "filters")]
     pub filters: Vec<i64>,
     /// Convolution kernel side k.
     #[arg(long, default_value_t = KERNEL)]
-    #[serde(default = "kernel")]
     pub kernel: i64,
     /// Input height and width (29 in the authors' notebook).
     #[arg(long, default_value_t = SIZE)]
-    #[serde(default = "size")]
     pub size: i64,
     /// Standard deviation τ of the Gaussian weights.
     #[arg(long, default_value_t = TAU)]
-    #[serde(default = "tau")]
     pub tau: f64,
     /// Multiplies the input image, hence every ‖m‖.
     #[arg(long, default_value_t = ONE)]
-    #[serde(default = "one")]
     pub input_scale: f64,
     /// The explained class: a fixed class (the theorem) or the argmax of 10 logits.
     #[arg(long, value_enum, default_value_t = ClassChoice::Fixed)]
-    #[serde(default = "class")]
     pub class: ClassChoice,
     /// The Monte Carlo statistic (control-variate needs a fixed class).
     #[arg(long, value_enum, default_value_t = Estimator::ControlVariate)]
-    #[serde(default = "estimator")]
     pub estimator: Estimator,
     /// Draw until the half-width of the estimate's 95% interval is below this fraction of it.
     #[arg(long, default_value_t = RELATIVE_HALF_WIDTH)]
-    #[serde(default = "relative_half_width")]
     pub relative_half_width: f64,
     /// Draws per configuration at least.
     #[arg(long, default_value_t = MIN_DRAWS)]
-    #[serde(default = "min_draws")]
     pub min_draws: i64,
     /// Draws per configuration at most.
     #[arg(long, default_value_t = MAX_DRAWS)]
-    #[serde(default = "max_draws")]
     pub max_draws: i64,
     /// Exactly this many draws per configuration (overrides min_draws and max_draws).
     #[arg(long)]
@@ -179,22 +136,34 @@ pub struct TheoremCheck {
     pub draws: Option<i64>,
     /// Multiplies the closed form before comparing (1 = the true value; a control uses 1.1).
     #[arg(long, default_value_t = ONE)]
-    #[serde(default = "one")]
     pub closed_form_factor: f64,
     /// Extra configurations that show the scaling: (τ, input scale) pairs at V =
     /// scaling_filters, written TAU:SCALE.
     #[arg(long, value_delimiter = ',', value_parser = parse_scaling)]
-    #[serde(default)]
     pub scaling: Vec<Scaling>,
     /// V of the scaling configurations.
     #[arg(long, default_value_t = SCALING_FILTERS)]
-    #[serde(default = "scaling_filters")]
     pub scaling_filters: i64,
 }
 
 impl Default for TheoremCheck {
     fn default() -> Self {
-        serde_json::from_value(serde_json::json!({})).expect("every field has a default")
+        TheoremCheck {
+            filters: FILTERS.to_vec(),
+            kernel: KERNEL,
+            size: SIZE,
+            tau: TAU,
+            input_scale: ONE,
+            class: ClassChoice::Fixed,
+            estimator: Estimator::ControlVariate,
+            relative_half_width: RELATIVE_HALF_WIDTH,
+            min_draws: MIN_DRAWS,
+            max_draws: MAX_DRAWS,
+            draws: Default::default(),
+            closed_form_factor: ONE,
+            scaling: Default::default(),
+            scaling_filters: SCALING_FILTERS,
+        }
     }
 }
 
@@ -724,7 +693,7 @@ impl Check for TheoremCheck {
         units: &[usize],
     ) -> Result<Vec<serde_json::Value>> {
         let configs = self.sweep();
-        let mut progress = Progress::new("theorem Monte Carlo", units.len() as u64);
+        let mut progress = ctx.progress("theorem Monte Carlo", units.len() as u64);
         let mut found = Vec::new();
         for &unit in units {
             let &(v, tau, scale) = configs.get(unit).ok_or_else(|| unit_error(unit))?;
