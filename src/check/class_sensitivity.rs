@@ -36,7 +36,7 @@ pub struct ClassSensitivityCheck {
 impl Default for ClassSensitivityCheck {
     fn default() -> Self {
         ClassSensitivityCheck {
-            subject: Default::default(),
+            subject: Subject::default(),
             threshold: THRESHOLD,
         }
     }

@@ -40,9 +40,9 @@ pub struct DataRandomizationCheck {
 impl Default for DataRandomizationCheck {
     fn default() -> Self {
         DataRandomizationCheck {
-            subject: Default::default(),
+            subject: Subject::default(),
             random_labels_model: RANDOM_LABELS_MODEL.into(),
-            random_labels_weights: Default::default(),
+            random_labels_weights: None,
             threshold: THRESHOLD,
         }
     }

@@ -56,7 +56,7 @@ pub struct EfficientMprtCheck {
 impl Default for EfficientMprtCheck {
     fn default() -> Self {
         EfficientMprtCheck {
-            subject: Default::default(),
+            subject: Subject::default(),
             distribution: Distribution::Gaussian,
             bins: BINS,
             threshold: THRESHOLD,

@@ -45,7 +45,7 @@ pub struct InputInvarianceCheck {
 impl Default for InputInvarianceCheck {
     fn default() -> Self {
         InputInvarianceCheck {
-            subject: Default::default(),
+            subject: Subject::default(),
             shift: SHIFT,
             tolerance: TOLERANCE,
         }

@@ -236,12 +236,12 @@ pub struct RandomizationCheck {
 impl Default for RandomizationCheck {
     fn default() -> Self {
         RandomizationCheck {
-            subject: Default::default(),
+            subject: Subject::default(),
             mode: Mode::Cascading,
             distribution: Distribution::Gaussian,
             threshold: THRESHOLD,
             draws: DRAWS,
-            layers: Default::default(),
+            layers: None,
         }
     }
 }

@@ -36,7 +36,7 @@ pub struct SmoothMprtCheck {
 impl Default for SmoothMprtCheck {
     fn default() -> Self {
         SmoothMprtCheck {
-            randomization: Default::default(),
+            randomization: RandomizationCheck::default(),
             samples: SAMPLES,
             noise: NOISE,
         }

@@ -74,9 +74,9 @@ pub struct WallCheck {
 impl Default for WallCheck {
     fn default() -> Self {
         WallCheck {
-            subject: Default::default(),
-            baseline: Default::default(),
-            baseline_weights: Default::default(),
+            subject: Subject::default(),
+            baseline: None,
+            baseline_weights: None,
             threshold: THRESHOLD,
         }
     }

@@ -13,6 +13,10 @@ use anyhow::{Context, Result};
 use clap::{Args, FromArgMatches};
 use std::path::PathBuf;
 
+/// The one default error rate ([`crate::check::FAMILY_WISE_ERROR`]) as clap's default text.
+static DEFAULT_ALPHA: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| crate::check::FAMILY_WISE_ERROR.to_string());
+
 // Options every check takes besides its own. (A plain comment: a doc comment here would become
 // the `about` of every check's subcommand when `augment_args` adds these options.)
 #[derive(Args, Clone)]
@@ -116,7 +120,7 @@ pub fn prop_command(registry: &Registry) -> clap::Command {
             clap::Arg::new("alpha")
                 .long("alpha")
                 .value_parser(clap::value_parser!(f64))
-                .default_value("0.01")
+                .default_value(DEFAULT_ALPHA.as_str())
                 .help("error rate of a sampled property's decision (theorem, positivity)"),
         );
     clap::Command::new("prop")

@@ -106,7 +106,7 @@ impl Default for PropPositivityCheck {
             cases: CASES,
             draws: DRAWS,
             tau: TAU,
-            regressions: Default::default(),
+            regressions: None,
         }
     }
 }

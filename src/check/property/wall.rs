@@ -64,7 +64,7 @@ impl Default for PropWallCheck {
             cases: CASES,
             tau: TAU,
             max_shrink_steps: SHRINK_STEPS,
-            regressions: Default::default(),
+            regressions: None,
         }
     }
 }

@@ -159,9 +159,9 @@ impl Default for TheoremCheck {
             relative_half_width: RELATIVE_HALF_WIDTH,
             min_draws: MIN_DRAWS,
             max_draws: MAX_DRAWS,
-            draws: Default::default(),
+            draws: None,
             closed_form_factor: ONE,
-            scaling: Default::default(),
+            scaling: Vec::new(),
             scaling_filters: SCALING_FILTERS,
         }
     }
