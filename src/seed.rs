@@ -50,8 +50,8 @@ pub mod streams {
     /// Model seed: the label permutation of a random-label model.
     pub const TRAIN_PERMUTATION: &str = "train/permutation";
 
-    #[cfg(feature = "internals")]
     /// Every name above, for the test that they stay distinct and for the docs.
+    #[cfg(feature = "internals")]
     pub const ALL: [&str; 15] = [
         DATA,
         CERTIFY,

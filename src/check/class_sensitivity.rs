@@ -62,11 +62,12 @@ pub struct ClassSensitivityDetail {
 }
 
 impl ClassSensitivityCheck {
+    /// The check with its default parameters on `subject`.
     #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         ClassSensitivityCheck {
             subject,
-            threshold: THRESHOLD,
+            ..Self::default()
         }
     }
 }

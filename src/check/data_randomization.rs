@@ -66,13 +66,12 @@ pub struct DataRandomizationDetail {
 }
 
 impl DataRandomizationCheck {
+    /// The check with its default parameters on `subject`.
     #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         DataRandomizationCheck {
             subject,
-            random_labels_model: RANDOM_LABELS_MODEL.into(),
-            random_labels_weights: None,
-            threshold: THRESHOLD,
+            ..Self::default()
         }
     }
 }

@@ -117,14 +117,12 @@ pub fn entropies(maps: &Tensor, bins: i64) -> Tensor {
 }
 
 impl EfficientMprtCheck {
+    /// The check with its default parameters on `subject`.
     #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         EfficientMprtCheck {
             subject,
-            distribution: Distribution::Gaussian,
-            bins: BINS,
-            threshold: THRESHOLD,
-            draws: DRAWS,
+            ..Self::default()
         }
     }
 

@@ -75,12 +75,12 @@ pub struct InputInvarianceDetail {
 }
 
 impl InputInvarianceCheck {
+    /// The check with its default parameters on `subject`.
     #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         InputInvarianceCheck {
             subject,
-            shift: SHIFT,
-            tolerance: TOLERANCE,
+            ..Self::default()
         }
     }
 }

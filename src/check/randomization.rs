@@ -316,15 +316,12 @@ fn explain_all(
 }
 
 impl RandomizationCheck {
+    /// The check with its default parameters on `subject`.
     #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         RandomizationCheck {
             subject,
-            mode: Mode::Cascading,
-            distribution: Distribution::Gaussian,
-            threshold: THRESHOLD,
-            draws: DRAWS,
-            layers: None,
+            ..Self::default()
         }
     }
 

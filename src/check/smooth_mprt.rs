@@ -44,24 +44,24 @@ impl Default for SmoothMprtCheck {
 }
 
 impl SmoothMprtCheck {
+    /// The check with its default parameters on `subject`.
     #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         SmoothMprtCheck {
             randomization: RandomizationCheck::new(subject),
-            samples: SAMPLES,
-            noise: NOISE,
+            ..Self::default()
         }
     }
 
-    #[cfg(feature = "internals")]
     /// The same check with another layer order.
+    #[cfg(feature = "internals")]
     pub fn with_mode(mut self, mode: super::randomization::Mode) -> Self {
         self.randomization.mode = mode;
         self
     }
 
-    #[cfg(feature = "internals")]
     /// The same check with another distribution of the replacement weights.
+    #[cfg(feature = "internals")]
     pub fn with_distribution(mut self, distribution: super::randomization::Distribution) -> Self {
         self.randomization.distribution = distribution;
         self

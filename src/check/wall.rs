@@ -152,13 +152,12 @@ pub fn feature_region(input_region: &Tensor, h: i64, w: i64) -> Tensor {
 }
 
 impl WallCheck {
+    /// The check with its default parameters on `subject`.
     #[cfg(feature = "internals")]
     pub fn new(subject: Subject) -> Self {
         WallCheck {
             subject,
-            baseline: None,
-            baseline_weights: None,
-            threshold: THRESHOLD,
+            ..Self::default()
         }
     }
 

@@ -39,8 +39,8 @@ pub enum Parts<'a> {
     },
 }
 
-#[cfg(feature = "internals")]
 /// `python/export_builtin.py`, which rebuilds [`Parts::Built`] as TorchScript.
+#[cfg(feature = "internals")]
 pub const EXPORT_BUILTIN_PY: &str = EXPORT_BUILTIN;
 
 /// The parts of `model`; `example` is a valid input batch (it sizes post-hoc walls).

@@ -264,15 +264,15 @@ impl RcnnDraws {
         }
     }
 
-    #[cfg(feature = "internals")]
     /// The conv filters [D, V, C·k·k] and the live dense weights [D, K, V·live·w'] of every draw.
+    #[cfg(feature = "internals")]
     pub fn weights(&self) -> (&Tensor, &Tensor) {
         (&self.conv, &self.dense)
     }
 
-    #[cfg(feature = "internals")]
     /// The same D draws as D separate [`Rcnn`] models (full dense matrices with zero masked
     /// columns): the reference the batched model is tested against.
+    #[cfg(feature = "internals")]
     pub fn unbatched(&self) -> Vec<Rcnn> {
         let c = &self.config;
         let (hp, wp) = c.pooled_size();

@@ -121,10 +121,10 @@ impl VggConfig {
         (c, h, w)
     }
 
-    #[cfg(feature = "internals")]
     /// Floating-point operations of one forward pass of one image (2 per multiply–add of the
     /// convolutions and dense layers; pools, ReLUs and BatchNorm are not counted): what bounds
     /// the perturbation methods, which run the model once per channel.
+    #[cfg(feature = "internals")]
     pub fn forward_flops(&self) -> f64 {
         let (mut c, mut h, mut w) = (self.in_channels, self.height, self.width);
         let mut flops = 0.0;
@@ -270,9 +270,9 @@ impl Vgg {
         }
     }
 
-    #[cfg(feature = "internals")]
     /// The largest |weight| of the first dense layer on dead feature rows (0 for an intact wall),
     /// or None for a model without a wall.
+    #[cfg(feature = "internals")]
     pub fn wall_weight_max(&self) -> Option<f64> {
         self.mask.as_ref().map(|mask| {
             let dead = mask.ones_like() - mask;

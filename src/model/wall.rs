@@ -75,8 +75,8 @@ impl Walled {
         Walled { inner, rows }
     }
 
-    #[cfg(feature = "internals")]
     /// The model inside the wall.
+    #[cfg(feature = "internals")]
     pub fn inner(&self) -> &dyn SplitModel {
         self.inner.as_ref()
     }
@@ -205,8 +205,8 @@ impl Certificate {
         Tensor::from_slice(&self.blind).view([self.height, self.width])
     }
 
-    #[cfg(feature = "internals")]
     /// A certificate for exactly the given rows (for reports built from a known, certified wall).
+    #[cfg(feature = "internals")]
     pub fn from_rows(height: i64, width: i64, rows: RowRange, method: String) -> Self {
         let dead = rows.clipped(height);
         let blind = (0..height * width)
