@@ -497,10 +497,9 @@ fn method_coverage() -> TestResult {
         .iter()
         .filter_map(|m| m.as_str())
         .collect();
-    let referenced: Vec<&str> = methods
-        .iter()
-        .filter(|m| m.reference().is_some())
-        .map(|m| m.name())
+    let referenced: Vec<String> = crate::common::reference_methods()
+        .into_iter()
+        .map(|(name, _)| name)
         .collect();
     ensure(fixtures == referenced, || {
         format!(

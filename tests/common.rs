@@ -14,10 +14,10 @@ pub fn set_arguments(args: &libtest_mimic::Arguments) {
     let _ = ARGUMENTS.set(args.clone());
 }
 
-/// Whether any of the trials `names` passes the command line's filter and `--skip`s (as
-/// libtest-mimic matches them): a module probes for a tool (Python, Slurm) only then, so that a
+/// Whether any of `trials` passes the command line's filter and `--skip`s (as libtest-mimic
+/// matches their names): a module probes for a tool (Python, Slurm) only then, so that a
 /// filtered run does not wait for the probe.
-pub fn wanted_any(names: &[&str]) -> bool {
+pub fn wanted(trials: &[libtest_mimic::Trial]) -> bool {
     let Some(args) = ARGUMENTS.get() else {
         return true;
     };
@@ -25,7 +25,7 @@ pub fn wanted_any(names: &[&str]) -> bool {
         true => name == pattern,
         false => name.contains(pattern),
     };
-    names.iter().any(|name| {
+    trials.iter().map(|t| t.name()).any(|name| {
         args.filter.as_deref().is_none_or(|f| matches(name, f))
             && !args.skip.iter().any(|s| matches(name, s))
     })
@@ -33,7 +33,7 @@ pub fn wanted_any(names: &[&str]) -> bool {
 
 /// `trial`, ignored when no Python with torch is found (probed only when the trial is to run).
 pub fn needs_python(trial: libtest_mimic::Trial) -> libtest_mimic::Trial {
-    let missing = wanted_any(&[trial.name()]) && crate::python::python().is_none();
+    let missing = wanted(std::slice::from_ref(&trial)) && crate::python::python().is_none();
     trial.with_ignored_flag(missing)
 }
 

@@ -33,13 +33,27 @@ fn captum_python() -> Option<std::path::PathBuf> {
 }
 
 pub fn trials() -> Vec<Trial> {
+    let captum = crate::common::slow(
+        "external::captum_adapter_matches_builtin_maps",
+        captum_parity,
+    );
+    let with_python = vec![
+        crate::common::slow(
+            "external::pytorch_grad_cam_adapter_matches_builtin_wall_mu",
+            adapter_parity,
+        ),
+        crate::common::slow(
+            "external::sharded_suite_with_an_external_method_merges",
+            sharded_external,
+        ),
+        crate::common::slow(
+            "external::exported_builtin_and_walled_models_reproduce_logits",
+            export_round_trip,
+        ),
+    ];
     // Importing torch takes seconds: probe only when a Python trial is to run.
-    let wanted = crate::common::wanted_any(&[
-        "slow::external::captum_adapter_matches_builtin_maps",
-        "slow::external::pytorch_grad_cam_adapter_matches_builtin_wall_mu",
-        "slow::external::sharded_suite_with_an_external_method_merges",
-        "slow::external::exported_builtin_and_walled_models_reproduce_logits",
-    ]);
+    let wanted =
+        crate::common::wanted(&with_python) || crate::common::wanted(std::slice::from_ref(&captum));
     let available = wanted && python().is_some();
     let with_captum = available && captum_python().is_some();
     if available && !with_captum {
@@ -48,27 +62,13 @@ pub fn trials() -> Vec<Trial> {
              python/requirements.txt); the captum adapter trial is ignored"
         );
     }
-    vec![
-        crate::common::slow(
-            "external::captum_adapter_matches_builtin_maps",
-            captum_parity,
-        )
-        .with_ignored_flag(!with_captum),
-        crate::common::slow(
-            "external::pytorch_grad_cam_adapter_matches_builtin_wall_mu",
-            adapter_parity,
-        )
-        .with_ignored_flag(!available),
-        crate::common::slow(
-            "external::sharded_suite_with_an_external_method_merges",
-            sharded_external,
-        )
-        .with_ignored_flag(!available),
-        crate::common::slow(
-            "external::exported_builtin_and_walled_models_reproduce_logits",
-            export_round_trip,
-        )
-        .with_ignored_flag(!available),
+    let mut trials = vec![captum.with_ignored_flag(!with_captum)];
+    trials.extend(
+        with_python
+            .into_iter()
+            .map(|t| t.with_ignored_flag(!available)),
+    );
+    trials.extend([
         Trial::test("external::failing_command_is_an_error", || {
             expect_error("exit 3", 30.0, "failed")
         }),
@@ -90,7 +90,8 @@ pub fn trials() -> Vec<Trial> {
                 "expected float32 [4, 32, 32]",
             )
         }),
-    ]
+    ]);
+    trials
 }
 
 fn expect_error(command: &str, timeout: f64, expected: &str) -> TestResult {

@@ -36,13 +36,16 @@ fn probe() -> Option<PathBuf> {
 }
 
 pub fn trials() -> Vec<Trial> {
-    let names = [
-        "slow::python::export_torchvision_resnet18",
-        "slow::python::paper_checkpoint_conversion_loads_into_vgg16_masked",
-        "slow::python::resnet18_walls_need_tall_inputs",
+    let trials = vec![
+        crate::common::slow("python::export_torchvision_resnet18", export_resnet18),
+        crate::common::slow(
+            "python::paper_checkpoint_conversion_loads_into_vgg16_masked",
+            convert_checkpoint,
+        ),
+        crate::common::slow("python::resnet18_walls_need_tall_inputs", resnet18_walls),
     ];
     // Importing torch takes seconds: probe only when a Python trial is to run.
-    let wanted = crate::common::wanted_any(&names);
+    let wanted = crate::common::wanted(&trials);
     let available = wanted && python().is_some();
     if wanted && !available {
         eprintln!(
@@ -50,17 +53,10 @@ pub fn trials() -> Vec<Trial> {
              python trials are ignored"
         );
     }
-    vec![
-        crate::common::slow("python::export_torchvision_resnet18", export_resnet18)
-            .with_ignored_flag(!available),
-        crate::common::slow(
-            "python::paper_checkpoint_conversion_loads_into_vgg16_masked",
-            convert_checkpoint,
-        )
-        .with_ignored_flag(!available),
-        crate::common::slow("python::resnet18_walls_need_tall_inputs", resnet18_walls)
-            .with_ignored_flag(!available),
-    ]
+    trials
+        .into_iter()
+        .map(|t| t.with_ignored_flag(!available))
+        .collect()
 }
 
 /// docs/models.md's table of walls on ResNet-18 at 224×224: at layer4 only the wall over six of
