@@ -77,6 +77,10 @@ pub fn trials() -> Vec<Trial> {
             "reports::shard_from_slurm_kubernetes_or_flag",
             shard_sources,
         ),
+        Trial::test(
+            "reports::numbers_never_print_a_negative_zero",
+            negative_zero,
+        ),
         Trial::test("reports::markdown_junit_badges", || {
             let report = suite().run(Device::Cpu, None)?.report;
             let md = markdown::render(&report, &[]);
@@ -415,4 +419,41 @@ max_draws = 64
     ensure(err.to_string().contains("other parameters"), || {
         err.to_string()
     })
+}
+
+/// A value that rounds to zero prints as `0.000`, never `-0.000` (an exact -0.0, or a tiny
+/// negative bound on one machine and a tiny positive one on another, issue 35); everything else
+/// prints as Rust's fixed-point formatting does.
+fn negative_zero() -> crate::common::TestResult {
+    use blindspot::io::number::{fixed, pct, Fixed};
+    let cases = [
+        (fixed(-4e-8, 3), "0.000"),
+        (fixed(-0.0, 3), "0.000"),
+        (fixed(-0.000_499_9, 3), "0.000"),
+        (fixed(-0.000_500_1, 3), "-0.001"),
+        (fixed(0.0755, 2), "0.08"),
+        (fixed(-12.5, 0), "-12"),
+        (fixed(f64::NAN, 3), "NaN"),
+        (fixed(f64::NEG_INFINITY, 3), "-inf"),
+        (pct(-1e-7, 2), "0.00%"),
+        (pct(0.1234, 2), "12.34%"),
+        (
+            format!(
+                "{:>8}",
+                Fixed {
+                    value: -1e-9,
+                    decimals: 3
+                }
+            ),
+            "   0.000",
+        ),
+        (blindspot::report::charts::number(-0.0), "0"),
+        (blindspot::report::charts::number(-1.5e-3), "−0.001500"),
+    ];
+    for (got, want) in cases {
+        ensure(got == want, || {
+            format!("printed `{got}`, expected `{want}`")
+        })?;
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use super::stats::{judge_below, percent, Threshold};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
+use crate::io::number::fixed;
 use crate::seed::streams;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -156,22 +157,26 @@ impl Check for ClassSensitivityCheck {
                 (false, Verdict::Pass) => (
                     verdict,
                     format!(
-                        "mean SSIM = {:.3}: upper bound {:.3} < {t}",
-                        s.mean, s.ci_high
+                        "mean SSIM = {}: upper bound {} < {t}",
+                        fixed(s.mean, 3),
+                        fixed(s.ci_high, 3)
                     ),
                 ),
                 (false, Verdict::Fail) => (
                     verdict,
                     format!(
-                        "mean SSIM = {:.3}: lower bound {:.3} >= {t}",
-                        s.mean, s.ci_low
+                        "mean SSIM = {}: lower bound {} >= {t}",
+                        fixed(s.mean, 3),
+                        fixed(s.ci_low, 3)
                     ),
                 ),
                 (false, _) => (
                     verdict,
                     format!(
-                        "mean SSIM = {:.3}: bounds {:.3}..{:.3} straddle {t}",
-                        s.mean, s.ci_low, s.ci_high
+                        "mean SSIM = {}: bounds {}..{} straddle {t}",
+                        fixed(s.mean, 3),
+                        fixed(s.ci_low, 3),
+                        fixed(s.ci_high, 3)
                     ),
                 ),
             };

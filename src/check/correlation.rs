@@ -9,6 +9,7 @@
 //! a map that became constant kept none of the trained map's ordering — unless both maps are
 //! identical, which counts 1 (nothing changed). The count is reported (`undefined`).
 use super::similarity::Similarities;
+use crate::io::number::fixed;
 use super::stats::{judge_below_crossed, mean, percent, Crossed, Threshold};
 use super::{CheckResult, Findings, Verdict};
 use crate::cam::CamMethod;
@@ -107,11 +108,12 @@ impl Rule<'_> {
         let per_sample = design.per_image.iter().map(|&v| Some(v)).collect();
         let (verdict, s) = judge_below_crossed(&design, self.alpha, bar);
         let comparison = match verdict {
-            Verdict::Pass => format!("upper bound {:.3} < {threshold}", s.ci_high),
-            Verdict::Fail => format!("lower bound {:.3} >= {threshold}", s.ci_low),
+            Verdict::Pass => format!("upper bound {} < {threshold}", fixed(s.ci_high, 3)),
+            Verdict::Fail => format!("lower bound {} >= {threshold}", fixed(s.ci_low, 3)),
             _ => format!(
-                "bounds {:.3}..{:.3} straddle {threshold}",
-                s.ci_low, s.ci_high
+                "bounds {}..{} straddle {threshold}",
+                fixed(s.ci_low, 3),
+                fixed(s.ci_high, 3)
             ),
         };
         let over = match draws.len() {
@@ -124,8 +126,8 @@ impl Rule<'_> {
         };
         CheckResult {
             reason: format!(
-                "mean Spearman(abs) {what}{over} = {:.3}: {comparison}{constant}",
-                s.mean
+                "mean Spearman(abs) {what}{over} = {}: {comparison}{constant}",
+                fixed(s.mean, 3)
             ),
             statistic: format!("mean Spearman rank correlation of absolute maps {what}"),
             rule,

@@ -22,6 +22,7 @@ use super::stats::{judge_above_crossed, mean, percent, Crossed, Threshold};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
+use crate::io::number::fixed;
 use crate::seed::streams;
 use crate::SplitModel;
 use serde::{Deserialize, Serialize};
@@ -240,16 +241,20 @@ impl Check for EfficientMprtCheck {
             };
             let reason = match verdict {
                 Verdict::Pass => format!(
-                    "mean entropy rise{over} = {:.3}: lower bound {:.3} > {t}",
-                    s.mean, s.ci_low
+                    "mean entropy rise{over} = {}: lower bound {} > {t}",
+                    fixed(s.mean, 3),
+                    fixed(s.ci_low, 3)
                 ),
                 Verdict::Fail => format!(
-                    "mean entropy rise{over} = {:.3}: upper bound {:.3} <= {t}",
-                    s.mean, s.ci_high
+                    "mean entropy rise{over} = {}: upper bound {} <= {t}",
+                    fixed(s.mean, 3),
+                    fixed(s.ci_high, 3)
                 ),
                 _ => format!(
-                    "mean entropy rise{over} = {:.3}: bounds {:.3}..{:.3} straddle {t}",
-                    s.mean, s.ci_low, s.ci_high
+                    "mean entropy rise{over} = {}: bounds {}..{} straddle {t}",
+                    fixed(s.mean, 3),
+                    fixed(s.ci_low, 3),
+                    fixed(s.ci_high, 3)
                 ),
             };
             let detail = EfficientMprtDetail {

@@ -10,6 +10,7 @@
 //! it knows ([`Findings::get`]), e.g. the theorem charts read [`super::theorem::TheoremFindings`]
 //! fields, never string keys out of JSON.
 use super::{CheckResult, Verdict};
+use crate::io::number::{fixed, pct};
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -233,8 +234,8 @@ impl Findings {
         }
         let mean = result.summary.mean;
         match self.as_percent() {
-            true => format!("{:.1}% {}", 100.0 * mean, result.verdict),
-            false => format!("{mean:.2} {}", result.verdict),
+            true => format!("{} {}", pct(mean, 1), result.verdict),
+            false => format!("{} {}", fixed(mean, 2), result.verdict),
         }
     }
 
@@ -248,8 +249,8 @@ impl Findings {
         }
         let s = &result.summary;
         match self.as_percent() {
-            true => format!("{:.1} ± {:.1}%", 100.0 * s.mean, 100.0 * s.std),
-            false => format!("{:.2} ± {:.2}", s.mean, s.std),
+            true => format!("{} ± {}", fixed(100.0 * s.mean, 1), pct(s.std, 1)),
+            false => format!("{} ± {}", fixed(s.mean, 2), fixed(s.std, 2)),
         }
     }
 }

@@ -17,6 +17,7 @@ use super::stats::{judge_below, percent, Threshold};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
+use crate::io::number::fixed;
 use crate::model::shift::Shifted;
 use crate::model::SplitModel;
 use serde::{Deserialize, Serialize};
@@ -163,12 +164,16 @@ impl Check for InputInvarianceCheck {
                     "mean d = {:.2e}: upper bound {:.2e} <= {t}",
                     s.mean, s.ci_high
                 ),
-                Verdict::Fail => {
-                    format!("mean d = {:.3}: lower bound {:.3} > {t}", s.mean, s.ci_low)
-                }
+                Verdict::Fail => format!(
+                    "mean d = {}: lower bound {} > {t}",
+                    fixed(s.mean, 3),
+                    fixed(s.ci_low, 3)
+                ),
                 _ => format!(
-                    "mean d = {:.3}: bounds {:.3}..{:.3} straddle {t}",
-                    s.mean, s.ci_low, s.ci_high
+                    "mean d = {}: bounds {}..{} straddle {t}",
+                    fixed(s.mean, 3),
+                    fixed(s.ci_low, 3),
+                    fixed(s.ci_high, 3)
                 ),
             };
             let detail = InputInvarianceDetail {

@@ -15,6 +15,7 @@ use super::{CheckContext, CheckRun, DynCheck, Gallery, Outcome, Report, Signs, V
 use crate::cam::recorded::{MethodRecord, Recorded};
 use crate::cam::{CamMethod, Negated};
 use crate::error::Result;
+use crate::io::number::fixed;
 use std::rc::Rc;
 
 /// A finished run: the report and the pictures the checks offered.
@@ -100,8 +101,11 @@ impl Evaluations {
                 a.clone()
             };
             let note = format!(
-                "; judged on both signs: as computed {} (mean {:.4}), negated {} (mean {:.4})",
-                a.verdict, a.summary.mean, b.verdict, b.summary.mean
+                "; judged on both signs: as computed {} (mean {}), negated {} (mean {})",
+                a.verdict,
+                fixed(a.summary.mean, 4),
+                b.verdict,
+                fixed(b.summary.mean, 4)
             );
             let (method, title) = (a.method.clone(), a.title.clone());
             let merged = &mut outcome.results[computed];

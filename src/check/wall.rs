@@ -17,6 +17,7 @@ use super::{
 };
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
+use crate::io::number::pct;
 use crate::model::wall::{certify, Certificate, CertifyOptions};
 use crate::seed::streams;
 use serde::{Deserialize, Serialize};
@@ -216,16 +217,16 @@ impl WallCheck {
         };
         let t = 100.0 * self.threshold;
         let comparison = match verdict {
-            Verdict::Pass => format!("upper bound {:.2}% <= {t}%", 100.0 * s.ci_high),
-            Verdict::Fail => format!("lower bound {:.2}% > {t}%", 100.0 * s.ci_low),
+            Verdict::Pass => format!("upper bound {} <= {t}%", pct(s.ci_high, 2)),
+            Verdict::Fail => format!("lower bound {} > {t}%", pct(s.ci_low, 2)),
             _ => format!(
-                "bounds {:.2}%..{:.2}% straddle {t}%",
-                100.0 * s.ci_low,
-                100.0 * s.ci_high
+                "bounds {}..{} straddle {t}%",
+                pct(s.ci_low, 2),
+                pct(s.ci_high, 2)
             ),
         };
         CheckResult {
-            reason: format!("mean mu = {:.2}%: {comparison}{zero}", 100.0 * s.mean),
+            reason: format!("mean mu = {}: {comparison}{zero}", pct(s.mean, 2)),
             statistic,
             rule: self.rule(alpha),
             per_sample,

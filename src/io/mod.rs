@@ -2,6 +2,7 @@
 //! staged output folders (no file of an earlier run survives beside a new report).
 pub mod escape;
 pub mod npy;
+pub mod number;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

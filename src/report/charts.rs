@@ -441,10 +441,13 @@ fn parts(m: Marker) -> (Vec<(i32, i32)>, [Vec<(i32, i32)>; 3]) {
     }
 }
 
-/// Four significant digits, with a true minus sign.
+/// Four significant digits (at most 8 decimals), with a true minus sign and no negative zero.
 pub fn number(value: f64) -> String {
-    let digits = (3 - value.abs().log10().floor() as i32).clamp(0, 8) as usize;
-    format!("{value:.digits$}").replace('-', "−")
+    let digits = match value != 0.0 && value.is_finite() {
+        true => (3 - value.abs().log10().floor() as i32).clamp(0, 8) as usize,
+        false => 0,
+    };
+    crate::io::number::fixed(value, digits).replace('-', "−")
 }
 
 /// The y range that holds `values` (and 0 when `with_zero`), padded by 8% of its span.

@@ -6,6 +6,7 @@ use crate::check::property::PropertyFindings;
 use crate::check::theorem::BoundReading;
 use crate::check::wall::WallFindings;
 use crate::check::{CheckResult, Verdict};
+use crate::io::number::fixed;
 
 fn mark(v: Verdict) -> &'static str {
     match v {
@@ -25,7 +26,7 @@ fn cell(r: &CheckResult) -> String {
 fn reading(b: &BoundReading) -> String {
     match b.value {
         None => "vacuous".into(),
-        Some(v) => format!("{v:.4} {}", if b.holds { "holds" } else { "**violated**" }),
+        Some(v) => format!("{} {}", fixed(v, 4), if b.holds { "holds" } else { "**violated**" }),
     }
 }
 
@@ -161,14 +162,14 @@ pub fn render(report: &Report, figures: &[String]) -> String {
         );
         for (r, t) in theorem {
             out.push_str(&format!(
-                "| {} | {} | {} | {:.5} ± {:.5} | {} | {:.5} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} ± {} | {} | {} | {} | {} | {} | {} |\n",
                 t.filters,
                 t.tau,
                 t.input_scale,
-                r.summary.mean,
-                (r.summary.ci_high - r.summary.ci_low) / 2.0,
+                fixed(r.summary.mean, 5),
+                fixed((r.summary.ci_high - r.summary.ci_low) / 2.0, 5),
                 r.summary.n,
-                t.closed_form,
+                fixed(t.closed_form, 5),
                 mark(r.verdict),
                 reading(&t.bounds.linear),
                 reading(&t.bounds.over_sqrt),

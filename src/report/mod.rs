@@ -16,6 +16,7 @@ pub use crate::check::outcome::{Report, SCHEMA};
 use crate::check::wall::WallCheck;
 use crate::check::{Check, CheckResult, Gallery};
 use crate::error::{Error, Result};
+use crate::io::number::fixed;
 use std::path::{Path, PathBuf};
 
 /// Where a check's negative controls landed (any of its results' `controls`), in one line:
@@ -29,8 +30,12 @@ pub fn controls_line(controls: &[crate::check::outcome::Control]) -> Option<Stri
         .iter()
         .map(|c| {
             format!(
-                "{} {} {:.3} [{:.3}, {:.3}]",
-                c.method, c.verdict, c.mean, c.ci_low, c.ci_high
+                "{} {} {} [{}, {}]",
+                c.method,
+                c.verdict,
+                fixed(c.mean, 3),
+                fixed(c.ci_low, 3),
+                fixed(c.ci_high, 3)
             )
         })
         .collect();

@@ -2,9 +2,10 @@
 //! the numbers behind it (a second line with both signs for a sign-ambiguous method).
 use super::Report;
 use crate::check::{CheckResult, Signs, Verdict};
+use crate::io::number::fixed;
 
 fn pct(v: f64) -> String {
-    format!("{:.2}%", 100.0 * v)
+    crate::io::number::pct(v, 2)
 }
 
 /// The verdict as the table prints it: upper case where it needs attention.
@@ -45,7 +46,7 @@ fn line(r: &CheckResult) -> String {
     }
     let s = &r.summary;
     let as_pct = r.findings.as_percent();
-    let number = |v: f64| if as_pct { pct(v) } else { format!("{v:.3}") };
+    let number = |v: f64| if as_pct { pct(v) } else { fixed(v, 3) };
     let numbers = if r.verdict == Verdict::Error {
         r.reason.clone()
     } else {

@@ -25,6 +25,7 @@ use super::stats::{finite, mean, percent, std, t_interval, Side};
 use super::{Check, CheckContext, CheckFindings, CheckResult, Findings, Outcome, Verdict};
 use crate::cam::{gradcam::GradCam, CamMethod};
 use crate::error::{Error, Result};
+use crate::io::number::{fixed, Fixed};
 use crate::model::init::Init;
 use crate::model::rcnn::RcnnConfig;
 use crate::progress::Progress;
@@ -220,7 +221,7 @@ impl TheoremFindings {
 fn reading(b: &BoundReading) -> String {
     match b.value {
         None => "vacuous".into(),
-        Some(v) => format!("{v:.4} {}", if b.holds { "holds" } else { "VIOLATED" }),
+        Some(v) => format!("{} {}", fixed(v, 4), if b.holds { "holds" } else { "VIOLATED" }),
     }
 }
 
@@ -251,14 +252,14 @@ impl CheckFindings for TheoremFindings {
 
     fn table_line(&self, r: &CheckResult) -> Option<String> {
         Some(format!(
-            "{:>5} {:>5.2} {:>5.2} {:>9.5} ± {:<8.5} {:>6} {:>9.5} {:<13} {:<16} {:<16} {:<16}",
+            "{:>5} {:>5.2} {:>5.2} {:>9} ± {:<8} {:>6} {:>9} {:<13} {:<16} {:<16} {:<16}",
             self.filters,
             self.tau,
             self.input_scale,
-            self.estimate,
-            (r.summary.ci_high - r.summary.ci_low) / 2.0,
+            Fixed { value: self.estimate, decimals: 5 },
+            Fixed { value: (r.summary.ci_high - r.summary.ci_low) / 2.0, decimals: 5 },
             r.summary.n,
-            self.closed_form,
+            Fixed { value: self.closed_form, decimals: 5 },
             r.verdict.shouted(),
             reading(&self.bounds.linear),
             reading(&self.bounds.over_sqrt),
