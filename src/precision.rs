@@ -2,18 +2,22 @@
 //! (docs/precision.md holds the sources of machine dependence, what pins each, and the cost).
 //!
 //! libtorch's CPU numbers depend on the machine through three libraries linked inside it, each of
-//! which picks its kernels from the processor's instruction set the first time it runs: ATen's
-//! vectorised kernels (`ATEN_CPU_CAPABILITY`), MKL's BLAS (`MKL_CBWR`, its conditional numerical
-//! reproducibility) and oneDNN's convolutions (`ONEDNN_MAX_CPU_ISA`). On CUDA, cuBLAS and cuDNN
-//! multiply float32 on TF32 tensor cores unless `NVIDIA_TF32_OVERRIDE=0`. All of them read only
-//! their environment variables, once, so the policy is applied by setting those variables before
-//! libtorch first runs: [`init`], which the command line, the test harness and the benchmark call
-//! first thing. Why by hand: no crate sets these, and tch exposes none of them.
+//! which picks its kernels from the processor the first time it runs: ATen's vectorised kernels
+//! (`ATEN_CPU_CAPABILITY`), MKL's BLAS and LAPACK (`MKL_CBWR`, its conditional numerical
+//! reproducibility, which also depends on the processor's vendor and on MKL's thread count) and
+//! oneDNN's convolutions (`ONEDNN_MAX_CPU_ISA`). On CUDA, cuBLAS and cuDNN multiply float32 on
+//! TF32 tensor cores unless `NVIDIA_TF32_OVERRIDE=0`. The libraries read their environment
+//! variables once, so the policy sets them before libtorch first runs ([`init`], which the command
+//! line, the test harness and the benchmark call first thing), and MKL's thread count on each
+//! thread that computes ([`pin_thread`]). Why by hand: no crate sets these, and tch exposes none.
 //!
-//! * [`Precision::Reproducible`] (the default): AVX2 kernels in all three libraries on every
-//!   x86-64 processor with AVX2 (an AVX-512 machine computes exactly what an AVX2 machine does),
-//!   MKL in strict mode (results independent of the thread count), at least two threads (one
-//!   thread takes serial code paths that sum in another order), TF32 off.
+//! * [`Precision::Reproducible`] (the default): AVX2 kernels in ATen and oneDNN on every x86-64
+//!   processor with AVX2 (an AVX-512 machine computes exactly what an AVX2 machine does); MKL's
+//!   `COMPATIBLE` branch, the one branch MKL runs alike on Intel and other vendors' processors
+//!   (its `AVX2` branch exists on Intel processors only: elsewhere MKL silently falls back to its
+//!   own choice), on one MKL thread (outside its strict mode MKL's sums follow its thread count);
+//!   at least two ATen threads (one thread takes serial code paths that sum in another order);
+//!   TF32 off.
 //! * [`Precision::Fast`]: the vendors' defaults (the widest instruction set, TF32 on CUDA).
 //!
 //! Every report records the policy and what libtorch says it computes with ([`PrecisionRecord`]).
@@ -29,7 +33,8 @@ pub const ENV: &str = "BLINDSPOT_PRECISION";
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Precision {
-    /// The same bits on every x86-64 machine with AVX2, TF32 off on CUDA.
+    /// The same bits on every x86-64 machine with AVX2, whatever its vendor and core count;
+    /// TF32 off on CUDA.
     Reproducible,
     /// The vendors' defaults: the processor's widest kernels, TF32 on CUDA.
     Fast,
@@ -81,6 +86,11 @@ pub struct PrecisionRecord {
     pub cpu_kernels: String,
     /// MKL's reproducibility branch (`MKL_CBWR`), or `auto` (MKL's own choice per processor).
     pub mkl: String,
+    /// MKL's thread count on every thread that computes, where the policy pins it (1 under the
+    /// reproducible policy); None: libtorch's own (its intra-op thread count), or a libtorch
+    /// without MKL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mkl_threads: Option<u32>,
     /// oneDNN's instruction-set cap (`ONEDNN_MAX_CPU_ISA`), or `auto`.
     pub onednn: String,
     /// Whether CUDA may multiply float32 on TF32 tensor cores.
@@ -88,10 +98,16 @@ pub struct PrecisionRecord {
 }
 
 impl PrecisionRecord {
-    /// One line for report headers: `reproducible (CPU kernels AVX2, MKL AVX2,STRICT, …)`.
+    /// One line for report headers: `reproducible (CPU kernels AVX2, MKL COMPATIBLE on 1
+    /// thread, …)`.
     pub fn summary(&self) -> String {
+        let threads = match self.mkl_threads {
+            Some(1) => " on 1 thread".to_string(),
+            Some(n) => format!(" on {n} threads"),
+            None => String::new(),
+        };
         format!(
-            "{} (CPU kernels {}, MKL {}, oneDNN {}, TF32 {})",
+            "{} (CPU kernels {}, MKL {}{threads}, oneDNN {}, TF32 {})",
             self.mode.as_str(),
             self.cpu_kernels,
             self.mkl,
@@ -101,12 +117,18 @@ impl PrecisionRecord {
     }
 }
 
-/// The values the reproducible policy sets on x86-64: (variable, value).
-const PINS: [(&str, &str); 3] = [
+/// The values the reproducible policy sets on x86-64 processors with AVX2: (variable, value).
+const PINS: [(&str, &str); 2] = [
     ("ATEN_CPU_CAPABILITY", "avx2"),
-    ("MKL_CBWR", "AVX2,STRICT"),
     ("ONEDNN_MAX_CPU_ISA", "AVX2"),
 ];
+
+/// MKL's branch under the reproducible policy, on every x86-64 processor: SSE2 code without the
+/// approximate reciprocals (`rcpps`, `rsqrtps`) whose results differ between vendors. MKL's
+/// documentation names it as the branch that gives the same results on Intel and Intel-compatible
+/// processors; its AVX2 branch is Intel-only (elsewhere MKL silently runs its automatic choice,
+/// docs/precision.md).
+const MKL_BRANCH: &str = "COMPATIBLE";
 
 static RECORD: OnceLock<PrecisionRecord> = OnceLock::new();
 
@@ -141,6 +163,8 @@ pub fn init(mode: Precision) -> Result<&'static PrecisionRecord> {
                      theirs in the last bits (docs/precision.md)"
                 );
             }
+            #[cfg(target_arch = "x86_64")]
+            std::env::set_var("MKL_CBWR", MKL_BRANCH);
             std::env::set_var("NVIDIA_TF32_OVERRIDE", "0");
             // One thread takes libtorch's serial code paths, whose sums differ from the
             // parallel ones in the last bits; any two or more threads agree (docs/precision.md).
@@ -150,7 +174,10 @@ pub fn init(mode: Precision) -> Result<&'static PrecisionRecord> {
         }
         Precision::Fast => {}
     }
-    let record = observe(mode);
+    let mut record = observe(mode);
+    if mode == Precision::Reproducible && mkl_thread_setter().is_some() {
+        record.mkl_threads = Some(MKL_THREADS);
+    }
     let known = record.cpu_kernels != "unknown";
     if mode == Precision::Reproducible && cpu_has_avx2() && known && record.cpu_kernels != "AVX2" {
         crate::note!(
@@ -160,7 +187,50 @@ pub fn init(mode: Precision) -> Result<&'static PrecisionRecord> {
             record.cpu_kernels
         );
     }
-    Ok(RECORD.get_or_init(|| record))
+    let record = RECORD.get_or_init(|| record);
+    pin_thread();
+    Ok(record)
+}
+
+/// MKL's thread count under the reproducible policy.
+const MKL_THREADS: u32 = 1;
+
+/// Pins MKL's thread count on the calling thread to what the policy in force says (one thread
+/// under the reproducible policy; nothing under the fast one, or before [`init`]). Cheap and
+/// idempotent: every entry into blindspot's computation calls it ([`init`], each check's context,
+/// the explain pipeline, training), so a library user's threads, the test harness's and the
+/// Python module's get the same MKL as the command line's main thread.
+///
+/// Why per thread: outside its strict mode (which exists for the Intel-only branches) MKL's sums
+/// follow its thread count, and libtorch sets MKL's count on each thread to its own intra-op
+/// count (the number of cores) the first time that thread runs a parallel operation
+/// (`at::init_num_threads`, through MKL's thread-local setting, which outranks MKL's global one
+/// and its environment variables). So the pin first lets libtorch do that, then overrides it.
+pub fn pin_thread() {
+    let Some(threads) = RECORD.get().and_then(|r| r.mkl_threads) else {
+        return;
+    };
+    let Some(set) = mkl_thread_setter() else {
+        return;
+    };
+    // Any parallel-aware call makes ATen initialise this thread's thread counts now.
+    let _ = tch::get_num_threads();
+    // SAFETY: `MKL_Set_Num_Threads_Local` is MKL's C interface, `int (int)`: it sets the
+    // calling thread's count and returns the previous one.
+    unsafe { set(threads as libc::c_int) };
+}
+
+type SetThreads = unsafe extern "C" fn(libc::c_int) -> libc::c_int;
+
+/// MKL's `MKL_Set_Num_Threads_Local` (its C interface, by value; the lower-case names are the
+/// Fortran interface, by reference), where libtorch was built with MKL and exports it.
+fn mkl_thread_setter() -> Option<SetThreads> {
+    static SETTER: OnceLock<Option<usize>> = OnceLock::new();
+    let address = *SETTER.get_or_init(|| {
+        crate::device::symbol("MKL_Set_Num_Threads_Local").map(|address| address as usize)
+    });
+    // SAFETY: the exported symbol is the function of the C signature above.
+    address.map(|address| unsafe { std::mem::transmute::<usize, SetThreads>(address) })
 }
 
 /// [`init`] with the policy `BLINDSPOT_PRECISION` asks for.
@@ -186,6 +256,7 @@ fn observe(mode: Precision) -> PrecisionRecord {
         mode,
         cpu_kernels: aten_capability().unwrap_or_else(|| "unknown".into()),
         mkl: setting("MKL_CBWR"),
+        mkl_threads: None,
         onednn: setting("ONEDNN_MAX_CPU_ISA"),
         cuda_tf32: std::env::var("NVIDIA_TF32_OVERRIDE").map_or(true, |v| v.trim() != "0"),
     }
@@ -348,8 +419,8 @@ const ONEDNN_ISAS: [&str; 15] = [
 ];
 
 /// Under the reproducible policy, a variable the user set to something other than its pin
-/// would silently change the numbers: an error that says so. `MKL_ENABLE_INSTRUCTIONS` at AVX2
-/// or above is harmless (MKL_CBWR decides); below it, it contradicts the pin.
+/// would silently change the numbers: an error that says so. `MKL_ENABLE_INSTRUCTIONS` is
+/// harmless (MKL's COMPATIBLE branch computes the same under every cap, docs/precision.md).
 fn reject_conflicts() -> Result<()> {
     let conflict = |name: &str, value: &str, pin: &str| {
         Error::input(
@@ -362,6 +433,11 @@ fn reject_conflicts() -> Result<()> {
             format!("unset {name}, or pass --precision fast (BLINDSPOT_PRECISION=fast) to use it"),
         )
     };
+    if let Ok(value) = std::env::var("MKL_CBWR") {
+        if cfg!(target_arch = "x86_64") && !value.trim().eq_ignore_ascii_case(MKL_BRANCH) {
+            return Err(conflict("MKL_CBWR", &value, "MKL's COMPATIBLE branch"));
+        }
+    }
     if !cpu_has_avx2() {
         return Ok(());
     }
@@ -370,11 +446,6 @@ fn reject_conflicts() -> Result<()> {
             if !value.trim().eq_ignore_ascii_case(pin) {
                 return Err(conflict(name, &value, pin));
             }
-        }
-    }
-    if let Ok(value) = std::env::var("MKL_ENABLE_INSTRUCTIONS") {
-        if !at_least_avx2(&value.trim().to_ascii_uppercase()) {
-            return Err(conflict("MKL_ENABLE_INSTRUCTIONS", &value, "AVX2"));
         }
     }
     if let Ok(value) = std::env::var("NVIDIA_TF32_OVERRIDE") {

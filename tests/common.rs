@@ -99,6 +99,29 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A library that, preloaded into a blindspot process, makes MKL take its Intel code paths
+/// (tests/data/intel_mkl.c): the other vendor's MKL on this machine. Built once with the C
+/// compiler that links Rust programs (`cc`); None, with a note, where it cannot be built.
+pub fn intel_mkl() -> Option<&'static Path> {
+    static SHIM: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    SHIM.get_or_init(|| {
+        let out = scratch_root().join("intel_mkl.so");
+        let built = std::process::Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&out)
+            .arg(root().join("tests/data/intel_mkl.c"))
+            .status();
+        match built {
+            Ok(status) if status.success() => Some(out),
+            other => {
+                eprintln!("note: no MKL vendor stand-in (cc: {other:?}); vendors not compared");
+                None
+            }
+        }
+    })
+    .as_deref()
+}
+
 pub fn fixture(path: &str) -> PathBuf {
     root().join("fixtures").join(path)
 }

@@ -65,6 +65,10 @@ pub fn trials() -> Vec<Trial> {
             "precision::opticam_is_stable_across_kernels",
             opticam_is_stable_across_kernels,
         ),
+        crate::common::slow(
+            "precision::same_bits_on_another_vendors_mkl_and_thread_count",
+            another_vendor,
+        ),
     ];
     // (name, environment, extra arguments, what the message says)
     let cases: Vec<(&str, Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
@@ -111,10 +115,10 @@ pub fn trials() -> Vec<Trial> {
             "ATEN_CPU_CAPABILITY=default contradicts --precision reproducible",
         ),
         (
-            "mkl_below_avx2_with_reproducible",
-            vec![("MKL_ENABLE_INSTRUCTIONS", "SSE4_2")],
+            "mkl_intel_only_branch_with_reproducible",
+            vec![("MKL_CBWR", "AVX2,STRICT")],
             vec![],
-            "MKL_ENABLE_INSTRUCTIONS=SSE4_2 contradicts --precision reproducible",
+            "MKL_CBWR=AVX2,STRICT contradicts --precision reproducible",
         ),
         (
             "tf32_with_reproducible",
@@ -150,10 +154,11 @@ pub fn trials() -> Vec<Trial> {
     t
 }
 
-/// report.json states the policy and what libtorch computed with: AVX2 kernels, MKL strict at
-/// AVX2, oneDNN capped at AVX2 and TF32 off by default (whatever the thread count); the
-/// vendors' choices with `--precision fast`. The issue's emulation of an AVX2 machine is
-/// accepted by the reproducible policy (it agrees with it).
+/// report.json states the policy and what libtorch computed with: AVX2 kernels, MKL's
+/// COMPATIBLE branch on one thread, oneDNN capped at AVX2 and TF32 off by default (whatever the
+/// thread count); the vendors' choices with `--precision fast`. The emulation of an AVX2 machine
+/// is accepted by the reproducible policy (it agrees with it), and so is a cap on MKL's
+/// instructions (the COMPATIBLE branch computes the same under every cap).
 fn report_states_the_policy() -> TestResult {
     let dir = crate::common::scratch_root().join(format!("precision-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -175,13 +180,21 @@ fn report_states_the_policy() -> TestResult {
         ("ONEDNN_MAX_CPU_ISA", "AVX2"),
         ("OMP_NUM_THREADS", "3"),
     ];
-    let cases: [(&[&str], &[(&str, &str)], serde_json::Value); 4] = [
+    let cases: [(&[&str], &[(&str, &str)], serde_json::Value); 5] = [
         (&[], &[], reproducible()),
         (&[], &emulated, reproducible()),
         (
+            &[],
+            &[("MKL_ENABLE_INSTRUCTIONS", "SSE4_2")],
+            reproducible(),
+        ),
+        (
             &["--precision", "fast"],
             &[],
-            serde_json::json!({"mode": "fast", "mkl": "auto", "onednn": "auto", "cuda_tf32": true}),
+            serde_json::json!({
+                "mode": "fast", "mkl": "auto", "mkl_threads": null, "onednn": "auto",
+                "cuda_tf32": true,
+            }),
         ),
         (
             &[],
@@ -213,15 +226,12 @@ fn report_states_the_policy() -> TestResult {
 
 fn reproducible() -> serde_json::Value {
     let kernels = if has_avx2() { "AVX2" } else { "DEFAULT" };
-    let (mkl, onednn) = if has_avx2() {
-        ("AVX2,STRICT", "AVX2")
-    } else {
-        ("auto", "auto")
-    };
+    let onednn = if has_avx2() { "AVX2" } else { "auto" };
     serde_json::json!({
         "mode": "reproducible",
         "cpu_kernels": kernels,
-        "mkl": mkl,
+        "mkl": "COMPATIBLE",
+        "mkl_threads": 1,
         "onednn": onednn,
         "cuda_tf32": false,
     })
@@ -273,4 +283,61 @@ fn opticam_is_stable_across_kernels() -> TestResult {
     ensure(difference <= 1e-5, || {
         format!("Opti-CAM's maps differ by {difference:.3e} between kernel sets (bound 1e-5)")
     })
+}
+
+/// EigenGradCAM's randomization (MKL's matrix products, QR and eigensolver; the head's linear
+/// layers) on this processor, on MKL's code paths for the other vendor's processors
+/// ([`crate::common::intel_mkl`]), and at 1 and 3 threads: every result the same bits. Before
+/// MKL's COMPATIBLE branch, the other vendor's MKL moved EigenGradCAM's bounds here (issue 35).
+fn another_vendor() -> TestResult {
+    let dir = crate::common::scratch_root().join(format!("vendor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let run = |name: &str, env: &[(&str, &str)]| -> Result<serde_json::Value, String> {
+        let json = dir.join(format!("{name}.json")).display().to_string();
+        let args = [
+            "check",
+            "randomization",
+            "--model",
+            "builtin:stack-masked",
+            "--synthetic",
+            "16",
+            "--looks",
+            "1",
+            "--methods",
+            "eigengradcam,gradcam",
+            "--draws",
+            "4",
+            "--device",
+            "cpu",
+            "--json",
+            &json,
+        ];
+        let (code, _, stderr) = blindspot(&args, env)?;
+        if code != 0 {
+            return Err(format!("{name}: exit {code}\n{stderr}"));
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        Ok(report["results"].clone())
+    };
+    let native = run("native", &[])?;
+    let mut others = vec![
+        ("one thread", run("t1", &[("OMP_NUM_THREADS", "1")])?),
+        ("three threads", run("t3", &[("OMP_NUM_THREADS", "3")])?),
+    ];
+    if let Some(shim) = crate::common::intel_mkl() {
+        let shim = shim.display().to_string();
+        others.push((
+            "the other vendor's MKL",
+            run("vendor", &[("LD_PRELOAD", &shim)])?,
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    for (what, results) in others {
+        ensure(results == native, || {
+            format!("the results differ with {what}:\n{results}\nagainst\n{native}")
+        })?;
+    }
+    Ok(())
 }

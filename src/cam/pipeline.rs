@@ -207,6 +207,7 @@ pub fn explain(
     x: &Tensor,
     targets: Option<&Tensor>,
 ) -> Result<Explanation> {
+    crate::precision::pin_thread();
     validate_input(x, model, "input batch")?;
     let size = x.size();
     if let Some(bytes) = model.peak_bytes(size[0], size[2], size[3]) {

@@ -82,8 +82,11 @@ impl CheckContext {
         CheckContext::controlled(device, seed, ErrorControl::bonferroni(FAMILY_WISE_ERROR, 1))
     }
 
-    /// A context whose verdicts follow `control` (what the runner builds).
+    /// A context whose verdicts follow `control` (what the runner builds). Pins MKL's thread
+    /// count on the calling thread ([`crate::precision::pin_thread`]): a check computes where
+    /// its context is made.
     pub fn controlled(device: Device, seed: u64, control: ErrorControl) -> Self {
+        crate::precision::pin_thread();
         CheckContext {
             device,
             seeds: Seeds::new(seed),

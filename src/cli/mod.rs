@@ -25,9 +25,9 @@ use std::process::ExitCode;
     about = "Sanity checks for saliency maps: can your CAM method see through walls?"
 )]
 struct Cli {
-    /// reproducible: the same bits on every x86-64 machine with AVX2, TF32 off on CUDA (the
-    /// default); fast: the processor's widest kernels and TF32 (docs/precision.md). Default:
-    /// $BLINDSPOT_PRECISION, else reproducible.
+    /// reproducible: the same bits on every x86-64 machine with AVX2, whatever its vendor and
+    /// core count, TF32 off on CUDA (the default); fast: the processor's widest kernels and TF32
+    /// (docs/precision.md). Default: $BLINDSPOT_PRECISION, else reproducible.
     #[arg(long, global = true, value_enum)]
     precision: Option<Precision>,
     #[command(subcommand)]

@@ -84,6 +84,7 @@ fn permuted(labels: &Tensor, seeds: &Seeds) -> Tensor {
 
 /// Trains a model from scratch.
 pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, TrainReport)> {
+    crate::precision::pin_thread();
     let start = Instant::now();
     let seeds = Seeds::new(config.seed);
     let shuffling = seeds.stream(streams::TRAIN_ORDER);
