@@ -19,6 +19,7 @@ mod reference;
 mod reports;
 mod security;
 mod slurm;
+mod tolerance;
 mod training;
 mod trust;
 mod walls;
@@ -64,6 +65,7 @@ fn main() {
     trials.extend(slurm::trials());
     trials.extend(figures::trials());
     trials.extend(gates::trials());
+    trials.extend(tolerance::trials());
     trials.extend(trust::trials());
     trials.extend(property::trials());
     let conclusion = libtest_mimic::run(&args, trials);
