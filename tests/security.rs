@@ -29,9 +29,21 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("security::settings_the_arithmetic_cannot_carry", extremes),
         crate::common::slow("security::inputs_without_bounds_and_half_truths", bounds),
         crate::common::slow("security::leftovers_of_a_killed_run_are_cleaned", sigkill),
+        crate::common::needs_python(crate::common::slow(
+            "security::external_commands_die_with_blindspot_however_it_ends",
+            orphans,
+        )),
         Trial::test("security::merge_refuses_tampered_evidence", tampered),
         crate::common::slow("security::memory_budget_covers_models_and_ranges", memory),
         crate::common::slow("security::suites_are_data_and_nothing_is_skipped", suites),
+        Trial::test(
+            "security::links_never_lead_a_suite_outside_its_folder",
+            suite_links,
+        ),
+        crate::common::slow(
+            "security::the_model_cache_trusts_no_file_it_finds",
+            cache_files,
+        ),
         crate::common::needs_python(crate::common::slow(
             "security::odd_models_give_one_message",
             odd_models,
@@ -75,17 +87,44 @@ fn blindspot(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> (i32, String) 
 const TINY: &str = "name = \"tiny\"\nmethods = [\"gradcam\"]\n[[checks]]\ncheck = \"theorem\"\n\
                     filters = [64]\nmin_draws = 16\nmax_draws = 16\n";
 
-/// `--out` onto a project folder is refused and the folder untouched; an empty folder or one an
-/// earlier run wrote is replaced.
+/// `--out` onto a project folder is refused and the folder untouched, by every command that
+/// writes a folder (`blindspot data` replaced a user's images.npy before); an empty folder or
+/// one an earlier run wrote is replaced; a folder no rename can replace (`.`, a mount point) is
+/// refused before the work (it failed with "Device or resource busy" after it).
 fn folders() -> TestResult {
     let dir = scratch("folders");
     std::fs::write(dir.join("tiny.toml"), TINY)?;
     std::fs::create_dir_all(dir.join("proj/src"))?;
     std::fs::write(dir.join("proj/src/main.rs"), "fn main() {}\n")?;
+    std::fs::write(dir.join("proj/images.npy"), "the user's own")?;
     let (code, text) = blindspot(&dir, &["run", "--suite", "tiny.toml", "--out", "proj"], &[]);
     ensure(code == 2 && text.contains("did not write"), || {
         format!("exit {code}: {text}")
     })?;
+    let (code, text) = blindspot(&dir, &["data", "--synthetic", "2", "--out", "proj"], &[]);
+    ensure(code == 2 && text.contains("did not write"), || {
+        format!("data: exit {code}: {text}")
+    })?;
+    ensure(
+        std::fs::read_to_string(dir.join("proj/images.npy"))? == "the user's own",
+        || "data replaced the user's images.npy".into(),
+    )?;
+    let tiny = dir.join("tiny.toml").display().to_string();
+    for (out, says) in [(".", "names no folder of its own"), ("/dev/shm", "mount point")] {
+        if !Path::new(out).is_dir() {
+            continue;
+        }
+        for args in [
+            vec!["run", "--suite", &tiny, "--out", out],
+            vec!["data", "--synthetic", "2", "--out", out],
+        ] {
+            let empty = scratch("folders-dot");
+            let (code, text) = blindspot(&empty, &args, &[]);
+            ensure(code == 2 && text.contains(says), || {
+                format!("{args:?}: exit {code}: {text}")
+            })?;
+        }
+    }
     ensure(dir.join("proj/src/main.rs").is_file(), || {
         "proj was deleted".into()
     })?;
@@ -1342,10 +1381,10 @@ fn sigkill() -> TestResult {
     ensure(leftovers(&tmp, "blindspot-external-").len() == 1, || {
         "no job root left to clean: the test proves nothing".into()
     })?;
-    // Kill the sleeping command too (its group outlived the killed run).
-    let _ = Command::new("pkill")
-        .args(["-f", "sleep 60.4242 "])
-        .status();
+    // The sleeping command died with blindspot (its supervisor saw the end of the pipe).
+    ensure(within(5, || processes_with("sleep 60.4242 ").is_empty()), || {
+        "the external command outlived blindspot's SIGKILL".into()
+    })?;
     std::fs::write(dir.join("quick.toml"), TINY)?;
     let (code, out) = blindspot(
         &dir,
@@ -1386,6 +1425,263 @@ fn sigkill() -> TestResult {
     })?;
     let roots = leftovers(&tmp, "blindspot-external-");
     ensure(roots.is_empty(), || format!("job roots left: {roots:?}"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The processes whose command line holds `marker` (`sleep 300.MARKER`: the sleepers, not the
+/// shell that started them).
+fn processes_with(marker: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (text.starts_with("sleep ") && text.contains(marker)).then_some(pid)
+        })
+        .collect()
+}
+
+/// Waits up to `seconds` for `done`.
+fn within(seconds: u64, done: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs() < seconds {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
+/// An external command that starts a `setsid` child (a session and group of its own), a
+/// background child and a foreground one, and hangs: whatever ends blindspot — SIGKILL (which
+/// no handler sees), SIGHUP (a closed terminal), SIGQUIT, SIGTERM, SIGINT, or the method's
+/// timeout — none of them is left, nor the job folder (but after SIGKILL, until the next
+/// start). A SIGKILL to blindspot's whole process group (its supervisors too) leaves the
+/// command's children, which the next start reaps. Before the supervisor, the group outlived
+/// SIGKILL, SIGHUP and SIGQUIT, and a timeout left the `setsid` child running.
+fn orphans() -> TestResult {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let dir = scratch("orphans");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    let run = |marker: &str, timeout: &str, own_group: bool| -> std::io::Result<_> {
+        let hang = format!(
+            "x=setsid sleep 300.{marker} & sleep 300.{marker} & sleep 300.{marker}"
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_blindspot"));
+        command
+            .current_dir(&dir)
+            .args(["check", "wall", "--model", "builtin:small-vgg", "--synthetic", "2"])
+            .args(["--looks", "1", "--methods", "none", "--device", "cpu"])
+            .args(["--external", &hang, "--external-timeout", timeout])
+            .env("TMPDIR", &tmp)
+            .env("BLINDSPOT_QUIET", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if own_group {
+            command.process_group(0);
+        }
+        command.spawn()
+    };
+    let roots = || {
+        std::fs::read_dir(&tmp).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("blindspot-external-"))
+                .count()
+        })
+    };
+    let signals = [
+        ("kill", libc::SIGKILL),
+        ("hup", libc::SIGHUP),
+        ("quit", libc::SIGQUIT),
+        ("term", libc::SIGTERM),
+        ("int", libc::SIGINT),
+    ];
+    for (k, (name, signal)) in signals.into_iter().enumerate() {
+        let marker = format!("{}{k}", std::process::id());
+        let child = run(&marker, "600", false)?;
+        ensure(within(90, || processes_with(&format!("300.{marker}")).len() == 3), || {
+            format!("{name}: the command never started its three children")
+        })?;
+        // SAFETY: a signal to the child this test started.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let out = child.wait_with_output()?;
+        let expected = (signal == libc::SIGKILL)
+            .then_some(out.status.signal() == Some(libc::SIGKILL))
+            .unwrap_or(out.status.code() == Some(128 + signal));
+        ensure(expected, || format!("{name}: {:?}", out.status))?;
+        ensure(within(5, || processes_with(&format!("300.{marker}")).is_empty()), || {
+            format!("{name}: left running: {:?}", processes_with(&marker))
+        })?;
+        let left = roots();
+        ensure(left == usize::from(signal == libc::SIGKILL), || {
+            format!("{name}: {left} job folder(s) left")
+        })?;
+    }
+    // The timeout: the error says every process was killed, and it is true.
+    let marker = format!("{}5", std::process::id());
+    let out = run(&marker, "3", false)?.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    ensure(out.status.code() == Some(2) && stderr.contains("every process it started"), || {
+        format!("timeout: {:?} {stderr}", out.status)
+    })?;
+    ensure(processes_with(&format!("300.{marker}")).is_empty(), || {
+        format!("timeout: left running: {:?}", processes_with(&marker))
+    })?;
+    // SIGKILL to the whole group: the supervisor dies too; the command's leader dies with it
+    // (its parent-death signal), its children wait for the next start.
+    let marker = format!("{}6", std::process::id());
+    let child = run(&marker, "600", true)?;
+    ensure(within(90, || processes_with(&format!("300.{marker}")).len() == 3), || {
+        "group: the command never started".to_string()
+    })?;
+    // SAFETY: a signal to the group of the child this test started.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+    let _ = child.wait_with_output()?;
+    ensure(within(5, || !processes_with(&format!("300.{marker}")).is_empty()), || {
+        "group: nothing outlived the group's SIGKILL: the case proves nothing".to_string()
+    })?;
+    let marker_next = format!("{}7", std::process::id());
+    let _ = run(&marker_next, "1", false)?.wait_with_output()?;
+    ensure(within(5, || processes_with(&format!("300.{marker}")).is_empty()), || {
+        format!("group: the next start left {:?}", processes_with(&marker))
+    })?;
+    ensure(roots() == 0, || format!("{} job folder(s) left", roots()))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A file a suite names is confined by where it really lies, not by its text: a regressions path
+/// through a linked folder, or a regressions file that is itself a link (to a secret), is
+/// refused before anything is read or written, and no line of the file is ever shown. Before,
+/// the write followed the linked folder out of the suite's, and the link's target was read and
+/// its first line printed in the error.
+fn suite_links() -> TestResult {
+    let dir = scratch("suite-links");
+    let outside = scratch("suite-links-outside");
+    let prop = "name = \"p\"\nmethods = [\"gradcam\"]\n[[checks]]\ncheck = \"prop-wall\"\n\
+                cases = 1\n";
+    std::os::unix::fs::symlink(&outside, dir.join("sub"))?;
+    std::fs::write(outside.join("secret.txt"), "SECRET-TOKEN-1234\n")?;
+    std::os::unix::fs::symlink(outside.join("secret.txt"), dir.join("reg.txt"))?;
+    std::fs::write(dir.join("bad.txt"), "# comment\nSECRET-TOKEN-5678\n")?;
+    let cases = [
+        ("sub/reg.txt", "goes through the link"),
+        ("reg.txt", "goes through the link"),
+        ("bad.txt", "line 2 of the regressions file is not a replay string"),
+    ];
+    for (path, want) in cases {
+        std::fs::write(dir.join("s.toml"), format!("{prop}regressions = \"{path}\"\n"))?;
+        let (code, out) = blindspot(&dir, &["run", "--suite", "s.toml", "--out", "o"], &[]);
+        ensure(code == 2 && out.contains(want), || {
+            format!("{path}: exit {code}: {out}")
+        })?;
+        ensure(!out.contains("SECRET-TOKEN"), || {
+            format!("{path}: the error shows the file's content: {out}")
+        })?;
+    }
+    let written: Vec<PathBuf> = walk(&outside);
+    ensure(written == [outside.join("secret.txt")], || {
+        format!("written outside the suite's folder: {written:?}")
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&outside);
+    Ok(())
+}
+
+/// Runs blindspot with `env`, killed after `seconds`: (exit code, or None when it had to be
+/// killed; its output).
+fn bounded(dir: &Path, args: &[&str], env: &[(&str, &Path)], seconds: u64) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_blindspot"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("BLINDSPOT_QUIET", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("blindspot runs");
+    let start = std::time::Instant::now();
+    while child.try_wait().ok().flatten().is_none() && start.elapsed().as_secs() < seconds {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let finished = child.try_wait().ok().flatten().is_some();
+    if !finished {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    (finished.then(|| out.status.code().unwrap_or(-1)), text.into_owned())
+}
+
+/// The model cache is blindspot's, but what lies in it is not trusted: the committed weights'
+/// copy replaced by a link to /dev/zero (which grew to 5.5 GB before) or by a FIFO (which blocked
+/// forever) is replaced by the real file, and the writability probe never follows a link planted
+/// under the names it could take (it truncated the link's target before).
+fn cache_files() -> TestResult {
+    let dir = scratch("cache-files");
+    let cache = dir.join("cache");
+    let env = [("BLINDSPOT_CACHE", cache.as_path())];
+    let wall = [
+        "check", "wall", "--model", "builtin:stack-masked", "--synthetic", "2", "--looks", "1",
+        "--methods", "gradcam", "--device", "cpu",
+    ];
+    let (code, out) = bounded(&dir, &wall, &env, 120);
+    ensure(code == Some(0), || format!("first run: {code:?}: {out}"))?;
+    let committed: Vec<PathBuf> = std::fs::read_dir(cache.join("models"))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("committed-"))
+        .collect();
+    ensure(committed.len() == 1, || format!("committed copies: {committed:?}"))?;
+    let file = &committed[0];
+    for (what, plant) in [
+        ("a link to /dev/zero", "zero"),
+        ("a FIFO", "fifo"),
+        ("a truncated file", "short"),
+    ] {
+        std::fs::remove_file(file)?;
+        match plant {
+            "zero" => std::os::unix::fs::symlink("/dev/zero", file)?,
+            "fifo" => {
+                let c = std::ffi::CString::new(file.to_string_lossy().as_bytes())?;
+                // SAFETY: a valid C string naming a path in the test's own folder.
+                ensure(unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0, || "mkfifo".into())?;
+            }
+            _ => std::fs::write(file, b"safetensors?")?,
+        }
+        let (code, out) = bounded(&dir, &wall, &env, 120);
+        ensure(code == Some(0), || format!("{what}: {code:?}: {out}"))?;
+        ensure(std::fs::symlink_metadata(file)?.is_file(), || {
+            format!("{what}: not replaced by the weights")
+        })?;
+    }
+    // The probe: links under every name `.probe-PID` the next processes could take.
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "keep me\n")?;
+    let last: u64 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")?.trim().parse()?;
+    let models = cache.join("models");
+    for pid in last + 1..last + 3000 {
+        std::os::unix::fs::symlink(&victim, models.join(format!(".probe-{pid}")))?;
+    }
+    let suite = "name = \"probe\"\nmethods = [\"gradcam\"]\n[[checks]]\ncheck = \"wall\"\n\
+                 model = \"builtin:stack-masked\"\ndata = { folder = \"missing\" }\n";
+    std::fs::write(dir.join("probe.toml"), suite)?;
+    let (code, out) = bounded(&dir, &["run", "--suite", "probe.toml", "--out", "o"], &env, 60);
+    ensure(code == Some(2) && out.contains("missing"), || {
+        format!("probe run: {code:?}: {out}")
+    })?;
+    ensure(std::fs::read_to_string(&victim)? == "keep me\n", || {
+        "the probe wrote through a planted link".into()
+    })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -11,9 +11,8 @@ use crate::io::npy;
 use crate::model::export::save_split;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::os::unix::process::CommandExt;
+use crate::process::supervisor::{self, Command, Unfinished};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -60,6 +59,7 @@ impl ExternalMethod {
             std::fs::symlink_metadata(p).is_ok_and(|m| m.uid() == me && m.is_dir())
         };
         for stale in crate::process::stale_folders(&tmp, "blindspot-external-", owned) {
+            crate::process::reap_leftovers(&stale);
             let _ = std::fs::remove_dir_all(stale);
         }
         // An unpredictable name, created exclusively and private on the first job (`jobs_root`):
@@ -326,35 +326,38 @@ impl CamMethod for ExternalMethod {
         let command = substitute(&self.spec.command);
         let log = dir.join("stderr.txt");
         let stderr = std::fs::File::create(&log).map_err(|e| Error::io("create", &log, e))?;
-        // A process group of its own: a timeout or a signal kills the command and its children.
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(&command)
-            .env(JOB_VARIABLE, &job)
-            .env(DIR_VARIABLE, &dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .process_group(0)
-            .spawn()
-            .map_err(|e| {
-                self.fail(
-                    &job,
-                    format!("cannot start `{command}`: {e}"),
-                    "check the command",
-                )
-            })?;
+        // Under a supervisor: a timeout, a signal or blindspot's death kills the command and
+        // everything it started, `setsid` or not (crate::process::supervisor).
+        let cannot_start = |e: std::io::Error| {
+            self.fail(
+                &job,
+                format!("cannot start `{command}`: {e}"),
+                "check the command",
+            )
+        };
+        let mut spec = Command::new("/bin/sh", &["-c".as_ref(), command.as_ref()])
+            .map_err(cannot_start)?;
+        spec.env(JOB_VARIABLE, &job).env(DIR_VARIABLE, &dir);
+        let mut child = supervisor::spawn(&spec, stderr.into()).map_err(cannot_start)?;
         // Validated in (0, 86,400]; a value that is not (a spec built in code) times out at once.
         let timeout =
             Duration::try_from_secs_f64(self.spec.timeout_seconds).unwrap_or(Duration::ZERO);
-        let status = match crate::process::supervise(&mut child, timeout) {
+        let status = match child.wait(timeout) {
             Ok(status) => status,
-            Err(crate::process::Unfinished::Wait(e)) => return Err(Error::io("wait for", &job, e)),
-            Err(crate::process::Unfinished::TimedOut) => {
+            Err(Unfinished::Wait(e)) => return Err(Error::io("wait for", &job, e)),
+            Err(Unfinished::Killed) => {
+                return Err(self.fail(
+                    &job,
+                    format!("`{command}` was stopped: blindspot is stopping"),
+                    "rerun",
+                ))
+            }
+            Err(Unfinished::TimedOut) => {
                 return Err(self.fail(
                     &job,
                     format!(
-                        "`{command}` did not finish within {} s; it and its children were killed",
+                        "`{command}` did not finish within {} s; it and every process it started \
+                         were killed",
                         self.spec.timeout_seconds
                     ),
                     "make it faster or raise timeout_seconds",

@@ -323,12 +323,17 @@ impl Suite {
                 ));
             }
         }
-        // A suite is data: a file it makes blindspot write stays in the suite's folder.
+        // A suite is data: a file it makes blindspot write stays in the suite's folder, by its
+        // resolved location (no `..`, no link on the way), not only by its text.
         for (i, entry) in suite.checks.iter().enumerate() {
             for path in entry.check.written_paths() {
                 let inside = path
                     .components()
                     .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if inside {
+                    let what = format!("check {} writes `{}`, which", i + 1, path.display());
+                    crate::io::refuse_links_below(base, path, &what)?;
+                }
                 if !inside {
                     return Err(Error::input(
                         format!(

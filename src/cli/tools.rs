@@ -158,28 +158,31 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
         cmd,
         bytes,
     )?;
+    // The folder rule of every command that writes one (io::StagedDir): never into a folder
+    // blindspot did not write, replaced whole, checked before the work.
+    let staged = crate::io::StagedDir::begin(&args.out)?;
+    let out = staged.path();
     let config = SynthConfig::square(args.size);
     let stream = Seeds::new(args.seed).stream(streams::DATA).seed();
     let set = StackSynth::generate(&config, args.synthetic, stream, 0);
-    npy::write(&args.out.join("images.npy"), &set.normalized())?;
-    npy::write(&args.out.join("raw.npy"), &set.images)?;
-    npy::write(&args.out.join("labels.npy"), &set.labels)?;
-    npy::write(&args.out.join("distractors.npy"), &set.distractors)?;
+    npy::write(&out.join("images.npy"), &set.normalized())?;
+    npy::write(&out.join("raw.npy"), &set.images)?;
+    npy::write(&out.join("labels.npy"), &set.labels)?;
+    npy::write(&out.join("distractors.npy"), &set.distractors)?;
     let meta = serde_json::json!({
         "dataset": "STACK-SYNTH", "seed": args.seed, "config": config,
         "classes": CLASSES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
         "normalisation": "ImageNet mean/std (images.npy); raw.npy is RGB in [0, 1]",
     });
     write_atomic(
-        &args.out.join("meta.json"),
+        &out.join("meta.json"),
         serde_json::to_string_pretty(&meta)?.as_bytes(),
     )?;
     if args.png {
-        remove_stale_pngs(&args.out.join("png"))?;
         let labels = Vec::<i64>::try_from(&set.labels)?;
         for i in 0..set.len() {
             let class = CLASSES[labels[i as usize] as usize].0;
-            let path = args.out.join("png").join(format!("{i:05}_{class}.png"));
+            let path = out.join("png").join(format!("{i:05}_{class}.png"));
             let side = args.size as u32;
             let img = image::RgbImage::from_raw(side, side, set.rgb8(i)).expect("buffer size");
             let mut bytes = Vec::new();
@@ -190,6 +193,7 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
             write_atomic(&path, &bytes)?;
         }
     }
+    staged.commit()?;
     let (n, side, out) = (set.len(), args.size, args.out.display());
     println!("wrote {n} STACK-SYNTH images ({side}x{side}) to {out}");
     Ok(())
@@ -246,31 +250,5 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
     );
     let sha = crate::io::sha256_file(&trained.weights)?;
     println!("weights: {} (SHA-256 {sha})", trained.weights.display());
-    Ok(())
-}
-
-/// Removes the PNGs an earlier `blindspot data --png` wrote (`NNNNN_CLASS.png`), so the folder
-/// holds this run's images only (a larger or differently seeded run left others); other files
-/// stay.
-fn remove_stale_pngs(folder: &std::path::Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(folder) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let index = name
-            .strip_suffix(".png")
-            .and_then(|stem| stem.split_once('_'))
-            .filter(|(digits, class)| {
-                digits.len() == 5
-                    && CLASSES.iter().any(|(c, _)| c == class)
-                    && digits.bytes().all(|b| b.is_ascii_digit())
-            })
-            .and_then(|(digits, _)| digits.parse::<u32>().ok());
-        if index.is_some() && entry.path().is_file() {
-            std::fs::remove_file(entry.path())
-                .map_err(|e| crate::error::Error::io("remove", &entry.path(), e))?;
-        }
-    }
     Ok(())
 }

@@ -38,6 +38,16 @@ pub const OUTPUT_MARKER: &str = ".blindspot-output";
 /// could hang the read or never end, `/dev/zero`) and a larger file are refused with one message
 /// naming `what`.
 pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String> {
+    read_text_opened(path, what, limit, false)
+}
+
+/// [`read_text`] of a file that must not be a link itself (opened with `O_NOFOLLOW`): for files
+/// a suite names, which must lie where the suite says, not where a link planted there points.
+pub fn read_text_no_link(path: &Path, what: &str, limit: u64) -> Result<String> {
+    read_text_opened(path, what, limit, true)
+}
+
+fn read_text_opened(path: &Path, what: &str, limit: u64, no_link: bool) -> Result<String> {
     let refuse = |why: String| {
         Error::input(
             format!("{what} {}: {why}", path.display()),
@@ -48,6 +58,9 @@ pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String> {
             ),
         )
     };
+    if no_link && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(refuse("is a link (read only as a file of its own)".into()));
+    }
     let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
     if !meta.is_file() {
         return Err(refuse("is not a regular file".into()));
@@ -56,7 +69,17 @@ pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String> {
         return Err(refuse(format!("has {} bytes", meta.len())));
     }
     let mut text = String::new();
-    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = if no_link { libc::O_NOFOLLOW } else { 0 };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io("read", path, e))?;
+    // Opened, it must still be the regular file checked above (not a FIFO swapped in).
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(refuse("is not a regular file".into()));
+    }
     std::io::Read::read_to_string(&mut std::io::Read::take(file, limit + 1), &mut text)
         .map_err(|e| Error::io("read", path, e))?;
     if text.len() as u64 > limit {
@@ -154,6 +177,7 @@ pub struct StagedDir {
 
 impl StagedDir {
     pub fn begin(target: &Path) -> Result<StagedDir> {
+        refuse_unreplaceable(target)?;
         refuse_dangling(target)?;
         if target.exists() && !target.is_dir() {
             return Err(Error::input(
@@ -247,6 +271,103 @@ impl Drop for StagedDir {
     }
 }
 
+/// Refuses a path that a suite in `base` names (`relative`, already free of `..`) if any part
+/// of it below `base` is a link: a link could lead the write (or read) outside the suite's folder.
+/// `what` names the path in the message.
+pub fn refuse_links_below(base: &Path, relative: &Path, what: &str) -> Result<()> {
+    let mut path = base.to_path_buf();
+    for component in relative.components() {
+        path.push(component);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::input(
+                    format!(
+                        "{what} goes through the link {}, which could lead outside the suite's \
+                         folder",
+                        escape::printable(&path.display().to_string())
+                    ),
+                    path.display().to_string(),
+                    "name a real file in a real folder beside the suite (no links on the way)",
+                ))
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()), // Not there yet: created as a file and folders of its own.
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, before any work, an output folder that [`StagedDir::commit`] could not replace by a
+/// rename: a path without a last component of its own (`.`, `..`, `/`) and a mount point (a
+/// container volume, a bind mount: renaming one fails with "Device or resource busy").
+fn refuse_unreplaceable(target: &Path) -> Result<()> {
+    use std::path::Component;
+    let refuse = |why: &str| {
+        Error::input(
+            format!("--out {} {why}", target.display()),
+            target.display().to_string(),
+            "name a folder inside it (e.g. --out ./report): blindspot replaces its output \
+             folder whole, by a rename",
+        )
+    };
+    if !matches!(target.components().next_back(), Some(Component::Normal(_))) {
+        return Err(refuse("names no folder of its own (., .. or /)"));
+    }
+    let Ok(canonical) = std::fs::canonicalize(target) else {
+        return Ok(()); // Not there yet: created by the rename.
+    };
+    if canonical.parent().is_none() || is_mount_point(&canonical) {
+        return Err(refuse("is a mount point, which cannot be replaced"));
+    }
+    Ok(())
+}
+
+/// Whether `path` (canonical) is where a file system is mounted: another device than its parent
+/// folder, or listed as a mount point in `/proc/self/mountinfo` (a bind mount of a folder of the
+/// same file system).
+fn is_mount_point(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let device = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    if let Some(parent) = path.parent() {
+        if device(path) != device(parent) {
+            return true;
+        }
+    }
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    // The fifth field, with spaces, tabs, newlines and backslashes as octal escapes.
+    let unescape = |field: &str| {
+        let mut out = Vec::new();
+        let bytes = field.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+                std::str::from_utf8(d)
+                    .ok()
+                    .and_then(|d| u8::from_str_radix(d, 8).ok())
+            });
+            match (bytes[i], octal) {
+                (b'\\', Some(byte)) => {
+                    out.push(byte);
+                    i += 4;
+                }
+                (b, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        out
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let want = path.as_os_str().as_bytes();
+    table
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|mount| unescape(mount) == want)
+}
+
 fn temp_sibling(path: &Path, kind: &str) -> PathBuf {
     let name = path
         .file_name()
@@ -256,7 +377,7 @@ fn temp_sibling(path: &Path, kind: &str) -> PathBuf {
 }
 
 /// `PID-RANDOM`: a name part no other process can predict (temporary files and folders).
-fn unique() -> String {
+pub fn unique() -> String {
     format!("{}-{:016x}", std::process::id(), rand::random::<u64>())
 }
 
@@ -279,8 +400,57 @@ pub fn sha256(bytes: &[u8]) -> String {
     hex(&sha2::Sha256::digest(bytes))
 }
 
-/// SHA-256 of a file, in hex.
+/// SHA-256 of a regular file, in hex, read in pieces up to the length it had when opened: a
+/// device, a FIFO or a folder in its place (`/dev/zero`, which never ends, or a FIFO, which
+/// blocks) is an error, checked on the opened file itself.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    Ok(sha256(&bytes))
+    use sha2::Digest;
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let length = file.metadata().map_err(|e| Error::io("read", path, e))?.len();
+    let mut hasher = sha2::Sha256::new();
+    let mut reader = file.take(length);
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Removes `path` if it is there as anything but a regular file (a link, whatever it points at:
+/// only the link goes; a FIFO, a device node, an empty folder), for files blindspot owns (its
+/// cache) before it writes them.
+pub fn remove_unless_regular(path: &Path) {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.is_dir() {
+            let _ = std::fs::remove_dir(path);
+        } else if !meta.is_file() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Opens `path` for reading, refusing anything but a regular file (checked on the open file, so
+/// nothing can be swapped in between; opened without blocking, so a FIFO cannot hang it).
+pub fn open_regular(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io("read", path, e))?;
+    match file.metadata() {
+        Ok(meta) if meta.is_file() => Ok(file),
+        _ => Err(Error::input(
+            format!("{} {}", path.display(), not_a_file(path)),
+            path.display().to_string(),
+            "replace it with the regular file it should be",
+        )),
+    }
 }

@@ -7,7 +7,6 @@
 use super::SplitModel;
 use crate::error::{first_line, Error, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use tch::Tensor;
 
 /// The longest an export of a built-in model may take (it takes seconds).
@@ -145,14 +144,17 @@ pub fn save_split(model: &dyn SplitModel, example: &Tensor, path: &Path) -> Resu
     std::fs::write(&script, EXPORT_BUILTIN).map_err(|e| Error::io("write", &script, e))?;
     let python = python();
     // Bounded and killed with blindspot: an export that hangs, or a SIGTERM, leaves no orphan.
-    let ran = crate::process::run_group(
-        Command::new(&python)
-            .arg(&script)
-            .arg(&arch_path)
-            .arg(&weights_path)
-            .arg(path),
-        EXPORT_TIMEOUT,
-    );
+    let ran = crate::process::supervisor::Command::new(
+        &python,
+        &[
+            script.as_os_str(),
+            arch_path.as_os_str(),
+            weights_path.as_os_str(),
+            path.as_os_str(),
+        ],
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|command| crate::process::run_group(&command, EXPORT_TIMEOUT));
     let _ = std::fs::remove_file(&script);
     let (status, stderr) = ran.map_err(|e| {
         Error::model(

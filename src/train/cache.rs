@@ -63,8 +63,8 @@ fn try_load(
     weights: &Path,
     meta: &Path,
 ) -> std::result::Result<Trained, String> {
-    let text = std::fs::read_to_string(meta)
-        .map_err(|e| format!("cannot read {}: {e}", meta.display()))?;
+    let text = crate::io::read_text(meta, "the cached model's record", crate::io::SUITE_LIMIT)
+        .map_err(|e| e.to_string())?;
     let record: Record = serde_json::from_str(&text)
         .map_err(|e| format!("{} is not a valid record: {e}", meta.display()))?;
     if record.format != FORMAT || &record.config != config {
@@ -103,8 +103,14 @@ pub fn ensure_usable() -> Result<()> {
         )
     };
     std::fs::create_dir_all(&dir).map_err(bad)?;
-    let probe = dir.join(format!(".probe-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(bad)?;
+    // An unpredictable name, created exclusively: a file or link planted there is an error,
+    // never followed (a link under a predictable name truncated its target before).
+    let probe = dir.join(format!(".probe-{}", crate::io::unique()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(bad)?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }
@@ -160,10 +166,22 @@ fn store(dir: &Path, config: &TrainConfig, model: Vgg, report: TrainReport) -> R
         dir.join(format!("{key}.json")),
     );
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create the cache folder", dir, e))?;
+    // blindspot's own cache: a link, FIFO or device planted where a file goes is removed.
+    crate::io::remove_unless_regular(&weights);
+    crate::io::remove_unless_regular(&meta);
     // Weights first, through a temporary file and a rename; the record last, so a crash between
     // the two leaves a record-less file that the next run retrains over.
-    let tmp = dir.join(format!(".{key}.tmp-{}.safetensors", std::process::id()));
-    model.save(&tmp)?;
+    // An unpredictable name, claimed exclusively before libtorch writes it.
+    let tmp = dir.join(format!(".{key}.tmp-{}.safetensors", crate::io::unique()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    if let Err(e) = model.save(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, &weights).map_err(|e| Error::io("write", &weights, e))?;
     let record = Record {
         format: FORMAT.into(),
@@ -186,12 +204,22 @@ struct FileLock(std::fs::File);
 
 impl FileLock {
     fn exclusive(path: &Path) -> Result<FileLock> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never through a link: a planted one would create (or lock) a file elsewhere.
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(path)
             .map_err(|e| Error::io("open the lock", path, e))?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(Error::io(
+                "lock",
+                path,
+                std::io::Error::other("the lock is not a regular file"),
+            ));
+        }
         use std::os::unix::io::AsRawFd;
         // SAFETY: flock(2) on a descriptor we own; it blocks until the lock is ours.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {

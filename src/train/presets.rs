@@ -125,6 +125,8 @@ fn committed(name: &str, config: &TrainConfig, device: Device) -> Result<Option<
         .join(format!("committed-{sha}.safetensors"));
     let intact = crate::io::sha256_file(&path).is_ok_and(|s| s == sha);
     if !intact {
+        // blindspot's own cache: whatever sits there (a link, a FIFO, a truncated file) goes.
+        crate::io::remove_unless_regular(&path);
         crate::io::write_atomic(&path, bytes)?;
     }
     let mut model = Vgg::for_loading(config.model.clone(), &format!("builtin:{name}"), device);

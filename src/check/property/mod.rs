@@ -288,27 +288,44 @@ impl Regressions {
         }
     }
 
-    /// The cases of `property` recorded so far (none when the file does not exist yet).
+    /// The cases of `property` recorded so far (none when the file does not exist yet). The file
+    /// is read as a file of its own, never through a link; a line that is not a replay string
+    /// is named by its number, not shown (the file may not be what it claims to be).
     pub fn load(&self, property: &str) -> Result<Vec<CaseId>> {
         if std::fs::symlink_metadata(&self.path).is_err() {
             return Ok(Vec::new());
         }
-        let text =
-            crate::io::read_text(&self.path, "the regressions file", crate::io::SUITE_LIMIT)?;
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(CaseId::parse)
-            .filter(|c| c.as_ref().map_or(true, |c| c.property == property))
-            .collect()
+        let text = self.read()?;
+        let mut cases = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let case = CaseId::parse(line).map_err(|_| {
+                Error::input(
+                    format!("line {} of the regressions file is not a replay string", i + 1),
+                    self.path.display().to_string(),
+                    "keep the lines blindspot wrote (prop:NAME:seed=S:case=I[:arch=…]) or \
+                     remove the file",
+                )
+            })?;
+            if case.property == property {
+                cases.push(case);
+            }
+        }
+        Ok(cases)
     }
 
-    /// Records a counterexample (once).
+    fn read(&self) -> Result<String> {
+        crate::io::read_text_no_link(&self.path, "the regressions file", crate::io::SUITE_LIMIT)
+    }
+
+    /// Records a counterexample (once). Written by a rename, which replaces a link in the
+    /// file's place rather than following it.
     pub fn add(&self, case: &CaseId) -> Result<()> {
         let mut text = match std::fs::symlink_metadata(&self.path) {
-            Ok(_) => {
-                crate::io::read_text(&self.path, "the regressions file", crate::io::SUITE_LIMIT)?
-            }
+            Ok(_) => self.read()?,
             Err(_) => {
                 "# blindspot property regressions: shrunk counterexamples, replayed first\n".into()
             }
