@@ -162,6 +162,15 @@ pub fn trials() -> Vec<Trial> {
                 ".results[].signs.*.mean",
                 ".results[].signs.*.ci_low",
                 ".results[].signs.*.ci_high",
+                ".results[].signs.*.std",
+                ".results[].signs.*.per_sample[]",
+                ".results[].signs.*.draws[][]",
+                ".results[].controls[].mean",
+                ".results[].controls[].ci_low",
+                ".results[].controls[].ci_high",
+                ".results[].controls[].std",
+                ".results[].controls[].per_sample[]",
+                ".results[].controls[].draws[][]",
             ] {
                 settings.add_redaction(path, insta::rounded_redaction(3));
             }

@@ -110,7 +110,10 @@ fn folders() -> TestResult {
         || "data replaced the user's images.npy".into(),
     )?;
     let tiny = dir.join("tiny.toml").display().to_string();
-    for (out, says) in [(".", "names no folder of its own"), ("/dev/shm", "mount point")] {
+    for (out, says) in [
+        (".", "names no folder of its own"),
+        ("/dev/shm", "mount point"),
+    ] {
         if !Path::new(out).is_dir() {
             continue;
         }
@@ -953,7 +956,10 @@ fn tampered() -> TestResult {
                 data = { synthetic = 6 }\nlooks = 1\n\
                 [[checks]]\ncheck = \"theorem\"\nfilters = [64]\nmin_draws = 64\nmax_draws = 64\n\
                 [[checks]]\ncheck = \"class-sensitivity\"\nmodel = \"builtin:small-vgg\"\n\
-                data = { synthetic = 4 }\nlooks = 1\n";
+                data = { synthetic = 4 }\nlooks = 1\n\
+                [[checks]]\ncheck = \"randomization\"\nmodel = \"builtin:small-vgg\"\n\
+                data = { synthetic = 4 }\nlooks = 1\ndraws = 2\nlayers = 1\n\
+                [[checks]]\ncheck = \"prop-wall\"\ncases = 3\n";
     // Every built-in check splits into units (docs/sharding.md), so a shard's results sit in its
     // evidence; a check that does not split (a user's) is carried as whole results, which is
     // what the unsharded report marked as shard 1/1 looks like.
@@ -1012,6 +1018,7 @@ fn tampered() -> TestResult {
     let theorem = find("theorem", "gradcam")?;
     let signs = find("wall", "eigencam")?;
     let classes = find("class-sensitivity", "gradcam")?;
+    let controls = find("randomization", "eigencam")?;
     type Edit = Box<dyn Fn(&mut blindspot::check::CheckResult)>;
     let flip = |v: Verdict| match v {
         Verdict::Pass => Verdict::Fail,
@@ -1086,12 +1093,46 @@ fn tampered() -> TestResult {
         ),
         (
             signs,
-            "signs gave",
+            "sign: verdict",
             Box::new(move |r| {
                 let other = flip(r.verdict);
                 if let Some(s) = &mut r.signs {
                     s.negated.verdict = other;
                     s.as_computed.verdict = other;
+                }
+            }),
+        ),
+        // The issue's edits: a sign's verdict turned with the result's (both signs now agree),
+        // and a negative control's, each against its own per-sample values.
+        (
+            signs,
+            "sign: verdict",
+            Box::new(move |r| {
+                if let Some(s) = &mut r.signs {
+                    for sign in [&mut s.negated, &mut s.as_computed] {
+                        if sign.verdict == Verdict::Fail {
+                            sign.verdict = Verdict::Pass;
+                        }
+                    }
+                }
+            }),
+        ),
+        (
+            controls,
+            "negative control",
+            Box::new(move |r| {
+                for c in &mut r.controls {
+                    c.verdict = flip(c.verdict);
+                }
+            }),
+        ),
+        (
+            controls,
+            "negative control",
+            Box::new(move |r| {
+                for c in &mut r.controls {
+                    c.ci_low = c.mean - 1e-9;
+                    c.ci_high = c.mean + 1e-9;
                 }
             }),
         ),
@@ -1112,6 +1153,47 @@ fn tampered() -> TestResult {
             || format!("{what}: {err}"),
         )?;
     }
+    ensure(!shard.results[controls].controls.is_empty(), || {
+        "randomization has no controls".into()
+    })?;
+    // One result's controls edited, the others' not: every result of a check carries the same.
+    let mut report = shard.clone();
+    let gradcam = find("randomization", "gradcam")?;
+    report.results[gradcam].controls.reverse();
+    let err = crate::common::merge(vec![report])
+        .err()
+        .ok_or("controls that differ between results merged")?
+        .to_string();
+    ensure(err.contains("negative controls recorded with"), || {
+        err.clone()
+    })?;
+    // A property case turned from fail to pass while its µ stays above the tolerance.
+    let mut report = split.clone();
+    let e = report
+        .evidence
+        .iter()
+        .position(|e| e.check == "prop-wall")
+        .ok_or("no prop-wall units")?;
+    let mut turned = false;
+    for record in &mut report.evidence[e].records {
+        for case in record.evidence["methods"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            if case["verdict"] == "fail" {
+                case["verdict"] = "pass".into();
+                case["upsampling"] = false.into();
+                turned = true;
+            }
+        }
+    }
+    ensure(turned, || "no failing prop-wall case to turn".into())?;
+    let err = crate::common::merge(vec![report])
+        .err()
+        .ok_or("a turned property case merged")?
+        .to_string();
+    ensure(err.contains("against the tolerance"), || err.clone())?;
     // The report around the results: a partial merge passed as a shard, a check that lists no
     // result, a check the suite does not have, and shards of two suites that share a name.
     type ReportEdit = Box<dyn Fn(&mut blindspot::report::Report)>;
@@ -1382,9 +1464,10 @@ fn sigkill() -> TestResult {
         "no job root left to clean: the test proves nothing".into()
     })?;
     // The sleeping command died with blindspot (its supervisor saw the end of the pipe).
-    ensure(within(5, || processes_with("sleep 60.4242 ").is_empty()), || {
-        "the external command outlived blindspot's SIGKILL".into()
-    })?;
+    ensure(
+        within(5, || processes_with("sleep 60.4242 ").is_empty()),
+        || "the external command outlived blindspot's SIGKILL".into(),
+    )?;
     std::fs::write(dir.join("quick.toml"), TINY)?;
     let (code, out) = blindspot(
         &dir,
@@ -1471,13 +1554,18 @@ fn orphans() -> TestResult {
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&tmp)?;
     let run = |marker: &str, timeout: &str, own_group: bool| -> std::io::Result<_> {
-        let hang = format!(
-            "x=setsid sleep 300.{marker} & sleep 300.{marker} & sleep 300.{marker}"
-        );
+        let hang = format!("x=setsid sleep 300.{marker} & sleep 300.{marker} & sleep 300.{marker}");
         let mut command = Command::new(env!("CARGO_BIN_EXE_blindspot"));
         command
             .current_dir(&dir)
-            .args(["check", "wall", "--model", "builtin:small-vgg", "--synthetic", "2"])
+            .args([
+                "check",
+                "wall",
+                "--model",
+                "builtin:small-vgg",
+                "--synthetic",
+                "2",
+            ])
             .args(["--looks", "1", "--methods", "none", "--device", "cpu"])
             .args(["--external", &hang, "--external-timeout", timeout])
             .env("TMPDIR", &tmp)
@@ -1492,7 +1580,11 @@ fn orphans() -> TestResult {
     let roots = || {
         std::fs::read_dir(&tmp).map_or(0, |d| {
             d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("blindspot-external-"))
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("blindspot-external-")
+                })
                 .count()
         })
     };
@@ -1506,9 +1598,10 @@ fn orphans() -> TestResult {
     for (k, (name, signal)) in signals.into_iter().enumerate() {
         let marker = format!("{}{k}", std::process::id());
         let child = run(&marker, "600", false)?;
-        ensure(within(90, || processes_with(&format!("300.{marker}")).len() == 3), || {
-            format!("{name}: the command never started its three children")
-        })?;
+        ensure(
+            within(90, || processes_with(&format!("300.{marker}")).len() == 3),
+            || format!("{name}: the command never started its three children"),
+        )?;
         // SAFETY: a signal to the child this test started.
         unsafe { libc::kill(child.id() as libc::pid_t, signal) };
         let out = child.wait_with_output()?;
@@ -1516,9 +1609,10 @@ fn orphans() -> TestResult {
             .then_some(out.status.signal() == Some(libc::SIGKILL))
             .unwrap_or(out.status.code() == Some(128 + signal));
         ensure(expected, || format!("{name}: {:?}", out.status))?;
-        ensure(within(5, || processes_with(&format!("300.{marker}")).is_empty()), || {
-            format!("{name}: left running: {:?}", processes_with(&marker))
-        })?;
+        ensure(
+            within(5, || processes_with(&format!("300.{marker}")).is_empty()),
+            || format!("{name}: left running: {:?}", processes_with(&marker)),
+        )?;
         let left = roots();
         ensure(left == usize::from(signal == libc::SIGKILL), || {
             format!("{name}: {left} job folder(s) left")
@@ -1528,9 +1622,10 @@ fn orphans() -> TestResult {
     let marker = format!("{}5", std::process::id());
     let out = run(&marker, "3", false)?.wait_with_output()?;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    ensure(out.status.code() == Some(2) && stderr.contains("every process it started"), || {
-        format!("timeout: {:?} {stderr}", out.status)
-    })?;
+    ensure(
+        out.status.code() == Some(2) && stderr.contains("every process it started"),
+        || format!("timeout: {:?} {stderr}", out.status),
+    )?;
     ensure(processes_with(&format!("300.{marker}")).is_empty(), || {
         format!("timeout: left running: {:?}", processes_with(&marker))
     })?;
@@ -1538,20 +1633,23 @@ fn orphans() -> TestResult {
     // (its parent-death signal), its children wait for the next start.
     let marker = format!("{}6", std::process::id());
     let child = run(&marker, "600", true)?;
-    ensure(within(90, || processes_with(&format!("300.{marker}")).len() == 3), || {
-        "group: the command never started".to_string()
-    })?;
+    ensure(
+        within(90, || processes_with(&format!("300.{marker}")).len() == 3),
+        || "group: the command never started".to_string(),
+    )?;
     // SAFETY: a signal to the group of the child this test started.
     unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
     let _ = child.wait_with_output()?;
-    ensure(within(5, || !processes_with(&format!("300.{marker}")).is_empty()), || {
-        "group: nothing outlived the group's SIGKILL: the case proves nothing".to_string()
-    })?;
+    ensure(
+        within(5, || !processes_with(&format!("300.{marker}")).is_empty()),
+        || "group: nothing outlived the group's SIGKILL: the case proves nothing".to_string(),
+    )?;
     let marker_next = format!("{}7", std::process::id());
     let _ = run(&marker_next, "1", false)?.wait_with_output()?;
-    ensure(within(5, || processes_with(&format!("300.{marker}")).is_empty()), || {
-        format!("group: the next start left {:?}", processes_with(&marker))
-    })?;
+    ensure(
+        within(5, || processes_with(&format!("300.{marker}")).is_empty()),
+        || format!("group: the next start left {:?}", processes_with(&marker)),
+    )?;
     ensure(roots() == 0, || format!("{} job folder(s) left", roots()))?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -1574,10 +1672,16 @@ fn suite_links() -> TestResult {
     let cases = [
         ("sub/reg.txt", "goes through the link"),
         ("reg.txt", "goes through the link"),
-        ("bad.txt", "line 2 of the regressions file is not a replay string"),
+        (
+            "bad.txt",
+            "line 2 of the regressions file is not a replay string",
+        ),
     ];
     for (path, want) in cases {
-        std::fs::write(dir.join("s.toml"), format!("{prop}regressions = \"{path}\"\n"))?;
+        std::fs::write(
+            dir.join("s.toml"),
+            format!("{prop}regressions = \"{path}\"\n"),
+        )?;
         let (code, out) = blindspot(&dir, &["run", "--suite", "s.toml", "--out", "o"], &[]);
         ensure(code == 2 && out.contains(want), || {
             format!("{path}: exit {code}: {out}")
@@ -1597,7 +1701,12 @@ fn suite_links() -> TestResult {
 
 /// Runs blindspot with `env`, killed after `seconds`: (exit code, or None when it had to be
 /// killed; its output).
-fn bounded(dir: &Path, args: &[&str], env: &[(&str, &Path)], seconds: u64) -> (Option<i32>, String) {
+fn bounded(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &Path)],
+    seconds: u64,
+) -> (Option<i32>, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_blindspot"));
     command
         .current_dir(dir)
@@ -1619,7 +1728,10 @@ fn bounded(dir: &Path, args: &[&str], env: &[(&str, &Path)], seconds: u64) -> (O
     }
     let out = child.wait_with_output().expect("wait");
     let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-    (finished.then(|| out.status.code().unwrap_or(-1)), text.into_owned())
+    (
+        finished.then(|| out.status.code().unwrap_or(-1)),
+        text.into_owned(),
+    )
 }
 
 /// The model cache is blindspot's, but what lies in it is not trusted: the committed weights'
@@ -1631,8 +1743,18 @@ fn cache_files() -> TestResult {
     let cache = dir.join("cache");
     let env = [("BLINDSPOT_CACHE", cache.as_path())];
     let wall = [
-        "check", "wall", "--model", "builtin:stack-masked", "--synthetic", "2", "--looks", "1",
-        "--methods", "gradcam", "--device", "cpu",
+        "check",
+        "wall",
+        "--model",
+        "builtin:stack-masked",
+        "--synthetic",
+        "2",
+        "--looks",
+        "1",
+        "--methods",
+        "gradcam",
+        "--device",
+        "cpu",
     ];
     let (code, out) = bounded(&dir, &wall, &env, 120);
     ensure(code == Some(0), || format!("first run: {code:?}: {out}"))?;
@@ -1641,7 +1763,9 @@ fn cache_files() -> TestResult {
         .map(|e| e.path())
         .filter(|p| p.to_string_lossy().contains("committed-"))
         .collect();
-    ensure(committed.len() == 1, || format!("committed copies: {committed:?}"))?;
+    ensure(committed.len() == 1, || {
+        format!("committed copies: {committed:?}")
+    })?;
     let file = &committed[0];
     for (what, plant) in [
         ("a link to /dev/zero", "zero"),
@@ -1654,7 +1778,9 @@ fn cache_files() -> TestResult {
             "fifo" => {
                 let c = std::ffi::CString::new(file.to_string_lossy().as_bytes())?;
                 // SAFETY: a valid C string naming a path in the test's own folder.
-                ensure(unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0, || "mkfifo".into())?;
+                ensure(unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0, || {
+                    "mkfifo".into()
+                })?;
             }
             _ => std::fs::write(file, b"safetensors?")?,
         }
@@ -1667,7 +1793,9 @@ fn cache_files() -> TestResult {
     // The probe: links under every name `.probe-PID` the next processes could take.
     let victim = dir.join("victim.txt");
     std::fs::write(&victim, "keep me\n")?;
-    let last: u64 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")?.trim().parse()?;
+    let last: u64 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")?
+        .trim()
+        .parse()?;
     let models = cache.join("models");
     for pid in last + 1..last + 3000 {
         std::os::unix::fs::symlink(&victim, models.join(format!(".probe-{pid}")))?;
@@ -1675,7 +1803,12 @@ fn cache_files() -> TestResult {
     let suite = "name = \"probe\"\nmethods = [\"gradcam\"]\n[[checks]]\ncheck = \"wall\"\n\
                  model = \"builtin:stack-masked\"\ndata = { folder = \"missing\" }\n";
     std::fs::write(dir.join("probe.toml"), suite)?;
-    let (code, out) = bounded(&dir, &["run", "--suite", "probe.toml", "--out", "o"], &env, 60);
+    let (code, out) = bounded(
+        &dir,
+        &["run", "--suite", "probe.toml", "--out", "o"],
+        &env,
+        60,
+    );
     ensure(code == Some(2) && out.contains("missing"), || {
         format!("probe run: {code:?}: {out}")
     })?;

@@ -18,7 +18,11 @@
 //!   draws' means per image, and bounds from the crossed design's standard error and
 //!   Satterthwaite degrees of freedom ([`super::stats::Crossed`]) instead of n and std;
 //! * a result beside a passing negative control is inconclusive where its bounds would decide;
-//! * a sign-ambiguous method keeps the worse of its two signs' verdicts.
+//! * each negative control's record is itself such a result of the check (re-derived from its
+//!   per-sample values and draws by the same rules), and every result of one check carries the
+//!   same controls ([`super::merge`]);
+//! * each sign of a sign-ambiguous method is re-derived the same way from its own evidence, the
+//!   result keeps the worse of the two verdicts, and its numbers are that sign's.
 //!
 //! [`super::merge`] adds the rules about the report around the results: one
 //! suite (its SHA-256), no partial merge as a shard, no check without results, and the checks
@@ -26,7 +30,7 @@
 //! changed together with a verdict it then agrees with: the thresholds are the suite's own, and
 //! a merge that decides from the suite's parameters and the shards' evidence is issue 22's.
 use super::class_sensitivity::ClassSensitivityFindings;
-use super::outcome::{CheckResult, ErrorControl, Verdict};
+use super::outcome::{CheckResult, ErrorControl, Signs, Verdict};
 use super::stats::{mean, std, t_quantile, Crossed, Threshold};
 use super::subject::MAX_LOOKS;
 use super::theorem::{ClassChoice, TheoremFindings};
@@ -105,6 +109,13 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
             result.looks
         ));
     }
+    // The controls first: whether the result could be decided at all rests on theirs.
+    for c in &result.controls {
+        let numbers = (c.mean, c.ci_low, c.ci_high);
+        let record = result.restated(c.verdict, numbers, c.n, &c.basis, false);
+        audit(&record, control)
+            .map_err(|why| format!("its negative control {}: {why}", c.method))?;
+    }
     match (result.threshold, decided_against_threshold(&result.check)) {
         (Some(threshold), _) => below_threshold(result, threshold, control)?,
         (None, true) => {
@@ -155,15 +166,41 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
         }
     }
     if let Some(signs) = &result.signs {
-        let worse = signs.as_computed.verdict.worse(signs.negated.verdict);
-        if result.verdict != worse {
-            return Err(format!(
-                "verdict {} but its signs gave {} and {} (the worse decides)",
-                result.verdict, signs.as_computed.verdict, signs.negated.verdict
-            ));
-        }
+        signs_agree(result, signs, control)?;
     }
     Ok(())
+}
+
+/// Each sign re-derived from its own evidence; the result is the worse sign (the computed one
+/// on a tie), its verdict and its numbers.
+fn signs_agree(result: &CheckResult, signs: &Signs, control: &ErrorControl) -> Result<(), String> {
+    for (name, sign) in [("as computed", &signs.as_computed), ("negated", &signs.negated)] {
+        let numbers = (sign.mean, sign.ci_low, sign.ci_high);
+        let record = result.restated(sign.verdict, numbers, sign.n, &sign.basis, true);
+        audit(&record, control).map_err(|why| format!("its {name} sign: {why}"))?;
+    }
+    let worse = signs.as_computed.verdict.worse(signs.negated.verdict);
+    if result.verdict != worse {
+        return Err(format!(
+            "verdict {} but its signs gave {} and {} (the worse decides)",
+            result.verdict, signs.as_computed.verdict, signs.negated.verdict
+        ));
+    }
+    let shown = match signs.negated.verdict > signs.as_computed.verdict {
+        true => &signs.negated,
+        false => &signs.as_computed,
+    };
+    let s = &result.summary;
+    let same = shown.n == s.n
+        && shown.mean == s.mean
+        && shown.ci_low == s.ci_low
+        && shown.ci_high == s.ci_high
+        && shown.basis.per_sample == result.per_sample
+        && shown.basis.draws == result.draws;
+    match same {
+        true => Ok(()),
+        false => Err("its numbers are not those of the sign its verdict comes from".into()),
+    }
 }
 
 /// The draws of a repeated randomization give back the per-sample values (their means per

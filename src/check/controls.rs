@@ -50,13 +50,7 @@ pub fn apply(mut results: Vec<CheckResult>, controls: usize) -> Vec<CheckResult>
     let landed: Vec<Control> = results
         .split_off(results.len() - controls)
         .into_iter()
-        .map(|r| Control {
-            method: r.method,
-            verdict: r.verdict,
-            mean: r.summary.mean,
-            ci_low: r.summary.ci_low,
-            ci_high: r.summary.ci_high,
-        })
+        .map(Control::of)
         .collect();
     let passing: Vec<&str> = landed
         .iter()

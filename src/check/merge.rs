@@ -139,6 +139,19 @@ pub fn merge(mut shards: Vec<Report>, allow_partial: bool, registry: &Registry) 
         }
     }
     for (run, results) in parts {
+        // A check's negative controls ran once on its images and draws (on every shard alike):
+        // every result carries the same ones, or one of them was edited.
+        if let Some(r) = results.iter().find(|r| r.controls != results[0].controls) {
+            return Err(Error::input(
+                format!(
+                    "check {} ({}): the negative controls recorded with `{}` differ from those                      recorded with `{}`",
+                    run.index, run.check, r.method, results[0].method
+                ),
+                PLACE,
+                "merge reports as `blindspot run --shard K/N` wrote them; a report edited by \
+                 hand is never merged (run that shard again)",
+            ));
+        }
         merged.checks.push(run);
         merged.results.extend(results);
     }

@@ -101,7 +101,8 @@ impl ErrorControl {
 }
 
 /// One sign's outcome of a sign-ambiguous method (EigenCAM's projection is defined up to the
-/// sign of a singular vector).
+/// sign of a singular vector), with the evidence its verdict was decided from, so that merge
+/// re-derives it ([`super::audit`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignOutcome {
     /// This sign's verdict.
@@ -114,6 +115,31 @@ pub struct SignOutcome {
     pub ci_high: f64,
     /// Samples.
     pub n: usize,
+    /// What the verdict was decided from: the per-sample values, their std, the interval's
+    /// level, the undefined count and any draws.
+    #[serde(flatten)]
+    pub basis: Basis,
+}
+
+/// What a verdict on a mean was decided from, beside the numbers every record shows (its
+/// verdict, mean, bounds and n): what merge needs to re-derive it from scratch.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Basis {
+    /// The standard deviation of the per-sample values.
+    #[serde(default)]
+    pub std: f64,
+    /// The interval's level.
+    #[serde(default)]
+    pub ci_level: f64,
+    /// The per-sample values.
+    #[serde(default)]
+    pub per_sample: Vec<Option<f64>>,
+    /// Samples whose statistic was undefined.
+    #[serde(default)]
+    pub undefined: usize,
+    /// The per-image values of each randomization, when there were R >= 2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub draws: Vec<Vec<f64>>,
 }
 
 /// Both signs of a sign-ambiguous method: the result shows the worse one.
@@ -139,6 +165,28 @@ pub struct Control {
     pub ci_low: f64,
     /// The interval's upper end.
     pub ci_high: f64,
+    /// Samples.
+    #[serde(default)]
+    pub n: usize,
+    /// What its verdict was decided from, so that merge re-derives it.
+    #[serde(flatten)]
+    pub basis: Basis,
+}
+
+impl Control {
+    /// Where `result` (a control's own result) landed, with its evidence.
+    pub fn of(result: CheckResult) -> Control {
+        let basis = result.basis();
+        Control {
+            method: result.method,
+            verdict: result.verdict,
+            mean: result.summary.mean,
+            ci_low: result.summary.ci_low,
+            ci_high: result.summary.ci_high,
+            n: result.summary.n,
+            basis,
+        }
+    }
 }
 
 /// A model a run used, identified by content.
@@ -357,6 +405,49 @@ impl CheckResult {
             ci_low: s.ci_low,
             ci_high: s.ci_high,
             n: s.n,
+            basis: self.basis(),
+        }
+    }
+
+    /// What this result's verdict was decided from, beside its shown numbers.
+    pub fn basis(&self) -> Basis {
+        Basis {
+            std: self.summary.std,
+            ci_level: self.summary.ci_level,
+            per_sample: self.per_sample.clone(),
+            undefined: self.undefined,
+            draws: self.draws.clone(),
+        }
+    }
+
+    /// A record of this result's check decided from `verdict`, numbers and `basis` instead of
+    /// its own (a sign's or a control's), under the same threshold, looks and findings, for
+    /// [`super::audit`]. `controls` says whether it stood beside this result's controls.
+    pub fn restated(
+        &self,
+        verdict: Verdict,
+        (mean, ci_low, ci_high): (f64, f64, f64),
+        n: usize,
+        basis: &Basis,
+        controls: bool,
+    ) -> CheckResult {
+        CheckResult {
+            verdict,
+            summary: Summary {
+                n,
+                mean,
+                std: basis.std,
+                ci_low,
+                ci_high,
+                ci_level: basis.ci_level,
+                interval: self.summary.interval.clone(),
+            },
+            per_sample: basis.per_sample.clone(),
+            undefined: basis.undefined,
+            draws: basis.draws.clone(),
+            signs: None,
+            controls: if controls { self.controls.clone() } else { Vec::new() },
+            ..self.clone()
         }
     }
 }

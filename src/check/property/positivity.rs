@@ -182,6 +182,23 @@ impl Property for PropPositivityCheck {
         })
     }
 
+    /// Pass iff the lower bound is above 0; a failure (every draw exactly 0) has a bound of 0.
+    fn case_agrees(&self, case: &CaseVerdict) -> std::result::Result<(), String> {
+        let agrees = match case.verdict {
+            Verdict::Pass => case.value > 0.0,
+            Verdict::Fail => case.value == 0.0,
+            Verdict::Inconclusive => case.value <= 0.0,
+            Verdict::Error => false,
+        };
+        match agrees {
+            true => Ok(()),
+            false => Err(format!(
+                "recorded {} with a lower bound of {}",
+                case.verdict, case.value
+            )),
+        }
+    }
+
     /// Shrinks the architecture while every draw stays exactly 0.
     fn shrink(
         &self,

@@ -58,6 +58,23 @@ pub struct CaseVerdict {
     /// The shrunk counterexample, on the first failing case of the method in its shard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Counterexample>,
+    /// `prop-theorem`: what the case's verdict was decided from beside `value` (the Monte
+    /// Carlo's mean), so that merge re-derives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<Reading>,
+}
+
+/// A Monte Carlo case's interval, the closed form it was compared with, and the precision
+/// reached (`prop-theorem`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// The interval's ends.
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// The generalised closed form.
+    pub closed_form: f64,
+    /// The relative half-width the draws reached.
+    pub relative_half_width: f64,
 }
 
 impl CaseVerdict {
@@ -68,6 +85,7 @@ impl CaseVerdict {
             value,
             upsampling: false,
             counterexample: None,
+            reading: None,
         }
     }
 }
@@ -98,6 +116,10 @@ pub trait Property: Check {
         ctx: &CheckContext,
         progress: &mut Progress,
     ) -> Result<CaseRecord>;
+
+    /// Whether a case's verdict is the one its recorded numbers give (merge re-derives every
+    /// case it counts); the reason in words when not.
+    fn case_agrees(&self, case: &CaseVerdict) -> std::result::Result<(), String>;
 
     /// The counterexamples of failures: for each (judged method's position, its first failing
     /// case, that case's record), the shrunk case.
@@ -231,6 +253,10 @@ pub fn decide<P: Property>(
         for record in &tested {
             let verdict = record.methods.get(position).ok_or_else(|| {
                 evidence_error(P::NAME, format!("no verdict for method {}", method.name()))
+            })?;
+            property.case_agrees(verdict).map_err(|why| {
+                let case = record.tested.as_deref().unwrap_or("?");
+                evidence_error(P::NAME, format!("{} on {case}: {why}", method.name()))
             })?;
             verdicts.push(verdict);
         }

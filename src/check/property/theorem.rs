@@ -6,11 +6,11 @@
 //! pooled size and wall), each case a verdict of the run's family. For every reading of the
 //! talk's bound that the case's Monte Carlo shows violated, the smallest V at which the closed
 //! form falls below it is found by bisection.
-use super::runner::{CaseRecord, CaseVerdict, Property};
+use super::runner::{CaseRecord, CaseVerdict, Property, Reading};
 use super::{Boundary, CaseId, Counterexample};
 use crate::cam::CamMethod;
-use crate::check::theorem::{bound_readings, closed_form, TheoremCheck};
-use crate::check::{Check, CheckContext, Outcome};
+use crate::check::theorem::{bound_readings, closed_form, TheoremCheck, TheoremFindings};
+use crate::check::{Check, CheckContext, Outcome, Verdict};
 use crate::error::Result;
 use crate::model::rcnn::RcnnConfig;
 use crate::progress::{Progress, ProgressSink};
@@ -251,12 +251,58 @@ impl Property for PropTheoremCheck {
                 });
             }
         }
+        let findings = r.findings.get::<TheoremFindings>().ok_or_else(|| {
+            crate::error::Error::input(
+                "a theorem configuration came back without its findings",
+                "prop-theorem",
+                "report this as a bug in blindspot",
+            )
+        })?;
+        let reading = Reading {
+            ci_low: r.summary.ci_low,
+            ci_high: r.summary.ci_high,
+            closed_form: findings.closed_form,
+            relative_half_width: findings.detail.relative_half_width,
+        };
         Ok(CaseRecord {
             redrawn: 0,
             tested: Some(format!("V={} {}", g.config.filters, g.describe())),
-            methods: vec![CaseVerdict::new(r.verdict, r.summary.mean)],
+            methods: vec![CaseVerdict {
+                reading: Some(reading),
+                ..CaseVerdict::new(r.verdict, r.summary.mean)
+            }],
             boundaries,
         })
+    }
+
+    /// The theorem check's rule on the case's reading: fail iff the closed form lies outside
+    /// the interval, else pass iff the precision reached meets `relative_half_width`.
+    fn case_agrees(&self, case: &CaseVerdict) -> std::result::Result<(), String> {
+        let Some(r) = case.reading else {
+            return Err("the case records no interval and closed form".into());
+        };
+        let numbers = [case.value, r.ci_low, r.ci_high, r.closed_form, r.relative_half_width];
+        if numbers.iter().any(|v| !v.is_finite()) || !(r.ci_low <= case.value && case.value <= r.ci_high) {
+            return Err(format!(
+                "the mean {} and its interval [{}, {}] are not an estimate with its interval",
+                case.value, r.ci_low, r.ci_high
+            ));
+        }
+        let verdict = if r.closed_form < r.ci_low || r.closed_form > r.ci_high {
+            Verdict::Fail
+        } else if r.relative_half_width <= self.relative_half_width {
+            Verdict::Pass
+        } else {
+            Verdict::Inconclusive
+        };
+        match case.verdict == verdict {
+            true => Ok(()),
+            false => Err(format!(
+                "recorded {} but the closed form {} against [{}, {}] at a precision of {} gives \
+                 {verdict}",
+                case.verdict, r.closed_form, r.ci_low, r.ci_high, r.relative_half_width
+            )),
+        }
     }
 
     /// A geometry does not shrink: the counterexample is the case itself.

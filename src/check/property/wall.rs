@@ -327,6 +327,24 @@ impl Property for PropWallCheck {
         })
     }
 
+    /// Fail iff µ at the input exceeds the tolerance; an upsampling failure is a failure.
+    fn case_agrees(&self, case: &CaseVerdict) -> std::result::Result<(), String> {
+        let verdict = match case.value > TOLERANCE {
+            true => Verdict::Fail,
+            false => Verdict::Pass,
+        };
+        if !(case.value >= 0.0 && case.value.is_finite()) {
+            return Err(format!("µ = {} is not a share", case.value));
+        }
+        if case.verdict != verdict || (case.upsampling && verdict != Verdict::Fail) {
+            return Err(format!(
+                "recorded {} but µ = {} against the tolerance {TOLERANCE} gives {verdict}",
+                case.verdict, case.value
+            ));
+        }
+        Ok(())
+    }
+
     /// Shrinks each failure; the instances built on the way are shared by the methods' shrinks.
     fn shrink(
         &self,
