@@ -44,6 +44,7 @@ pub fn trials() -> Vec<Trial> {
             "security::the_model_cache_trusts_no_file_it_finds",
             cache_files,
         ),
+        Trial::test("security::replay_strings_are_bounded", replays),
         crate::common::needs_python(crate::common::slow(
             "security::odd_models_give_one_message",
             odd_models,
@@ -1815,6 +1816,38 @@ fn cache_files() -> TestResult {
     ensure(std::fs::read_to_string(&victim)? == "keep me\n", || {
         "the probe wrote through a planted link".into()
     })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A replay string is data, bounded like the command line's parameters: a τ of 1e300 (which
+/// crashed with exit 101) or a network larger than any draw (3 x 128 x 128 with 64 channels, which
+/// took several times the memory budget) is refused with exit 2, from the command line and from
+/// a regressions file alike.
+fn replays() -> TestResult {
+    let dir = scratch("replays");
+    let cases = [
+        ("3x8x8/2k1s1p0nr/dense/bottom4/10/1e300", "a τ"),
+        ("3x8x8/2k1s1p0nr/dense/bottom4/10/-1", "a τ"),
+        ("3x128x128/64k3s1p1nr/dense/bottom4/10/1", "an input size"),
+        ("3x64x64/512k3s1p1nr/dense/bottom4/10/1", "blocks"),
+        ("3x64x64/8k3s1p1nr/dense/bottom4/100000/1", "a class count"),
+    ];
+    for (arch, says) in cases {
+        let case = format!("prop:wall:seed=0:case=0:arch={arch}");
+        let (code, out) = blindspot(&dir, &["prop", "replay", &case, "--method", "gradcam"], &[]);
+        ensure(code == 2 && out.contains(says) && !out.contains("internal"), || {
+            format!("{arch}: exit {code}: {out}")
+        })?;
+        std::fs::write(dir.join("reg.txt"), format!("{case}\n"))?;
+        let suite = "name = \"r\"\nmethods = [\"gradcam\"]\n[[checks]]\ncheck = \"prop-wall\"\n\
+                     cases = 1\nregressions = \"reg.txt\"\n";
+        std::fs::write(dir.join("r.toml"), suite)?;
+        let (code, out) = blindspot(&dir, &["run", "--suite", "r.toml", "--out", "o"], &[]);
+        ensure(code == 2 && out.contains(says), || {
+            format!("{arch} in a regressions file: exit {code}: {out}")
+        })?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -106,6 +106,21 @@ fn after(block: &Block, (h, w): (i64, i64)) -> Option<(i64, i64)> {
     (h >= 1 && w >= 1).then_some((h, w))
 }
 
+/// The ranges of a drawn architecture ([`RandomArch::draw`]), which shrinking only narrows: what
+/// [`RandomArch::decode`] accepts (and a hand-written architecture down to 4 x 4, with padding up
+/// to the kernel's size).
+const MAX_INPUT_CHANNELS: i64 = 3;
+const MIN_SIDE: i64 = 4;
+const MAX_SIDE: i64 = 96;
+const MAX_BLOCKS: usize = 4;
+const MAX_BLOCK_CHANNELS: i64 = 64;
+const MAX_KERNEL: i64 = 5;
+const MAX_STRIDE: i64 = 2;
+const MAX_CLASSES: i64 = 10;
+/// τ's range in the properties' parameters (`tau`, `--tau`).
+pub const MIN_TAU: f64 = 1e-3;
+pub const MAX_TAU: f64 = 1e3;
+
 impl RandomArch {
     /// Draws an architecture from `rng`; None when the draw leaves no room for a wall (the
     /// caller draws again).
@@ -501,20 +516,45 @@ impl RandomArch {
             classes: number(classes)?,
             tau: tau.parse().map_err(|_| bad())?,
         };
-        let sane = (1..=3).contains(&arch.channels)
-            && (4..=256).contains(&arch.height)
-            && (4..=256).contains(&arch.width)
-            && arch.blocks.len() <= 8
-            && arch.blocks.iter().all(|b| {
-                (1..=256).contains(&b.channels)
-                    && (1..=7).contains(&b.kernel)
-                    && (1..=3).contains(&b.stride)
-                    && (0..=b.kernel).contains(&b.padding)
-            })
-            && (1..=100).contains(&arch.classes)
-            && arch.tau.is_finite()
-            && arch.tau > 0.0;
-        if !sane || !arch.valid() {
+        // Bounded like the command line's parameters: what a draw (and shrinking it) can give,
+        // and the properties' range of τ. A replay string is data, and a larger network, or a τ
+        // of 1e300, would only exhaust memory or overflow float32.
+        let within = |what: &str, ok: bool| match ok {
+            true => Ok(()),
+            false => Err(Error::input(
+                format!("`{text}` has {what} that no drawn case has"),
+                "replay",
+                format!(
+                    "copy the architecture from a counterexample's replay string (input \
+                     1-{MAX_INPUT_CHANNELS}x{MIN_SIDE}-{MAX_SIDE}x{MIN_SIDE}-{MAX_SIDE}, up to \
+                     {MAX_BLOCKS} blocks of up to {MAX_BLOCK_CHANNELS} channels, kernels up to \
+                     {MAX_KERNEL}, strides up to {MAX_STRIDE}, up to {MAX_CLASSES} classes, τ \
+                     in [{MIN_TAU}, {MAX_TAU}])"
+                ),
+            )),
+        };
+        within(
+            "an input size",
+            (1..=MAX_INPUT_CHANNELS).contains(&arch.channels)
+                && (MIN_SIDE..=MAX_SIDE).contains(&arch.height)
+                && (MIN_SIDE..=MAX_SIDE).contains(&arch.width),
+        )?;
+        within(
+            "blocks",
+            (1..=MAX_BLOCKS).contains(&arch.blocks.len())
+                && arch.blocks.iter().all(|b| {
+                    (1..=MAX_BLOCK_CHANNELS).contains(&b.channels)
+                        && (1..=MAX_KERNEL).contains(&b.kernel)
+                        && (1..=MAX_STRIDE).contains(&b.stride)
+                        && (0..=b.kernel).contains(&b.padding)
+                }),
+        )?;
+        within("a class count", (1..=MAX_CLASSES).contains(&arch.classes))?;
+        within(
+            "a τ",
+            arch.tau.is_finite() && (MIN_TAU..=MAX_TAU).contains(&arch.tau),
+        )?;
+        if !arch.valid() {
             return Err(bad());
         }
         Ok(arch)
