@@ -683,6 +683,29 @@ np.save(sys.argv[1] + "/x.npy", np.random.default_rng(0).standard_normal((2, 3, 
             || format!("check {name} on {model}: exit {code}: {out}"),
         )?;
     }
+    // A random-label model of another architecture (its layer 4x64x64, the model's 64x8x8)
+    // ended in a panic inside statrs (exit 101): one message naming both layers.
+    let args = [
+        "check",
+        "data-randomization",
+        "--model",
+        "builtin:stack-masked",
+        "--random-labels-model",
+        "oneclass.pt",
+        "--synthetic",
+        "4",
+        "--looks",
+        "1",
+        "--methods",
+        "gradcam",
+        "--device",
+        "cpu",
+    ];
+    let (code, out) = blindspot(&dir, &args, &[]);
+    ensure(
+        code == 2 && out.contains("explains a layer of [4, 64, 64]"),
+        || format!("data randomization on another architecture: exit {code}: {out}"),
+    )?;
     // Finite inputs whose activations' mean overflows float32: EigenCAM names the stage.
     let huge = tch::Tensor::randn([2, 3, 64, 64], (tch::Kind::Float, Device::Cpu)) * 1e37;
     blindspot::io::npy::write(&dir.join("huge.npy"), &huge)?;

@@ -11,6 +11,7 @@ use super::similarity::compare;
 use super::{Check, CheckContext, Findings, Outcome, Subject};
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
+use crate::model::SplitModel;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -117,6 +118,7 @@ impl Check for DataRandomizationCheck {
             .subject
             .open_other(&self.random_labels_model, weights, ctx)?;
         let x = self.subject.images(trained.as_ref(), ctx)?;
+        same_architecture(trained.as_ref(), random.as_ref(), &x, ctx.device)?;
         // Both models explain the class the true-label model predicts.
         let targets = tch::no_grad(|| trained.forward(&x.to_device(ctx.device)))?.argmax(1, false);
         let rule = Rule {
@@ -144,4 +146,33 @@ impl Check for DataRandomizationCheck {
         }
         Ok(Outcome::new(controls::apply(results, controls.len())))
     }
+}
+
+/// Data randomization compares one architecture trained two ways: the random-label model's
+/// explained layer must have the model's shape (a map of another size has no pixel-wise
+/// correlation with it; before, such a model ended in a crash).
+fn same_architecture(
+    trained: &dyn SplitModel,
+    random: &dyn SplitModel,
+    x: &tch::Tensor,
+    device: tch::Device,
+) -> Result<()> {
+    let one = x.narrow(0, 0, 1).to_device(device);
+    let shape = |m: &dyn SplitModel| -> Result<Vec<i64>> {
+        Ok(tch::no_grad(|| m.features(&one))?.size()[1..].to_vec())
+    };
+    let (a, b) = (shape(trained)?, shape(random)?);
+    if a == b {
+        return Ok(());
+    }
+    Err(crate::error::Error::input(
+        format!(
+            "the random-label model {} explains a layer of {b:?}, the model {} one of {a:?}",
+            random.name(),
+            trained.name()
+        ),
+        "data-randomization: random_labels_model",
+        "give the same architecture trained on permuted labels (data randomization compares \
+         one architecture trained two ways)",
+    ))
 }

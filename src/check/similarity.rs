@@ -125,11 +125,13 @@ fn rows(t: &Tensor) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// Row by row; rows of different lengths (maps of two sizes) have no correlation (None), never
+/// a panic inside statrs.
 fn spearman_rows(a: &Tensor, b: &Tensor) -> Vec<Option<f64>> {
     rows(a)
         .iter()
         .zip(rows(b).iter())
-        .map(|(x, y)| spearman(x, y))
+        .map(|(x, y)| (x.len() == y.len()).then(|| spearman(x, y)).flatten())
         .collect()
 }
 
