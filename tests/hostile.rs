@@ -113,7 +113,139 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("hostile::messages_name_the_problem_once", messages),
         Trial::test("hostile::exit_codes_a_ci_can_use", exit_codes),
         Trial::test("hostile::soak_200_malformed_suites_and_headers", soak),
+        Trial::test(
+            "hostile::a_method_that_writes_its_inputs_changes_nothing_else",
+            writes_inputs,
+        ),
+        Trial::test(
+            "hostile::a_method_output_of_the_wrong_shape_is_named",
+            wrong_shape,
+        ),
     ]
+}
+
+/// A method that writes into its inputs in place (the images and the targets): it changes only
+/// what it was handed, never what the next method sees (a Python method that did this moved
+/// GradCAM's randomization mean from -0.058 to 0.043 before).
+struct Vandal;
+
+impl blindspot::CamMethod for Vandal {
+    fn name(&self) -> &str {
+        "vandal"
+    }
+    fn title(&self) -> &str {
+        "Vandal"
+    }
+    fn summary(&self) -> &str {
+        "zeroes its input images and targets in place, then returns a constant map"
+    }
+    fn uses_gradients(&self) -> bool {
+        false
+    }
+    fn raw_map(&self, ctx: &blindspot::CamContext) -> blindspot::Result<tch::Tensor> {
+        let _ = ctx.input.shallow_clone().zero_();
+        let _ = ctx.targets.shallow_clone().fill_(1);
+        Ok(ctx
+            .activations
+            .sum_dim_intlist(1, false, tch::Kind::Float)
+            .ones_like())
+    }
+}
+
+fn writes_inputs() -> TestResult {
+    use blindspot::check::wall::WallCheck;
+    use blindspot::check::{Check, CheckContext, Subject};
+    use blindspot::data::DataSpec;
+    let subject = Subject {
+        looks: 1,
+        ..Subject::new(
+            "builtin:small-vgg",
+            DataSpec::Synthetic {
+                synthetic: 6,
+                seed: Some(3),
+                size: 64,
+            },
+        )
+    };
+    let check = WallCheck::new(subject);
+    let ctx = || CheckContext::new(tch::Device::Cpu, 3);
+    let seeds = blindspot::Seeds::new(3);
+    let gradcam = || blindspot::method_named("gradcam", &seeds).expect("gradcam");
+    let alone = check.run(&[gradcam()], &ctx())?.results;
+    let beside = check.run(&[Box::new(Vandal), gradcam()], &ctx())?.results;
+    let (a, b) = (&alone[0], &beside[1]);
+    ensure(
+        a.per_sample == b.per_sample && a.verdict == b.verdict,
+        || {
+            format!(
+                "GradCAM after a method that wrote its inputs: {:?} against {:?}",
+                b.per_sample, a.per_sample
+            )
+        },
+    )
+}
+
+/// A method's map of the wrong shape (a user's Rust method returning [N, h]) or type is one
+/// message naming the method, what it returned and what a map must be; it panicked inside the
+/// pipeline before, in libtorch's words.
+fn wrong_shape() -> TestResult {
+    struct Flat(&'static str, fn(&blindspot::CamContext) -> tch::Tensor);
+    impl blindspot::CamMethod for Flat {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn title(&self) -> &str {
+            self.0
+        }
+        fn summary(&self) -> &str {
+            "returns the wrong thing"
+        }
+        fn raw_map(&self, ctx: &blindspot::CamContext) -> blindspot::Result<tch::Tensor> {
+            Ok((self.1)(ctx))
+        }
+    }
+    let model = blindspot::open_model(
+        "builtin:small-vgg",
+        tch::Device::Cpu,
+        &blindspot::ModelOptions::default(),
+    )?;
+    let x = tch::Tensor::randn([2, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
+    let cases: [(&str, fn(&blindspot::CamContext) -> tch::Tensor, &str); 4] = [
+        (
+            "flat",
+            |c| {
+                c.activations
+                    .sum_dim_intlist([1, 3].as_slice(), false, tch::Kind::Float)
+            },
+            "a map of shape [2, 8]",
+        ),
+        (
+            "ints",
+            |c| c.activations.sum_dim_intlist(1, false, tch::Kind::Int64),
+            "a tensor of Int64 values",
+        ),
+        (
+            "short",
+            |c| {
+                c.activations
+                    .sum_dim_intlist(1, false, tch::Kind::Float)
+                    .narrow(0, 0, 1)
+            },
+            "a map of shape [1, 8, 8]",
+        ),
+        ("none", |_| tch::Tensor::new(), "an undefined tensor"),
+    ];
+    for (name, make, says) in cases {
+        let err = match blindspot::explain(&Flat(name, make), model.as_ref(), &x, None) {
+            Ok(_) => return Err(format!("{name}: explained").into()),
+            Err(e) => e.to_string(),
+        };
+        ensure(
+            err.contains(&format!("method `{name}` returned {says}")) && err.contains("[N, h, w]"),
+            || format!("{name}: {err}"),
+        )?;
+    }
+    Ok(())
 }
 
 fn numbers() -> TestResult {

@@ -572,6 +572,10 @@ class M(nn.Module):
     def features(self, x):
         if self.kind == "input-detached":
             x = x.detach()
+        if self.kind == "writes":
+            # The same features as "clean", but the caller's images doubled in place.
+            x.mul_(2.0)
+            return torch.relu(self.conv(x * 0.5))
         a = torch.relu(self.conv(x))
         if self.kind == "double":
             return a.double()
@@ -591,8 +595,9 @@ class M(nn.Module):
     def forward(self, x):
         return self.head(self.features(x))
 kinds = ["int64", "empty", "detached", "activations-detached", "input-detached", "double",
-         "oneclass"]
+         "oneclass", "writes", "clean"]
 for kind in kinds:
+    torch.manual_seed(0)
     torch.jit.script(M(kind)).save(sys.argv[1] + "/" + kind + ".pt")
 np.save(sys.argv[1] + "/x.npy", np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype("float32"))
 "#;
@@ -682,6 +687,35 @@ np.save(sys.argv[1] + "/x.npy", np.random.default_rng(0).standard_normal((2, 3, 
             code == 2 && out.contains(want) && !out.contains("internal failure"),
             || format!("check {name} on {model}: exit {code}: {out}"),
         )?;
+    }
+    // A model that doubles its input in place: the methods still see the images they were
+    // given (ScoreCAM's and Opti-CAM's maps moved by up to 0.19 before).
+    for method in ["scorecam", "opticam"] {
+        for model in ["writes", "clean"] {
+            let args = [
+                "explain",
+                "--model",
+                &format!("{model}.pt"),
+                "--input",
+                "x.npy",
+                "--method",
+                method,
+                "--out",
+                &format!("{model}-{method}.npy"),
+                "--device",
+                "cpu",
+            ];
+            let (code, out) = blindspot(&dir, &args, &[]);
+            ensure(code == 0, || {
+                format!("{method} on {model}: exit {code}: {out}")
+            })?;
+        }
+        let a = crate::common::load_npy(&dir.join(format!("writes-{method}.npy")));
+        let b = crate::common::load_npy(&dir.join(format!("clean-{method}.npy")));
+        let largest = (&a - &b).abs().max().double_value(&[]);
+        ensure(largest == 0.0, || {
+            format!("{method}: maps of a model that writes its input differ by {largest:e}")
+        })?;
     }
     // A random-label model of another architecture (its layer 4x64x64, the model's 64x8x8)
     // ended in a panic inside statrs (exit 101): one message naming both layers.
@@ -1859,9 +1893,10 @@ fn replays() -> TestResult {
     for (arch, says) in cases {
         let case = format!("prop:wall:seed=0:case=0:arch={arch}");
         let (code, out) = blindspot(&dir, &["prop", "replay", &case, "--method", "gradcam"], &[]);
-        ensure(code == 2 && out.contains(says) && !out.contains("internal"), || {
-            format!("{arch}: exit {code}: {out}")
-        })?;
+        ensure(
+            code == 2 && out.contains(says) && !out.contains("internal"),
+            || format!("{arch}: exit {code}: {out}"),
+        )?;
         std::fs::write(dir.join("reg.txt"), format!("{case}\n"))?;
         let suite = "name = \"r\"\nmethods = [\"gradcam\"]\n[[checks]]\ncheck = \"prop-wall\"\n\
                      cases = 1\nregressions = \"reg.txt\"\n";

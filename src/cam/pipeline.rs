@@ -8,7 +8,7 @@
 use super::{CamContext, CamMethod};
 use crate::error::{Error, Result};
 use crate::model::SplitModel;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// The result of explaining one batch.
 pub struct Explanation {
@@ -224,7 +224,9 @@ pub fn explain(
         )?;
     }
     let device = model.device();
-    let x = x.to_device(device).to_kind(Kind::Float);
+    // A copy of the caller's images for this call alone: a method (or a model) that writes into
+    // its input in place changes only its own (the check's images stay those every method sees).
+    let x = x.to_device(device).to_kind(Kind::Float).copy();
     let activations = tch::no_grad(|| model.features(&x))?.detach();
     let leaf = activations
         .detach()
@@ -246,7 +248,8 @@ pub fn explain(
     ensure_finite(&logits, model, "its logits")?;
     let targets = match targets {
         Some(t) => {
-            let t = t.to_device(device).to_kind(Kind::Int64);
+            // A copy, as the images: a method that writes into its targets changes its own.
+            let t = t.to_device(device).to_kind(Kind::Int64).copy();
             validate_targets(&t, n, classes)?;
             t
         }
@@ -277,7 +280,7 @@ pub fn explain(
     if let Some(g) = &gradients {
         ensure_finite(g, model, "the gradient of the target logit")?;
     }
-    let raw = method.raw_map(&ctx)?.detach();
+    let raw = usable_raw_map(method, method.raw_map(&ctx)?, n, device)?.detach();
     if !all_finite(&raw) {
         return Err(Error::model(
             format!("{} produced NaN or Inf in its raw map", method.title()),
@@ -313,6 +316,46 @@ fn ensure_finite(t: &Tensor, model: &dyn SplitModel, stage: &str) -> Result<()> 
         model.name(),
         "check the input's scale (normalised images are within a few units of 0)",
     ))
+}
+
+/// A method's raw map as it returned it, or one message naming the method, what it returned and
+/// what a map must be: the same rule for built-in, Rust, Python and external methods (a Rust
+/// method that returned [N, h] panicked inside the pipeline before, in libtorch's words).
+fn usable_raw_map(method: &dyn CamMethod, raw: Tensor, n: i64, device: Device) -> Result<Tensor> {
+    let refuse = |what: String| {
+        Error::input(
+            format!("method `{}` returned {what}", method.name()),
+            format!("the method {}", method.title()),
+            format!(
+                "return one raw map per image: a dense float32 (or float64) tensor [N, h, w] \
+                 (N = {n}; h x w the explained layer's size, or the input's), on the model's \
+                 device"
+            ),
+        )
+    };
+    if !raw.defined() {
+        return Err(refuse("an undefined tensor".into()));
+    }
+    if raw.is_sparse() {
+        return Err(refuse("a sparse tensor".into()));
+    }
+    let kind = raw
+        .f_kind()
+        .map_err(|e| refuse(format!("a tensor of an unknown type ({e})")))?;
+    if !matches!(kind, Kind::Float | Kind::Double) {
+        return Err(refuse(format!("a tensor of {kind:?} values")));
+    }
+    if raw.dim() != 3 {
+        return Err(refuse(format!("a map of shape {:?}", raw.size())));
+    }
+    let size = raw.size();
+    if size[0] != n || size[1] < 1 || size[2] < 1 {
+        return Err(refuse(format!("a map of shape {size:?}")));
+    }
+    if raw.device() != device {
+        return Err(refuse(format!("a map on {:?}", raw.device())));
+    }
+    Ok(raw)
 }
 
 /// [`explain`] over a large set in batches of `batch_size` images, concatenated.

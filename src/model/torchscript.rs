@@ -103,10 +103,14 @@ impl TorchScriptModel {
     /// one-image `blindspot explain` process and 8–22% fewer images per second in steady state
     /// (GradCAM, LayerCAM, EigenCAM, batch 32, 2 CPU threads), and fused kernels on a GPU would
     /// give a model's maps a second set of numerics. The setting is per thread, hence set here.
+    ///
+    /// The module gets a copy of its input (differentiable, so gradients still reach `input`): a
+    /// module that writes into its input in place would change the images or activations the
+    /// methods read next (ScoreCAM's and Opti-CAM's maps moved by up to 0.19 before).
     fn call(&self, method: &str, input: &Tensor) -> Result<Tensor> {
         tch::jit::set_graph_executor_optimize(false);
         self.module
-            .method_ts(method, &[input.shallow_clone()])
+            .method_ts(method, &[input.copy()])
             .map_err(|e| {
                 Error::model(
                 format!(

@@ -27,6 +27,20 @@ def call(method, model, inputs, targets):
     return maps
 
 
+def unusable(maps):
+    """What makes a returned tensor unusable as maps, in words (None when it is a dense tensor
+    with data, which the native side then checks for shape, dtype and values)."""
+    if not isinstance(maps, torch.Tensor):
+        return None
+    if maps.is_nested:
+        return "a nested tensor"
+    if maps.layout != torch.strided:
+        return f"a tensor of layout {maps.layout}"
+    if maps.device.type == "meta":
+        return "a meta tensor (a shape without data)"
+    return None
+
+
 def load(path, device):
     """A TorchScript split model from the private file the native side just wrote."""
     return torch.jit.load(path, map_location=device).eval()

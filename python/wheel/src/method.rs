@@ -192,6 +192,22 @@ impl CamMethod for PythonMethod {
                     ));
                 }
             };
+            // Layouts and devices a tensor can have that blindspot cannot read: named as what
+            // the method returned (they were internal errors before).
+            let unusable = self
+                .bridge
+                .bind(py)
+                .call_method1("unusable", (&maps,))
+                .and_then(|u| u.extract::<Option<String>>())
+                .map_err(|e| py_error("checking the maps the method returned", py, e))?;
+            if let Some(what) = unusable {
+                return Err(self.fail(
+                    batch,
+                    n,
+                    format!("returned {what}, not maps"),
+                    "return a dense torch.Tensor (or numpy array) of float32 maps [N, H, W]",
+                ));
+            }
             let kind_name = maps
                 .get_type()
                 .name()
