@@ -109,8 +109,8 @@ def main():
             fail(f"junit.xml does not show both gates passed: {junit[:500]}")
         if 'name="blindspot wall sharpcam"' not in junit:
             fail("junit.xml does not carry the wall verdict of sharpcam")
-        wall = os.path.join(artifact,
-                            "test_sanity.py_test_wall_sharpcam_sees_through_walls_like_gradcam")
+        wall = os.path.join(artifact, "test_sanity.py_test_wall_sharpcam_sees_through_walls_like_"
+                            "gradcam-c09bba86")
         for name in ("report.html", "report.json", "badges/sharpcam-wall.json",
                      "badges/gradcam-wall.svg"):
             if not os.path.isfile(os.path.join(wall, name)):

@@ -11,8 +11,10 @@ A gate is a plain test function:
 For every report a test makes, the plugin adds one user property per result to the test
 (`blindspot wall my_cam` = "fail: mean …, interval […], rule …"), so pytest's JUnit XML
 (`--junitxml`) carries the verdicts, and with `--blindspot-out DIR` it writes each report's
-output folder (report.html, report.json, badges/, …) to DIR/TEST/.
+output folder (report.html, report.json, badges/, …) to DIR/TEST-HASH/ (the test's id as a
+file name, then 8 hex digits of its SHA-256: ids that read alike never share a folder).
 """
+import hashlib
 import os
 import re
 
@@ -31,8 +33,11 @@ def pytest_addoption(parser):
 
 
 def _folder(nodeid, index, count):
-    """A test's id as one folder name: letters, digits, `.`, `-` and `_` only."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("._") or "test"
+    """A test's id as one folder name: its letters, digits, `.`, `-` and `_` (at most 80 of them),
+    then 8 hex digits of the id's SHA-256, so that two ids that read alike (`a/b`, `a:b`) never
+    share a folder and a long id never makes a name too long for the file system."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("._")[:80] or "test"
+    name = f"{readable}-{hashlib.sha256(nodeid.encode()).hexdigest()[:8]}"
     return f"{name}-{index + 1}" if count > 1 else name
 
 

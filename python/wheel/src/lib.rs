@@ -280,9 +280,11 @@ fn init_precision(py: Python<'_>, mode: Option<&str>) -> PyResult<String> {
 /// The `blindspot` command, run in this process on `argv` (the program's name first); returns
 /// its exit code.
 #[pyfunction]
-fn main(argv: Vec<String>) -> u8 {
+fn main(py: Python<'_>, argv: Vec<String>) -> u8 {
     use std::io::Write as _;
-    let code = blindspot::cli::main_from(argv);
+    // Without the GIL, as every other entry: libtorch's autograd engine refuses to run while it
+    // is held (`blindspot run`, `check` and `explain` failed on that, blaming the model).
+    let code = py.allow_threads(move || blindspot::cli::main_from(argv));
     // Outside a Rust `main` nothing flushes the standard output at exit.
     let _ = std::io::stdout().flush();
     code

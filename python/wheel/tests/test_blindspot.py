@@ -300,4 +300,13 @@ def test_the_plugin_puts_verdicts_into_junit_and_writes_reports(tmp_path):
     junit = (tmp_path / "junit.xml").read_text()
     assert 'property name="blindspot wall flat"' in junit, junit
     assert "fail: mean mu" in junit and "interval [" in junit, junit
-    assert (tmp_path / "out" / "test_gate.py_test_gate" / "badges" / "flat-wall.json").is_file()
+    folder = tmp_path / "out" / "test_gate.py_test_gate-8cf0c0c1"
+    assert (folder / "badges" / "flat-wall.json").is_file()
+
+
+def test_the_plugin_gives_every_test_id_a_folder_of_its_own():
+    from blindspot.pytest_plugin import _folder
+    # Two ids that read alike (`a/b`, `a:b`) shared a folder before: one report vanished.
+    assert _folder("t.py::a/b", 0, 1) != _folder("t.py::a:b", 0, 1)
+    assert _folder("t.py::a/b", 0, 1).startswith("t.py_a_b-")
+    assert len(_folder("t.py::" + "x" * 5000, 1, 2)) <= 100
