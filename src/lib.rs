@@ -179,7 +179,9 @@
 macro_rules! note {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        // Names and texts from users inside a note never drive the terminal.
+        let text = $crate::io::escape::printable(&format!($($arg)*));
+        let _ = writeln!(std::io::stderr(), "{text}");
     }};
 }
 pub(crate) use note;
@@ -188,7 +190,8 @@ pub(crate) use note;
 macro_rules! note_inline {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stderr(), $($arg)*);
+        let text = $crate::io::escape::printable(&format!($($arg)*));
+        let _ = write!(std::io::stderr(), "{text}");
     }};
 }
 pub(crate) use note_inline;

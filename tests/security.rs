@@ -45,6 +45,10 @@ pub fn trials() -> Vec<Trial> {
             cache_files,
         ),
         Trial::test("security::replay_strings_are_bounded", replays),
+        Trial::test(
+            "security::names_are_checked_where_they_enter",
+            entering_names,
+        ),
         crate::common::needs_python(crate::common::slow(
             "security::odd_models_give_one_message",
             odd_models,
@@ -417,6 +421,10 @@ fn formats() -> TestResult {
     let table = blindspot::report::escape::printable(&blindspot::report::table::render(&report));
     ensure(!control(&table), || {
         "the terminal table holds a control character".into()
+    })?;
+    // One line per result: a line break in a name or reason cannot start a row of its own.
+    ensure(!table.lines().any(|l| l.starts_with("break")), || {
+        format!("a name forged a table row:\n{table}")
     })?;
     // Every XML file parses (a real parser, where the test has Python).
     if let Some(python) = crate::python::python() {
@@ -1905,6 +1913,92 @@ fn replays() -> TestResult {
         ensure(code == 2 && out.contains(says), || {
             format!("{arch} in a regressions file: exit {code}: {out}")
         })?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Method names and titles, and a suite's description, are checked where they enter, before any
+/// work: a name of 210 characters (it failed at the badge's file name after the whole run), a
+/// line break (it forged a `GradCAM pass` row) or an escape sequence (a suite's description
+/// drove the terminal), and a method of the user's showing a built-in's title.
+fn entering_names() -> TestResult {
+    let dir = scratch("entering-names");
+    let long = "m".repeat(210);
+    let wall = [
+        "check",
+        "wall",
+        "--model",
+        "builtin:small-vgg",
+        "--synthetic",
+        "2",
+    ];
+    let cases = [
+        (format!("{long}=true"), "has 210 characters"),
+        (
+            "x\nGradCAM              pass=true".to_string(),
+            "control character",
+        ),
+        ("\u{1b}[31mred=true".to_string(), "control character"),
+        (" padded=true".to_string(), "empty name"),
+    ];
+    for (spec, says) in cases {
+        let args: Vec<&str> = wall.iter().copied().chain(["--external", &spec]).collect();
+        let (code, out) = blindspot(&dir, &args, &[]);
+        ensure(
+            code == 2 && (out.contains(says) || says == "empty name"),
+            || format!("{spec:?}: exit {code}: {out}"),
+        )?;
+        ensure(
+            !out.contains('\u{1b}') && !out.contains("\nGradCAM "),
+            || format!("{spec:?}: the message forged a line or an escape: {out:?}"),
+        )?;
+    }
+    let suite = "name = \"d\"\ndescription = \"\u{1b}[2J cleared\"\nmethods = [\"gradcam\"]\n\
+                 [[checks]]\ncheck = \"theorem\"\nfilters = [64]\ndraws = 16\n";
+    std::fs::write(dir.join("d.toml"), suite)?;
+    let (code, out) = blindspot(&dir, &["run", "--suite", "d.toml", "--out", "o"], &[]);
+    ensure(
+        code == 2 && out.contains("description") && !out.contains('\u{1b}'),
+        || format!("description: exit {code}: {out:?}"),
+    )?;
+    // A method of the user's code: a line break in its name, and a built-in's title.
+    struct Named(&'static str, &'static str);
+    impl blindspot::CamMethod for Named {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn title(&self) -> &str {
+            self.1
+        }
+        fn summary(&self) -> &str {
+            "a name under test"
+        }
+        fn raw_map(&self, ctx: &blindspot::CamContext) -> blindspot::Result<tch::Tensor> {
+            Ok(ctx.activations.sum_dim_intlist(1, false, tch::Kind::Float))
+        }
+    }
+    let check = blindspot::check::theorem::TheoremCheck {
+        filters: vec![64],
+        draws: Some(16),
+        ..Default::default()
+    };
+    for (method, says) in [
+        (Named("a\nb", "AB"), "control character"),
+        (Named("mine", "GradCAM"), "title `GradCAM` of a built-in"),
+    ] {
+        let err = blindspot::check::runner::run_one(
+            "theorem",
+            &check,
+            vec![Box::new(method)],
+            0.01,
+            Device::Cpu,
+            0,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        ensure(err.contains(says), || format!("{says}: {err:?}"))?;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

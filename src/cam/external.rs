@@ -178,6 +178,7 @@ impl ExternalMethod {
         if spec.name.trim().is_empty() {
             return Err(bad("an external method has an empty name".into()));
         }
+        crate::cam::ensure_printable_name(&spec.name, "external method name")?;
         // Reports, badges and replays tell methods apart by name, selected or not.
         let key = spec.name.trim().to_ascii_lowercase();
         if crate::cam::builtin_methods(&crate::seed::Seeds::new(0))

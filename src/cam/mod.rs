@@ -253,6 +253,67 @@ pub fn methods_from_list(list: &str, seeds: &Seeds) -> Result<Vec<Box<dyn CamMet
         .collect()
 }
 
+/// The most characters of a method's name or title: it becomes part of file names (badges) and
+/// of every table line.
+pub const NAME_LIMIT: usize = 64;
+
+/// Refuses a method name or title (`what` says which) that could not be printed as one word of
+/// one line or written into a file name: empty, longer than [`NAME_LIMIT`] characters, with a
+/// control character (a line break would forge a table row; an escape sequence would drive the
+/// terminal), a bidirectional override, or space at either end. Checked where a method enters a
+/// run, before any work.
+pub fn ensure_printable_name(name: &str, what: &str) -> Result<()> {
+    let shown = crate::io::escape::one_line(&crate::error::shorten(name));
+    let why = if name.is_empty() {
+        Some("is empty".to_string())
+    } else if name.chars().count() > NAME_LIMIT {
+        Some(format!("has {} characters", name.chars().count()))
+    } else if name.chars().any(crate::io::escape::forbidden) || name.contains(['\n', '\r', '\t'])
+    {
+        Some("holds a control character or a bidirectional override".into())
+    } else if name.trim() != name {
+        Some("begins or ends with a space".into())
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Error::input(
+            format!("the {what} `{shown}` {why}"),
+            "methods",
+            format!(
+                "give every method a name and title of 1 to {NAME_LIMIT} printable characters"
+            ),
+        )),
+    }
+}
+
+/// Every method's name and title printable ([`ensure_printable_name`]), no two names alike, and
+/// no method but a built-in showing a built-in's title (a Python method's `blindspot_title` of
+/// `GradCAM` would pass for GradCAM's row).
+pub fn ensure_usable_methods(methods: &[Box<dyn CamMethod>]) -> Result<()> {
+    let builtin: Vec<String> = builtin_methods(&Seeds::new(0))
+        .iter()
+        .map(|m| m.title().to_lowercase())
+        .collect();
+    for m in methods {
+        ensure_printable_name(m.name(), "method name")?;
+        ensure_printable_name(m.title(), "method title")?;
+        if m.origin() != Origin::BuiltIn && builtin.contains(&m.title().to_lowercase()) {
+            return Err(Error::input(
+                format!(
+                    "the method `{}` shows the title `{}` of a built-in method",
+                    m.name(),
+                    m.title()
+                ),
+                "methods",
+                "give your method a title of its own (reports would show it as the built-in)",
+            ));
+        }
+    }
+    ensure_unique_names(methods.iter().map(|m| m.name()))
+}
+
 /// Refuses an empty method name or two methods of one name (their results and badges would be
 /// confused): names are compared case-insensitively.
 pub fn ensure_unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {

@@ -425,7 +425,7 @@ pub fn run_checks(
     ctx: &CheckContext,
     shard: Option<(usize, usize)>,
 ) -> Result<Run> {
-    crate::cam::ensure_unique_names(methods.iter().map(|m| m.name()))?;
+    crate::cam::ensure_usable_methods(&methods)?;
     let records: Vec<MethodRecord> = methods
         .iter()
         .map(|m| MethodRecord::of(m.as_ref()))

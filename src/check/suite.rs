@@ -88,6 +88,9 @@ pub struct Entry {
     pub methods: Option<Vec<String>>,
 }
 
+/// The most characters of a suite's description.
+const DESCRIPTION_LIMIT: usize = 500;
+
 /// A parsed suite.
 #[derive(Debug, Clone)]
 pub struct Suite {
@@ -241,6 +244,17 @@ impl Suite {
         let name = file.name.unwrap_or_else(|| stem.unwrap_or_default());
         // The name becomes the default output folder (out/NAME): a name, never a path.
         crate::limits::plain_name("name", &name).map_err(|e| bad(format!("{origin}: {e}")))?;
+        // The description heads the run's first line: one line of printable text.
+        let description = &file.description;
+        if description.chars().count() > DESCRIPTION_LIMIT
+            || crate::io::escape::one_line(description) != *description
+        {
+            return Err(bad(format!(
+                "{origin}: the description is not one line of at most {DESCRIPTION_LIMIT} \
+                 printable characters (a control character or a line break in it would reach \
+                 the terminal)"
+            )));
+        }
         let suite = Suite {
             name,
             description: file.description,

@@ -20,10 +20,22 @@ const REPLACEMENT: char = '\u{fffd}';
 
 /// Control characters (C0 and C1, ANSI's CSI among them) and the bidirectional overrides and
 /// isolates that make text display in another order than it reads ("Trojan Source").
-fn forbidden(c: char) -> bool {
+pub fn forbidden(c: char) -> bool {
     let bidi =
         matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     bidi || c.is_control() && !matches!(c, '\n' | '\t' | '\r')
+}
+
+/// Text for one terminal line (a table cell, a name in a message): every control character, the
+/// line breaks and tabs too, and the bidirectional overrides as U+FFFD, so that no text can start
+/// a line of its own (forging a table row) or drive the terminal.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match forbidden(c) || matches!(c, '\n' | '\r' | '\t') {
+            true => REPLACEMENT,
+            false => c,
+        })
+        .collect()
 }
 
 /// Text for XML and HTML, in element content and in quoted attributes alike.

@@ -31,7 +31,7 @@ pub fn controls_line(controls: &[crate::check::outcome::Control]) -> Option<Stri
         .map(|c| {
             format!(
                 "{} {} {} [{}, {}]",
-                c.method,
+                crate::io::escape::one_line(&c.method),
                 c.verdict,
                 fixed(c.mean, 3),
                 fixed(c.ci_low, 3),

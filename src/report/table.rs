@@ -2,6 +2,7 @@
 //! the numbers behind it (a second line with both signs for a sign-ambiguous method).
 use super::Report;
 use crate::check::{CheckResult, Signs, Verdict};
+use crate::io::escape::one_line;
 use crate::io::number::fixed;
 
 fn pct(v: f64) -> String {
@@ -23,7 +24,7 @@ fn header(r: &CheckResult) -> String {
         "{:<20} {:<12} {:>18} {:>22} {:>5} {:>5}",
         "method", "verdict", "mean ± std", "interval", "n", "undef"
     );
-    format!("{}: {}\n{columns}\n", r.check, r.statistic)
+    format!("{}: {}\n{columns}\n", one_line(&r.check), one_line(&r.statistic))
 }
 
 fn signs_line(signs: &Signs, number: &dyn Fn(f64) -> String) -> String {
@@ -48,13 +49,13 @@ fn line(r: &CheckResult) -> String {
     let as_pct = r.findings.as_percent();
     let number = |v: f64| if as_pct { pct(v) } else { fixed(v, 3) };
     let numbers = if r.verdict == Verdict::Error {
-        r.reason.clone()
+        one_line(&r.reason)
     } else {
         let spread = format!("{} ± {}", number(s.mean), number(s.std));
         let interval = format!("[{}, {}]", number(s.ci_low), number(s.ci_high));
         format!("{spread:>18} {interval:>22} {:>5} {:>5}", s.n, r.undefined)
     };
-    let mut text = format!("{:<20} {:<12} {numbers}", r.title, shout(r.verdict));
+    let mut text = format!("{:<20} {:<12} {numbers}", one_line(&r.title), shout(r.verdict));
     if let Some(signs) = &r.signs {
         text.push('\n');
         text.push_str(&signs_line(signs, &number));

@@ -194,6 +194,18 @@ def test_bad_parameters_are_blindspot_errors():
         blindspot.check("wall", method=lambda m, x, t: x, model=MODEL, synthetic=8)
 
 
+def test_a_method_cannot_pass_for_a_builtin_or_forge_a_row():
+    def mine(model, inputs, targets):
+        return inputs.mean(1)
+
+    mine.blindspot_title = "GradCAM"
+    with pytest.raises(blindspot.BlindspotError, match="title `GradCAM` of a built-in"):
+        blindspot.check("wall", method=mine, model="builtin:small-vgg", synthetic=2)
+    mine.blindspot_title = "mine\nGradCAM              pass"
+    with pytest.raises(blindspot.BlindspotError, match="control character"):
+        blindspot.check("wall", method=mine, model="builtin:small-vgg", synthetic=2)
+
+
 def test_pytorch_grad_cam_adapter_equals_the_builtins():
     pytest.importorskip("pytorch_grad_cam")
     x = blindspot.synthetic(8, seed=2)
@@ -245,7 +257,7 @@ def test_a_suite_runs_python_methods_and_writes_the_output_folder(tmp_path):
 
 
 def test_a_method_name_is_data_not_a_path(tmp_path):
-    hostile = "../../escaped;$(touch pwned)\n"
+    hostile = "../../escaped;$(touch pwned)"
     report = blindspot.check("wall", methods={hostile: literal_gradcam}, model=MODEL,
                              synthetic=8, looks=1)
     assert report.results[0].method == hostile
