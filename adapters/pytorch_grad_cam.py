@@ -37,6 +37,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", required=True, help="a pytorch-grad-cam class: GradCAM, HiResCAM, ScoreCAM, ...")
     parser.add_argument("--batch-size", type=int, default=None, help="ScoreCAM / AblationCAM batch size")
+    parser.add_argument("--signed", action="store_true",
+                        help="the method's map before pytorch-grad-cam's ReLU and scaling (the signed "
+                        "projection of EigenCAM and EigenGradCAM), resized to the input: what a method "
+                        "declared sign_ambiguous must return, since the negation of a map after a ReLU "
+                        "is empty")
     parser.add_argument("job")
     args = parser.parse_args()
     with open(args.job) as f:
@@ -51,8 +56,26 @@ def main():
     with cls(model=model, target_layers=[model.cam_layer]) as cam:
         if args.batch_size:
             cam.batch_size = args.batch_size
-        maps = cam(input_tensor=x, targets=targets)
+        maps = signed(cam, x, targets) if args.signed else cam(input_tensor=x, targets=targets)
     np.save(job["maps"], np.ascontiguousarray(maps, dtype=np.float32))
+
+
+def signed(cam, x, targets):
+    """The map pytorch-grad-cam computes before its ReLU and scaling (`get_cam_image`, as its
+    `compute_cam_per_layer` calls it), bilinearly resized to the input."""
+    outputs = cam.activations_and_grads(x)
+    if cam.uses_gradients:
+        cam.model.zero_grad()
+        loss = sum(target(output) for target, output in zip(targets, outputs))
+        loss.backward(retain_graph=True)
+    activations = cam.activations_and_grads.activations[0].cpu().data.numpy()
+    grads = (cam.activations_and_grads.gradients[0].cpu().data.numpy()
+             if cam.uses_gradients else None)
+    raw = cam.get_cam_image(x, cam.target_layers[0], targets, activations, grads, False)
+    raw = torch.from_numpy(np.asarray(raw, dtype=np.float32)).unsqueeze(1)
+    size = tuple(x.shape[-2:])
+    return torch.nn.functional.interpolate(raw, size=size, mode="bilinear",
+                                           align_corners=False)[:, 0].numpy()
 
 
 if __name__ == "__main__":

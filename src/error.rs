@@ -142,9 +142,22 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown failure".into())
 }
 
-/// The meaningful line of a libtorch message: the last `RuntimeError:` of a TorchScript
-/// traceback, or else the first line that is not part of a C++ stack trace.
+/// The meaningful line of a libtorch message: the exception a TorchScript model raised (the last
+/// line after the interpreter's tracebacks, `builtins.ValueError: …`, a model's own words, up to
+/// 300 characters), the last `RuntimeError:` of a TorchScript traceback, or else the first line
+/// that is not part of a C++ stack trace.
 pub fn first_line(message: &str) -> String {
+    let opening = message.lines().next().unwrap_or("");
+    if opening.contains("failed in the TorchScript interpreter") {
+        if let Some(last) = message.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+            let raised = last.strip_prefix("builtins.").unwrap_or(last);
+            let text: String = raised.chars().take(300).collect();
+            return match raised.chars().count() > 300 {
+                true => format!("{text}…"),
+                false => text,
+            };
+        }
+    }
     if let Some(line) = message
         .lines()
         .rev()

@@ -50,6 +50,10 @@ pub fn trials() -> Vec<Trial> {
             "external::exported_builtin_and_walled_models_reproduce_logits",
             export_round_trip,
         ),
+        crate::common::slow(
+            "external::pytorch_grad_cam_eigencam_is_judged_on_both_signs",
+            signed_adapter,
+        ),
     ];
     // Importing torch takes seconds: probe only when a Python trial is to run.
     let wanted =
@@ -293,4 +297,50 @@ fn sharded_external() -> TestResult {
     ensure(whole.results.iter().any(|r| r.method == spec.name), || {
         "no result of the external method".into()
     })
+}
+
+/// pytorch-grad-cam's EigenCAM and EigenGradCAM through the adapter's `--signed` maps, declared
+/// sign-ambiguous as docs/external-methods.md says: judged on both signs with the built-in
+/// methods' verdicts on the wall (the documented setting gave an error verdict before: the
+/// adapter returned pytorch-grad-cam's final maps, whose negation is empty).
+fn signed_adapter() -> TestResult {
+    let python = python().ok_or("python")?;
+    let external = |method: &str| {
+        format!(
+            "[[external]]\nname = \"pgc-{}\"\ncommand = \"{} {} --method {method} --signed {{job}}\"\n\
+             sign_ambiguous = true\n",
+            method.to_lowercase(),
+            python.display(),
+            root().join("adapters/pytorch_grad_cam.py").display()
+        )
+    };
+    let text = format!(
+        "name = \"signed\"\nmethods = [\"eigencam\", \"eigengradcam\"]\n{}{}[[checks]]\n\
+         check = \"wall\"\nmodel = \"builtin:stack-masked\"\ndata = {{ synthetic = 16 }}\nlooks = 1\n",
+        external("EigenCAM"),
+        external("EigenGradCAM")
+    );
+    let report = crate::common::suite(&text, "signed.toml")?
+        .run(Device::Cpu, None)?
+        .report;
+    for (ours, theirs) in [
+        ("eigencam", "pgc-eigencam"),
+        ("eigengradcam", "pgc-eigengradcam"),
+    ] {
+        let find = |m: &str| {
+            report
+                .results
+                .iter()
+                .find(|r| r.method == m)
+                .ok_or(m.to_string())
+        };
+        let (a, b) = (find(ours)?, find(theirs)?);
+        ensure(b.signs.is_some() && a.verdict == b.verdict, || {
+            format!(
+                "{ours} {} against {theirs} {}: {}",
+                a.verdict, b.verdict, b.reason
+            )
+        })?;
+    }
+    Ok(())
 }

@@ -50,6 +50,10 @@ pub fn trials() -> Vec<Trial> {
             entering_names,
         ),
         crate::common::needs_python(crate::common::slow(
+            "security::every_job_folder_holds_the_model",
+            job_models,
+        )),
+        crate::common::needs_python(crate::common::slow(
             "security::odd_models_give_one_message",
             odd_models,
         )),
@@ -556,6 +560,44 @@ fn closed_stdout() -> TestResult {
         out.status.code() == Some(0) && dir.join("o/report.json").is_file(),
         || format!("2>/dev/full: {:?}", out.status),
     )?;
+    // A full stdout is an error (exit 2), but the report and --json are written first (the
+    // report was discarded before).
+    for (args, written) in [
+        (
+            vec!["run", "--suite", "s.toml", "--out", "full"],
+            "full/report.json",
+        ),
+        (
+            vec![
+                "check",
+                "theorem",
+                "--filters",
+                "64",
+                "--draws",
+                "16",
+                "--json",
+                "t.json",
+            ],
+            "t.json",
+        ),
+    ] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full")?;
+        let out = Command::new(env!("CARGO_BIN_EXE_blindspot"))
+            .current_dir(&dir)
+            .args(&args)
+            .stdout(full)
+            .output()?;
+        ensure(
+            out.status.code() == Some(2) && dir.join(written).is_file(),
+            || {
+                format!(
+                    "{args:?} >/dev/full: {:?}, {written} written: {}",
+                    out.status,
+                    dir.join(written).is_file()
+                )
+            },
+        )?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -580,6 +622,8 @@ class M(nn.Module):
     def features(self, x):
         if self.kind == "input-detached":
             x = x.detach()
+        if self.kind == "raises":
+            raise ValueError("this model was told to fail")
         if self.kind == "writes":
             # The same features as "clean", but the caller's images doubled in place.
             x.mul_(2.0)
@@ -603,7 +647,7 @@ class M(nn.Module):
     def forward(self, x):
         return self.head(self.features(x))
 kinds = ["int64", "empty", "detached", "activations-detached", "input-detached", "double",
-         "oneclass", "writes", "clean"]
+         "oneclass", "writes", "clean", "raises"]
 for kind in kinds:
     torch.manual_seed(0)
     torch.jit.script(M(kind)).save(sys.argv[1] + "/" + kind + ".pt")
@@ -631,6 +675,8 @@ np.save(sys.argv[1] + "/x.npy", np.random.default_rng(0).standard_normal((2, 3, 
             "does not depend on its input through autograd",
         ),
         ("double", "returned Double activations"),
+        // The model's own words, not the interpreter's first line (dropped before).
+        ("raises", "ValueError: this model was told to fail"),
     ] {
         let model = format!("{kind}.pt");
         let explain = [
@@ -1281,6 +1327,17 @@ fn tampered() -> TestResult {
             Box::new(|r| r.checks.last_mut().unwrap().index = 1_000_000_000_000_000_000),
         ),
     ];
+    // A partial merge takes what there is, but only shards that exist: 0/2 and 3/2 name none.
+    for label in ["0/2", "3/2", "1/0", "1/99999"] {
+        let mut report = shard.clone();
+        report.shard = Some(label.into());
+        let registry = blindspot::check::Registry::builtin();
+        let err = blindspot::check::merge::merge(vec![report], true, &registry)
+            .err()
+            .ok_or(format!("a shard labelled {label} merged"))?
+            .to_string();
+        ensure(err.contains("is not a shard"), || format!("{label}: {err}"))?;
+    }
     for (want, edit) in edits {
         let mut report = shard.clone();
         edit(&mut report);
@@ -2000,6 +2057,56 @@ fn entering_names() -> TestResult {
         .unwrap_or_default();
         ensure(err.contains(says), || format!("{says}: {err:?}"))?;
     }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The file protocol says every job folder holds `model.pt`: a command that reads it from its
+/// own folder works on every job, not only on the first of a weight state (before, the later
+/// jobs' folders had none and job.json named the first job's).
+fn job_models() -> TestResult {
+    let dir = scratch("job-models");
+    let maps = tch::Tensor::rand([2, 64, 64], (tch::Kind::Float, Device::Cpu));
+    blindspot::io::npy::write(&dir.join("maps.npy"), &maps)?;
+    let command = format!(
+        "x=test -f {{dir}}/model.pt && grep -q \"$BLINDSPOT_JOB_DIR/model.pt\" {{job}} && cp {} \
+         {{dir}}/maps.npy",
+        dir.join("maps.npy").display()
+    );
+    let args = [
+        "check",
+        "wall",
+        "--model",
+        "builtin:small-vgg",
+        "--synthetic",
+        "4",
+        "--looks",
+        "1",
+        "--batch-size",
+        "2",
+        "--methods",
+        "none",
+        "--external",
+        &command,
+        "--device",
+        "cpu",
+    ];
+    let (code, out) = blindspot(&dir, &args, &[]);
+    ensure(code == 0 || code == 1, || format!("exit {code}: {out}"))?;
+    // A method declared sign-ambiguous whose maps are >= 0 everywhere (a library's final maps,
+    // after its ReLU) has no other sign: one message saying so, not an error verdict.
+    let suite = format!(
+        "name = \"s\"\nmethods = []\n[[external]]\nname = \"final-maps\"\n\
+         command = \"cp {} {{dir}}/maps.npy\"\nsign_ambiguous = true\n[[checks]]\n\
+         check = \"wall\"\nmodel = \"builtin:small-vgg\"\ndata = {{ synthetic = 2 }}\nlooks = 1\n",
+        dir.join("maps.npy").display()
+    );
+    std::fs::write(dir.join("s.toml"), suite)?;
+    let (code, out) = blindspot(&dir, &["run", "--suite", "s.toml", "--out", "o"], &[]);
+    ensure(
+        code == 2 && out.contains("its other sign is empty") && out.contains("--signed"),
+        || format!("sign-ambiguous final maps: exit {code}: {out}"),
+    )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

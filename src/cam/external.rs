@@ -102,13 +102,18 @@ impl ExternalMethod {
         Ok(ExternalMethod::new(spec))
     }
 
+    /// The job's `model.pt`: exported once per weight state, and linked (or copied) into every
+    /// later job folder of that state, as the protocol promises every job folder has it.
     fn model_file(&self, ctx: &CamContext, job_dir: &Path) -> Result<PathBuf> {
         let key = crate::model::export::fingerprint(ctx.model)?;
         let mut exported = self.exported.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(path) = exported.get(&key) {
-            return Ok(path.clone());
-        }
         let path = job_dir.join("model.pt");
+        if let Some(first) = exported.get(&key) {
+            if std::fs::hard_link(first, &path).is_err() {
+                std::fs::copy(first, &path).map_err(|e| Error::io("copy the model to", &path, e))?;
+            }
+            return Ok(path);
+        }
         save_split(ctx.model, &ctx.input.narrow(0, 0, 1), &path)?;
         exported.insert(key, path.clone());
         Ok(path)

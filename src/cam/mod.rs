@@ -172,8 +172,26 @@ impl CamMethod for Negated {
     fn uses_gradients(&self) -> bool {
         self.inner.uses_gradients()
     }
+    /// The inner map negated; a map that is >= 0 everywhere (and not all zero) has no other sign
+    /// to show (it was cut at 0 already, e.g. a library's final map after its ReLU): one message
+    /// saying so, instead of an error verdict from an empty map.
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(-self.inner.raw_map(ctx)?)
+        let raw = self.inner.raw_map(ctx)?;
+        let (low, high) = (raw.min().double_value(&[]), raw.max().double_value(&[]));
+        if low >= 0.0 && high > 0.0 {
+            return Err(Error::input(
+                format!(
+                    "method `{}` is declared sign-ambiguous but returned maps that are >= 0 \
+                     everywhere: its other sign is empty (a map after a ReLU has no sign left)",
+                    self.inner.name()
+                ),
+                format!("the method {}", self.inner.title()),
+                "return the signed map, before any ReLU (for pytorch-grad-cam's EigenCAM and \
+                 EigenGradCAM, adapters/pytorch_grad_cam.py --signed), or declare the method \
+                 sign_ambiguous = false",
+            ));
+        }
+        Ok(-raw)
     }
     fn origin(&self) -> Origin {
         self.inner.origin()

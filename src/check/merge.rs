@@ -39,15 +39,18 @@ pub fn merge(mut shards: Vec<Report>, allow_partial: bool, registry: &Registry) 
     let mut present = Vec::new();
     let mut total = None;
     for shard in &shards {
+        // K/N as `--shard` takes it: 1 <= K <= N <= the most shards (0/2 or 3/2 name no shard).
         let parsed = shard.shard.as_deref().and_then(|t| {
             let (k, n) = t.split_once('/')?;
-            Some((k.parse::<usize>().ok()?, n.parse::<usize>().ok()?))
+            let (k, n) = (k.parse::<usize>().ok()?, n.parse::<usize>().ok()?);
+            (1 <= k && k <= n && n <= super::shard::MAX_SHARDS).then_some((k, n))
         });
         let Some((k, n)) = parsed else {
             return Err(Error::input(
                 format!(
-                    "a report of `{}` is not a shard (no `shard: K/N`)",
-                    shard.check
+                    "a report of `{}` is not a shard (no `shard: K/N` with 1 <= K <= N <= {})",
+                    shard.check,
+                    super::shard::MAX_SHARDS
                 ),
                 PLACE,
                 "merge the report.json files written by `blindspot run --shard K/N`",

@@ -74,12 +74,16 @@ pub fn shard_of(
                 "SLURM_ARRAY_TASK_ID is set without SLURM_ARRAY_TASK_MIN and _MAX".into(),
             ));
         };
+        // Checked arithmetic: the variables are text from the environment, and a wrapped
+        // difference would name another shard.
+        let tasks = max.checked_sub(min).and_then(|d| d.checked_add(1));
         let step = number("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1);
-        let count = number("SLURM_ARRAY_TASK_COUNT")?.unwrap_or(max - min + 1);
-        if step != 1 || count != max - min + 1 {
+        let count = number("SLURM_ARRAY_TASK_COUNT")?.or(tasks);
+        if step != 1 || tasks.is_none() || count != tasks {
             return Err(refuse(format!(
-                "the array {min}-{max} has step {step} and {count} tasks: its task ids do not \
-                 number the shards 1..N"
+                "the array {min}-{max} has step {step} and {} tasks: its task ids do not \
+                 number the shards 1..N",
+                count.map_or("uncountable".to_string(), |c| c.to_string())
             )));
         }
         if !(min..=max).contains(&id) {
@@ -87,8 +91,8 @@ pub fn shard_of(
                 "task {id} lies outside the array {min}-{max}"
             )));
         }
-        let text = format!("{}/{}", id - min + 1, max - min + 1);
-        return Ok(Some((parse_shard(&text)?, ShardSource::Slurm)));
+        let shard = within(id - min + 1, tasks.unwrap_or(0)).map_err(refuse)?;
+        return Ok(Some((shard, ShardSource::Slurm)));
     }
     if let Some(index) = number("JOB_COMPLETION_INDEX")? {
         let count = match shards {
@@ -102,8 +106,31 @@ pub fn shard_of(
                 "pass --shards N (the Job's completions) or set BLINDSPOT_SHARDS=N",
             ));
         };
-        let text = format!("{}/{count}", index + 1);
-        return Ok(Some((parse_shard(&text)?, ShardSource::Kubernetes)));
+        let shard = index
+            .checked_add(1)
+            .ok_or_else(|| format!("JOB_COMPLETION_INDEX = {index} is out of range"))
+            .and_then(|k| within(k, count))
+            .map_err(|what| {
+                Error::input(
+                    what,
+                    "the Kubernetes Indexed Job (JOB_COMPLETION_INDEX, --shards or BLINDSPOT_SHARDS)",
+                    "run the Job with completionMode Indexed and --shards (or BLINDSPOT_SHARDS) its \
+                     completions, at most 10000",
+                )
+            })?;
+        return Ok(Some((shard, ShardSource::Kubernetes)));
     }
     Ok(None)
+}
+
+/// Shard `k` of `n` as the scheduler numbered it: 1 <= k <= n <= [`MAX_SHARDS`], else what is
+/// wrong, in words naming the numbers as they came.
+fn within(k: i64, n: i64) -> std::result::Result<(usize, usize), String> {
+    if n < 1 || n > MAX_SHARDS as i64 {
+        return Err(format!("{n} shards: use 1 to {MAX_SHARDS}"));
+    }
+    if k < 1 || k > n {
+        return Err(format!("shard {k} of {n} does not exist"));
+    }
+    Ok((k as usize, n as usize))
 }

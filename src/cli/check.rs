@@ -286,16 +286,19 @@ fn run_named(registry: &Registry, name: &str, sub: &clap::ArgMatches) -> Result<
     Ok(super::run::report_expectations(&run.report))
 }
 
-/// Prints the table and writes the JSON report when asked.
+/// Writes the JSON report when asked, then prints the table (an unwritable standard output must
+/// not lose the report).
 pub fn finish(report: &Report, json: &Option<PathBuf>) -> Result<()> {
+    if let Some(path) = json {
+        report
+            .write_json(path)
+            .with_context(|| format!("writing --json {}", path.display()))?;
+    }
     print!(
         "{}",
         crate::report::escape::printable(&table::render(report))
     );
     if let Some(path) = json {
-        report
-            .write_json(path)
-            .with_context(|| format!("writing --json {}", path.display()))?;
         println!("report: {}", path.display());
     }
     Ok(())

@@ -213,6 +213,14 @@ pub fn run(args: RunArgs) -> Result<bool> {
         run.report.expect_pass_by_default();
     }
     let report = &run.report;
+    // The report first: a standard output that cannot be written (a full disk, a closed pipe)
+    // must not lose the work.
+    let dir = staged.path().to_path_buf();
+    let files = crate::report::write_report(report, run.galleries.first(), &dir)
+        .with_context(|| format!("writing the report to {}", out.display()))?;
+    staged
+        .commit()
+        .with_context(|| format!("writing the report to {}", out.display()))?;
     print!("{}", printable(&crate::report::table::render(report)));
     for e in &report.evidence {
         println!(
@@ -224,12 +232,6 @@ pub fn run(args: RunArgs) -> Result<bool> {
             e.check
         );
     }
-    let dir = staged.path().to_path_buf();
-    let files = crate::report::write_report(report, run.galleries.first(), &dir)
-        .with_context(|| format!("writing the report to {}", out.display()))?;
-    staged
-        .commit()
-        .with_context(|| format!("writing the report to {}", out.display()))?;
     println!(
         "\nwrote {} files: report.html, report.json, report.md, junit.xml, badges/, figures/",
         files.len()

@@ -19,9 +19,15 @@ class _Wrapped(torch.nn.Module):
         return self.split.head(self.cam_layer(self.split.features(x)))
 
 
+_SIGNED = ("EigenCAM", "EigenGradCAM")
+
+
 def pytorch_grad_cam(name, batch_size=None):
     """pytorch-grad-cam's method `name` (`GradCAM`, `HiResCAM`, `ScoreCAM`, …), named
-    `pgc-NAME` in reports."""
+    `pgc-NAME` in reports. EigenCAM and EigenGradCAM are defined up to the sign of a singular
+    vector: they return pytorch-grad-cam's signed projection (`get_cam_image`, before its ReLU
+    and scaling, bilinearly resized to the input) and are judged on both signs, as the built-in
+    methods are (their final maps, after the ReLU, would have no other sign)."""
     import pytorch_grad_cam as pgc
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -31,16 +37,34 @@ def pytorch_grad_cam(name, batch_size=None):
 
     def method(model, inputs, targets):
         wrapped = _Wrapped(model).eval()
+        classes = [ClassifierOutputTarget(int(t)) for t in targets]
         with cls(model=wrapped, target_layers=[wrapped.cam_layer]) as cam:
             if batch_size:
                 cam.batch_size = batch_size
-            return cam(input_tensor=inputs,
-                       targets=[ClassifierOutputTarget(int(t)) for t in targets])
+            if name in _SIGNED:
+                return _signed(cam, inputs, classes)
+            return cam(input_tensor=inputs, targets=classes)
 
     method.blindspot_name = f"pgc-{name.lower()}"
     method.blindspot_title = f"pytorch-grad-cam {name}"
-    method.sign_ambiguous = name == "EigenCAM"
+    method.sign_ambiguous = name in _SIGNED
     return method
+
+
+def _signed(cam, inputs, targets):
+    """The map pytorch-grad-cam computes before its ReLU and scaling, resized to the input (as
+    `adapters/pytorch_grad_cam.py --signed`)."""
+    outputs = cam.activations_and_grads(inputs)
+    if cam.uses_gradients:
+        cam.model.zero_grad()
+        sum(target(output) for target, output in zip(targets, outputs)).backward(retain_graph=True)
+    activations = cam.activations_and_grads.activations[0].cpu().data.numpy()
+    grads = (cam.activations_and_grads.gradients[0].cpu().data.numpy()
+             if cam.uses_gradients else None)
+    raw = cam.get_cam_image(inputs, cam.target_layers[0], targets, activations, grads, False)
+    raw = torch.as_tensor(raw, dtype=torch.float32).unsqueeze(1)
+    return torch.nn.functional.interpolate(raw, size=tuple(inputs.shape[-2:]), mode="bilinear",
+                                           align_corners=False)[:, 0]
 
 
 _CAPTUM = ("LayerGradCam", "LayerGradientXActivation", "LayerActivation")
