@@ -50,7 +50,14 @@ pub struct ClassSensitivityFindings {
 }
 
 /// The generic table line and badge (the mean similarity).
-impl super::CheckFindings for ClassSensitivityFindings {}
+impl super::CheckFindings for ClassSensitivityFindings {
+    fn badge_label(&self, _check: &str) -> Option<String> {
+        Some(format!(
+            "class sensitivity · {}",
+            super::findings::badge_model(&self.detail.model)
+        ))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassSensitivityDetail {

@@ -56,7 +56,15 @@ pub struct DataRandomizationFindings {
 }
 
 /// The generic table line and badge (the mean similarity).
-impl super::CheckFindings for DataRandomizationFindings {}
+impl super::CheckFindings for DataRandomizationFindings {
+    fn badge_label(&self, _check: &str) -> Option<String> {
+        Some(format!(
+            "data randomization · {} vs {}",
+            super::findings::badge_model(&self.detail.model),
+            super::findings::badge_model(&self.detail.random_labels_model)
+        ))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataRandomizationDetail {

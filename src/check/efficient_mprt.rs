@@ -74,7 +74,10 @@ pub struct EfficientMprtFindings {
 
 impl super::CheckFindings for EfficientMprtFindings {
     fn badge_label(&self, _check: &str) -> Option<String> {
-        Some("efficient MPRT".into())
+        Some(format!(
+            "efficient MPRT · {}, every layer",
+            super::findings::badge_model(&self.detail.model)
+        ))
     }
 }
 

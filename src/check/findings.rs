@@ -63,6 +63,17 @@ pub trait CheckFindings:
     }
 }
 
+/// A model as a badge names it: a built-in by its name, a file by its file name (badges are
+/// short, and a path says nothing to a reader of a README).
+pub fn badge_model(model: &str) -> String {
+    match model.strip_prefix("builtin:") {
+        Some(name) => name.to_string(),
+        None => std::path::Path::new(model)
+            .file_name()
+            .map_or(model.to_string(), |n| n.to_string_lossy().into_owned()),
+    }
+}
+
 /// The object-safe face of [`CheckFindings`], implemented for every findings type.
 trait Erased: std::fmt::Debug + Send + Sync {
     fn as_serialize(&self) -> &dyn erased_serde::Serialize;

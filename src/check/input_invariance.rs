@@ -60,7 +60,14 @@ pub struct InputInvarianceFindings {
 }
 
 /// The generic table line and badge (the mean largest change).
-impl super::CheckFindings for InputInvarianceFindings {}
+impl super::CheckFindings for InputInvarianceFindings {
+    fn badge_label(&self, _check: &str) -> Option<String> {
+        Some(format!(
+            "input invariance · {}",
+            super::findings::badge_model(&self.detail.model)
+        ))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputInvarianceDetail {

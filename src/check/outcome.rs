@@ -90,9 +90,11 @@ impl ErrorControl {
             return "no sampled verdict: every verdict of this run is exact (no error to control)"
                 .into();
         }
+        // Decisions, not results: each sign of a sign-ambiguous method is decided on its own, and
+        // a verdict with L looks at the data spends 1/L of its error at each (the rule's level).
         format!(
-            "family-wise error {} over {} verdicts (Bonferroni): each verdict decided at {:.2e} \
-             per side",
+            "family-wise error {} over {} decisions (Bonferroni; each sign of a sign-ambiguous \
+             method counts): each decided at {:.2e} per side, shared among its looks",
             super::stats::rate(self.family_wise_error),
             self.family_size,
             self.per_verdict_error

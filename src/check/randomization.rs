@@ -253,11 +253,27 @@ pub struct RandomizationFindings {
 }
 
 impl super::CheckFindings for RandomizationFindings {
+    /// The check, the model and what was randomized: a pass names the evidence it rests on
+    /// (a green "model randomization" badge from the output layer of a small model read as more).
     fn badge_label(&self, _check: &str) -> Option<String> {
-        Some(match self.detail.smoothing {
-            Some(_) => "smooth MPRT".into(),
-            None => "model randomization".into(),
-        })
+        let d = &self.detail;
+        let (k, of) = (d.curve.len(), d.layers_top_down.len());
+        let layers = match d.mode {
+            Mode::Cascading if k == of => format!("all {of} layers"),
+            Mode::Cascading if k == 1 => format!("output layer of {of}"),
+            Mode::Cascading => format!("top {k} of {of} layers"),
+            Mode::BottomUp if k == of => format!("all {of} layers, bottom-up"),
+            Mode::BottomUp => format!("bottom {k} of {of} layers"),
+            Mode::Independent => format!("each of {k} layers alone"),
+        };
+        let check = match d.smoothing {
+            Some(_) => "smooth MPRT",
+            None => "model randomization",
+        };
+        Some(format!(
+            "{check} · {}, {layers}",
+            super::findings::badge_model(&d.model)
+        ))
     }
 }
 
@@ -467,6 +483,14 @@ impl RandomizationCheck {
             }
             (Mode::BottomUp, Some(k)) => format!("after the {k} input-side layers are randomized"),
             (Mode::Independent, _) => "averaged over single-layer randomizations".into(),
+        };
+        // Smooth MPRT judges other maps than plain model randomization: say so in every output.
+        let what = match smoothing {
+            Some(s) => format!(
+                "averaged over {} noisy copies of each image (σ = {} of its range), {what}",
+                s.samples, s.noise
+            ),
+            None => what,
         };
         let rule = Rule {
             check,

@@ -162,10 +162,15 @@ impl Registration {
                 let check = <C as clap::FromArgMatches>::from_arg_matches(matches)?;
                 check.validate().map_err(|e| {
                     let name = C::NAME;
-                    let text = format!(
-                        "{e}\n  where: blindspot check {name}\n  fix: see `blindspot check {name} \
-                         --help` (docs/cli.md lists every range)\n"
-                    );
+                    // One where and one fix: an error that names its own (an environment
+                    // variable's, say) keeps them.
+                    let text = match e.contains("\n  where: ") {
+                        true => format!("{e}\n"),
+                        false => format!(
+                            "{e}\n  where: blindspot check {name}\n  fix: see `blindspot check \
+                             {name} --help` (docs/cli.md lists every range)\n"
+                        ),
+                    };
                     clap::Error::raw(clap::error::ErrorKind::ValueValidation, text)
                 })?;
                 Ok(Box::new(check))

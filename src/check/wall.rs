@@ -98,7 +98,31 @@ impl super::CheckFindings for WallFindings {
     }
 
     fn badge_label(&self, _check: &str) -> Option<String> {
-        Some("wall leakage".into())
+        let random = match self.detail.random_weights {
+            true => ", random weights",
+            false => "",
+        };
+        Some(format!(
+            "wall leakage · {}{random}",
+            super::findings::badge_model(&self.detail.model)
+        ))
+    }
+
+    /// The generic header, and a word when the model has random weights (a built-in
+    /// architecture without --weights): a Table-1-style share is then not the paper's.
+    fn table_header(&self, first: &CheckResult) -> Option<String> {
+        if !self.detail.random_weights {
+            return None;
+        }
+        let columns = format!(
+            "{:<20} {:<12} {:>18} {:>22} {:>5} {:>5}",
+            "method", "verdict", "mean ± std", "interval", "n", "undef"
+        );
+        Some(format!(
+            "{}: {} — on {} with random weights (no --weights), not a trained classifier\n\
+             {columns}\n",
+            first.check, first.statistic, self.detail.model
+        ))
     }
 }
 
@@ -112,6 +136,10 @@ pub struct WallDetail {
     pub feature_wall_cells: i64,
     pub images: usize,
     pub model: String,
+    /// The model's weights are its seeded initialisation (a built-in architecture without
+    /// trained or given weights): an untrained network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub random_weights: bool,
     pub data: String,
     /// µ on the unmasked baseline model, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -324,6 +352,8 @@ impl Check for WallCheck {
                     feature_wall_cells: fregion.sum(Kind::Int64).int64_value(&[]),
                     images: per_sample.len(),
                     model: model.name(),
+                    random_weights: model.sha256().is_none()
+                        && self.subject.model.starts_with("builtin:"),
                     data: self.subject.data.describe(&ctx.seeds),
                     baseline: baseline_mu,
                     baseline_model: baseline.as_ref().and(self.baseline.clone()),

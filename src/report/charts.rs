@@ -613,7 +613,13 @@ pub fn randomization_charts(report: &Report) -> Vec<Chart> {
                 _ => format!("randomization-{}", run.index),
             },
             run: run.index,
-            title: format!("Model randomization ({mode}) of {}", detail.model),
+            title: match &detail.smoothing {
+                Some(s) => format!(
+                    "Smooth MPRT ({mode}) of {}: maps averaged over {} noisy copies",
+                    detail.model, s.samples
+                ),
+                None => format!("Model randomization ({mode}) of {}", detail.model),
+            },
             x: XAxis::Categories {
                 label: "randomized (output side first)".into(),
                 names,

@@ -52,6 +52,10 @@ def _method_list(method, methods):
     if isinstance(methods, str):
         items += [m.strip() for m in methods.split(",") if m.strip()]
     elif isinstance(methods, dict):
+        for key in methods:
+            if not isinstance(key, str):
+                raise TypeError(f"methods={{NAME: method}} takes names that are strings, not "
+                                f"{type(key).__name__} ({key!r})")
         items += list(methods.items())
     elif methods is not None:
         items += list(methods)

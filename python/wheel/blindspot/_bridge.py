@@ -3,12 +3,16 @@ with autograd on, and rebuilding the model the check explains as a TorchScript s
 import json
 import linecache
 import sys
+import threading
 import types
 import warnings
 
 import torch
 
 _export = None
+# TorchScript compiles a class once per process, and two threads compiling the same class at
+# once fail ("Can't redefine method"): checks run from several threads rebuild one at a time.
+_scripting = threading.Lock()
 
 
 def call(method, model, inputs, targets):
@@ -43,13 +47,19 @@ def unusable(maps):
 
 def load(path, device):
     """A TorchScript split model from the private file the native side just wrote."""
-    return torch.jit.load(path, map_location=device).eval()
+    with _scripting:
+        return torch.jit.load(path, map_location=device).eval()
 
 
 def rebuild(architecture, weights, inner_path, device, source):
     """A built-in model from its architecture (JSON) and current weights (tensors shared with
     blindspot), scripted by `python/export_builtin.py`'s own code (`source`), which the command
     line's file protocol runs as a script."""
+    with _scripting:
+        return _rebuild(architecture, weights, inner_path, device, source)
+
+
+def _rebuild(architecture, weights, inner_path, device, source):
     global _export
     if _export is None:
         # TorchScript reads a class's source through inspect: the module must be importable by

@@ -167,18 +167,29 @@ impl Outcome {
 
 /// A run's report: its results, the output folder the command line writes, and whether every
 /// verdict is the expected one (the command line's exit code).
-#[pyclass(name = "Report", module = "blindspot", unsendable)]
+/// Shareable across Python threads (a check run on a worker thread, read on the main one, as
+/// pytest's plugin does): the run behind a mutex, since its tensors are `Send` but not `Sync`.
+#[pyclass(name = "Report", module = "blindspot")]
 pub struct PyReport {
-    run: Run,
+    run: std::sync::Mutex<Run>,
 }
 
 impl PyReport {
     pub fn new(run: Run) -> PyReport {
-        PyReport { run }
+        PyReport {
+            run: std::sync::Mutex::new(run),
+        }
+    }
+
+    /// The run (a panic in another reader leaves it as it was: read it anyway).
+    fn run(&self) -> std::sync::MutexGuard<'_, Run> {
+        self.run
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn only(&self) -> PyResult<Outcome> {
-        match self.run.report.results.as_slice() {
+        match self.run().report.results.as_slice() {
             [one] => Ok(Outcome::from(one)),
             many => {
                 let names: Vec<String> = many
@@ -206,14 +217,19 @@ impl PyReport {
     /// Every result, in the report's order.
     #[getter]
     fn results(&self) -> Vec<Outcome> {
-        self.run.report.results.iter().map(Outcome::from).collect()
+        self.run()
+            .report
+            .results
+            .iter()
+            .map(Outcome::from)
+            .collect()
     }
 
     /// The one result of `method` (and of `check`, when several checks ran).
     #[pyo3(signature = (method, check=None))]
     fn result(&self, method: &str, check: Option<&str>) -> PyResult<Outcome> {
-        let found: Vec<&CheckResult> = self
-            .run
+        let run = self.run();
+        let found: Vec<&CheckResult> = run
             .report
             .results
             .iter()
@@ -235,7 +251,7 @@ impl PyReport {
     /// The results whose verdict is not the expected one.
     #[getter]
     fn unexpected(&self) -> Vec<Outcome> {
-        self.run
+        self.run()
             .report
             .unexpected()
             .into_iter()
@@ -246,7 +262,7 @@ impl PyReport {
     /// Whether every verdict is the expected one.
     #[getter]
     fn ok(&self) -> bool {
-        self.run.report.unexpected().is_empty()
+        self.run().report.unexpected().is_empty()
     }
 
     /// The command line's exit code for this report: 0 when every verdict is as expected, 1
@@ -301,7 +317,7 @@ impl PyReport {
     /// How the verdicts compare with what was expected, in words.
     #[getter]
     fn summary(&self) -> String {
-        self.run.report.expectation_summary()
+        self.run().report.expectation_summary()
     }
 
     /// Raises `VerdictError` (an AssertionError) listing every verdict that is not the
@@ -314,7 +330,7 @@ impl PyReport {
         let lines: Vec<String> = unexpected.iter().map(|r| r.explain()).collect();
         Err(VerdictError::new_err(format!(
             "{}\n{}",
-            self.run.report.expectation_summary(),
+            self.run().report.expectation_summary(),
             lines.join("\n")
         )))
     }
@@ -325,11 +341,9 @@ impl PyReport {
     fn write(&self, dir: std::path::PathBuf) -> PyResult<Vec<std::path::PathBuf>> {
         let written = (|| {
             let staged = blindspot::io::StagedDir::begin(&dir)?;
-            let files = blindspot::report::write_report(
-                &self.run.report,
-                self.run.galleries.first(),
-                staged.path(),
-            )?;
+            let run = self.run();
+            let files =
+                blindspot::report::write_report(&run.report, run.galleries.first(), staged.path())?;
             // Named where they will lie once the staging folder is moved into place.
             let files = files
                 .iter()
@@ -346,31 +360,33 @@ impl PyReport {
 
     /// report.json's text.
     fn json(&self) -> String {
-        self.run.report.to_json()
+        self.run().report.to_json()
     }
 
     /// The terminal table the command line prints.
     fn table(&self) -> String {
-        blindspot::report::table::render(&self.run.report)
+        blindspot::report::table::render(&self.run().report)
     }
 
     fn __str__(&self) -> String {
         format!(
             "{}\n{}",
             self.table(),
-            self.run.report.expectation_summary()
+            self.run().report.expectation_summary()
         )
     }
 
     fn __repr__(&self) -> String {
+        // One lock for both fields (a second one in the same statement would wait forever).
+        let run = self.run();
         format!(
             "<blindspot.Report {}: {}>",
-            self.run.report.check,
-            self.run.report.expectation_summary()
+            run.report.check,
+            run.report.expectation_summary()
         )
     }
 
     fn __len__(&self) -> usize {
-        self.run.report.results.len()
+        self.run().report.results.len()
     }
 }

@@ -322,3 +322,26 @@ def test_the_plugin_gives_every_test_id_a_folder_of_its_own():
     assert _folder("t.py::a/b", 0, 1) != _folder("t.py::a:b", 0, 1)
     assert _folder("t.py::a/b", 0, 1).startswith("t.py_a_b-")
     assert len(_folder("t.py::" + "x" * 5000, 1, 2)) <= 100
+
+
+def test_checks_run_from_several_threads():
+    import concurrent.futures
+
+    def flat(model, inputs, targets):
+        n, _, h, w = inputs.shape
+        return torch.arange(h, dtype=torch.float32).view(1, h, 1).expand(n, h, w).contiguous()
+
+    def run(_):
+        report = blindspot.check("wall", method=flat, model="builtin:small-vgg", synthetic=4,
+                                 looks=1)
+        return report.results[0].verdict, report.results[0].mean
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(run, range(4)))
+    assert len(set(outcomes)) == 1 and outcomes[0][0] == "fail", outcomes
+    # A report made on a worker thread is read, printed and written on this one (pytest's plugin
+    # reads them so; an unsendable report panicked).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        report = pool.submit(blindspot.check, "wall", method=flat, model="builtin:small-vgg",
+                             synthetic=4, looks=1).result()
+    assert "wall" in repr(report) and "FAIL" in str(report) and len(report) == 1

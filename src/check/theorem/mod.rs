@@ -609,6 +609,8 @@ impl Check for TheoremCheck {
         if self.filters.is_empty() {
             return Err("filters is empty: give at least one number of filters V".into());
         }
+        // Each entry is a configuration with its own Monte Carlo: a list is bounded like a number.
+        crate::limits::count("the number of filters entries", self.filters.len(), 1, 64)?;
         for &v in self
             .filters
             .iter()
