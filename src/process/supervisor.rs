@@ -288,6 +288,16 @@ impl Drop for Child {
     }
 }
 
+/// The signals the supervisor ignores (a terminal's, and a closed pipe's) and the command gets
+/// back at their defaults.
+const SIGNALS: [libc::c_int; 5] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGPIPE,
+];
+
 /// The supervisor's life, in the forked child: never returns.
 ///
 /// # Safety
@@ -301,13 +311,7 @@ unsafe fn supervise_child(
 ) -> ! {
     libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     // SIGPIPE too: blindspot may be gone before the status is written.
-    for signal in [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGPIPE,
-    ] {
+    for signal in SIGNALS {
         libc::signal(signal, libc::SIG_IGN);
     }
     // Every descriptor inherited from blindspot but these four: its end of this control pipe
@@ -380,13 +384,7 @@ unsafe fn exec_command(
     libc::dup2(fds.stderr, 2);
     // Only the three streams: no descriptor of blindspot's (its other pipes) reaches the command.
     close_range(3, libc::c_int::MAX);
-    for signal in [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGPIPE,
-    ] {
+    for signal in SIGNALS {
         libc::signal(signal, libc::SIG_DFL);
     }
     let mut none: libc::sigset_t = std::mem::zeroed();
