@@ -3,6 +3,8 @@
 //! per-draw loop; the wall time of `blindspot run`. A benchmark, not a test: it reports, it does
 //! not fail on speed. (The memory check over repeated explain calls is the test
 //! `cli::memory_does_not_grow_over_1000_explain_calls`.)
+// Case tables are tuples of their columns (label, size, the run), on purpose.
+#![allow(clippy::type_complexity)]
 use anyhow::{Context, Result};
 use blindspot::cam::{builtin_methods, explain, method_named};
 use blindspot::check::property::{

@@ -1,6 +1,8 @@
 //! Slow, literal references (zennit style): every method written straight from its formula, per
 //! image and per channel, with plain loops over f64 values, and the gradients taken one image at
 //! a time. The fast batched implementation must match on random inputs and random weights.
+// The references index their loops as the formulas do (i, j over rows and columns), on purpose.
+#![allow(clippy::needless_range_loop)]
 use crate::common::{ensure, ensure_close, fixture, to_vec, TestResult};
 use blindspot::cam::{explain, method_named, opticam::OptiCam, CamMethod};
 use blindspot::model::init::Init;
@@ -464,7 +466,6 @@ fn literal_sobel(image: &Tensor) -> Vec<Vec<f64>> {
             i
         }) as usize
     };
-    let (h, w) = (h as i64, w as i64);
     (0..h)
         .map(|i| {
             (0..w)
@@ -816,7 +817,7 @@ fn scorecam_dead_channels() -> TestResult {
         .logical_not()
         .sum(Kind::Int64)
         .int64_value(&[]);
-    ensure(dead >= 12 && dead < 36, || {
+    ensure((12..36).contains(&dead), || {
         format!("expected dead and live channels, found {dead} dead of 36")
     })?;
     compare("scorecam", &model, &x)?;

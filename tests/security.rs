@@ -1728,9 +1728,10 @@ fn orphans() -> TestResult {
         // SAFETY: a signal to the child this test started.
         unsafe { libc::kill(child.id() as libc::pid_t, signal) };
         let out = child.wait_with_output()?;
-        let expected = (signal == libc::SIGKILL)
-            .then_some(out.status.signal() == Some(libc::SIGKILL))
-            .unwrap_or(out.status.code() == Some(128 + signal));
+        let expected = match signal == libc::SIGKILL {
+            true => out.status.signal() == Some(libc::SIGKILL),
+            false => out.status.code() == Some(128 + signal),
+        };
         ensure(expected, || format!("{name}: {:?}", out.status))?;
         ensure(
             within(5, || processes_with(&format!("300.{marker}")).is_empty()),

@@ -136,7 +136,7 @@ impl OptiCam {
             let loss = loss.detach();
             if step % check_every == 0 {
                 if let Some(previous) = &last_check {
-                    active = active * loss.le_tensor(previous).to_kind(kind).unsqueeze(1);
+                    active *= loss.le_tensor(previous).to_kind(kind).unsqueeze(1);
                 }
                 last_check = Some(loss);
             }

@@ -175,12 +175,12 @@ fn ensure_shapes(
         ))
     } else if !floating(logits) {
         Some(format!("`head` returned {:?} logits", logits.kind()))
-    } else if activations.size().iter().any(|&d| d == 0) || activations.size()[0] != n {
+    } else if activations.size().contains(&0) || activations.size()[0] != n {
         Some(format!(
             "`features` returned shape {:?} for {n} images",
             activations.size()
         ))
-    } else if logits.size().iter().any(|&d| d == 0) || logits.size()[0] != n {
+    } else if logits.size().contains(&0) || logits.size()[0] != n {
         Some(format!(
             "`head` returned shape {:?} for {n} images",
             logits.size()

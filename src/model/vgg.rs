@@ -212,13 +212,12 @@ impl Vgg {
                     let bn = config.batch_norm.then(|| {
                         let p = &features / index;
                         index += 1;
-                        let bn = BatchNorm {
+                        BatchNorm {
                             weight: p.var_copy("weight", &zeros.ones(&[out])),
                             bias: p.var_copy("bias", &zeros.zeros(&[out])),
                             running_mean: p.zeros_no_train("running_mean", &[out]),
                             running_var: p.ones_no_train("running_var", &[out]),
-                        };
-                        bn
+                        }
                     });
                     index += 1; // ReLU
                     blocks.push(Block::Conv(Conv { weight, bias, bn }));

@@ -120,7 +120,7 @@ impl SplitModel for Walled {
         self.inner.parameter_groups()
     }
     fn to_double(&self) -> Result<Option<Box<dyn SplitModel>>> {
-        let rows = self.rows.clone();
+        let rows = self.rows;
         Ok(self
             .inner
             .to_double()?

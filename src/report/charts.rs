@@ -396,10 +396,13 @@ impl Chart {
     }
 }
 
+/// Pixel offsets from a marker's centre.
+type Polyline = Vec<(i32, i32)>;
+
 /// A marker as pixel offsets from its centre: a filled polygon (empty for a hollow marker) and
 /// up to three strokes (a hollow marker's closed outline, a cross's bars). Every marker has this
 /// one shape of data, so data marks and legend entries are one element type.
-fn parts(m: Marker) -> (Vec<(i32, i32)>, [Vec<(i32, i32)>; 3]) {
+fn parts(m: Marker) -> (Polyline, [Polyline; 3]) {
     let r = 5;
     let outline: Vec<(i32, i32)> = match m.shape {
         Shape::Circle => (0..16)

@@ -44,11 +44,11 @@ pyo3::create_exception!(
 /// A method as the Python side describes it: (name, title, callable, sign_ambiguous).
 type MethodSpec = (String, String, Py<PyAny>, bool);
 
+/// Methods as blindspot runs them.
+type Methods = Vec<Box<dyn CamMethod>>;
+
 /// The Python methods, each with the slot its failure lands in.
-fn python_methods(
-    py: Python<'_>,
-    specs: Vec<MethodSpec>,
-) -> PyResult<(Vec<Box<dyn CamMethod>>, Vec<Failure>)> {
+fn python_methods(py: Python<'_>, specs: Vec<MethodSpec>) -> PyResult<(Methods, Vec<Failure>)> {
     let mut methods: Vec<Box<dyn CamMethod>> = Vec::new();
     let mut failures = Vec::new();
     for (name, title, callable, sign_ambiguous) in specs {
