@@ -21,7 +21,7 @@ ifeq ($(strip $(LIBTORCH)),)
 export LIBTORCH_USE_PYTORCH := 1
 endif
 
-.PHONY: all venv build wheel run test test-fast fixtures bench clean distclean
+.PHONY: all venv build wheel run lint test test-fast fixtures bench clean distclean
 
 all: build
 
@@ -55,11 +55,24 @@ wheel: $(STAMP)
 	cd python/wheel && CARGO_TARGET_DIR=$(CURDIR)/target \
 	  $(VENV)/bin/maturin build --release --quiet -i $(PYTHON) --out $(CURDIR)/target/wheels
 
+# The code's contract (docs/architecture.md, "Contract"), every step refusing on any warning: the
+# format, clippy on every target of both crates (the library, harness, benchmark, example crate
+# and the wheel), and rustdoc over the public API and over the private items too, so no doc link
+# is broken anywhere.
+lint: $(STAMP)
+	$(CARGO) fmt --all --check
+	cd python/wheel && $(CARGO) fmt --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	cd python/wheel && CARGO_TARGET_DIR=$(CURDIR)/target PYO3_PYTHON=$(PYTHON) \
+	  $(CARGO) clippy --release --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --workspace --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --workspace --no-deps --document-private-items
+
 # The benchmark target is compiled (not run) so that it cannot rot unnoticed. After the cargo
 # tests (cargo holds the target folder while they run): README story 1's crate, built from the
 # README alone; the wheel, installed into a fresh venv with its pytest tests; and
 # examples/python-library's CI workflow, its commands run as written on that wheel.
-test: $(STAMP)
+test: lint
 	$(CARGO) build --release --benches
 	$(CARGO) test --release --workspace $(ARGS)
 	$(PYTHON) tests/readme_crate.py

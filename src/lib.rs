@@ -173,29 +173,6 @@
 //! extension. It is not an API: nothing behind it is documented or kept stable.
 #![cfg_attr(not(feature = "internals"), deny(missing_docs))]
 
-/// `eprintln!` that never panics: progress and notes go to stderr, and a closed or full stderr
-/// (`2>&1 | head -1`, `2>/dev/full`) must not end a run whose results go to files. What cannot
-/// be written is dropped.
-macro_rules! note {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        // Names and texts from users inside a note never drive the terminal.
-        let text = $crate::io::escape::printable(&format!($($arg)*));
-        let _ = writeln!(std::io::stderr(), "{text}");
-    }};
-}
-pub(crate) use note;
-
-/// `eprint!` that never panics (see [`note!`]).
-macro_rules! note_inline {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let text = $crate::io::escape::printable(&format!($($arg)*));
-        let _ = write!(std::io::stderr(), "{text}");
-    }};
-}
-pub(crate) use note_inline;
-
 /// The library's modules: private, opened by the `internals` feature to blindspot's own tests,
 /// benchmarks and Python extension.
 macro_rules! internal_modules {
@@ -209,15 +186,15 @@ macro_rules! internal_modules {
 }
 
 internal_modules!(
-    cam, check, cli, data, device, error, harness, io, limits, model, process, progress, report,
-    seed, train,
+    cam, check, cli, data, device, error, harness, io, limits, model, open, process, progress,
+    report, seed, train,
 );
 
+pub mod chart;
 pub mod precision;
 
 pub use cam::{builtin_methods, explain, method_named, weighted_sum};
 pub use cam::{CamContext, CamMethod, Explanation, Origin};
-pub use check::outcome::{Control, SignOutcome};
 pub use check::runner::Run;
 pub use check::stats::{judge_above, judge_below, Summary, Threshold};
 pub use check::suite::Suite;
@@ -226,11 +203,13 @@ pub use check::{
     Gallery, ModelRecord, Outcome, Registry, Report, Signs, Subject, Verdict, Worst,
     FAMILY_WISE_ERROR,
 };
+pub use check::{Control, SignOutcome};
 pub use data::folder::Preprocess;
 pub use data::DataSpec;
 pub use error::{Error, Result};
 pub use harness::{SanityHarness, TrialOutcome};
 pub use model::{ModelOptions, ParameterGroup, SplitModel};
+pub use open::open_model;
 pub use progress::{Progress, ProgressSink};
 pub use report::write_report;
 pub use seed::{Seeds, Stream};
@@ -239,61 +218,4 @@ pub use seed::{Seeds, Stream};
 /// call); returns the exit code documented in docs/cli.md.
 pub fn command_line() -> std::process::ExitCode {
     cli::main()
-}
-
-use model::wall::{RowRange, Walled};
-use tch::Device;
-
-/// Opens any model specification: `builtin:stack-*` (trained on first use, cached), another
-/// `builtin:NAME` (an architecture with seeded random or loaded weights), or a TorchScript file;
-/// wrapped in a post-hoc wall when `options.mask_rows` is given.
-pub fn open_model(
-    spec: &str,
-    device: Device,
-    options: &ModelOptions,
-) -> Result<Box<dyn SplitModel>> {
-    // The row range is parsed first: a typo must not cost a training.
-    let rows = options
-        .mask_rows
-        .as_deref()
-        .map(RowRange::parse)
-        .transpose()?;
-    let model = open_unwalled(spec, device, options)?;
-    Ok(match rows {
-        Some(rows) => Box::new(Walled::new(model, rows)),
-        None => model,
-    })
-}
-
-fn open_unwalled(
-    spec: &str,
-    device: Device,
-    options: &ModelOptions,
-) -> Result<Box<dyn SplitModel>> {
-    if let Some(name) = spec.strip_prefix("builtin:") {
-        if let Some(trained) = train::presets::open(name, options.seed, device)? {
-            if options.weights.is_some() {
-                return Err(Error::input(
-                    format!("{spec} is trained by blindspot and takes no --weights"),
-                    spec,
-                    "drop --weights, or load them into an architecture such as builtin:small-vgg",
-                ));
-            }
-            return Ok(Box::new(trained.model));
-        }
-    }
-    model::zoo::open(spec, device, options).map_err(|e| match e {
-        Error::Unknown { kind, name, known } => {
-            let presets: Vec<String> = train::presets::PRESETS
-                .iter()
-                .map(|(n, _)| format!("builtin:{n}"))
-                .collect();
-            Error::Unknown {
-                kind,
-                name,
-                known: format!("{}, {known}", presets.join(", ")),
-            }
-        }
-        other => other,
-    })
 }

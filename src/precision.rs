@@ -157,7 +157,7 @@ pub fn init(mode: Precision) -> Result<&'static PrecisionRecord> {
                     std::env::set_var(name, value);
                 }
             } else {
-                crate::note!(
+                crate::io::note!(
                     "warning: this processor lacks AVX2 or FMA: --precision reproducible cannot \
                      use the AVX2 kernels every other machine uses, so numbers may differ from \
                      theirs in the last bits (docs/precision.md)"
@@ -180,7 +180,7 @@ pub fn init(mode: Precision) -> Result<&'static PrecisionRecord> {
     }
     let known = record.cpu_kernels != "unknown";
     if mode == Precision::Reproducible && cpu_has_avx2() && known && record.cpu_kernels != "AVX2" {
-        crate::note!(
+        crate::io::note!(
             "warning: libtorch ran before blindspot's precision policy and computes with its {} \
              kernels, not AVX2: numbers may differ from other machines' (call \
              blindspot::precision::init first)",
@@ -245,7 +245,7 @@ pub fn record() -> &'static PrecisionRecord {
         return record;
     }
     init_from_env().unwrap_or_else(|err| {
-        crate::note!("warning: {err}\n  (blindspot's precision policy was not applied)");
+        crate::io::note!("warning: {err}\n  (blindspot's precision policy was not applied)");
         RECORD.get_or_init(|| observe(Precision::Fast))
     })
 }

@@ -55,7 +55,7 @@ impl Progress {
             quiet,
         };
         if !p.quiet && !p.terminal {
-            crate::note!("{} ...", p.label);
+            crate::io::note!("{} ...", p.label);
         }
         p
     }
@@ -72,7 +72,7 @@ impl Progress {
             let since = self.last_draw.unwrap_or(self.start);
             if now - since >= Duration::from_secs(30) && self.done < self.total {
                 self.last_draw = Some(now);
-                crate::note!(
+                crate::io::note!(
                     "{}: {}/{} ({:.0}s)",
                     self.label,
                     self.done,
@@ -98,7 +98,7 @@ impl Progress {
         } else {
             0.0
         };
-        crate::note_inline!(
+        crate::io::note_inline!(
             "\r{} [{}{}] {}/{} {:.0}s (eta {:.0}s)  ",
             self.label,
             "#".repeat(filled),
@@ -118,7 +118,7 @@ impl Progress {
         }
         let elapsed = self.start.elapsed().as_secs_f64();
         if self.terminal {
-            crate::note!(
+            crate::io::note!(
                 "\r{}: {} ({:.1}s){}",
                 self.label,
                 message,
@@ -126,7 +126,7 @@ impl Progress {
                 " ".repeat(30)
             );
         } else {
-            crate::note!("{}: {} ({:.1}s)", self.label, message, elapsed);
+            crate::io::note!("{}: {} ({:.1}s)", self.label, message, elapsed);
         }
     }
 }

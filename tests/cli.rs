@@ -166,11 +166,34 @@ fn plain_input() -> String {
     fixture("plain/inputs.npy").display().to_string()
 }
 
+/// The most common verdict and its count; a tie reports the worse verdict.
+fn tally() -> TestResult {
+    use blindspot::check::reliability::{tally, Agreement};
+    use blindspot::Verdict::{Fail, Inconclusive, Pass};
+    assert_eq!(tally(&[Pass, Pass, Inconclusive]), (Pass, 2));
+    assert_eq!(tally(&[Fail, Fail, Fail]), (Fail, 3));
+    assert_eq!(tally(&[Pass, Fail, Inconclusive]), (Fail, 1));
+    assert_eq!(tally(&[Inconclusive, Pass]), (Inconclusive, 1));
+    let row = Agreement {
+        index: 0,
+        check: "wall".into(),
+        configuration: None,
+        method: "gradcam".into(),
+        verdicts: vec![Pass, Pass, Inconclusive],
+        modal: Pass,
+        agreeing: 2,
+        expected: Some(Pass),
+    };
+    assert_eq!((row.unanimous(), row.as_expected()), (false, Some(2)));
+    Ok(())
+}
+
 pub fn trials() -> Vec<Trial> {
     let mut t = vec![
         Trial::test("cli::explain_writes_maps_matching_the_library", explain_ok),
         Trial::test("cli::methods_lists_every_method", methods_list),
         Trial::test("cli::reliability_reruns_a_suite_under_seeds", reliability),
+        Trial::test("cli::reliability_tallies_the_modal_verdict", tally),
         Trial::test("cli::bad_input::missing_model_file", || {
             expect_failure(
                 "missing-model",

@@ -1,8 +1,8 @@
 //! STACK-SYNTH determinism and layout; the image-folder loader.
 use crate::common::{ensure, ensure_close, TestResult};
 use blindspot::data::folder::{self, Preprocess};
+use blindspot::data::normalize::{normalize, IMAGENET_MEAN, IMAGENET_STD};
 use blindspot::data::synth::{StackSynth, SynthConfig};
-use blindspot::data::{normalize, IMAGENET_MEAN, IMAGENET_STD};
 use libtest_mimic::Trial;
 use std::path::PathBuf;
 use tch::Kind;

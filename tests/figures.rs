@@ -3,8 +3,9 @@
 //! the undefined correlations are counted), report.html stands alone (every link resolves, every
 //! image is inline, nothing is fetched), and a real headless browser renders it.
 use crate::common::{ensure, root, TestResult};
+use blindspot::chart::{number, Chart, XAxis, MARKERS};
 use blindspot::check::randomization::RandomizationFindings;
-use blindspot::report::charts::{self, number, Chart, XAxis, MARKERS};
+use blindspot::check::theorem::TheoremFindings;
 use blindspot::report::Report;
 use libtest_mimic::Trial;
 use std::path::PathBuf;
@@ -145,7 +146,10 @@ fn distinct_markers(chart: &Chart) -> TestResult {
 }
 
 fn theorem() -> TestResult {
-    let charts = charts::theorem_charts(&fixture().report);
+    let charts: Vec<Chart> = blindspot::report::write::charts(&fixture().report)
+        .into_iter()
+        .filter(|c| c.stem.starts_with("theorem"))
+        .collect();
     ensure(charts.len() == 1, || {
         format!("{} theorem charts", charts.len())
     })?;
@@ -181,7 +185,12 @@ fn theorem() -> TestResult {
     )?;
     // The interval drawn is the verdict's, and the legend says at which level.
     let estimate = &chart.series[0];
-    let theorem: Vec<_> = fixture().report.theorem_results();
+    let theorem: Vec<_> = fixture()
+        .report
+        .results
+        .iter()
+        .filter_map(|r| Some((r, r.findings.get::<TheoremFindings>()?)))
+        .collect();
     let level = blindspot::check::stats::percent(theorem[0].0.summary.ci_level);
     ensure(
         estimate.name == format!("Monte Carlo mean, {level} interval"),
@@ -261,7 +270,7 @@ fn no_text_overlaps(stem: &str, svg: &str) -> TestResult {
     for (i, a) in boxes.iter().enumerate() {
         if a.rotated {
             let (centre, half) = ((a.y.0 + a.y.1) / 2.0, (a.x.1 - a.x.0) / 2.0);
-            let height = blindspot::report::charts::HEIGHT as f64;
+            let height = blindspot::chart::HEIGHT as f64;
             ensure(centre - half >= 0.0 && centre + half <= height, || {
                 format!(
                     "{stem}: `{}` is cut ({half} px either side of {centre})",
@@ -281,7 +290,10 @@ fn no_text_overlaps(stem: &str, svg: &str) -> TestResult {
 
 fn randomization() -> TestResult {
     let report = &fixture().report;
-    let charts = charts::randomization_charts(report);
+    let charts: Vec<Chart> = blindspot::report::write::charts(report)
+        .into_iter()
+        .filter(|c| c.stem.starts_with("randomization"))
+        .collect();
     ensure(charts.len() == 1, || {
         format!("{} randomization charts", charts.len())
     })?;

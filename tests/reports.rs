@@ -479,8 +479,8 @@ fn negative_zero() -> crate::common::TestResult {
             ),
             "   0.000",
         ),
-        (blindspot::report::charts::number(-0.0), "0"),
-        (blindspot::report::charts::number(-1.5e-3), "−0.001500"),
+        (blindspot::chart::number(-0.0), "0"),
+        (blindspot::chart::number(-1.5e-3), "−0.001500"),
     ];
     for (got, want) in cases {
         ensure(got == want, || {

@@ -1099,7 +1099,9 @@ fn tampered() -> TestResult {
         };
         let mut result: blindspot::check::CheckResult = serde_json::from_value(one.clone())?;
         let fields = result.findings.fields();
-        result.findings = blindspot::check::Registry::builtin().decode_findings(check, fields)?;
+        let registry = blindspot::check::Registry::builtin();
+        result.findings =
+            blindspot::check::result::FindingsDecoder::decode_findings(&registry, check, fields)?;
         match result.findings.get_mut::<TheoremFindings>() {
             Some(t) => t.closed_form *= 10.0,
             None => {

@@ -12,6 +12,7 @@ mod external;
 mod figures;
 mod gates;
 mod hostile;
+mod imports;
 mod npy;
 mod parity;
 mod precision;
@@ -50,6 +51,7 @@ fn main() {
     common::set_arguments(&args);
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(architecture::trials());
+    trials.extend(imports::trials());
     trials.extend(parity::trials());
     trials.extend(reference::trials());
     trials.extend(cli::trials());

@@ -104,7 +104,7 @@ pub fn top_eigenvectors(gram: &Tensor) -> Tensor {
 
 /// Block subspace iteration for the top eigenvector of each matrix of a batch [n, k, k] of
 /// symmetric positive semi-definite matrices (k > [`BLOCK`]): the vectors [n, k], and per matrix
-/// whether the convergence test accepted its vector (bool [n]).
+/// whether the convergence test accepted its vector (bool \[n\]).
 ///
 /// Power iteration converges at the rate λ₂/λ₁, which is up to 0.99 on real activations. A block
 /// of [`BLOCK`] columns converges at λ₉/λ₁ instead (at most 0.075 on the small VGG's activations,

@@ -1,7 +1,7 @@
 //! External methods: a CAM method that lives outside Rust (a Python library, a binary), run
 //! through a file protocol (docs/external-methods.md). For each job blindspot writes, in a fresh
 //! folder, the model as a TorchScript split model (`model.pt`), the inputs (`inputs.npy`, float32
-//! [N, C, H, W]), the targets (`targets.npy`, int64 [N]) and `job.json`; runs the user's command
+//! \[N, C, H, W\]), the targets (`targets.npy`, int64 \[N\]) and `job.json`; runs the user's command
 //! with `{job}` replaced by the path of `job.json` (and `{dir}` by the folder); and reads back the
 //! maps (`maps.npy`, float32 [N, H, W]). A command that fails, hangs past the timeout, or writes
 //! no or malformed maps is an error naming the job — never a verdict.
@@ -206,7 +206,7 @@ impl ExternalMethod {
 
 /// The environment variables that carry `{job}` and `{dir}` to the command.
 pub const JOB_VARIABLE: &str = "BLINDSPOT_JOB";
-pub const DIR_VARIABLE: &str = "BLINDSPOT_JOB_DIR";
+pub const DIR_VARIABLE: &str = crate::process::JOB_DIR_VARIABLE;
 
 /// The user's command with `{job}` and `{dir}` replaced by references to the environment
 /// variables [`JOB_VARIABLE`] and [`DIR_VARIABLE`], which the command runs with. The paths never
@@ -274,7 +274,7 @@ impl Drop for ExternalMethod {
         crate::process::unregister_folder(&self.root);
         if crate::process::keep_jobs() {
             if self.root.exists() {
-                crate::note!("external job folders kept in {}", self.root.display());
+                crate::io::note!("external job folders kept in {}", self.root.display());
             }
         } else {
             let _ = std::fs::remove_dir_all(&self.root);

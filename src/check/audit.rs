@@ -7,13 +7,15 @@
 //!   verdict), `looks` in 1..=6;
 //! * the per-sample values give back `n`, the mean and the standard deviation (to 1e-9,
 //!   relative), and `undefined` counts no more samples than there are;
-//! * a verdict on a mean against a threshold (wall, randomization, data randomization, class
-//!   sensitivity: such a result must carry its [`Threshold`]) has exactly the Student-t bounds and
-//!   level of its n and std at the run's per-verdict error shared over L looks (some L from its
-//!   looks to 6), and the verdict those bounds give against the threshold;
-//! * a theorem configuration has the two-sided Student-t interval of its draws at that error, its
-//!   estimate is its mean, and its verdict is the one its rule gives: fail iff (fixed class) the
-//!   closed form lies outside the interval, else pass iff the precision reached meets its target;
+//! * a verdict on a mean against a threshold (a check whose findings say
+//!   [`super::CheckFindings::decided_against_threshold`]: wall, randomization, data
+//!   randomization, class sensitivity; such a result must carry its [`Threshold`]) has exactly the
+//!   Student-t bounds and level of its n and std at the run's per-verdict error shared over L
+//!   looks (some L from its looks to 6), and the verdict those bounds give against the threshold
+//!   (or the one its findings force, [`super::CheckFindings::forced_verdict`]);
+//! * every check's own rules, from its findings ([`super::CheckFindings::audit`]): e.g. a theorem
+//!   configuration has the two-sided Student-t interval of its draws, its estimate is its mean,
+//!   and its verdict is the one its rule gives;
 //! * a result drawn over R ≥ 2 randomizations (`draws`) has per-sample values that are its
 //!   draws' means per image, and bounds from the crossed design's standard error and
 //!   Satterthwaite degrees of freedom ([`super::stats::Crossed`]) instead of n and std;
@@ -29,16 +31,15 @@
 //! 0..m each once in a complete merge. What these rules cannot see is a threshold or a target
 //! changed together with a verdict it then agrees with: the thresholds are the suite's own, and
 //! a merge that decides from the suite's parameters and the shards' evidence is issue 22's.
-use super::class_sensitivity::ClassSensitivityFindings;
-use super::outcome::{CheckResult, ErrorControl, Signs, Verdict};
 use super::stats::{mean, std, t_quantile, Crossed, Threshold};
 use super::subject::MAX_LOOKS;
-use super::theorem::{ClassChoice, TheoremFindings};
+use super::{CheckResult, ErrorControl, Signs, Verdict};
 
 /// Relative tolerance for numbers recomputed from the same float64 values (sums in another order).
 const TOLERANCE: f64 = 1e-9;
 
-fn close(a: f64, b: f64) -> bool {
+/// Whether `a` and `b` agree to [`TOLERANCE`] (relative, and absolute near zero).
+pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= TOLERANCE * a.abs().max(b.abs()).max(1.0)
 }
 
@@ -116,7 +117,7 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
         audit(&record, control)
             .map_err(|why| format!("its negative control {}: {why}", c.method))?;
     }
-    match (result.threshold, decided_against_threshold(&result.check)) {
+    match (result.threshold, result.findings.decided_against_threshold()) {
         (Some(threshold), _) => below_threshold(result, threshold, control)?,
         (None, true) => {
             return Err(format!(
@@ -126,45 +127,8 @@ pub fn audit(result: &CheckResult, control: &ErrorControl) -> Result<(), String>
         }
         (None, false) => {}
     }
-    if let Some(t) = result.findings.get::<TheoremFindings>() {
-        if !close(t.estimate, s.mean) {
-            return Err(format!(
-                "the estimate {} is not the mean {}",
-                t.estimate, s.mean
-            ));
-        }
-        let within = s.ci_low <= t.closed_form && t.closed_form <= s.ci_high;
-        let fixed = t.class == ClassChoice::Fixed;
-        if t.consistent != (fixed && within) {
-            return Err(format!(
-                "`consistent: {}` but the closed form {} lies {} [{}, {}]",
-                t.consistent,
-                t.closed_form,
-                if within { "inside" } else { "outside" },
-                s.ci_low,
-                s.ci_high
-            ));
-        }
-        student_t_bounds(result, control, Bounds::TwoSided)?;
-        let precise = t.detail.relative_half_width <= t.detail.target_relative_half_width;
-        let verdict = match (fixed && !within, precise) {
-            (true, _) => Verdict::Fail,
-            (false, true) => Verdict::Pass,
-            (false, false) => Verdict::Inconclusive,
-        };
-        if result.verdict != verdict {
-            return Err(format!(
-                "verdict {} but the closed form {} lies {} the interval and the precision \
-                 reached, {}, {} the target {}: that gives {verdict}",
-                result.verdict,
-                t.closed_form,
-                if within { "inside" } else { "outside" },
-                t.detail.relative_half_width,
-                if precise { "meets" } else { "misses" },
-                t.detail.target_relative_half_width
-            ));
-        }
-    }
+    // The check's own rules (the theorem's closed form and precision, …).
+    result.findings.audit(result, control)?;
     if let Some(signs) = &result.signs {
         signs_agree(result, signs, control)?;
     }
@@ -225,18 +189,6 @@ fn drawn(result: &CheckResult) -> Result<(), String> {
         true => Ok(()),
         false => Err("the per-sample values are not the draws' means per image".into()),
     }
-}
-
-/// The checks whose verdicts compare a mean's bounds with a threshold.
-fn decided_against_threshold(check: &str) -> bool {
-    use super::Check as _;
-    [
-        super::wall::WallCheck::NAME,
-        super::randomization::RandomizationCheck::NAME,
-        super::data_randomization::DataRandomizationCheck::NAME,
-        super::class_sensitivity::ClassSensitivityCheck::NAME,
-    ]
-    .contains(&check)
 }
 
 /// Which Student-t bounds a result reports.
@@ -316,12 +268,9 @@ fn below_threshold(
         true => Verdict::Inconclusive,
         false => verdict,
     };
-    // A class-agnostic method fails whatever its bounds say (its SSIM is 1 everywhere).
-    let agnostic = matches!(
-        result.findings.get::<ClassSensitivityFindings>(),
-        Some(f) if f.detail.class_agnostic
-    );
-    if verdict != result.verdict && !(agnostic && result.verdict == Verdict::Fail) {
+    // A verdict the check gives whatever its bounds say (a class-agnostic method's fail).
+    let forced = result.findings.forced_verdict();
+    if verdict != result.verdict && forced != Some(result.verdict) {
         return Err(format!(
             "verdict {} but its bounds [{}, {}] against the threshold {} {} give {verdict}",
             result.verdict,
@@ -332,4 +281,18 @@ fn below_threshold(
         ));
     }
     Ok(())
+}
+
+/// The bounds of a verdict on a mean: exactly the one-sided Student-t bounds (level 1 − 2α) of
+/// the result's n and std, or of its draws, at the run's per-verdict error over some number of
+/// looks.
+pub fn one_sided_bounds(result: &CheckResult, control: &ErrorControl) -> Result<(), String> {
+    student_t_bounds(result, control, Bounds::OneSidedPair)
+}
+
+/// The theorem's interval: exactly the two-sided Student-t interval of the result's n and std
+/// at the run's per-verdict error shared over some number of looks (as [`audit`] checks the
+/// one-sided bounds of a verdict against a threshold).
+pub fn two_sided_bounds(result: &CheckResult, control: &ErrorControl) -> Result<(), String> {
+    student_t_bounds(result, control, Bounds::TwoSided)
 }

@@ -51,10 +51,20 @@ pub struct ClassSensitivityFindings {
 
 /// The generic table line and badge (the mean similarity).
 impl super::CheckFindings for ClassSensitivityFindings {
+    fn decided_against_threshold(&self) -> bool {
+        true
+    }
+
+    /// A class-agnostic method (its maps the same for every class) fails whatever its bounds
+    /// say: its SSIM is 1 everywhere.
+    fn forced_verdict(&self) -> Option<super::Verdict> {
+        self.detail.class_agnostic.then_some(super::Verdict::Fail)
+    }
+
     fn badge_label(&self, _check: &str) -> Option<String> {
         Some(format!(
             "class sensitivity · {}",
-            super::findings::badge_model(&self.detail.model)
+            super::result::badge_model(&self.detail.model)
         ))
     }
 }

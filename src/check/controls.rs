@@ -16,7 +16,7 @@
 //! or fail becomes inconclusive, the passing control named in the reason. That moves verdicts
 //! only towards inconclusive, so it cannot add a wrong pass or fail: the controls' own
 //! decisions need no share of the family's error rate.
-use super::outcome::{CheckResult, Control, Verdict};
+use super::{CheckResult, Control, Verdict};
 use super::CheckContext;
 use crate::cam::constant::ConstantMap;
 use crate::cam::randomcam::RandomCam;

@@ -57,11 +57,15 @@ pub struct DataRandomizationFindings {
 
 /// The generic table line and badge (the mean similarity).
 impl super::CheckFindings for DataRandomizationFindings {
+    fn decided_against_threshold(&self) -> bool {
+        true
+    }
+
     fn badge_label(&self, _check: &str) -> Option<String> {
         Some(format!(
             "data randomization · {} vs {}",
-            super::findings::badge_model(&self.detail.model),
-            super::findings::badge_model(&self.detail.random_labels_model)
+            super::result::badge_model(&self.detail.model),
+            super::result::badge_model(&self.detail.random_labels_model)
         ))
     }
 }

@@ -18,7 +18,7 @@
 use super::controls;
 use super::randomization::{layers_top_down, one_draw, randomize, Distribution, Snapshot};
 use super::randomization::{DRAWS, MAX_DRAWS};
-use super::stats::{judge_above_crossed, mean, percent, Crossed, Threshold};
+use super::stats::{judge_above_crossed, mean, percent, Crossed, ErrorControl, Threshold};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
 use crate::cam::{explain_batched, CamMethod};
 use crate::error::Result;
@@ -73,10 +73,43 @@ pub struct EfficientMprtFindings {
 }
 
 impl super::CheckFindings for EfficientMprtFindings {
+    /// The verdict on the mean rise against the threshold its findings record: exactly the
+    /// one-sided Student-t bounds of the crossed design, pass iff the lower bound is above the
+    /// threshold, fail iff the upper bound is at or below it (inconclusive beside a passing
+    /// negative control).
+    fn audit(
+        &self,
+        result: &CheckResult,
+        control: &ErrorControl,
+    ) -> std::result::Result<(), String> {
+        let t = self.detail.threshold;
+        if !t.is_finite() {
+            return Err(format!("threshold {t} is not finite"));
+        }
+        super::audit::one_sided_bounds(result, control)?;
+        let s = &result.summary;
+        let verdict = if result.inseparable() {
+            Verdict::Inconclusive
+        } else if s.ci_low > t {
+            Verdict::Pass
+        } else if s.ci_high <= t {
+            Verdict::Fail
+        } else {
+            Verdict::Inconclusive
+        };
+        match verdict == result.verdict {
+            true => Ok(()),
+            false => Err(format!(
+                "verdict {} but its bounds [{}, {}] against the threshold > {t} give {verdict}",
+                result.verdict, s.ci_low, s.ci_high
+            )),
+        }
+    }
+
     fn badge_label(&self, _check: &str) -> Option<String> {
         Some(format!(
             "efficient MPRT · {}, every layer",
-            super::findings::badge_model(&self.detail.model)
+            super::result::badge_model(&self.detail.model)
         ))
     }
 }
@@ -100,7 +133,7 @@ pub struct EfficientMprtDetail {
 }
 
 /// The Shannon entropy (nats) of each map's `bins`-bin histogram over [0, 1]: maps [N, H, W] ->
-/// [N], one scatter of the bin counts for the whole batch.
+/// \[N\], one scatter of the bin counts for the whole batch.
 pub fn entropies(maps: &Tensor, bins: i64) -> Tensor {
     let n = maps.size()[0];
     let flat = maps.flatten(1, -1).to_kind(Kind::Double);

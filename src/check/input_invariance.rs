@@ -64,7 +64,7 @@ impl super::CheckFindings for InputInvarianceFindings {
     fn badge_label(&self, _check: &str) -> Option<String> {
         Some(format!(
             "input invariance · {}",
-            super::findings::badge_model(&self.detail.model)
+            super::result::badge_model(&self.detail.model)
         ))
     }
 }

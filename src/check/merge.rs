@@ -9,6 +9,7 @@
 //! registry decodes every result's findings too, as the type its check declares.
 use super::runner::decide_recorded;
 use super::units::{expectation, Evidence, Split};
+use super::result::FindingsDecoder as _;
 use super::{CheckContext, CheckResult, CheckRun, Registry, Report};
 use crate::error::{Error, Result};
 
@@ -404,7 +405,7 @@ fn decide_units(
             )
         })?;
     for path in check.written_paths() {
-        crate::note!(
+        crate::io::note!(
             "blindspot merge: check {} ({}) would append to {} in an unsharded run; a merge \
              writes only its output folder: append the counterexamples' replay strings \
              (report.md) to it by hand",

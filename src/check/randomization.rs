@@ -33,6 +33,8 @@ use crate::model::ParameterGroup;
 use crate::seed::{streams, Stream};
 use crate::SplitModel;
 use rand::seq::SliceRandom;
+use super::CheckResult;
+use crate::chart::{Chart, Point, Series, XAxis, MARKERS, PALETTE};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -253,6 +255,14 @@ pub struct RandomizationFindings {
 }
 
 impl super::CheckFindings for RandomizationFindings {
+    fn charts(&self, run: usize, results: &[CheckResult]) -> Vec<Chart> {
+        charts(run, results)
+    }
+
+    fn decided_against_threshold(&self) -> bool {
+        true
+    }
+
     /// The check, the model and what was randomized: a pass names the evidence it rests on
     /// (a green "model randomization" badge from the output layer of a small model read as more).
     fn badge_label(&self, _check: &str) -> Option<String> {
@@ -272,7 +282,7 @@ impl super::CheckFindings for RandomizationFindings {
         };
         Some(format!(
             "{check} · {}, {layers}",
-            super::findings::badge_model(&d.model)
+            super::result::badge_model(&d.model)
         ))
     }
 }
@@ -543,5 +553,88 @@ impl RandomizationCheck {
             })
             .collect();
         Ok(Outcome::new(controls::apply(results, controls.len())))
+    }
+}
+
+/// The chart of one randomization check: the mean Spearman correlation (absolute maps) of each
+/// method's maps with the trained model's, step by step, the layers named on the x axis and the
+/// number of undefined correlations (constant maps) written beside a mark.
+pub fn charts(run: usize, results: &[CheckResult]) -> Vec<Chart> {
+    let mut charts = Vec::new();
+    {
+        let curves: Vec<(&CheckResult, &RandomizationDetail)> = results
+            .iter()
+            .filter_map(|r| Some((r, &r.findings.get::<RandomizationFindings>()?.detail)))
+            .collect();
+        let Some((first, detail)) = curves.first() else {
+            return charts;
+        };
+        let mut names = vec![String::from("trained")];
+        names.extend(detail.curve.iter().map(|s| s.step.clone()));
+        let series = curves
+            .iter()
+            .enumerate()
+            .map(|(i, (r, d))| {
+                let mut points = vec![Point::at(0.0, 1.0)];
+                for (s, step) in d.curve.iter().enumerate() {
+                    if let Some(m) = step.spearman_abs.mean {
+                        points.push(Point::at(s as f64 + 1.0, m));
+                    }
+                }
+                Series {
+                    name: r.title.clone(),
+                    note: undefined_note(r, d),
+                    marker: MARKERS[i % MARKERS.len()],
+                    colour: PALETTE[i % PALETTE.len()],
+                    line: true,
+                    points,
+                }
+            })
+            .collect();
+        let mode = format!("{:?}", detail.mode).to_lowercase();
+        charts.push(Chart {
+            stem: "randomization".into(),
+            run,
+            title: match &detail.smoothing {
+                Some(s) => format!(
+                    "Smooth MPRT ({mode}) of {}: maps averaged over {} noisy copies",
+                    detail.model, s.samples
+                ),
+                None => format!("Model randomization ({mode}) of {}", detail.model),
+            },
+            x: XAxis::Categories {
+                label: "randomized (output side first)".into(),
+                names,
+            },
+            y_label: "mean Spearman ρ of |map| vs trained".into(),
+            y_range: (-1.05, 1.05),
+            reference: Some((
+                detail.threshold,
+                format!("pass threshold {} ({})", detail.threshold, first.check),
+            )),
+            series,
+        });
+    }
+    charts
+}
+
+/// The legend's note for a method's undefined correlations (constant maps): how many of the
+/// curve's correlations are undefined, and at how many steps none is defined (no mark there).
+pub fn undefined_note(r: &CheckResult, d: &RandomizationDetail) -> Option<String> {
+    let n = r.summary.n.max(r.per_sample.len());
+    let undefined: usize = d.curve.iter().map(|s| s.spearman_abs.undefined).sum();
+    let empty = d
+        .curve
+        .iter()
+        .filter(|s| s.spearman_abs.mean.is_none())
+        .count();
+    match (undefined, empty) {
+        (0, _) => None,
+        (u, 0) => Some(format!("{u}/{} ρ undefined", n * d.curve.len())),
+        (u, e) => Some(format!(
+            "{u}/{} ρ undefined, none at {e} step{}",
+            n * d.curve.len(),
+            if e == 1 { "" } else { "s" }
+        )),
     }
 }

@@ -7,7 +7,7 @@
 //! Checks travel type-erased as `Box<dyn DynCheck>`, which every [`Check`] is through a blanket
 //! implementation: suites parse them from TOML tables, the command line from clap matches, and
 //! the runner, the reports and the harness see only this trait.
-use super::findings::{Fields, Findings};
+use super::result::{Fields, Findings, FindingsDecoder};
 use super::{Check, CheckContext, Outcome, Subject};
 use crate::cam::CamMethod;
 use crate::error::Result;
@@ -329,21 +329,6 @@ impl Registry {
         }
     }
 
-    /// A result's findings from their JSON fields, decoded by the check that made them as its
-    /// [`Check::Findings`] type; a check this registry does not know keeps them as JSON
-    /// ([`super::findings::UnknownFindings`]), rendered generically.
-    #[doc(hidden)]
-    pub fn decode_findings(
-        &self,
-        check: &str,
-        fields: Fields,
-    ) -> std::result::Result<Findings, String> {
-        match self.entries.iter().find(|r| r.name == check) {
-            Some(entry) => (entry.decode)(fields).map_err(|e| e.to_string()),
-            None => Ok(Findings::unknown(fields)),
-        }
-    }
-
     /// One clap subcommand per check, for `blindspot check NAME`.
     #[doc(hidden)]
     pub fn commands(&self) -> Vec<clap::Command> {
@@ -366,6 +351,18 @@ impl Registry {
                 clap::error::ErrorKind::InvalidSubcommand,
                 format!("unknown check `{name}`"),
             )),
+        }
+    }
+}
+
+/// A result's findings from their JSON fields, decoded by the check that made them as its
+/// [`Check::Findings`] type; a check this registry does not know keeps them as JSON
+/// ([`super::result::UnknownFindings`]), rendered generically.
+impl FindingsDecoder for Registry {
+    fn decode_findings(&self, check: &str, fields: Fields) -> std::result::Result<Findings, String> {
+        match self.entries.iter().find(|r| r.name == check) {
+            Some(entry) => (entry.decode)(fields).map_err(|e| e.to_string()),
+            None => Ok(Findings::unknown(fields)),
         }
     }
 }

@@ -10,7 +10,7 @@
 //! error, so disagreement between seeds comes from inconclusive verdicts (a method near its
 //! threshold, decided under some seeds and not others) or from a wrong decision; the table
 //! shows which.
-use super::outcome::{Report, Verdict};
+use super::{Report, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// One method's verdicts on one check (one configuration) under every seed.
@@ -108,31 +108,5 @@ impl Reliability {
     /// Every row's verdict was the same under every seed.
     pub fn unanimous(&self) -> bool {
         self.rows.iter().all(Agreement::unanimous)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use Verdict::{Fail, Inconclusive, Pass};
-
-    #[test]
-    fn the_most_common_verdict_and_its_count() {
-        assert_eq!(tally(&[Pass, Pass, Inconclusive]), (Pass, 2));
-        assert_eq!(tally(&[Fail, Fail, Fail]), (Fail, 3));
-        // A tie reports the worse verdict.
-        assert_eq!(tally(&[Pass, Fail, Inconclusive]), (Fail, 1));
-        assert_eq!(tally(&[Inconclusive, Pass]), (Inconclusive, 1));
-        let row = Agreement {
-            index: 0,
-            check: "wall".into(),
-            configuration: None,
-            method: "gradcam".into(),
-            verdicts: vec![Pass, Pass, Inconclusive],
-            modal: Pass,
-            agreeing: 2,
-            expected: Some(Pass),
-        };
-        assert_eq!((row.unanimous(), row.as_expected()), (false, Some(2)));
     }
 }

@@ -514,7 +514,7 @@ pub fn run_checks(
             results: outcome.results.len(),
         });
         report.results.extend(outcome.results);
-        galleries.extend(outcome.gallery);
+        galleries.extend(outcome.gallery.map(|g| Gallery { run: index, ..g }));
     }
     report.models = ctx.models();
     Ok(Run { report, galleries })

@@ -405,3 +405,47 @@ pub fn judge_above_crossed(
     };
     (verdict, summary)
 }
+
+/// How a run controls its error rate: Bonferroni over its verdicts. Each verdict is decided at
+/// `per_verdict_error`, so the chance that any definitive verdict of the run (a pass or a fail) is
+/// wrong is at most `family_wise_error`, whatever the dependence between verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ErrorControl {
+    /// Chance of one or more wrong passes or fails in the whole run.
+    pub family_wise_error: f64,
+    /// Sampled verdicts the run makes: one per method (per sign for a sign-ambiguous method) and
+    /// check, one per theorem configuration or property case; exact verdicts count none.
+    pub family_size: usize,
+    /// family_wise_error / family_size.
+    pub per_verdict_error: f64,
+}
+
+impl ErrorControl {
+    /// Bonferroni: `family_wise_error` shared over `family_size` verdicts.
+    /// With no sampled verdict (exact checks only) nothing is shared: the per-verdict error is
+    /// the family's.
+    pub fn bonferroni(family_wise_error: f64, family_size: usize) -> Self {
+        ErrorControl {
+            family_wise_error,
+            family_size,
+            per_verdict_error: family_wise_error / family_size.max(1) as f64,
+        }
+    }
+
+    /// The one-line statement of the control, for the table and the Markdown report.
+    pub fn describe(&self) -> String {
+        if self.family_size == 0 {
+            return "no sampled verdict: every verdict of this run is exact (no error to control)"
+                .into();
+        }
+        // Decisions, not results: each sign of a sign-ambiguous method is decided on its own, and
+        // a verdict with L looks at the data spends 1/L of its error at each (the rule's level).
+        format!(
+            "family-wise error {} over {} decisions (Bonferroni; each sign of a sign-ambiguous \
+             method counts): each decided at {:.2e} per side, shared among its looks",
+            super::stats::rate(self.family_wise_error),
+            self.family_size,
+            self.per_verdict_error
+        )
+    }
+}

@@ -141,7 +141,7 @@ impl Subject {
             weights,
             mask_rows: self.mask_rows.clone(),
         };
-        let model = crate::open_model(spec, ctx.device, &options)?;
+        let model = crate::open::open_model(spec, ctx.device, &options)?;
         ctx.record_model(spec, model.as_ref());
         Ok(model)
     }

@@ -97,6 +97,41 @@ impl super::CheckFindings for WallFindings {
         true
     }
 
+    fn decided_against_threshold(&self) -> bool {
+        true
+    }
+
+    /// The certified wall's input rows and how they were certified.
+    fn rule_note(&self) -> Option<String> {
+        let rows = self.wall.rows?;
+        Some(format!(
+            "wall: input rows {}..{}, certified by {}",
+            rows.first, rows.last, self.wall.method
+        ))
+    }
+
+    /// The walled models of the run with their certified walls.
+    fn html_section(&self, results: &[CheckResult]) -> Option<String> {
+        use crate::io::escape::xml;
+        let mut walls: Vec<(&str, String)> = Vec::new();
+        for w in results.iter().filter_map(|r| r.findings.get::<WallFindings>()) {
+            if !walls.iter().any(|(m, _)| *m == w.detail.model) {
+                walls.push((w.detail.model.as_str(), w.wall.describe()));
+            }
+        }
+        let mut out =
+            String::from("<table>\n<tr><th>walled model</th><th>certified wall</th></tr>\n");
+        for (model, wall) in walls {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td></tr>\n",
+                xml(model),
+                xml(&wall)
+            ));
+        }
+        out.push_str("</table>\n");
+        Some(out)
+    }
+
     fn badge_label(&self, _check: &str) -> Option<String> {
         let random = match self.detail.random_weights {
             true => ", random weights",
@@ -104,7 +139,7 @@ impl super::CheckFindings for WallFindings {
         };
         Some(format!(
             "wall leakage · {}{random}",
-            super::findings::badge_model(&self.detail.model)
+            super::result::badge_model(&self.detail.model)
         ))
     }
 
@@ -366,6 +401,8 @@ impl Check for WallCheck {
         }
         progress.finish(&format!("wall = {}", cert.describe()));
         let gallery = (c == 3).then(|| Gallery {
+            // Set by the runner, which knows where the check runs.
+            run: 0,
             images: crate::data::denormalize(&x.narrow(0, 0, shown)),
             titles: methods.iter().map(|m| m.title().to_string()).collect(),
             maps: gallery_maps,

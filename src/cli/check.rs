@@ -141,11 +141,10 @@ pub fn run_prop(registry: &Registry, matches: &clap::ArgMatches) -> Result<bool>
 }
 
 /// `blindspot prop replay CASE --method M`: the property's value on one case, exactly as the run
-/// computed it. True unless the property fails there.
+/// computed it ([`crate::check::property::replay`]). True unless the property fails there.
 fn replay(sub: &clap::ArgMatches) -> Result<bool> {
-    use crate::cam::{CamMethod, Negated};
-    use crate::check::property::{positivity, theorem, wall, CaseId};
-    use crate::check::Verdict;
+    use crate::cam::CamMethod;
+    use crate::check::property::{replay, CaseId};
     use std::rc::Rc;
     let text = sub.get_one::<String>("case").expect("required");
     let case = CaseId::parse(text)?;
@@ -163,85 +162,19 @@ fn replay(sub: &clap::ArgMatches) -> Result<bool> {
              1000], as the property runs take"
         ));
     }
+    let method: Rc<dyn CamMethod> = match sub.get_one::<String>("external") {
+        Some(spec) => Rc::new(ExternalMethod::parse(spec, 600.0)?),
+        None => {
+            let name = sub.get_one::<String>("method").expect("default");
+            crate::cam::method_named(name, &Seeds::new(case.seed))?.into()
+        }
+    };
     println!("case {}", case.encode());
-    match case.property.as_str() {
-        "wall" => {
-            let method: Rc<dyn CamMethod> = match sub.get_one::<String>("external") {
-                Some(spec) => Rc::new(ExternalMethod::parse(spec, 600.0)?),
-                None => {
-                    let name = sub.get_one::<String>("method").expect("default");
-                    crate::cam::method_named(name, &Seeds::new(case.seed))?.into()
-                }
-            };
-            // A sign-ambiguous method is judged on both signs, as the run judged it.
-            let mut signs = vec![Rc::clone(&method)];
-            if method.sign_ambiguous() {
-                signs.push(Rc::new(Negated::new(Rc::clone(&method))));
-            }
-            let mut holds = true;
-            for m in &signs {
-                let (leak, arch) = wall::replay(&case, m.as_ref(), tau, device)?;
-                println!("{}: architecture {arch}", m.title());
-                println!(
-                    "  mu behind the wall (largest over the images): {:e}",
-                    leak.input
-                );
-                println!("  at feature resolution: {:e}", leak.feature);
-                let verdict = match (leak.fails(), leak.feature <= wall::TOLERANCE) {
-                    (false, _) => "holds",
-                    (true, true) => "FAILS (from the upsampling: clean at feature resolution)",
-                    (true, false) => "FAILS",
-                };
-                println!("  {verdict}");
-                holds &= !leak.fails();
-            }
-            Ok(holds)
-        }
-        "positivity" => {
-            let check = positivity::PropPositivityCheck::default();
-            let (arch, _) = positivity::architecture(&case, tau)?;
-            let arch = arch.ok_or_else(|| {
-                Error::input(
-                    "no valid architecture in this case's draws",
-                    text,
-                    "replay a string printed by `blindspot prop positivity`",
-                )
-            })?;
-            let values = positivity::behind_the_wall(&arch, &case, check.draws, device)?;
-            let (verdict, lower) = positivity::judge(&values, alpha);
-            let mean = values.iter().sum::<f64>() / values.len() as f64;
-            println!("architecture {}", arch.encode());
-            println!(
-                "mean GC behind the wall over {} draws: {mean:e}; one-sided lower bound at \
-                 alpha {alpha:e}: {lower:e}",
-                values.len()
-            );
-            println!("E[GC] > 0: {verdict}");
-            Ok(verdict != Verdict::Fail)
-        }
-        "theorem" => {
-            let (g, r) = theorem::PropTheoremCheck::default().replay(&case, alpha, device)?;
-            let s = &r.summary;
-            println!("geometry V={} {}", g.config.filters, g.describe());
-            println!(
-                "kappa {:.6} (interval {:.6}..{:.6} at alpha {alpha:e}, {} draws), closed form \
-                 {:.6}",
-                s.mean,
-                s.ci_low,
-                s.ci_high,
-                s.n,
-                crate::check::theorem::closed_form(&g.config)
-            );
-            println!("consistent with the closed form: {}", r.verdict);
-            Ok(r.verdict != Verdict::Fail)
-        }
-        other => Err(Error::input(
-            format!("`{other}` is not a property"),
-            text,
-            "replay a prop:wall, prop:theorem or prop:positivity case",
-        )
-        .into()),
+    let replayed = replay::replay(&case, text, method, tau, alpha, device)?;
+    for line in &replayed.lines {
+        println!("{line}");
     }
+    Ok(replayed.holds)
 }
 
 /// Runs the check `matches` names; true when every verdict is as expected.

@@ -40,7 +40,7 @@ impl ModelArgs {
             weights: self.weights.clone(),
             mask_rows: self.mask_rows.clone(),
         };
-        crate::open_model(&self.model, self.device()?, &options)
+        crate::open::open_model(&self.model, self.device()?, &options)
             .with_context(|| format!("opening --model {}", self.model))
     }
 }

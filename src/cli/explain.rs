@@ -19,7 +19,7 @@ pub struct ExplainArgs {
     /// The method's command-line name (see `blindspot methods`).
     #[arg(long)]
     pub method: String,
-    /// One target class per image, int64 [N]; default: the argmax class.
+    /// One target class per image, int64 \[N\]; default: the argmax class.
     #[arg(long)]
     pub targets: Option<PathBuf>,
     /// Where to write the maps, float32 [N, H, W] in [0, 1].
@@ -159,7 +159,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     npy::write(&args.out, &maps)
         .with_context(|| format!("writing --out {}", args.out.display()))?;
     stages.mark("write");
-    crate::note!(
+    crate::io::note!(
         "{}: {} map(s) of {}x{} written to {}",
         method.title(),
         explanation.maps.size()[0],
@@ -168,7 +168,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         args.out.display()
     );
     if args.timings {
-        crate::note!("{}", stages.line());
+        crate::io::note!("{}", stages.line());
     }
     Ok(())
 }

@@ -134,7 +134,7 @@ where
                 };
                 text.push_str(&format!("\n  fix: {fix}"));
             }
-            crate::note!("error: {text}");
+            crate::io::note!("error: {text}");
             2
         }
         Err(panic) => {
@@ -146,13 +146,13 @@ where
                 if why.contains("Broken pipe") {
                     return 141;
                 }
-                crate::note!(
+                crate::io::note!(
                     "error: cannot write to standard output: {why}\n  where: stdout\n  fix: \
                      redirect the output to a file or a device with room"
                 );
                 return 2;
             }
-            crate::note!(
+            crate::io::note!(
                 "error: internal failure: {}\n  fix: this is a bug in blindspot or an input it \
                  failed to validate; please report the command line",
                 // A libtorch error inside an unwrap's Debug text carries its C++ backtrace
@@ -177,7 +177,7 @@ fn clap_exit(e: clap::Error) -> u8 {
     match (to_stdout, printed) {
         (true, Err(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => 141,
         (true, Err(err)) => {
-            crate::note!(
+            crate::io::note!(
                 "error: cannot write to standard output: {err}\n  where: stdout\n  fix: \
                  redirect the output to a file or a device with room"
             );

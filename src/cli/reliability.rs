@@ -62,7 +62,7 @@ pub fn run(args: ReliabilityArgs) -> Result<bool> {
         .with_context(|| format!("preparing the output folder {}", out.display()))?;
     let mut reports = Vec::new();
     for (k, &seed) in seeds.iter().enumerate() {
-        crate::note!(
+        crate::io::note!(
             "blindspot reliability: suite `{}`, seed {seed} ({} of {}), device {}",
             suite.name,
             k + 1,

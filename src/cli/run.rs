@@ -190,7 +190,7 @@ pub fn run(args: RunArgs) -> Result<bool> {
             ShardSource::Slurm => "the Slurm job array (SLURM_ARRAY_TASK_ID)",
             _ => "the Kubernetes Indexed Job (JOB_COMPLETION_INDEX)",
         };
-        crate::note!("blindspot run: shard {k}/{n}, from {from}; --shard overrides it");
+        crate::io::note!("blindspot run: shard {k}/{n}, from {from}; --shard overrides it");
     }
     let out = args.out.clone().unwrap_or_else(|| match shard {
         Some((k, n)) => PathBuf::from("out").join(format!("{}-shard-{k}-of-{n}", suite.name)),
@@ -199,7 +199,7 @@ pub fn run(args: RunArgs) -> Result<bool> {
     // The output folder is staged (and so proved writable) before any work.
     let staged = crate::io::StagedDir::begin(&out)
         .with_context(|| format!("preparing the output folder {}", out.display()))?;
-    crate::note!(
+    crate::io::note!(
         "blindspot run: suite `{}` ({}), seed {}, device {}",
         suite.name,
         suite.description,

@@ -1,8 +1,11 @@
 //! Data: STACK-SYNTH, the embedded synthetic two-object dataset ([`synth`]), and image folders
 //! such as the paper's STACK-MIX / STACK-GEN ([`folder`]). Images are RGB in [0, 1] until
-//! [`normalize`] applies ImageNet's mean and standard deviation.
+//! [`normalize()`] applies ImageNet's mean and standard deviation.
 pub mod folder;
+pub mod normalize;
 pub mod synth;
+
+pub use normalize::{denormalize, normalize};
 
 use crate::error::{Error, Result};
 use crate::seed::{streams, Seeds};
@@ -296,31 +299,3 @@ impl DataSpec {
     }
 }
 
-/// ImageNet channel means (RGB).
-pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-/// ImageNet channel standard deviations (RGB).
-pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
-
-/// (x − mean) / std per channel, for [N, 3, H, W] images in [0, 1].
-pub fn normalize(images: &Tensor) -> Tensor {
-    let device = images.device();
-    let mean = Tensor::from_slice(&IMAGENET_MEAN)
-        .to_device(device)
-        .view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&IMAGENET_STD)
-        .to_device(device)
-        .view([1, 3, 1, 1]);
-    (images - mean) / std
-}
-
-/// The inverse of [`normalize`], for display.
-pub fn denormalize(images: &Tensor) -> Tensor {
-    let device = images.device();
-    let mean = Tensor::from_slice(&IMAGENET_MEAN)
-        .to_device(device)
-        .view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&IMAGENET_STD)
-        .to_device(device)
-        .view([1, 3, 1, 1]);
-    images * std + mean
-}

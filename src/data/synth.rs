@@ -53,7 +53,7 @@ impl Default for SynthConfig {
     }
 }
 
-/// A generated set: images in [0, 1], [N, 3, H, W]; labels and distractor classes, int64 [N].
+/// A generated set: images in \[0, 1\], \[N, 3, H, W\]; labels and distractor classes, int64 \[N\].
 pub struct StackSynth {
     #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub config: SynthConfig,

@@ -57,7 +57,7 @@ pub fn cuda_status() -> &'static CudaStatus {
             }
             "" | "auto" => {}
             _ => {
-                crate::note!(
+                crate::io::note!(
                     "warning: BLINDSPOT_CUDA={setting} is not auto, on or off; CUDA is not \
                      loaded and the CPU is used"
                 );
@@ -74,7 +74,7 @@ pub fn cuda_status() -> &'static CudaStatus {
                 },
             },
             Err(why) => {
-                crate::note!(
+                crate::io::note!(
                     "warning: libtorch's CUDA backend did not load ({why}); running on the CPU"
                 );
                 CudaStatus::LoadFailed(why)

@@ -1,8 +1,11 @@
 //! Files in and out: `.npy` arrays, atomic writes (no half-written file is ever left behind) and
 //! staged output folders (no file of an earlier run survives beside a new report).
 pub mod escape;
+pub mod note;
 pub mod npy;
 pub mod number;
+
+pub(crate) use note::{note, note_inline};
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

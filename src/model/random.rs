@@ -572,7 +572,7 @@ struct BlockWeights {
 pub struct RandomNet {
     pub arch: RandomArch,
     blocks: Vec<BlockWeights>,
-    /// Dense layers of the head: (weight [out, in], bias [out]).
+    /// Dense layers of the head: (weight \[out, in\], bias \[out\]).
     dense: Vec<(Tensor, Tensor)>,
     mask: Tensor,
     device: Device,

@@ -18,6 +18,10 @@ use std::time::Duration;
 
 /// The control descriptors of the live supervisors (closed only after they leave this list,
 /// under its lock, so the clean-up never writes to a reused descriptor).
+/// The environment variable every external method's command runs with, naming its job folder
+/// (`{dir}`): how [`reap_leftovers`] finds the processes of a run that was killed.
+pub const JOB_DIR_VARIABLE: &str = "BLINDSPOT_JOB_DIR";
+
 static SUPERVISORS: Mutex<Vec<(i32, std::os::fd::RawFd)>> = Mutex::new(Vec::new());
 static FOLDERS: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
 static KEEP_JOBS: AtomicBool = AtomicBool::new(false);
@@ -135,7 +139,7 @@ pub fn stop_if_interrupted() {
         libc::SIGQUIT => "SIGQUIT",
         _ => "SIGTERM",
     };
-    crate::note!("blindspot: stopped by {name}; external commands killed, folders removed");
+    crate::io::note!("blindspot: stopped by {name}; external commands killed, folders removed");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
@@ -150,33 +154,7 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-pub use supervisor::Unfinished;
-
-/// Runs `command` under a supervisor ([`supervisor`]) to completion or `timeout`, its stderr
-/// read on a thread (so that a chatty child never blocks on a full pipe). Returns its exit
-/// status and what it wrote to stderr; `Err` says why it could not run or finish, in words. For
-/// blindspot's own helpers (the Python that exports a built-in model).
-pub fn run_group(
-    command: &supervisor::Command,
-    timeout: Duration,
-) -> Result<(std::process::ExitStatus, String), String> {
-    let (read, write) = std::io::pipe().map_err(|e| e.to_string())?;
-    let mut child = supervisor::spawn(command, write.into())
-        .map_err(|e| e.to_string())?;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let mut read = read;
-        let _ = std::io::Read::read_to_string(&mut read, &mut text);
-        text
-    });
-    let status = child.wait(timeout).map_err(|why| match why {
-        Unfinished::TimedOut => format!("did not finish within {} s; killed", timeout.as_secs()),
-        Unfinished::Killed => "killed: blindspot is stopping".to_string(),
-        Unfinished::Wait(e) => e.to_string(),
-    });
-    let text = reader.join().unwrap_or_default();
-    status.map(|s| (s, text))
-}
+pub use supervisor::run_group;
 
 /// Whether process `pid` still exists (signal 0 probes without sending anything).
 pub fn pid_alive(pid: u32) -> bool {
@@ -216,7 +194,7 @@ pub fn reap_leftovers(job_root: &Path) {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };
-    let mut prefix = format!("{}=", crate::cam::external::DIR_VARIABLE).into_bytes();
+    let mut prefix = format!("{}=", JOB_DIR_VARIABLE).into_bytes();
     prefix.extend_from_slice(job_root.as_os_str().as_bytes());
     prefix.push(b'/');
     // SAFETY: getuid cannot fail.

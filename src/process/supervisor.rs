@@ -504,3 +504,29 @@ unsafe fn kill_descendants(children_path: *const libc::c_char) {
         libc::nanosleep(&pause, std::ptr::null_mut());
     }
 }
+
+/// Runs `command` under a supervisor to completion or `timeout`, its stderr
+/// read on a thread (so that a chatty child never blocks on a full pipe). Returns its exit
+/// status and what it wrote to stderr; `Err` says why it could not run or finish, in words. For
+/// blindspot's own helpers (the Python that exports a built-in model).
+pub fn run_group(
+    command: &Command,
+    timeout: Duration,
+) -> Result<(std::process::ExitStatus, String), String> {
+    let (read, write) = std::io::pipe().map_err(|e| e.to_string())?;
+    let mut child = spawn(command, write.into())
+        .map_err(|e| e.to_string())?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let mut read = read;
+        let _ = std::io::Read::read_to_string(&mut read, &mut text);
+        text
+    });
+    let status = child.wait(timeout).map_err(|why| match why {
+        Unfinished::TimedOut => format!("did not finish within {} s; killed", timeout.as_secs()),
+        Unfinished::Killed => "killed: blindspot is stopping".to_string(),
+        Unfinished::Wait(e) => e.to_string(),
+    });
+    let text = reader.join().unwrap_or_default();
+    status.map(|s| (s, text))
+}

@@ -2,8 +2,8 @@
 //! map in the jet colour map over the grey input) embedded as a data URI, so the file stands
 //! alone; titles, µ and verdicts are SVG text, which any viewer renders at any size; the
 //! certified wall is an outlined rectangle; a colour bar gives the maps' scale. The panels are
-//! composed with tensor operations. The charts (theorem, randomization) are in [`super::charts`].
-use super::charts::number;
+//! composed with tensor operations. The charts are the checks' own ([`crate::chart`]).
+use crate::chart::number;
 use crate::check::{CheckResult, Gallery, Verdict};
 use crate::error::{Error, Result};
 use base64::Engine;
@@ -208,4 +208,15 @@ pub fn figure1_svg(gallery: &Gallery, results: &[&CheckResult]) -> Result<String
     colour_bar(&mut out, width - BAR + 10, HEADER, PANEL);
     out.push_str("</svg>\n");
     Ok(out)
+}
+
+/// A figure drawn once as SVG: written to `figures/STEM.svg` and inlined in report.html, in the
+/// section of check `run` (its index in the suite).
+pub struct Drawn {
+    /// Its file stem under figures/.
+    pub stem: String,
+    /// The index of its check run.
+    pub run: usize,
+    /// The SVG text.
+    pub svg: String,
 }

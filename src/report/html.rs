@@ -5,12 +5,10 @@
 //! gallery of each method's worst images, the Theorem 1 table, the models and the run's settings.
 //! A ten-line script counts images that failed to decode into `data-broken-images` on the body,
 //! for the browser test.
-use super::charts::number;
+use crate::chart::number;
 use super::figures::{data_uri, escape, panel_png, verdict_colour};
 use super::{Drawn, Report};
-use crate::check::theorem::BoundReading;
-use crate::check::wall::WallFindings;
-use crate::check::{CheckResult, CheckRun, Gallery, Verdict};
+use crate::check::{CheckResult, CheckRun, Findings, Gallery, Verdict};
 use crate::error::Result;
 use std::fmt::Write;
 
@@ -123,7 +121,6 @@ pub fn render(
         let wall = wall.filter(|(figure1, _)| figure1.run == run.index);
         section(run, results, offset, charts, wall, &mut out)?;
     }
-    theorem_table(report, &mut out);
     models(report, &mut out);
     let _ = writeln!(out, "<script>{SCRIPT}</script>\n</body>\n</html>");
     Ok(out)
@@ -292,6 +289,10 @@ fn section(
     if let Some(rule) = results.first().map(|r| &r.rule) {
         let _ = writeln!(out, "<p><strong>Rule:</strong> {}</p>", escape(rule));
     }
+    let findings = Findings::of_run(results);
+    if let Some(note) = findings.and_then(|f| f.rule_note()) {
+        let _ = writeln!(out, "<p>{}</p>", escape(&note));
+    }
     let params = serde_json::to_string_pretty(&run.params).unwrap_or_default();
     let _ = writeln!(
         out,
@@ -349,6 +350,10 @@ fn section(
         );
     }
     out.push_str("</table>\n");
+    // The check's own section (the theorem's table, the certified walls), escaped by it.
+    if let Some(section) = findings.and_then(|f| f.html_section(results)) {
+        out.push_str(&section);
+    }
     if let Some((_, gallery)) = wall {
         worst_gallery(gallery, out)?;
     }
@@ -397,51 +402,6 @@ fn worst_gallery(gallery: &Gallery, out: &mut String) -> Result<()> {
     Ok(())
 }
 
-fn reading(b: &BoundReading) -> String {
-    match b.value {
-        None => "vacuous".into(),
-        Some(v) => format!(
-            "{} {}",
-            number(v),
-            if b.holds { "holds" } else { "violated" }
-        ),
-    }
-}
-
-/// The Theorem 1 table: V, τ, scale, the Monte Carlo estimate, the closed form, the readings.
-fn theorem_table(report: &Report, out: &mut String) {
-    let rows = report.theorem_results();
-    if rows.is_empty() {
-        return;
-    }
-    out.push_str(
-        "<h2 id=\"theorem\">Theorem 1</h2>\n<table>\n<tr><th>V</th><th>τ</th><th>scale</th>\
-         <th>Monte Carlo E[GC]/‖m‖</th><th>closed form</th><th>verdict</th>\
-         <th>linear reading</th><th>over-√V reading</th><th>√ reading</th></tr>\n",
-    );
-    for (r, t) in rows {
-        let _ = writeln!(
-            out,
-            "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{} [{}, {}]</td><td class=\"num\">{}</td>\
-             <td style=\"color:{}\"><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            t.filters,
-            t.tau,
-            t.input_scale,
-            number(r.summary.mean),
-            number(r.summary.ci_low),
-            number(r.summary.ci_high),
-            number(t.closed_form),
-            verdict_colour(r.verdict),
-            r.verdict,
-            reading(&t.bounds.linear),
-            reading(&t.bounds.over_sqrt),
-            reading(&t.bounds.sqrt)
-        );
-    }
-    out.push_str("</table>\n");
-}
-
 /// The models (with their SHA-256 and certified walls) and the run's settings.
 fn models(report: &Report, out: &mut String) {
     out.push_str("<h2 id=\"models\">Models</h2>\n");
@@ -456,31 +416,6 @@ fn models(report: &Report, out: &mut String) {
                 escape(&m.spec),
                 escape(&m.sha256),
                 escape(&m.of)
-            );
-        }
-        out.push_str("</table>\n");
-    }
-    let walls: Vec<(&str, String)> = report
-        .results
-        .iter()
-        .filter_map(|r| {
-            let w = r.findings.get::<WallFindings>()?;
-            Some((w.detail.model.as_str(), w.wall.describe()))
-        })
-        .fold(Vec::new(), |mut seen, (m, w)| {
-            if !seen.iter().any(|(s, _)| *s == m) {
-                seen.push((m, w));
-            }
-            seen
-        });
-    if !walls.is_empty() {
-        out.push_str("<table>\n<tr><th>walled model</th><th>certified wall</th></tr>\n");
-        for (model, wall) in walls {
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td>{}</td></tr>",
-                escape(model),
-                escape(&wall)
             );
         }
         out.push_str("</table>\n");

@@ -2,32 +2,12 @@
 //! statistic ± spread with a pass/fail mark — then the Theorem 1 table.
 use super::escape::markdown as md;
 use super::Report;
-use crate::check::property::PropertyFindings;
-use crate::check::theorem::BoundReading;
-use crate::check::wall::WallFindings;
-use crate::check::{CheckResult, Verdict};
-use crate::io::number::fixed;
-
-fn mark(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "✅",
-        Verdict::Inconclusive => "❔",
-        Verdict::Fail => "❌",
-        Verdict::Error => "⚠️",
-    }
-}
+use crate::check::{CheckResult, Findings};
 
 /// A result's cell: the verdict's mark and the check's numbers
 /// ([`crate::check::CheckFindings::markdown_cell`]).
 fn cell(r: &CheckResult) -> String {
-    format!("{} {}", mark(r.verdict), r.findings.markdown_cell(r))
-}
-
-fn reading(b: &BoundReading) -> String {
-    match b.value {
-        None => "vacuous".into(),
-        Some(v) => format!("{} {}", fixed(v, 4), if b.holds { "holds" } else { "**violated**" }),
-    }
+    format!("{} {}", r.verdict.mark(), r.findings.markdown_cell(r))
 }
 
 /// Items of `values` in first-seen order, without repeats.
@@ -85,16 +65,10 @@ fn method_table(report: &Report, out: &mut String) {
             if let Some(controls) = super::controls_line(&r.controls) {
                 out.push_str(&format!("  {}\n", md(&controls)));
             }
+            if let Some(note) = r.findings.rule_note() {
+                out.push_str(&format!("  {}\n", md(&note)));
+            }
         }
-    }
-    let wall = per_method
-        .iter()
-        .find_map(|r| Some(&r.findings.get::<WallFindings>()?.wall));
-    if let Some(rows) = wall.and_then(|w| w.rows.map(|rows| (rows, &w.method))) {
-        let ((first, last), how) = ((rows.0.first, rows.0.last), rows.1);
-        out.push_str(&format!(
-            "- wall: input rows {first}..{last}, certified by {how}\n"
-        ));
     }
 }
 
@@ -104,7 +78,7 @@ fn outcomes(report: &Report, out: &mut String) {
     for r in report.unexpected() {
         out.push_str(&format!(
             "- {} {}\n",
-            mark(r.verdict),
+            r.verdict.mark(),
             md(&r.expectation_line())
         ));
     }
@@ -151,90 +125,11 @@ pub fn render(report: &Report, figures: &[String]) -> String {
         out.push_str(&format!("![{figure}]({figure})\n\n"));
     }
     method_table(report, &mut out);
-    let theorem = report.theorem_results();
-    if !theorem.is_empty() {
-        out.push_str(
-            "\n## Theorem 1: E[GC_ij]/‖m_ij‖ behind the wall (GradCAM on the masked rCNN)\n\n",
-        );
-        out.push_str(
-            "| V | τ | ‖m‖× | estimate ± half-width | draws | closed form | verdict | linear | \
-             over_sqrt | sqrt |\n|---|---|---|---|---|---|---|---|---|---|\n",
-        );
-        for (r, t) in theorem {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} ± {} | {} | {} | {} | {} | {} | {} |\n",
-                t.filters,
-                t.tau,
-                t.input_scale,
-                fixed(r.summary.mean, 5),
-                fixed((r.summary.ci_high - r.summary.ci_low) / 2.0, 5),
-                r.summary.n,
-                fixed(t.closed_form, 5),
-                mark(r.verdict),
-                reading(&t.bounds.linear),
-                reading(&t.bounds.over_sqrt),
-                reading(&t.bounds.sqrt)
-            ));
+    // Each check's own section (the Theorem 1 table, the property runs), in run order.
+    for (_, results) in report.runs() {
+        if let Some(section) = Findings::of_run(results).and_then(|f| f.markdown_section(results)) {
+            out.push_str(&section);
         }
     }
-    properties(report, &mut out);
     out
-}
-
-/// The property runs: per method the tallies, the shrunk counterexample and its replay command;
-/// the boundaries where a reading of the talk's bound breaks.
-fn properties(report: &Report, out: &mut String) {
-    let runs: Vec<(&CheckResult, &crate::check::property::PropertyDetail)> = report
-        .results
-        .iter()
-        .filter_map(|r| Some((r, &r.findings.get::<PropertyFindings>()?.detail)))
-        .collect();
-    if runs.is_empty() {
-        return;
-    }
-    out.push_str(
-        "\n## Properties on random models\n\n| property | method | held | failed (from the \
-         upsampling) | undecided | smallest counterexample | replay |\n\
-         |---|---|---|---|---|---|---|\n",
-    );
-    for (r, d) in &runs {
-        let upsampling = d
-            .upsampling_failures
-            .map_or(String::new(), |u| format!(" ({u})"));
-        let (example, replay) = match &d.counterexample {
-            Some(c) => (
-                format!(
-                    "{} ({:.3e}, {} steps)",
-                    md(&c.architecture),
-                    c.value,
-                    c.shrink_steps.len()
-                ),
-                md(&c.replay),
-            ),
-            None => ("–".into(), "–".into()),
-        };
-        out.push_str(&format!(
-            "| {} | {} | {}/{} | {}{upsampling} | {} | {example} | {replay} |\n",
-            md(&d.property),
-            md(&r.title),
-            d.held,
-            d.cases,
-            d.failed,
-            d.inconclusive
-        ));
-    }
-    for (_, d) in &runs {
-        for b in &d.boundaries {
-            out.push_str(&format!(
-                "\n- the {} reading of the bound fails from V = {} at {} (Monte Carlo at V = {}; \
-                 {})",
-                md(&b.reading),
-                b.from_filters,
-                md(&b.geometry),
-                b.violated_at,
-                md(&b.case)
-            ));
-        }
-    }
-    out.push('\n');
 }

@@ -2,7 +2,6 @@
 //! table, report.md, report.html, junit.xml, badges, charts and Figure 1. Each reads the typed
 //! results' fields.
 pub mod badge;
-pub mod charts;
 pub use crate::io::escape;
 pub mod figures;
 pub mod html;
@@ -10,19 +9,20 @@ pub mod junit;
 pub mod markdown;
 pub mod reliability;
 pub mod table;
+pub mod write;
 
-pub use crate::check::outcome::{Report, SCHEMA};
+pub use crate::check::outcome::SCHEMA;
+pub use crate::check::Report;
+pub use figures::Drawn;
+pub use write::write_report;
 
-use crate::check::wall::WallCheck;
-use crate::check::{Check, CheckResult, Gallery};
-use crate::error::{Error, Result};
+use crate::check::CheckResult;
 use crate::io::number::fixed;
-use std::path::{Path, PathBuf};
 
 /// Where a check's negative controls landed (any of its results' `controls`), in one line:
 /// `negative controls: randomcam pass 0.096 [-0.133, 0.325], sobel fail 1.000 [1.000, 1.000], …`,
 /// and when one passed, that the check cannot separate. None for a check without controls.
-pub fn controls_line(controls: &[crate::check::outcome::Control]) -> Option<String> {
+pub fn controls_line(controls: &[crate::check::Control]) -> Option<String> {
     if controls.is_empty() {
         return None;
     }
@@ -87,81 +87,6 @@ pub fn badge_stems(report: &Report) -> Vec<String> {
         stems.push(stem);
     }
     stems
-}
-
-/// Writes report.json, report.md, report.html, junit.xml, badges/ and figures/ (the charts and,
-/// with the first wall check's `gallery`, Figure 1) into `dir`, each file written whole or not at
-/// all; returns the files written.
-pub fn write_report(
-    report: &Report,
-    gallery: Option<&Gallery>,
-    dir: &Path,
-) -> Result<Vec<PathBuf>> {
-    let stems = badge_stems(report);
-    let mut written = Vec::new();
-    let mut put = |name: String, text: String| -> Result<()> {
-        let path = dir.join(name);
-        crate::io::write_atomic(&path, text.as_bytes())?;
-        written.push(path);
-        Ok(())
-    };
-    // Every figure is drawn once: written under figures/ and inlined in report.html.
-    let mut drawn = Vec::new();
-    for chart in charts::charts(report) {
-        let name = format!("figures/{}.svg", chart.stem);
-        let svg = chart
-            .svg()
-            .map_err(|e| Error::io("draw", &dir.join(&name), std::io::Error::other(e)))?;
-        drawn.push(Drawn {
-            stem: chart.stem,
-            run: chart.run,
-            svg,
-        });
-    }
-    let first_wall = report.runs().find(|(run, _)| run.check == WallCheck::NAME);
-    let wall = match (gallery, first_wall) {
-        (Some(gallery), Some((run, results))) => {
-            let results: Vec<&CheckResult> = results.iter().collect();
-            let figure1 = Drawn {
-                stem: "figure1".into(),
-                run: run.index,
-                svg: figures::figure1_svg(gallery, &results)?,
-            };
-            Some((figure1, gallery))
-        }
-        _ => None,
-    };
-    let mut figures: Vec<&Drawn> = wall.iter().map(|(figure1, _)| figure1).collect();
-    figures.extend(&drawn);
-    for figure in &figures {
-        put(format!("figures/{}.svg", figure.stem), figure.svg.clone())?;
-    }
-    let names: Vec<String> = figures
-        .iter()
-        .map(|f| format!("figures/{}.svg", f.stem))
-        .collect();
-    put("report.json".into(), report.to_json())?;
-    put("report.md".into(), markdown::render(report, &names))?;
-    let wall = wall.as_ref().map(|(figure1, gallery)| (figure1, *gallery));
-    put("report.html".into(), html::render(report, &drawn, wall)?)?;
-    put("junit.xml".into(), junit::render(report))?;
-    let labels = badge::labels(report);
-    for ((r, stem), label) in report.results.iter().zip(&stems).zip(&labels) {
-        put(
-            format!("badges/{stem}.json"),
-            badge::endpoint_json(r, label),
-        )?;
-        put(format!("badges/{stem}.svg"), badge::svg(r, label))?;
-    }
-    Ok(written)
-}
-
-/// A figure drawn once as SVG: written to `figures/STEM.svg` and inlined in report.html, in the
-/// section of check `run` (its index in the suite).
-pub struct Drawn {
-    pub stem: String,
-    pub run: usize,
-    pub svg: String,
 }
 
 /// A file-name-safe version of a method name: `GradCAM++` → `gradcam-pp`.

@@ -28,7 +28,7 @@ fn header(r: &CheckResult) -> String {
 }
 
 fn signs_line(signs: &Signs, number: &dyn Fn(f64) -> String) -> String {
-    let side = |name: &str, s: &crate::check::outcome::SignOutcome| {
+    let side = |name: &str, s: &crate::check::SignOutcome| {
         format!("{name} {} {}", shout(s.verdict), number(s.mean))
     };
     format!(

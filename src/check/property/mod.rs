@@ -8,46 +8,15 @@
 //! * [`theorem`] (`prop-theorem`): on random rCNN geometries, does the Monte Carlo agree with the
 //!   generalised closed form, and where does each reading of the talk's bound break?
 //! * [`positivity`] (`prop-positivity`): on random walled networks with Gaussian weights, is
-//!   E[GC] behind the wall positive, as Theorem 1 proves for the rCNN?
+//!   E\[GC\] behind the wall positive, as Theorem 1 proves for the rCNN?
 //!
 //! One generic runner ([`runner`]) lists, tests, shrinks, decides and persists for all three;
 //! a property is how one case is drawn, tested and shrunk ([`runner::Property`]).
 //!
 //! Counterexamples persist in a regressions file (one replay string a line, like proptest's
 //! `proptest-regressions/`), replayed first on the next run.
-/// The [`crate::check::Check`] methods every property takes from the generic [`runner`]:
-/// `units`, `run_units`, `decide` and `run` (a property itself is [`runner::Property`]).
-macro_rules! property_runner_methods {
-    () => {
-        fn units(&self, ctx: &CheckContext) -> Result<Option<usize>> {
-            super::runner::units(self, ctx)
-        }
-
-        fn run_units(
-            &self,
-            methods: &[Box<dyn CamMethod>],
-            ctx: &CheckContext,
-            units: &[usize],
-        ) -> Result<Vec<serde_json::Value>> {
-            super::runner::run_units(self, methods, ctx, units)
-        }
-
-        fn decide(
-            &self,
-            methods: &[Box<dyn CamMethod>],
-            evidence: Vec<serde_json::Value>,
-            ctx: &CheckContext,
-        ) -> Result<Outcome> {
-            super::runner::decide(self, methods, evidence, ctx)
-        }
-
-        fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
-            super::runner::run(self, methods, ctx)
-        }
-    };
-}
-
 pub mod positivity;
+pub mod replay;
 pub mod runner;
 pub mod theorem;
 pub mod wall;
@@ -124,7 +93,7 @@ pub struct Counterexample {
     pub case: String,
     /// The shrunk architecture, encoded.
     pub architecture: String,
-    /// The property's value on it (µ behind the wall, E[GC] bound, …).
+    /// The property's value on it (µ behind the wall, E\[GC\] bound, …).
     pub value: f64,
     /// The simplifications that kept the property failing, in order.
     pub shrink_steps: Vec<String>,
@@ -212,6 +181,62 @@ impl crate::check::CheckFindings for PropertyFindings {
 
     fn markdown_cell(&self, _r: &crate::check::CheckResult) -> Option<String> {
         Some(format!("{}/{} held", self.detail.held, self.detail.cases))
+    }
+
+    /// report.md: the run's tallies per method, the shrunk counterexample and its replay
+    /// command, and the boundaries where a reading of the talk's bound breaks.
+    fn markdown_section(&self, results: &[crate::check::CheckResult]) -> Option<String> {
+        use crate::io::escape::markdown as md;
+        let runs: Vec<(&crate::check::CheckResult, &PropertyDetail)> = results
+            .iter()
+            .filter_map(|r| Some((r, &r.findings.get::<PropertyFindings>()?.detail)))
+            .collect();
+        let mut out = format!(
+            "\n## Property `{}` on random models\n\n| method | held | failed (from the \
+             upsampling) | undecided | smallest counterexample | replay |\n\
+             |---|---|---|---|---|---|\n",
+            md(&self.detail.property)
+        );
+        for (r, d) in &runs {
+            let upsampling = d
+                .upsampling_failures
+                .map_or(String::new(), |u| format!(" ({u})"));
+            let (example, replay) = match &d.counterexample {
+                Some(c) => (
+                    format!(
+                        "{} ({:.3e}, {} steps)",
+                        md(&c.architecture),
+                        c.value,
+                        c.shrink_steps.len()
+                    ),
+                    md(&c.replay),
+                ),
+                None => ("–".into(), "–".into()),
+            };
+            out.push_str(&format!(
+                "| {} | {}/{} | {}{upsampling} | {} | {example} | {replay} |\n",
+                md(&r.title),
+                d.held,
+                d.cases,
+                d.failed,
+                d.inconclusive
+            ));
+        }
+        for (_, d) in &runs {
+            for b in &d.boundaries {
+                out.push_str(&format!(
+                    "\n- the {} reading of the bound fails from V = {} at {} (Monte Carlo at \
+                     V = {}; {})",
+                    md(&b.reading),
+                    b.from_filters,
+                    md(&b.geometry),
+                    b.violated_at,
+                    md(&b.case)
+                ));
+            }
+        }
+        out.push('\n');
+        Some(out)
     }
 }
 

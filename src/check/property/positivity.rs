@@ -2,7 +2,7 @@
 //! architecture ([`crate::model::random`]) the weights are redrawn D times (Gaussian, fixed class
 //! 0, one Gaussian input image); per draw the statistic is the mean of GC = ReLU(Σ_v α_v A_v)
 //! over the masked cells of the feature map. The property holds on a case when the one-sided
-//! lower Student-t bound of E[GC] (at the run's per-verdict error) is above 0, fails when every
+//! lower Student-t bound of E\[GC\] (at the run's per-verdict error) is above 0, fails when every
 //! draw gives exactly 0 (nothing to see behind the wall), and is undecided otherwise. The first
 //! failing architecture is shrunk.
 use super::runner::{CaseRecord, CaseVerdict, Property};
@@ -145,7 +145,7 @@ impl Check for PropPositivityCheck {
         Some("gradcam")
     }
 
-    property_runner_methods!();
+    super::runner::property_runner_methods!();
 }
 
 impl Property for PropPositivityCheck {

@@ -9,14 +9,47 @@
 //! counterexample it reports is the one of the first failing case overall — the one an unsharded
 //! run shrinks. Shards never write the regressions file (its length fixes the units, which every
 //! shard must agree on); `blindspot merge` names the counterexamples to append.
-use super::wall::property_result;
 use super::{Boundary, CaseId, Counterexample, PropertyDetail, PropertyFindings, Regressions};
 use crate::cam::CamMethod;
-use crate::check::{Check, CheckContext, Outcome, Verdict};
+use crate::check::stats::Summary;
+use crate::check::{Check, CheckContext, CheckResult, Findings, Outcome, Verdict};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// The [`crate::check::Check`] methods every property takes from the generic runner:
+/// `units`, `run_units`, `decide` and `run` (a property itself is [`Property`]).
+macro_rules! property_runner_methods {
+    () => {
+        fn units(&self, ctx: &CheckContext) -> Result<Option<usize>> {
+            $crate::check::property::runner::units(self, ctx)
+        }
+
+        fn run_units(
+            &self,
+            methods: &[Box<dyn CamMethod>],
+            ctx: &CheckContext,
+            units: &[usize],
+        ) -> Result<Vec<serde_json::Value>> {
+            $crate::check::property::runner::run_units(self, methods, ctx, units)
+        }
+
+        fn decide(
+            &self,
+            methods: &[Box<dyn CamMethod>],
+            evidence: Vec<serde_json::Value>,
+            ctx: &CheckContext,
+        ) -> Result<Outcome> {
+            $crate::check::property::runner::decide(self, methods, evidence, ctx)
+        }
+
+        fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
+            $crate::check::property::runner::run(self, methods, ctx)
+        }
+    };
+}
+pub(crate) use property_runner_methods;
 
 /// What one case found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +83,7 @@ impl CaseRecord {
 pub struct CaseVerdict {
     /// Pass: the property held; fail: the case breaks it; inconclusive: undecided.
     pub verdict: Verdict,
-    /// The property's value on the case (µ behind the wall, E[GC]'s lower bound, …).
+    /// The property's value on the case (µ behind the wall, E\[GC\]'s lower bound, …).
     pub value: f64,
     /// `prop-wall`: a failure whose map is clean at feature resolution.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -306,4 +339,70 @@ pub fn run<P: Property>(
         }
     }
     Ok(outcome)
+}
+
+/// A property result: pass iff the property held on every case, fail iff it failed on one,
+/// inconclusive iff undecided cases remain; the summary is the share of failing cases.
+pub fn property_result(
+    check: &str,
+    method: &dyn CamMethod,
+    detail: PropertyDetail,
+    property: &str,
+) -> CheckResult {
+    let mut detail = detail;
+    if let Some(c) = &mut detail.counterexample {
+        c.replay = super::replay_command(&c.case, method);
+    }
+    let d = &detail;
+    let verdict = match (d.failed, d.inconclusive, d.cases) {
+        (0, 0, n) if n > 0 => Verdict::Pass,
+        (f, _, _) if f > 0 => Verdict::Fail,
+        _ => Verdict::Inconclusive,
+    };
+    let share = if d.cases == 0 {
+        0.0
+    } else {
+        d.failed as f64 / d.cases as f64
+    };
+    let replay = d
+        .counterexample
+        .as_ref()
+        .map(|c| {
+            format!(
+                "; smallest counterexample {} (value {:.3e}, {} shrink steps); replay: {}",
+                c.architecture,
+                c.value,
+                c.shrink_steps.len(),
+                c.replay
+            )
+        })
+        .unwrap_or_default();
+    let summary = Summary {
+        n: d.cases,
+        mean: share,
+        std: 0.0,
+        ci_low: share,
+        ci_high: share,
+        ci_level: 1.0,
+        interval: "exact count".into(),
+    };
+    let reason = format!(
+        "held on {} of {} cases, failed on {}, undecided {}{replay}",
+        d.held, d.cases, d.failed, d.inconclusive
+    );
+    let rule = format!(
+        "pass iff {property}, on every case; fail iff a case breaks it; inconclusive otherwise"
+    );
+    CheckResult {
+        reason,
+        statistic: "share of cases on which the property fails".into(),
+        rule,
+        ..CheckResult::new(
+            check,
+            method,
+            verdict,
+            summary,
+            Findings::new(PropertyFindings { detail }),
+        )
+    }
 }

@@ -204,7 +204,7 @@ impl Check for PropTheoremCheck {
         Some("gradcam")
     }
 
-    property_runner_methods!();
+    super::runner::property_runner_methods!();
 }
 
 impl Property for PropTheoremCheck {

@@ -11,11 +11,10 @@
 //! The verdicts are exact (no sampling error), so they take no share of the run's family-wise
 //! error.
 use super::runner::{CaseRecord, CaseVerdict, Property};
-use super::{shrink, CaseId, Counterexample, PropertyDetail, PropertyFindings};
+use super::{shrink, CaseId, Counterexample, PropertyFindings};
 use crate::cam::{explain, CamMethod};
-use crate::check::stats::Summary;
 use crate::check::wall::leakage;
-use crate::check::{Check, CheckContext, CheckResult, Findings, Outcome, Verdict};
+use crate::check::{Check, CheckContext, Outcome, Verdict};
 use crate::data::synth::{StackSynth, SynthConfig};
 use crate::error::Result;
 use crate::model::init::Init;
@@ -276,7 +275,7 @@ impl Check for PropWallCheck {
         self.regressions.iter().map(|p| p.as_path()).collect()
     }
 
-    property_runner_methods!();
+    super::runner::property_runner_methods!();
 }
 
 impl Property for PropWallCheck {
@@ -365,71 +364,6 @@ impl Property for PropWallCheck {
     }
 }
 
-/// A property result: pass iff the property held on every case, fail iff it failed on one,
-/// inconclusive iff undecided cases remain; the summary is the share of failing cases.
-pub fn property_result(
-    check: &str,
-    method: &dyn CamMethod,
-    detail: PropertyDetail,
-    property: &str,
-) -> CheckResult {
-    let mut detail = detail;
-    if let Some(c) = &mut detail.counterexample {
-        c.replay = super::replay_command(&c.case, method);
-    }
-    let d = &detail;
-    let verdict = match (d.failed, d.inconclusive, d.cases) {
-        (0, 0, n) if n > 0 => Verdict::Pass,
-        (f, _, _) if f > 0 => Verdict::Fail,
-        _ => Verdict::Inconclusive,
-    };
-    let share = if d.cases == 0 {
-        0.0
-    } else {
-        d.failed as f64 / d.cases as f64
-    };
-    let replay = d
-        .counterexample
-        .as_ref()
-        .map(|c| {
-            format!(
-                "; smallest counterexample {} (value {:.3e}, {} shrink steps); replay: {}",
-                c.architecture,
-                c.value,
-                c.shrink_steps.len(),
-                c.replay
-            )
-        })
-        .unwrap_or_default();
-    let summary = Summary {
-        n: d.cases,
-        mean: share,
-        std: 0.0,
-        ci_low: share,
-        ci_high: share,
-        ci_level: 1.0,
-        interval: "exact count".into(),
-    };
-    let reason = format!(
-        "held on {} of {} cases, failed on {}, undecided {}{replay}",
-        d.held, d.cases, d.failed, d.inconclusive
-    );
-    let rule = format!(
-        "pass iff {property}, on every case; fail iff a case breaks it; inconclusive otherwise"
-    );
-    CheckResult {
-        reason,
-        statistic: "share of cases on which the property fails".into(),
-        rule,
-        ..CheckResult::new(
-            check,
-            method,
-            verdict,
-            summary,
-            Findings::new(PropertyFindings { detail }),
-        )
-    }
-}
 
 /// Replays one case for one method: (leak at input, leak at feature resolution, architecture).
 pub fn replay(

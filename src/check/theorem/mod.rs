@@ -2,30 +2,38 @@
 //! with i.i.d. N(0, τ²) weights, GradCAM is positive *in expectation* behind the wall.
 //!
 //! Monte Carlo over fresh weight draws, through blindspot's own GradCAM code path on a real model
-//! (`features` / `head`, autograd): D draws form one [`RcnnDraws`] model, so one forward/backward
+//! (`features` / `head`, autograd): D draws form one [`crate::model::rcnn::RcnnDraws`] model, so one forward/backward
 //! gives D GradCAM maps. For each draw the statistic is T = mean over the pixels (i, j) behind the
 //! wall of GC_ij / ‖m_ij‖, whose expectation does not depend on the pixel (derivation in
 //! docs/theory.md):
 //!
-//!   κ = E[GC_ij] / ‖m_ij‖₂ = τ² √n_vis · E[√X] / (hw √(2π)),
+//!   κ = E\[GC_ij\] / ‖m_ij‖₂ = τ² √n_vis · E[√X] / (hw √(2π)),
 //!   E[√X] = Σ_K P(K) √2 Γ((K+1)/2) / Γ(K/2),  K ~ Binomial(V, ½),
 //!
 //! with n_vis the live pooled positions per channel. Draws are added in chunks (their size follows
 //! the device) until the estimate's precision — the half-width of its 95% interval, a property
 //! of the measurement — is below `relative_half_width` of the estimate (or `max_draws`), looking
-//! at fixed draw counts only (`min_draws`, then every [`LOOK`] draws), so that the draws kept are
+//! at fixed draw counts only (`min_draws`, then every [`sampler::LOOK`] draws), so that the draws kept are
 //! the same on every device. The decision uses the
 //! two-sided interval at the run's per-verdict level 1 − α: fail ("inconsistent") iff the closed
 //! form lies outside it; pass iff it lies inside and the precision was reached; inconclusive iff
 //! it lies inside but `max_draws` ran out first. Each reading of the talk's bound "holds" unless
 //! the interval's upper end is below it.
+pub mod closed_form;
+pub mod findings;
+pub mod render;
 pub mod sampler;
 
+pub use closed_form::{bound_readings, closed_form, expected_sqrt_chi};
+pub use findings::{
+    BoundReading, Bounds, ClassChoice, Estimator, ExamplePixel, PlainEstimate, TheoremDetail,
+    TheoremFindings,
+};
+
 use super::stats::{finite, mean, percent, std, t_interval, Side};
-use super::{Check, CheckContext, CheckFindings, CheckResult, Findings, Outcome, Verdict};
+use super::{Check, CheckContext, CheckResult, Findings, Outcome, Verdict};
 use crate::cam::{gradcam::GradCam, CamMethod};
 use crate::error::{Error, Result};
-use crate::io::number::{fixed, Fixed};
 use crate::model::init::Init;
 use crate::model::rcnn::RcnnConfig;
 use crate::progress::Progress;
@@ -33,31 +41,7 @@ use crate::seed::{streams, Stream};
 
 use sampler::{chunk_draws, patch_norms, Sampler, StoppingRule};
 use serde::{Deserialize, Serialize};
-use statrs::function::gamma::ln_gamma;
 use tch::Device;
-
-/// How each draw's GradCAM values become the Monte Carlo statistic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Estimator {
-    /// The mean of GC = ReLU(S) itself.
-    Plain,
-    /// GC − S/2 = |S|/2, with S = Σ_v α_v B_v the raw GradCAM map GradCAM computes before its
-    /// ReLU. For a fixed class α is linear in the dense weights, whose law is symmetric, so
-    /// E[S] = 0 exactly and E[|S|/2] = E[GC]: the same expectation with about a quarter of the
-    /// variance (a control variate with β = ½). Not valid for the argmax class, which uses Plain.
-    ControlVariate,
-}
-
-/// Which class GradCAM explains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ClassChoice {
-    /// A fixed class score y_c, as the theorem states it (the model has one output).
-    Fixed,
-    /// The argmax of 10 logits, as the authors' notebook does (larger expectation; no closed form).
-    Argmax,
-}
 
 /// A (τ, input scale) pair of the scaling rows: `[0.5, 1.0]` in a suite, `0.5:1` on the
 /// command line.
@@ -166,213 +150,6 @@ impl Default for TheoremCheck {
             scaling_filters: SCALING_FILTERS,
         }
     }
-}
-
-/// One reading of the talk's bound at one configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BoundReading {
-    /// False iff the interval's upper end is below the bound.
-    pub holds: bool,
-    /// The reading takes the square root of a negative number here.
-    pub vacuous: bool,
-    /// The bound per unit ‖m‖; None where vacuous.
-    pub value: Option<f64>,
-}
-
-/// The talk's bound in its three readings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Bounds {
-    /// (V − 20√V)·…
-    pub linear: BoundReading,
-    /// (V − 20√V)/√V·…
-    pub over_sqrt: BoundReading,
-    /// √(V − 20√V)·…
-    pub sqrt: BoundReading,
-}
-
-/// The theorem check's own numbers for one configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TheoremFindings {
-    pub detail: TheoremDetail,
-    pub bounds: Bounds,
-    pub class: ClassChoice,
-    /// The exact value (times `closed_form_factor`).
-    pub closed_form: f64,
-    /// The closed form lies in the interval (always false for `argmax`).
-    pub consistent: bool,
-    /// The Monte Carlo mean of E[GC_ij]/‖m_ij‖.
-    pub estimate: f64,
-    pub filters: i64,
-    pub input_scale: f64,
-    pub tau: f64,
-}
-
-impl TheoremFindings {
-    /// `V=512 tau=1 scale=0.5`: what tells the configurations of one run apart.
-    pub fn configuration(&self) -> String {
-        format!(
-            "V={} tau={} scale={}",
-            self.filters, self.tau, self.input_scale
-        )
-    }
-}
-
-/// How a bound reading reads in the table: its value and whether it holds.
-fn reading(b: &BoundReading) -> String {
-    match b.value {
-        None => "vacuous".into(),
-        Some(v) => format!("{} {}", fixed(v, 4), if b.holds { "holds" } else { "VIOLATED" }),
-    }
-}
-
-impl CheckFindings for TheoremFindings {
-    fn configuration(&self) -> Option<String> {
-        Some(TheoremFindings::configuration(self))
-    }
-
-    fn table_header(&self, _first: &CheckResult) -> Option<String> {
-        let columns = format!(
-            "{:>5} {:>5} {:>5} {:>20} {:>6} {:>9} {:<13} {:<16} {:<16} {:<16}",
-            "V",
-            "tau",
-            "|m|x",
-            "estimate ± half-width",
-            "draws",
-            "closed",
-            "verdict",
-            "linear",
-            "over_sqrt",
-            "sqrt"
-        );
-        Some(format!(
-            "theorem: E[GC_ij]/|m_ij| behind the wall of the masked rCNN (GradCAM), Monte Carlo \
-             vs closed form vs the talk's bound\n{columns}\n"
-        ))
-    }
-
-    fn table_line(&self, r: &CheckResult) -> Option<String> {
-        Some(format!(
-            "{:>5} {:>5.2} {:>5.2} {:>9} ± {:<8} {:>6} {:>9} {:<13} {:<16} {:<16} {:<16}",
-            self.filters,
-            self.tau,
-            self.input_scale,
-            Fixed { value: self.estimate, decimals: 5 },
-            Fixed { value: (r.summary.ci_high - r.summary.ci_low) / 2.0, decimals: 5 },
-            r.summary.n,
-            Fixed { value: self.closed_form, decimals: 5 },
-            r.verdict.shouted(),
-            reading(&self.bounds.linear),
-            reading(&self.bounds.over_sqrt),
-            reading(&self.bounds.sqrt),
-        ))
-    }
-
-    fn badge_message(&self, _r: &CheckResult) -> Option<String> {
-        let consistent = match self.consistent {
-            true => "consistent",
-            false => "inconsistent",
-        };
-        Some(format!(
-            "{} {consistent}",
-            TheoremFindings::configuration(self)
-        ))
-    }
-}
-
-/// Mean and standard deviation of the plain estimator, beside the control variate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlainEstimate {
-    pub mean: f64,
-    pub std: f64,
-}
-
-/// One pixel behind the wall, to read the estimate in units of GC.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExamplePixel {
-    pub row: i64,
-    pub col: i64,
-    pub patch_norm: f64,
-    pub expected_gc: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TheoremDetail {
-    pub draws: usize,
-    /// Half-width of the 95% interval relative to the estimate: the precision reached.
-    pub estimator: Estimator,
-    pub plain_estimate: PlainEstimate,
-    pub relative_half_width: f64,
-    /// The precision a pass needs (`relative_half_width` of the check's parameters).
-    pub target_relative_half_width: f64,
-    pub n_vis: i64,
-    pub pixels_behind_wall: i64,
-    pub expected_sqrt_chi: f64,
-    pub example_pixel: ExamplePixel,
-}
-
-/// E[√X] for X ~ χ²_K with K ~ Binomial(V, ½) (K = 0 contributes 0).
-pub fn expected_sqrt_chi(v: i64) -> f64 {
-    let ln_half_v = v as f64 * 0.5f64.ln();
-    (1..=v)
-        .map(|k| {
-            let ln_p = ln_gamma(v as f64 + 1.0)
-                - ln_gamma(k as f64 + 1.0)
-                - ln_gamma((v - k) as f64 + 1.0)
-                + ln_half_v;
-            let ln_mean =
-                0.5 * 2f64.ln() + ln_gamma((k as f64 + 1.0) / 2.0) - ln_gamma(k as f64 / 2.0);
-            (ln_p + ln_mean).exp()
-        })
-        .sum()
-}
-
-/// The geometry of a configuration.
-struct Geometry {
-    h: i64,
-    w: i64,
-    hp: i64,
-    wp: i64,
-    n_vis: i64,
-    dead_rows: std::ops::Range<i64>,
-}
-
-fn geometry(config: &RcnnConfig) -> Geometry {
-    let (h, w) = config.map_size();
-    let (hp, wp) = config.pooled_size();
-    let dead = config.dead_pooled_rows();
-    let n_vis = (hp - (dead.end - dead.start)) * wp;
-    // GC lives on B (before the pool); pooled row p covers B rows 2p, 2p + 1.
-    Geometry {
-        h,
-        w,
-        hp,
-        wp,
-        n_vis,
-        dead_rows: 2 * dead.start..h,
-    }
-}
-
-/// κ = E[GC_ij] / ‖m_ij‖ for a fixed class.
-pub fn closed_form(config: &RcnnConfig) -> f64 {
-    let g = geometry(config);
-    config.tau * config.tau * (g.n_vis as f64).sqrt() * expected_sqrt_chi(config.filters)
-        / ((g.h * g.w) as f64 * (2.0 * std::f64::consts::PI).sqrt())
-}
-
-/// The talk's bound per unit ‖m‖ in its three readings: (name, value or None where √ of a
-/// negative).
-pub fn bound_readings(config: &RcnnConfig) -> [(&'static str, Option<f64>); 3] {
-    let g = geometry(config);
-    let v = config.filters as f64;
-    let tau2 = config.tau * config.tau;
-    let base =
-        ((g.hp * g.wp) as f64).sqrt() / (16.0 * std::f64::consts::PI) * tau2 / (g.h * g.w) as f64;
-    let lead = v - 20.0 * v.sqrt();
-    [
-        ("linear", Some(lead * base)),
-        ("over_sqrt", Some(lead / v.sqrt() * base)),
-        ("sqrt", (lead >= 0.0).then(|| lead.sqrt() * base)),
-    ]
 }
 
 impl TheoremCheck {
@@ -507,7 +284,7 @@ impl TheoremCheck {
         let exact = closed_form(&config) * self.closed_form_factor;
         let fixed = self.class == ClassChoice::Fixed;
         let consistent = fixed && s.ci_low <= exact && exact <= s.ci_high;
-        let g = geometry(&config);
+        let g = closed_form::geometry(&config);
         let norms = patch_norms(&xi, config.kernel);
         let reference_norm = norms.get(g.dead_rows.start).get(0).double_value(&[]);
         let reading = |value: Option<f64>| BoundReading {

@@ -4,7 +4,7 @@
 //! The stopping rule looks at fixed draw counts (`min_draws`, then every [`LOOK`] draws), never at
 //! chunk boundaries: the chunks follow the device (and halve where it runs out of memory,
 //! [`crate::device::halving`]), the draws kept do not.
-use super::geometry;
+use super::closed_form::geometry;
 use crate::cam::{explain, gradcam::GradCam, CamMethod};
 use crate::check::stats::{t_interval, Side};
 use crate::error::Result;

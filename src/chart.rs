@@ -1,18 +1,14 @@
-//! Charts of a run, drawn as SVG with plotters: the Theorem 1 sweep (one chart per theorem check
-//! and (τ, input scale)) and the randomization curves (one chart per randomization check).
+//! Charts, drawn as SVG with plotters. A check makes its own charts from its findings
+//! (`CheckFindings::charts` in check/result.rs: the theorem's sweep, the randomization
+//! curves); the report writes them under figures/ and into report.html. Below the checks: it
+//! knows no check.
 //!
 //! A chart is data first ([`Chart`]): its axes, its series with their marks, and — computed, not
 //! assumed — the values that lie outside its y range ([`Chart::off_scale`]). That data is what the
 //! tests check: no value is clamped (a value beyond the axis is drawn at the edge as an arrow with
 //! its true number), and every series has a marker of its own, so equal curves stay visible.
 //! [`Chart::svg`] only draws the data.
-use super::escape::printable;
-use super::Report;
-use crate::check::randomization::RandomizationDetail;
-use crate::check::randomization::RandomizationFindings;
-use crate::check::stats::percent;
-use crate::check::theorem::TheoremFindings;
-use crate::check::CheckResult;
+use crate::io::escape::printable;
 use plotters::element::{EmptyElement, PathElement, Polygon, Text};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -34,20 +30,30 @@ macro_rules! mark {
 /// The outline of a marker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
+    /// ●
     Circle,
+    /// ■
     Square,
+    /// ◆
     Diamond,
+    /// ▲
     TriangleUp,
+    /// ▼
     TriangleDown,
+    /// ×
     Cross,
+    /// +
     Plus,
+    /// ✱
     Star,
 }
 
 /// A marker: a shape, filled or hollow (strokes are neither).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Marker {
+    /// Its outline.
     pub shape: Shape,
+    /// Filled with the series' colour, or hollow.
     pub filled: bool,
 }
 
@@ -92,13 +98,17 @@ pub const PALETTE: [(u8, u8, u8); 13] = [
 /// One value of a series, with an optional interval (drawn as an error bar).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
+    /// Where on the x axis (V, or a category's index).
     pub x: f64,
+    /// The value.
     pub y: f64,
+    /// Its interval (low, high), drawn as an error bar.
     pub interval: Option<(f64, f64)>,
 }
 
 impl Point {
-    fn at(x: f64, y: f64) -> Self {
+    /// A point without an interval.
+    pub fn at(x: f64, y: f64) -> Self {
         Point {
             x,
             y,
@@ -111,21 +121,36 @@ impl Point {
 /// first, so the first one's marks lie on top.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
+    /// The legend's name.
     pub name: String,
     /// Written after the name in the legend (e.g. "3/40 ρ undefined"): what the marks cannot
     /// show, said once instead of beside every mark, where such notes overlap.
     pub note: Option<String>,
+    /// Its marker (distinct per series, so that equal curves stay visible).
     pub marker: Marker,
+    /// Its colour, RGB.
     pub colour: (u8, u8, u8),
+    /// A line through the marks.
     pub line: bool,
+    /// Its values.
     pub points: Vec<Point>,
 }
 
 /// The x axis: V on a log₂ scale, or named categories at 0, 1, 2, ….
 #[derive(Debug, Clone, PartialEq)]
 pub enum XAxis {
-    Log2 { label: String },
-    Categories { label: String, names: Vec<String> },
+    /// Numbers on a log₂ scale (V, filters).
+    Log2 {
+        /// The axis label.
+        label: String,
+    },
+    /// Named categories at 0, 1, 2, … (the randomized layers).
+    Categories {
+        /// The axis label.
+        label: String,
+        /// The categories' names, in order.
+        names: Vec<String>,
+    },
 }
 
 /// A chart's data. `y_range` is chosen to hold the values of interest (estimates and their
@@ -136,26 +161,36 @@ pub struct Chart {
     pub stem: String,
     /// The index of the check (in the suite) whose results it draws.
     pub run: usize,
+    /// The title above the plot.
     pub title: String,
+    /// The x axis.
     pub x: XAxis,
+    /// The y axis label.
     pub y_label: String,
+    /// The y axis range (low, high).
     pub y_range: (f64, f64),
     /// A horizontal reference line (a decision threshold) and its label.
     pub reference: Option<(f64, String)>,
+    /// The series, the first drawn on top.
     pub series: Vec<Series>,
 }
 
 /// A value beyond the y axis: drawn at the edge as an arrow pointing out, with its number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffScale {
+    /// The index of its series.
     pub series: usize,
+    /// Where on the x axis.
     pub x: f64,
+    /// Its true value.
     pub value: f64,
+    /// Above the range (else below).
     pub above: bool,
 }
 
-/// The SVG's size in pixels.
+/// The SVG's width in pixels.
 pub const WIDTH: u32 = 1120;
+/// The SVG's height in pixels.
 pub const HEIGHT: u32 = 520;
 /// The legend's column, right of the plot.
 const LEGEND: u32 = 300;
@@ -454,7 +489,7 @@ pub fn number(value: f64) -> String {
 }
 
 /// The y range that holds `values` (and 0 when `with_zero`), padded by 8% of its span.
-fn range_of(values: impl Iterator<Item = f64>, with_zero: bool) -> (f64, f64) {
+pub fn range_of(values: impl Iterator<Item = f64>, with_zero: bool) -> (f64, f64) {
     let start = if with_zero {
         (0.0, 0.0)
     } else {
@@ -468,201 +503,4 @@ fn range_of(values: impl Iterator<Item = f64>, with_zero: bool) -> (f64, f64) {
     }
     let pad = ((hi - lo) * 0.08).max(1e-9);
     (lo - pad, hi + pad)
-}
-
-/// One chart per theorem check and (τ, input scale): the Monte Carlo estimate with its interval,
-/// the closed form, and the three readings of the talk's bound, against V. The y range holds the
-/// estimates, their intervals and the closed form; a bound reading beyond it is an arrow.
-pub fn theorem_charts(report: &Report) -> Vec<Chart> {
-    let mut charts = Vec::new();
-    for (run, results) in report.runs() {
-        let rows: Vec<(&CheckResult, &TheoremFindings)> = results
-            .iter()
-            .filter_map(|r| Some((r, r.findings.get::<TheoremFindings>()?)))
-            .collect();
-        let mut groups: Vec<(f64, f64)> = Vec::new();
-        for (_, t) in &rows {
-            if !groups.contains(&(t.tau, t.input_scale)) {
-                groups.push((t.tau, t.input_scale));
-            }
-        }
-        for (tau, scale) in groups {
-            let mut group: Vec<&(&CheckResult, &TheoremFindings)> = rows
-                .iter()
-                .filter(|(_, t)| t.tau == tau && t.input_scale == scale)
-                .collect();
-            group.sort_by_key(|(_, t)| t.filters);
-            let stem = match charts.len() {
-                0 => "theorem".to_string(),
-                n => format!("theorem-{}-{n}", run.index),
-            };
-            charts.push(theorem_chart(stem, run.index, tau, scale, &group));
-        }
-    }
-    charts
-}
-
-fn theorem_chart(
-    stem: String,
-    run: usize,
-    tau: f64,
-    scale: f64,
-    rows: &[&(&CheckResult, &TheoremFindings)],
-) -> Chart {
-    // The interval drawn is the one the verdict used (at the run's per-verdict level).
-    let levels: Vec<f64> = rows.iter().map(|(r, _)| r.summary.ci_level).collect();
-    let level = match levels.first() {
-        Some(&l) if levels.iter().all(|&m| m == l) => percent(l),
-        _ => "each verdict's".into(),
-    };
-    let estimate = Series {
-        name: format!("Monte Carlo mean, {level} interval"),
-        note: None,
-        marker: MARKERS[0],
-        colour: (0, 0, 0),
-        line: false,
-        points: rows
-            .iter()
-            .map(|(r, t)| Point {
-                interval: Some((r.summary.ci_low, r.summary.ci_high)),
-                ..Point::at(t.filters as f64, r.summary.mean)
-            })
-            .collect(),
-    };
-    let curve = |name: &str, k: usize, value: &dyn Fn(&TheoremFindings) -> Option<f64>| Series {
-        name: name.into(),
-        note: None,
-        marker: MARKERS[k],
-        colour: PALETTE[k - 1],
-        line: true,
-        points: rows
-            .iter()
-            .filter_map(|(_, t)| value(t).map(|y| Point::at(t.filters as f64, y)))
-            .collect(),
-    };
-    let series = vec![
-        estimate,
-        curve("closed form (exact E[GC]/‖m‖)", 1, &|t| {
-            Some(t.closed_form)
-        }),
-        curve("bound, linear reading", 4, &|t| t.bounds.linear.value),
-        curve("bound, over-√V reading", 2, &|t| t.bounds.over_sqrt.value),
-        curve("bound, √ reading", 3, &|t| t.bounds.sqrt.value),
-    ];
-    let y_range = range_of(
-        rows.iter().flat_map(|(r, t)| {
-            [
-                r.summary.ci_low,
-                r.summary.ci_high,
-                r.summary.mean,
-                t.closed_form,
-            ]
-        }),
-        true,
-    );
-    Chart {
-        stem,
-        run,
-        title: format!("Theorem 1: GradCAM behind the wall, τ = {tau}, input scale {scale}"),
-        x: XAxis::Log2 {
-            label: "V, filters (log scale)".into(),
-        },
-        y_label: "E[GC] / ‖m‖ behind the wall".into(),
-        y_range,
-        reference: None,
-        series,
-    }
-}
-
-/// One chart per randomization check: the mean Spearman correlation (absolute maps) of each
-/// method's maps with the trained model's, step by step, the layers named on the x axis and the
-/// number of undefined correlations (constant maps) written beside a mark.
-pub fn randomization_charts(report: &Report) -> Vec<Chart> {
-    let mut charts = Vec::new();
-    for (run, results) in report.runs() {
-        let curves: Vec<(&CheckResult, &RandomizationDetail)> = results
-            .iter()
-            .filter_map(|r| Some((r, &r.findings.get::<RandomizationFindings>()?.detail)))
-            .collect();
-        let Some((first, detail)) = curves.first() else {
-            continue;
-        };
-        let mut names = vec![String::from("trained")];
-        names.extend(detail.curve.iter().map(|s| s.step.clone()));
-        let series = curves
-            .iter()
-            .enumerate()
-            .map(|(i, (r, d))| {
-                let mut points = vec![Point::at(0.0, 1.0)];
-                for (s, step) in d.curve.iter().enumerate() {
-                    if let Some(m) = step.spearman_abs.mean {
-                        points.push(Point::at(s as f64 + 1.0, m));
-                    }
-                }
-                Series {
-                    name: r.title.clone(),
-                    note: undefined_note(r, d),
-                    marker: MARKERS[i % MARKERS.len()],
-                    colour: PALETTE[i % PALETTE.len()],
-                    line: true,
-                    points,
-                }
-            })
-            .collect();
-        let mode = format!("{:?}", detail.mode).to_lowercase();
-        charts.push(Chart {
-            stem: match charts.len() {
-                0 => "randomization".into(),
-                _ => format!("randomization-{}", run.index),
-            },
-            run: run.index,
-            title: match &detail.smoothing {
-                Some(s) => format!(
-                    "Smooth MPRT ({mode}) of {}: maps averaged over {} noisy copies",
-                    detail.model, s.samples
-                ),
-                None => format!("Model randomization ({mode}) of {}", detail.model),
-            },
-            x: XAxis::Categories {
-                label: "randomized (output side first)".into(),
-                names,
-            },
-            y_label: "mean Spearman ρ of |map| vs trained".into(),
-            y_range: (-1.05, 1.05),
-            reference: Some((
-                detail.threshold,
-                format!("pass threshold {} ({})", detail.threshold, first.check),
-            )),
-            series,
-        });
-    }
-    charts
-}
-
-/// The legend's note for a method's undefined correlations (constant maps): how many of the
-/// curve's correlations are undefined, and at how many steps none is defined (no mark there).
-pub fn undefined_note(r: &CheckResult, d: &RandomizationDetail) -> Option<String> {
-    let n = r.summary.n.max(r.per_sample.len());
-    let undefined: usize = d.curve.iter().map(|s| s.spearman_abs.undefined).sum();
-    let empty = d
-        .curve
-        .iter()
-        .filter(|s| s.spearman_abs.mean.is_none())
-        .count();
-    match (undefined, empty) {
-        (0, _) => None,
-        (u, 0) => Some(format!("{u}/{} ρ undefined", n * d.curve.len())),
-        (u, e) => Some(format!(
-            "{u}/{} ρ undefined, none at {e} step{}",
-            n * d.curve.len(),
-            if e == 1 { "" } else { "s" }
-        )),
-    }
-}
-
-/// Every chart of a report.
-pub fn charts(report: &Report) -> Vec<Chart> {
-    let mut all = theorem_charts(report);
-    all.extend(randomization_charts(report));
-    all
 }

@@ -1,0 +1,187 @@
+//! What a CAM method is ([`CamMethod`]): the raw map from the explained layer's activations
+//! and gradients ([`CamContext`]), with the helpers every method shares.
+use crate::error::{Error, Result};
+use crate::model::SplitModel;
+use tch::Tensor;
+
+/// Everything a method may read for one batch. Tensors live on the model's device.
+pub struct CamContext<'a> {
+    /// The model being explained.
+    pub model: &'a dyn SplitModel,
+    /// The input batch [N, C, H, W].
+    pub input: &'a Tensor,
+    /// The explained layer's activations [N, V, h, w], detached.
+    pub activations: &'a Tensor,
+    /// ∂(Σ_n y_{n, c_n}) / ∂A, present when the method uses gradients.
+    pub gradients: Option<&'a Tensor>,
+    /// The model's logits for the unmodified input [N, K].
+    pub logits: &'a Tensor,
+    /// The explained class of each image, int64 `[N]`.
+    pub targets: &'a Tensor,
+}
+
+impl CamContext<'_> {
+    /// The gradients; an error if the method did not declare that it uses them.
+    pub fn grads(&self) -> Result<&Tensor> {
+        self.gradients.ok_or_else(|| Error::Torch {
+            context: "computing a CAM".into(),
+            message: "this method reads gradients but declared `uses_gradients() == false`".into(),
+        })
+    }
+
+    /// The target-class score of each row of `logits`, for rows that belong to images `owners`.
+    pub fn target_scores(&self, logits: &Tensor, owners: &Tensor) -> Tensor {
+        target_scores(logits, &self.targets.index_select(0, owners))
+    }
+}
+
+/// The score of each row's target class: `logits` \[N, K\], `targets` int64 \[N\] -> \[N\].
+pub fn target_scores(logits: &Tensor, targets: &Tensor) -> Tensor {
+    logits
+        .gather(1, &targets.unsqueeze(1), false)
+        .squeeze_dim(1)
+}
+
+/// A saliency method of the CAM family. Implement `raw_map`; the pipeline does the rest.
+pub trait CamMethod {
+    /// The command-line name (`gradcam`, `gradcam++`, …).
+    fn name(&self) -> &str;
+    /// The display name (`GradCAM`, `GradCAM++`, …).
+    fn title(&self) -> &str;
+    /// One line for `blindspot methods`.
+    fn summary(&self) -> &str;
+    /// Whether the pipeline must compute `∂y_c/∂A` before calling `raw_map`.
+    fn uses_gradients(&self) -> bool {
+        true
+    }
+    /// The raw map [N, h, w] (or [N, H, W] for input-resolution methods), before any ReLU.
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor>;
+    /// Whether the raw map is defined only up to its sign (EigenCAM's singular vector): checks
+    /// then judge both signs and keep the worse verdict.
+    fn sign_ambiguous(&self) -> bool {
+        false
+    }
+    /// Where the method comes from, so that a replay names something that can rebuild it: the
+    /// built-in methods say [`Origin::BuiltIn`], external ones their `--external` spec; the
+    /// default, [`Origin::Code`], is a method that lives in your Rust code.
+    fn origin(&self) -> Origin {
+        Origin::Code
+    }
+    /// The class of pytorch-grad-cam 1.5.7 that this method reproduces map for map (`GradCAM`),
+    /// if there is one: `fixtures/generate.py` writes, and the parity tests compare, exactly
+    /// these methods' maps (docs/methods.md).
+    fn reference(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Where a method comes from (see [`CamMethod::origin`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// One of [`super::builtin_methods`], with its default parameters: `--method NAME` rebuilds it.
+    BuiltIn,
+    /// An external method: `--external 'SPEC'` (`NAME=COMMAND`) rebuilds it.
+    External(String),
+    /// A method defined in Rust outside blindspot: only its own crate can rebuild it.
+    Code,
+}
+
+/// Shared methods are methods: the runner and the harness hand one method to several checks
+/// and trials through `Rc`/`Arc`.
+macro_rules! forward_cam_method {
+    ($($pointer:ty),*) => {$(
+        impl<M: CamMethod + ?Sized> CamMethod for $pointer {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn title(&self) -> &str {
+                (**self).title()
+            }
+            fn summary(&self) -> &str {
+                (**self).summary()
+            }
+            fn uses_gradients(&self) -> bool {
+                (**self).uses_gradients()
+            }
+            fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+                (**self).raw_map(ctx)
+            }
+            fn sign_ambiguous(&self) -> bool {
+                (**self).sign_ambiguous()
+            }
+            fn origin(&self) -> Origin {
+                (**self).origin()
+            }
+            fn reference(&self) -> Option<&str> {
+                (**self).reference()
+            }
+        }
+    )*};
+}
+
+forward_cam_method!(std::rc::Rc<M>, std::sync::Arc<M>);
+
+/// The other sign of a sign-ambiguous method: its raw map negated, the other equally valid
+/// answer (for EigenCAM, the projection on −v₁).
+pub struct Negated {
+    inner: std::rc::Rc<dyn CamMethod>,
+    title: String,
+}
+
+impl Negated {
+    pub fn new(inner: std::rc::Rc<dyn CamMethod>) -> Self {
+        let title = format!("{} (negated)", inner.title());
+        Negated { inner, title }
+    }
+}
+
+impl CamMethod for Negated {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn summary(&self) -> &str {
+        self.inner.summary()
+    }
+    fn uses_gradients(&self) -> bool {
+        self.inner.uses_gradients()
+    }
+    /// The inner map negated; a map that is >= 0 everywhere (and not all zero) has no other sign
+    /// to show (it was cut at 0 already, e.g. a library's final map after its ReLU): one message
+    /// saying so, instead of an error verdict from an empty map.
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        let raw = self.inner.raw_map(ctx)?;
+        let (low, high) = (raw.min().double_value(&[]), raw.max().double_value(&[]));
+        if low >= 0.0 && high > 0.0 {
+            return Err(Error::input(
+                format!(
+                    "method `{}` is declared sign-ambiguous but returned maps that are >= 0 \
+                     everywhere: its other sign is empty (a map after a ReLU has no sign left)",
+                    self.inner.name()
+                ),
+                format!("the method {}", self.inner.title()),
+                "return the signed map, before any ReLU (for pytorch-grad-cam's EigenCAM and \
+                 EigenGradCAM, adapters/pytorch_grad_cam.py --signed), or declare the method \
+                 sign_ambiguous = false",
+            ));
+        }
+        Ok(-raw)
+    }
+    fn origin(&self) -> Origin {
+        self.inner.origin()
+    }
+}
+
+/// Σ_k w_k A_k for per-image channel weights `weights` [N, V] and activations [N, V, h, w],
+/// as one batched matrix product (a single pass over A).
+pub fn weighted_sum(weights: &Tensor, activations: &Tensor) -> Tensor {
+    let (n, v, h, w) = activations.size4().expect("activations are [N, V, h, w]");
+    weights
+        .to_kind(activations.kind())
+        .unsqueeze(1)
+        .bmm(&activations.reshape([n, v, h * w]))
+        .view([n, h, w])
+}

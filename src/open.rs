@@ -1,0 +1,62 @@
+//! Opening any model specification: a built-in blindspot trains (`builtin:stack-*`, from the
+//! trained-model store), another architecture of the zoo, or a user's TorchScript file, wrapped
+//! in a post-hoc wall when asked. Above the model and training layers, which it joins.
+use crate::error::{Error, Result};
+use crate::model::wall::{RowRange, Walled};
+use crate::model::{ModelOptions, SplitModel};
+use crate::{model, train};
+use tch::Device;
+
+/// Opens any model specification: `builtin:stack-*` (trained on first use, cached), another
+/// `builtin:NAME` (an architecture with seeded random or loaded weights), or a TorchScript file;
+/// wrapped in a post-hoc wall when `options.mask_rows` is given.
+pub fn open_model(
+    spec: &str,
+    device: Device,
+    options: &ModelOptions,
+) -> Result<Box<dyn SplitModel>> {
+    // The row range is parsed first: a typo must not cost a training.
+    let rows = options
+        .mask_rows
+        .as_deref()
+        .map(RowRange::parse)
+        .transpose()?;
+    let model = open_unwalled(spec, device, options)?;
+    Ok(match rows {
+        Some(rows) => Box::new(Walled::new(model, rows)),
+        None => model,
+    })
+}
+
+fn open_unwalled(
+    spec: &str,
+    device: Device,
+    options: &ModelOptions,
+) -> Result<Box<dyn SplitModel>> {
+    if let Some(name) = spec.strip_prefix("builtin:") {
+        if let Some(trained) = train::presets::open(name, options.seed, device)? {
+            if options.weights.is_some() {
+                return Err(Error::input(
+                    format!("{spec} is trained by blindspot and takes no --weights"),
+                    spec,
+                    "drop --weights, or load them into an architecture such as builtin:small-vgg",
+                ));
+            }
+            return Ok(Box::new(trained.model));
+        }
+    }
+    model::zoo::open(spec, device, options).map_err(|e| match e {
+        Error::Unknown { kind, name, known } => {
+            let presets: Vec<String> = train::presets::PRESETS
+                .iter()
+                .map(|(n, _)| format!("builtin:{n}"))
+                .collect();
+            Error::Unknown {
+                kind,
+                name,
+                known: format!("{}, {known}", presets.join(", ")),
+            }
+        }
+        other => other,
+    })
+}
