@@ -302,6 +302,9 @@ impl CamMethod for ExternalMethod {
         false
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        // Once a stopping signal has come, nothing new is created: the clean-up is removing the
+        // folders (a job folder made meanwhile kept the root alive, seen once in 20 CI runs).
+        crate::process::stop_if_interrupted();
         self.jobs_root()?;
         let n = self.jobs.fetch_add(1, Ordering::SeqCst);
         let dir = self.root.join(format!("job-{n:04}"));
@@ -352,6 +355,8 @@ impl CamMethod for ExternalMethod {
             Ok(status) => status,
             Err(Unfinished::Wait(e)) => return Err(Error::io("wait for", &job, e)),
             Err(Unfinished::Killed) => {
+                // Killed by the clean-up of a stopping signal: wait here for the exit.
+                crate::process::stop_if_interrupted();
                 return Err(self.fail(
                     &job,
                     format!("`{command}` was stopped: blindspot is stopping"),

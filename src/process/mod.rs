@@ -95,7 +95,15 @@ fn clean_up() {
     }
     for (folder, job) in lock(&FOLDERS).drain(..) {
         if !(job && keep_jobs()) {
-            let _ = std::fs::remove_dir_all(&folder);
+            // A thread that was writing into the folder when the signal came stops at its next
+            // `stop_if_interrupted`; until then its new files would keep the folder alive.
+            for _ in 0..20 {
+                let _ = std::fs::remove_dir_all(&folder);
+                if !folder.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
         }
     }
 }
