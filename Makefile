@@ -69,7 +69,7 @@ lint: $(STAMP)
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --workspace --no-deps --document-private-items
 
 # The benchmark target is compiled (not run) so that it cannot rot unnoticed. After the cargo
-# tests (cargo holds the target folder while they run): README story 1's crate, built from the
+# tests (cargo holds the target folder while they run): the README's Rust gate crate, built from the
 # README alone; the wheel, installed into a fresh venv with its pytest tests; and
 # examples/python-library's CI workflow, its commands run as written on that wheel.
 test: lint

@@ -191,10 +191,12 @@ internal_modules!(
 );
 
 pub mod chart;
+pub mod frontend;
 pub mod precision;
 
 pub use cam::{builtin_methods, explain, method_named, weighted_sum};
 pub use cam::{CamContext, CamMethod, Explanation, Origin};
+pub use check::request::{Request, Target, EXTERNAL_TIMEOUT};
 pub use check::runner::Run;
 pub use check::stats::{judge_above, judge_below, Summary, Threshold};
 pub use check::suite::Suite;

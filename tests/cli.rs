@@ -188,12 +188,51 @@ fn tally() -> TestResult {
     Ok(())
 }
 
+/// `blindspot run --data/--preprocess/--weights` change the suite a merge compares: shards run
+/// with other images never merge, and weights no check takes are refused, never ignored.
+fn overrides() -> TestResult {
+    use blindspot::check::suite::Suite;
+    let registry = blindspot::Registry::builtin();
+    let open = || Suite::open("default", &registry);
+    let plain = open()?;
+    let (mut a, mut b, mut c) = (open()?, open()?, open()?);
+    a.override_inputs(Some(Path::new("images-a")), None, None)?;
+    b.override_inputs(Some(Path::new("images-b")), None, None)?;
+    c.override_inputs(Some(Path::new("images-a")), None, None)?;
+    ensure(
+        a.fingerprint != plain.fingerprint
+            && a.fingerprint != b.fingerprint
+            && a.fingerprint == c.fingerprint,
+        || "the fingerprint does not follow --data".into(),
+    )?;
+    let err = open()?
+        .override_inputs(None, None, Some(Path::new("w.safetensors")))
+        .err()
+        .ok_or("weights no check takes were accepted")?;
+    ensure(
+        err.to_string()
+            .contains("no check of the suite `default` takes --weights"),
+        || err.to_string(),
+    )?;
+    let mut paper = Suite::open("paper", &registry)?;
+    paper.override_inputs(None, None, Some(Path::new("w.safetensors")))?;
+    let took = paper
+        .checks
+        .iter()
+        .filter_map(|e| e.check.subject())
+        .all(|s| s.weights.as_deref() == Some(Path::new("w.safetensors")));
+    ensure(took, || {
+        "the paper suite's wall check did not take --weights".into()
+    })
+}
+
 pub fn trials() -> Vec<Trial> {
     let mut t = vec![
         Trial::test("cli::explain_writes_maps_matching_the_library", explain_ok),
         Trial::test("cli::methods_lists_every_method", methods_list),
         Trial::test("cli::reliability_reruns_a_suite_under_seeds", reliability),
         Trial::test("cli::reliability_tallies_the_modal_verdict", tally),
+        Trial::test("cli::overrides_enter_the_suite_fingerprint", overrides),
         Trial::test("cli::bad_input::missing_model_file", || {
             expect_failure(
                 "missing-model",

@@ -2,7 +2,7 @@
 //! method's maps decide it, a failing property trial prints a replay its user can run, JUnit,
 //! the terminal, report.md and report.html judge verdicts against the expectations exactly as
 //! the exit code does, a suite that needs trained weights refuses to run without them, and the
-//! figures show the sign a sign-ambiguous method was judged on. (README story 1's crate and the
+//! figures show the sign a sign-ambiguous method was judged on. (the README's Rust gate crate and the
 //! Python library's workflow are run by `make test` after the cargo tests: tests/*.py.)
 use crate::common::{ensure, TestResult};
 use crate::property::{ActivationEnergy, GradientTimesInput};

@@ -1,7 +1,9 @@
-"""README story 1, exactly as written: builds the crate whose files README.md gives (Cargo.toml,
-src/lib.rs, tests/sanity.rs, each marked `<!-- readme-crate: PATH -->`) in a fresh folder and runs
-its gate with `cargo test --release`, with nothing else: no build script, no LD_LIBRARY_PATH.
-The one change is blindspot's dependency line, pointed at this checkout instead of the git URL.
+"""The README's Rust gate, exactly as written: builds the crate whose files README.md gives
+(Cargo.toml, src/lib.rs, tests/sanity.rs, each marked `<!-- readme-crate: PATH -->`) in a fresh
+folder and runs its gate with `cargo test --release`, with nothing else: no build script, no
+LD_LIBRARY_PATH. The one change is blindspot's dependency line, pointed at this checkout instead
+of the README's `../blindspot`. Also checks that both gates, Python's and Rust's, begin within
+the README's first 60 lines.
 It runs after `cargo test` in `make test` (cargo holds the target folder while tests run, and
 this build shares it, so nothing is compiled twice).
 
@@ -35,7 +37,13 @@ def cargo(folder, *args):
 
 def main():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-        files = dict(BLOCK.findall(f.read()))
+        readme = f.read()
+    files = dict(BLOCK.findall(readme))
+    # The front door: both gates, Python's and Rust's, begin on the README's first screen.
+    first_screen = "\n".join(readme.splitlines()[:60])
+    for start in ("blindspot.check(", "<!-- readme-crate: Cargo.toml -->"):
+        if start not in first_screen:
+            fail(f"the README's first 60 lines lack `{start}`: a gate left the front door")
     if sorted(files) != ["Cargo.toml", "src/lib.rs", "tests/sanity.rs"]:
         fail(f"README.md gives {sorted(files)}, not Cargo.toml, src/lib.rs and tests/sanity.rs")
     lines = files["Cargo.toml"].splitlines()

@@ -625,6 +625,23 @@ fn default_suite() -> TestResult {
     // Verdicts and words exactly, numbers within the tolerance measured across processors
     // (tests/tolerance.rs): another processor's last digits are not a regression.
     crate::tolerance::compare(excerpt, &table, false).verdict("the README's table excerpt")?;
+    // The README's prose counts what the run decides (docs/checks.md says the same).
+    let counted = format!(
+        "{} decisions: its {} verdicts",
+        report.error_control.family_size,
+        report.results.len()
+    );
+    let checks_md = std::fs::read_to_string(root().join("docs/checks.md"))?;
+    let in_docs = format!(
+        "{} decisions behind its {}",
+        report.error_control.family_size,
+        report.results.len()
+    );
+    ensure(
+        readme.replace('\n', " ").contains(&counted)
+            && checks_md.replace('\n', " ").contains(&in_docs),
+        || format!("README.md lacks `{counted}` or docs/checks.md `{in_docs}`"),
+    )?;
     // `make run` exits 0: every verdict the default suite declares is met.
     let unexpected: Vec<String> = report
         .unexpected()

@@ -31,6 +31,7 @@ pub mod property;
 pub mod randomization;
 pub mod registry;
 pub mod reliability;
+pub mod request;
 pub mod result;
 pub mod runner;
 pub mod shard;

@@ -186,35 +186,47 @@ impl Registration {
 /// serialised again was not used.)
 fn strict<C: Check>(table: toml::Table) -> std::result::Result<C, String> {
     let given: Vec<String> = table.keys().cloned().collect();
-    let check: C = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| e.to_string().trim().to_string())?;
+    let command = C::augment_args(clap::Command::new(C::NAME));
+    let known: Vec<String> = command
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .filter(|id| !id.contains('.'))
+        .chain(std::iter::once("data".to_string()))
+        .collect();
+    // A typo's likely targets: the keys, and the image flags a check's parameters may give
+    // beside `data` ([`gather_data`]).
+    let flags = ["synthetic", "input", "data_seed", "size", "preprocess"];
+    let targets = || known.iter().map(String::as_str).chain(flags);
+    let unknown = |key: &str| {
+        let hint = match closest(key, targets()) {
+            Some(near) => format!("; did you mean `{near}`?"),
+            None => String::new(),
+        };
+        format!(
+            "unknown key `{key}` for the {} check{hint} (it takes: {})",
+            C::NAME,
+            known.join(", ")
+        )
+    };
+    let check: C = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+        // A typo is the likelier cause of a missing or mistyped field: name it first.
+        let typo = given
+            .iter()
+            .find(|k| !known.contains(k) && closest(k, targets()).is_some());
+        match typo {
+            Some(key) => unknown(key),
+            None => e.to_string().trim().to_string(),
+        }
+    })?;
     let used = serde_json::to_value(&check).map_err(|e| e.to_string())?;
     let used: Vec<&String> = used
         .as_object()
         .map(|o| o.keys().collect())
         .unwrap_or_default();
-    for key in &given {
-        if !used.contains(&key) {
-            let command = C::augment_args(clap::Command::new(C::NAME));
-            let known: Vec<String> = command
-                .get_arguments()
-                .map(|a| a.get_id().to_string())
-                .filter(|id| !id.contains('.'))
-                .chain(std::iter::once("data".to_string()))
-                .collect();
-            let hint = match closest(key, known.iter().map(String::as_str)) {
-                Some(near) => format!("; did you mean `{near}`?"),
-                None => String::new(),
-            };
-            return Err(format!(
-                "unknown key `{key}` for the {} check{hint} (it takes: {})",
-                C::NAME,
-                known.join(", ")
-            ));
-        }
+    match given.iter().find(|key| !used.contains(key)) {
+        Some(key) => Err(unknown(key)),
+        None => Ok(check),
     }
-    Ok(check)
 }
 
 /// The candidate nearest to `word` by edit distance, when it is close (a typo, not a guess).
@@ -313,6 +325,30 @@ impl Registry {
         (entry.from_table)(table)
     }
 
+    /// A check from its name and its parameters as values — a suite's table as JSON (`{"model":
+    /// "builtin:stack-masked", "data": {"synthetic": 32}}`), the command line's image flags
+    /// accepted beside it (`"synthetic": 32`, `"data_seed"`, `"input"`, `"data"`: a folder, `"size"`,
+    /// `"preprocess"`) — refusing an
+    /// unknown key (with the nearest known one) and a value out of range, as a suite does. What
+    /// the Python module's `blindspot.check(NAME, **params)` builds.
+    pub fn check_from_parameters(
+        &self,
+        name: &str,
+        parameters: serde_json::Map<String, serde_json::Value>,
+    ) -> crate::error::Result<Box<dyn DynCheck>> {
+        let place = format!("the {name} check's parameters");
+        let fix = format!(
+            "give the parameters of `blindspot check {name} --help` with `_` for `-`, or a \
+             suite's keys (docs/checks.md)"
+        );
+        let parameters = gather_data(parameters)
+            .map_err(|e| crate::error::Error::input(e, &place, &fix))?;
+        let mut table: toml::Table = serde_json::from_value(serde_json::Value::Object(parameters))
+            .map_err(|e| crate::error::Error::input(e.to_string(), &place, &fix))?;
+        table.insert("check".into(), toml::Value::String(name.into()));
+        self.from_table(table).map_err(|e| crate::error::Error::input(e, &place, &fix))
+    }
+
     /// A check from its name and parameters as a report lists them ([`super::CheckRun`]).
     #[doc(hidden)]
     pub fn from_params(
@@ -365,4 +401,49 @@ impl FindingsDecoder for Registry {
             None => Ok(Findings::unknown(fields)),
         }
     }
+}
+
+/// The command line's image flags, accepted as parameters of a check beside a suite's `data`
+/// table (`synthetic = 32` is `data = { synthetic = 32 }`): `synthetic`, `input`, `data` (a
+/// folder), `data_seed`, `size`, `preprocess`. A value of `null` is left out.
+fn gather_data(
+    parameters: serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
+    let mut out = serde_json::Map::new();
+    let mut data = serde_json::Map::new();
+    for (key, value) in parameters {
+        if value.is_null() {
+            continue;
+        }
+        let inner = match key.as_str() {
+            "synthetic" | "input" | "size" | "preprocess" => Some(key.clone()),
+            "data_seed" => Some("seed".into()),
+            "data" if value.is_string() => Some("folder".into()),
+            _ => None,
+        };
+        match inner {
+            Some(inner) => {
+                data.insert(inner, value);
+            }
+            None => {
+                out.insert(key, value);
+            }
+        }
+    }
+    if !data.is_empty() {
+        match out.get_mut("data") {
+            Some(serde_json::Value::Object(table)) => {
+                for (k, v) in data {
+                    if table.insert(k.clone(), v).is_some() {
+                        return Err(format!("`{k}` given twice: in `data` and beside it"));
+                    }
+                }
+            }
+            Some(_) => return Err("`data` must be a table or a folder".into()),
+            None => {
+                out.insert("data".into(), serde_json::Value::Object(data));
+            }
+        }
+    }
+    Ok(out)
 }

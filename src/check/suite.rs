@@ -382,9 +382,9 @@ impl Suite {
         Suite::open_providing(name_or_path, registry, &[])
     }
 
-    /// [`Suite::open`], with the names of the methods the caller provides in code (see
-    /// [`Suite::parse_providing`]).
-    pub(crate) fn open_providing(
+    /// [`Suite::open`], with the names of the methods the caller provides in code (a method
+    /// that a suite's expectations name must be one of them or a suite's own).
+    pub fn open_providing(
         name: &str,
         registry: &Registry,
         provided: &[String],
@@ -435,6 +435,64 @@ impl Suite {
             methods.push(Box::new(ExternalMethod::new(spec.clone())));
         }
         Ok(methods)
+    }
+
+    /// `blindspot run --data DIR --preprocess P --weights FILE`: an image folder for every check
+    /// that reads images, and weights for every check that declares `needs_weights` (the paper
+    /// suite's wall check). The fingerprint covers them, so that two shards run with other
+    /// images or weights never merge. Weights that no check takes are refused (never ignored).
+    pub fn override_inputs(
+        &mut self,
+        data: Option<&Path>,
+        preprocess: Option<crate::data::folder::Preprocess>,
+        weights: Option<&Path>,
+    ) -> Result<()> {
+        use crate::data::folder::Preprocess;
+        use crate::data::{DataSpec, FOLDER_SIZE};
+        if data.is_none() && preprocess.is_none() && weights.is_none() {
+            return Ok(());
+        }
+        let mut took_weights = false;
+        for entry in &mut self.checks {
+            let Some(subject) = entry.check.subject_mut() else {
+                continue;
+            };
+            if let (Some(weights), true) = (weights, subject.needs_weights) {
+                subject.weights = Some(weights.to_path_buf());
+                took_weights = true;
+            }
+            if let Some(folder) = data {
+                let (preprocess, size) = match &subject.data {
+                    DataSpec::Folder {
+                        preprocess: p,
+                        size,
+                        ..
+                    } => (preprocess.unwrap_or(*p), *size),
+                    _ => (preprocess.unwrap_or(Preprocess::AsIs), FOLDER_SIZE),
+                };
+                subject.data = DataSpec::Folder {
+                    folder: folder.to_path_buf(),
+                    preprocess,
+                    size,
+                };
+            }
+        }
+        if weights.is_some() && !took_weights {
+            return Err(Error::input(
+                format!("no check of the suite `{}` takes --weights", self.name),
+                "--weights",
+                "give --weights to a suite whose check declares `needs_weights = true` (the paper \
+                 suite's wall check), or name `weights` in the suite",
+            ));
+        }
+        let given = serde_json::json!({
+            "suite": self.fingerprint,
+            "data": data.map(|p| p.display().to_string()),
+            "preprocess": preprocess.map(|p| format!("{p:?}")),
+            "weights": weights.map(|p| p.display().to_string()),
+        });
+        self.fingerprint = crate::io::sha256(given.to_string().as_bytes());
+        Ok(())
     }
 
     /// Runs every check, or with `shard = Some((k, n))` the shard's work items (whole checks,

@@ -2,9 +2,8 @@
 //! check's own struct (so every suite parameter is a flag), plus the options every run takes.
 //! A suite file runs with `blindspot run --suite FILE`.
 use crate::cam::external::ExternalMethod;
-use crate::check::runner::run_one;
-use crate::check::suite::MethodList;
-use crate::check::{Registry, Report, FAMILY_WISE_ERROR};
+use crate::check::request::Request;
+use crate::check::{DynCheck, Registry, Report, FAMILY_WISE_ERROR};
 use crate::device::parse_device;
 use crate::error::Error;
 use crate::report::table;
@@ -52,16 +51,18 @@ pub struct Common {
 }
 
 impl Common {
-    /// The built-in methods named by --methods, then the --external ones.
-    pub fn methods(&self, seeds: &Seeds) -> Result<Vec<Box<dyn crate::cam::CamMethod>>> {
-        let mut methods = MethodList::Named(self.methods.clone()).resolve(seeds)?;
-        for text in &self.external {
-            methods.push(Box::new(ExternalMethod::parse(
-                text,
-                self.external_timeout,
-            )?));
-        }
-        Ok(methods)
+    /// The request these options make for `check`: the built-in methods --methods names (`all`,
+    /// `none` or a list), the --external ones, the seed, error rate and device.
+    pub fn request(&self, check: Box<dyn DynCheck>, place: &str) -> Request {
+        Request::check(check, place)
+            .named_by_flags()
+            .with_method_list(self.methods.clone())
+            .with_external(self.external.clone(), self.external_timeout)
+            .with_seed(Some(self.seed))
+            .with_family_wise_error(Some(self.family_wise_error))
+            .with_device(Some(self.device.clone()))
+            .with_expect_pass(self.expect_pass)
+            .with_keep_jobs(self.keep_jobs)
     }
 }
 
@@ -191,30 +192,13 @@ fn run_named(registry: &Registry, name: &str, sub: &clap::ArgMatches) -> Result<
         .from_matches(name, sub)
         .unwrap_or_else(|e| e.exit());
     let common = Common::from_arg_matches(sub).unwrap_or_else(|e| e.exit());
-    crate::process::set_keep_jobs(common.keep_jobs);
-    let device = parse_device(&common.device)?;
-    let fwe = common.family_wise_error;
-    crate::limits::family_wise_error("--family-wise-error", fwe)
-        .map_err(|e| Error::input(e, "blindspot check", "use e.g. --family-wise-error 0.01"))?;
     if let Some(path) = &common.json {
         crate::io::refuse_special(path)?;
     }
-    let methods = common.methods(&Seeds::new(common.seed))?;
-    // A check of no method makes no verdict: exit 0 would be a pass nothing earned.
-    if methods.is_empty() && check.fixed_method().is_none() {
-        anyhow::bail!(Error::input(
-            format!(
-                "no method to check: `blindspot check {name}` got --methods none and no --external"
-            ),
-            "--methods",
-            "name built-in methods (--methods gradcam,hirescam) or add --external NAME=COMMAND"
-        ));
-    }
-    let mut run = run_one(name, check.as_ref(), methods, fwe, device, common.seed)
+    let run = common
+        .request(check, &format!("blindspot check {name}"))
+        .run()
         .with_context(|| format!("running the {name} check"))?;
-    if common.expect_pass {
-        run.report.expect_pass_by_default();
-    }
     finish(&run.report, &common.json)?;
     Ok(super::run::report_expectations(&run.report))
 }

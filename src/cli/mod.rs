@@ -3,9 +3,6 @@
 //! never as a backtrace.
 mod check;
 mod common;
-// The Python extension's front end (python/wheel), built with the `internals` feature.
-#[cfg(feature = "internals")]
-pub mod embed;
 mod explain;
 mod reliability;
 mod run;

@@ -2,10 +2,9 @@
 //! blindspot trains itself, every built-in method, wall leakage, Theorem 1 and randomization),
 //! prints the verdict table and writes the report to an output folder.
 use crate::check::shard::{shard_of, ShardSource};
+use crate::check::request::Request;
 use crate::check::suite::Suite;
-use crate::check::Check;
 use crate::data::folder::Preprocess;
-use crate::data::{DataSpec, FOLDER_SIZE};
 use crate::device::{device_name, parse_device};
 use crate::error::Error;
 use crate::report::escape::printable;
@@ -28,7 +27,8 @@ pub struct RunArgs {
     /// Preprocessing of --data images.
     #[arg(long, value_enum)]
     pub preprocess: Option<Preprocess>,
-    /// Weights (safetensors) for the wall check's built-in model (the paper suite needs them).
+    /// Weights (safetensors) for every check that declares `needs_weights` (the paper suite's
+    /// wall check; a suite with none refuses them).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Overrides the suite's seed (every random stream of the run derives from it).
@@ -141,46 +141,15 @@ pub fn merge(args: MergeArgs) -> Result<bool> {
     Ok(report_expectations(&merged))
 }
 
-/// Applies --data / --preprocess / --weights to every image check of a suite.
-fn override_inputs(suite: &mut Suite, args: &RunArgs) {
-    for entry in &mut suite.checks {
-        let wall = entry.check.name() == crate::check::wall::WallCheck::NAME;
-        let Some(subject) = entry.check.subject_mut() else {
-            continue;
-        };
-        if wall && args.weights.is_some() {
-            subject.weights = args.weights.clone();
-        }
-        if let Some(folder) = &args.data {
-            let (preprocess, size) = match &subject.data {
-                DataSpec::Folder {
-                    preprocess, size, ..
-                } => (args.preprocess.unwrap_or(*preprocess), *size),
-                _ => (args.preprocess.unwrap_or(Preprocess::AsIs), FOLDER_SIZE),
-            };
-            subject.data = DataSpec::Folder {
-                folder: folder.clone(),
-                preprocess,
-                size,
-            };
-        }
-    }
-}
-
 pub fn run(args: RunArgs) -> Result<bool> {
     let start = Instant::now();
-    crate::process::set_keep_jobs(args.keep_jobs);
     let device = parse_device(&args.device)?;
     let mut suite = Suite::open(&args.suite, &crate::check::Registry::builtin())?;
-    if let Some(seed) = args.seed {
-        suite.seed = seed;
-    }
-    if let Some(fwe) = args.family_wise_error {
-        crate::limits::family_wise_error("--family-wise-error", fwe)
-            .map_err(|e| Error::input(e, "blindspot run", "use e.g. --family-wise-error 0.01"))?;
-        suite.family_wise_error = fwe;
-    }
-    override_inputs(&mut suite, &args);
+    suite.override_inputs(
+        args.data.as_deref(),
+        args.preprocess,
+        args.weights.as_deref(),
+    )?;
     let found = shard_of(args.shard.as_deref(), args.shards, |name| {
         std::env::var(name).ok()
     })?;
@@ -203,15 +172,20 @@ pub fn run(args: RunArgs) -> Result<bool> {
         "blindspot run: suite `{}` ({}), seed {}, device {}",
         suite.name,
         suite.description,
-        suite.seed,
+        args.seed.unwrap_or(suite.seed),
         device_name(device)
     );
-    let mut run = suite
-        .run(device, shard)
-        .with_context(|| format!("running the suite `{}`", suite.name))?;
-    if args.expect_pass {
-        run.report.expect_pass_by_default();
-    }
+    let name = suite.name.clone();
+    let run = Request::suite(suite, "blindspot run")
+        .named_by_flags()
+        .with_seed(args.seed)
+        .with_family_wise_error(args.family_wise_error)
+        .with_device(Some(args.device.clone()))
+        .with_expect_pass(args.expect_pass)
+        .with_keep_jobs(args.keep_jobs)
+        .with_shard(shard)
+        .run()
+        .with_context(|| format!("running the suite `{name}`"))?;
     let report = &run.report;
     // The report first: a standard output that cannot be written (a full disk, a closed pipe)
     // must not lose the work.

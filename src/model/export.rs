@@ -32,14 +32,16 @@ pub enum Parts<'a> {
     /// post-hoc wall around a TorchScript model, that model (`architecture["inner"]` says
     /// `"kind": "torchscript"`; its `path` is for the saver to fill in).
     Built {
+        /// The architecture, as `python/export_builtin.py`'s `build` reads it.
         architecture: serde_json::Value,
+        /// Every parameter and buffer by its torchvision-style name, current values.
         state: Vec<(String, Tensor)>,
+        /// The TorchScript model inside a post-hoc wall, if any.
         inner: Option<&'a tch::CModule>,
     },
 }
 
 /// `python/export_builtin.py`, which rebuilds [`Parts::Built`] as TorchScript.
-#[cfg(feature = "internals")]
 pub const EXPORT_BUILTIN_PY: &str = EXPORT_BUILTIN;
 
 /// The parts of `model`; `example` is a valid input batch (it sizes post-hoc walls).

@@ -1,4 +1,5 @@
 """The Python API (docs/python.md): checks and suites on Python callables, run in-process."""
+import json as _json
 import os
 
 from . import _observers
@@ -70,23 +71,27 @@ def _method_list(method, methods):
     return builtin, python
 
 
-def _words(params):
-    """Keyword parameters as the command line's words: `synthetic=32` is `--synthetic=32`, a
-    true flag is `--flag`, a false or None one is left out, a list is comma-separated."""
-    words = []
-    for key, value in params.items():
-        if value is None or value is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            words.append(flag)
-        elif isinstance(value, (list, tuple)):
-            words.append(f"{flag}={','.join(str(v) for v in value)}")
-        elif isinstance(value, os.PathLike):
-            words.append(f"{flag}={os.fspath(value)}")
-        else:
-            words.append(f"{flag}={value}")
-    return words
+def _value(value):
+    """A parameter as a JSON value: paths as their text (everything else json knows or refuses)."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"a check's parameter is a number, string, bool, list or dict, not "
+                    f"{type(value).__name__} ({value!r})")
+
+
+def _parameters(params):
+    """The check's parameters as JSON: None is left out (the check's default applies)."""
+    given = {key: value for key, value in params.items() if value is not None}
+    try:
+        return _json.dumps(given, default=_value, allow_nan=False)
+    except ValueError:
+        bad = [key for key, value in given.items() if isinstance(value, float)
+               and value != value or value in (float("inf"), float("-inf"))]
+        raise BlindspotError(
+            f"a check's parameter is not a finite number: {', '.join(bad) or 'a nested one'}\n"
+            f"  where: blindspot.check\n  fix: give finite numbers") from None
 
 
 def _notify(report):
@@ -95,7 +100,9 @@ def _notify(report):
     return report
 
 
-def check(name, method=None, *, methods=None, **params):
+def check(name, method=None, *, methods=None, seed=None, family_wise_error=None, device=None,
+          expect_pass=False, json=None, external=None, external_timeout=None, keep_jobs=False,
+          **params):
     """Runs the registered check `name` (`wall`, `randomization`, `theorem`, …) and returns its
     `Report`; with one result, `report.verdict`, `.passed`, `.mean`, `.interval`, `.n`,
     `.reason` and `.rule` read it.
@@ -103,16 +110,25 @@ def check(name, method=None, *, methods=None, **params):
     `method` (or `methods`, a list or a {name: callable} dict) is a callable
     `method(model, inputs, targets) -> maps` or a built-in method's name; without either, every
     built-in method runs (as `blindspot check NAME`). The other keywords are the check's
-    parameters, spelled as `blindspot check NAME --help` lists them with `_` for `-`:
-    `model="builtin:stack-masked"`, `synthetic=32`, `seed=1`, `family_wise_error=0.01`,
-    `expect_pass=True`.
+    parameters, as a suite's table holds them (`model="builtin:stack-masked"`,
+    `data={"synthetic": 32}`, `threshold=0.05`) or with the command line's image flags
+    (`synthetic=32`, `data_seed=1`, `input=...`, `data=FOLDER`, `size`, `preprocess`); besides
+    them the run's own: `seed`, `family_wise_error`, `device`, `expect_pass`, `json` (write
+    report.json there), `external` (a list of NAME=COMMAND), `external_timeout`, `keep_jobs`.
+    Values are Python values, never command-line words.
     """
     builtin, python = _method_list(method, methods)
-    words = []
-    if method is not None or methods is not None:
-        words.append("--methods=" + (",".join(builtin) if builtin else "none"))
-    words += _words(params)
-    return _notify(native.check(name, words, python))
+    if method is None and methods is None:
+        builtin = None
+    if isinstance(external, str):
+        external = [external]
+    report = native.check(name, _parameters(params), builtin, python, seed=seed,
+                          family_wise_error=family_wise_error, device=device,
+                          expect_pass=expect_pass,
+                          json=None if json is None else os.fspath(json),
+                          external=list(external or []), external_timeout=external_timeout,
+                          keep_jobs=keep_jobs)
+    return _notify(report)
 
 
 def run(suite, methods=None, *, seed=None, family_wise_error=None, device=None,

@@ -1,7 +1,9 @@
-//! `blindspot._blindspot`: the native half of blindspot's Python module (docs/python.md). The
-//! Python package (`python/wheel/blindspot/`) wraps it: it checks the installed torch before
-//! this module loads, turns keyword parameters into the command line's words and Python
-//! callables into methods, and holds the pytest plugin and the adapters.
+//! `blindspot._blindspot`: the native half of blindspot's Python module (docs/python.md), a front
+//! end on the library's public API alone (its root and `blindspot::frontend`): a check's keyword
+//! parameters arrive as JSON values and become a typed [`blindspot::Request`], as a suite's table
+//! does. The Python package (`python/wheel/blindspot/`) wraps it: it checks the installed torch
+//! before this module loads, turns Python callables into methods, and holds the pytest plugin and
+//! the adapters.
 //!
 //! Tensors cross in both directions without copies (pyo3-tch shares the storage: one libtorch,
 //! torch's, serves both sides). A Python method runs in this process, once per batch
@@ -11,10 +13,7 @@
 mod method;
 mod report;
 
-use blindspot::cam::CamMethod;
-use blindspot::check::Registry;
-use blindspot::cli::embed;
-use blindspot::error::Error;
+use blindspot::{CamMethod, Error, Registry, Request, Suite};
 use method::{Failure, PythonMethod};
 use pyo3::exceptions::{PyAssertionError, PyException};
 use pyo3::prelude::*;
@@ -52,7 +51,7 @@ fn python_methods(py: Python<'_>, specs: Vec<MethodSpec>) -> PyResult<(Methods, 
     let mut methods: Vec<Box<dyn CamMethod>> = Vec::new();
     let mut failures = Vec::new();
     for (name, title, callable, sign_ambiguous) in specs {
-        let builtin = blindspot::cam::builtin_methods(&blindspot::Seeds::new(0))
+        let builtin = blindspot::builtin_methods(&blindspot::Seeds::new(0))
             .iter()
             .any(|m| m.name().eq_ignore_ascii_case(&name));
         if builtin {
@@ -81,7 +80,7 @@ fn python_methods(py: Python<'_>, specs: Vec<MethodSpec>) -> PyResult<(Methods, 
 /// when a Python method failed, the method's own exception when it was no `Exception` (a
 /// KeyboardInterrupt, a SystemExit), a `BlindspotError` otherwise.
 fn to_python(py: Python<'_>, err: Error, failures: &[Failure]) -> PyErr {
-    let text = blindspot::report::escape::printable(&err.to_string());
+    let text = blindspot::frontend::printable(&err.to_string());
     let failed = failures.iter().find_map(|f| f.borrow_mut().take());
     match failed {
         Some(Some(raised)) if !raised.is_instance_of::<PyException>(py) => raised,
@@ -129,30 +128,71 @@ fn guarded<T>(
             {
                 return Err(err);
             }
-            let message = blindspot::error::panic_message(panic.as_ref());
+            let message = blindspot::frontend::panic_message(panic.as_ref());
             Err(BlindspotError::new_err(format!(
                 "internal failure: {}\n  where: blindspot\n  fix: this is a bug in blindspot or \
                  an input it failed to validate; please report the call",
-                blindspot::error::first_line(&message)
+                blindspot::frontend::first_line(&message)
             )))
         }
     }
 }
 
-/// Runs one registered check; `words` are its parameters as `blindspot check NAME` takes them.
+/// Runs one registered check. `parameters` are its parameters as JSON (an object: a suite's
+/// keys, or the command line's with `_` for `-`); `builtin` the built-in methods by name (None:
+/// every one unless Python methods are given).
 #[pyfunction]
-#[pyo3(signature = (name, words, methods))]
+#[pyo3(signature = (name, parameters, builtin, methods, seed=None, family_wise_error=None,
+                    device=None, expect_pass=false, json=None, external=Vec::new(),
+                    external_timeout=None, keep_jobs=false))]
+#[allow(clippy::too_many_arguments)]
 fn check(
     py: Python<'_>,
     name: &str,
-    words: Vec<String>,
+    parameters: &str,
+    builtin: Option<Vec<String>>,
     methods: Vec<MethodSpec>,
+    seed: Option<u64>,
+    family_wise_error: Option<f64>,
+    device: Option<String>,
+    expect_pass: bool,
+    json: Option<std::path::PathBuf>,
+    external: Vec<String>,
+    external_timeout: Option<f64>,
+    keep_jobs: bool,
 ) -> PyResult<PyReport> {
     let (methods, failures) = python_methods(py, methods)?;
-    let registry = Registry::builtin();
     let place = format!("blindspot.check({name:?})");
     let run = guarded(py, &failures, || {
-        embed::check(&registry, name, &words, methods, &place)
+        let parameters =
+            match serde_json::from_str(parameters) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => return Err(Error::input(
+                    "the parameters are not a table of values",
+                    &place,
+                    "give the check's parameters as keywords of numbers, strings, lists and dicts",
+                )),
+            };
+        let check = Registry::builtin().check_from_parameters(name, parameters)?;
+        let mut request = Request::check(check, place.clone())
+            .with_provided(methods)
+            .with_seed(seed)
+            .with_family_wise_error(family_wise_error)
+            .with_device(device)
+            .with_expect_pass(expect_pass)
+            .with_keep_jobs(keep_jobs)
+            .with_external(
+                external,
+                external_timeout.unwrap_or(blindspot::EXTERNAL_TIMEOUT),
+            );
+        if let Some(names) = builtin {
+            request = request.with_builtin(names);
+        }
+        let run = request.run()?;
+        if let Some(path) = &json {
+            run.report.write_json(path)?;
+        }
+        Ok(run)
     })?;
     Ok(PyReport::new(run))
 }
@@ -172,16 +212,17 @@ fn run(
     expect_pass: bool,
 ) -> PyResult<PyReport> {
     let (methods, failures) = python_methods(py, methods)?;
-    let registry = Registry::builtin();
-    let options = embed::SuiteOptions {
-        seed,
-        family_wise_error,
-        device,
-        expect_pass,
-    };
     let place = format!("blindspot.run({suite:?})");
     let run = guarded(py, &failures, || {
-        embed::suite(&registry, suite, methods, &options, &place)
+        let names: Vec<String> = methods.iter().map(|m| m.name().to_string()).collect();
+        let parsed = Suite::open_providing(suite, &Registry::builtin(), &names)?;
+        Request::suite(parsed, place.clone())
+            .with_provided(methods)
+            .with_seed(seed)
+            .with_family_wise_error(family_wise_error)
+            .with_device(device)
+            .with_expect_pass(expect_pass)
+            .run()
     })?;
     Ok(PyReport::new(run))
 }
@@ -201,9 +242,8 @@ fn explain(
 ) -> PyResult<PyTensor> {
     let (method, failures): (Box<dyn CamMethod>, Vec<Failure>) = match method.extract::<String>() {
         Ok(name) => {
-            let seeds = blindspot::seed::Seeds::new(0);
-            let m =
-                blindspot::cam::method_named(&name, &seeds).map_err(|e| to_python(py, e, &[]))?;
+            let seeds = blindspot::Seeds::new(0);
+            let m = blindspot::method_named(&name, &seeds).map_err(|e| to_python(py, e, &[]))?;
             (m, Vec::new())
         }
         Err(_) => {
@@ -212,7 +252,7 @@ fn explain(
             (methods.remove(0), failures)
         }
     };
-    let options = blindspot::model::ModelOptions {
+    let options = blindspot::ModelOptions {
         mask_rows,
         ..Default::default()
     };
@@ -221,7 +261,7 @@ fn explain(
         let model = blindspot::open_model(model, device, &options)?;
         let targets = targets.as_ref().map(|t| t.0.to_device(device));
         let explained =
-            blindspot::cam::explain(method.as_ref(), model.as_ref(), &inputs, targets.as_ref())?;
+            blindspot::explain(method.as_ref(), model.as_ref(), &inputs, targets.as_ref())?;
         Ok(explained.maps)
     })?;
     Ok(PyTensor(maps))
@@ -232,19 +272,19 @@ fn explain(
 #[pyfunction]
 #[pyo3(signature = (n, seed=0, size=64))]
 fn synthetic(py: Python<'_>, n: i64, seed: u64, size: i64) -> PyResult<PyTensor> {
-    let data = blindspot::data::DataSpec::Synthetic {
+    let data = blindspot::DataSpec::Synthetic {
         synthetic: n,
         seed: Some(seed),
         size,
     };
-    let images = guarded(py, &[], || data.load(&blindspot::seed::Seeds::new(seed)))?;
+    let images = guarded(py, &[], || data.load(&blindspot::Seeds::new(seed)))?;
     Ok(PyTensor(images))
 }
 
 /// The built-in methods: (name, title, summary) each.
 #[pyfunction]
 fn methods() -> Vec<(String, String, String)> {
-    blindspot::cam::builtin_methods(&blindspot::Seeds::new(0))
+    blindspot::builtin_methods(&blindspot::Seeds::new(0))
         .iter()
         .map(|m| (m.name().into(), m.title().into(), m.summary().into()))
         .collect()
@@ -284,7 +324,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> u8 {
     use std::io::Write as _;
     // Without the GIL, as every other entry: libtorch's autograd engine refuses to run while it
     // is held (`blindspot run`, `check` and `explain` failed on that, blaming the model).
-    let code = py.allow_threads(move || blindspot::cli::main_from(argv));
+    let code = py.allow_threads(move || blindspot::frontend::command_line_from(argv));
     // Outside a Rust `main` nothing flushes the standard output at exit.
     let _ = std::io::stdout().flush();
     code

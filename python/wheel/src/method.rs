@@ -2,9 +2,8 @@
 //! targets) -> maps`, called once per batch with the batch's tensors (no copies, no files, no
 //! new process). The model is the split model the check explains (randomized or walled when the
 //! check needs it), rebuilt in Python as a TorchScript split model once per weight state.
-use blindspot::cam::{CamContext, CamMethod};
-use blindspot::error::{Error, Result};
-use blindspot::model::export::{fingerprint, parts, Parts, EXPORT_BUILTIN_PY};
+use blindspot::frontend::{parts, weights_fingerprint as fingerprint, Parts, EXPORT_BUILTIN_PY};
+use blindspot::{CamContext, CamMethod, Error, Result};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 use pyo3_tch::PyTensor;
@@ -145,7 +144,7 @@ pub fn describe(py: Python<'_>, e: &PyErr) -> String {
     let text = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
     match text.is_empty() {
         true => kind,
-        false => format!("{kind}: {}", blindspot::error::first_line(&text)),
+        false => format!("{kind}: {}", blindspot::frontend::first_line(&text)),
     }
 }
 

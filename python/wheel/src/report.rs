@@ -2,8 +2,7 @@
 //! structs (never from its JSON), the same output folder as the command line, and the exit
 //! code's meaning as a property.
 use crate::VerdictError;
-use blindspot::check::runner::Run;
-use blindspot::check::{CheckResult, Verdict};
+use blindspot::{CheckResult, Run, Verdict};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 
@@ -339,22 +338,8 @@ impl PyReport {
     /// junit.xml, badges/, figures/) to `dir`, staged so that a failure leaves nothing
     /// half-written; returns the files written.
     fn write(&self, dir: std::path::PathBuf) -> PyResult<Vec<std::path::PathBuf>> {
-        let written = (|| {
-            let staged = blindspot::io::StagedDir::begin(&dir)?;
-            let run = self.run();
-            let files =
-                blindspot::report::write_report(&run.report, run.galleries.first(), staged.path())?;
-            // Named where they will lie once the staging folder is moved into place.
-            let files = files
-                .iter()
-                .filter_map(|f| f.strip_prefix(staged.path()).ok())
-                .map(|f| dir.join(f))
-                .collect();
-            staged.commit()?;
-            blindspot::Result::Ok(files)
-        })();
-        written.map_err(|e: blindspot::Error| {
-            crate::BlindspotError::new_err(blindspot::report::escape::printable(&e.to_string()))
+        blindspot::frontend::write_folder(&self.run(), &dir).map_err(|e| {
+            crate::BlindspotError::new_err(blindspot::frontend::printable(&e.to_string()))
         })
     }
 
@@ -365,7 +350,7 @@ impl PyReport {
 
     /// The terminal table the command line prints.
     fn table(&self) -> String {
-        blindspot::report::table::render(&self.run().report)
+        blindspot::frontend::table(&self.run().report)
     }
 
     fn __str__(&self) -> String {

@@ -183,8 +183,21 @@ def test_keyboard_interrupt_is_not_wrapped():
         blindspot.check("wall", method=interrupted, model=MODEL, synthetic=8)
 
 
+def test_parameters_are_values_as_a_suite_holds_them():
+    flags = blindspot.check("wall", method=literal_gradcam, model=MODEL, synthetic=8, looks=1)
+    table = blindspot.check("wall", method=literal_gradcam, model=MODEL, data={"synthetic": 8},
+                            looks=1)
+    assert (flags.mean, flags.interval, flags.n) == (table.mean, table.interval, table.n)
+    with pytest.raises(blindspot.BlindspotError, match="not a finite number: threshold"):
+        blindspot.check("wall", method=literal_gradcam, model=MODEL, synthetic=8,
+                        threshold=float("nan"))
+    with pytest.raises(blindspot.BlindspotError, match="`synthetic` given twice"):
+        blindspot.check("wall", method=literal_gradcam, model=MODEL, synthetic=8,
+                        data={"synthetic": 4})
+
+
 def test_bad_parameters_are_blindspot_errors():
-    with pytest.raises(blindspot.BlindspotError, match="unexpected argument '--synthetc'"):
+    with pytest.raises(blindspot.BlindspotError, match="unknown key `synthetc` for the wall check; did you mean `synthetic`"):
         blindspot.check("wall", method=literal_gradcam, model=MODEL, synthetc=8)
     with pytest.raises(blindspot.BlindspotError, match="unknown check `wal`"):
         blindspot.check("wal", method=literal_gradcam)

@@ -1,0 +1,43 @@
+//! What a front end beside the command line needs: blindspot's Python module (python/wheel,
+//! docs/python.md) is one, built on this page and the crate's root alone. A front end builds a
+//! [`crate::Request`], runs it, and renders the [`crate::Run`] it gets back with these.
+use crate::check::runner::Run;
+use crate::error::Result;
+use std::path::{Path, PathBuf};
+
+pub use crate::error::{first_line, panic_message};
+pub use crate::io::escape::printable;
+pub use crate::model::export::EXPORT_BUILTIN_PY;
+pub use crate::model::export::{fingerprint as weights_fingerprint, parts, Parts};
+
+/// The terminal's verdict table of a report, as `blindspot run` prints it.
+pub fn table(report: &crate::Report) -> String {
+    crate::report::table::render(report)
+}
+
+/// Writes the command line's output folder for `run` (report.html, report.json, report.md,
+/// junit.xml, badges/, figures/) to `dir`, staged so that a failure leaves nothing half-written
+/// and a folder blindspot did not write is never replaced; returns the files written, named
+/// where they lie.
+pub fn write_folder(run: &Run, dir: &Path) -> Result<Vec<PathBuf>> {
+    let staged = crate::io::StagedDir::begin(dir)?;
+    let files = crate::report::write_report(&run.report, run.galleries.first(), staged.path())?;
+    let files = files
+        .iter()
+        .filter_map(|f| f.strip_prefix(staged.path()).ok())
+        .map(|f| dir.join(f))
+        .collect();
+    staged.commit()?;
+    Ok(files)
+}
+
+/// The `blindspot` command line on `args` (the program's name first), run in this process as
+/// the binary runs it; returns the exit code (docs/cli.md). The Python wheel's `blindspot`
+/// command is this call.
+pub fn command_line_from<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    crate::cli::main_from(args)
+}
