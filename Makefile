@@ -3,7 +3,8 @@
 # libtorch comes from PyPI's torch wheel (tch 0.26 needs libtorch 2.13.0). It lives in a virtual
 # environment in a shared cache directory keyed by the torch version, so every clone on the machine
 # reuses one 4-5 GB install. Bring your own libtorch instead with `make LIBTORCH=/path/to/libtorch`.
-TORCH_VERSION  := 2.13.0
+# The one place the torch version is written: python/requirements.txt's `torch==` pin.
+TORCH_VERSION  := $(shell sed -n 's/^torch==//p' python/requirements.txt)
 BLINDSPOT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/blindspot
 VENV           ?= $(BLINDSPOT_CACHE)/torch-$(TORCH_VERSION)
 REQS           := python/requirements.txt

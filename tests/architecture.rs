@@ -287,6 +287,7 @@ pub fn trials() -> Vec<Trial> {
             plugged_in,
         ),
         Trial::test("architecture::dependencies_point_one_way", layering),
+        Trial::test("architecture::one_source_for_each_version", versions),
         Trial::test(
             "architecture::every_builtin_method_has_its_fixtures_and_docs_row",
             method_coverage,
@@ -506,6 +507,74 @@ fn plugged_in() -> TestResult {
         err.contains("mostly saturated, but its shares give"),
         || err,
     )
+}
+
+/// The torch version is written once, as python/requirements.txt's `torch==` pin, and the
+/// package version once, as Cargo.toml's: the Makefile derives the first, maturin and Python the
+/// second; the copies a file format forces (the wheel's crate and its Python fallbacks, the
+/// pyproject's pin, the example workflow's cache key) must equal them.
+fn versions() -> TestResult {
+    let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap_or_default();
+    let pin = |text: &str, prefix: &str| -> Option<String> {
+        let at = text.find(prefix)? + prefix.len();
+        Some(
+            text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect(),
+        )
+    };
+    let torch = pin(&read("python/requirements.txt"), "\ntorch==").ok_or("no torch pin")?;
+    let package = pin(&read("Cargo.toml"), "\nversion = \"").ok_or("no package version")?;
+    let mut wrong = Vec::new();
+    let mut expect = |what: &str, found: Option<String>, want: &str| {
+        if found.as_deref() != Some(want) {
+            wrong.push(format!("{what}: {found:?}, want {want}"));
+        }
+    };
+    expect(
+        "wheel's TORCH_VERSION",
+        pin(&read("python/wheel/src/lib.rs"), "\"TORCH_VERSION\", \""),
+        &torch,
+    );
+    expect(
+        "pyproject's torch pin",
+        pin(&read("python/wheel/pyproject.toml"), "\"torch=="),
+        &torch,
+    );
+    expect(
+        "_native.py's fallback",
+        pin(&read("python/wheel/blindspot/_native.py"), "REQUIRED = \""),
+        &torch,
+    );
+    let workflow = read("examples/python-library/.github/workflows/blindspot.yml");
+    expect(
+        "the example workflow's pin",
+        pin(&workflow, "torch=="),
+        &torch,
+    );
+    expect(
+        "the example workflow's cache key",
+        pin(&workflow, "torch-"),
+        &torch,
+    );
+    expect(
+        "the wheel crate's version",
+        pin(&read("python/wheel/Cargo.toml"), "\nversion = \""),
+        &package,
+    );
+    let makefile = read("Makefile");
+    if !makefile
+        .contains("TORCH_VERSION  := $(shell sed -n 's/^torch==//p' python/requirements.txt)")
+    {
+        wrong
+            .push("the Makefile does not derive TORCH_VERSION from python/requirements.txt".into());
+    }
+    if read("python/wheel/pyproject.toml").contains("\nversion =") {
+        wrong
+            .push("pyproject.toml writes a version of its own (it is dynamic: the crate's)".into());
+    }
+    ensure(wrong.is_empty(), || wrong.join("\n"))
 }
 
 /// Every `use crate::…` and `crate::…::` path in the Rust files under `dir`.

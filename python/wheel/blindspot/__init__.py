@@ -14,7 +14,12 @@ suite; both take Python callables, run in this process once per batch, beside th
 methods. The heavy part (torch and the native module) loads on first use, so the pytest plugin
 costs nothing to the test runs that do not use it.
 """
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("blindspot")  # the wheel's, which is the crate's (pyproject.toml)
+except PackageNotFoundError:  # imported from a source tree, not installed
+    __version__ = "unknown"
 
 _API = {
     "check", "run", "explain", "synthetic", "methods", "checks", "precision",

@@ -1,6 +1,13 @@
 """Loads the native module after checking that the installed torch is the one it was built for:
-the extension is linked against libtorch 2.13.0 and uses the libtorch inside that torch."""
-REQUIRED = "2.13.0"
+the extension is linked against the libtorch of the torch its package pins (pyproject.toml's
+`torch==`, read back from the installed metadata) and uses the libtorch inside that torch."""
+from importlib.metadata import PackageNotFoundError, requires
+
+try:
+    REQUIRED = next(r.split("==", 1)[1].strip() for r in requires("blindspot") or []
+                    if r.replace(" ", "").startswith("torch=="))
+except (PackageNotFoundError, StopIteration):
+    REQUIRED = "2.13.0"  # a source tree: python/requirements.txt's pin (a test keeps them equal)
 
 try:
     import torch

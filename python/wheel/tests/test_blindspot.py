@@ -183,6 +183,14 @@ def test_keyboard_interrupt_is_not_wrapped():
         blindspot.check("wall", method=interrupted, model=MODEL, synthetic=8)
 
 
+def test_versions_come_from_one_place():
+    from blindspot import _native
+    import torch
+    # The wheel's version is the crate's; the torch it requires is its metadata's pin.
+    assert blindspot.__version__ == _native.native.__version__
+    assert _native.REQUIRED == torch.__version__.split("+")[0] == _native.native.TORCH_VERSION
+
+
 def test_parameters_are_values_as_a_suite_holds_them():
     flags = blindspot.check("wall", method=literal_gradcam, model=MODEL, synthetic=8, looks=1)
     table = blindspot.check("wall", method=literal_gradcam, model=MODEL, data={"synthetic": 8},
