@@ -34,7 +34,42 @@ pub fn trials() -> Vec<Trial> {
         ),
         Trial::test("gates::paper_suite_refuses_untrained_weights", untrained),
         Trial::test("gates::figures_show_the_judged_sign", judged_sign),
+        Trial::test("gates::an_expectation_that_names_no_trial_fails", typo),
     ]
+}
+
+/// `.expect("::wal::", …)` (a typo of `::wall::`) names no trial: the gate gets a failing trial
+/// saying so instead of ignoring it; the right pattern adds none.
+fn typo() -> TestResult {
+    let gate = |pattern: &str| {
+        names(
+            &SanityHarness::new(Counting(Arc::default()))
+                .suite("default")
+                .expect(pattern, blindspot::Verdict::Fail),
+        )
+    };
+    let (typo, right) = (gate("::wal::"), gate("::wall::"));
+    ensure(
+        typo.iter().any(|n| n == "expect::::wal::")
+            && !right.iter().any(|n| n.starts_with("expect::")),
+        || format!("with the typo: {typo:?}\nwithout: {right:?}"),
+    )?;
+    let outcome = SanityHarness::new(Counting(Arc::default()))
+        // Its one check is about GradCAM, left out of this method's gate: no trial runs.
+        .suite_toml(
+            "tiny.toml",
+            "name = \"tiny\"\n[[checks]]\ncheck = \"theorem\"\n",
+        )
+        .expect("::wal::", blindspot::Verdict::Fail)
+        .outcomes();
+    ensure(
+        outcome.len() == 1
+            && outcome[0]
+                .result
+                .as_ref()
+                .is_err_and(|e| e.contains("matches no trial of this gate")),
+        || format!("{outcome:?}"),
+    )
 }
 
 /// A method of "your own" code that counts the maps it is asked for (GradCAM's formula).

@@ -241,6 +241,27 @@ impl SanityHarness {
                 },
             });
         }
+        // An expectation that names no trial is a typo (`"::wal::"`), never silently ignored.
+        for (pattern, verdict) in &self.expectations {
+            let names = planned.iter().map(|p| &p.0).chain(plans.iter().map(|p| &p.name));
+            if !names.clone().any(|n| n.contains(pattern.as_str())) {
+                let listed: Vec<&String> = names.collect();
+                plans.push(Planned {
+                    name: format!("expect::{pattern}"),
+                    ignored: false,
+                    work: Work::Broken(format!(
+                        ".expect({pattern:?}, Verdict::{verdict:?}) matches no trial of this \
+                         gate (its trials: {}); fix the pattern or remove the expectation \
+                         (a check this method does not decide is left out of its gate)",
+                        listed
+                            .iter()
+                            .map(|n| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                });
+            }
+        }
         let evaluations = if self.method.sign_ambiguous() { 2 } else { 1 };
         let family = planned.iter().map(|p| p.3.verdicts(evaluations)).sum();
         let control = ErrorControl::bonferroni(self.family_wise_error, family);
