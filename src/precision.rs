@@ -78,6 +78,7 @@ impl Precision {
 
 /// What a run computed with, as every report states it (report.json's `precision`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PrecisionRecord {
     /// The policy in force.
     pub mode: Precision,

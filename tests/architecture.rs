@@ -782,10 +782,8 @@ fn unique() -> TestResult {
     check.draws = Some(8);
     let control = ErrorControl::bonferroni(0.01, check.verdicts(1));
     let outcome = check.run(&[], &CheckContext::controlled(Device::Cpu, 0, control))?;
-    let report = blindspot::check::Report {
-        results: outcome.results,
-        ..blindspot::check::Report::new("suite:theorem".into(), 0, Device::Cpu, control)
-    };
+    let mut report = blindspot::check::Report::new("suite:theorem".into(), 0, Device::Cpu, control);
+    report.results = outcome.results;
     ensure(report.results.len() == 10, || {
         format!("{} configurations", report.results.len())
     })?;

@@ -11,6 +11,7 @@ use crate::model::SplitModel;
 use tch::{Device, Kind, Tensor};
 
 /// The result of explaining one batch.
+#[non_exhaustive]
 pub struct Explanation {
     /// The method's raw map before any ReLU, [N, h, w] (feature resolution).
     pub raw: Tensor,

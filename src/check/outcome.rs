@@ -15,6 +15,7 @@ pub const SCHEMA: &str = "blindspot-report/3";
 
 /// A model a run used, identified by content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ModelRecord {
     /// As the suite or command line named it (`builtin:stack-masked`, `model.pt`).
     pub spec: String,
@@ -92,6 +93,7 @@ impl Outcome {
 /// One check as it was run: its name and parameters, its position in the suite and how many
 /// results it produced (so shard reports can be merged back in suite order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CheckRun {
     /// The check's name.
     pub check: String,
@@ -106,6 +108,7 @@ pub struct CheckRun {
 /// A run's report: every result of every check, with what produced it. Contains no timing, so
 /// the same suite and seed give byte-identical JSON on the same machine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Report {
     /// `blindspot-report/N` (docs/report-schema.md).
     pub schema: String,

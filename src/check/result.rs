@@ -434,6 +434,7 @@ impl Serialize for Findings {
 /// sign of a singular vector), with the evidence its verdict was decided from, so that merge
 /// re-derives it (check/audit.rs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SignOutcome {
     /// This sign's verdict.
     pub verdict: Verdict,
@@ -474,6 +475,7 @@ pub struct Basis {
 
 /// Both signs of a sign-ambiguous method: the result shows the worse one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Signs {
     /// The sign the method computed.
     pub as_computed: SignOutcome,
@@ -484,6 +486,7 @@ pub struct Signs {
 /// Where a negative control landed in a randomization-type check (`super::controls`): its
 /// verdict under the same rule and error rate as the methods, and its bounds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Control {
     /// The control's name (`randomcam`, `sobel`, `constant`).
     pub method: String,

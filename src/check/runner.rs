@@ -20,6 +20,7 @@ use std::rc::Rc;
 
 /// A finished run: the report and the pictures the checks offered.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Run {
     /// Every verdict with its statistics.
     pub report: Report,

@@ -410,6 +410,7 @@ pub fn judge_above_crossed(
 /// `per_verdict_error`, so the chance that any definitive verdict of the run (a pass or a fail) is
 /// wrong is at most `family_wise_error`, whatever the dependence between verdicts.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ErrorControl {
     /// Chance of one or more wrong passes or fails in the whole run.
     pub family_wise_error: f64,

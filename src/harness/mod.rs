@@ -333,6 +333,7 @@ impl SanityHarness {
 
 /// The outcome of one trial: `Err` holds the message a failing trial prints.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct TrialOutcome {
     /// `suite::index::check::configuration::method`.
     pub name: String,
