@@ -253,6 +253,8 @@ impl Chart {
         Ok(text)
     }
 
+    /// Long: one plotters drawing in painting order (frame, reference line, series, error bars,
+    /// arrows, legend), every part on the chart's one coordinate mapping.
     fn draw(&self, out: &mut String) -> std::result::Result<(), Box<dyn std::error::Error + '_>> {
         let root = SVGBackend::with_string(out, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;

@@ -17,6 +17,10 @@ pub fn trials() -> Vec<Trial> {
             sees_relative_paths,
         ),
         Trial::test("architecture::no_unit_test_hides_in_src", no_unit_test),
+        Trial::test(
+            "architecture::a_long_function_says_why_in_its_doc",
+            long_functions,
+        ),
     ]
 }
 
@@ -503,4 +507,55 @@ fn no_unit_test() -> TestResult {
     ensure(found.is_empty(), || {
         format!("unit tests that never run (move them to tests/): {found:?}")
     })
+}
+
+/// The most lines a function of src/ has without a reason: past it, its doc comment holds a
+/// `Long:` line saying why it is one function.
+const LONG: usize = 100;
+
+/// Every function of src/ longer than [`LONG`] lines (from its `fn` line to the closing brace at
+/// its indentation) says why in a `Long:` line of its doc comment.
+fn long_functions() -> TestResult {
+    let mut files = Vec::new();
+    walk(&root().join("src"), &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.trim_start();
+            let head = [
+                "fn ",
+                "pub fn ",
+                "pub(crate) fn ",
+                "unsafe fn ",
+                "pub unsafe fn ",
+            ];
+            if !head.iter().any(|h| code.starts_with(h)) || code.ends_with(';') {
+                continue;
+            }
+            let indent = &line[..line.len() - code.len()];
+            let close = format!("{indent}}}");
+            let Some(end) = lines[i..].iter().position(|l| *l == close) else {
+                continue;
+            };
+            if end < LONG {
+                continue;
+            }
+            let doc = lines[..i]
+                .iter()
+                .rev()
+                .skip_while(|l| l.trim_start().starts_with("#["))
+                .take_while(|l| l.trim_start().starts_with("///"));
+            if !doc.into_iter().any(|l| l.contains("Long:")) {
+                found.push(format!(
+                    "{}:{}: {} lines without a `Long:` reason",
+                    file.display(),
+                    i + 1,
+                    end + 1
+                ));
+            }
+        }
+    }
+    ensure(found.is_empty(), || found.join("\n"))
 }

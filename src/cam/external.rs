@@ -301,6 +301,8 @@ impl CamMethod for ExternalMethod {
     fn uses_gradients(&self) -> bool {
         false
     }
+    /// Long: one job in order (folder, model, inputs, job file, command, wait, maps back), each
+    /// step with its own error.
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         // Once a stopping signal has come, nothing new is created: the clean-up is removing the
         // folders (a job folder made meanwhile kept the root alive, seen once in 20 CI runs).

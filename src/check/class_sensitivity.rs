@@ -113,6 +113,8 @@ impl Check for ClassSensitivityCheck {
         self.subject.validate()
     }
 
+    /// Long: per method: the maps for two classes, their SSIM, the class-agnostic test, the verdict
+    /// and its words.
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
         let model = self.subject.open(ctx)?;
         let x = self.subject.images(model.as_ref(), ctx)?;

@@ -17,6 +17,9 @@ const PLACE: &str = "blindspot merge";
 
 /// Merges shard reports of one suite back into the report the whole suite would give; the
 /// checks of `registry` decide the split checks (a user's own checks included).
+///
+/// Long: the merge's refusals in the order a reader verifies them (decoding, one suite, shard
+/// labels, partial merges, every check complete), each with its own message.
 pub fn merge(mut shards: Vec<Report>, allow_partial: bool, registry: &Registry) -> Result<Report> {
     // Each result's findings as its check's type, decoded by the check (the audit reads them).
     for shard in &mut shards {
@@ -262,6 +265,9 @@ fn agrees(shard: &Report, first: &Report) -> Result<()> {
 
 /// Decides every split check from its units' evidence across `shards`, into `parts`. Returns
 /// what a partial merge could not decide (a check some of whose units are missing).
+///
+/// Long: per split check: gather its units' evidence from every shard, refuse duplicates and
+/// strangers, rebuild the check and its methods, decide.
 fn decide_split(
     shards: &[Report],
     registry: &Registry,

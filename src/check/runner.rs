@@ -419,6 +419,9 @@ pub fn run_one(
 /// ([`super::units`]): the whole checks among them give results, the units of split checks give
 /// evidence for `blindspot merge` to decide. A check with a method list of its own is never
 /// split: a shard runs it whole.
+///
+/// Long: the runner's one loop: plan the shard's items, run each with its looks and signs, gather
+/// the report.
 pub fn run_checks(
     label: &str,
     checks: &[Scheduled],

@@ -88,6 +88,49 @@ pub struct Entry {
     pub methods: Option<Vec<String>>,
 }
 
+impl Entry {
+    /// A check's table of a suite: the harness's `ignored`, its `expect` table and own
+    /// `methods` list taken out, the rest the check's parameters.
+    fn parse(mut table: toml::Table, registry: &Registry) -> std::result::Result<Entry, String> {
+        let ignored = match table.remove("ignored") {
+            Some(toml::Value::Boolean(b)) => b,
+            Some(other) => return Err(format!("`ignored` must be true or false, not {other:?}")),
+            None => false,
+        };
+        let expect = match table.remove("expect") {
+            None => Vec::new(),
+            Some(value) => parse_expectations(value)?,
+        };
+        let methods = match table.remove("methods") {
+            None => None,
+            Some(toml::Value::Array(names)) => Some(
+                names
+                    .into_iter()
+                    .map(|n| match n {
+                        toml::Value::String(s) => Ok(s),
+                        other => Err(format!(
+                            "`methods` lists method names, not a {}",
+                            other.type_str()
+                        )),
+                    })
+                    .collect::<std::result::Result<Vec<String>, String>>()?,
+            ),
+            Some(other) => {
+                return Err(format!(
+                    "`methods` must be a list of method names, not a {}",
+                    other.type_str()
+                ))
+            }
+        };
+        Ok(Entry {
+            check: registry.from_table(table)?,
+            ignored,
+            expect,
+            methods,
+        })
+    }
+}
+
 /// The most characters of a suite's description.
 const DESCRIPTION_LIMIT: usize = 500;
 
@@ -188,49 +231,9 @@ impl Suite {
             ))
         })?;
         let mut checks = Vec::new();
-        for (i, mut table) in file.checks.into_iter().enumerate() {
+        for (i, table) in file.checks.into_iter().enumerate() {
             let at = |what: String| bad(format!("check {} of {origin}: {what}", i + 1));
-            let ignored = match table.remove("ignored") {
-                Some(toml::Value::Boolean(b)) => b,
-                Some(other) => {
-                    return Err(at(format!(
-                        "`ignored` must be true or false, not {other:?}"
-                    )))
-                }
-                None => false,
-            };
-            let expect = match table.remove("expect") {
-                None => Vec::new(),
-                Some(value) => parse_expectations(value).map_err(at)?,
-            };
-            let methods = match table.remove("methods") {
-                None => None,
-                Some(toml::Value::Array(names)) => Some(
-                    names
-                        .into_iter()
-                        .map(|n| match n {
-                            toml::Value::String(s) => Ok(s),
-                            other => Err(at(format!(
-                                "`methods` lists method names, not a {}",
-                                other.type_str()
-                            ))),
-                        })
-                        .collect::<Result<Vec<String>>>()?,
-                ),
-                Some(other) => {
-                    return Err(at(format!(
-                        "`methods` must be a list of method names, not a {}",
-                        other.type_str()
-                    )))
-                }
-            };
-            let check = registry.from_table(table).map_err(at)?;
-            checks.push(Entry {
-                check,
-                ignored,
-                expect,
-                methods,
-            });
+            checks.push(Entry::parse(table, registry).map_err(at)?);
         }
         if checks.is_empty() {
             return Err(bad(format!("{origin} declares no check")));
@@ -268,10 +271,24 @@ impl Suite {
             fingerprint: String::new(),
         };
         let builtin = suite.methods.resolve(&Seeds::new(suite.seed))?;
-        for spec in &suite.external {
+        suite.check_methods(&builtin, origin)?;
+        suite.check_written_paths(origin)?;
+        let fingerprint = suite.fingerprint(&builtin);
+        Ok(Suite {
+            fingerprint,
+            ..suite
+        }
+        .with_paths_resolved())
+    }
+
+    /// The suite runs some method, every name is unique, and each check's own method list and
+    /// expectations name only methods it judges: an expectation for a method the check never
+    /// judges (a typo: `gradkam`) would switch a gate off in silence.
+    fn check_methods(&self, builtin: &[Box<dyn CamMethod>], origin: &str) -> Result<()> {
+        for spec in &self.external {
             ExternalMethod::validate(spec)?;
         }
-        if builtin.is_empty() && suite.external.is_empty() && provided.is_empty() {
+        if builtin.is_empty() && self.external.is_empty() && self.provided.is_empty() {
             // A run of no method makes no verdict: a gate that would pass on no evidence.
             return Err(Error::input(
                 "the suite names no method (`methods = []` and no [[external]])",
@@ -284,13 +301,11 @@ impl Suite {
         let all: Vec<&str> = builtin
             .iter()
             .map(|m| m.name())
-            .chain(suite.external.iter().map(|e| e.name.as_str()))
-            .chain(provided.iter().map(|n| n.as_str()))
+            .chain(self.external.iter().map(|e| e.name.as_str()))
+            .chain(self.provided.iter().map(|n| n.as_str()))
             .collect();
         crate::cam::ensure_unique_names(all.iter().copied())?;
-        // An expectation for a method the check never judges (a typo: `gradkam`) would switch a
-        // gate off in silence.
-        for (i, entry) in suite.checks.iter().enumerate() {
+        for (i, entry) in self.checks.iter().enumerate() {
             if let Some(own) = &entry.methods {
                 let unknown = own.iter().find(|n| !all.contains(&n.as_str()));
                 if let Some(name) = unknown {
@@ -337,17 +352,17 @@ impl Suite {
                 ));
             }
         }
-        // A suite is data: a file it makes blindspot write stays in the suite's folder, by its
-        // resolved location (no `..`, no link on the way), not only by its text.
-        for (i, entry) in suite.checks.iter().enumerate() {
+        Ok(())
+    }
+
+    /// A suite is data: a file it makes blindspot write stays in the suite's folder, by its
+    /// resolved location (no `..`, no link on the way), not only by its text.
+    fn check_written_paths(&self, origin: &str) -> Result<()> {
+        for (i, entry) in self.checks.iter().enumerate() {
             for path in entry.check.written_paths() {
                 let inside = path
                     .components()
                     .all(|c| matches!(c, std::path::Component::Normal(_)));
-                if inside {
-                    let what = format!("check {} writes `{}`, which", i + 1, path.display());
-                    crate::io::refuse_links_below(base, path, &what)?;
-                }
                 if !inside {
                     return Err(Error::input(
                         format!(
@@ -360,14 +375,11 @@ impl Suite {
                          beside the suite); the command line's --regressions takes any path",
                     ));
                 }
+                let what = format!("check {} writes `{}`, which", i + 1, path.display());
+                crate::io::refuse_links_below(&self.base, path, &what)?;
             }
         }
-        let fingerprint = suite.fingerprint(&builtin);
-        Ok(Suite {
-            fingerprint,
-            ..suite
-        }
-        .with_paths_resolved())
+        Ok(())
     }
 
     fn load_providing(path: &Path, registry: &Registry, provided: &[String]) -> Result<Suite> {

@@ -70,6 +70,8 @@ fn check_dimensions(path: &Path, w: u32, h: u32) -> Result<()> {
 }
 
 /// Loads every file of `dir` (hidden files excepted) as an RGB image, sorted by name.
+///
+/// Long: per file: open (bounded), decode, convert and preprocess, each refusal naming the file.
 pub fn load(dir: &Path, size: i64, preprocess: Preprocess) -> Result<ImageFolder> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read the image folder", dir, e))?;
     let mut paths: Vec<PathBuf> = Vec::new();

@@ -182,6 +182,9 @@ impl SanityHarness {
 
     /// One planned trial per (suite × check × configuration), with its expected verdict and its
     /// share of the family-wise error; a suite that does not parse becomes one failing plan.
+    ///
+    /// Long: one trial per suite, check and configuration, the broken inputs and unmatched
+    /// expectations each a failing trial of their own, and the family they share.
     fn plan(&self) -> Vec<Planned> {
         if let Some(why) = &self.precision_error {
             return vec![Planned {

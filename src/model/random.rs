@@ -239,6 +239,8 @@ impl RandomArch {
 
     /// One-step simplifications, in shrinking order: fewer blocks, fewer channels, smaller
     /// kernels, a smaller input, a simpler head, a smaller wall. Each is a valid architecture.
+    ///
+    /// Long: one candidate per simplification the shrinker tries, listed in shrinking order.
     pub fn shrinks(&self) -> Vec<(String, RandomArch)> {
         let mut out: Vec<(String, RandomArch)> = Vec::new();
         let mut push = |step: String, arch: RandomArch| {
@@ -429,6 +431,9 @@ impl RandomArch {
     }
 
     /// Parses [`RandomArch::encode`]'s form.
+    ///
+    /// Long: one field of the replay string after another, each parsed and range-checked with its
+    /// own message.
     pub fn decode(text: &str) -> Result<RandomArch> {
         let bad = || {
             Error::input(

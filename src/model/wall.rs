@@ -245,6 +245,9 @@ impl Certificate {
 
 /// Proves which input pixels of a `channels`×`height`×`width` input cannot influence any logit.
 /// Refuses (an error) when no pixel is blind or when the noise proof fails.
+///
+/// Long: the proof's two halves in order, the structural one and the noise one, which share the
+/// shapes they derive.
 pub fn certify(
     model: &dyn SplitModel,
     channels: i64,

@@ -250,6 +250,9 @@ impl TheoremCheck {
 
     /// [`TheoremCheck::measure`] with `chunk` draws per model (the first try; halved where the
     /// device runs out of memory). The result does not depend on it.
+    ///
+    /// Long: the sampler's loop: draw a chunk, halve it where the device runs out of memory, look
+    /// only at the fixed draw counts, stop by the rule.
     pub fn measure_in_chunks(
         &self,
         config: &RcnnConfig,
