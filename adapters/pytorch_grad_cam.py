@@ -3,10 +3,11 @@
 
     python adapters/pytorch_grad_cam.py --method GradCAM JOB.json
 
-Pinned versions, as for the fixtures: torch 2.13.0, torchvision 0.28.0, grad-cam 1.5.7
-(python/requirements.txt). The job's TorchScript split model is wrapped so that pytorch-grad-cam's
-hooks see the explained layer: forward(x) = head(cam_layer(features(x))) with cam_layer an identity
-module given as the target layer.
+Pinned versions, as for the fixtures: python/requirements.txt (torch, torchvision, grad-cam).
+The job's TorchScript split model is wrapped so that pytorch-grad-cam's hooks see the explained
+layer: forward(x) = head(cam_layer(features(x))) with cam_layer an identity module given as the
+target layer. The code is the Python module's (python/wheel/blindspot/adapters.py, loaded by
+path): in-process and external, the same maps.
 """
 import argparse
 import json
@@ -19,18 +20,18 @@ sys.path = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import pytorch_grad_cam  # noqa: E402
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
 
-class Wrapped(torch.nn.Module):
-    def __init__(self, split):
-        super().__init__()
-        self.split = split
-        self.cam_layer = torch.nn.Identity()
+def _shared():
+    """The one source of the adapters' code, the wheel's `blindspot/adapters.py` (it imports
+    nothing but torch), loaded by its path in this checkout."""
+    import importlib.util
 
-    def forward(self, x):
-        return self.split.head(self.cam_layer(self.split.features(x)))
+    path = os.path.join(_HERE, "..", "python", "wheel", "blindspot", "adapters.py")
+    spec = importlib.util.spec_from_file_location("blindspot_adapters", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main():
@@ -46,36 +47,16 @@ def main():
     args = parser.parse_args()
     with open(args.job) as f:
         job = json.load(f)
-    cls = getattr(pytorch_grad_cam, args.method, None)
-    if cls is None:
-        sys.exit(f"error: pytorch-grad-cam has no method `{args.method}`")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    model = Wrapped(torch.jit.load(job["model"], map_location="cpu")).eval()
+    adapters = _shared()
+    try:
+        cls = adapters.pgc_class(args.method)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    model = torch.jit.load(job["model"], map_location="cpu")
     x = torch.from_numpy(np.load(job["inputs"]))
-    targets = [ClassifierOutputTarget(int(t)) for t in np.load(job["targets"])]
-    with cls(model=model, target_layers=[model.cam_layer]) as cam:
-        if args.batch_size:
-            cam.batch_size = args.batch_size
-        maps = signed(cam, x, targets) if args.signed else cam(input_tensor=x, targets=targets)
-    np.save(job["maps"], np.ascontiguousarray(maps, dtype=np.float32))
-
-
-def signed(cam, x, targets):
-    """The map pytorch-grad-cam computes before its ReLU and scaling (`get_cam_image`, as its
-    `compute_cam_per_layer` calls it), bilinearly resized to the input."""
-    outputs = cam.activations_and_grads(x)
-    if cam.uses_gradients:
-        cam.model.zero_grad()
-        loss = sum(target(output) for target, output in zip(targets, outputs))
-        loss.backward(retain_graph=True)
-    activations = cam.activations_and_grads.activations[0].cpu().data.numpy()
-    grads = (cam.activations_and_grads.gradients[0].cpu().data.numpy()
-             if cam.uses_gradients else None)
-    raw = cam.get_cam_image(x, cam.target_layers[0], targets, activations, grads, False)
-    raw = torch.from_numpy(np.asarray(raw, dtype=np.float32)).unsqueeze(1)
-    size = tuple(x.shape[-2:])
-    return torch.nn.functional.interpolate(raw, size=size, mode="bilinear",
-                                           align_corners=False)[:, 0].numpy()
+    targets = np.load(job["targets"])
+    maps = adapters.pgc_maps(cls, model, x, targets, args.batch_size, signed=args.signed)
+    np.save(job["maps"], np.ascontiguousarray(maps.detach().numpy(), dtype=np.float32))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,22 @@
 """Methods of other libraries as blindspot methods, in-process: each returns a callable
 `method(model, inputs, targets) -> maps` for `blindspot.check` and `blindspot.run`.
 
-The split model is wrapped, as the file adapters (`adapters/*.py`) wrap it, so that the
-libraries' hooks see the explained layer: forward(x) = head(cam_layer(features(x))) with
-cam_layer an identity module given as the target layer. Pinned versions: grad-cam 1.5.7,
-captum 0.9.0 (`pip install blindspot[adapters]`).
+The split model is wrapped so that the libraries' hooks see the explained layer:
+forward(x) = head(cam_layer(features(x))) with cam_layer an identity module given as the target
+layer. Pinned versions: grad-cam 1.5.7, captum 0.9.0 (`pip install blindspot[adapters]`).
+
+This file is the one source of the adapters: the file-protocol adapters (`adapters/*.py` in the
+repository) load it by path and call `pgc_maps` and `captum_maps`, so the in-process and the
+external methods compute the same maps with the same code. It imports nothing but torch (and
+the library it adapts, when called).
 """
 import torch
 
 
-class _Wrapped(torch.nn.Module):
+class Wrapped(torch.nn.Module):
+    """A split model (`features`, `head`) with an identity `cam_layer` between the two, for the
+    libraries' hooks."""
+
     def __init__(self, split):
         super().__init__()
         self.split = split
@@ -28,22 +35,10 @@ def pytorch_grad_cam(name, batch_size=None):
     vector: they return pytorch-grad-cam's signed projection (`get_cam_image`, before its ReLU
     and scaling, bilinearly resized to the input) and are judged on both signs, as the built-in
     methods are (their final maps, after the ReLU, would have no other sign)."""
-    import pytorch_grad_cam as pgc
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    cls = getattr(pgc, name, None)
-    if cls is None or not isinstance(cls, type):
-        raise ValueError(f"pytorch-grad-cam has no method `{name}`")
+    cls = pgc_class(name)
 
     def method(model, inputs, targets):
-        wrapped = _Wrapped(model).eval()
-        classes = [ClassifierOutputTarget(int(t)) for t in targets]
-        with cls(model=wrapped, target_layers=[wrapped.cam_layer]) as cam:
-            if batch_size:
-                cam.batch_size = batch_size
-            if name in _SIGNED:
-                return _signed(cam, inputs, classes)
-            return cam(input_tensor=inputs, targets=classes)
+        return pgc_maps(cls, model, inputs, targets, batch_size, signed=name in _SIGNED)
 
     method.blindspot_name = f"pgc-{name.lower()}"
     method.blindspot_title = f"pytorch-grad-cam {name}"
@@ -51,9 +46,35 @@ def pytorch_grad_cam(name, batch_size=None):
     return method
 
 
+def pgc_class(name):
+    """pytorch-grad-cam's method class `name`; a ValueError for a name it does not have."""
+    import pytorch_grad_cam as pgc
+
+    cls = getattr(pgc, name, None)
+    if cls is None or not isinstance(cls, type):
+        raise ValueError(f"pytorch-grad-cam has no method `{name}`")
+    return cls
+
+
+def pgc_maps(cls, model, inputs, targets, batch_size=None, signed=False):
+    """pytorch-grad-cam's maps [N, H, W] of method class `cls` for `inputs` on the split
+    `model`, one target class per image: its final maps, or with `signed` its map before the ReLU
+    and scaling ([`_signed`]), the one a sign-ambiguous method returns."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    wrapped = Wrapped(model).eval()
+    classes = [ClassifierOutputTarget(int(t)) for t in targets]
+    with cls(model=wrapped, target_layers=[wrapped.cam_layer]) as cam:
+        if batch_size:
+            cam.batch_size = batch_size
+        if signed:
+            return _signed(cam, inputs, classes)
+        return torch.as_tensor(cam(input_tensor=inputs, targets=classes))
+
+
 def _signed(cam, inputs, targets):
-    """The map pytorch-grad-cam computes before its ReLU and scaling, resized to the input (as
-    `adapters/pytorch_grad_cam.py --signed`)."""
+    """The map pytorch-grad-cam computes before its ReLU and scaling (`get_cam_image`, as its
+    `compute_cam_per_layer` calls it), bilinearly resized to the input."""
     outputs = cam.activations_and_grads(inputs)
     if cam.uses_gradients:
         cam.model.zero_grad()
@@ -67,7 +88,11 @@ def _signed(cam, inputs, targets):
                                            align_corners=False)[:, 0]
 
 
-_CAPTUM = ("LayerGradCam", "LayerGradientXActivation", "LayerActivation")
+# The captum layer methods that make CAM-style maps (one map at the explained layer's resolution):
+#   LayerGradCam               captum's GradCAM: ReLU-free sum_c mean(dy/dA_c) A_c
+#   LayerGradientXActivation   sum_c (dy/dA_c * A_c), the channels summed: HiResCAM's map
+#   LayerActivation            sum_c A_c, the class-independent activation map
+CAPTUM = ("LayerGradCam", "LayerGradientXActivation", "LayerActivation")
 
 
 def captum(name, relu_attributions=False):
@@ -76,28 +101,36 @@ def captum(name, relu_attributions=False):
     `LayerAttribution.interpolate` (bilinear). `relu_attributions=True` applies the ReLU at the
     layer's resolution, before the upsampling, as GradCAM's paper and blindspot do; captum's
     default applies it after (docs/external-methods.md shows what the order changes)."""
-    from captum import attr
-
-    if name not in _CAPTUM:
-        raise ValueError(f"captum adapter: `{name}` is not one of {', '.join(_CAPTUM)}")
-    cls = getattr(attr, name)
+    if name not in CAPTUM:
+        raise ValueError(f"captum adapter: `{name}` is not one of {', '.join(CAPTUM)}")
 
     def method(model, inputs, targets):
-        wrapped = _Wrapped(model).eval()
-        explainer = cls(wrapped, wrapped.cam_layer)
-        if name == "LayerGradCam":
-            maps = explainer.attribute(inputs, target=targets,
-                                       relu_attributions=relu_attributions)
-        else:
-            maps = explainer.attribute(inputs) if name == "LayerActivation" else \
-                explainer.attribute(inputs, target=targets)
-            maps = maps.sum(dim=1, keepdim=True)
-            maps = torch.relu(maps) if relu_attributions else maps
-        maps = attr.LayerAttribution.interpolate(maps.detach(), tuple(inputs.shape[-2:]),
-                                                 interpolate_mode="bilinear")
-        return maps[:, 0]
+        return captum_maps(name, model, inputs, targets, relu_attributions)
 
     suffix = "-relu-first" if relu_attributions else ""
     method.blindspot_name = f"captum-{name.lower()}{suffix}"
     method.blindspot_title = f"captum {name}"
     return method
+
+
+def captum_maps(name, model, inputs, targets, relu_attributions=False):
+    """captum's layer method `name`'s maps [N, H, W] for `inputs` on the split `model`: summed
+    over channels and upsampled with captum's `LayerAttribution.interpolate` (bilinear, half-pixel
+    centres); `relu_attributions` applies the ReLU at the layer's resolution, before the
+    upsampling."""
+    from captum import attr
+
+    wrapped = Wrapped(model).eval()
+    explainer = getattr(attr, name)(wrapped, wrapped.cam_layer)
+    targets = torch.as_tensor(targets).long()
+    if name == "LayerGradCam":
+        maps = explainer.attribute(inputs, target=targets, relu_attributions=relu_attributions)
+    else:
+        maps = explainer.attribute(inputs) if name == "LayerActivation" else \
+            explainer.attribute(inputs, target=targets)
+        # [N, C, h, w] -> [N, 1, h, w]: LayerGradCam sums the channels itself, the others do not.
+        maps = maps.sum(dim=1, keepdim=True)
+        maps = torch.relu(maps) if relu_attributions else maps
+    maps = attr.LayerAttribution.interpolate(maps.detach(), tuple(inputs.shape[-2:]),
+                                             interpolate_mode="bilinear")
+    return maps[:, 0]
