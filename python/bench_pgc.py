@@ -17,13 +17,19 @@ import time
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # pytorch-grad-cam's per-batch progress bars
 
-# The adapter's wrapper, so that the benchmark drives pytorch-grad-cam exactly as jobs do.
+# The adapters' one module (python/wheel/blindspot/adapters.py), so that the benchmark drives
+# pytorch-grad-cam exactly as jobs and the Python module do.
 _spec = importlib.util.spec_from_file_location(
-    "blindspot_adapter", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "adapters", "pytorch_grad_cam.py"))
+    "blindspot_adapters",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "wheel", "blindspot", "adapters.py"))
 _adapter = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_adapter)
-Wrapped, ClassifierOutputTarget, pytorch_grad_cam = _adapter.Wrapped, _adapter.ClassifierOutputTarget, _adapter.pytorch_grad_cam
-np, torch = _adapter.np, _adapter.torch
+Wrapped = _adapter.Wrapped
+
+import numpy as np  # noqa: E402
+import pytorch_grad_cam  # noqa: E402
+import torch  # noqa: E402
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
 
 def main():

@@ -12,13 +12,18 @@ import sys
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # pytorch-grad-cam's per-batch progress bars
 
-# The adapter's wrapper, so that this drives pytorch-grad-cam exactly as jobs and bench_pgc.py do.
+# The adapters' one module (python/wheel/blindspot/adapters.py), so that this drives
+# pytorch-grad-cam exactly as jobs, bench_pgc.py and the Python module do.
 _spec = importlib.util.spec_from_file_location(
-    "blindspot_adapter",
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "adapters", "pytorch_grad_cam.py"))
+    "blindspot_adapters",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "wheel", "blindspot", "adapters.py"))
 _adapter = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_adapter)
-np, torch = _adapter.np, _adapter.torch
+
+import numpy as np  # noqa: E402
+import pytorch_grad_cam  # noqa: E402
+import torch  # noqa: E402
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
 
 def main():
@@ -30,8 +35,8 @@ def main():
     torch.backends.cudnn.allow_tf32 = tf32
     model = _adapter.Wrapped(torch.jit.load(model_path, map_location=device)).eval().to(device)
     x = torch.from_numpy(np.load(inputs)).to(device)
-    t = [_adapter.ClassifierOutputTarget(int(c)) for c in np.load(targets)]
-    cls = getattr(_adapter.pytorch_grad_cam, method)
+    t = [ClassifierOutputTarget(int(c)) for c in np.load(targets)]
+    cls = getattr(pytorch_grad_cam, method)
     with cls(model=model, target_layers=[model.cam_layer]) as cam:
         maps = cam(input_tensor=x, targets=t)
     np.save(out, maps.astype(np.float32))
