@@ -235,16 +235,34 @@ fn captum_parity() -> TestResult {
 fn export_round_trip() -> TestResult {
     let dir = crate::common::scratch_root().join(format!("export-rt-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let x = Init::new(3, Device::Cpu).normal(&[2, 3, 64, 64], 1.0);
-    let trained = blindspot::open_model("builtin:stack-masked", Device::Cpu, &Default::default())?;
-    save_split(trained.as_ref(), &x, &dir.join("stack.pt"))?;
-    let exported = TorchScriptModel::load(&dir.join("stack.pt"), Device::Cpu)?;
-    ensure_close(
-        "exported stack-masked logits",
-        &exported.forward(&x)?,
-        &trained.forward(&x)?,
-        1e-4,
-    )?;
+    // Every built-in architecture (the zoo and the trained presets) is written in Rust and again
+    // in python/export_builtin.py: the two agree on each one's logits.
+    let zoo = blindspot::model::zoo::BUILTINS.iter().map(|(n, _)| *n);
+    let presets = blindspot::train::presets::PRESETS.iter().map(|(n, _)| *n);
+    let mut exported_names = Vec::new();
+    for name in zoo.chain(presets) {
+        let shape: [i64; 4] = match name {
+            "rcnn" | "rcnn-baseline" => [2, 1, 29, 29],
+            "vgg16-masked" | "vgg16-baseline" => [2, 3, 224, 224],
+            _ => [2, 3, 64, 64],
+        };
+        let x = Init::new(3, Device::Cpu).normal(&shape, 1.0);
+        let spec = format!("builtin:{name}");
+        let model = blindspot::open_model(&spec, Device::Cpu, &Default::default())?;
+        let file = dir.join(format!("{name}.pt"));
+        save_split(model.as_ref(), &x, &file)?;
+        let exported = TorchScriptModel::load(&file, Device::Cpu)?;
+        ensure_close(
+            &format!("exported {name} logits"),
+            &exported.forward(&x)?,
+            &model.forward(&x)?,
+            1e-4,
+        )?;
+        exported_names.push(name);
+    }
+    ensure(exported_names.len() == 9, || {
+        format!("{exported_names:?}: not the 6 architectures and 3 presets")
+    })?;
     // A post-hoc wall around a TorchScript model exports with its mask.
     let xr = Init::new(4, Device::Cpu).normal(&[2, 3, 37, 29], 1.0);
     let walled = Walled::new(
