@@ -24,6 +24,8 @@ import json
 import os
 import sys
 
+from _shared import shared  # beside this file: imported before its folder leaves the path
+
 # This file shares its name with the package it drives: drop its own folder from the import path.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
@@ -32,20 +34,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
-def _shared():
-    """The one source of the adapters' code, the wheel's `blindspot/adapters.py` (it imports
-    nothing but torch), loaded by its path in this checkout."""
-    import importlib.util
-
-    path = os.path.join(_HERE, "..", "python", "wheel", "blindspot", "adapters.py")
-    spec = importlib.util.spec_from_file_location("blindspot_adapters", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main():
-    adapters = _shared()
+    adapters = shared()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
