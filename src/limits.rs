@@ -132,10 +132,20 @@ pub fn real(
         true => Ok(()),
         false => {
             let bracket = if open_low { "(" } else { "[" };
+            let (value, low, high) = (readable(value), readable(low), readable(high));
             Err(format!(
                 "{name} = {value} is out of range: use a number in {bracket}{low}, {high}]"
             ))
         }
+    }
+}
+
+/// A number as a person reads it in a message: plainly between 1e-4 and 1e6, in scientific
+/// notation beyond (1e-300, not a 0 followed by 299 zeros and a 1).
+fn readable(x: f64) -> String {
+    match x == 0.0 || !x.is_finite() || (1e-4..1e6).contains(&x.abs()) {
+        true => x.to_string(),
+        false => format!("{x:e}"),
     }
 }
 

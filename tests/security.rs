@@ -848,13 +848,20 @@ fn extremes() -> TestResult {
             "tau",
         ),
     ];
-    for (args, name) in cases {
-        let (code, out) = blindspot(&dir, &args, &[]);
+    for (args, name) in &cases {
+        let (code, out) = blindspot(&dir, args, &[]);
         ensure(
             code == 2 && out.contains(name) && out.contains("out of range"),
             || format!("{args:?}: exit {code}: {out}"),
         )?;
     }
+    // The numbers of a range message read as a person writes them (it printed 1e-300 as 302
+    // characters).
+    let (_, out) = blindspot(&dir, &cases[0].0, &[]);
+    ensure(
+        out.contains("= 1e-300 is out of range: use a number in [1e-9, 0.5]"),
+        || out.clone(),
+    )?;
     let gate = blindspot::harness::SanityHarness::new(blindspot::cam::gradcam::GradCam)
         .family_wise_error(1e-300)
         .suite("default")
