@@ -186,19 +186,23 @@ impl Registration {
 /// serialised again was not used.)
 fn strict<C: Check>(table: toml::Table) -> std::result::Result<C, String> {
     let given: Vec<String> = table.keys().cloned().collect();
-    let command = C::augment_args(clap::Command::new(C::NAME));
-    let known: Vec<String> = command
-        .get_arguments()
-        .map(|a| a.get_id().to_string())
-        .filter(|id| !id.contains('.'))
-        .chain(std::iter::once("data".to_string()))
-        .collect();
+    // The keys a check takes, read from its command line (built only when a key is wrong).
+    let known = || -> Vec<String> {
+        C::augment_args(clap::Command::new(C::NAME))
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .filter(|id| !id.contains('.'))
+            .chain(std::iter::once("data".to_string()))
+            .collect()
+    };
     // A typo's likely targets: the keys, and the image flags a check's parameters may give
-    // beside `data` ([`gather_data`]).
-    let flags = ["synthetic", "input", "data_seed", "size", "preprocess"];
-    let targets = || known.iter().map(String::as_str).chain(flags);
-    let unknown = |key: &str| {
-        let hint = match closest(key, targets()) {
+    // beside `data` ([`IMAGE_FLAGS`]).
+    let near = |key: &str, known: &[String]| {
+        let flags = IMAGE_FLAGS.iter().map(|(flag, _)| *flag);
+        closest(key, known.iter().map(String::as_str).chain(flags)).map(str::to_string)
+    };
+    let unknown = |key: &str, known: &[String]| {
+        let hint = match near(key, known) {
             Some(near) => format!("; did you mean `{near}`?"),
             None => String::new(),
         };
@@ -210,11 +214,12 @@ fn strict<C: Check>(table: toml::Table) -> std::result::Result<C, String> {
     };
     let check: C = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
         // A typo is the likelier cause of a missing or mistyped field: name it first.
+        let known = known();
         let typo = given
             .iter()
-            .find(|k| !known.contains(k) && closest(k, targets()).is_some());
+            .find(|k| !known.contains(k) && near(k, &known).is_some());
         match typo {
-            Some(key) => unknown(key),
+            Some(key) => unknown(key, &known),
             None => e.to_string().trim().to_string(),
         }
     })?;
@@ -224,7 +229,7 @@ fn strict<C: Check>(table: toml::Table) -> std::result::Result<C, String> {
         .map(|o| o.keys().collect())
         .unwrap_or_default();
     match given.iter().find(|key| !used.contains(key)) {
-        Some(key) => Err(unknown(key)),
+        Some(key) => Err(unknown(key, &known())),
         None => Ok(check),
     }
 }
@@ -327,10 +332,10 @@ impl Registry {
 
     /// A check from its name and its parameters as values — a suite's table as JSON (`{"model":
     /// "builtin:stack-masked", "data": {"synthetic": 32}}`), the command line's image flags
-    /// accepted beside it (`"synthetic": 32`, `"data_seed"`, `"input"`, `"data"`: a folder, `"size"`,
-    /// `"preprocess"`) — refusing an
-    /// unknown key (with the nearest known one) and a value out of range, as a suite does. What
-    /// the Python module's `blindspot.check(NAME, **params)` builds.
+    /// accepted beside it (`"synthetic": 32`, `"data_seed"`, `"input"`, `"size"`,
+    /// `"preprocess"`, a folder as `"data"`) — refusing an unknown key (with the nearest known
+    /// one) and a value out of range, as a suite does. What the Python module's
+    /// `blindspot.check(NAME, **params)` builds.
     pub fn check_from_parameters(
         &self,
         name: &str,
@@ -395,7 +400,11 @@ impl Registry {
 /// [`Check::Findings`] type; a check this registry does not know keeps them as JSON
 /// ([`super::result::UnknownFindings`]), rendered generically.
 impl FindingsDecoder for Registry {
-    fn decode_findings(&self, check: &str, fields: Fields) -> std::result::Result<Findings, String> {
+    fn decode_findings(
+        &self,
+        check: &str,
+        fields: Fields,
+    ) -> std::result::Result<Findings, String> {
         match self.entries.iter().find(|r| r.name == check) {
             Some(entry) => (entry.decode)(fields).map_err(|e| e.to_string()),
             None => Ok(Findings::unknown(fields)),
@@ -403,9 +412,19 @@ impl FindingsDecoder for Registry {
     }
 }
 
-/// The command line's image flags, accepted as parameters of a check beside a suite's `data`
-/// table (`synthetic = 32` is `data = { synthetic = 32 }`): `synthetic`, `input`, `data` (a
-/// folder), `data_seed`, `size`, `preprocess`. A value of `null` is left out.
+/// The command line's image flags a check's parameters may give beside `data` (with `_` for
+/// `-`), and the key of the `data` table each one is; `data` itself, as a string, is a folder.
+const IMAGE_FLAGS: [(&str, &str); 5] = [
+    ("synthetic", "synthetic"),
+    ("input", "input"),
+    ("data_seed", "seed"),
+    ("size", "size"),
+    ("preprocess", "preprocess"),
+];
+
+/// The command line's image flags ([`IMAGE_FLAGS`]), accepted as parameters of a check beside a
+/// suite's `data` table (`synthetic = 32` is `data = { synthetic = 32 }`). A value of `null` is
+/// left out.
 fn gather_data(
     parameters: serde_json::Map<String, serde_json::Value>,
 ) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
@@ -415,10 +434,10 @@ fn gather_data(
         if value.is_null() {
             continue;
         }
-        let inner = match key.as_str() {
-            "synthetic" | "input" | "size" | "preprocess" => Some(key.clone()),
-            "data_seed" => Some("seed".into()),
-            "data" if value.is_string() => Some("folder".into()),
+        let flag = IMAGE_FLAGS.iter().find(|(flag, _)| *flag == key);
+        let inner = match (flag, key.as_str()) {
+            (Some((_, inner)), _) => Some(inner.to_string()),
+            (None, "data") if value.is_string() => Some("folder".into()),
             _ => None,
         };
         match inner {
