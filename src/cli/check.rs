@@ -2,7 +2,7 @@
 //! check's own struct (so every suite parameter is a flag), plus the options every run takes.
 //! A suite file runs with `blindspot run --suite FILE`.
 use crate::cam::external::ExternalMethod;
-use crate::check::request::Request;
+use crate::check::request::{Request, EXTERNAL_TIMEOUT};
 use crate::check::{DynCheck, Registry, Report, FAMILY_WISE_ERROR};
 use crate::device::parse_device;
 use crate::error::Error;
@@ -40,7 +40,7 @@ pub struct Common {
     #[arg(long, value_name = "NAME=COMMAND")]
     pub external: Vec<String>,
     /// Seconds an external command may take per job.
-    #[arg(long, default_value_t = 600.0)]
+    #[arg(long, default_value_t = EXTERNAL_TIMEOUT)]
     pub external_timeout: f64,
     /// Expect every verdict to pass: exit 1 otherwise (a CI gate).
     #[arg(long)]
@@ -163,15 +163,18 @@ fn replay(sub: &clap::ArgMatches) -> Result<bool> {
              1000], as the property runs take"
         ));
     }
-    let method: Rc<dyn CamMethod> = match sub.get_one::<String>("external") {
-        Some(spec) => Rc::new(ExternalMethod::parse(spec, 600.0)?),
-        None => {
-            let name = sub.get_one::<String>("method").expect("default");
-            crate::cam::method_named(name, &Seeds::new(case.seed))?.into()
-        }
+    // Built for a prop-wall case only: the others are about GradCAM.
+    let method = || -> crate::error::Result<Rc<dyn CamMethod>> {
+        Ok(match sub.get_one::<String>("external") {
+            Some(spec) => Rc::new(ExternalMethod::parse(spec, EXTERNAL_TIMEOUT)?),
+            None => {
+                let name = sub.get_one::<String>("method").expect("default");
+                crate::cam::method_named(name, &Seeds::new(case.seed))?.into()
+            }
+        })
     };
     println!("case {}", case.encode());
-    let replayed = replay::replay(&case, text, method, tau, alpha, device)?;
+    let replayed = replay::replay(&case, text, &method, tau, alpha, device)?;
     for line in &replayed.lines {
         println!("{line}");
     }

@@ -442,8 +442,10 @@ fn replay_trial(
     }
     let method: std::rc::Rc<dyn CamMethod> = std::rc::Rc::new(method);
     let tau = crate::check::property::wall::PropWallCheck::default().tau;
-    // The run's default per-verdict error: a prop-wall case does not use it.
-    let replayed = replay::replay(&id, case, method, tau, 0.01, device).map_err(|e| e.to_string())?;
+    // A prop-wall case uses no error rate: the run's default stands in for one.
+    let alpha = crate::check::FAMILY_WISE_ERROR;
+    let replayed = replay::replay(&id, case, &|| Ok(method.clone()), tau, alpha, device)
+        .map_err(|e| e.to_string())?;
     if !replayed.holds {
         return Err(format!(
             "the wall does not hold on {case}: {}",

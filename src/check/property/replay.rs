@@ -18,13 +18,13 @@ pub struct Replayed {
     pub holds: bool,
 }
 
-/// Replays `case` (its string `text`, for messages): a prop-wall case on `method` (both signs
-/// of a sign-ambiguous one, as the run judged it) at weight scale `tau`; a prop-theorem or
-/// prop-positivity case on GradCAM, decided at per-verdict error `alpha`.
+/// Replays `case` (its string `text`, for messages): a prop-wall case on the method `method`
+/// builds (both signs of a sign-ambiguous one, as the run judged it) at weight scale `tau`; a
+/// prop-theorem or prop-positivity case on GradCAM, decided at per-verdict error `alpha`.
 pub fn replay(
     case: &CaseId,
     text: &str,
-    method: Rc<dyn CamMethod>,
+    method: &dyn Fn() -> Result<Rc<dyn CamMethod>>,
     tau: f64,
     alpha: f64,
     device: Device,
@@ -35,6 +35,7 @@ pub fn replay(
     }
     match case.property.as_str() {
         "wall" => {
+            let method = method()?;
             // A sign-ambiguous method is judged on both signs, as the run judged it.
             let mut signs = vec![Rc::clone(&method)];
             if method.sign_ambiguous() {
