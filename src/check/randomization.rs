@@ -560,62 +560,58 @@ impl RandomizationCheck {
 /// method's maps with the trained model's, step by step, the layers named on the x axis and the
 /// number of undefined correlations (constant maps) written beside a mark.
 pub fn charts(run: usize, results: &[CheckResult]) -> Vec<Chart> {
-    let mut charts = Vec::new();
-    {
-        let curves: Vec<(&CheckResult, &RandomizationDetail)> = results
-            .iter()
-            .filter_map(|r| Some((r, &r.findings.get::<RandomizationFindings>()?.detail)))
-            .collect();
-        let Some((first, detail)) = curves.first() else {
-            return charts;
-        };
-        let mut names = vec![String::from("trained")];
-        names.extend(detail.curve.iter().map(|s| s.step.clone()));
-        let series = curves
-            .iter()
-            .enumerate()
-            .map(|(i, (r, d))| {
-                let mut points = vec![Point::at(0.0, 1.0)];
-                for (s, step) in d.curve.iter().enumerate() {
-                    if let Some(m) = step.spearman_abs.mean {
-                        points.push(Point::at(s as f64 + 1.0, m));
-                    }
+    let curves: Vec<(&CheckResult, &RandomizationDetail)> = results
+        .iter()
+        .filter_map(|r| Some((r, &r.findings.get::<RandomizationFindings>()?.detail)))
+        .collect();
+    let Some((first, detail)) = curves.first() else {
+        return Vec::new();
+    };
+    let mut names = vec![String::from("trained")];
+    names.extend(detail.curve.iter().map(|s| s.step.clone()));
+    let series = curves
+        .iter()
+        .enumerate()
+        .map(|(i, (r, d))| {
+            let mut points = vec![Point::at(0.0, 1.0)];
+            for (s, step) in d.curve.iter().enumerate() {
+                if let Some(m) = step.spearman_abs.mean {
+                    points.push(Point::at(s as f64 + 1.0, m));
                 }
-                Series {
-                    name: r.title.clone(),
-                    note: undefined_note(r, d),
-                    marker: MARKERS[i % MARKERS.len()],
-                    colour: PALETTE[i % PALETTE.len()],
-                    line: true,
-                    points,
-                }
-            })
-            .collect();
-        let mode = format!("{:?}", detail.mode).to_lowercase();
-        charts.push(Chart {
-            stem: "randomization".into(),
-            run,
-            title: match &detail.smoothing {
-                Some(s) => format!(
-                    "Smooth MPRT ({mode}) of {}: maps averaged over {} noisy copies",
-                    detail.model, s.samples
-                ),
-                None => format!("Model randomization ({mode}) of {}", detail.model),
-            },
-            x: XAxis::Categories {
-                label: "randomized (output side first)".into(),
-                names,
-            },
-            y_label: "mean Spearman ρ of |map| vs trained".into(),
-            y_range: (-1.05, 1.05),
-            reference: Some((
-                detail.threshold,
-                format!("pass threshold {} ({})", detail.threshold, first.check),
-            )),
-            series,
-        });
-    }
-    charts
+            }
+            Series {
+                name: r.title.clone(),
+                note: undefined_note(r, d),
+                marker: MARKERS[i % MARKERS.len()],
+                colour: PALETTE[i % PALETTE.len()],
+                line: true,
+                points,
+            }
+        })
+        .collect();
+    let mode = format!("{:?}", detail.mode).to_lowercase();
+    vec![Chart {
+        stem: "randomization".into(),
+        run,
+        title: match &detail.smoothing {
+            Some(s) => format!(
+                "Smooth MPRT ({mode}) of {}: maps averaged over {} noisy copies",
+                detail.model, s.samples
+            ),
+            None => format!("Model randomization ({mode}) of {}", detail.model),
+        },
+        x: XAxis::Categories {
+            label: "randomized (output side first)".into(),
+            names,
+        },
+        y_label: "mean Spearman ρ of |map| vs trained".into(),
+        y_range: (-1.05, 1.05),
+        reference: Some((
+            detail.threshold,
+            format!("pass threshold {} ({})", detail.threshold, first.check),
+        )),
+        series,
+    }]
 }
 
 /// The legend's note for a method's undefined correlations (constant maps): how many of the
