@@ -1078,6 +1078,8 @@ fn tampered() -> TestResult {
                 data = { synthetic = 4 }\nlooks = 1\n\
                 [[checks]]\ncheck = \"randomization\"\nmodel = \"builtin:small-vgg\"\n\
                 data = { synthetic = 4 }\nlooks = 1\ndraws = 2\nlayers = 1\n\
+                [[checks]]\ncheck = \"efficient-mprt\"\nmodel = \"builtin:small-vgg\"\n\
+                data = { synthetic = 4 }\nlooks = 1\ndraws = 2\n\
                 [[checks]]\ncheck = \"prop-wall\"\ncases = 3\n";
     // Every built-in check splits into units (docs/sharding.md), so a shard's results sit in its
     // evidence; a check that does not split (a user's) is carried as whole results, which is
@@ -1090,8 +1092,14 @@ fn tampered() -> TestResult {
         let reread: blindspot::report::Report = serde_json::from_str(&report.to_json())?;
         crate::common::merge(vec![reread])?;
     }
-    // In the evidence: a theorem configuration's closed form moved, a method's verdict flipped.
-    for (check, what) in [("theorem", "closed form"), ("wall", "give")] {
+    // In the evidence: a theorem configuration's closed form moved, a method's verdict flipped
+    // (Efficient MPRT's re-derived from the threshold its findings record).
+    let flipped = [
+        ("theorem", "closed form"),
+        ("wall", "give"),
+        ("efficient-mprt", "against the threshold > 0 give"),
+    ];
+    for (check, what) in flipped {
         let mut report = split.clone();
         let e = report
             .evidence

@@ -251,14 +251,45 @@ fn below_threshold(
     threshold: Threshold,
     control: &ErrorControl,
 ) -> Result<(), String> {
+    against_threshold(result, threshold, false, control)
+}
+
+/// The rules for a verdict on a mean against a threshold ([`super::stats::judge_above`]): pass
+/// iff the lower bound is above it, fail iff the upper bound is not (Efficient MPRT's rise).
+pub fn above_threshold(
+    result: &CheckResult,
+    threshold: Threshold,
+    control: &ErrorControl,
+) -> Result<(), String> {
+    against_threshold(result, threshold, true, control)
+}
+
+/// [`below_threshold`], or with `above` its mirror image (`judge_above` is `judge_below` on the
+/// negated values, as in `super::stats`).
+fn against_threshold(
+    result: &CheckResult,
+    threshold: Threshold,
+    above: bool,
+    control: &ErrorControl,
+) -> Result<(), String> {
     let s = &result.summary;
     if !threshold.value.is_finite() {
         return Err(format!("threshold {} is not finite", threshold.value));
     }
     student_t_bounds(result, control, Bounds::OneSidedPair)?;
-    let verdict = if threshold.below(s.ci_high) {
+    let (bar, passing, failing) = match above {
+        false => (threshold, s.ci_high, s.ci_low),
+        true => {
+            let mirrored = Threshold {
+                value: -threshold.value,
+                ..threshold
+            };
+            (mirrored, -s.ci_low, -s.ci_high)
+        }
+    };
+    let verdict = if bar.below(passing) {
         Verdict::Pass
-    } else if !threshold.below(s.ci_low) {
+    } else if !bar.below(failing) {
         Verdict::Fail
     } else {
         Verdict::Inconclusive
@@ -271,23 +302,17 @@ fn below_threshold(
     // A verdict the check gives whatever its bounds say (a class-agnostic method's fail).
     let forced = result.findings.forced_verdict();
     if verdict != result.verdict && forced != Some(result.verdict) {
+        let symbol = match (above, threshold.inclusive) {
+            (false, _) => threshold.symbol(),
+            (true, true) => ">=",
+            (true, false) => ">",
+        };
         return Err(format!(
-            "verdict {} but its bounds [{}, {}] against the threshold {} {} give {verdict}",
-            result.verdict,
-            s.ci_low,
-            s.ci_high,
-            threshold.symbol(),
-            threshold.value
+            "verdict {} but its bounds [{}, {}] against the threshold {symbol} {} give {verdict}",
+            result.verdict, s.ci_low, s.ci_high, threshold.value
         ));
     }
     Ok(())
-}
-
-/// The bounds of a verdict on a mean: exactly the one-sided Student-t bounds (level 1 − 2α) of
-/// the result's n and std, or of its draws, at the run's per-verdict error over some number of
-/// looks.
-pub fn one_sided_bounds(result: &CheckResult, control: &ErrorControl) -> Result<(), String> {
-    student_t_bounds(result, control, Bounds::OneSidedPair)
 }
 
 /// The theorem's interval: exactly the two-sided Student-t interval of the result's n and std

@@ -82,28 +82,11 @@ impl super::CheckFindings for EfficientMprtFindings {
         result: &CheckResult,
         control: &ErrorControl,
     ) -> std::result::Result<(), String> {
-        let t = self.detail.threshold;
-        if !t.is_finite() {
-            return Err(format!("threshold {t} is not finite"));
-        }
-        super::audit::one_sided_bounds(result, control)?;
-        let s = &result.summary;
-        let verdict = if result.inseparable() {
-            Verdict::Inconclusive
-        } else if s.ci_low > t {
-            Verdict::Pass
-        } else if s.ci_high <= t {
-            Verdict::Fail
-        } else {
-            Verdict::Inconclusive
+        let bar = Threshold {
+            value: self.detail.threshold,
+            inclusive: false,
         };
-        match verdict == result.verdict {
-            true => Ok(()),
-            false => Err(format!(
-                "verdict {} but its bounds [{}, {}] against the threshold > {t} give {verdict}",
-                result.verdict, s.ci_low, s.ci_high
-            )),
-        }
+        super::audit::above_threshold(result, bar, control)
     }
 
     fn badge_label(&self, _check: &str) -> Option<String> {
