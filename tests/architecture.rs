@@ -580,27 +580,15 @@ fn versions() -> TestResult {
 /// Every `use crate::…` and `crate::…::` path in the Rust files under `dir`.
 fn crate_paths(dir: &Path) -> Vec<(String, String)> {
     let mut found = Vec::new();
-    let entries: Vec<std::path::PathBuf> = match dir.is_dir() {
-        true => std::fs::read_dir(dir)
-            .expect("source folder")
-            .flatten()
-            .map(|e| e.path())
-            .collect(),
-        false => vec![dir.to_path_buf()],
-    };
-    for path in entries {
-        if path.is_dir() {
-            found.extend(crate_paths(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            let text = std::fs::read_to_string(&path).expect("source file");
-            for (i, line) in text.lines().enumerate() {
-                for (at, _) in line.match_indices("crate::") {
-                    let module: String = line[at + 7..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    found.push((format!("{}:{}", path.display(), i + 1), module));
-                }
+    for path in crate::common::rust_files(dir) {
+        let text = std::fs::read_to_string(&path).expect("source file");
+        for (i, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("crate::") {
+                let module: String = line[at + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                found.push((format!("{}:{}", path.display(), i + 1), module));
             }
         }
     }
@@ -626,18 +614,7 @@ const CHECKS: [&str; 9] = [
 /// --weights` applies to the wall check's model alone.
 fn named_checks() -> Vec<String> {
     let mut found = Vec::new();
-    let mut files = Vec::new();
-    let mut stack = vec![root().join("src")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            match path.is_dir() {
-                true => stack.push(path),
-                false => files.push(path),
-            }
-        }
-    }
-    for path in files {
+    for path in crate::common::rust_files(&root().join("src")) {
         let rel = path
             .strip_prefix(root())
             .unwrap_or(&path)

@@ -95,6 +95,30 @@ pub fn scratch_root() -> &'static Path {
     })
 }
 
+/// The Rust files under `dir` (every folder below it), sorted; `dir` itself when it is a file.
+pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    if !dir.is_dir() {
+        return vec![dir.to_path_buf()];
+    }
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)
+            .expect("a source folder")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

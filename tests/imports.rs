@@ -4,10 +4,10 @@
 //! `pub use` re-exports of the module it names, which are a facade, not a dependency). A cycle
 //! between files is a design fault (one of them cannot be understood, tested or moved without
 //! the others): the trial fails naming every cycle with the lines that close it.
-use crate::common::{ensure, root, TestResult};
+use crate::common::{ensure, root, rust_files, TestResult};
 use libtest_mimic::Trial;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -20,6 +20,10 @@ pub fn trials() -> Vec<Trial> {
         Trial::test(
             "architecture::a_long_function_says_why_in_its_doc",
             long_functions,
+        ),
+        Trial::test(
+            "architecture::no_line_of_src_over_100_characters",
+            wide_lines,
         ),
     ]
 }
@@ -36,10 +40,7 @@ struct Source {
 
 /// The files of src/ (the library: main.rs is the binary's one call).
 fn sources(dir: &Path) -> Vec<Source> {
-    let mut files = Vec::new();
-    walk(dir, &mut files);
-    files.sort();
-    files
+    rust_files(dir)
         .into_iter()
         .filter(|p| !p.ends_with("main.rs"))
         .map(|path| {
@@ -60,17 +61,6 @@ fn sources(dir: &Path) -> Vec<Source> {
             }
         })
         .collect()
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("a source folder").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// The text with `//` comments (doc comments too) blanked, lines kept; string literals that hold
@@ -494,8 +484,7 @@ fn sees_relative_paths() -> TestResult {
 
 /// `[lib] test = false`: a `#[test]` in src would never run (the one harness holds the tests).
 fn no_unit_test() -> TestResult {
-    let mut files = Vec::new();
-    walk(&root().join("src"), &mut files);
+    let files = rust_files(&root().join("src"));
     let found: Vec<String> = files
         .iter()
         .filter(|f| {
@@ -516,8 +505,7 @@ const LONG: usize = 100;
 /// Every function of src/ longer than [`LONG`] lines (from its `fn` line to the closing brace at
 /// its indentation) says why in a `Long:` line of its doc comment.
 fn long_functions() -> TestResult {
-    let mut files = Vec::new();
-    walk(&root().join("src"), &mut files);
+    let files = rust_files(&root().join("src"));
     let mut found = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file)?;
@@ -554,6 +542,22 @@ fn long_functions() -> TestResult {
                     i + 1,
                     end + 1
                 ));
+            }
+        }
+    }
+    ensure(found.is_empty(), || found.join("\n"))
+}
+
+/// Lines of src/ hold at most 100 characters (rustfmt's width, which it cannot keep for a long
+/// string or a comment; a string broken with `\` at a line's end still reads as one line).
+fn wide_lines() -> TestResult {
+    let mut found = Vec::new();
+    for file in rust_files(&root().join("src")) {
+        let text = std::fs::read_to_string(&file)?;
+        for (i, line) in text.lines().enumerate() {
+            let width = line.chars().count();
+            if width > 100 {
+                found.push(format!("{}:{}: {width} characters", file.display(), i + 1));
             }
         }
     }

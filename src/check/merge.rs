@@ -151,7 +151,8 @@ pub fn merge(mut shards: Vec<Report>, allow_partial: bool, registry: &Registry) 
         if let Some(r) = results.iter().find(|r| r.controls != results[0].controls) {
             return Err(Error::input(
                 format!(
-                    "check {} ({}): the negative controls recorded with `{}` differ from those                      recorded with `{}`",
+                    "check {} ({}): the negative controls recorded with `{}` differ from those \
+                     recorded with `{}`",
                     run.index, run.check, r.method, results[0].method
                 ),
                 PLACE,

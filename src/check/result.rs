@@ -744,7 +744,8 @@ impl CheckResult {
 
     /// A record of this result's check decided from `verdict`, numbers and `basis` instead of
     /// its own (a sign's or a control's), under the same threshold, looks and findings, for
-    /// `blindspot merge`'s audit (check/audit.rs). `controls` says whether it stood beside this result's controls.
+    /// `blindspot merge`'s audit (check/audit.rs). `controls` says whether it stood beside this
+    /// result's controls.
     pub fn restated(
         &self,
         verdict: Verdict,

@@ -113,9 +113,10 @@ pub fn shard_of(
             .map_err(|what| {
                 Error::input(
                     what,
-                    "the Kubernetes Indexed Job (JOB_COMPLETION_INDEX, --shards or BLINDSPOT_SHARDS)",
-                    "run the Job with completionMode Indexed and --shards (or BLINDSPOT_SHARDS) its \
-                     completions, at most 10000",
+                    "the Kubernetes Indexed Job (JOB_COMPLETION_INDEX, --shards or \
+                     BLINDSPOT_SHARDS)",
+                    "run the Job with completionMode Indexed and --shards (or BLINDSPOT_SHARDS) \
+                     its completions, at most 10000",
                 )
             })?;
         return Ok(Some((shard, ShardSource::Kubernetes)));

@@ -109,7 +109,8 @@ fn clean_up() {
 }
 
 /// The signals that stop blindspot with a clean-up: Ctrl-C, a kill, a closed terminal, Ctrl-\\.
-const STOPPING_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+const STOPPING_SIGNALS: [libc::c_int; 4] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
 /// Installs the handling of [`STOPPING_SIGNALS`] (once per process).
 pub fn install_signal_handlers() {
@@ -129,8 +130,8 @@ pub fn install_signal_handlers() {
 }
 
 /// If one of [`STOPPING_SIGNALS`] has arrived: stops the live commands, removes the registered
-/// folders and exits with 128 + the signal's number. Called by the watcher thread, and by the main thread
-/// before it reports an error, so that a command killed by the clean-up never turns an
+/// folders and exits with 128 + the signal's number. Called by the watcher thread, and by the
+/// main thread before it reports an error, so that a command killed by the clean-up never turns an
 /// interruption into an ordinary failure (exit 2). Only one thread ever gets past the lock: the
 /// other waits there until the process exits.
 pub fn stop_if_interrupted() {

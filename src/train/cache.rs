@@ -144,7 +144,9 @@ pub fn load_or_train_in(
         match try_load(config, label, device, &weights, &meta) {
             Ok(trained) => return Ok(trained),
             Err(reason) => {
-                crate::io::note!("warning: cached {label} is unusable ({reason}); training it again")
+                crate::io::note!(
+                    "warning: cached {label} is unusable ({reason}); training it again"
+                )
             }
         }
     }

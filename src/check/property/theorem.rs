@@ -282,7 +282,8 @@ impl Property for PropTheoremCheck {
             return Err("the case records no interval and closed form".into());
         };
         let numbers = [case.value, r.ci_low, r.ci_high, r.closed_form, r.relative_half_width];
-        if numbers.iter().any(|v| !v.is_finite()) || !(r.ci_low <= case.value && case.value <= r.ci_high) {
+        let inside = r.ci_low <= case.value && case.value <= r.ci_high;
+        if numbers.iter().any(|v| !v.is_finite()) || !inside {
             return Err(format!(
                 "the mean {} and its interval [{}, {}] are not an estimate with its interval",
                 case.value, r.ci_low, r.ci_high

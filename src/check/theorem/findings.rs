@@ -10,8 +10,9 @@ pub enum Estimator {
     Plain,
     /// GC − S/2 = |S|/2, with S = Σ_v α_v B_v the raw GradCAM map GradCAM computes before its
     /// ReLU. For a fixed class α is linear in the dense weights, whose law is symmetric, so
-    /// E\[S\] = 0 exactly and E\[|S|/2\] = E\[GC\]: the same expectation with about a quarter of the
-    /// variance (a control variate with β = ½). Not valid for the argmax class, which uses Plain.
+    /// E\[S\] = 0 exactly and E\[|S|/2\] = E\[GC\]: the same expectation with about a quarter of
+    /// the variance (a control variate with β = ½). Not valid for the argmax class, which uses
+    /// Plain.
     ControlVariate,
 }
 

@@ -2,23 +2,22 @@
 //! with i.i.d. N(0, τ²) weights, GradCAM is positive *in expectation* behind the wall.
 //!
 //! Monte Carlo over fresh weight draws, through blindspot's own GradCAM code path on a real model
-//! (`features` / `head`, autograd): D draws form one [`crate::model::rcnn::RcnnDraws`] model, so one forward/backward
-//! gives D GradCAM maps. For each draw the statistic is T = mean over the pixels (i, j) behind the
-//! wall of GC_ij / ‖m_ij‖, whose expectation does not depend on the pixel (derivation in
-//! docs/theory.md):
+//! (`features` / `head`, autograd): D draws form one [`crate::model::rcnn::RcnnDraws`] model, so
+//! one forward/backward gives D GradCAM maps. For each draw the statistic is T = mean over the
+//! pixels (i, j) behind the wall of GC_ij / ‖m_ij‖, whose expectation does not depend on the pixel
+//! (derivation in docs/theory.md):
 //!
 //!   κ = E\[GC_ij\] / ‖m_ij‖₂ = τ² √n_vis · E[√X] / (hw √(2π)),
 //!   E[√X] = Σ_K P(K) √2 Γ((K+1)/2) / Γ(K/2),  K ~ Binomial(V, ½),
 //!
 //! with n_vis the live pooled positions per channel. Draws are added in chunks (their size follows
-//! the device) until the estimate's precision — the half-width of its 95% interval, a property
-//! of the measurement — is below `relative_half_width` of the estimate (or `max_draws`), looking
-//! at fixed draw counts only (`min_draws`, then every [`sampler::LOOK`] draws), so that the draws kept are
-//! the same on every device. The decision uses the
-//! two-sided interval at the run's per-verdict level 1 − α: fail ("inconsistent") iff the closed
-//! form lies outside it; pass iff it lies inside and the precision was reached; inconclusive iff
-//! it lies inside but `max_draws` ran out first. Each reading of the talk's bound "holds" unless
-//! the interval's upper end is below it.
+//! the device) until the estimate's precision — the half-width of its 95% interval, a property of
+//! the measurement — is below `relative_half_width` of the estimate (or `max_draws`), looking at
+//! fixed draw counts only (`min_draws`, then every [`sampler::LOOK`] draws), so that the draws kept
+//! are the same on every device. The decision uses the two-sided interval at the run's per-verdict
+//! level 1 − α: fail ("inconsistent") iff the closed form lies outside it; pass iff it lies inside
+//! and the precision was reached; inconclusive iff it lies inside but `max_draws` ran out first.
+//! Each reading of the talk's bound "holds" unless the interval's upper end is below it.
 pub mod closed_form;
 pub mod findings;
 pub mod render;

@@ -285,7 +285,11 @@ pub fn html(results: &[CheckResult]) -> Option<String> {
 /// closed form lies, the interval is the two-sided Student-t interval of the draws at the run's
 /// error, and the verdict is the one the rule gives: fail iff (fixed class) the closed form lies
 /// outside the interval, else pass iff the precision reached meets its target.
-pub fn audit(t: &TheoremFindings, result: &CheckResult, control: &ErrorControl) -> Result<(), String> {
+pub fn audit(
+    t: &TheoremFindings,
+    result: &CheckResult,
+    control: &ErrorControl,
+) -> Result<(), String> {
     let s = &result.summary;
     if !crate::check::audit::close(t.estimate, s.mean) {
         return Err(format!(
