@@ -1,5 +1,6 @@
 """The Python API (docs/python.md): checks and suites on Python callables, run in-process."""
 import json as _json
+import math
 import os
 
 from . import _observers
@@ -87,8 +88,8 @@ def _parameters(params):
     try:
         return _json.dumps(given, default=_value, allow_nan=False)
     except ValueError:
-        bad = [key for key, value in given.items() if isinstance(value, float)
-               and value != value or value in (float("inf"), float("-inf"))]
+        bad = [key for key, value in given.items()
+               if isinstance(value, float) and not math.isfinite(value)]
         raise BlindspotError(
             f"a check's parameter is not a finite number: {', '.join(bad) or 'a nested one'}\n"
             f"  where: blindspot.check\n  fix: give finite numbers") from None
