@@ -22,7 +22,7 @@ ifeq ($(strip $(LIBTORCH)),)
 export LIBTORCH_USE_PYTORCH := 1
 endif
 
-.PHONY: all venv build wheel run lint test test-fast fixtures bench clean distclean
+.PHONY: all venv build wheel run lint test test-fast fixtures bench bench-suite clean distclean
 
 all: build
 
@@ -89,6 +89,12 @@ test-fast: $(STAMP)
 # Side-by-side with pytorch-grad-cam (docs/performance.md); reports, never fails on speed.
 bench: build
 	$(CARGO) bench --bench compare -- $(ARGS)
+
+# Where the main job's time goes: `blindspot run` three times, the median seconds per check and
+# per (check, method) from report.json's `timing` (docs/performance.md). Reports, never fails on
+# speed.
+bench-suite: build
+	$(PYTHON) python/suite_times.py $(BIN) 3 -- $(ARGS)
 
 # The methods to compare come from the registry (`blindspot methods --json`), hence the build.
 fixtures: build

@@ -205,6 +205,7 @@ pub use check::{
     Gallery, ModelRecord, Outcome, Registry, Report, Signs, Subject, Verdict, Worst,
     FAMILY_WISE_ERROR,
 };
+pub use check::timing::{CheckTime, MethodTime, Timing};
 pub use check::{Control, SignOutcome};
 pub use data::folder::Preprocess;
 pub use data::DataSpec;

@@ -101,11 +101,14 @@ pub fn merge(mut shards: Vec<Report>, allow_partial: bool, registry: &Registry) 
         checks: Vec::new(),
         results: Vec::new(),
         evidence: Vec::new(),
+        timing: Default::default(),
         ..first.clone()
     };
     let mut parts: Vec<(CheckRun, Vec<CheckResult>)> = Vec::new();
     for shard in &shards {
         agrees(shard, first)?;
+        // As the shards measured it: times are not evidence, and nothing is decided on them.
+        merged.timing.absorb(&shard.timing);
         for model in &shard.models {
             if !merged.models.contains(model) {
                 merged.models.push(model.clone());

@@ -5,8 +5,8 @@
 //! * **the data model**: [`verdict`], [`stats`] (summaries, decision rules, the run's
 //!   [`ErrorControl`]), [`result`] (a [`CheckResult`] with the findings of its check's own type,
 //!   [`CheckFindings`], which also says how they render and how merge audits them), [`outcome`]
-//!   (the run's [`Report`]), [`units`] (the evidence shards write); and the statistics beside
-//!   them: [`similarity`], [`correlation`].
+//!   (the run's [`Report`]), [`timing`] (where its time went), [`units`] (the evidence shards
+//!   write); and the statistics beside them: [`similarity`], [`correlation`].
 //! * **the checks**, one file (or folder) each: [`wall`], [`theorem`], [`randomization`],
 //!   [`smooth_mprt`], [`efficient_mprt`], [`data_randomization`], [`class_sensitivity`],
 //!   [`input_invariance`], [`property`]; each one struct whose fields are its parameters (serde
@@ -41,6 +41,7 @@ pub mod stats;
 pub mod subject;
 pub mod suite;
 pub mod theorem;
+pub mod timing;
 pub mod units;
 pub mod verdict;
 pub mod wall;

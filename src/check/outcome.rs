@@ -146,6 +146,10 @@ pub struct Report {
     /// merge refuses shards whose suites differ, even under one name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suite_sha256: Option<String>,
+    /// Where the run's time went, per check and per method: measured, so the one field that
+    /// differs between runs of the same seed ([`Report::without_timing`]).
+    #[serde(default)]
+    pub timing: super::timing::Timing,
 }
 
 impl Report {
@@ -166,6 +170,16 @@ impl Report {
             evidence: Vec::new(),
             partial: None,
             suite_sha256: None,
+            timing: Default::default(),
+        }
+    }
+
+    /// The report without its measured times: what two runs of the same seed agree on bit for
+    /// bit, on any machine (docs/precision.md).
+    pub fn without_timing(&self) -> Report {
+        Report {
+            timing: Default::default(),
+            ..self.clone()
         }
     }
 

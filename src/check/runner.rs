@@ -10,6 +10,7 @@
 //!   verdict at α/k; a method still inconclusive is decided again on twice the images, up to k
 //!   times. By the union bound over looks, a verdict's chance of being wrong stays at most α
 //!   whatever the stopping (a Bonferroni alpha-spending: α/k at each of k fixed looks).
+use super::timing::{Meter, Metered, Stopwatch};
 use super::units::{mine, Evidence, Split, UnitRecord};
 use super::{CheckContext, CheckRun, DynCheck, Gallery, Outcome, Report, Signs, Verdict};
 use crate::cam::recorded::{MethodRecord, Recorded};
@@ -36,11 +37,34 @@ struct Evaluations {
     pairs: Vec<(usize, usize)>,
     /// The position of each given method (as computed).
     originals: Vec<usize>,
+    /// Each given method's time ([`Metered`]; a negation counts into its method's meter).
+    meters: Vec<Rc<Meter>>,
 }
 
 impl Evaluations {
     fn new(methods: Vec<Box<dyn CamMethod>>) -> Self {
-        Evaluations::of(methods.into_iter().map(Rc::from).collect())
+        let meters: Vec<Rc<Meter>> = methods.iter().map(|_| Rc::default()).collect();
+        let metered = methods
+            .into_iter()
+            .zip(&meters)
+            .map(|(m, meter)| {
+                Rc::new(Metered::new(Rc::from(m), Rc::clone(meter))) as Rc<dyn CamMethod>
+            })
+            .collect();
+        Evaluations {
+            meters,
+            ..Evaluations::of(metered)
+        }
+    }
+
+    /// A stopwatch over the given methods' meters.
+    fn stopwatch(&self) -> Stopwatch {
+        let names = self
+            .originals
+            .iter()
+            .map(|&i| self.methods[i].name().to_string())
+            .collect();
+        Stopwatch::new(names, self.meters.clone())
     }
 
     fn of(methods: Vec<Rc<dyn CamMethod>>) -> Self {
@@ -48,6 +72,7 @@ impl Evaluations {
             methods: Vec::new(),
             pairs: Vec::new(),
             originals: Vec::new(),
+            meters: Vec::new(),
         };
         for method in methods {
             evaluations.originals.push(evaluations.methods.len());
@@ -475,6 +500,7 @@ pub fn run_checks(
     let evaluations = Evaluations::new(methods);
     let mut report = Report::new(label.to_string(), ctx.seed(), ctx.device, ctx.control);
     let mut galleries = Vec::new();
+    let mut stopwatch = evaluations.stopwatch();
     for (index, check, only, work) in planned {
         let evidence = |split, units, found| Evidence {
             index,
@@ -490,7 +516,9 @@ pub fn run_checks(
             Work::Whole => {}
             Work::Units(units, here) => {
                 let all = evaluations.boxed(0..evaluations.methods.len());
-                let found = check.run_units(&all, &ctx.for_looks(1), &here)?;
+                let found = stopwatch.time(index, check.name(), || {
+                    check.run_units(&all, &ctx.for_looks(1), &here)
+                })?;
                 let found = here
                     .into_iter()
                     .zip(found)
@@ -500,7 +528,9 @@ pub fn run_checks(
                 continue;
             }
             Work::Methods(here) => {
-                let found = run_methods(check, &evaluations, &here, ctx)?;
+                let found = stopwatch.time(index, check.name(), || {
+                    run_methods(check, &evaluations, &here, ctx)
+                })?;
                 report
                     .evidence
                     .push(evidence(Split::Methods, records.len(), found));
@@ -509,7 +539,8 @@ pub fn run_checks(
         }
         let restricted = only.map(|positions| evaluations.subset(positions));
         let judged = restricted.as_ref().unwrap_or(&evaluations);
-        let mut outcome = run_with_looks(check, judged, ctx)?;
+        let mut outcome =
+            stopwatch.time(index, check.name(), || run_with_looks(check, judged, ctx))?;
         judged.merge(&mut outcome);
         report.checks.push(CheckRun {
             check: check.name().into(),
@@ -521,5 +552,6 @@ pub fn run_checks(
         galleries.extend(outcome.gallery.map(|g| Gallery { run: index, ..g }));
     }
     report.models = ctx.models();
+    report.timing = stopwatch.finish();
     Ok(Run { report, galleries })
 }

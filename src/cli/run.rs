@@ -206,6 +206,10 @@ pub fn run(args: RunArgs) -> Result<bool> {
             e.check
         );
     }
+    print!(
+        "\n{}",
+        printable(&crate::report::table::slowest(&report.timing))
+    );
     println!(
         "\nwrote {} files: report.html, report.json, report.md, junit.xml, badges/, figures/",
         files.len()

@@ -91,3 +91,26 @@ pub fn render(report: &Report) -> String {
     ));
     out
 }
+
+/// The lines that say where a run's time went: the checks' total and the five slowest (check,
+/// method) pairs, a check's work outside its methods counted as one more pair ("shared").
+pub fn slowest(timing: &crate::check::timing::Timing) -> String {
+    let pairs = timing.slowest(5);
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "time: {} s in the checks; the slowest:\n",
+        fixed(timing.seconds, 1)
+    );
+    for (check, method, seconds) in pairs {
+        let method = method.map(one_line).unwrap_or_else(|| "shared".into());
+        out.push_str(&format!(
+            "  {:>7} s  {} · {}\n",
+            fixed(seconds, 1),
+            one_line(check),
+            method
+        ));
+    }
+    out
+}
