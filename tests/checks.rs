@@ -8,7 +8,7 @@ use blindspot::check::input_invariance::{InputInvarianceCheck, InputInvarianceFi
 use blindspot::check::randomization::{
     Distribution, Mode, RandomizationCheck, RandomizationFindings,
 };
-use blindspot::check::similarity::{hog, ssim};
+use blindspot::check::similarity::{hog, ssim, Ranked};
 use blindspot::check::stats::{average_ranks, bootstrap_interval, spearman, t_interval, Side};
 use blindspot::check::suite::Suite;
 use blindspot::check::theorem::sampler::Sampler;
@@ -341,6 +341,10 @@ pub fn trials() -> Vec<Trial> {
                 || "average ranks".into(),
             )
         }),
+        Trial::test(
+            "checks::similarity::batched_spearman_matches_scipy_and_statrs",
+            batched_spearman,
+        ),
         Trial::test("checks::similarity::ssim_matches_scikit_image", || {
             let (a, b) = (
                 load_npy(&fixture("similarity/a.npy")),
@@ -869,3 +873,42 @@ fn bottom_up_ends_where_cascading_ends() -> TestResult {
     })
 }
 
+/// The batched, exact Spearman of the randomization checks ([`Ranked`]) against scipy's values
+/// (the fixture) and the literal statrs one row at a time, on maps with heavy ties (values
+/// rounded to a tenth, and half of them 0 as after a ReLU), constant rows and signed rows.
+fn batched_spearman() -> TestResult {
+    let (a, b) = (
+        load_npy(&fixture("similarity/a.npy")),
+        load_npy(&fixture("similarity/b.npy")),
+    );
+    let want = to_vec(&load_npy(&fixture("similarity/spearman.npy")));
+    let got = Ranked::of(&a.narrow(0, 0, 6)).spearman(&Ranked::of(&b.narrow(0, 0, 6)));
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let g = g.ok_or("undefined")?;
+        ensure((g - w).abs() < 1e-12, || {
+            format!("map {i}: {g} vs scipy {w}")
+        })?;
+    }
+    let tied = |t: tch::Tensor| (t * 10.0).round() / 10.0;
+    let x = tied(tch::Tensor::randn(
+        [12, 40, 40],
+        (tch::Kind::Float, Device::Cpu),
+    ))
+    .relu();
+    let y = tied(&x + tch::Tensor::randn([12, 40, 40], (tch::Kind::Float, Device::Cpu)) * 0.5);
+    let _ = x.get(3).fill_(0.25); // a constant row: undefined
+    let got = Ranked::of(&x).spearman(&Ranked::of(&y));
+    for i in 0..12 {
+        let literal = spearman(&to_vec(&x.get(i)), &to_vec(&y.get(i)));
+        let same = match (got[i as usize], literal) {
+            (Some(g), Some(l)) => (g - l).abs() < 1e-12,
+            (g, l) => g.is_none() && l.is_none(),
+        };
+        ensure(same, || {
+            format!("row {i}: batched {:?}, statrs {literal:?}", got[i as usize])
+        })?;
+    }
+    ensure(got[3].is_none(), || {
+        "a constant row must be undefined".into()
+    })
+}

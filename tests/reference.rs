@@ -4,7 +4,9 @@
 // The references index their loops as the formulas do (i, j over rows and columns), on purpose.
 #![allow(clippy::needless_range_loop)]
 use crate::common::{ensure, ensure_close, fixture, to_vec, TestResult};
-use blindspot::cam::{explain, method_named, opticam::OptiCam, CamMethod};
+use blindspot::cam::{
+    explain, explain_all, explain_batched, method_named, opticam::OptiCam, CamMethod,
+};
 use blindspot::model::init::Init;
 use blindspot::model::rcnn::{Rcnn, RcnnConfig, RcnnDraws};
 use blindspot::model::torchscript::TorchScriptModel;
@@ -97,8 +99,12 @@ pub fn trials() -> Vec<Trial> {
             ));
         }
     }
-    let single: [(&str, fn() -> TestResult); 8] = [
+    let single: [(&str, fn() -> TestResult); 9] = [
         ("reference::opticam::float64_small_vgg", opticam_float64),
+        (
+            "reference::pipeline::shared_forward_is_each_method_alone",
+            shared_forward,
+        ),
         ("reference::eigencam::sign_convention", sign_convention),
         (
             "reference::eigencam::small_vgg_subspace_iteration",
@@ -982,4 +988,62 @@ fn eigen_hard_spectra() -> TestResult {
         }
     }
     Ok(())
+}
+
+/// Every built-in method explained together ([`explain_all`]: one forward and one backward per
+/// batch, shared) gives bit for bit what each gives alone ([`explain_batched`]), in batches that
+/// split the images unevenly (3 + 3 + 1) and with a method that writes into its inputs in
+/// place between the others.
+fn shared_forward() -> TestResult {
+    let model = Vgg::new(VggConfig::small(5, None), "small-vgg", 3, Device::Cpu);
+    let x = Init::new(11, Device::Cpu).normal(&[7, 3, 64, 64], 1.0);
+    let seeds = blindspot::Seeds::new(0);
+    let mut methods: Vec<Box<dyn CamMethod>> = blindspot::cam::builtin_methods(&seeds)
+        .into_iter()
+        .filter(|m| m.name() != "opticam") // seconds; its batching is the trial above
+        .collect();
+    methods.insert(2, Box::new(Vandal));
+    let refs: Vec<&dyn CamMethod> = methods.iter().map(|m| m.as_ref()).collect();
+    let together = explain_all(&refs, &model, &x, None, 3)?;
+    for (method, shared) in refs.iter().zip(&together) {
+        let alone = explain_batched(*method, &model, &x, None, 3)?;
+        let same = |a: &Tensor, b: &Tensor| a.equal(b);
+        ensure(
+            same(&shared.raw, &alone.raw)
+                && same(&shared.maps, &alone.maps)
+                && same(&shared.targets, &alone.targets)
+                && same(&shared.logits, &alone.logits),
+            || {
+                format!(
+                    "{}: shared forward differs from the method alone",
+                    method.name()
+                )
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// A method that scribbles over every input it is given, then returns GradCAM's map of what it
+/// read first.
+struct Vandal;
+
+impl CamMethod for Vandal {
+    fn name(&self) -> &str {
+        "vandal"
+    }
+    fn title(&self) -> &str {
+        "Vandal"
+    }
+    fn summary(&self) -> &str {
+        "writes into its inputs"
+    }
+    fn raw_map(&self, ctx: &blindspot::cam::CamContext) -> blindspot::Result<Tensor> {
+        let raw = blindspot::cam::gradcam::GradCam.raw_map(ctx)?;
+        for t in [ctx.input, ctx.activations, ctx.logits, ctx.grads()?] {
+            let _ = t.shallow_clone().fill_(f64::NAN);
+        }
+        let _ = ctx.targets.shallow_clone().fill_(0);
+        Ok(raw)
+    }
 }

@@ -27,4 +27,4 @@ pub use builtin::{
     method_named, methods_from_list,
 };
 pub use method::{target_scores, weighted_sum, CamContext, CamMethod, Negated, Origin};
-pub use pipeline::{explain, explain_batched, Explanation};
+pub use pipeline::{explain, explain_all, explain_batched, Explanation};

@@ -208,96 +208,146 @@ pub fn explain(
     x: &Tensor,
     targets: Option<&Tensor>,
 ) -> Result<Explanation> {
-    crate::precision::pin_thread();
-    validate_input(x, model, "input batch")?;
-    let size = x.size();
-    if let Some(bytes) = model.peak_bytes(size[0], size[2], size[3]) {
-        crate::limits::fits(
-            &format!(
-                "running {} on a batch of {} images of {}x{}",
-                model.name(),
-                size[0],
-                size[2],
-                size[3]
-            ),
-            "the explain pipeline",
-            bytes,
-        )?;
-    }
-    let device = model.device();
-    // A copy of the caller's images for this call alone: a method (or a model) that writes into
-    // its input in place changes only its own (the check's images stay those every method sees).
-    let x = x.to_device(device).to_kind(Kind::Float).copy();
-    let activations = tch::no_grad(|| model.features(&x))?.detach();
-    let leaf = activations
-        .detach()
-        .set_requires_grad(method.uses_gradients());
-    let logits = if method.uses_gradients() {
-        model.head(&leaf)?
-    } else {
-        tch::no_grad(|| model.head(&leaf))?
-    };
-    let (n, classes) = logits
-        .size2()
-        .map_err(|e| Error::torch("reading the logits' shape", e))?;
-    ensure_shapes(model, &x, &activations, &logits)?;
-    ensure_finite(
-        &activations,
-        model,
-        "its features (the explained layer's activations)",
-    )?;
-    ensure_finite(&logits, model, "its logits")?;
-    let targets = match targets {
-        Some(t) => {
-            // A copy, as the images: a method that writes into its targets changes its own.
-            let t = t.to_device(device).to_kind(Kind::Int64).copy();
-            validate_targets(&t, n, classes)?;
-            t
+    let shared = Shared::of(model, x, targets, method.uses_gradients())?;
+    shared.explain(method)
+}
+
+/// What every method explaining one batch reads, computed once for all of them: the images, the
+/// explained layer's activations, the logits, the targets and (when a method needs it) the
+/// gradient of the target logits with respect to the activations.
+struct Shared<'a> {
+    model: &'a dyn SplitModel,
+    x: Tensor,
+    activations: Tensor,
+    logits: Tensor,
+    targets: Tensor,
+    gradients: Option<Tensor>,
+}
+
+impl<'a> Shared<'a> {
+    /// The shared part of explaining `x` on `model`; the gradient only if `gradients`.
+    fn of(
+        model: &'a dyn SplitModel,
+        x: &Tensor,
+        targets: Option<&Tensor>,
+        gradients: bool,
+    ) -> Result<Self> {
+        crate::precision::pin_thread();
+        validate_input(x, model, "input batch")?;
+        let size = x.size();
+        if let Some(bytes) = model.peak_bytes(size[0], size[2], size[3]) {
+            crate::limits::fits(
+                &format!(
+                    "running {} on a batch of {} images of {}x{}",
+                    model.name(),
+                    size[0],
+                    size[2],
+                    size[3]
+                ),
+                "the explain pipeline",
+                bytes,
+            )?;
         }
-        None => logits.detach().argmax(1, false),
-    };
-    let gradients = if method.uses_gradients() {
-        let score = super::target_scores(&logits, &targets).sum(Kind::Float);
-        let grads = crate::model::gradient(&score, &leaf).map_err(|e| {
-            Error::model(
-                format!("cannot differentiate the target logit with respect to the CAM layer: {e}"),
+        let device = model.device();
+        // A copy of the caller's images: a model that writes into its input in place changes
+        // only this copy (the check's images stay those every method sees).
+        let x = x.to_device(device).to_kind(Kind::Float).copy();
+        let activations = tch::no_grad(|| model.features(&x))?.detach();
+        let leaf = activations.detach().set_requires_grad(gradients);
+        let logits = if gradients {
+            model.head(&leaf)?
+        } else {
+            tch::no_grad(|| model.head(&leaf))?
+        };
+        let (n, classes) = logits
+            .size2()
+            .map_err(|e| Error::torch("reading the logits' shape", e))?;
+        ensure_shapes(model, &x, &activations, &logits)?;
+        ensure_finite(
+            &activations,
+            model,
+            "its features (the explained layer's activations)",
+        )?;
+        ensure_finite(&logits, model, "its logits")?;
+        let targets = match targets {
+            Some(t) => {
+                let t = t.to_device(device).to_kind(Kind::Int64);
+                validate_targets(&t, n, classes)?;
+                t
+            }
+            None => logits.detach().argmax(1, false),
+        };
+        let gradients = if gradients {
+            let score = super::target_scores(&logits, &targets).sum(Kind::Float);
+            let grads = crate::model::gradient(&score, &leaf).map_err(|e| {
+                Error::model(
+                    format!(
+                        "cannot differentiate the target logit with respect to the CAM layer: {e}"
+                    ),
+                    model.name(),
+                    "`head` must compute the logits from its input A with differentiable \
+                     operations",
+                )
+            })?;
+            ensure_finite(&grads, model, "the gradient of the target logit")?;
+            Some(grads)
+        } else {
+            None
+        };
+        Ok(Shared {
+            model,
+            x,
+            activations,
+            logits: logits.detach(),
+            targets,
+            gradients,
+        })
+    }
+
+    /// `method`'s explanation of the batch. The method reads its own copies of the shared
+    /// tensors: one that writes into its input, activations or targets in place changes only its
+    /// own (every other method, and the check's images, stay as they were).
+    fn explain(&self, method: &dyn CamMethod) -> Result<Explanation> {
+        let model = self.model;
+        let (x, activations, logits) = (self.x.copy(), self.activations.copy(), self.logits.copy());
+        let targets = self.targets.copy();
+        let gradients = match (&self.gradients, method.uses_gradients()) {
+            (Some(g), true) => Some(g.copy()),
+            (None, true) => {
+                return Err(Error::Torch {
+                    context: "explaining a batch".into(),
+                    message: format!("no gradient was computed for {}", method.title()),
+                })
+            }
+            (_, false) => None,
+        };
+        let ctx = CamContext {
+            model,
+            input: &x,
+            activations: &activations,
+            gradients: gradients.as_ref(),
+            logits: &logits,
+            targets: &targets,
+        };
+        let n = x.size()[0];
+        let raw = usable_raw_map(method, method.raw_map(&ctx)?, n, model.device())?.detach();
+        if !all_finite(&raw) {
+            return Err(Error::model(
+                format!("{} produced NaN or Inf in its raw map", method.title()),
                 model.name(),
-                "`head` must compute the logits from its input A with differentiable operations",
-            )
-        })?;
-        Some(grads)
-    } else {
-        None
-    };
-    let logits = logits.detach();
-    let ctx = CamContext {
-        model,
-        input: &x,
-        activations: &activations,
-        gradients: gradients.as_ref(),
-        logits: &logits,
-        targets: &targets,
-    };
-    if let Some(g) = &gradients {
-        ensure_finite(g, model, "the gradient of the target logit")?;
+                "the method's arithmetic overflowed or divided by zero on this input; fix the \
+                 method or check the input's scale",
+            ));
+        }
+        let (height, width) = (x.size()[2], x.size()[3]);
+        let maps = postprocess(&raw, height, width);
+        Ok(Explanation {
+            raw,
+            maps,
+            targets: self.targets.shallow_clone(),
+            logits: self.logits.shallow_clone(),
+        })
     }
-    let raw = usable_raw_map(method, method.raw_map(&ctx)?, n, device)?.detach();
-    if !all_finite(&raw) {
-        return Err(Error::model(
-            format!("{} produced NaN or Inf in its raw map", method.title()),
-            model.name(),
-            "the method's arithmetic overflowed or divided by zero on this input; fix the method \
-             or check the input's scale",
-        ));
-    }
-    let (height, width) = (x.size()[2], x.size()[3]);
-    let maps = postprocess(&raw, height, width);
-    Ok(Explanation {
-        raw,
-        maps,
-        targets,
-        logits,
-    })
 }
 
 fn all_finite(t: &Tensor) -> bool {
@@ -367,30 +417,57 @@ pub fn explain_batched(
     targets: Option<&Tensor>,
     batch_size: i64,
 ) -> Result<Explanation> {
+    let mut all = explain_all(&[method], model, x, targets, batch_size)?;
+    Ok(all.remove(0))
+}
+
+/// Every one of `methods`' explanations of `x` (in batches of `batch_size` images), in the
+/// methods' order: each batch's features, logits, targets and gradient are computed once and
+/// shared by every method (each reads its own copies), so k methods cost one forward and one
+/// backward through the head per batch instead of k. The same explanations, bit for bit, as
+/// [`explain_batched`] on each method alone.
+pub fn explain_all(
+    methods: &[&dyn CamMethod],
+    model: &dyn SplitModel,
+    x: &Tensor,
+    targets: Option<&Tensor>,
+    batch_size: i64,
+) -> Result<Vec<Explanation>> {
     let n = x.size()[0];
     let batch_size = batch_size.max(1);
-    if n <= batch_size {
-        return explain(method, model, x, targets);
-    }
-    let mut parts = Vec::new();
+    let gradients = methods.iter().any(|m| m.uses_gradients());
+    let mut parts: Vec<Vec<Explanation>> = methods.iter().map(|_| Vec::new()).collect();
     let mut start = 0;
-    while start < n {
+    while start < n || start == 0 {
         let len = batch_size.min(n - start);
-        let t = targets.map(|t| t.narrow(0, start, len));
-        parts.push(explain(
-            method,
-            model,
-            &x.narrow(0, start, len),
-            t.as_ref(),
-        )?);
-        start += len;
+        let (batch, t) = match n <= batch_size {
+            true => (x.shallow_clone(), targets.map(|t| t.shallow_clone())),
+            false => (
+                x.narrow(0, start, len),
+                targets.map(|t| t.narrow(0, start, len)),
+            ),
+        };
+        let shared = Shared::of(model, &batch, t.as_ref(), gradients)?;
+        for (method, part) in methods.iter().zip(&mut parts) {
+            part.push(shared.explain(*method)?);
+        }
+        start += len.max(1);
     }
-    let cat =
-        |f: fn(&Explanation) -> &Tensor| Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0);
-    Ok(Explanation {
-        raw: cat(|e| &e.raw),
-        maps: cat(|e| &e.maps),
-        targets: cat(|e| &e.targets),
-        logits: cat(|e| &e.logits),
-    })
+    Ok(parts
+        .into_iter()
+        .map(|mut parts| {
+            if parts.len() == 1 {
+                return parts.remove(0);
+            }
+            let cat = |f: fn(&Explanation) -> &Tensor| {
+                Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0)
+            };
+            Explanation {
+                raw: cat(|e| &e.raw),
+                maps: cat(|e| &e.maps),
+                targets: cat(|e| &e.targets),
+                logits: cat(|e| &e.logits),
+            }
+        })
+        .collect())
 }

@@ -20,7 +20,7 @@ use super::randomization::{layers_top_down, one_draw, randomize, Distribution, S
 use super::randomization::{DRAWS, MAX_DRAWS};
 use super::stats::{judge_above_crossed, mean, percent, Crossed, ErrorControl, Threshold};
 use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
-use crate::cam::{explain_batched, CamMethod};
+use crate::cam::{explain_all, CamMethod};
 use crate::error::Result;
 use crate::io::number::fixed;
 use crate::seed::streams;
@@ -159,10 +159,12 @@ impl EfficientMprtCheck {
         let groups = layers_top_down(model)?;
         let batch = self.subject.batch_size;
         let targets = tch::no_grad(|| model.forward(x))?.argmax(1, false);
-        let explain = |m: &&dyn CamMethod| {
-            explain_batched(*m, model, x, Some(&targets), batch).map(|e| e.maps)
+        // Each batch's forward shared by the methods.
+        let explain = || -> Result<Vec<Tensor>> {
+            let all = explain_all(methods, model, x, Some(&targets), batch)?;
+            Ok(all.into_iter().map(|e| e.maps).collect())
         };
-        let trained = methods.iter().map(explain).collect::<Result<Vec<_>>>()?;
+        let trained = explain()?;
         let snapshot = Snapshot::take(&groups);
         let weights = ctx.stream(streams::RANDOMIZATION_WEIGHTS);
         let randomized = (0..self.draws)
@@ -171,7 +173,7 @@ impl EfficientMprtCheck {
                     let stream = weights.at(draw as u64).at(step as u64);
                     randomize(group, self.distribution, stream);
                 }
-                methods.iter().map(explain).collect::<Result<Vec<_>>>()
+                explain()
             })
             .collect::<Result<Vec<_>>>();
         snapshot.restore();

@@ -23,10 +23,10 @@
 //! the images ([`Smoothing`]).
 use super::controls;
 use super::correlation::{threshold, Rule, StepSimilarity, THRESHOLD};
-use super::similarity::{compare, Similarities};
+use super::similarity::{Reference, Similarities};
 use super::stats::mean;
 use super::{Check, CheckContext, Findings, Outcome, Subject};
-use crate::cam::{explain_batched, CamMethod, Explanation};
+use crate::cam::{explain_all, CamMethod, Explanation};
 use crate::error::{Error, Result};
 use crate::model::init::Init;
 use crate::model::ParameterGroup;
@@ -81,18 +81,19 @@ impl Smoothing {
         Ok(Tensor::cat(&copies, 0))
     }
 
-    /// A method's smoothed maps (and raw maps) of the copies, for `targets` of the N images.
+    /// Each method's smoothed maps (and raw maps) of the copies, for `targets` of the N images
+    /// (every copy's forward shared by the methods, [`explain_all`]).
     fn explain(
         &self,
-        method: &dyn CamMethod,
+        methods: &[&dyn CamMethod],
         model: &dyn SplitModel,
         copies: &Tensor,
         targets: &Tensor,
         batch: i64,
-    ) -> Result<Explanation> {
+    ) -> Result<Vec<Explanation>> {
         let k = self.samples as i64;
         let repeated = targets.repeat([k]);
-        let e = explain_batched(method, model, copies, Some(&repeated), batch)?;
+        let all = explain_all(methods, model, copies, Some(&repeated), batch)?;
         let mean = |t: &Tensor| {
             let mut shape = t.size();
             shape[0] /= k;
@@ -101,12 +102,15 @@ impl Smoothing {
                 .mean_dim(0, false, tch::Kind::Float)
         };
         let n = targets.size()[0];
-        Ok(Explanation {
-            raw: mean(&e.raw),
-            maps: mean(&e.maps),
-            targets: targets.shallow_clone(),
-            logits: e.logits.narrow(0, (k - 1) * n, n),
-        })
+        Ok(all
+            .into_iter()
+            .map(|e| Explanation {
+                raw: mean(&e.raw),
+                maps: mean(&e.maps),
+                targets: targets.shallow_clone(),
+                logits: e.logits.narrow(0, (k - 1) * n, n),
+            })
+            .collect())
     }
 }
 
@@ -323,8 +327,9 @@ pub fn layers_top_down(model: &dyn SplitModel) -> Result<Vec<ParameterGroup>> {
     Ok(groups)
 }
 
-/// Every method's maps of `x` (of its noisy copies, averaged, when smoothed).
-fn explain_all(
+/// Every method's maps of `x` (of its noisy copies, averaged, when smoothed), each batch's
+/// forward shared by the methods.
+fn explain_each(
     methods: &[&dyn CamMethod],
     model: &dyn SplitModel,
     x: &Tensor,
@@ -332,13 +337,10 @@ fn explain_all(
     batch: i64,
     smoothing: Option<(&Smoothing, &Tensor)>,
 ) -> Result<Vec<Explanation>> {
-    methods
-        .iter()
-        .map(|m| match smoothing {
-            Some((s, copies)) => s.explain(*m, model, copies, targets, batch),
-            None => explain_batched(*m, model, x, Some(targets), batch),
-        })
-        .collect()
+    match smoothing {
+        Some((s, copies)) => s.explain(methods, model, copies, targets, batch),
+        None => explain_all(methods, model, x, Some(targets), batch),
+    }
 }
 
 impl RandomizationCheck {
@@ -371,7 +373,10 @@ impl RandomizationCheck {
             .map(|s| s.copies(&x, ctx.stream(streams::SMOOTH_NOISE)))
             .transpose()?;
         let smoothing = smoothing.as_ref().zip(copies.as_ref());
-        let originals = explain_all(methods, model, &x, &targets, batch, smoothing)?;
+        let originals = explain_each(methods, model, &x, &targets, batch, smoothing)?;
+        // Ranked once, compared with every draw's maps.
+        let references: Vec<Reference> =
+            originals.iter().map(|o| Reference::of(&o.maps, &o.raw)).collect();
         let snapshot = Snapshot::take(groups);
         let order: Vec<usize> = match self.mode {
             Mode::BottomUp => (0..groups.len()).rev().collect(),
@@ -405,9 +410,9 @@ impl RandomizationCheck {
                         Mode::Independent => group.layer.clone(),
                         Mode::BottomUp => format!("input..{}", group.layer),
                     };
-                    let maps = explain_all(methods, model, &x, &targets, batch, smoothing)?;
-                    for (i, (o, r)) in originals.iter().zip(&maps).enumerate() {
-                        let similarities = compare(&o.maps, &r.maps, &o.raw, &r.raw);
+                    let maps = explain_each(methods, model, &x, &targets, batch, smoothing)?;
+                    for (i, (o, r)) in references.iter().zip(&maps).enumerate() {
+                        let similarities = o.compare(&r.maps, &r.raw);
                         match draw {
                             0 => per_step[i].push((label.clone(), vec![similarities])),
                             _ => per_step[i][k].1.push(similarities),

@@ -84,15 +84,23 @@ pub fn hog(maps: &Tensor) -> Tensor {
         .floor()
         .clamp(0.0, (bins - 1) as f64)
         .to_kind(Kind::Int64);
-    let votes = bin.one_hot(bins).to_kind(Kind::Double) * magnitude.unsqueeze(-1);
-    let votes = votes
-        .narrow(1, 0, cells_r * cell)
-        .narrow(2, 0, cells_c * cell)
-        .permute([0, 3, 1, 2]);
-    let cells = votes.avg_pool2d([cell, cell], [cell, cell], [0, 0], false, true, None::<i64>);
+    // Each pixel of the cell grid votes its magnitude into (its cell, its bin): one scatter-add
+    // in pixel order, the order in which a 16×16 average pool sums a cell, so the same bits
+    // without a one-hot tensor nine times the map's size.
+    let (rows, cols) = (cells_r * cell, cells_c * cell);
+    let device = maps.device();
+    let cell_of =
+        |length: i64| Tensor::arange(length, (Kind::Int64, device)).floor_divide_scalar(cell);
+    let grid = cell_of(rows).unsqueeze(1) * cells_c + cell_of(cols).unsqueeze(0);
+    let bin = bin.narrow(1, 0, rows).narrow(2, 0, cols);
+    let slots = (grid.unsqueeze(0) * bins + bin).reshape([n, -1]);
+    let votes = magnitude.narrow(1, 0, rows).narrow(2, 0, cols).reshape([n, -1]);
+    let cells = Tensor::zeros([n, cells_r * cells_c * bins], (Kind::Double, device))
+        .scatter_add(1, &slots, &votes)
+        / (cell * cell) as f64;
     // Blocks: every 3×3 window of cells, flattened as (cell row, cell column, orientation).
     let blocks = cells
-        .permute([0, 2, 3, 1])
+        .view([n, cells_r, cells_c, bins])
         .unfold(1, block, 1)
         .unfold(2, block, 1); // [N, br, bc, bins, 3, 3]
     let blocks = blocks.permute([0, 1, 2, 4, 5, 3]).reshape([
@@ -118,16 +126,94 @@ pub struct Similarities {
     pub hog: Vec<Option<f64>>,
 }
 
-fn rows(t: &Tensor) -> Vec<Vec<f64>> {
-    let t = t.to_kind(Kind::Double).to_device(Device::Cpu);
-    (0..t.size()[0])
-        .map(|i| Vec::<f64>::try_from(t.get(i).flatten(0, -1)).expect("values"))
-        .collect()
+/// Each row's average ranks (1-based; tied values share the mean of their positions, as scipy's
+/// `rankdata`), doubled so that they are integers: [N, L] values -> int64 [N, L] in 2..=2L.
+/// Batched on the device: a stable sort, and each value's tie group from two binary searches
+/// in its sorted row.
+fn doubled_ranks(t: &Tensor) -> Tensor {
+    let (sorted, order) = t.sort_stable(true, 1, false);
+    let first = sorted.searchsorted(&sorted, false, false, "left", None::<Tensor>);
+    let past = sorted.searchsorted(&sorted, false, true, "right", None::<Tensor>);
+    // Positions first..past-1 (0-based) share the rank (first + 1 + past) / 2.
+    let doubled = first + past + 1;
+    Tensor::zeros_like(&doubled).scatter(1, &order, &doubled)
 }
 
-/// Row by row; rows of different lengths (maps of two sizes) have no correlation (None), never
-/// a panic inside statrs.
-fn spearman_rows(a: &Tensor, b: &Tensor) -> Vec<Option<f64>> {
+/// One side of a Spearman correlation, ranked once: each row's doubled average ranks, centred
+/// (2r − (L + 1): integers that sum to 0), and their sums of squares. A map compared with many
+/// others (the trained model's, with every randomization's) is ranked once.
+pub struct Ranked {
+    /// int64 [N, L]; undefined when the rows are too long for exact sums or empty.
+    centred: Option<Tensor>,
+    squares: Vec<i64>,
+    /// The values, for [`literal_spearman_rows`] when `centred` is undefined.
+    values: Tensor,
+}
+
+/// Rows of up to 2^20 values: centred doubled ranks are below 2^21 in size, their products
+/// below 2^42, and a row's sum of them below 2^62 (int64, exact).
+const EXACT_ROW: i64 = 1 << 20;
+
+impl Ranked {
+    /// The rows of `t` ([N, ...], flattened per row).
+    pub fn of(t: &Tensor) -> Ranked {
+        let n = t.size()[0];
+        let values = t.reshape([n, -1]);
+        let length = values.size()[1];
+        if length == 0 || length > EXACT_ROW {
+            return Ranked {
+                centred: None,
+                squares: Vec::new(),
+                values,
+            };
+        }
+        let centred = doubled_ranks(&values) - (length + 1);
+        let squares = (&centred * &centred).sum_dim_intlist(1, false, Kind::Int64);
+        let squares = Vec::<i64>::try_from(squares.to_device(Device::Cpu)).expect("sums");
+        Ranked {
+            centred: Some(centred),
+            squares,
+            values,
+        }
+    }
+
+    /// Spearman's ρ of each row with the same row of `other`: Pearson's r of their average
+    /// ranks; None where a side is constant, and for rows of different lengths (maps of two
+    /// sizes have no correlation).
+    ///
+    /// Exact up to the last division: the centred doubled ranks are integers, so their sums of
+    /// squares and products are int64 sums (exact in any order, on any device and thread
+    /// count), and r = Σ c_a c_b / √(Σ c_a² Σ c_b²) is rounded once in float64.
+    /// [`super::stats::spearman`] (statrs, row by row) is its literal reference.
+    pub fn spearman(&self, other: &Ranked) -> Vec<Option<f64>> {
+        let (Some(a), Some(b)) = (&self.centred, &other.centred) else {
+            return literal_spearman_rows(&self.values, &other.values);
+        };
+        if a.size() != b.size() {
+            return literal_spearman_rows(&self.values, &other.values);
+        }
+        let products = (a * b).sum_dim_intlist(1, false, Kind::Int64);
+        let products = Vec::<i64>::try_from(products.to_device(Device::Cpu)).expect("sums");
+        products
+            .iter()
+            .zip(self.squares.iter().zip(&other.squares))
+            .map(|(&ab, (&aa, &bb))| {
+                let (ab, aa, bb) = (ab as f64, aa as f64, bb as f64);
+                (aa > 0.0 && bb > 0.0).then(|| (ab / (aa * bb).sqrt()).clamp(-1.0, 1.0))
+            })
+            .collect()
+    }
+}
+
+/// Row by row with [`spearman`] (statrs): rows of different lengths give None, never a panic
+/// inside statrs.
+fn literal_spearman_rows(a: &Tensor, b: &Tensor) -> Vec<Option<f64>> {
+    let rows = |t: &Tensor| -> Vec<Vec<f64>> {
+        let t = t.to_kind(Kind::Double).to_device(Device::Cpu);
+        (0..t.size()[0])
+            .map(|i| Vec::<f64>::try_from(t.get(i).flatten(0, -1)).expect("values"))
+            .collect()
+    };
     rows(a)
         .iter()
         .zip(rows(b).iter())
@@ -135,31 +221,56 @@ fn spearman_rows(a: &Tensor, b: &Tensor) -> Vec<Option<f64>> {
         .collect()
 }
 
+/// The maps every randomization is compared with, prepared once: the ranks of the absolute and
+/// of the raw maps, and the HOG descriptors with their ranks.
+pub struct Reference {
+    maps: Tensor,
+    abs: Ranked,
+    raw: Ranked,
+    hog: Option<Ranked>,
+}
+
+impl Reference {
+    /// Final maps [N, H, W] in [0, 1] and raw signed maps [N, h, w].
+    pub fn of(maps: &Tensor, raw: &Tensor) -> Reference {
+        let descriptors = hog(maps);
+        Reference {
+            maps: maps.shallow_clone(),
+            abs: Ranked::of(&maps.abs()),
+            raw: Ranked::of(raw),
+            hog: (descriptors.size()[1] > 0).then(|| Ranked::of(&descriptors)),
+        }
+    }
+
+    /// The similarities of other maps of the same images to these ([`compare`]).
+    pub fn compare(&self, maps: &Tensor, raw: &Tensor) -> Similarities {
+        let hog_values = match &self.hog {
+            None => vec![None; maps.size()[0] as usize],
+            Some(ranked) => ranked.spearman(&Ranked::of(&hog(maps))),
+        };
+        let identical = (self.maps.abs() - maps.abs())
+            .abs()
+            .flatten(1, -1)
+            .amax(1, false)
+            .eq(0.0);
+        let identical = Vec::<bool>::try_from(identical.to_device(Device::Cpu)).expect("flags");
+        Similarities {
+            spearman_abs: self.abs.spearman(&Ranked::of(&maps.abs())),
+            identical,
+            spearman_signed: self.raw.spearman(&Ranked::of(raw)),
+            ssim: ssim(&self.maps, maps)
+                .into_iter()
+                .map(|v| v.is_finite().then_some(v))
+                .collect(),
+            hog: hog_values,
+        }
+    }
+}
+
 /// Compares final maps (`maps_*`, [N, H, W] in [0, 1]) and raw signed maps (`raw_*`, [N, h, w]).
 /// A correlation with a constant side is undefined (None).
 pub fn compare(maps_a: &Tensor, maps_b: &Tensor, raw_a: &Tensor, raw_b: &Tensor) -> Similarities {
-    let (ha, hb) = (hog(maps_a), hog(maps_b));
-    let hog_values = if ha.size()[1] == 0 {
-        vec![None; maps_a.size()[0] as usize]
-    } else {
-        spearman_rows(&ha, &hb)
-    };
-    let identical = (maps_a.abs() - maps_b.abs())
-        .abs()
-        .flatten(1, -1)
-        .amax(1, false)
-        .eq(0.0);
-    let identical = Vec::<bool>::try_from(identical.to_device(Device::Cpu)).expect("flags");
-    Similarities {
-        spearman_abs: spearman_rows(&maps_a.abs(), &maps_b.abs()),
-        identical,
-        spearman_signed: spearman_rows(raw_a, raw_b),
-        ssim: ssim(maps_a, maps_b)
-            .into_iter()
-            .map(|v| v.is_finite().then_some(v))
-            .collect(),
-        hog: hog_values,
-    }
+    Reference::of(maps_a, raw_a).compare(maps_b, raw_b)
 }
 
 impl Similarities {
