@@ -993,7 +993,7 @@ fn eigen_hard_spectra() -> TestResult {
 /// Every built-in method explained together ([`explain_all`]: one forward and one backward per
 /// batch, shared) gives bit for bit what each gives alone ([`explain_batched`]), in batches that
 /// split the images unevenly (3 + 3 + 1) and with a method that writes into its inputs in
-/// place between the others.
+/// place between the others and after them.
 fn shared_forward() -> TestResult {
     let model = Vgg::new(VggConfig::small(5, None), "small-vgg", 3, Device::Cpu);
     let x = Init::new(11, Device::Cpu).normal(&[7, 3, 64, 64], 1.0);
@@ -1003,6 +1003,7 @@ fn shared_forward() -> TestResult {
         .filter(|m| m.name() != "opticam") // seconds; its batching is the trial above
         .collect();
     methods.insert(2, Box::new(Vandal));
+    methods.push(Box::new(Vandal)); // and last, where it reads the batch's own tensors
     let refs: Vec<&dyn CamMethod> = methods.iter().map(|m| m.as_ref()).collect();
     let together = explain_all(&refs, &model, &x, None, 3)?;
     for (method, shared) in refs.iter().zip(&together) {

@@ -209,7 +209,7 @@ pub fn explain(
     targets: Option<&Tensor>,
 ) -> Result<Explanation> {
     let shared = Shared::of(model, x, targets, method.uses_gradients())?;
-    shared.explain(method)
+    shared.explain(method, false)
 }
 
 /// What every method explaining one batch reads, computed once for all of them: the images, the
@@ -304,15 +304,22 @@ impl<'a> Shared<'a> {
         })
     }
 
-    /// `method`'s explanation of the batch. The method reads its own copies of the shared
-    /// tensors: one that writes into its input, activations or targets in place changes only its
-    /// own (every other method, and the check's images, stay as they were).
-    fn explain(&self, method: &dyn CamMethod) -> Result<Explanation> {
+    /// `method`'s explanation of the batch. The method reads its own copies of the logits and
+    /// targets (the explanation's are the batch's, whatever the method writes) and, with
+    /// `others` (more methods read the batch after it), of the images, activations and
+    /// gradient: one that writes into its inputs in place changes only its own (every other
+    /// method, and the check's images, stay as they were). The last (or only) method reads
+    /// those as they are: no copy of activations that can be gigabytes (the theorem's draws).
+    fn explain(&self, method: &dyn CamMethod, others: bool) -> Result<Explanation> {
         let model = self.model;
-        let (x, activations, logits) = (self.x.copy(), self.activations.copy(), self.logits.copy());
-        let targets = self.targets.copy();
+        let own = |t: &Tensor| match others {
+            true => t.copy(),
+            false => t.shallow_clone(),
+        };
+        let (x, activations) = (own(&self.x), own(&self.activations));
+        let (logits, targets) = (self.logits.copy(), self.targets.copy());
         let gradients = match (&self.gradients, method.uses_gradients()) {
-            (Some(g), true) => Some(g.copy()),
+            (Some(g), true) => Some(own(g)),
             (None, true) => {
                 return Err(Error::Torch {
                     context: "explaining a batch".into(),
@@ -448,8 +455,9 @@ pub fn explain_all(
             ),
         };
         let shared = Shared::of(model, &batch, t.as_ref(), gradients)?;
-        for (method, part) in methods.iter().zip(&mut parts) {
-            part.push(shared.explain(*method)?);
+        let last = methods.len().saturating_sub(1);
+        for (i, (method, part)) in methods.iter().zip(&mut parts).enumerate() {
+            part.push(shared.explain(*method, i < last)?);
         }
         start += len.max(1);
     }
