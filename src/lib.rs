@@ -200,12 +200,12 @@ pub use check::request::{Request, Target, EXTERNAL_TIMEOUT};
 pub use check::runner::Run;
 pub use check::stats::{judge_above, judge_below, Summary, Threshold};
 pub use check::suite::Suite;
+pub use check::timing::{CheckTime, MethodTime, Timing};
 pub use check::{
     run_split, Check, CheckContext, CheckFindings, CheckResult, CheckRun, ErrorControl, Findings,
     Gallery, ModelRecord, Outcome, Registry, Report, Signs, Subject, Verdict, Worst,
     FAMILY_WISE_ERROR,
 };
-pub use check::timing::{CheckTime, MethodTime, Timing};
 pub use check::{Control, SignOutcome};
 pub use data::folder::Preprocess;
 pub use data::DataSpec;

@@ -149,6 +149,7 @@ pub fn init(mode: Precision) -> Result<&'static PrecisionRecord> {
         }
         return Ok(record);
     }
+    crate::limits::keep_freed_blocks();
     validate_environment()?;
     match mode {
         Precision::Reproducible => {

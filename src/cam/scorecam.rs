@@ -23,9 +23,12 @@ pub struct ScoreCam {
     pub batch_size: Option<i64>,
 }
 
-/// Masked inputs per forward on a CPU: chunks of 8, 16, 32 and 64 gave 30.5, 48.1, 39.1 and
-/// 46.2 images/s on the small VGG (docs/performance.md).
-const CPU_CHUNK: i64 = 16;
+/// Masked inputs per forward on a CPU: on the exported small VGG (TorchScript, 32 images, 5
+/// repetitions) chunks of 16 and 64 gave 64.0 and 79.6 images/s with the allocator keeping
+/// freed blocks ([`crate::limits::keep_freed_blocks`]; 71.3 and 46.5 without it); on the
+/// built-in one before, 34.6 and 51.5 (docs/performance.md). The memory budget still bounds it
+/// ([`crate::limits::items_within`]).
+const CPU_CHUNK: i64 = 64;
 /// On a GPU whose free memory cannot be read.
 const GPU_CHUNK: i64 = 64;
 

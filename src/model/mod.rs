@@ -99,6 +99,12 @@ pub trait SplitModel {
     }
 }
 
+/// The same 4-d tensor (same shape, same values) with channels-last strides: a permuted copy, and
+/// differentiable, so gradients reach the original.
+pub fn channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
 /// ∂(output)/∂(input) for a scalar `output`: refuses, with a message, an output that does not
 /// depend on `input` through autograd (a `head` that detaches its result) instead of handing it
 /// to libtorch's backward, which crashed on one (exit 139).

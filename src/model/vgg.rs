@@ -337,13 +337,13 @@ impl Vgg {
     /// which saves a pass over every activation; the ReLUs run in place. The same values up to
     /// float rounding; the explained layer is returned contiguous (NCHW).
     pub fn features_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut h = channels_last(x);
+        let mut h = super::channels_last(x);
         for block in &self.blocks {
             h = match block {
                 Block::Pool => h.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
                 Block::Conv(conv) => {
                     let conv3x3 = |h: &Tensor, w: &Tensor, b: &Tensor| {
-                        h.conv2d(&channels_last(w), Some(b), [1, 1], [1, 1], [1, 1], 1)
+                        h.conv2d(&super::channels_last(w), Some(b), [1, 1], [1, 1], [1, 1], 1)
                     };
                     let mut y = match &conv.bn {
                         Some(bn) if !train => {
@@ -386,12 +386,6 @@ impl Vgg {
         }
         h
     }
-}
-
-/// The same 4-d tensor (same shape, same values) with channels-last strides: a permuted copy, and
-/// differentiable, so gradients reach the original.
-fn channels_last(t: &Tensor) -> Tensor {
-    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 impl SplitModel for Vgg {
