@@ -107,8 +107,8 @@ pub fn validate_input(x: &Tensor, model: &dyn SplitModel, place: &str) -> Result
             "save it as float32",
         ));
     }
-    let bad = x.isfinite().logical_not();
-    if bad.any().int64_value(&[]) != 0 {
+    if !all_finite(x) {
+        let bad = x.isfinite().logical_not();
         let first = bad
             .flatten(1, -1)
             .any_dim(1, false)
@@ -357,8 +357,14 @@ impl<'a> Shared<'a> {
     }
 }
 
+/// Whether every value of `t` is finite. A finite sum proves it in one pass (a NaN or an
+/// infinity anywhere makes any sum of it NaN or infinite, in any order); the element-wise test
+/// runs only where the sum is not finite, one of them or finite values whose sum overflowed, so
+/// the answer is exact whatever the summation order. The element-wise test alone is three
+/// passes and a reduction: a third of the theorem's Monte Carlo went to it on activations of
+/// thousands of channels (70.8 ms against the sum's 1.9 ms for 41M floats).
 fn all_finite(t: &Tensor) -> bool {
-    t.isfinite().all().int64_value(&[]) != 0
+    t.sum(t.kind()).double_value(&[]).is_finite() || t.isfinite().all().int64_value(&[]) != 0
 }
 
 /// An error naming the stage where a model's numbers stopped being finite.

@@ -23,41 +23,71 @@ fn gaussian_kernel(sigma: f64, device: Device) -> (Tensor, i64) {
 /// `structural_similarity(gaussian_weights=True, data_range=1)`. Maps smaller than the window
 /// use the whole map as one window.
 pub fn ssim(a: &Tensor, b: &Tensor) -> Vec<f64> {
-    let (kernel, size) = gaussian_kernel(1.5, a.device());
-    let (h, w) = (a.size()[1], a.size()[2]);
-    let filter = |t: &Tensor| -> Tensor {
-        let t = t.unsqueeze(1).to_kind(Kind::Float);
-        if h < size || w < size {
-            return t.mean_dim([2, 3].as_slice(), true, Kind::Float);
-        }
-        let t = t.conv2d(
-            &kernel.view([1, 1, size, 1]),
-            None::<Tensor>,
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            1,
-        );
-        t.conv2d(
-            &kernel.view([1, 1, 1, size]),
-            None::<Tensor>,
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            1,
-        )
-    };
-    let (ua, ub) = (filter(a), filter(b));
-    let (uaa, ubb, uab) = (filter(&(a * a)), filter(&(b * b)), filter(&(a * b)));
-    let (va, vb, vab) = (&uaa - &ua * &ua, &ubb - &ub * &ub, &uab - &ua * &ub);
-    let (c1, c2) = (0.01f64.powi(2), 0.03f64.powi(2));
-    let s = ((&ua * &ub * 2.0 + c1) * (vab * 2.0 + c2))
-        / ((&ua * &ua + &ub * &ub + c1) * (va + vb + c2));
-    Vec::<f64>::try_from(
-        s.mean_dim([1, 2, 3].as_slice(), false, Kind::Double)
-            .to_device(Device::Cpu),
+    Windowed::of(a).ssim(b)
+}
+
+/// The Gaussian-window means of [N, H, W] maps stacked [k·N, H, W], in one pair of separable
+/// convolutions: [k·N, 1, h', w'].
+fn window_means(maps: &Tensor) -> Tensor {
+    let (kernel, size) = gaussian_kernel(1.5, maps.device());
+    let (h, w) = (maps.size()[1], maps.size()[2]);
+    let t = maps.unsqueeze(1).to_kind(Kind::Float);
+    if h < size || w < size {
+        return t.mean_dim([2, 3].as_slice(), true, Kind::Float);
+    }
+    let t = t.conv2d(
+        &kernel.view([1, 1, size, 1]),
+        None::<Tensor>,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        1,
+    );
+    t.conv2d(
+        &kernel.view([1, 1, 1, size]),
+        None::<Tensor>,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        1,
     )
-    .expect("ssim values")
+}
+
+/// One side of an SSIM comparison, filtered once: the maps and the window means of them and of
+/// their squares (a map compared with every randomization's is filtered once).
+struct Windowed {
+    maps: Tensor,
+    mean: Tensor,
+    square: Tensor,
+}
+
+impl Windowed {
+    fn of(a: &Tensor) -> Windowed {
+        let a = a.to_kind(Kind::Float);
+        let both = window_means(&Tensor::cat(&[&a, &(&a * &a)], 0)).chunk(2, 0);
+        Windowed {
+            mean: both[0].shallow_clone(),
+            square: both[1].shallow_clone(),
+            maps: a,
+        }
+    }
+
+    /// Mean SSIM of each of these maps with the same image's map in `b` ([`ssim`]).
+    fn ssim(&self, b: &Tensor) -> Vec<f64> {
+        let (a, b) = (&self.maps, b.to_kind(Kind::Float));
+        let three = window_means(&Tensor::cat(&[&b, &(&b * &b), &(a * &b)], 0)).chunk(3, 0);
+        let (ua, uaa) = (&self.mean, &self.square);
+        let (ub, ubb, uab) = (&three[0], &three[1], &three[2]);
+        let (va, vb, vab) = (uaa - ua * ua, ubb - ub * ub, uab - ua * ub);
+        let (c1, c2) = (0.01f64.powi(2), 0.03f64.powi(2));
+        let s = ((ua * ub * 2.0 + c1) * (vab * 2.0 + c2))
+            / ((ua * ua + ub * ub + c1) * (va + vb + c2));
+        Vec::<f64>::try_from(
+            s.mean_dim([1, 2, 3].as_slice(), false, Kind::Double)
+                .to_device(Device::Cpu),
+        )
+        .expect("ssim values")
+    }
 }
 
 /// HOG descriptors of maps [N, H, W] as skimage's `hog(orientations=9, pixels_per_cell=(16, 16),
@@ -221,10 +251,11 @@ fn literal_spearman_rows(a: &Tensor, b: &Tensor) -> Vec<Option<f64>> {
         .collect()
 }
 
-/// The maps every randomization is compared with, prepared once: the ranks of the absolute and
-/// of the raw maps, and the HOG descriptors with their ranks.
+/// The maps every randomization is compared with, prepared once: their SSIM window means, the
+/// ranks of the absolute and of the raw maps, and the HOG descriptors with their ranks.
 pub struct Reference {
     maps: Tensor,
+    windowed: Windowed,
     abs: Ranked,
     raw: Ranked,
     hog: Option<Ranked>,
@@ -236,6 +267,7 @@ impl Reference {
         let descriptors = hog(maps);
         Reference {
             maps: maps.shallow_clone(),
+            windowed: Windowed::of(maps),
             abs: Ranked::of(&maps.abs()),
             raw: Ranked::of(raw),
             hog: (descriptors.size()[1] > 0).then(|| Ranked::of(&descriptors)),
@@ -258,7 +290,9 @@ impl Reference {
             spearman_abs: self.abs.spearman(&Ranked::of(&maps.abs())),
             identical,
             spearman_signed: self.raw.spearman(&Ranked::of(raw)),
-            ssim: ssim(&self.maps, maps)
+            ssim: self
+                .windowed
+                .ssim(maps)
                 .into_iter()
                 .map(|v| v.is_finite().then_some(v))
                 .collect(),
