@@ -99,7 +99,11 @@ pub fn trials() -> Vec<Trial> {
             ));
         }
     }
-    let single: [(&str, fn() -> TestResult); 10] = [
+    let single: [(&str, fn() -> TestResult); 11] = [
+        (
+            "reference::pipeline::finiteness_is_exact_when_a_sum_overflows",
+            finiteness_exact,
+        ),
         (
             "reference::torchscript::channels_last_features_within_1e-5",
             channels_last_within_tolerance,
@@ -1093,6 +1097,29 @@ fn channels_last_within_tolerance() -> TestResult {
                 )
             })?;
         }
+    }
+    Ok(())
+}
+
+/// The pipeline's finiteness test sums first: images of finite values whose float32 sum
+/// overflows (3e38 each) are still accepted, and one NaN or infinity among them, wherever it
+/// is, still refused, naming its image.
+fn finiteness_exact() -> TestResult {
+    use blindspot::cam::pipeline::validate_input;
+    let model = Vgg::new(VggConfig::small(5, None), "small-vgg", 3, Device::Cpu);
+    let huge = Tensor::full([3, 3, 64, 64], 3e38, (Kind::Float, Device::Cpu));
+    ensure(huge.sum(Kind::Float).double_value(&[]).is_infinite(), || {
+        "the sum should overflow".into()
+    })?;
+    validate_input(&huge, &model, "test")?;
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let x = huge.copy();
+        let _ = x.get(2).get(1).get(5).get(7).fill_(bad);
+        let refused = validate_input(&x, &model, "test").map_err(|e| e.to_string());
+        ensure(
+            refused.as_ref().is_err_and(|e| e.contains("first in image 2")),
+            || format!("{bad} accepted or misplaced: {refused:?}"),
+        )?;
     }
     Ok(())
 }
