@@ -1108,16 +1108,19 @@ fn finiteness_exact() -> TestResult {
     use blindspot::cam::pipeline::validate_input;
     let model = Vgg::new(VggConfig::small(5, None), "small-vgg", 3, Device::Cpu);
     let huge = Tensor::full([3, 3, 64, 64], 3e38, (Kind::Float, Device::Cpu));
-    ensure(huge.sum(Kind::Float).double_value(&[]).is_infinite(), || {
-        "the sum should overflow".into()
-    })?;
+    ensure(
+        huge.sum(Kind::Float).double_value(&[]).is_infinite(),
+        || "the sum should overflow".into(),
+    )?;
     validate_input(&huge, &model, "test")?;
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         let x = huge.copy();
         let _ = x.get(2).get(1).get(5).get(7).fill_(bad);
         let refused = validate_input(&x, &model, "test").map_err(|e| e.to_string());
         ensure(
-            refused.as_ref().is_err_and(|e| e.contains("first in image 2")),
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("first in image 2")),
             || format!("{bad} accepted or misplaced: {refused:?}"),
         )?;
     }
