@@ -3,9 +3,8 @@
 //! folder, the model as a TorchScript split model (`model.pt`), the inputs (`inputs.npy`,
 //! float32 \[N, C, H, W\]), the targets (`targets.npy`, int64 \[N\]) and `job.json`; runs the
 //! user's command with `{job}` replaced by the path of `job.json` (and `{dir}` by the folder);
-//! and reads back the
-//! maps (`maps.npy`, float32 [N, H, W]). A command that fails, hangs past the timeout, or writes
-//! no or malformed maps is an error naming the job — never a verdict.
+//! and reads back the maps (`maps.npy`, float32 [N, H, W]). A command that fails, hangs past the
+//! timeout, or writes no or malformed maps is an error naming the job — never a verdict.
 use super::{CamContext, CamMethod, Origin};
 use crate::error::{Error, Result};
 use crate::io::npy;

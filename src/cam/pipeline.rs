@@ -451,7 +451,7 @@ pub fn explain_all(
     let gradients = methods.iter().any(|m| m.uses_gradients());
     let mut parts: Vec<Vec<Explanation>> = methods.iter().map(|_| Vec::new()).collect();
     let mut start = 0;
-    while start < n || start == 0 {
+    loop {
         let len = batch_size.min(n - start);
         let (batch, t) = match n <= batch_size {
             true => (x.shallow_clone(), targets.map(|t| t.shallow_clone())),
@@ -465,7 +465,10 @@ pub fn explain_all(
         for (i, (method, part)) in methods.iter().zip(&mut parts).enumerate() {
             part.push(shared.explain(*method, i < last)?);
         }
-        start += len.max(1);
+        start += len;
+        if start >= n {
+            break;
+        }
     }
     Ok(parts
         .into_iter()

@@ -176,7 +176,7 @@ pub struct Ranked {
     /// int64 [N, L]; undefined when the rows are too long for exact sums or empty.
     centred: Option<Tensor>,
     squares: Vec<i64>,
-    /// The values, for [`literal_spearman_rows`] when `centred` is undefined.
+    /// The values, [N, L] (what [`literal_spearman_rows`] reads when `centred` is undefined).
     values: Tensor,
 }
 
@@ -254,7 +254,6 @@ fn literal_spearman_rows(a: &Tensor, b: &Tensor) -> Vec<Option<f64>> {
 /// The maps every randomization is compared with, prepared once: their SSIM window means, the
 /// ranks of the absolute and of the raw maps, and the HOG descriptors with their ranks.
 pub struct Reference {
-    maps: Tensor,
     windowed: Windowed,
     abs: Ranked,
     raw: Ranked,
@@ -266,7 +265,6 @@ impl Reference {
     pub fn of(maps: &Tensor, raw: &Tensor) -> Reference {
         let descriptors = hog(maps);
         Reference {
-            maps: maps.shallow_clone(),
             windowed: Windowed::of(maps),
             abs: Ranked::of(&maps.abs()),
             raw: Ranked::of(raw),
@@ -280,14 +278,15 @@ impl Reference {
             None => vec![None; maps.size()[0] as usize],
             Some(ranked) => ranked.spearman(&Ranked::of(&hog(maps))),
         };
-        let identical = (self.maps.abs() - maps.abs())
+        // |maps| once, for the identity test and the ranks; this side's is kept in its ranks.
+        let abs = Ranked::of(&maps.abs());
+        let identical = (&self.abs.values - &abs.values)
             .abs()
-            .flatten(1, -1)
             .amax(1, false)
             .eq(0.0);
         let identical = Vec::<bool>::try_from(identical.to_device(Device::Cpu)).expect("flags");
         Similarities {
-            spearman_abs: self.abs.spearman(&Ranked::of(&maps.abs())),
+            spearman_abs: self.abs.spearman(&abs),
             identical,
             spearman_signed: self.raw.spearman(&Ranked::of(raw)),
             ssim: self
