@@ -99,7 +99,11 @@ pub fn trials() -> Vec<Trial> {
             ));
         }
     }
-    let single: [(&str, fn() -> TestResult); 11] = [
+    let single: [(&str, fn() -> TestResult); 12] = [
+        (
+            "reference::memo::head_only_draw_replays_features_exactly",
+            memo_replays_exactly,
+        ),
         (
             "reference::pipeline::finiteness_is_exact_when_a_sum_overflows",
             finiteness_exact,
@@ -1031,6 +1035,80 @@ fn shared_forward() -> TestResult {
         )?;
     }
     Ok(())
+}
+
+/// Remembered features ([`FeatureMemo`]): after only the head's layers are replaced, the
+/// trained model's `features` calls are answered from memory, and every method's explanation is
+/// bitwise the one computed without the memo — ScoreCAM's masked inputs included, with methods
+/// that scribble on their activations between the calls, and Opti-CAM's optimisation (whose
+/// inputs need gradients) computed. A replay with other images, and a step that changes the
+/// features, compute instead.
+fn memo_replays_exactly() -> TestResult {
+    use blindspot::model::memo::FeatureMemo;
+    let model = Vgg::new(VggConfig::small(5, None), "small-vgg", 3, Device::Cpu);
+    let x = Init::new(11, Device::Cpu).normal(&[7, 3, 64, 64], 1.0);
+    let seeds = blindspot::Seeds::new(0);
+    let mut methods: Vec<Box<dyn CamMethod>> = blindspot::cam::builtin_methods(&seeds)
+        .into_iter()
+        .filter(|m| m.name() != "opticam")
+        .collect();
+    methods.insert(2, Box::new(Vandal));
+    methods.push(Box::new(OptiCam {
+        iterations: 3,
+        learning_rate: 0.1,
+    }));
+    methods.push(Box::new(Vandal));
+    let refs: Vec<&dyn CamMethod> = methods.iter().map(|m| m.as_ref()).collect();
+    let memo = FeatureMemo::new(&model, 1 << 32);
+    memo.record();
+    let trained = explain_all(&refs, &memo, &x, None, 3)?;
+    let compare = |with: &[blindspot::cam::Explanation], x: &Tensor, what: &str| -> TestResult {
+        let without = explain_all(&refs, &model, x, None, 3)?;
+        for ((method, a), b) in refs.iter().zip(with).zip(&without) {
+            ensure(
+                a.raw.equal(&b.raw)
+                    && a.maps.equal(&b.maps)
+                    && a.targets.equal(&b.targets)
+                    && a.logits.equal(&b.logits),
+                || format!("{what}: {} differs with the memo", method.name()),
+            )?;
+        }
+        Ok(())
+    };
+    compare(&trained, &x, "recording")?;
+    let groups = model.parameter_groups()?;
+    let (head, features) = (&groups[groups.len() - 1], &groups[0]);
+    ensure(head.head_only && !features.head_only, || {
+        "the classifier is head-only, the first convolution is not".to_string()
+    })?;
+    let replace = |group: &blindspot::model::ParameterGroup, seed: u64| {
+        let mut init = Init::new(seed, Device::Cpu);
+        tch::no_grad(|| {
+            for (_, t) in &group.parameters {
+                t.shallow_clone().copy_(&init.normal(&t.size(), 0.1));
+            }
+        });
+    };
+    replace(head, 1);
+    memo.follow(&[head]);
+    let replayed = explain_all(&refs, &memo, &x, None, 3)?;
+    compare(&replayed, &x, "head replaced")?;
+    let (hits, misses) = memo.hits_and_misses();
+    // Three batches' forwards and ScoreCAM's zero image and masked chunks, every one answered.
+    ensure(hits > 6 && misses == 0, || {
+        format!("{hits} calls answered from memory and {misses} computed")
+    })?;
+    let other = Init::new(12, Device::Cpu).normal(&[7, 3, 64, 64], 1.0);
+    memo.replay();
+    let computed = explain_all(&refs, &memo, &other, None, 3)?;
+    compare(&computed, &other, "other images")?;
+    ensure(memo.hits_and_misses().1 > 0, || {
+        "other images were answered from memory".to_string()
+    })?;
+    replace(features, 2);
+    memo.follow(&[head, features]);
+    let changed = explain_all(&refs, &memo, &x, None, 3)?;
+    compare(&changed, &x, "features replaced")
 }
 
 /// A method that scribbles over every input it is given, then returns GradCAM's map of what it

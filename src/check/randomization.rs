@@ -29,6 +29,7 @@ use super::{Check, CheckContext, Findings, Outcome, Subject};
 use crate::cam::{explain_all, CamMethod, Explanation};
 use crate::error::{Error, Result};
 use crate::model::init::Init;
+use crate::model::memo::FeatureMemo;
 use crate::model::ParameterGroup;
 use crate::seed::{streams, Stream};
 use crate::SplitModel;
@@ -373,16 +374,22 @@ impl RandomizationCheck {
             .map(|s| s.copies(&x, ctx.stream(streams::SMOOTH_NOISE)))
             .transpose()?;
         let smoothing = smoothing.as_ref().zip(copies.as_ref());
-        let originals = explain_each(methods, model, &x, &targets, batch, smoothing)?;
-        // Ranked once, compared with every draw's maps.
-        let references: Vec<Reference> =
-            originals.iter().map(|o| Reference::of(&o.maps, &o.raw)).collect();
-        let snapshot = Snapshot::take(groups);
         let order: Vec<usize> = match self.mode {
             Mode::BottomUp => (0..groups.len()).rev().collect(),
             Mode::Cascading | Mode::Independent => (0..groups.len()).collect(),
         };
         let order = &order[..self.layers.unwrap_or(groups.len())];
+        // A step that replaces only layers the head reads re-runs the head only: the trained
+        // model's features calls are recorded and answered again (exactly, or computed).
+        let memo = FeatureMemo::new(model, crate::limits::memory_budget()? as u128 / 4);
+        if order.iter().any(|&step| groups[step].head_only) {
+            memo.record();
+        }
+        let originals = explain_each(methods, &memo, &x, &targets, batch, smoothing)?;
+        // Ranked once, compared with every draw's maps.
+        let references: Vec<Reference> =
+            originals.iter().map(|o| Reference::of(&o.maps, &o.raw)).collect();
+        let snapshot = Snapshot::take(groups);
         let mut per_step: Vec<Vec<(String, Vec<Similarities>)>> = vec![Vec::new(); methods.len()];
         let label = format!(
             "{:?} randomization of {} layers, {} draw(s)",
@@ -395,22 +402,26 @@ impl RandomizationCheck {
         let outcome = (|| -> Result<()> {
             for draw in 0..self.draws {
                 snapshot.restore();
+                let mut changed: Vec<&ParameterGroup> = Vec::new();
                 for (k, &step) in order.iter().enumerate() {
                     let group = &groups[step];
                     if self.mode == Mode::Independent {
                         snapshot.restore();
+                        changed.clear();
                     }
                     randomize(
                         group,
                         self.distribution,
                         weights.at(draw as u64).at(step as u64),
                     );
+                    changed.push(group);
+                    memo.follow(&changed);
                     let label = match self.mode {
                         Mode::Cascading => format!("{}..top", group.layer),
                         Mode::Independent => group.layer.clone(),
                         Mode::BottomUp => format!("input..{}", group.layer),
                     };
-                    let maps = explain_each(methods, model, &x, &targets, batch, smoothing)?;
+                    let maps = explain_each(methods, &memo, &x, &targets, batch, smoothing)?;
                     for (i, (o, r)) in references.iter().zip(&maps).enumerate() {
                         let similarities = o.compare(&r.maps, &r.raw);
                         match draw {

@@ -5,6 +5,7 @@
 //! target logit with respect to `A` come from autograd through `head`, with no hooks.
 pub mod export;
 pub mod init;
+pub mod memo;
 pub mod random;
 pub mod rcnn;
 pub mod shift;
@@ -34,6 +35,9 @@ pub struct ParameterGroup {
     pub layer: String,
     /// Its parameters: (name, tensor), the tensors shared with the model.
     pub parameters: Vec<(String, Tensor)>,
+    /// Only `head` reads the layer: replacing its parameters leaves `features` unchanged (false
+    /// where the model cannot tell, e.g. a TorchScript file).
+    pub head_only: bool,
 }
 
 /// A classifier cut at the layer that CAM methods explain. Implementations compute in eval mode

@@ -711,6 +711,7 @@ impl SplitModel for RandomNet {
             .map(|(i, b)| super::ParameterGroup {
                 layer: format!("block{}", i + 1),
                 parameters: vec![("conv.weight".into(), b.conv.shallow_clone())],
+                head_only: false,
             })
             .collect();
         for (i, (w, b)) in self.dense.iter().enumerate() {
@@ -720,6 +721,7 @@ impl SplitModel for RandomNet {
                     ("weight".into(), w.shallow_clone()),
                     ("bias".into(), b.shallow_clone()),
                 ],
+                head_only: true,
             });
         }
         Ok(groups)

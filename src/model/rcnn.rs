@@ -173,10 +173,12 @@ impl SplitModel for Rcnn {
             super::ParameterGroup {
                 layer: "conv".into(),
                 parameters: vec![("conv.weight".into(), self.conv.shallow_clone())],
+                head_only: false,
             },
             super::ParameterGroup {
                 layer: "dense".into(),
                 parameters: vec![("dense.weight".into(), self.dense.shallow_clone())],
+                head_only: true,
             },
         ])
     }

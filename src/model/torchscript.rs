@@ -165,6 +165,8 @@ impl SplitModel for TorchScriptModel {
                 _ => groups.push(super::ParameterGroup {
                     layer,
                     parameters: vec![(name, tensor)],
+                    // Which parameters `features` reads is the module's own business.
+                    head_only: false,
                 }),
             }
         }

@@ -483,7 +483,11 @@ impl SplitModel for Vgg {
                         index += 1;
                     }
                     index += 1;
-                    groups.push(super::ParameterGroup { layer, parameters });
+                    groups.push(super::ParameterGroup {
+                        layer,
+                        parameters,
+                        head_only: false,
+                    });
                 }
             }
         }
@@ -495,6 +499,7 @@ impl SplitModel for Vgg {
                     (format!("{layer}.weight"), w.shallow_clone()),
                     (format!("{layer}.bias"), b.shallow_clone()),
                 ],
+                head_only: true,
             });
         }
         Ok(groups)
