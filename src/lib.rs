@@ -195,7 +195,7 @@ pub mod frontend;
 pub mod precision;
 
 pub use cam::{builtin_methods, explain, method_named, weighted_sum};
-pub use cam::{CamContext, CamMethod, Explanation, Origin};
+pub use cam::{CamContext, CamMethod, Explanation, Family, Origin, Reading};
 pub use check::request::{Request, Target, EXTERNAL_TIMEOUT};
 pub use check::runner::Run;
 pub use check::stats::{judge_above, judge_below, Summary, Threshold};
@@ -211,7 +211,7 @@ pub use data::folder::Preprocess;
 pub use data::DataSpec;
 pub use error::{Error, Result};
 pub use harness::{SanityHarness, TrialOutcome};
-pub use model::{ModelOptions, ParameterGroup, SplitModel};
+pub use model::{ModelOptions, ParameterGroup, SplitModel, Step, Steps};
 pub use open::open_model;
 pub use progress::{Progress, ProgressSink};
 pub use report::write_report;

@@ -39,6 +39,8 @@ pub mod streams {
     pub const OTHER_CLASS: &str = "class-sensitivity/other-class";
     /// RandomCAM's channel weights.
     pub const RANDOMCAM: &str = "method/randomcam";
+    /// SmoothGrad's input noise.
+    pub const SMOOTHGRAD: &str = "method/smoothgrad";
     /// Property cases: sub-stream i for case i (its architecture, weights and inputs).
     pub const PROP_WALL: &str = "prop/wall";
     pub const PROP_THEOREM: &str = "prop/theorem";
@@ -52,7 +54,7 @@ pub mod streams {
 
     /// Every name above, for the test that they stay distinct and for the docs.
     #[cfg(feature = "internals")]
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 16] = [
         DATA,
         CERTIFY,
         WALL_BOOTSTRAP,
@@ -62,6 +64,7 @@ pub mod streams {
         SMOOTH_NOISE,
         OTHER_CLASS,
         RANDOMCAM,
+        SMOOTHGRAD,
         PROP_WALL,
         PROP_THEOREM,
         PROP_POSITIVITY,

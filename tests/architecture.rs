@@ -823,6 +823,20 @@ fn method_coverage() -> TestResult {
             }
         }
     }
+    for m in methods.iter().filter(|m| m.captum_reference().is_some()) {
+        let files = match m.name().starts_with("guided-") {
+            true => vec![fixture(&format!("guided/{}.npy", m.name()))],
+            false => ["plain", "resnet"]
+                .iter()
+                .map(|model| fixture(&format!("{model}/attributions/{}.npy", m.name())))
+                .collect(),
+        };
+        for path in files {
+            ensure(path.exists(), || {
+                format!("{} is missing: run `make fixtures`", path.display())
+            })?;
+        }
+    }
     let doc = std::fs::read_to_string(root().join("docs/methods.md")).map_err(|e| e.to_string())?;
     let rows: Vec<Vec<&str>> = doc
         .lines()

@@ -757,8 +757,10 @@ fn schema_fields() -> TestResult {
 
 /// docs/checks.md's derivation: a method that reads only the explained layer's activations and
 /// gradients (or the input through a shift-free filter: Sobel's kernels sum to zero and its
-/// borders reflect) gives the same maps on x and x + c with the compensated model; the methods
-/// that run the model on masked inputs (ScoreCAM, Opti-CAM) do not. Every built-in method, on
+/// borders reflect), or only the input gradient (the same function of x + c as of x), gives the
+/// same maps on x and x + c with the compensated model; the methods that run the model on masked
+/// or occluded inputs (ScoreCAM, Opti-CAM, Occlusion) or multiply by the input (Input × Gradient,
+/// Integrated Gradients from a zero baseline) do not. Every built-in method, on
 /// 8 images: the verdicts must be exactly those, the compensation itself exact to float32
 /// rounding, and a passing method's largest change that rounding's size.
 fn input_invariance_derivation() -> TestResult {
@@ -796,7 +798,13 @@ fn input_invariance_derivation() -> TestResult {
                 detail.logit_change
             )
         })?;
-        let sees_the_shift = matches!(r.method.as_str(), "scorecam" | "opticam");
+        // docs/checks.md derives these: masked or occluded inputs, and attributions multiplied by
+        // the shifted input (Kindermans et al.'s Input x Gradient and zero-baseline Integrated
+        // Gradients).
+        let sees_the_shift = matches!(
+            r.method.as_str(),
+            "scorecam" | "opticam" | "occlusion" | "input-x-gradient" | "integrated-gradients"
+        );
         let want = if sees_the_shift {
             Verdict::Fail
         } else {

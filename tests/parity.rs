@@ -3,7 +3,7 @@
 use crate::common::{ensure, ensure_close, fixture, load_npy, max_abs_diff, TestResult};
 use blindspot::cam::{
     eigencam::first_component_projection, explain, method_named, pipeline::postprocess,
-    sobel::sobel_magnitude,
+    sobel::sobel_magnitude, Reading,
 };
 use blindspot::model::torchscript::TorchScriptModel;
 use blindspot::SplitModel;
@@ -48,6 +48,12 @@ pub fn trials() -> Vec<Trial> {
                 ));
             }
         }
+        for method in CAPTUM {
+            trials.push(Trial::test(
+                format!("parity::{model}::captum::{method}"),
+                move || captum_parity(model, method),
+            ));
+        }
         for (method, file) in [
             ("eigencam", "eigen-projection"),
             ("eigengradcam", "eigengrad-projection"),
@@ -57,6 +63,12 @@ pub fn trials() -> Vec<Trial> {
                 move || projection(model, file),
             ));
         }
+    }
+    for method in ["guided-backprop", "guided-gradcam"] {
+        trials.push(Trial::test(
+            format!("parity::small-vgg::captum::{method}"),
+            move || guided_parity(method),
+        ));
     }
     trials
 }
@@ -83,6 +95,7 @@ fn sobel(model: &str) -> TestResult {
     let f = open(model);
     let ours = postprocess(
         &sobel_magnitude(&f.inputs),
+        Reading::Positive,
         f.inputs.size()[2],
         f.inputs.size()[3],
     );
@@ -104,8 +117,8 @@ fn map_parity(model: &str, method_name: &str, mode: &str) -> TestResult {
         // The SVD sign is arbitrary: pytorch-grad-cam keeps LAPACK's, blindspot fixes Σ v₁ ≥ 0.
         // Each image must match the reference with one of the two signs.
         let (h, w) = (f.inputs.size()[2], f.inputs.size()[3]);
-        let same = postprocess(&e.raw, h, w);
-        let flipped = postprocess(&(-&e.raw), h, w);
+        let same = postprocess(&e.raw, Reading::Positive, h, w);
+        let flipped = postprocess(&(-&e.raw), Reading::Positive, h, w);
         for i in 0..want.size()[0] {
             let d_same = max_abs_diff(&same.get(i), &want.get(i));
             let d_flip = max_abs_diff(&flipped.get(i), &want.get(i));
@@ -155,4 +168,110 @@ fn projection(model: &str, file: &str) -> TestResult {
         })?;
     }
     Ok(())
+}
+
+/// The captum 0.9 attributions fixtures/generate.py writes (attributions/NAME.npy).
+const CAPTUM: [&str; 6] = [
+    "saliency",
+    "input-x-gradient",
+    "integrated-gradients",
+    "integrated-gradients-variant",
+    "smoothgrad",
+    "occlusion",
+];
+
+/// An input-level method's attribution [N, C, H, W] against captum's for the explicit targets,
+/// with the parameters fixtures/manifest.json records (SmoothGrad with captum's own noise),
+/// within 1e-4 of the reference's largest magnitude (float32 sums in another order).
+fn captum_parity(model: &str, method: &str) -> TestResult {
+    use blindspot::cam::attribution::{
+        integrated_gradients::IntegratedGradients,
+        occlusion::Occlusion,
+        saliency::{InputXGradient, Saliency},
+        smoothgrad::SmoothGrad,
+    };
+    let f = open(model);
+    let activations = tch::no_grad(|| f.model.features(&f.inputs))?;
+    let logits = tch::no_grad(|| f.model.head(&activations))?;
+    let ctx = blindspot::CamContext {
+        model: &f.model,
+        input: &f.inputs,
+        activations: &activations,
+        gradients: None,
+        logits: &logits,
+        targets: &f.targets,
+    };
+    let ours = match method {
+        "saliency" => Saliency.attribute(&ctx)?,
+        "input-x-gradient" => InputXGradient.attribute(&ctx)?,
+        "integrated-gradients" => IntegratedGradients::default().attribute(&ctx)?,
+        "integrated-gradients-variant" => IntegratedGradients {
+            steps: 7,
+            baseline: 0.5,
+        }
+        .attribute(&ctx)?,
+        "occlusion" => {
+            let window = if model == "plain" { 8 } else { 5 };
+            Occlusion {
+                window,
+                stride: 4,
+                baseline: 0.0,
+            }
+            .attribute(&ctx)?
+        }
+        "smoothgrad" => {
+            let noise = load_npy(&fixture(&format!(
+                "{model}/attributions/smoothgrad-noise.npy"
+            )));
+            SmoothGrad {
+                samples: 4,
+                noise: 0.0,
+                seed: 0,
+            }
+            .attribute_with(&ctx, &noise)?
+        }
+        other => return Err(format!("no captum fixture for {other}").into()),
+    };
+    let want = load_npy(&fixture(&format!("{model}/attributions/{method}.npy")));
+    let scale = want.abs().max().double_value(&[]);
+    ensure(scale > 0.0, || {
+        format!("captum's {method} attribution is all zero")
+    })?;
+    ensure_close(method, &ours, &want, TOLERANCE * scale)
+}
+
+/// Guided backpropagation and Guided GradCAM on a built-in small VGG (random weights that
+/// fixtures/generate.py wrote with captum's attributions of the same network as a PyTorch
+/// module, whose nn.ReLU modules captum hooks), within 1e-4 of the reference's largest magnitude.
+fn guided_parity(method: &str) -> TestResult {
+    use blindspot::cam::attribution::guided::{GuidedBackprop, GuidedGradCam};
+    use blindspot::model::vgg::{Vgg, VggConfig};
+    let mut model = Vgg::for_loading(VggConfig::small(6, None), "guided-fixture", Device::Cpu);
+    model.load(&fixture("guided/weights.safetensors"))?;
+    let x = load_npy(&fixture("guided/inputs.npy"));
+    let targets = load_npy(&fixture("guided/targets.npy"));
+    let activations = tch::no_grad(|| model.features(&x))?;
+    let leaf = activations.detach().set_requires_grad(true);
+    let logits = model.head(&leaf)?;
+    let score = blindspot::cam::target_scores(&logits, &targets).sum(tch::Kind::Float);
+    let grads = blindspot::model::gradient(&score, &leaf)?;
+    let logits = logits.detach();
+    let ctx = blindspot::CamContext {
+        model: &model,
+        input: &x,
+        activations: &activations,
+        gradients: Some(&grads),
+        logits: &logits,
+        targets: &targets,
+    };
+    let ours = match method {
+        "guided-backprop" => GuidedBackprop.attribute(&ctx)?,
+        _ => GuidedGradCam.attribute(&ctx)?,
+    };
+    let want = load_npy(&fixture(&format!("guided/{method}.npy")));
+    let scale = want.abs().max().double_value(&[]);
+    ensure(scale > 0.0, || {
+        format!("captum's {method} attribution is all zero")
+    })?;
+    ensure_close(method, &ours, &want, TOLERANCE * scale)
 }

@@ -99,7 +99,15 @@ pub fn trials() -> Vec<Trial> {
             ));
         }
     }
-    let single: [(&str, fn() -> TestResult); 12] = [
+    let single: [(&str, fn() -> TestResult); 14] = [
+        (
+            "reference::guided::steps_without_the_guided_rule_are_the_input_gradient",
+            steps_are_the_model,
+        ),
+        (
+            "reference::integrated_gradients::gauss_legendre_is_exact_to_degree_2s_minus_1",
+            gauss_legendre_exact,
+        ),
         (
             "reference::memo::head_only_draw_replays_features_exactly",
             memo_replays_exactly,
@@ -261,9 +269,17 @@ fn relu(m: &[Vec<f64>]) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// pytorch-grad-cam's post-processing, literally.
-fn post(raw: &[Vec<f64>], h: usize, w: usize) -> Vec<Vec<f64>> {
-    let scaled = min_max(&relu(raw), 1e-7);
+/// pytorch-grad-cam's post-processing, literally; a signed input-level map (`magnitude`) is read
+/// by its absolute value first.
+fn post(raw: &[Vec<f64>], magnitude: bool, h: usize, w: usize) -> Vec<Vec<f64>> {
+    let read: Vec<Vec<f64>> = match magnitude {
+        true => raw
+            .iter()
+            .map(|r| r.iter().map(|v| v.abs()).collect())
+            .collect(),
+        false => relu(raw),
+    };
+    let scaled = min_max(&read, 1e-7);
     let resized = if scaled.len() == h && scaled[0].len() == w {
         scaled
     } else {
@@ -439,6 +455,21 @@ fn literal_raw(
             weighted(&weights, a)
         }
         "eigencam" => principal_projection(a),
+        "fem" => {
+            // th_k = mean + 2 · population std of channel k; w_k = share of positions above.
+            let weights: Vec<f64> = a
+                .iter()
+                .map(|ak| {
+                    let values: Vec<f64> = ak.iter().flatten().cloned().collect();
+                    let count = values.len() as f64;
+                    let mean = values.iter().sum::<f64>() / count;
+                    let var = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / count;
+                    let th = mean + 2.0 * var.sqrt();
+                    values.iter().filter(|&&x| x > th).count() as f64 / count
+                })
+                .collect();
+            weighted(&weights, a)
+        }
         "eigengradcam" => {
             let ga: Maps = (0..v)
                 .map(|k| {
@@ -452,11 +483,322 @@ fn literal_raw(
         "randomcam" => weighted(&random_weights[n as usize * v..(n as usize + 1) * v], a),
         "sobel" => literal_sobel(&x.get(n)),
         "opticam" => literal_opticam(model, &x.narrow(0, n, 1), p),
+        "saliency" | "input-x-gradient" | "integrated-gradients" | "smoothgrad" | "occlusion" => {
+            literal_attribution(method, model, x, n, p.target)
+        }
+        "guided-backprop" | "guided-gradcam" => literal_guided(method, model, x, n, p),
         other => panic!(
             "the built-in method {other} has no literal reference: every method of \
              blindspot::builtin_methods needs its slow formula in literal_raw"
         ),
     }
+}
+
+/// The S-point Gauss–Legendre rule integrates every polynomial of degree up to 2S − 1 exactly:
+/// Σ_k u_k t_k^d = ∫_{−1}^{1} t^d dt = 2/(d + 1) for even d, 0 for odd d (the closed form); the
+/// two-point rule is ±1/√3 with weights 1; nodes ascending in (−1, 1), weights positive.
+fn gauss_legendre_exact() -> TestResult {
+    use blindspot::cam::attribution::integrated_gradients::gauss_legendre;
+    let two = gauss_legendre(2);
+    let third = 1.0 / 3f64.sqrt();
+    ensure(
+        (two[0].0 + third).abs() < 1e-15
+            && (two[1].0 - third).abs() < 1e-15
+            && (two[0].1 - 1.0).abs() < 1e-15
+            && (two[1].1 - 1.0).abs() < 1e-15,
+        || format!("the two-point rule is {two:?}"),
+    )?;
+    for s in [1usize, 2, 3, 7, 20, 50, 64] {
+        let rule = gauss_legendre(s);
+        ensure(rule.len() == s, || {
+            format!("{s} points asked, {} given", rule.len())
+        })?;
+        ensure(
+            rule.windows(2).all(|p| p[0].0 < p[1].0)
+                && rule.iter().all(|&(t, u)| t.abs() < 1.0 && u > 0.0),
+            || format!("the {s}-point rule is not ascending inside (-1, 1) with positive weights"),
+        )?;
+        for degree in 0..2 * s as i32 {
+            let sum: f64 = rule.iter().map(|&(t, u)| u * t.powi(degree)).sum();
+            let exact = if degree % 2 == 0 {
+                2.0 / (degree as f64 + 1.0)
+            } else {
+                0.0
+            };
+            ensure((sum - exact).abs() < 1e-13, || {
+                format!("{s} points, degree {degree}: {sum} against {exact}")
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A model's steps compose to the model: with each ReLU's own derivative in place of the guided
+/// rule, the gradient through the steps is autograd's input gradient of `forward` (within 1e-5
+/// of its largest value; the same maps in a different graph), for every kind of model that has
+/// steps — the small VGG plain, walled, shifted and remembered, the rCNN, and random property
+/// networks (leaky ReLU, GELU, average pooling, BatchNorm-style scales inside the maps).
+fn steps_are_the_model() -> TestResult {
+    use blindspot::cam::attribution::{gradients, guided::step_gradients};
+    use blindspot::model::{memo::FeatureMemo, random::RandomArch, random::RandomNet};
+    use blindspot::model::{shift::Shifted, wall::Walled};
+    let vgg = Vgg::new(VggConfig::small(5, None), "small-vgg", 3, Device::Cpu);
+    let inner = Box::new(Vgg::new(VggConfig::small(5, None), "w", 4, Device::Cpu));
+    let walled = Walled::new(inner, blindspot::model::wall::RowRange::parse("5..7")?);
+    let shifted = Shifted::new(&vgg, 0.7);
+    let memo = FeatureMemo::new(&vgg, 1 << 30);
+    let rcnn = Rcnn::new(small_rcnn(), 11, Device::Cpu);
+    let mut models: Vec<(String, Box<dyn SplitModel + '_>)> = vec![
+        (
+            "vgg".into(),
+            Box::new(Vgg::new(VggConfig::small(5, None), "v", 3, Device::Cpu)),
+        ),
+        ("walled".into(), Box::new(walled)),
+        ("shifted".into(), Box::new(shifted)),
+        ("memo".into(), Box::new(memo)),
+        ("rcnn".into(), Box::new(rcnn)),
+    ];
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+    let mut drawn = 0;
+    while drawn < 6 {
+        let Some(arch) = RandomArch::draw(&mut rng, 1.0) else {
+            continue;
+        };
+        let net = RandomNet::new(arch.clone(), Stream::from_seed(drawn), Device::Cpu)?;
+        models.push((arch.encode(), Box::new(net)));
+        drawn += 1;
+    }
+    for (name, model) in &models {
+        let (c, (h, w)) = (
+            model.input_channels().unwrap_or(3),
+            model.input_size().unwrap_or((64, 64)),
+        );
+        let x = Init::new(9, Device::Cpu).normal(&[3, c, h, w], 1.0);
+        let k = tch::no_grad(|| model.forward(&x))?.size()[1];
+        let targets = Tensor::from_slice(&[0i64, 1 % k, 2 % k]);
+        let through = step_gradients(model.as_ref(), &x, &targets, false)?;
+        let autograd = gradients(model.as_ref(), &x, &targets)?;
+        let scale = autograd.abs().max().double_value(&[]).max(1e-12);
+        ensure_close(
+            &format!("{name}: steps vs autograd"),
+            &through,
+            &autograd,
+            1e-5 * scale,
+        )?;
+    }
+    Ok(())
+}
+
+/// ∂y_target/∂x of one image `xi` [1, C, H, W], as [C][H][W].
+fn input_grad(model: &dyn SplitModel, xi: &Tensor, target: i64) -> Maps {
+    let leaf = xi.detach().set_requires_grad(true);
+    let logit = model.forward(&leaf).unwrap().get(0).get(target);
+    maps_of(
+        &Tensor::run_backward(&[&logit], &[&leaf], false, false)
+            .remove(0)
+            .get(0),
+    )
+}
+
+/// The input-level methods' raw maps for image `n`, one gradient (or score) of one image at a
+/// time, summed in f64: captum's formulas with blindspot's default parameters.
+fn literal_attribution(
+    method: &str,
+    model: &dyn SplitModel,
+    x: &Tensor,
+    n: i64,
+    target: i64,
+) -> Vec<Vec<f64>> {
+    use blindspot::cam::attribution::{
+        integrated_gradients::{gauss_legendre, IntegratedGradients},
+        occlusion::Occlusion,
+        smoothgrad::SmoothGrad,
+    };
+    let xi = x.narrow(0, n, 1);
+    let pixels = maps_of(&xi.get(0));
+    let (c, h, w) = (pixels.len(), pixels[0].len(), pixels[0][0].len());
+    let map = |f: &dyn Fn(usize, usize, usize) -> f64| -> Vec<Vec<f64>> {
+        (0..h)
+            .map(|i| (0..w).map(|j| (0..c).map(|k| f(k, i, j)).sum()).collect())
+            .collect()
+    };
+    match method {
+        "saliency" => {
+            let g = input_grad(model, &xi, target);
+            map(&|k, i, j| g[k][i][j].abs())
+        }
+        "input-x-gradient" => {
+            let g = input_grad(model, &xi, target);
+            map(&|k, i, j| g[k][i][j] * pixels[k][i][j])
+        }
+        "integrated-gradients" => {
+            let ig = IntegratedGradients::default();
+            let b = ig.baseline;
+            let mut total = vec![grid(h, w); c];
+            for (t, u) in gauss_legendre(ig.steps) {
+                let alpha = 0.5 * (1.0 + t);
+                let g = input_grad(model, &((&xi - b) * alpha + b), target);
+                for k in 0..c {
+                    for i in 0..h {
+                        for j in 0..w {
+                            total[k][i][j] += 0.5 * u * g[k][i][j];
+                        }
+                    }
+                }
+            }
+            map(&|k, i, j| (pixels[k][i][j] - b) * total[k][i][j])
+        }
+        "smoothgrad" => {
+            let seed = Seeds::new(0).stream(streams::SMOOTHGRAD).seed();
+            let method = SmoothGrad::new(seed);
+            let s = method.samples as i64;
+            let noise = method.noise_for(x);
+            let mut total = vec![grid(h, w); c];
+            for copy in 0..s {
+                let noisy = &xi + noise.narrow(0, n * s + copy, 1);
+                let g = input_grad(model, &noisy, target);
+                for k in 0..c {
+                    for i in 0..h {
+                        for j in 0..w {
+                            total[k][i][j] += g[k][i][j].abs() / s as f64;
+                        }
+                    }
+                }
+            }
+            map(&|k, i, j| total[k][i][j])
+        }
+        "occlusion" => {
+            let o = Occlusion::default();
+            let (size, stride) = (o.window as usize, o.stride as usize);
+            let original = score_of(model, &xi, target);
+            let (mut total, mut count) = (grid(h, w), grid(h, w));
+            for top in (0..=h.saturating_sub(size)).step_by(stride) {
+                for left in (0..=w.saturating_sub(size)).step_by(stride) {
+                    let occluded = xi.copy();
+                    let _ = occluded
+                        .narrow(2, top as i64, size as i64)
+                        .narrow(3, left as i64, size as i64)
+                        .fill_(o.baseline);
+                    let drop = original - score_of(model, &occluded, target);
+                    for i in top..top + size {
+                        for j in left..left + size {
+                            total[i][j] += drop;
+                            count[i][j] += 1.0;
+                        }
+                    }
+                }
+            }
+            map(&|_, i, j| match count[i][j] {
+                0.0 => 0.0,
+                covered => total[i][j] / covered,
+            })
+        }
+        other => panic!("{other} is not an input-level method"),
+    }
+}
+
+/// Guided backpropagation through the rCNN (valid k×k convolution, ReLU, 2×2 max-pool, dense),
+/// by hand: the target's dense row, routed to each window's first maximum (libtorch's choice on
+/// ties), through the ReLU by the guided rule max(g, 0)·1[A > 0], back through the convolution
+/// tap by tap; Guided GradCAM multiplies it by GradCAM's map of the same image, resized by
+/// nearest neighbour (source index ⌊i·h/H⌋).
+fn literal_guided(
+    method: &str,
+    model: &dyn SplitModel,
+    x: &Tensor,
+    n: i64,
+    p: &PerImage,
+) -> Vec<Vec<f64>> {
+    let (arch, state) = model
+        .architecture()
+        .expect("the reference's guided subject is built in");
+    assert_eq!(
+        arch["kind"], "rcnn",
+        "the guided literal reference is the rCNN's"
+    );
+    let weight = |name: &str| {
+        state
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.shallow_clone())
+            .expect("rCNN weights")
+    };
+    let (conv, dense) = (weight("conv.weight"), weight("dense.weight"));
+    let (v, c, k, _) = conv.size4().unwrap();
+    let (v, c, k) = (v as usize, c as usize, k as usize);
+    let conv = to_vec(&conv);
+    let dense = to_vec(&dense.get(p.target));
+    let a = &p.a;
+    let (h, w) = (a[0].len(), a[0][0].len());
+    let (ph, pw) = (h / 2, w / 2);
+    let mut g = vec![grid(h, w); v];
+    for f in 0..v {
+        for i in 0..ph {
+            for j in 0..pw {
+                let mut best = (2 * i, 2 * j);
+                for di in 0..2 {
+                    for dj in 0..2 {
+                        if a[f][2 * i + di][2 * j + dj] > a[f][best.0][best.1] {
+                            best = (2 * i + di, 2 * j + dj);
+                        }
+                    }
+                }
+                g[f][best.0][best.1] += dense[(f * ph + i) * pw + j];
+            }
+        }
+    }
+    for f in 0..v {
+        for i in 0..h {
+            for j in 0..w {
+                g[f][i][j] = if a[f][i][j] > 0.0 {
+                    g[f][i][j].max(0.0)
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    let pixels = maps_of(&x.get(n));
+    let (height, width) = (pixels[0].len(), pixels[0][0].len());
+    let mut gx = vec![grid(height, width); c];
+    for f in 0..v {
+        for ch in 0..c {
+            for di in 0..k {
+                for dj in 0..k {
+                    let tap = conv[((f * c + ch) * k + di) * k + dj];
+                    for i in 0..h {
+                        for j in 0..w {
+                            gx[ch][i + di][j + dj] += tap * g[f][i][j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let cam = match method {
+        "guided-gradcam" => {
+            let weights: Vec<f64> =
+                p.g.iter()
+                    .map(|gk| channel_sum(gk) / (h * w) as f64)
+                    .collect();
+            let cam = relu(&weighted(&weights, a));
+            (0..height)
+                .map(|i| {
+                    (0..width)
+                        .map(|j| cam[i * h / height][j * w / width])
+                        .collect()
+                })
+                .collect()
+        }
+        _ => vec![vec![1.0; width]; height],
+    };
+    (0..height)
+        .map(|i| {
+            (0..width)
+                .map(|j| (0..c).map(|ch| gx[ch][i][j] * cam[i][j]).sum())
+                .collect()
+        })
+        .collect()
 }
 
 fn literal_sobel(image: &Tensor) -> Vec<Vec<f64>> {
@@ -584,6 +926,16 @@ fn opticam_float64() -> TestResult {
 
 fn compare(method_name: &str, model: &dyn SplitModel, x: &Tensor) -> TestResult {
     let method: Box<dyn CamMethod> = method_named(method_name, &blindspot::Seeds::new(0))?;
+    if method_name.starts_with("guided-") && model.steps().is_none() {
+        // A TorchScript model's ReLUs are inside its graph: one message, no map.
+        let refused = match explain(method.as_ref(), model, x, None) {
+            Err(e) => e.to_string(),
+            Ok(_) => String::new(),
+        };
+        return ensure(refused.contains("needs the model's ReLUs"), || {
+            format!("{method_name} on a model without steps: `{refused}`")
+        });
+    }
     let k = tch::no_grad(|| model.forward(x))?.size()[1];
     let targets = Tensor::from_slice(
         &(0..x.size()[0])
@@ -604,6 +956,7 @@ fn compare(method_name: &str, model: &dyn SplitModel, x: &Tensor) -> TestResult 
         .map(|(n, p)| {
             post(
                 &literal_raw(method_name, model, x, n as i64, p, &random_weights),
+                method.reading() == blindspot::cam::Reading::Magnitude,
                 height,
                 width,
             )
@@ -1152,8 +1505,14 @@ fn channels_last_within_tolerance() -> TestResult {
         for on in [true, false] {
             model.set_channels_last(on);
             activations.push(tch::no_grad(|| model.features(&x))?);
+            // Guided backpropagation needs a model's ReLUs, which a TorchScript file keeps in
+            // its graph: refused there (reference::resnet::guided-*).
             let methods = blindspot::cam::builtin_methods(&seeds);
-            let refs: Vec<&dyn CamMethod> = methods.iter().map(|m| m.as_ref()).collect();
+            let refs: Vec<&dyn CamMethod> = methods
+                .iter()
+                .map(|m| m.as_ref())
+                .filter(|m| !m.name().starts_with("guided-"))
+                .collect();
             maps.push(explain_all(&refs, &model, &x, None, 8)?);
         }
         let scale = activations[1].abs().max().double_value(&[]).max(1e-12);

@@ -1,8 +1,8 @@
 //! The built-in methods by name, and the rules every method's name and title obey.
 use super::method::{CamMethod, Origin};
 use super::{
-    ablationcam, eigencam, gradcam, gradcam_elementwise, gradcam_plusplus, hirescam, layercam,
-    opticam, randomcam, scorecam, sobel, xgradcam,
+    ablationcam, attribution, eigencam, fem, gradcam, gradcam_elementwise, gradcam_plusplus,
+    hirescam, layercam, opticam, randomcam, scorecam, sobel, xgradcam,
 };
 use crate::error::{Error, Result};
 use crate::seed::{streams, Seeds};
@@ -20,7 +20,17 @@ pub fn builtin_methods(seeds: &Seeds) -> Vec<Box<dyn CamMethod>> {
         Box::new(ablationcam::AblationCam::default()),
         Box::new(eigencam::EigenCam),
         Box::new(eigencam::EigenGradCam),
+        Box::new(fem::Fem::default()),
         Box::new(opticam::OptiCam::default()),
+        Box::new(attribution::saliency::Saliency),
+        Box::new(attribution::saliency::InputXGradient),
+        Box::new(attribution::integrated_gradients::IntegratedGradients::default()),
+        Box::new(attribution::smoothgrad::SmoothGrad::new(
+            seeds.stream(streams::SMOOTHGRAD).seed(),
+        )),
+        Box::new(attribution::occlusion::Occlusion::default()),
+        Box::new(attribution::guided::GuidedBackprop),
+        Box::new(attribution::guided::GuidedGradCam),
         Box::new(randomcam::RandomCam {
             seed: seeds.stream(streams::RANDOMCAM).seed(),
         }),

@@ -9,6 +9,9 @@ use tch::{Kind, Tensor};
 pub struct ConstantMap;
 
 impl CamMethod for ConstantMap {
+    fn family(&self) -> super::Family {
+        super::Family::Control
+    }
     fn origin(&self) -> Origin {
         Origin::BuiltIn
     }

@@ -73,6 +73,46 @@ pub trait CamMethod {
     fn reference(&self) -> Option<&str> {
         None
     }
+    /// The captum 0.9 attribution class this input-level method reproduces attribution for
+    /// attribution (`Saliency`), if there is one: `fixtures/generate.py` writes, and the parity
+    /// tests compare, exactly these methods' attributions.
+    fn captum_reference(&self) -> Option<&str> {
+        None
+    }
+    /// How the final map reads the raw map: its positive part (the CAM family, default) or its
+    /// magnitude (signed input-level attributions).
+    fn reading(&self) -> Reading {
+        Reading::Positive
+    }
+    /// What kind of method it is, for `blindspot methods` (CAM by default).
+    fn family(&self) -> Family {
+        Family::Cam
+    }
+}
+
+/// How the pipeline reads a raw map into the final map ([`CamMethod::reading`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reading {
+    /// max(raw, 0), pytorch-grad-cam's ReLU: a CAM's evidence for the class is its positive part.
+    Positive,
+    /// |raw|, captum's `absolute_value` visualisation: a signed attribution (Input×Gradient,
+    /// Integrated Gradients) counts evidence for and against the class alike, so the wall's share
+    /// of the ℓ2 norm, the rank correlations of absolute maps and every other reading of the final
+    /// map see both signs.
+    Magnitude,
+}
+
+/// The kinds `blindspot methods` groups methods by ([`CamMethod::family`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// A map built from one layer's activations (and gradients, or the model's scores).
+    Cam,
+    /// An attribution to the input pixels through the whole model.
+    InputLevel,
+    /// A negative control: a map that must fail the checks.
+    Control,
 }
 
 /// Where a method comes from (see [`CamMethod::origin`]).
@@ -115,6 +155,15 @@ macro_rules! forward_cam_method {
             }
             fn reference(&self) -> Option<&str> {
                 (**self).reference()
+            }
+            fn captum_reference(&self) -> Option<&str> {
+                (**self).captum_reference()
+            }
+            fn reading(&self) -> Reading {
+                (**self).reading()
+            }
+            fn family(&self) -> Family {
+                (**self).family()
             }
         }
     )*};
@@ -172,6 +221,12 @@ impl CamMethod for Negated {
     }
     fn origin(&self) -> Origin {
         self.inner.origin()
+    }
+    fn reading(&self) -> Reading {
+        self.inner.reading()
+    }
+    fn family(&self) -> Family {
+        self.inner.family()
     }
 }
 

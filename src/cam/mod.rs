@@ -4,10 +4,12 @@
 //! `g = ∂y_c/∂A` and, for perturbation methods, the model itself into a raw map [N, h, w]
 //! (before any ReLU). The pipeline then applies pytorch-grad-cam's exact post-processing.
 pub mod ablationcam;
+pub mod attribution;
 pub mod builtin;
 pub mod constant;
 pub mod eigencam;
 pub mod external;
+pub mod fem;
 pub mod gradcam;
 pub mod gradcam_elementwise;
 pub mod gradcam_plusplus;
@@ -26,5 +28,7 @@ pub use builtin::{
     builtin_methods, ensure_printable_name, ensure_unique_names, ensure_usable_methods,
     method_named, methods_from_list,
 };
-pub use method::{target_scores, weighted_sum, CamContext, CamMethod, Negated, Origin};
+pub use method::{
+    target_scores, weighted_sum, CamContext, CamMethod, Family, Negated, Origin, Reading,
+};
 pub use pipeline::{explain, explain_all, explain_batched, Explanation};

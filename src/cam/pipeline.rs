@@ -5,7 +5,7 @@
 //! 3. bilinear resize to the input size with half-pixel centres (OpenCV's INTER_LINEAR, which is
 //!    libtorch's `upsample_bilinear2d(align_corners = false)`);
 //! 4. the layer aggregation of a single layer: ReLU again and the same min–max again (no resize).
-use super::{CamContext, CamMethod};
+use super::{CamContext, CamMethod, Reading};
 use crate::error::{Error, Result};
 use crate::model::SplitModel;
 use tch::{Device, Kind, Tensor};
@@ -21,13 +21,23 @@ pub struct Explanation {
     pub targets: Tensor,
     /// The model's logits on the input, [N, K].
     pub logits: Tensor,
+    /// How the final maps read the raw map (the method's [`CamMethod::reading`]).
+    pub reading: Reading,
 }
 
 impl Explanation {
-    /// The map at feature resolution after ReLU and min–max (no upsampling): what leakage
-    /// measurements "before upsampling" use.
+    /// The map at the raw map's resolution, read (ReLU or magnitude) and min–max normalised (no
+    /// upsampling): what leakage measurements "before upsampling" use.
     pub fn feature_maps(&self) -> Tensor {
-        min_max(&self.raw.relu())
+        min_max(&read(&self.raw, self.reading))
+    }
+}
+
+/// The raw map as the final map reads it: max(raw, 0) or |raw| ([`Reading`]).
+pub fn read(raw: &Tensor, reading: Reading) -> Tensor {
+    match reading {
+        Reading::Positive => raw.relu(),
+        Reading::Magnitude => raw.abs(),
     }
 }
 
@@ -50,9 +60,11 @@ pub fn resize(maps: &Tensor, height: i64, width: i64) -> Tensor {
         .squeeze_dim(1)
 }
 
-/// pytorch-grad-cam's post-processing of raw maps [N, h, w] into final maps [N, H, W].
-pub fn postprocess(raw: &Tensor, height: i64, width: i64) -> Tensor {
-    let per_layer = resize(&min_max(&raw.relu()), height, width);
+/// pytorch-grad-cam's post-processing of raw maps [N, h, w] into final maps [N, H, W]; a
+/// signed input-level map is read by its magnitude first ([`Reading::Magnitude`]), the rest is
+/// the same (its second ReLU a no-op on values ≥ 0).
+pub fn postprocess(raw: &Tensor, reading: Reading, height: i64, width: i64) -> Tensor {
+    let per_layer = resize(&min_max(&read(raw, reading)), height, width);
     min_max(&per_layer.relu())
 }
 
@@ -347,12 +359,13 @@ impl<'a> Shared<'a> {
             ));
         }
         let (height, width) = (x.size()[2], x.size()[3]);
-        let maps = postprocess(&raw, height, width);
+        let maps = postprocess(&raw, method.reading(), height, width);
         Ok(Explanation {
             raw,
             maps,
             targets: self.targets.shallow_clone(),
             logits: self.logits.shallow_clone(),
+            reading: method.reading(),
         })
     }
 }
@@ -484,6 +497,7 @@ pub fn explain_all(
                 maps: cat(|e| &e.maps),
                 targets: cat(|e| &e.targets),
                 logits: cat(|e| &e.logits),
+                reading: parts[0].reading,
             }
         })
         .collect())

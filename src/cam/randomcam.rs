@@ -12,6 +12,9 @@ pub struct RandomCam {
 }
 
 impl CamMethod for RandomCam {
+    fn family(&self) -> super::Family {
+        super::Family::Control
+    }
     fn origin(&self) -> Origin {
         Origin::BuiltIn
     }

@@ -33,6 +33,9 @@ pub fn sobel_magnitude(input: &Tensor) -> Tensor {
 }
 
 impl CamMethod for Sobel {
+    fn family(&self) -> super::Family {
+        super::Family::Control
+    }
     fn origin(&self) -> Origin {
         Origin::BuiltIn
     }

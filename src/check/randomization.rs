@@ -110,6 +110,7 @@ impl Smoothing {
                 maps: mean(&e.maps),
                 targets: targets.shallow_clone(),
                 logits: e.logits.narrow(0, (k - 1) * n, n),
+                reading: e.reading,
             })
             .collect())
     }

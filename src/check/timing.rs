@@ -152,6 +152,15 @@ impl CamMethod for Metered {
     fn reference(&self) -> Option<&str> {
         self.inner.reference()
     }
+    fn captum_reference(&self) -> Option<&str> {
+        self.inner.captum_reference()
+    }
+    fn reading(&self) -> crate::cam::Reading {
+        self.inner.reading()
+    }
+    fn family(&self) -> crate::cam::Family {
+        self.inner.family()
+    }
 }
 
 /// Times the checks of a run: a check's wall time, and each method's share as the change of its

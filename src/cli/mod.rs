@@ -68,7 +68,12 @@ struct MethodEntry<'a> {
     name: &'a str,
     title: &'a str,
     summary: &'a str,
+    /// CAM, input-level or control.
+    family: crate::cam::Family,
+    /// The pytorch-grad-cam 1.5.7 class it reproduces map for map.
     reference: Option<&'a str>,
+    /// The captum 0.9 class it reproduces attribution for attribution.
+    captum_reference: Option<&'a str>,
 }
 
 /// Entry point of the binary. `blindspot check` is built from the check registry (one
@@ -202,19 +207,38 @@ fn dispatch(cli: Cli) -> Result<bool> {
                         name: m.name(),
                         title: m.title(),
                         summary: m.summary(),
+                        family: m.family(),
                         reference: m.reference(),
+                        captum_reference: m.captum_reference(),
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&entries)?);
                 return Ok(true);
             }
-            for method in methods {
-                println!(
-                    "{:<20} {:<19} {}",
-                    method.name(),
-                    method.title(),
-                    method.summary()
-                );
+            use crate::cam::Family;
+            let groups = [
+                (Family::Cam, "CAM methods (the explained layer)"),
+                (Family::InputLevel, "Input-level methods (the input pixels)"),
+                (Family::Control, "Negative controls"),
+            ];
+            for (i, (family, heading)) in groups.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                println!("{heading}:");
+                for method in methods.iter().filter(|m| m.family() == *family) {
+                    let reference = match (method.reference(), method.captum_reference()) {
+                        (Some(class), _) => format!("  [pytorch-grad-cam {class}]"),
+                        (None, Some(class)) => format!("  [captum {class}]"),
+                        (None, None) => String::new(),
+                    };
+                    println!(
+                        "  {:<20} {:<19} {}{reference}",
+                        method.name(),
+                        method.title(),
+                        method.summary()
+                    );
+                }
             }
             Ok(true)
         }

@@ -189,4 +189,7 @@ impl SplitModel for FeatureMemo<'_> {
     fn to_double(&self) -> Result<Option<Box<dyn SplitModel>>> {
         self.inner.to_double()
     }
+    fn steps(&self) -> Option<super::Steps<'_>> {
+        self.inner.steps()
+    }
 }

@@ -101,6 +101,37 @@ pub trait SplitModel {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.head(&self.features(x)?)
     }
+    /// The model's computation as steps between its ReLUs, for guided backpropagation
+    /// (`cam::attribution::guided`); None where the model cannot tell (a TorchScript file: its
+    /// ReLUs are inside its graph).
+    fn steps(&self) -> Option<Steps<'_>> {
+        None
+    }
+}
+
+/// One step of a split model's computation as guided backpropagation walks it.
+pub enum Step<'a> {
+    /// A ReLU: guided backpropagation passes back only the positive part of the gradient, where
+    /// the ReLU's input was positive.
+    Relu,
+    /// Any other map, differentiated by autograd.
+    Map(Box<dyn Fn(&Tensor) -> Tensor + 'a>),
+}
+
+impl<'a> Step<'a> {
+    /// A [`Step::Map`] of `f`.
+    pub fn map(f: impl Fn(&Tensor) -> Tensor + 'a) -> Self {
+        Step::Map(Box::new(f))
+    }
+}
+
+/// A split model as steps: `features(x)` is its feature steps applied in order, `head(a)` its
+/// head steps ([`SplitModel::steps`]).
+pub struct Steps<'a> {
+    /// `features`, input side first.
+    pub features: Vec<Step<'a>>,
+    /// `head`, from the explained layer to the logits.
+    pub head: Vec<Step<'a>>,
 }
 
 /// The same 4-d tensor (same shape, same values) with channels-last strides: a permuted copy, and

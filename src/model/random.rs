@@ -703,6 +703,50 @@ impl SplitModel for RandomNet {
         Ok(z)
     }
 
+    /// `features` and `head` step by step: the ReLUs are steps of their own, leaky ReLU and GELU
+    /// stay inside the maps (guided backpropagation changes only ReLUs, as captum's does).
+    fn steps(&self) -> Option<super::Steps<'_>> {
+        use super::Step;
+        let mut features = Vec::new();
+        for (b, weights) in self.arch.blocks.iter().zip(&self.blocks) {
+            let (s, p) = (b.stride, b.padding);
+            features.push(Step::map(move |a| {
+                let a = a.conv2d(&weights.conv, None::<Tensor>, [s, s], [p, p], [1, 1], 1);
+                match &weights.norm {
+                    Some((scale, shift)) => a * scale + shift,
+                    None => a,
+                }
+            }));
+            match b.activation {
+                Activation::Relu => features.push(Step::Relu),
+                Activation::Leaky => features.push(Step::map(|a| a.leaky_relu())),
+                Activation::Gelu => features.push(Step::map(|a| a.gelu("none"))),
+            }
+            match b.pool {
+                Pool::None => {}
+                Pool::Max => features
+                    .push(Step::map(|a| a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false))),
+                Pool::Avg => features.push(Step::map(|a| {
+                    a.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>)
+                })),
+            }
+        }
+        let mut head = vec![Step::map(|a| {
+            let walled = a * self.mask.view([1, 1, a.size()[2], a.size()[3]]);
+            match self.arch.head {
+                Head::Gap => walled.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
+                _ => walled.flatten(1, -1),
+            }
+        })];
+        for (i, (weight, bias)) in self.dense.iter().enumerate() {
+            if i > 0 {
+                head.push(Step::Relu);
+            }
+            head.push(Step::map(move |z| z.matmul(&weight.tr()) + bias));
+        }
+        Some(super::Steps { features, head })
+    }
+
     fn parameter_groups(&self) -> Result<Vec<super::ParameterGroup>> {
         let mut groups: Vec<super::ParameterGroup> = self
             .blocks

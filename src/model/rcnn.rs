@@ -158,6 +158,20 @@ impl SplitModel for Rcnn {
         Ok(pooled.flatten(1, -1).matmul(&self.dense.tr()))
     }
 
+    fn steps(&self) -> Option<super::Steps<'_>> {
+        use super::Step;
+        Some(super::Steps {
+            features: vec![
+                Step::map(|x| x.conv2d(&self.conv, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)),
+                Step::Relu,
+            ],
+            head: vec![Step::map(|a| {
+                let pooled = a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+                pooled.flatten(1, -1).matmul(&self.dense.tr())
+            })],
+        })
+    }
+
     fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
         Some((
             serde_json::json!({"kind": "rcnn", "config": self.config}),

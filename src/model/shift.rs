@@ -66,6 +66,12 @@ impl SplitModel for Shifted<'_> {
     fn sha256(&self) -> Option<String> {
         self.inner().sha256()
     }
+    fn steps(&self) -> Option<super::Steps<'_>> {
+        let mut steps = self.inner().steps()?;
+        let shift = self.shift;
+        steps.features.insert(0, super::Step::map(move |x| x - shift));
+        Some(steps)
+    }
     fn to_double(&self) -> Result<Option<Box<dyn SplitModel>>> {
         let shift = self.shift;
         Ok(self.inner().to_double()?.map(|inner| {

@@ -340,30 +340,9 @@ impl Vgg {
         let mut h = super::channels_last(x);
         for block in &self.blocks {
             h = match block {
-                Block::Pool => h.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
+                Block::Pool => pool(&h),
                 Block::Conv(conv) => {
-                    let conv3x3 = |h: &Tensor, w: &Tensor, b: &Tensor| {
-                        h.conv2d(&super::channels_last(w), Some(b), [1, 1], [1, 1], [1, 1], 1)
-                    };
-                    let mut y = match &conv.bn {
-                        Some(bn) if !train => {
-                            let scale = &bn.weight / (&bn.running_var + 1e-5).sqrt();
-                            let w = &conv.weight * scale.view([-1, 1, 1, 1]);
-                            let b = (&conv.bias - &bn.running_mean) * &scale + &bn.bias;
-                            conv3x3(&h, &w, &b)
-                        }
-                        Some(bn) => conv3x3(&h, &conv.weight, &conv.bias).batch_norm(
-                            Some(&bn.weight),
-                            Some(&bn.bias),
-                            Some(&bn.running_mean),
-                            Some(&bn.running_var),
-                            true,
-                            0.1,
-                            1e-5,
-                            false,
-                        ),
-                        None => conv3x3(&h, &conv.weight, &conv.bias),
-                    };
+                    let mut y = conv.before_relu(&h, train);
                     // In place: neither the convolution's nor BatchNorm's backward needs its
                     // output.
                     let _ = y.relu_();
@@ -385,6 +364,40 @@ impl Vgg {
             }
         }
         h
+    }
+}
+
+/// VGG's 2 × 2 max-pooling.
+fn pool(h: &Tensor) -> Tensor {
+    h.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)
+}
+
+impl Conv {
+    /// The block's convolution (BatchNorm folded in, in eval mode) before its ReLU, on
+    /// channels-last activations.
+    fn before_relu(&self, h: &Tensor, train: bool) -> Tensor {
+        let conv3x3 = |h: &Tensor, w: &Tensor, b: &Tensor| {
+            h.conv2d(&super::channels_last(w), Some(b), [1, 1], [1, 1], [1, 1], 1)
+        };
+        match &self.bn {
+            Some(bn) if !train => {
+                let scale = &bn.weight / (&bn.running_var + 1e-5).sqrt();
+                let w = &self.weight * scale.view([-1, 1, 1, 1]);
+                let b = (&self.bias - &bn.running_mean) * &scale + &bn.bias;
+                conv3x3(h, &w, &b)
+            }
+            Some(bn) => conv3x3(h, &self.weight, &self.bias).batch_norm(
+                Some(&bn.weight),
+                Some(&bn.bias),
+                Some(&bn.running_mean),
+                Some(&bn.running_var),
+                true,
+                0.1,
+                1e-5,
+                false,
+            ),
+            None => conv3x3(h, &self.weight, &self.bias),
+        }
     }
 }
 
@@ -437,6 +450,33 @@ impl SplitModel for Vgg {
 
     fn head(&self, a: &Tensor) -> Result<Tensor> {
         Ok(self.head_t(a, false))
+    }
+
+    /// `features_t` and `head_t` in eval mode, step by step (dropout is the identity there).
+    fn steps(&self) -> Option<super::Steps<'_>> {
+        use super::Step;
+        let mut features = vec![Step::map(super::channels_last)];
+        for block in &self.blocks {
+            match block {
+                Block::Pool => features.push(Step::map(pool)),
+                Block::Conv(conv) => {
+                    features.push(Step::map(move |h| conv.before_relu(h, false)));
+                    features.push(Step::Relu);
+                }
+            }
+        }
+        features.push(Step::map(Tensor::contiguous));
+        let mut head = Vec::new();
+        for (i, (w, b)) in self.linears.iter().enumerate() {
+            match i {
+                0 => head.push(Step::map(move |a| a.flatten(1, -1).linear(w, Some(b)))),
+                _ => {
+                    head.push(Step::Relu);
+                    head.push(Step::map(move |h| h.linear(w, Some(b))));
+                }
+            }
+        }
+        Some(super::Steps { features, head })
     }
 
     fn to_double(&self) -> Result<Option<Box<dyn SplitModel>>> {

@@ -129,6 +129,11 @@ impl SplitModel for Walled {
     fn inner_torchscript(&self) -> Option<&tch::CModule> {
         self.inner.as_torchscript()
     }
+    fn steps(&self) -> Option<super::Steps<'_>> {
+        let mut steps = self.inner.steps()?;
+        steps.head.insert(0, super::Step::map(move |a| a * self.mask(a)));
+        Some(steps)
+    }
     fn sha256(&self) -> Option<String> {
         self.inner.sha256()
     }

@@ -32,7 +32,7 @@ def checks():
 
 
 def _python_method(item, name=None):
-    """(name, title, callable, sign_ambiguous) for a callable."""
+    """(name, title, callable, sign_ambiguous, magnitude) for a callable."""
     if not callable(item):
         raise TypeError(
             f"a method is a callable method(model, inputs, targets) -> maps or a built-in "
@@ -45,7 +45,15 @@ def _python_method(item, name=None):
             "or set method.blindspot_name"
         )
     title = getattr(item, "blindspot_title", None) or name
-    return (name, str(title), item, bool(getattr(item, "sign_ambiguous", False)))
+    reading = getattr(item, "blindspot_reading", "positive")
+    if reading not in ("positive", "magnitude"):
+        raise ValueError(
+            f"method {name}: blindspot_reading is {reading!r}; it is 'positive' (the map's "
+            f"positive part, as a CAM's ReLU keeps it) or 'magnitude' (|map|, for a signed "
+            f"attribution)"
+        )
+    return (name, str(title), item, bool(getattr(item, "sign_ambiguous", False)),
+            reading == "magnitude")
 
 
 def _method_list(method, methods):

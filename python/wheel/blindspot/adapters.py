@@ -95,14 +95,41 @@ def _signed(cam, inputs, targets):
 CAPTUM = ("LayerGradCam", "LayerGradientXActivation", "LayerActivation")
 
 
-def captum(name, relu_attributions=False):
-    """captum's layer method `name` (`LayerGradCam`, `LayerGradientXActivation`,
-    `LayerActivation`), its map summed over channels and upsampled with captum's
-    `LayerAttribution.interpolate` (bilinear). `relu_attributions=True` applies the ReLU at the
-    layer's resolution, before the upsampling, as GradCAM's paper and blindspot do; captum's
-    default applies it after (docs/external-methods.md shows what the order changes)."""
+# captum's attribution classes that need only the model, attributing to the input pixels: their
+# attribution [N, C, H, W] summed over the channels, read by its magnitude (as blindspot's own
+# input-level methods). NoiseTunnel wraps Saliency (SmoothGrad). GuidedBackprop and DeepLift hook
+# the model's nn.ReLU modules: they need a Python module, and fail on a TorchScript one.
+CAPTUM_INPUT = ("Saliency", "InputXGradient", "IntegratedGradients", "NoiseTunnel", "Occlusion",
+                "GuidedBackprop", "DeepLift")
+
+
+def captum(name, relu_attributions=False, **kwargs):
+    """captum's method `name`.
+
+    A layer method (`LayerGradCam`, `LayerGradientXActivation`, `LayerActivation`): its map
+    summed over channels and upsampled with captum's `LayerAttribution.interpolate` (bilinear).
+    `relu_attributions=True` applies the ReLU at the layer's resolution, before the upsampling,
+    as GradCAM's paper and blindspot do; captum's default applies it after
+    (docs/external-methods.md shows what the order changes).
+
+    An input-level class (`CAPTUM_INPUT`): its attribution summed over the input channels, read
+    by its magnitude (`blindspot_reading = "magnitude"`); `kwargs` go to `attribute` (e.g.
+    `n_steps=50`, `sliding_window_shapes=(3, 8, 8)`, `strides=(1, 4, 4)`, `nt_samples=10`,
+    `stdevs=0.15`)."""
+    if name in CAPTUM_INPUT:
+        def method(model, inputs, targets):
+            return captum_attribution_maps(name, model, inputs, targets, **kwargs)
+
+        method.blindspot_name = f"captum-{name.lower()}"
+        method.blindspot_title = f"captum {name}"
+        method.blindspot_reading = "magnitude"
+        return method
+    if kwargs:
+        raise ValueError(f"captum adapter: `{name}` takes no attribute() arguments "
+                         f"({', '.join(kwargs)})")
     if name not in CAPTUM:
-        raise ValueError(f"captum adapter: `{name}` is not one of {', '.join(CAPTUM)}")
+        raise ValueError(f"captum adapter: `{name}` is not one of "
+                         f"{', '.join(CAPTUM + CAPTUM_INPUT)}")
 
     def method(model, inputs, targets):
         return captum_maps(name, model, inputs, targets, relu_attributions)
@@ -134,3 +161,23 @@ def captum_maps(name, model, inputs, targets, relu_attributions=False):
     maps = attr.LayerAttribution.interpolate(maps.detach(), tuple(inputs.shape[-2:]),
                                              interpolate_mode="bilinear")
     return maps[:, 0]
+
+
+def captum_attribution_maps(name, model, inputs, targets, **kwargs):
+    """captum's input-level class `name`'s attributions for `inputs` on the split `model`, summed
+    over the channels: [N, H, W], signed."""
+    from captum import attr
+
+    wrapped = Wrapped(model).eval()
+    if name == "NoiseTunnel":
+        explainer = attr.NoiseTunnel(attr.Saliency(wrapped))
+        kwargs.setdefault("nt_type", "smoothgrad")
+    else:
+        explainer = getattr(attr, name)(wrapped)
+    if name == "Occlusion" and "sliding_window_shapes" not in kwargs:
+        kwargs["sliding_window_shapes"] = (inputs.shape[1], 8, 8)
+        kwargs.setdefault("strides", (1, 4, 4))
+    targets = torch.as_tensor(targets).long()
+    with torch.enable_grad():
+        attributions = explainer.attribute(inputs, target=targets, **kwargs)
+    return attributions.detach().sum(dim=1)

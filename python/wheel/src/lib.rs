@@ -40,8 +40,9 @@ pyo3::create_exception!(
     "Verdicts that are not the ones expected (`Report.require()`), with their statistics."
 );
 
-/// A method as the Python side describes it: (name, title, callable, sign_ambiguous).
-type MethodSpec = (String, String, Py<PyAny>, bool);
+/// A method as the Python side describes it: (name, title, callable, sign_ambiguous, whether
+/// its map is read by its magnitude).
+type MethodSpec = (String, String, Py<PyAny>, bool, bool);
 
 /// Methods as blindspot runs them.
 type Methods = Vec<Box<dyn CamMethod>>;
@@ -50,7 +51,7 @@ type Methods = Vec<Box<dyn CamMethod>>;
 fn python_methods(py: Python<'_>, specs: Vec<MethodSpec>) -> PyResult<(Methods, Vec<Failure>)> {
     let mut methods: Vec<Box<dyn CamMethod>> = Vec::new();
     let mut failures = Vec::new();
-    for (name, title, callable, sign_ambiguous) in specs {
+    for (name, title, callable, sign_ambiguous, magnitude) in specs {
         let builtin = blindspot::builtin_methods(&blindspot::Seeds::new(0))
             .iter()
             .any(|m| m.name().eq_ignore_ascii_case(&name));
@@ -68,6 +69,7 @@ fn python_methods(py: Python<'_>, specs: Vec<MethodSpec>) -> PyResult<(Methods, 
             title,
             callable,
             sign_ambiguous,
+            magnitude,
             Rc::clone(&failure),
         )?;
         methods.push(Box::new(m));

@@ -20,6 +20,8 @@ pub struct PythonMethod {
     title: String,
     callable: Py<PyAny>,
     sign_ambiguous: bool,
+    /// `method.blindspot_reading == "magnitude"`: the map is a signed attribution.
+    magnitude: bool,
     /// `blindspot._bridge`: the Python half (calling, rebuilding models).
     bridge: Py<PyModule>,
     /// The TorchScript module for the current weights, by fingerprint.
@@ -35,6 +37,7 @@ impl PythonMethod {
         title: String,
         callable: Py<PyAny>,
         sign_ambiguous: bool,
+        magnitude: bool,
         failure: Failure,
     ) -> PyResult<PythonMethod> {
         let bridge = py.import("blindspot._bridge")?.unbind();
@@ -43,6 +46,7 @@ impl PythonMethod {
             title,
             callable,
             sign_ambiguous,
+            magnitude,
             bridge,
             model: RefCell::new(None),
             batches: Cell::new(0),
@@ -163,6 +167,12 @@ impl CamMethod for PythonMethod {
     }
     fn sign_ambiguous(&self) -> bool {
         self.sign_ambiguous
+    }
+    fn reading(&self) -> blindspot::Reading {
+        match self.magnitude {
+            true => blindspot::Reading::Magnitude,
+            false => blindspot::Reading::Positive,
+        }
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         let batch = self.batches.get() + 1;

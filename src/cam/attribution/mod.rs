@@ -1,0 +1,102 @@
+//! Input-level attribution methods: the attribution of each image's target score to its input
+//! pixels, [N, C, H, W], through the whole model (`features`, then `head`, by autograd), on any
+//! split model — built-in or TorchScript. captum 0.9 is the reference (`fixtures/generate.py`
+//! writes its attributions; the parity tests compare them element by element).
+//!
+//! The raw map is the attribution summed over the input channels, [N, H, W] (captum's
+//! `visualize_image_attr` does the same before showing a map), at the input's resolution. Each
+//! method says whether that sum is signed: the final map then reads its magnitude
+//! ([`super::Reading::Magnitude`]), so a check sees evidence against the class as well as for
+//! it (docs/methods.md, "Input-level methods").
+//!
+//! Every method is batched: the inputs it differentiates (Integrated Gradients' steps,
+//! SmoothGrad's noisy copies, Occlusion's occluded images) are one batch dimension, run through
+//! the model in chunks within the memory budget ([`gradients`], [`scores`]).
+pub mod guided;
+pub mod integrated_gradients;
+pub mod occlusion;
+pub mod saliency;
+pub mod smoothgrad;
+
+use super::target_scores;
+use crate::error::{Error, Result};
+use crate::model::SplitModel;
+use tch::{Device, Kind, Tensor};
+
+/// Inputs per forward and backward on a CPU (all devices: the memory budget bounds it).
+const CHUNK: i64 = 64;
+
+/// Estimated bytes per input pixel alive in a forward and backward of one image: the input, its
+/// gradient and the activations autograd keeps of a VGG-style network's first blocks (64
+/// float channels at full resolution, each with its ReLU mask).
+const BYTES_PER_PIXEL: u128 = 1024;
+
+/// Images per chunk for inputs of `height` × `width` on `device`, within the memory budget.
+fn chunk(what: &str, device: Device, height: i64, width: i64) -> Result<i64> {
+    let most = match device {
+        Device::Cpu => CHUNK,
+        _ => 4 * CHUNK,
+    };
+    crate::limits::items_within(
+        what,
+        "input-level methods",
+        BYTES_PER_PIXEL * (height * width).max(1) as u128,
+        most,
+    )
+}
+
+/// ∂y_{t_m}(x_m)/∂x_m for every input `x` [M, C, H, W] and its class `targets` \[M\]: one
+/// backward per chunk of inputs (each input's gradient depends on that input alone).
+pub fn gradients(model: &dyn SplitModel, x: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let size = x.size();
+    let (m, height, width) = (size[0], size[2], size[3]);
+    let mut chunk = chunk("an input gradient", x.device(), height, width)?;
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while start < m {
+        let (grad, len) =
+            crate::device::halving(&mut chunk, m - start, "input gradients", |len| {
+                let leaf = x.narrow(0, start, len).detach().set_requires_grad(true);
+                let logits = model.forward(&leaf)?;
+                let score = target_scores(&logits, &targets.narrow(0, start, len));
+                crate::model::gradient(&score.sum(Kind::Float), &leaf).map_err(|e| {
+                    Error::model(
+                        format!(
+                            "cannot differentiate the target logit with respect to the input: \
+                             {e}"
+                        ),
+                        model.name(),
+                        "`features` and `head` must compute the logits from the input with \
+                         differentiable operations",
+                    )
+                })
+            })?;
+        parts.push(grad);
+        start += len;
+    }
+    Ok(Tensor::cat(&parts, 0))
+}
+
+/// y_{t_m}(x_m) for every input `x` [M, C, H, W] and its class `targets` \[M\], without
+/// gradients, in chunks.
+pub fn scores(model: &dyn SplitModel, x: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let size = x.size();
+    let (m, height, width) = (size[0], size[2], size[3]);
+    let mut chunk = chunk("a scored input", x.device(), height, width)?;
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while start < m {
+        let (score, len) = crate::device::halving(&mut chunk, m - start, "scores", |len| {
+            let logits = tch::no_grad(|| model.forward(&x.narrow(0, start, len)))?;
+            Ok(target_scores(&logits, &targets.narrow(0, start, len)))
+        })?;
+        parts.push(score);
+        start += len;
+    }
+    Ok(Tensor::cat(&parts, 0))
+}
+
+/// The raw map of an attribution [N, C, H, W]: its sum over the channels, [N, H, W].
+pub fn channel_sum(attribution: &Tensor) -> Tensor {
+    attribution.sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+}
