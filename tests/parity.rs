@@ -189,6 +189,7 @@ fn captum_parity(model: &str, method: &str) -> TestResult {
         occlusion::Occlusion,
         saliency::{InputXGradient, Saliency},
         smoothgrad::SmoothGrad,
+        Attribution,
     };
     let f = open(model);
     let activations = tch::no_grad(|| f.model.features(&f.inputs))?;
@@ -245,6 +246,7 @@ fn captum_parity(model: &str, method: &str) -> TestResult {
 /// module, whose nn.ReLU modules captum hooks), within 1e-4 of the reference's largest magnitude.
 fn guided_parity(method: &str) -> TestResult {
     use blindspot::cam::attribution::guided::{GuidedBackprop, GuidedGradCam};
+    use blindspot::cam::attribution::Attribution;
     use blindspot::model::vgg::{Vgg, VggConfig};
     let mut model = Vgg::for_loading(VggConfig::small(6, None), "guided-fixture", Device::Cpu);
     model.load(&fixture("guided/weights.safetensors"))?;

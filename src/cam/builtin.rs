@@ -1,7 +1,10 @@
 //! The built-in methods by name, and the rules every method's name and title obey.
+use super::attribution::{
+    guided, integrated_gradients, occlusion, saliency, smoothgrad, InputLevel,
+};
 use super::method::{CamMethod, Origin};
 use super::{
-    ablationcam, attribution, eigencam, fem, gradcam, gradcam_elementwise, gradcam_plusplus,
+    ablationcam, eigencam, fem, gradcam, gradcam_elementwise, gradcam_plusplus,
     hirescam, layercam, opticam, randomcam, scorecam, sobel, xgradcam,
 };
 use crate::error::{Error, Result};
@@ -22,15 +25,15 @@ pub fn builtin_methods(seeds: &Seeds) -> Vec<Box<dyn CamMethod>> {
         Box::new(eigencam::EigenGradCam),
         Box::new(fem::Fem::default()),
         Box::new(opticam::OptiCam::default()),
-        Box::new(attribution::saliency::Saliency),
-        Box::new(attribution::saliency::InputXGradient),
-        Box::new(attribution::integrated_gradients::IntegratedGradients::default()),
-        Box::new(attribution::smoothgrad::SmoothGrad::new(
+        Box::new(InputLevel(saliency::Saliency)),
+        Box::new(InputLevel(saliency::InputXGradient)),
+        Box::new(InputLevel(integrated_gradients::IntegratedGradients::default())),
+        Box::new(InputLevel(smoothgrad::SmoothGrad::new(
             seeds.stream(streams::SMOOTHGRAD).seed(),
-        )),
-        Box::new(attribution::occlusion::Occlusion::default()),
-        Box::new(attribution::guided::GuidedBackprop),
-        Box::new(attribution::guided::GuidedGradCam),
+        ))),
+        Box::new(InputLevel(occlusion::Occlusion::default())),
+        Box::new(InputLevel(guided::GuidedBackprop)),
+        Box::new(InputLevel(guided::GuidedGradCam)),
         Box::new(randomcam::RandomCam {
             seed: seeds.stream(streams::RANDOMCAM).seed(),
         }),

@@ -14,7 +14,8 @@
 //! Guided GradCAM = guided backpropagation ⊙ GradCAM's map (ReLU(Σ_k w_k A_k), w_k the spatial
 //! mean of ∂y_c/∂A_k) resized to the input by nearest neighbour (captum's default); raw map = Σ
 //! over channels (both signed; the final maps read their magnitude).
-use super::super::{CamContext, CamMethod, Family, Origin, Reading};
+use super::super::CamContext;
+use super::Attribution;
 use crate::error::{Error, Result};
 use crate::model::{SplitModel, Step};
 use tch::{Kind, Tensor};
@@ -100,17 +101,7 @@ pub fn guided_backprop(model: &dyn SplitModel, x: &Tensor, targets: &Tensor) -> 
 
 pub struct GuidedBackprop;
 
-impl GuidedBackprop {
-    /// captum's attribution [N, C, H, W].
-    pub fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
-        guided_backprop(ctx.model, ctx.input, ctx.targets)
-    }
-}
-
-impl CamMethod for GuidedBackprop {
-    fn origin(&self) -> Origin {
-        Origin::BuiltIn
-    }
+impl Attribution for GuidedBackprop {
     fn name(&self) -> &str {
         "guided-backprop"
     }
@@ -121,40 +112,17 @@ impl CamMethod for GuidedBackprop {
         "input gradient passing only positive gradients back through each ReLU, summed over \
          channels (signed)"
     }
-    fn uses_gradients(&self) -> bool {
-        false
+    fn captum_reference(&self) -> &str {
+        "GuidedBackprop"
     }
-    fn captum_reference(&self) -> Option<&str> {
-        Some("GuidedBackprop")
-    }
-    fn family(&self) -> Family {
-        Family::InputLevel
-    }
-    fn reading(&self) -> Reading {
-        Reading::Magnitude
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(super::channel_sum(&self.attribute(ctx)?))
+    fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
+        guided_backprop(ctx.model, ctx.input, ctx.targets)
     }
 }
 
 pub struct GuidedGradCam;
 
-impl GuidedGradCam {
-    /// captum's attribution [N, C, H, W].
-    pub fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
-        let size = ctx.input.size();
-        let weights = ctx.grads()?.mean_dim([2i64, 3].as_slice(), false, Kind::Float);
-        let cam = super::super::weighted_sum(&weights, ctx.activations).relu().unsqueeze(1);
-        let cam = cam.upsample_nearest2d([size[2], size[3]], None, None);
-        Ok(guided_backprop(ctx.model, ctx.input, ctx.targets)? * cam)
-    }
-}
-
-impl CamMethod for GuidedGradCam {
-    fn origin(&self) -> Origin {
-        Origin::BuiltIn
-    }
+impl Attribution for GuidedGradCam {
     fn name(&self) -> &str {
         "guided-gradcam"
     }
@@ -165,16 +133,17 @@ impl CamMethod for GuidedGradCam {
         "guided backpropagation times GradCAM's map (nearest-neighbour resized), summed over \
          channels (signed)"
     }
-    fn captum_reference(&self) -> Option<&str> {
-        Some("GuidedGradCam")
+    fn captum_reference(&self) -> &str {
+        "GuidedGradCam"
     }
-    fn family(&self) -> Family {
-        Family::InputLevel
+    fn uses_gradients(&self) -> bool {
+        true
     }
-    fn reading(&self) -> Reading {
-        Reading::Magnitude
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(super::channel_sum(&self.attribute(ctx)?))
+    fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
+        let size = ctx.input.size();
+        let weights = ctx.grads()?.mean_dim([2i64, 3].as_slice(), false, Kind::Float);
+        let cam = super::super::weighted_sum(&weights, ctx.activations).relu().unsqueeze(1);
+        let cam = cam.upsample_nearest2d([size[2], size[3]], None, None);
+        Ok(guided_backprop(ctx.model, ctx.input, ctx.targets)? * cam)
     }
 }

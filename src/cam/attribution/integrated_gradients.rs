@@ -9,7 +9,8 @@
 //!
 //! Batched: the S scaled copies of a group of images are one batch, step-major as captum stacks
 //! them, differentiated in chunks; each image's sum over the steps is its own.
-use super::super::{CamContext, CamMethod, Family, Origin, Reading};
+use super::Attribution;
+use super::super::CamContext;
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -60,9 +61,21 @@ pub fn gauss_legendre(s: usize) -> Vec<(f64, f64)> {
     rule
 }
 
-impl IntegratedGradients {
-    /// captum's attribution [N, C, H, W].
-    pub fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
+impl Attribution for IntegratedGradients {
+    fn name(&self) -> &str {
+        "integrated-gradients"
+    }
+    fn title(&self) -> &str {
+        "IntegratedGradients"
+    }
+    fn summary(&self) -> &str {
+        "(x - baseline) times the gradient integrated along the straight path from a zero \
+         baseline (50-point Gauss-Legendre), summed over channels (signed)"
+    }
+    fn captum_reference(&self) -> &str {
+        "IntegratedGradients"
+    }
+    fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
         let x = ctx.input;
         let (n, s) = (x.size()[0], self.steps.max(1) as i64);
         let rule = gauss_legendre(s as usize);
@@ -91,36 +104,5 @@ impl IntegratedGradients {
             parts.push(total * d);
         }
         Ok(Tensor::cat(&parts, 0))
-    }
-}
-
-impl CamMethod for IntegratedGradients {
-    fn origin(&self) -> Origin {
-        Origin::BuiltIn
-    }
-    fn name(&self) -> &str {
-        "integrated-gradients"
-    }
-    fn title(&self) -> &str {
-        "IntegratedGradients"
-    }
-    fn summary(&self) -> &str {
-        "(x - baseline) times the gradient integrated along the straight path from a zero \
-         baseline (50-point Gauss-Legendre), summed over channels (signed)"
-    }
-    fn uses_gradients(&self) -> bool {
-        false
-    }
-    fn captum_reference(&self) -> Option<&str> {
-        Some("IntegratedGradients")
-    }
-    fn family(&self) -> Family {
-        Family::InputLevel
-    }
-    fn reading(&self) -> Reading {
-        Reading::Magnitude
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(super::channel_sum(&self.attribute(ctx)?))
     }
 }

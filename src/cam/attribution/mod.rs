@@ -3,11 +3,12 @@
 //! split model — built-in or TorchScript. captum 0.9 is the reference (`fixtures/generate.py`
 //! writes its attributions; the parity tests compare them element by element).
 //!
-//! The raw map is the attribution summed over the input channels, [N, H, W] (captum's
-//! `visualize_image_attr` does the same before showing a map), at the input's resolution. Each
-//! method says whether that sum is signed: the final map then reads its magnitude
-//! ([`super::Reading::Magnitude`]), so a check sees evidence against the class as well as for
-//! it (docs/methods.md, "Input-level methods").
+//! A method implements [`Attribution`] (its attribution and names); [`InputLevel`] makes it a
+//! [`CamMethod`] whose raw map is the attribution summed over the input channels, [N, H, W]
+//! (captum's `visualize_image_attr` does the same before showing a map), at the input's
+//! resolution, and whose final map reads that sum's magnitude
+//! ([`super::Reading::Magnitude`]; Saliency's and SmoothGrad's are ≥ 0 already), so a check
+//! sees evidence against the class as well as for it (docs/methods.md, "Input-level methods").
 //!
 //! Every method is batched: the inputs it differentiates (Integrated Gradients' steps,
 //! SmoothGrad's noisy copies, Occlusion's occluded images) are one batch dimension, run through
@@ -18,10 +19,63 @@ pub mod occlusion;
 pub mod saliency;
 pub mod smoothgrad;
 
-use super::target_scores;
+use super::{target_scores, CamContext, CamMethod, Family, Origin, Reading};
 use crate::error::{Error, Result};
 use crate::model::SplitModel;
 use tch::{Device, Kind, Tensor};
+
+/// An input-level method: captum's attribution of each image's target score to its input
+/// pixels, [N, C, H, W]. [`InputLevel`] makes it a [`CamMethod`].
+pub trait Attribution {
+    /// The command-line name (`saliency`).
+    fn name(&self) -> &str;
+    /// The display name (`Saliency`).
+    fn title(&self) -> &str;
+    /// One line for `blindspot methods`.
+    fn summary(&self) -> &str;
+    /// The captum 0.9 class it reproduces attribution for attribution.
+    fn captum_reference(&self) -> &str;
+    /// Whether it also reads ∂y_c/∂A at the explained layer (Guided GradCAM's GradCAM factor).
+    fn uses_gradients(&self) -> bool {
+        false
+    }
+    /// The attribution [N, C, H, W] of the batch in `ctx`.
+    fn attribute(&self, ctx: &CamContext) -> Result<Tensor>;
+}
+
+/// An [`Attribution`] as a built-in method: the raw map is the attribution summed over the input
+/// channels, read by its magnitude.
+pub struct InputLevel<A>(pub A);
+
+impl<A: Attribution> CamMethod for InputLevel<A> {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn title(&self) -> &str {
+        self.0.title()
+    }
+    fn summary(&self) -> &str {
+        self.0.summary()
+    }
+    fn uses_gradients(&self) -> bool {
+        self.0.uses_gradients()
+    }
+    fn captum_reference(&self) -> Option<&str> {
+        Some(self.0.captum_reference())
+    }
+    fn family(&self) -> Family {
+        Family::InputLevel
+    }
+    fn reading(&self) -> Reading {
+        Reading::Magnitude
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        Ok(channel_sum(&self.0.attribute(ctx)?))
+    }
+}
 
 /// Inputs per forward and backward on a CPU (all devices: the memory budget bounds it).
 const CHUNK: i64 = 64;

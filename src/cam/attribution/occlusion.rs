@@ -10,7 +10,8 @@
 //! Batched: every window's mask is one row of a [P, H·W] matrix; the occluded copies of a group of
 //! images are scored in chunks without gradients, and the attributions are one matrix product of
 //! the drops [N, P] with the masks.
-use super::super::{CamContext, CamMethod, Family, Origin, Reading};
+use super::super::CamContext;
+use super::Attribution;
 use crate::error::{Error, Result};
 use tch::{Kind, Tensor};
 
@@ -58,8 +59,23 @@ impl Occlusion {
         Ok((r.view([pr, 1, height, 1]) * c.view([1, pc, 1, width])).view([pr * pc, height, width]))
     }
 
-    /// captum's attribution [N, C, H, W].
-    pub fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
+}
+
+impl Attribution for Occlusion {
+    fn name(&self) -> &str {
+        "occlusion"
+    }
+    fn title(&self) -> &str {
+        "Occlusion"
+    }
+    fn summary(&self) -> &str {
+        "drop of the target logit when an 8x8 window (stride 4) is set to 0, averaged over the \
+         windows covering each pixel, summed over channels (signed)"
+    }
+    fn captum_reference(&self) -> &str {
+        "Occlusion"
+    }
+    fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
         let x = ctx.input;
         let size = x.size();
         let (n, height, width) = (size[0], size[2], size[3]);
@@ -91,36 +107,5 @@ impl Occlusion {
         let total = drops.matmul(&flat);
         let per_pixel = (total / counts.clamp_min(1.0)).view([n, 1, height, width]);
         Ok(per_pixel.expand([n, size[1], height, width], false).contiguous())
-    }
-}
-
-impl CamMethod for Occlusion {
-    fn origin(&self) -> Origin {
-        Origin::BuiltIn
-    }
-    fn name(&self) -> &str {
-        "occlusion"
-    }
-    fn title(&self) -> &str {
-        "Occlusion"
-    }
-    fn summary(&self) -> &str {
-        "drop of the target logit when an 8x8 window (stride 4) is set to 0, averaged over the \
-         windows covering each pixel, summed over channels (signed)"
-    }
-    fn uses_gradients(&self) -> bool {
-        false
-    }
-    fn captum_reference(&self) -> Option<&str> {
-        Some("Occlusion")
-    }
-    fn family(&self) -> Family {
-        Family::InputLevel
-    }
-    fn reading(&self) -> Reading {
-        Reading::Magnitude
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(super::channel_sum(&self.attribute(ctx)?))
     }
 }

@@ -3,23 +3,14 @@
 //! (`captum.attr.Saliency`, `abs=True`).
 //!
 //! attribution = |∂y_c/∂x| per input channel;  raw map = Σ_channels |∂y_c/∂x|  (≥ 0).
-use super::super::{CamContext, CamMethod, Family, Origin, Reading};
+use super::Attribution;
+use super::super::CamContext;
 use crate::error::Result;
 use tch::Tensor;
 
 pub struct Saliency;
 
-impl Saliency {
-    /// captum's attribution [N, C, H, W].
-    pub fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(super::gradients(ctx.model, ctx.input, ctx.targets)?.abs())
-    }
-}
-
-impl CamMethod for Saliency {
-    fn origin(&self) -> Origin {
-        Origin::BuiltIn
-    }
+impl Attribution for Saliency {
     fn name(&self) -> &str {
         "saliency"
     }
@@ -29,20 +20,11 @@ impl CamMethod for Saliency {
     fn summary(&self) -> &str {
         "|gradient of the target logit with respect to the input|, summed over channels"
     }
-    fn uses_gradients(&self) -> bool {
-        false
+    fn captum_reference(&self) -> &str {
+        "Saliency"
     }
-    fn captum_reference(&self) -> Option<&str> {
-        Some("Saliency")
-    }
-    fn family(&self) -> Family {
-        Family::InputLevel
-    }
-    fn reading(&self) -> Reading {
-        Reading::Magnitude
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(super::channel_sum(&self.attribute(ctx)?))
+    fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
+        Ok(super::gradients(ctx.model, ctx.input, ctx.targets)?.abs())
     }
 }
 
@@ -53,17 +35,7 @@ impl CamMethod for Saliency {
 /// its magnitude).
 pub struct InputXGradient;
 
-impl InputXGradient {
-    /// captum's attribution [N, C, H, W].
-    pub fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(super::gradients(ctx.model, ctx.input, ctx.targets)? * ctx.input)
-    }
-}
-
-impl CamMethod for InputXGradient {
-    fn origin(&self) -> Origin {
-        Origin::BuiltIn
-    }
+impl Attribution for InputXGradient {
     fn name(&self) -> &str {
         "input-x-gradient"
     }
@@ -73,19 +45,10 @@ impl CamMethod for InputXGradient {
     fn summary(&self) -> &str {
         "input times the gradient of the target logit, summed over channels (signed)"
     }
-    fn uses_gradients(&self) -> bool {
-        false
+    fn captum_reference(&self) -> &str {
+        "InputXGradient"
     }
-    fn captum_reference(&self) -> Option<&str> {
-        Some("InputXGradient")
-    }
-    fn family(&self) -> Family {
-        Family::InputLevel
-    }
-    fn reading(&self) -> Reading {
-        Reading::Magnitude
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(super::channel_sum(&self.attribute(ctx)?))
+    fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
+        Ok(super::gradients(ctx.model, ctx.input, ctx.targets)? * ctx.input)
     }
 }

@@ -9,7 +9,8 @@
 //! The noise comes from the method's named stream (`method/smoothgrad`): the same seed gives the
 //! same noise for the same batch, so `--seed` changes it and a run replays it. Batched: the S
 //! noisy copies of a group of images are one batch, image-major as captum stacks them.
-use super::super::{CamContext, CamMethod, Family, Origin, Reading};
+use super::super::CamContext;
+use super::Attribution;
 use crate::error::Result;
 use crate::model::init::Init;
 use tch::{Kind, Tensor};
@@ -77,19 +78,9 @@ impl SmoothGrad {
         }
         Ok(Tensor::cat(&parts, 0))
     }
-
-    /// The attribution [N, C, H, W] with the method's own noise.
-    pub fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
-        let bytes = 4 * self.samples as u128 * ctx.input.numel() as u128;
-        crate::limits::fits("SmoothGrad's noise", "smoothgrad", bytes)?;
-        self.attribute_with(ctx, &self.noise_for(ctx.input))
-    }
 }
 
-impl CamMethod for SmoothGrad {
-    fn origin(&self) -> Origin {
-        Origin::BuiltIn
-    }
+impl Attribution for SmoothGrad {
     fn name(&self) -> &str {
         "smoothgrad"
     }
@@ -99,19 +90,13 @@ impl CamMethod for SmoothGrad {
     fn summary(&self) -> &str {
         "Saliency averaged over 50 noisy copies of the input (noise 15% of its range)"
     }
-    fn uses_gradients(&self) -> bool {
-        false
+    fn captum_reference(&self) -> &str {
+        "NoiseTunnel(Saliency)"
     }
-    fn captum_reference(&self) -> Option<&str> {
-        Some("NoiseTunnel(Saliency)")
-    }
-    fn family(&self) -> Family {
-        Family::InputLevel
-    }
-    fn reading(&self) -> Reading {
-        Reading::Magnitude
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(super::channel_sum(&self.attribute(ctx)?))
+    /// The attribution [N, C, H, W] with the method's own noise.
+    fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
+        let bytes = 4 * self.samples as u128 * ctx.input.numel() as u128;
+        crate::limits::fits("SmoothGrad's noise", "smoothgrad", bytes)?;
+        self.attribute_with(ctx, &self.noise_for(ctx.input))
     }
 }
