@@ -230,6 +230,10 @@ pub fn trials() -> Vec<Trial> {
     let mut t = vec![
         Trial::test("cli::explain_writes_maps_matching_the_library", explain_ok),
         Trial::test("cli::methods_lists_every_method", methods_list),
+        Trial::test(
+            "cli::guided_methods_on_a_torchscript_model_say_why",
+            guided_on_torchscript,
+        ),
         Trial::test("cli::reliability_reruns_a_suite_under_seeds", reliability),
         Trial::test("cli::reliability_tallies_the_modal_verdict", tally),
         Trial::test("cli::overrides_enter_the_suite_fingerprint", overrides),
@@ -545,6 +549,40 @@ fn explain_ok() -> TestResult {
     )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// On a TorchScript model, `all` leaves the guided methods out with a note (the model keeps its
+/// ReLUs inside its graph) and the other methods get their verdicts; named, a guided method gets
+/// an error verdict that says why, and the others still theirs.
+fn guided_on_torchscript() -> TestResult {
+    let model = crate::common::fixture("plain/model.pt");
+    let inputs = crate::common::fixture("plain/inputs.npy");
+    let base = [
+        "check",
+        "input-invariance",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        inputs.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr) = blindspot(&base);
+    ensure(
+        code == 0
+            && stderr.contains("guided-backprop, guided-gradcam left out of `all`")
+            && stdout.contains("0 errors")
+            && !stdout.contains("GuidedBackprop"),
+        || format!("all methods: exit {code}\n{stdout}\n{stderr}"),
+    )?;
+    let mut named = base.to_vec();
+    named.extend(["--methods", "saliency,guided-backprop"]);
+    let (code, stdout, stderr) = blindspot(&named);
+    ensure(
+        code == 1
+            && stdout.contains("Saliency             pass")
+            && stdout.contains("GuidedBackprop       ERROR")
+            && stdout.contains("keeps them inside its TorchScript graph"),
+        || format!("named: exit {code}\n{stdout}\n{stderr}"),
+    )
 }
 
 fn methods_list() -> TestResult {

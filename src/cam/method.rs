@@ -88,6 +88,12 @@ pub trait CamMethod {
     fn family(&self) -> Family {
         Family::Cam
     }
+    /// Whether it needs the model's ReLUs ([`crate::SplitModel::steps`]: guided
+    /// backpropagation): on a model that keeps them inside its graph (a TorchScript file) it gets
+    /// an error verdict saying so, and the other methods their verdicts.
+    fn requires_steps(&self) -> bool {
+        false
+    }
 }
 
 /// How the pipeline reads a raw map into the final map ([`CamMethod::reading`]).
@@ -165,6 +171,9 @@ macro_rules! forward_cam_method {
             fn family(&self) -> Family {
                 (**self).family()
             }
+            fn requires_steps(&self) -> bool {
+                (**self).requires_steps()
+            }
         }
     )*};
 }
@@ -227,6 +236,9 @@ impl CamMethod for Negated {
     }
     fn family(&self) -> Family {
         self.inner.family()
+    }
+    fn requires_steps(&self) -> bool {
+        self.inner.requires_steps()
     }
 }
 

@@ -180,7 +180,11 @@ impl Request {
                 let fwe = error_rate(super::FAMILY_WISE_ERROR)?;
                 let seed = seed.unwrap_or(0);
                 let names = builtin.unwrap_or_else(|| "all".into());
+                let every = names.trim().eq_ignore_ascii_case("all");
                 let mut methods = MethodList::Named(names).resolve(&Seeds::new(seed))?;
+                if every {
+                    methods = explainable(methods, check.as_ref());
+                }
                 for text in &external {
                     methods.push(Box::new(ExternalMethod::parse(text, external_timeout)?));
                 }
@@ -218,6 +222,32 @@ impl Request {
         }
         Ok(run)
     }
+}
+
+/// `all` means every built-in method that can explain the check's models: on a model that is
+/// not built in (a TorchScript file keeps its ReLUs inside its graph) the methods that need its
+/// ReLUs ([`CamMethod::requires_steps`]) are left out, and a note on stderr names them (named
+/// one by one, each gets an error verdict saying why).
+fn explainable(methods: Vec<Box<dyn CamMethod>>, check: &dyn DynCheck) -> Vec<Box<dyn CamMethod>> {
+    let Some(file) = check
+        .models()
+        .into_iter()
+        .map(|(spec, _)| spec)
+        .find(|spec| !spec.starts_with("builtin:"))
+    else {
+        return methods;
+    };
+    let (left, kept): (Vec<_>, Vec<_>) = methods.into_iter().partition(|m| m.requires_steps());
+    if !left.is_empty() {
+        let names: Vec<&str> = left.iter().map(|m| m.name()).collect();
+        eprintln!(
+            "note: {} left out of `all`: guided backpropagation needs the model's ReLUs, and {} \
+             keeps them inside its TorchScript graph",
+            names.join(", "),
+            crate::io::escape::one_line(&file)
+        );
+    }
+    kept
 }
 
 /// Names as a method list's text (`none` for no names).

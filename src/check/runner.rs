@@ -12,7 +12,9 @@
 //!   whatever the stopping (a Bonferroni alpha-spending: α/k at each of k fixed looks).
 use super::timing::{Meter, Metered, Stopwatch};
 use super::units::{mine, Evidence, Split, UnitRecord};
-use super::{CheckContext, CheckRun, DynCheck, Gallery, Outcome, Report, Signs, Verdict};
+use super::{
+    CheckContext, CheckResult, CheckRun, DynCheck, Gallery, Outcome, Report, Signs, Verdict,
+};
 use crate::cam::recorded::{MethodRecord, Recorded};
 use crate::cam::{CamMethod, Negated};
 use crate::error::Result;
@@ -199,9 +201,19 @@ fn run_methods(
     here: &[usize],
     ctx: &CheckContext,
 ) -> Result<Vec<UnitRecord>> {
-    let subset = evaluations.subset(here);
-    let mut outcome = run_with_looks(check, &subset, ctx)?;
+    let refused = refusals(check, evaluations, here);
+    let able: Vec<usize> = here
+        .iter()
+        .copied()
+        .filter(|p| !refused.iter().any(|(r, _)| r == p))
+        .collect();
+    let subset = evaluations.subset(&able);
+    let mut outcome = match able.is_empty() {
+        true => Outcome::new(Vec::new()),
+        false => run_with_looks(check, &subset, ctx)?,
+    };
     subset.merge(&mut outcome);
+    let outcome = with_refusals(check.name(), evaluations, here, outcome, refused);
     if outcome.results.len() != here.len() {
         return Err(crate::error::Error::input(
             format!(
@@ -437,6 +449,63 @@ pub fn run_one(
     run_checks(name, &scheduled, methods, &ctx, None)
 }
 
+/// The methods at `positions` (of the run's list) that cannot explain one of `check`'s models,
+/// each with the reason: a method that needs the model's ReLUs ([`CamMethod::requires_steps`])
+/// on a model that is not built in (a TorchScript file keeps its ReLUs inside its graph).
+fn refusals(
+    check: &dyn DynCheck,
+    evaluations: &Evaluations,
+    positions: &[usize],
+) -> Vec<(usize, String)> {
+    let Some(file) = check
+        .models()
+        .into_iter()
+        .map(|(spec, _)| spec)
+        .find(|spec| !spec.starts_with("builtin:"))
+    else {
+        return Vec::new();
+    };
+    positions
+        .iter()
+        .filter(|&&p| evaluations.methods[evaluations.originals[p]].requires_steps())
+        .map(|&p| {
+            let name = evaluations.methods[evaluations.originals[p]].title().to_string();
+            let reason = format!(
+                "{name} needs the model's ReLUs (guided backpropagation), and {file} keeps them \
+                 inside its TorchScript graph: no map; run it on a built-in model, or captum's \
+                 class on the Python model"
+            );
+            (p, reason)
+        })
+        .collect()
+}
+
+/// `outcome` (the results of the methods at `positions` that were run) with an `error` result,
+/// in its place, for each refused method.
+fn with_refusals(
+    check: &str,
+    evaluations: &Evaluations,
+    positions: &[usize],
+    outcome: Outcome,
+    refused: Vec<(usize, String)>,
+) -> Outcome {
+    let mut run = outcome.results.into_iter();
+    let results = positions
+        .iter()
+        .filter_map(|p| match refused.iter().find(|(r, _)| r == p) {
+            Some((_, reason)) => {
+                let method = evaluations.methods[evaluations.originals[*p]].as_ref();
+                Some(CheckResult::error(check, method, reason.clone(), ""))
+            }
+            None => run.next(),
+        })
+        .collect();
+    Outcome {
+        results,
+        gallery: outcome.gallery,
+    }
+}
+
 /// Runs each scheduled check on its methods (every method unless it has a list), in order, and
 /// gathers one report
 /// labelled `label` (`suite:default`, `wall`). `ctx.control` must count the whole family
@@ -537,11 +606,37 @@ pub fn run_checks(
                 continue;
             }
         }
-        let restricted = only.map(|positions| evaluations.subset(positions));
-        let judged = restricted.as_ref().unwrap_or(&evaluations);
-        let mut outcome =
-            stopwatch.time(index, check.name(), || run_with_looks(check, judged, ctx))?;
-        judged.merge(&mut outcome);
+        let positions: Vec<usize> = match only {
+            Some(positions) => positions.to_vec(),
+            None => (0..records.len()).collect(),
+        };
+        let refused = refusals(check, &evaluations, &positions);
+        let outcome = match refused.is_empty() {
+            true => {
+                let restricted = only.map(|positions| evaluations.subset(positions));
+                let judged = restricted.as_ref().unwrap_or(&evaluations);
+                let mut outcome =
+                    stopwatch.time(index, check.name(), || run_with_looks(check, judged, ctx))?;
+                judged.merge(&mut outcome);
+                outcome
+            }
+            false => {
+                let able: Vec<usize> = positions
+                    .iter()
+                    .copied()
+                    .filter(|p| !refused.iter().any(|(r, _)| r == p))
+                    .collect();
+                let judged = evaluations.subset(&able);
+                let mut outcome = match able.is_empty() {
+                    true => Outcome::new(Vec::new()),
+                    false => {
+                        stopwatch.time(index, check.name(), || run_with_looks(check, &judged, ctx))?
+                    }
+                };
+                judged.merge(&mut outcome);
+                with_refusals(check.name(), &evaluations, &positions, outcome, refused)
+            }
+        };
         report.checks.push(CheckRun {
             check: check.name().into(),
             params: check.params(),

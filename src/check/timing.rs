@@ -161,6 +161,9 @@ impl CamMethod for Metered {
     fn family(&self) -> crate::cam::Family {
         self.inner.family()
     }
+    fn requires_steps(&self) -> bool {
+        self.inner.requires_steps()
+    }
 }
 
 /// Times the checks of a run: a check's wall time, and each method's share as the change of its

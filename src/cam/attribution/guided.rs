@@ -115,6 +115,9 @@ impl Attribution for GuidedBackprop {
     fn captum_reference(&self) -> &str {
         "GuidedBackprop"
     }
+    fn requires_steps(&self) -> bool {
+        true
+    }
     fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {
         guided_backprop(ctx.model, ctx.input, ctx.targets)
     }
@@ -137,6 +140,9 @@ impl Attribution for GuidedGradCam {
         "GuidedGradCam"
     }
     fn uses_gradients(&self) -> bool {
+        true
+    }
+    fn requires_steps(&self) -> bool {
         true
     }
     fn attribute(&self, ctx: &CamContext) -> Result<Tensor> {

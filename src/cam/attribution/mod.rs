@@ -39,6 +39,10 @@ pub trait Attribution {
     fn uses_gradients(&self) -> bool {
         false
     }
+    /// Whether it needs the model's ReLUs (guided backpropagation).
+    fn requires_steps(&self) -> bool {
+        false
+    }
     /// The attribution [N, C, H, W] of the batch in `ctx`.
     fn attribute(&self, ctx: &CamContext) -> Result<Tensor>;
 }
@@ -71,6 +75,9 @@ impl<A: Attribution> CamMethod for InputLevel<A> {
     }
     fn reading(&self) -> Reading {
         Reading::Magnitude
+    }
+    fn requires_steps(&self) -> bool {
+        self.0.requires_steps()
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         Ok(channel_sum(&self.0.attribute(ctx)?))
