@@ -99,7 +99,11 @@ pub fn trials() -> Vec<Trial> {
             ));
         }
     }
-    let single: [(&str, fn() -> TestResult); 14] = [
+    let single: [(&str, fn() -> TestResult); 15] = [
+        (
+            "reference::shapleycam::hessian_vector_product_is_the_finite_difference",
+            shapley_hvp,
+        ),
         (
             "reference::guided::steps_without_the_guided_rule_are_the_input_gradient",
             steps_are_the_model,
@@ -455,6 +459,57 @@ fn literal_raw(
             weighted(&weights, a)
         }
         "eigencam" => principal_projection(a),
+        "shapleycam" => {
+            // Hv by central differences of the image's own gradient along A: g at A(1 ± ε).
+            let eps = 1e-3;
+            let gradient_at = |scale: f64| {
+                let leaf = (&p.a_tensor * scale).detach().set_requires_grad(true);
+                let logit = model.head(&leaf).unwrap().get(0).get(p.target);
+                maps_of(&Tensor::run_backward(&[&logit], &[&leaf], false, false)[0].get(0))
+            };
+            let (up, down) = (gradient_at(1.0 + eps), gradient_at(1.0 - eps));
+            let weights: Vec<f64> = (0..v)
+                .map(|k| {
+                    let mut sum = 0.0;
+                    for i in 0..h {
+                        for j in 0..w {
+                            let hv = (up[k][i][j] - down[k][i][j]) / (2.0 * eps);
+                            sum += g[k][i][j] - 0.5 * hv;
+                        }
+                    }
+                    sum / hw
+                })
+                .collect();
+            weighted(&weights, a)
+        }
+        "finercam" => {
+            // The three classes whose logits are closest to the target's, p = softmax(y),
+            // s = Σ_j p_j (y_c − y_j) / (Σ_j p_j + 1e-9); GradCAM of s, one image at a time.
+            let leaf = p.a_tensor.detach().set_requires_grad(true);
+            let logits = model.head(&leaf).unwrap().get(0);
+            let values = to_vec(&logits);
+            let yc = values[p.target as usize];
+            let mut order: Vec<usize> = (0..values.len()).collect();
+            order.sort_by(|&i, &j| (values[i] - yc).abs().total_cmp(&(values[j] - yc).abs()));
+            let compared: Vec<i64> = order[1..values.len().min(4)]
+                .iter()
+                .map(|&j| j as i64)
+                .collect();
+            let probabilities = logits.softmax(0, Kind::Float);
+            let (mut numerator, mut denominator) =
+                (logits.get(p.target) * 0.0, logits.get(0) * 0.0);
+            for &j in &compared {
+                let pj = probabilities.get(j);
+                numerator += &pj * (logits.get(p.target) - logits.get(j));
+                denominator += pj;
+            }
+            let score = numerator / (denominator + 1e-9);
+            let g = maps_of(&Tensor::run_backward(&[&score], &[&leaf], false, false)[0].get(0));
+            weighted(
+                &g.iter().map(|gk| channel_sum(gk) / hw).collect::<Vec<_>>(),
+                a,
+            )
+        }
         "fem" => {
             // th_k = mean + 2 · population std of channel k; w_k = share of positions above.
             let weights: Vec<f64> = a
@@ -587,6 +642,66 @@ fn steps_are_the_model() -> TestResult {
         )?;
     }
     Ok(())
+}
+
+/// ShapleyCAM's second-order term on a head that is not piecewise linear (tanh between two
+/// dense layers, in float64): its Hessian-vector product (∂²y_c/∂A²) A is the central difference
+/// of the gradient along A, (g(A + εA) − g(A − εA)) / 2ε, within 1e-6 of its largest value, and
+/// not zero (on every built-in model's piecewise-linear head it is 0, and ShapleyCAM is GradCAM).
+fn shapley_hvp() -> TestResult {
+    use blindspot::cam::shapleycam::ShapleyCam;
+    struct Smooth(Tensor, Tensor);
+    impl SplitModel for Smooth {
+        fn name(&self) -> String {
+            "smooth head".into()
+        }
+        fn device(&self) -> Device {
+            Device::Cpu
+        }
+        fn features(&self, x: &Tensor) -> blindspot::error::Result<Tensor> {
+            Ok(x.shallow_clone())
+        }
+        fn head(&self, a: &Tensor) -> blindspot::error::Result<Tensor> {
+            Ok(a.flatten(1, -1)
+                .matmul(&self.0.tr())
+                .tanh()
+                .matmul(&self.1.tr()))
+        }
+    }
+    let mut init = Init::new(21, Device::Cpu);
+    let model = Smooth(
+        init.normal(&[12, 4 * 5 * 6], 0.3).to_kind(Kind::Double),
+        init.normal(&[3, 12], 1.0).to_kind(Kind::Double),
+    );
+    let a = init.normal(&[2, 4, 5, 6], 1.0).to_kind(Kind::Double);
+    let targets = Tensor::from_slice(&[2i64, 0]);
+    let logits = model.head(&a)?;
+    let ctx = blindspot::CamContext {
+        model: &model,
+        input: &a,
+        activations: &a,
+        gradients: None,
+        logits: &logits,
+        targets: &targets,
+    };
+    let (_, hvp) = ShapleyCam::gradient_and_hvp(&ctx)?;
+    let eps = 1e-5;
+    let gradient_at = |scale: f64| -> Result<Tensor, libtest_mimic::Failed> {
+        let leaf = (&a * scale).detach().set_requires_grad(true);
+        let score = blindspot::cam::target_scores(&model.head(&leaf)?, &targets).sum(Kind::Double);
+        Ok(blindspot::model::gradient(&score, &leaf)?)
+    };
+    let difference = (gradient_at(1.0 + eps)? - gradient_at(1.0 - eps)?) / (2.0 * eps);
+    let scale = difference.abs().max().double_value(&[]);
+    ensure(scale > 1e-3, || {
+        format!("the Hessian term is {scale}: the test shows nothing")
+    })?;
+    ensure_close(
+        "Hv vs the central difference",
+        &hvp,
+        &difference,
+        1e-6 * scale,
+    )
 }
 
 /// ∂y_target/∂x of one image `xi` [1, C, H, W], as [C][H][W].

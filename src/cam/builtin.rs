@@ -4,8 +4,8 @@ use super::attribution::{
 };
 use super::method::{CamMethod, Origin};
 use super::{
-    ablationcam, eigencam, fem, gradcam, gradcam_elementwise, gradcam_plusplus,
-    hirescam, layercam, opticam, randomcam, scorecam, sobel, xgradcam,
+    ablationcam, eigencam, fem, finercam, gradcam, gradcam_elementwise, gradcam_plusplus,
+    hirescam, layercam, opticam, randomcam, scorecam, shapleycam, sobel, xgradcam,
 };
 use crate::error::{Error, Result};
 use crate::seed::{streams, Seeds};
@@ -24,6 +24,8 @@ pub fn builtin_methods(seeds: &Seeds) -> Vec<Box<dyn CamMethod>> {
         Box::new(eigencam::EigenCam),
         Box::new(eigencam::EigenGradCam),
         Box::new(fem::Fem::default()),
+        Box::new(shapleycam::ShapleyCam),
+        Box::new(finercam::FinerCam::default()),
         Box::new(opticam::OptiCam::default()),
         Box::new(InputLevel(saliency::Saliency)),
         Box::new(InputLevel(saliency::InputXGradient)),

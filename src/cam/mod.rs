@@ -10,6 +10,7 @@ pub mod constant;
 pub mod eigencam;
 pub mod external;
 pub mod fem;
+pub mod finercam;
 pub mod gradcam;
 pub mod gradcam_elementwise;
 pub mod gradcam_plusplus;
@@ -21,6 +22,7 @@ pub mod pipeline;
 pub mod randomcam;
 pub mod recorded;
 pub mod scorecam;
+pub mod shapleycam;
 pub mod sobel;
 pub mod xgradcam;
 

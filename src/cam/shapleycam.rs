@@ -1,0 +1,79 @@
+//! ShapleyCAM (Cai, "CAMs as Shapley Value-based Explainers", 2025, arXiv:2501.06261), with
+//! pytorch-grad-cam's semantics (`pytorch_grad_cam.ShapleyCAM`).
+//!
+//! g = ∂y_c/∂A and the Hessian-vector product Hv = (∂²y_c/∂A²) A (the gradient of g · A with A
+//! held constant); w_k = mean_ij (g − ½ Hv)_k; cam = Σ_k w_k A_k. A second-order correction of
+//! GradCAM: where the head is piecewise linear in A (ReLU, max-pooling and dense layers, as in
+//! every built-in model) Hv = 0 almost everywhere and ShapleyCAM is GradCAM.
+//!
+//! Only the head is differentiated twice: the gradient is taken with its graph, then g · A is
+//! differentiated again. A head whose gradient does not depend on A at all (no graph left) gives
+//! Hv = 0, as pytorch-grad-cam's `allow_unused` does.
+use super::{target_scores, weighted_sum, CamContext, CamMethod, Origin};
+use crate::error::{Error, Result};
+use tch::{Kind, Tensor};
+
+pub struct ShapleyCam;
+
+impl ShapleyCam {
+    /// The Hessian-vector product (∂²(Σ_n y_{n,c_n})/∂A²) A and the gradient g, per image.
+    pub fn gradient_and_hvp(ctx: &CamContext) -> Result<(Tensor, Tensor)> {
+        let model = ctx.model;
+        let leaf = ctx.activations.detach().set_requires_grad(true);
+        let logits = model.head(&leaf)?;
+        let score = target_scores(&logits, ctx.targets).sum(Kind::Float);
+        let refuse = |e: tch::TchError| {
+            Error::model(
+                format!(
+                    "cannot differentiate the target logit twice with respect to the CAM layer: \
+                     {}",
+                    crate::error::first_line(&e.to_string())
+                ),
+                model.name(),
+                "`head` must compute the logits from its input A with differentiable operations",
+            )
+        };
+        let g = Tensor::f_run_backward(&[&score], &[&leaf], true, true)
+            .map_err(refuse)?
+            .remove(0);
+        let hvp = match g.requires_grad() {
+            false => g.zeros_like(),
+            true => {
+                let product = (&g * ctx.activations.detach()).sum(Kind::Float);
+                match Tensor::f_run_backward(&[&product], &[&leaf], false, false) {
+                    Ok(mut grads) if grads[0].defined() => grads.remove(0),
+                    Ok(_) => g.zeros_like(),
+                    Err(e) => return Err(refuse(e)),
+                }
+            }
+        };
+        Ok((g.detach(), hvp.detach()))
+    }
+}
+
+impl CamMethod for ShapleyCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
+    fn name(&self) -> &str {
+        "shapleycam"
+    }
+    fn title(&self) -> &str {
+        "ShapleyCAM"
+    }
+    fn summary(&self) -> &str {
+        "channel weights = spatial mean of the gradient minus half the Hessian-vector product \
+         with the activations"
+    }
+    fn reference(&self) -> Option<&str> {
+        Some("ShapleyCAM")
+    }
+    fn uses_gradients(&self) -> bool {
+        false
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        let (g, hvp) = Self::gradient_and_hvp(ctx)?;
+        let weights = (g - hvp * 0.5).mean_dim([2i64, 3].as_slice(), false, Kind::Float);
+        Ok(weighted_sum(&weights, ctx.activations))
+    }
+}
