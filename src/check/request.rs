@@ -229,12 +229,7 @@ impl Request {
 /// ReLUs ([`CamMethod::requires_steps`]) are left out, and a note on stderr names them (named
 /// one by one, each gets an error verdict saying why).
 fn explainable(methods: Vec<Box<dyn CamMethod>>, check: &dyn DynCheck) -> Vec<Box<dyn CamMethod>> {
-    let Some(file) = check
-        .models()
-        .into_iter()
-        .map(|(spec, _)| spec)
-        .find(|spec| !spec.starts_with("builtin:"))
-    else {
+    let Some(file) = super::runner::model_file(check) else {
         return methods;
     };
     let (left, kept): (Vec<_>, Vec<_>) = methods.into_iter().partition(|m| m.requires_steps());

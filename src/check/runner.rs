@@ -457,12 +457,7 @@ fn refusals(
     evaluations: &Evaluations,
     positions: &[usize],
 ) -> Vec<(usize, String)> {
-    let Some(file) = check
-        .models()
-        .into_iter()
-        .map(|(spec, _)| spec)
-        .find(|spec| !spec.starts_with("builtin:"))
-    else {
+    let Some(file) = model_file(check) else {
         return Vec::new();
     };
     positions
@@ -478,6 +473,16 @@ fn refusals(
             (p, reason)
         })
         .collect()
+}
+
+/// The first of `check`'s models that is not built in (a TorchScript file: its ReLUs are inside
+/// its graph), if any.
+pub(crate) fn model_file(check: &dyn DynCheck) -> Option<String> {
+    check
+        .models()
+        .into_iter()
+        .map(|(spec, _)| spec)
+        .find(|spec| !spec.starts_with("builtin:"))
 }
 
 /// `outcome` (the results of the methods at `positions` that were run) with an `error` result,
