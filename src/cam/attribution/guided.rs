@@ -83,20 +83,9 @@ pub fn step_gradients(
 
 /// Guided backpropagation's attribution [N, C, H, W], in chunks of images.
 pub fn guided_backprop(model: &dyn SplitModel, x: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let size = x.size();
-    let mut chunk = super::chunk("guided backpropagation", x.device(), size[2], size[3])?;
-    let mut parts = Vec::new();
-    let mut start = 0;
-    while start < size[0] {
-        let what = "guided backpropagation";
-        let (part, len) = crate::device::halving(&mut chunk, size[0] - start, what, |len| {
-            let (x, targets) = (x.narrow(0, start, len), targets.narrow(0, start, len));
-            step_gradients(model, &x, &targets, true)
-        })?;
-        parts.push(part);
-        start += len;
-    }
-    Ok(Tensor::cat(&parts, 0))
+    super::by_chunks("guided backpropagation", x, targets, |x, targets| {
+        step_gradients(model, x, targets, true)
+    })
 }
 
 pub struct GuidedBackprop;

@@ -106,55 +106,54 @@ fn chunk(what: &str, device: Device, height: i64, width: i64) -> Result<i64> {
     )
 }
 
-/// ∂y_{t_m}(x_m)/∂x_m for every input `x` [M, C, H, W] and its class `targets` \[M\]: one
-/// backward per chunk of inputs (each input's gradient depends on that input alone).
-pub fn gradients(model: &dyn SplitModel, x: &Tensor, targets: &Tensor) -> Result<Tensor> {
+/// `f` of every input `x` [M, C, H, W] with its class `targets` \[M\], in chunks of images
+/// within the memory budget (halved where a device runs out of memory), concatenated: for work
+/// whose value for an input depends on that input alone. `what` names it in messages.
+pub fn by_chunks(
+    what: &str,
+    x: &Tensor,
+    targets: &Tensor,
+    mut f: impl FnMut(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
     let size = x.size();
     let (m, height, width) = (size[0], size[2], size[3]);
-    let mut chunk = chunk("an input gradient", x.device(), height, width)?;
+    let mut chunk = chunk(what, x.device(), height, width)?;
     let mut parts = Vec::new();
     let mut start = 0;
     while start < m {
-        let (grad, len) =
-            crate::device::halving(&mut chunk, m - start, "input gradients", |len| {
-                let leaf = x.narrow(0, start, len).detach().set_requires_grad(true);
-                let logits = model.forward(&leaf)?;
-                let score = target_scores(&logits, &targets.narrow(0, start, len));
-                crate::model::gradient(&score.sum(Kind::Float), &leaf).map_err(|e| {
-                    Error::model(
-                        format!(
-                            "cannot differentiate the target logit with respect to the input: \
-                             {e}"
-                        ),
-                        model.name(),
-                        "`features` and `head` must compute the logits from the input with \
-                         differentiable operations",
-                    )
-                })
-            })?;
-        parts.push(grad);
+        let (part, len) = crate::device::halving(&mut chunk, m - start, what, |len| {
+            f(&x.narrow(0, start, len), &targets.narrow(0, start, len))
+        })?;
+        parts.push(part);
         start += len;
     }
     Ok(Tensor::cat(&parts, 0))
 }
 
+/// ∂y_{t_m}(x_m)/∂x_m for every input `x` [M, C, H, W] and its class `targets` \[M\]: one
+/// backward per chunk of inputs (each input's gradient depends on that input alone).
+pub fn gradients(model: &dyn SplitModel, x: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    by_chunks("input gradients", x, targets, |x, targets| {
+        let leaf = x.detach().set_requires_grad(true);
+        let score = target_scores(&model.forward(&leaf)?, targets);
+        crate::model::gradient(&score.sum(Kind::Float), &leaf).map_err(|e| {
+            Error::model(
+                format!("cannot differentiate the target logit with respect to the input: {e}"),
+                model.name(),
+                "`features` and `head` must compute the logits from the input with \
+                 differentiable operations",
+            )
+        })
+    })
+}
+
 /// y_{t_m}(x_m) for every input `x` [M, C, H, W] and its class `targets` \[M\], without
 /// gradients, in chunks.
 pub fn scores(model: &dyn SplitModel, x: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let size = x.size();
-    let (m, height, width) = (size[0], size[2], size[3]);
-    let mut chunk = chunk("a scored input", x.device(), height, width)?;
-    let mut parts = Vec::new();
-    let mut start = 0;
-    while start < m {
-        let (score, len) = crate::device::halving(&mut chunk, m - start, "scores", |len| {
-            let logits = tch::no_grad(|| model.forward(&x.narrow(0, start, len)))?;
-            Ok(target_scores(&logits, &targets.narrow(0, start, len)))
-        })?;
-        parts.push(score);
-        start += len;
-    }
-    Ok(Tensor::cat(&parts, 0))
+    by_chunks("scored inputs", x, targets, |x, targets| {
+        let logits = tch::no_grad(|| model.forward(x))?;
+        Ok(target_scores(&logits, targets))
+    })
 }
 
 /// The raw map of an attribution [N, C, H, W]: its sum over the channels, [N, H, W].
