@@ -201,19 +201,7 @@ fn run_methods(
     here: &[usize],
     ctx: &CheckContext,
 ) -> Result<Vec<UnitRecord>> {
-    let refused = refusals(check, evaluations, here);
-    let able: Vec<usize> = here
-        .iter()
-        .copied()
-        .filter(|p| !refused.iter().any(|(r, _)| r == p))
-        .collect();
-    let subset = evaluations.subset(&able);
-    let mut outcome = match able.is_empty() {
-        true => Outcome::new(Vec::new()),
-        false => run_with_looks(check, &subset, ctx)?,
-    };
-    subset.merge(&mut outcome);
-    let outcome = with_refusals(check.name(), evaluations, here, outcome, refused);
+    let outcome = judge(check, evaluations, here, ctx)?;
     if outcome.results.len() != here.len() {
         return Err(crate::error::Error::input(
             format!(
@@ -485,30 +473,45 @@ pub(crate) fn model_file(check: &dyn DynCheck) -> Option<String> {
         .find(|spec| !spec.starts_with("builtin:"))
 }
 
-/// `outcome` (the results of the methods at `positions` that were run) with an `error` result,
-/// in its place, for each refused method.
-fn with_refusals(
-    check: &str,
+/// `check` with its looks and both signs on the methods at `positions` (of the run's list), one
+/// result per method in their order: a method that cannot explain the check's models
+/// ([`refusals`]) an `error` result saying why, in its place, the others their verdicts.
+fn judge(
+    check: &dyn DynCheck,
     evaluations: &Evaluations,
     positions: &[usize],
-    outcome: Outcome,
-    refused: Vec<(usize, String)>,
-) -> Outcome {
+    ctx: &CheckContext,
+) -> Result<Outcome> {
+    let refused = refusals(check, evaluations, positions);
+    let able: Vec<usize> = positions
+        .iter()
+        .copied()
+        .filter(|p| !refused.iter().any(|(r, _)| r == p))
+        .collect();
+    let judged = evaluations.subset(&able);
+    let mut outcome = match able.is_empty() {
+        true => Outcome::new(Vec::new()),
+        false => run_with_looks(check, &judged, ctx)?,
+    };
+    judged.merge(&mut outcome);
+    if refused.is_empty() {
+        return Ok(outcome);
+    }
     let mut run = outcome.results.into_iter();
     let results = positions
         .iter()
         .filter_map(|p| match refused.iter().find(|(r, _)| r == p) {
             Some((_, reason)) => {
                 let method = evaluations.methods[evaluations.originals[*p]].as_ref();
-                Some(CheckResult::error(check, method, reason.clone(), ""))
+                Some(CheckResult::error(check.name(), method, reason.clone(), ""))
             }
             None => run.next(),
         })
         .collect();
-    Outcome {
+    Ok(Outcome {
         results,
         gallery: outcome.gallery,
-    }
+    })
 }
 
 /// Runs each scheduled check on its methods (every method unless it has a list), in order, and
@@ -615,33 +618,9 @@ pub fn run_checks(
             Some(positions) => positions.to_vec(),
             None => (0..records.len()).collect(),
         };
-        let refused = refusals(check, &evaluations, &positions);
-        let outcome = match refused.is_empty() {
-            true => {
-                let restricted = only.map(|positions| evaluations.subset(positions));
-                let judged = restricted.as_ref().unwrap_or(&evaluations);
-                let mut outcome =
-                    stopwatch.time(index, check.name(), || run_with_looks(check, judged, ctx))?;
-                judged.merge(&mut outcome);
-                outcome
-            }
-            false => {
-                let able: Vec<usize> = positions
-                    .iter()
-                    .copied()
-                    .filter(|p| !refused.iter().any(|(r, _)| r == p))
-                    .collect();
-                let judged = evaluations.subset(&able);
-                let mut outcome = match able.is_empty() {
-                    true => Outcome::new(Vec::new()),
-                    false => {
-                        stopwatch.time(index, check.name(), || run_with_looks(check, &judged, ctx))?
-                    }
-                };
-                judged.merge(&mut outcome);
-                with_refusals(check.name(), &evaluations, &positions, outcome, refused)
-            }
-        };
+        let outcome = stopwatch.time(index, check.name(), || {
+            judge(check, &evaluations, &positions, ctx)
+        })?;
         report.checks.push(CheckRun {
             check: check.name().into(),
             params: check.params(),
