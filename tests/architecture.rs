@@ -823,6 +823,27 @@ fn method_coverage() -> TestResult {
             }
         }
     }
+    let steps_fixtures: Vec<&str> = manifest["steps_methods"]
+        .as_array()
+        .ok_or("manifest.json lists no steps_methods")?
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    let steps_referenced: Vec<String> = crate::common::steps_reference_methods()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    ensure(steps_fixtures == steps_referenced, || {
+        format!(
+            "fixtures/manifest.json has small-VGG maps of {steps_fixtures:?}, but the methods \
+             that name a pytorch-grad-cam class and need the model's steps are \
+             {steps_referenced:?}: run `make fixtures`"
+        )
+    })?;
+    for name in &steps_referenced {
+        let path = fixture(&format!("guided/{name}.npy"));
+        ensure(path.exists(), || format!("{} is missing", path.display()))?;
+    }
     for m in methods.iter().filter(|m| m.captum_reference().is_some()) {
         let files = match m.name().starts_with("guided-") {
             true => vec![fixture(&format!("guided/{}.npy", m.name()))],

@@ -760,9 +760,10 @@ fn schema_fields() -> TestResult {
 /// borders reflect), or only the input gradient (the same function of x + c as of x), gives the
 /// same maps on x and x + c with the compensated model; the methods that run the model on masked
 /// or occluded inputs (ScoreCAM, Opti-CAM, Occlusion) or multiply by the input (Input × Gradient,
-/// Integrated Gradients from a zero baseline) do not. Every built-in method, on
-/// 8 images: the verdicts must be exactly those, the compensation itself exact to float32
-/// rounding, and a passing method's largest change that rounding's size.
+/// Integrated Gradients from a zero baseline) do not; FullGrad's input term sees the shift, too
+/// little to fail. Every built-in method, on 8 images: the verdicts must be exactly those, the
+/// compensation itself exact to float32 rounding, and a passing method's largest change that
+/// rounding's size (FullGrad's larger).
 fn input_invariance_derivation() -> TestResult {
     let check = InputInvarianceCheck::new(Subject {
         looks: 1,
@@ -816,9 +817,14 @@ fn input_invariance_derivation() -> TestResult {
                 r.method, r.verdict, r.reason
             )
         })?;
-        ensure(sees_the_shift || detail.largest_map_change <= 1e-4, || {
-            format!("{}: largest change {}", r.method, detail.largest_map_change)
-        })?;
+        // FullGrad multiplies the shifted input too, but in 3 of the 355 min-max normalised maps
+        // it sums (the rest are bias gradients): a change, derived, below the check's
+        // threshold, measured (d = 0.007 on the default suite's 64 images).
+        let partly = r.method == "fullgrad";
+        ensure(
+            sees_the_shift || partly == (detail.largest_map_change > 1e-4),
+            || format!("{}: largest change {}", r.method, detail.largest_map_change),
+        )?;
     }
     Ok(())
 }

@@ -568,7 +568,7 @@ fn guided_on_torchscript() -> TestResult {
     let (code, stdout, stderr) = blindspot(&base);
     ensure(
         code == 0
-            && stderr.contains("guided-backprop, guided-gradcam left out of `all`")
+            && stderr.contains("guided-backprop, guided-gradcam, fullgrad left out of `all`")
             && stdout.contains("0 errors")
             && !stdout.contains("GuidedBackprop"),
         || format!("all methods: exit {code}\n{stdout}\n{stderr}"),

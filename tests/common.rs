@@ -73,10 +73,23 @@ pub fn all_methods() -> Vec<String> {
 }
 
 /// The built-in methods that reproduce a pytorch-grad-cam class (name, class; their
-/// [`blindspot::CamMethod::reference`]), as fixtures/generate.py writes their maps.
+/// [`blindspot::CamMethod::reference`]) and run on any split model, as fixtures/generate.py
+/// writes their maps for the TorchScript fixtures (fixtures/plain, fixtures/resnet).
 pub fn reference_methods() -> Vec<(String, String)> {
+    referenced(false)
+}
+
+/// The built-in methods that reproduce a pytorch-grad-cam class and need the model's layers one
+/// by one ([`blindspot::CamMethod::requires_steps`]: FullGrad), whose maps fixtures/generate.py
+/// writes for the built-in small VGG (fixtures/guided).
+pub fn steps_reference_methods() -> Vec<(String, String)> {
+    referenced(true)
+}
+
+fn referenced(steps: bool) -> Vec<(String, String)> {
     blindspot::builtin_methods(&blindspot::Seeds::new(0))
         .iter()
+        .filter(|m| m.requires_steps() == steps)
         .filter_map(|m| Some((m.name().to_string(), m.reference()?.to_string())))
         .collect()
 }

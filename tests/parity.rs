@@ -54,6 +54,10 @@ pub fn trials() -> Vec<Trial> {
                 move || captum_parity(model, method),
             ));
         }
+        trials.push(Trial::test(
+            format!("parity::{model}::kpca-cam::raw_projection_float64"),
+            move || kernel_projection(model),
+        ));
         for (method, file) in [
             ("eigencam", "eigen-projection"),
             ("eigengradcam", "eigengrad-projection"),
@@ -68,6 +72,12 @@ pub fn trials() -> Vec<Trial> {
         trials.push(Trial::test(
             format!("parity::small-vgg::captum::{method}"),
             move || guided_parity(method),
+        ));
+    }
+    for (method, _) in crate::common::steps_reference_methods() {
+        trials.push(Trial::test(
+            format!("parity::small-vgg::{method}::targets"),
+            move || steps_map_parity(&method),
         ));
     }
     trials
@@ -170,6 +180,21 @@ fn projection(model: &str, file: &str) -> TestResult {
     Ok(())
 }
 
+/// KPCA-CAM's raw projection of the fixture's activations against pytorch-grad-cam's
+/// `get_2d_projection_kernel` run in float64 (scikit-learn's KernelPCA), sign included (both
+/// sign it as scikit-learn's `svd_flip` does), within 1e-6 of its largest magnitude. The final
+/// maps' parity (kpca-cam::targets) compares with the float32 run, 9e-5 away on `plain`.
+fn kernel_projection(model: &str) -> TestResult {
+    let a = load_npy(&fixture(&format!("{model}/activations.npy")));
+    let ours = blindspot::cam::kpcacam::kernel_projection(&a)?;
+    let want = load_npy(&fixture(&format!("{model}/kpca-projection.npy")));
+    let scale = want.abs().max().double_value(&[]);
+    ensure(scale > 0.0, || {
+        "the reference projection is all zero".into()
+    })?;
+    ensure_close("kpca projection", &ours, &want, 1e-6 * scale)
+}
+
 /// The captum 0.9 attributions fixtures/generate.py writes (attributions/NAME.npy).
 const CAPTUM: [&str; 6] = [
     "saliency",
@@ -244,6 +269,25 @@ fn captum_parity(model: &str, method: &str) -> TestResult {
 /// Guided backpropagation and Guided GradCAM on a built-in small VGG (random weights that
 /// fixtures/generate.py wrote with captum's attributions of the same network as a PyTorch
 /// module, whose nn.ReLU modules captum hooks), within 1e-4 of the reference's largest magnitude.
+/// A method that reads every layer (FullGrad) on the built-in small VGG of fixtures/guided,
+/// against pytorch-grad-cam's map of the same weights, images and explicit targets.
+fn steps_map_parity(method_name: &str) -> TestResult {
+    use blindspot::model::vgg::{Vgg, VggConfig};
+    let mut model = Vgg::for_loading(VggConfig::small(6, None), "guided-fixture", Device::Cpu);
+    model.load(&fixture("guided/weights.safetensors"))?;
+    let x = load_npy(&fixture("guided/inputs.npy"));
+    let targets = load_npy(&fixture("guided/targets.npy"));
+    let method = method_named(method_name, &blindspot::Seeds::new(0))?;
+    let e = explain(method.as_ref(), &model, &x, Some(&targets))?;
+    let want = load_npy(&fixture(&format!("guided/{method_name}.npy")));
+    ensure_close(
+        &format!("small VGG {method_name}"),
+        &e.maps,
+        &want,
+        TOLERANCE,
+    )
+}
+
 fn guided_parity(method: &str) -> TestResult {
     use blindspot::cam::attribution::guided::{GuidedBackprop, GuidedGradCam};
     use blindspot::cam::attribution::Attribution;

@@ -99,7 +99,7 @@ pub fn trials() -> Vec<Trial> {
             ));
         }
     }
-    let single: [(&str, fn() -> TestResult); 15] = [
+    let single: [(&str, fn() -> TestResult); 17] = [
         (
             "reference::shapleycam::hessian_vector_product_is_the_finite_difference",
             shapley_hvp,
@@ -107,6 +107,14 @@ pub fn trials() -> Vec<Trial> {
         (
             "reference::guided::steps_without_the_guided_rule_are_the_input_gradient",
             steps_are_the_model,
+        ),
+        (
+            "reference::fullgrad::small_vgg_with_batchnorm",
+            fullgrad_small_vgg,
+        ),
+        (
+            "reference::kpca::largest_eigenvalue_not_largest_magnitude",
+            kpca_known_spectra,
         ),
         (
             "reference::integrated_gradients::gauss_legendre_is_exact_to_degree_2s_minus_1",
@@ -343,6 +351,173 @@ fn principal_projection(m: &Maps) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// All eigenpairs of a symmetric matrix by the cyclic Jacobi method (rotations until every
+/// off-diagonal entry is below 1e-15 of the matrix's norm): eigenvalues and the eigenvectors as
+/// columns, unsorted.
+fn jacobi_eigen(matrix: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = matrix.len();
+    let mut a = matrix.to_vec();
+    let mut v: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+        .collect();
+    let norm = a.iter().flatten().map(|x| x * x).sum::<f64>().sqrt();
+    for _ in 0..100 {
+        let off = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i][j] * a[i][j])
+            .sum::<f64>()
+            .sqrt();
+        if off <= 1e-15 * norm {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                if a[p][q] == 0.0 {
+                    continue;
+                }
+                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
+                for k in 0..n {
+                    let (akp, akq) = (a[k][p], a[k][q]);
+                    a[k][p] = c * akp - s * akq;
+                    a[k][q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p][k], a[q][k]);
+                    a[p][k] = c * apk - s * aqk;
+                    a[q][k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let (vkp, vkq) = (v[k][p], v[k][q]);
+                    v[k][p] = c * vkp - s * vkq;
+                    v[k][q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..n).map(|i| a[i][i]).collect(), v)
+}
+
+/// KPCA-CAM's projection, literally: the centred pixels' sigmoid kernel tanh(⟨r_p, r_q⟩/V + 1),
+/// centred twice, its eigenvector of the largest eigenvalue λ by Jacobi rotations, signed as
+/// scikit-learn signs it (its largest-magnitude entry positive), times √max(λ, 0).
+fn kernel_principal_projection(m: &Maps) -> Vec<Vec<f64>> {
+    let (v, h, w) = (m.len(), m[0].len(), m[0][0].len());
+    let n = h * w;
+    let mut rows: Vec<Vec<f64>> = (0..n)
+        .map(|p| (0..v).map(|k| m[k][p / w][p % w]).collect())
+        .collect();
+    for k in 0..v {
+        let mean = rows.iter().map(|r| r[k]).sum::<f64>() / n as f64;
+        rows.iter_mut().for_each(|r| r[k] -= mean);
+    }
+    let kernel: Vec<Vec<f64>> = (0..n)
+        .map(|p| {
+            (0..n)
+                .map(|q| {
+                    let dot: f64 = (0..v).map(|k| rows[p][k] * rows[q][k]).sum();
+                    (dot / v as f64 + 1.0).tanh()
+                })
+                .collect()
+        })
+        .collect();
+    let row_mean: Vec<f64> = kernel
+        .iter()
+        .map(|r| r.iter().sum::<f64>() / n as f64)
+        .collect();
+    let all_mean = row_mean.iter().sum::<f64>() / n as f64;
+    let centred: Vec<Vec<f64>> = (0..n)
+        .map(|p| {
+            (0..n)
+                .map(|q| kernel[p][q] - row_mean[p] - row_mean[q] + all_mean)
+                .collect()
+        })
+        .collect();
+    let (values, vectors) = jacobi_eigen(&centred);
+    let top = (0..n)
+        .max_by(|&a, &b| values[a].total_cmp(&values[b]))
+        .expect("a pixel");
+    let u: Vec<f64> = (0..n).map(|p| vectors[p][top]).collect();
+    let largest = (0..n).fold(
+        0,
+        |best, p| if u[p].abs() > u[best].abs() { p } else { best },
+    );
+    let scale = u[largest].signum() * values[top].max(0.0).sqrt();
+    (0..h)
+        .map(|i| (0..w).map(|j| u[i * w + j] * scale).collect())
+        .collect()
+}
+
+/// One step of a split model's computation.
+fn apply(step: &blindspot::model::Step, h: &Tensor) -> Tensor {
+    match step.function() {
+        Some(f) => f(h),
+        None => h.relu(),
+    }
+}
+
+/// FullGrad of image `n`, literally: ψ(|x_c · ∂y/∂x_c|) per input channel, then for every layer
+/// with biases one backward from the target logit to that layer's output alone, and ψ(|b_c ·
+/// g_c|) per bias and channel (ψ: min–max with 1e-7, bilinear resize to the input), all summed.
+fn literal_fullgrad(model: &dyn SplitModel, x: &Tensor, n: i64, target: i64) -> Vec<Vec<f64>> {
+    let steps = model
+        .steps()
+        .expect("FullGrad's subjects expose their steps");
+    let all: Vec<&blindspot::model::Step> = steps.features.iter().chain(&steps.head).collect();
+    let xi = x.narrow(0, n, 1);
+    let pixels = maps_of(&xi.get(0));
+    let (height, width) = (pixels[0].len(), pixels[0][0].len());
+    let mut total = grid(height, width);
+    let mut add = |m: &[Vec<f64>]| {
+        let scaled = bilinear(&min_max(m, 1e-7), height, width, false);
+        for i in 0..height {
+            for j in 0..width {
+                total[i][j] += scaled[i][j];
+            }
+        }
+    };
+    let g = input_grad(model, &xi, target);
+    for k in 0..pixels.len() {
+        let term: Vec<Vec<f64>> = (0..height)
+            .map(|i| {
+                (0..width)
+                    .map(|j| (pixels[k][i][j] * g[k][i][j]).abs())
+                    .collect()
+            })
+            .collect();
+        add(&term);
+    }
+    for (l, step) in all.iter().enumerate() {
+        let blindspot::model::Step::Biased(_, biases) = step else {
+            continue;
+        };
+        let mut h = xi.shallow_clone();
+        for s in &all[..=l] {
+            h = apply(s, &h);
+        }
+        let leaf = h.detach().set_requires_grad(true);
+        let mut rest = leaf.shallow_clone();
+        for s in &all[l + 1..] {
+            rest = apply(s, &rest);
+        }
+        let logit = rest.get(0).get(target);
+        let g = maps_of(&Tensor::run_backward(&[&logit], &[&leaf], false, false)[0].get(0));
+        for bias in biases {
+            let b = to_vec(bias);
+            for (k, gk) in g.iter().enumerate() {
+                let term: Vec<Vec<f64>> = gk
+                    .iter()
+                    .map(|row| row.iter().map(|gij| (b[k] * gij).abs()).collect())
+                    .collect();
+                add(&term);
+            }
+        }
+    }
+    total
+}
+
 /// Target-class score of the model on one image.
 fn score_of(model: &dyn SplitModel, x: &Tensor, target: i64) -> f64 {
     tch::no_grad(|| model.forward(x).unwrap().get(0).double_value(&[target]))
@@ -535,6 +710,24 @@ fn literal_raw(
                 .collect();
             principal_projection(&ga)
         }
+        "segeigencam" => {
+            // |g| ⊙ A's projection, negated when |min| > |max| (Eq. 13 of the paper).
+            let ga: Maps = (0..v)
+                .map(|k| {
+                    (0..h)
+                        .map(|i| (0..w).map(|j| g[k][i][j].abs() * a[k][i][j]).collect())
+                        .collect()
+                })
+                .collect();
+            let p = principal_projection(&ga);
+            let values = p.iter().flatten();
+            let lo = values.clone().cloned().fold(f64::INFINITY, f64::min);
+            let hi = values.cloned().fold(f64::NEG_INFINITY, f64::max);
+            match lo.abs() > hi.abs() {
+                true => p.iter().map(|r| r.iter().map(|x| -x).collect()).collect(),
+                false => p,
+            }
+        }
         "randomcam" => weighted(&random_weights[n as usize * v..(n as usize + 1) * v], a),
         "sobel" => literal_sobel(&x.get(n)),
         "opticam" => literal_opticam(model, &x.narrow(0, n, 1), p),
@@ -542,6 +735,8 @@ fn literal_raw(
             literal_attribution(method, model, x, n, p.target)
         }
         "guided-backprop" | "guided-gradcam" => literal_guided(method, model, x, n, p),
+        "fullgrad" => literal_fullgrad(model, x, n, p.target),
+        "kpca-cam" => kernel_principal_projection(a),
         other => panic!(
             "the built-in method {other} has no literal reference: every method of \
              blindspot::builtin_methods needs its slow formula in literal_raw"
@@ -631,6 +826,7 @@ fn steps_are_the_model() -> TestResult {
         let x = Init::new(9, Device::Cpu).normal(&[3, c, h, w], 1.0);
         let k = tch::no_grad(|| model.forward(&x))?.size()[1];
         let targets = Tensor::from_slice(&[0i64, 1 % k, 2 % k]);
+        biases_are_the_layers(name, model.as_ref(), &x)?;
         let through = step_gradients(model.as_ref(), &x, &targets, false)?;
         let autograd = gradients(model.as_ref(), &x, &targets)?;
         let scale = autograd.abs().max().double_value(&[]).max(1e-12);
@@ -640,6 +836,108 @@ fn steps_are_the_model() -> TestResult {
             &autograd,
             1e-5 * scale,
         )?;
+    }
+    Ok(())
+}
+
+/// Every [`blindspot::model::Step::Biased`] step's biases add up to what the layer adds to a
+/// zero input (its output at 0: a convolution of zeros is its bias, a BatchNorm adds β − μ·s),
+/// so FullGrad reads the layer's own biases.
+fn biases_are_the_layers(name: &str, model: &dyn SplitModel, x: &Tensor) -> TestResult {
+    let steps = model.steps().ok_or("the subject exposes its steps")?;
+    let mut h = x.shallow_clone();
+    for step in steps.features.iter().chain(&steps.head) {
+        if let blindspot::model::Step::Biased(f, biases) = step {
+            let at_zero = f(&h.zeros_like());
+            let sum = biases
+                .iter()
+                .fold(Tensor::zeros_like(&biases[0]), |acc, b| acc + b);
+            let want = sum.view([1, -1, 1, 1]).expand_as(&at_zero);
+            ensure_close(
+                &format!("{name}: biases vs the layer at 0"),
+                &at_zero,
+                &want,
+                1e-6,
+            )?;
+        }
+        h = apply(step, &h);
+    }
+    Ok(())
+}
+
+/// FullGrad, fast against literal, on the guided fixture's small VGG (random weights and
+/// BatchNorm statistics: every block's convolution and BatchNorm biases count).
+fn fullgrad_small_vgg() -> TestResult {
+    let mut model = Vgg::for_loading(VggConfig::small(6, None), "guided-fixture", Device::Cpu);
+    model.load(&fixture("guided/weights.safetensors"))?;
+    let x = crate::common::load_npy(&fixture("guided/inputs.npy")).narrow(0, 0, 2);
+    compare("fullgrad", &model, &x)
+}
+
+/// KPCA-CAM's eigensolver on symmetric matrices of known spectrum, QΛQᵀ (Q orthogonal from a
+/// QR of a seeded Gaussian matrix), of order 300 (above the `eigh` cut-off, so Lanczos runs):
+/// the largest eigenvalue when the smallest is larger in magnitude, when the top eigenvalue is
+/// repeated (any unit vector of its eigenspace is right), and on an all-zero matrix.
+fn kpca_known_spectra() -> TestResult {
+    use blindspot::cam::kpcacam::{lanczos, top_algebraic_eigenpairs};
+    let k = 300i64;
+    let gaussian = Init::new(17, Device::Cpu)
+        .normal(&[k, k], 1.0)
+        .to_kind(Kind::Double);
+    let q = Tensor::linalg_qr(&gaussian, "reduced").0;
+    let spaced = Tensor::linspace(-5.0, 1.0, k, (Kind::Double, Device::Cpu));
+    let repeated = spaced.copy();
+    let _ = repeated.narrow(0, k - 2, 2).fill_(1.0);
+    let spectra = [
+        ("spaced", spaced),
+        ("repeated top", repeated),
+        ("zero", Tensor::zeros([k], (Kind::Double, Device::Cpu))),
+    ];
+    let matrices = Tensor::stack(
+        &spectra
+            .iter()
+            .map(|(_, l)| q.matmul(&l.diag(0)).matmul(&q.tr()))
+            .collect::<Vec<_>>(),
+        0,
+    );
+    let (values, vectors) = top_algebraic_eigenpairs(&matrices);
+    // Lanczos's convergence test hands the evenly spaced spectrum (gap 0.02 of its width) to
+    // `eigh` and accepts the others; on the resnet fixture's real kernels (285 pixels, the
+    // parity test's) it accepts every image.
+    let (_, _, accepted) = lanczos(&matrices);
+    ensure(
+        to_vec(&accepted.to_kind(Kind::Double)) == [0.0, 1.0, 1.0],
+        || format!("Lanczos accepted {accepted:?}"),
+    )?;
+    let a = crate::common::load_npy(&fixture("resnet/activations.npy"));
+    let (n, v) = (a.size()[0], a.size()[1]);
+    let m = a.reshape([n, v, -1]).transpose(1, 2).to_kind(Kind::Double);
+    let m = &m - m.mean_dim(1, true, Kind::Double);
+    let kernel = (m.matmul(&m.transpose(1, 2)) / v as f64 + 1.0).tanh();
+    let centred =
+        &kernel - kernel.mean_dim(1, true, Kind::Double) - kernel.mean_dim(2, true, Kind::Double)
+            + kernel.mean_dim([1i64, 2].as_slice(), true, Kind::Double);
+    let (_, _, accepted) = lanczos(&centred);
+    ensure(bool::try_from(accepted.all())?, || {
+        format!("Lanczos on the resnet fixture's kernels: accepted {accepted:?}")
+    })?;
+    for (i, (name, spectrum)) in spectra.iter().enumerate() {
+        let a = matrices.get(i as i64);
+        let (lambda, v) = (values.double_value(&[i as i64]), vectors.get(i as i64));
+        let want = spectrum.max().double_value(&[]);
+        ensure((lambda - want).abs() <= 1e-9, || {
+            format!("{name}: largest eigenvalue {lambda}, want {want}")
+        })?;
+        let residual = (a.mv(&v) - &v * lambda).norm().double_value(&[]);
+        ensure(residual <= 1e-6, || {
+            format!("{name}: ‖Av − λv‖ = {residual:e}")
+        })?;
+        if *name != "zero" {
+            let norm = v.norm().double_value(&[]);
+            ensure((norm - 1.0).abs() <= 1e-9, || {
+                format!("{name}: ‖v‖ = {norm}")
+            })?;
+        }
     }
     Ok(())
 }
@@ -1041,13 +1339,17 @@ fn opticam_float64() -> TestResult {
 
 fn compare(method_name: &str, model: &dyn SplitModel, x: &Tensor) -> TestResult {
     let method: Box<dyn CamMethod> = method_named(method_name, &blindspot::Seeds::new(0))?;
-    if method_name.starts_with("guided-") && model.steps().is_none() {
-        // A TorchScript model's ReLUs are inside its graph: one message, no map.
+    if method.requires_steps() && model.steps().is_none() {
+        // A TorchScript model's layers are inside its graph: one message, no map.
         let refused = match explain(method.as_ref(), model, x, None) {
             Err(e) => e.to_string(),
             Ok(_) => String::new(),
         };
-        return ensure(refused.contains("needs the model's ReLUs"), || {
+        let wanted = match method_name {
+            "fullgrad" => "needs the model's layers and their biases",
+            _ => "needs the model's ReLUs",
+        };
+        return ensure(refused.contains(wanted), || {
             format!("{method_name} on a model without steps: `{refused}`")
         });
     }
@@ -1620,13 +1922,13 @@ fn channels_last_within_tolerance() -> TestResult {
         for on in [true, false] {
             model.set_channels_last(on);
             activations.push(tch::no_grad(|| model.features(&x))?);
-            // Guided backpropagation needs a model's ReLUs, which a TorchScript file keeps in
-            // its graph: refused there (reference::resnet::guided-*).
+            // Guided backpropagation and FullGrad need a model's layers one by one, which a
+            // TorchScript file keeps in its graph: refused there (reference::resnet::guided-*).
             let methods = blindspot::cam::builtin_methods(&seeds);
             let refs: Vec<&dyn CamMethod> = methods
                 .iter()
                 .map(|m| m.as_ref())
-                .filter(|m| !m.name().starts_with("guided-"))
+                .filter(|m| !m.requires_steps())
                 .collect();
             maps.push(explain_all(&refs, &model, &x, None, 8)?);
         }

@@ -4,8 +4,8 @@ use super::attribution::{
 };
 use super::method::{CamMethod, Origin};
 use super::{
-    ablationcam, eigencam, fem, finercam, gradcam, gradcam_elementwise, gradcam_plusplus,
-    hirescam, layercam, opticam, randomcam, scorecam, shapleycam, sobel, xgradcam,
+    ablationcam, eigencam, fem, finercam, fullgrad, gradcam, gradcam_elementwise, gradcam_plusplus,
+    hirescam, kpcacam, layercam, opticam, randomcam, scorecam, shapleycam, sobel, xgradcam,
 };
 use crate::error::{Error, Result};
 use crate::seed::{streams, Seeds};
@@ -23,6 +23,8 @@ pub fn builtin_methods(seeds: &Seeds) -> Vec<Box<dyn CamMethod>> {
         Box::new(ablationcam::AblationCam::default()),
         Box::new(eigencam::EigenCam),
         Box::new(eigencam::EigenGradCam),
+        Box::new(eigencam::SegEigenCam),
+        Box::new(kpcacam::KpcaCam),
         Box::new(fem::Fem::default()),
         Box::new(shapleycam::ShapleyCam),
         Box::new(finercam::FinerCam::default()),
@@ -36,6 +38,7 @@ pub fn builtin_methods(seeds: &Seeds) -> Vec<Box<dyn CamMethod>> {
         Box::new(InputLevel(occlusion::Occlusion::default())),
         Box::new(InputLevel(guided::GuidedBackprop)),
         Box::new(InputLevel(guided::GuidedGradCam)),
+        Box::new(fullgrad::FullGrad),
         Box::new(randomcam::RandomCam {
             seed: seeds.stream(streams::RANDOMCAM).seed(),
         }),

@@ -46,7 +46,7 @@ pub fn first_component_projection(maps: &Tensor) -> Tensor {
 }
 
 /// M: each image's [V, h, w] maps as hw × V rows (NaN as 0), centred over the pixels (float32).
-fn centred(maps: &Tensor) -> Tensor {
+pub(crate) fn centred(maps: &Tensor) -> Tensor {
     let (n, v, h, w) = maps.size4().expect("maps are [N, V, h, w]");
     let m = maps
         .nan_to_num(0.0, None::<f64>, None::<f64>)
@@ -58,7 +58,7 @@ fn centred(maps: &Tensor) -> Tensor {
 /// Refuses maps whose centring overflows float32 (finite activations near 1e38, whose sum over
 /// the pixels is not): the Gram matrix would be NaN and the eigensolver would fail inside
 /// libtorch. `what` names the maps in the message.
-fn ensure_projectable(maps: &Tensor, what: &str) -> Result<()> {
+pub(crate) fn ensure_projectable(maps: &Tensor, what: &str) -> Result<()> {
     if bool::try_from(centred(maps).isfinite().all()).unwrap_or(false) {
         return Ok(());
     }
@@ -214,5 +214,42 @@ impl CamMethod for EigenGradCam {
     }
     fn sign_ambiguous(&self) -> bool {
         true
+    }
+}
+
+/// SegEigenCAM (Chung & Ying, "Seg-Eigen-CAM: Eigen-Value-Based Visual Explanations for Semantic
+/// Segmentation Models", Applied Sciences 15(13):7562, 2025), pytorch-grad-cam's `SegEigenCAM`
+/// on a classifier's target logit: the first-component projection of |g| ⊙ A, negated when its
+/// smallest value is larger in magnitude than its largest (the paper's Eq. 13). That rule fixes
+/// the sign whatever sign the SVD returned, so the method is not sign-ambiguous.
+pub struct SegEigenCam;
+
+impl CamMethod for SegEigenCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
+    fn name(&self) -> &str {
+        "segeigencam"
+    }
+    fn title(&self) -> &str {
+        "SegEigenCAM"
+    }
+    fn summary(&self) -> &str {
+        "projection of |gradient| x activation on its first principal component, signed so \
+         that its largest magnitude is positive"
+    }
+    fn reference(&self) -> Option<&str> {
+        Some("SegEigenCAM")
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        let maps = ctx.grads()?.abs() * ctx.activations;
+        ensure_projectable(&maps, "SegEigenCAM: |gradient| x activations")?;
+        let projection = first_component_projection(&maps);
+        let dims = [1i64, 2].as_slice();
+        let flip = projection
+            .amin(dims, true)
+            .abs()
+            .gt_tensor(&projection.amax(dims, true).abs());
+        Ok(projection.where_self(&flip.logical_not(), &(-&projection)))
     }
 }

@@ -88,9 +88,10 @@ pub trait CamMethod {
     fn family(&self) -> Family {
         Family::Cam
     }
-    /// Whether it needs the model's ReLUs ([`crate::SplitModel::steps`]: guided
-    /// backpropagation): on a model that keeps them inside its graph (a TorchScript file) it gets
-    /// an error verdict saying so, and the other methods their verdicts.
+    /// Whether it needs the model's layers one by one ([`crate::SplitModel::steps`]: guided
+    /// backpropagation's ReLUs, FullGrad's biases): on a model that keeps them inside its graph (a
+    /// TorchScript file) it gets an error verdict saying so, and the other methods their
+    /// verdicts.
     fn requires_steps(&self) -> bool {
         false
     }

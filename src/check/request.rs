@@ -225,9 +225,9 @@ impl Request {
 }
 
 /// `all` means every built-in method that can explain the check's models: on a model that is
-/// not built in (a TorchScript file keeps its ReLUs inside its graph) the methods that need its
-/// ReLUs ([`CamMethod::requires_steps`]) are left out, and a note on stderr names them (named
-/// one by one, each gets an error verdict saying why).
+/// not built in (a TorchScript file keeps its layers inside its graph) the methods that need
+/// its layers one by one ([`CamMethod::requires_steps`]) are left out, and a note on stderr
+/// names them (named one by one, each gets an error verdict saying why).
 fn explainable(methods: Vec<Box<dyn CamMethod>>, check: &dyn DynCheck) -> Vec<Box<dyn CamMethod>> {
     let Some(file) = super::runner::model_file(check) else {
         return methods;
@@ -236,8 +236,9 @@ fn explainable(methods: Vec<Box<dyn CamMethod>>, check: &dyn DynCheck) -> Vec<Bo
     if !left.is_empty() {
         let names: Vec<&str> = left.iter().map(|m| m.name()).collect();
         eprintln!(
-            "note: {} left out of `all`: guided backpropagation needs the model's ReLUs, and {} \
-             keeps them inside its TorchScript graph",
+            "note: {} left out of `all`: they need the model's layers one by one (guided \
+             backpropagation's ReLUs, FullGrad's biases), and {} keeps them inside its \
+             TorchScript graph",
             names.join(", "),
             crate::io::escape::one_line(&file)
         );

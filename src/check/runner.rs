@@ -438,8 +438,9 @@ pub fn run_one(
 }
 
 /// The methods at `positions` (of the run's list) that cannot explain one of `check`'s models,
-/// each with the reason: a method that needs the model's ReLUs ([`CamMethod::requires_steps`])
-/// on a model that is not built in (a TorchScript file keeps its ReLUs inside its graph).
+/// each with the reason: a method that needs the model's layers one by one
+/// ([`CamMethod::requires_steps`]) on a model that is not built in (a TorchScript file keeps
+/// them inside its graph).
 fn refusals(
     check: &dyn DynCheck,
     evaluations: &Evaluations,
@@ -454,17 +455,18 @@ fn refusals(
         .map(|&p| {
             let name = evaluations.methods[evaluations.originals[p]].title().to_string();
             let reason = format!(
-                "{name} needs the model's ReLUs (guided backpropagation), and {file} keeps them \
-                 inside its TorchScript graph: no map; run it on a built-in model, or captum's \
-                 class on the Python model"
+                "{name} needs the model's layers one by one (guided backpropagation's ReLUs, \
+                 FullGrad's biases), and {file} keeps them inside its TorchScript graph: no map; \
+                 run it on a built-in model, or the reference library's class on the Python \
+                 model"
             );
             (p, reason)
         })
         .collect()
 }
 
-/// The first of `check`'s models that is not built in (a TorchScript file: its ReLUs are inside
-/// its graph), if any.
+/// The first of `check`'s models that is not built in (a TorchScript file: its layers are
+/// inside its graph), if any.
 pub(crate) fn model_file(check: &dyn DynCheck) -> Option<String> {
     check
         .models()

@@ -74,6 +74,8 @@ struct MethodEntry<'a> {
     reference: Option<&'a str>,
     /// The captum 0.9 class it reproduces attribution for attribution.
     captum_reference: Option<&'a str>,
+    /// Whether it needs the model's layers one by one (built-in models only).
+    requires_steps: bool,
 }
 
 /// Entry point of the binary. `blindspot check` is built from the check registry (one
@@ -210,6 +212,7 @@ fn dispatch(cli: Cli) -> Result<bool> {
                         family: m.family(),
                         reference: m.reference(),
                         captum_reference: m.captum_reference(),
+                        requires_steps: m.requires_steps(),
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&entries)?);

@@ -116,12 +116,33 @@ pub enum Step<'a> {
     Relu,
     /// Any other map, differentiated by autograd.
     Map(Box<dyn Fn(&Tensor) -> Tensor + 'a>),
+    /// A 2-d convolution or BatchNorm layer, or a convolution with its BatchNorm folded in: a
+    /// map (differentiated by autograd) whose output carries per-channel biases, each \[C\] as
+    /// it acts on this step's output. FullGrad reads every bias b against the gradient g at the
+    /// output, |b_c · g_c|. A BatchNorm's bias is β − μ·s with s = γ/√(σ² + ε) (its output is
+    /// s·z + β − μ·s); a convolution's bias b folded through that BatchNorm acts as b·s, since
+    /// the gradient at the convolution's output is s·g.
+    Biased(Box<dyn Fn(&Tensor) -> Tensor + 'a>, Vec<Tensor>),
 }
 
 impl<'a> Step<'a> {
     /// A [`Step::Map`] of `f`.
     pub fn map(f: impl Fn(&Tensor) -> Tensor + 'a) -> Self {
         Step::Map(Box::new(f))
+    }
+    /// A [`Step::Biased`] map `f` with its layers' `biases` (each flattened to \[C\]).
+    pub fn biased(f: impl Fn(&Tensor) -> Tensor + 'a, biases: Vec<Tensor>) -> Self {
+        Step::Biased(
+            Box::new(f),
+            biases.into_iter().map(|b| b.reshape([-1])).collect(),
+        )
+    }
+    /// The map of a [`Step::Map`] or [`Step::Biased`] (None for a ReLU).
+    pub fn function(&self) -> Option<&(dyn Fn(&Tensor) -> Tensor + 'a)> {
+        match self {
+            Step::Relu => None,
+            Step::Map(f) | Step::Biased(f, _) => Some(f.as_ref()),
+        }
     }
 }
 

@@ -710,13 +710,18 @@ impl SplitModel for RandomNet {
         let mut features = Vec::new();
         for (b, weights) in self.arch.blocks.iter().zip(&self.blocks) {
             let (s, p) = (b.stride, b.padding);
-            features.push(Step::map(move |a| {
+            let conv = move |a: &Tensor| {
                 let a = a.conv2d(&weights.conv, None::<Tensor>, [s, s], [p, p], [1, 1], 1);
                 match &weights.norm {
                     Some((scale, shift)) => a * scale + shift,
                     None => a,
                 }
-            }));
+            };
+            // The convolution has no bias; a BatchNorm's is its shift β − μ·s.
+            features.push(match &weights.norm {
+                Some((_, shift)) => Step::biased(conv, vec![shift.shallow_clone()]),
+                None => Step::map(conv),
+            });
             match b.activation {
                 Activation::Relu => features.push(Step::Relu),
                 Activation::Leaky => features.push(Step::map(|a| a.leaky_relu())),

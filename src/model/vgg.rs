@@ -373,6 +373,21 @@ fn pool(h: &Tensor) -> Tensor {
 }
 
 impl Conv {
+    /// The layers' biases as they act on the block's output before its ReLU ([`Step::Biased`]):
+    /// the convolution's b, or with BatchNorm b·s and β − μ·s, s = γ/√(σ² + ε).
+    ///
+    /// [`Step::Biased`]: super::Step::Biased
+    fn biases(&self) -> Vec<Tensor> {
+        match &self.bn {
+            Some(bn) => {
+                let scale = &bn.weight / (&bn.running_var + 1e-5).sqrt();
+                let shift = &bn.bias - &bn.running_mean * &scale;
+                vec![&self.bias * scale, shift]
+            }
+            None => vec![self.bias.shallow_clone()],
+        }
+    }
+
     /// The block's convolution (BatchNorm folded in, in eval mode) before its ReLU, on
     /// channels-last activations.
     fn before_relu(&self, h: &Tensor, train: bool) -> Tensor {
@@ -460,7 +475,10 @@ impl SplitModel for Vgg {
             match block {
                 Block::Pool => features.push(Step::map(pool)),
                 Block::Conv(conv) => {
-                    features.push(Step::map(move |h| conv.before_relu(h, false)));
+                    features.push(Step::biased(
+                        move |h| conv.before_relu(h, false),
+                        conv.biases(),
+                    ));
                     features.push(Step::Relu);
                 }
             }

@@ -43,12 +43,12 @@ pub fn step_gradients(
     let mut saved: Vec<(Option<Tensor>, Tensor)> = Vec::with_capacity(all.len());
     let mut h = x.detach();
     for step in &all {
-        match step {
-            Step::Relu => {
+        match step.function() {
+            None => {
                 let next = h.relu();
                 saved.push((None, std::mem::replace(&mut h, next)));
             }
-            Step::Map(f) => {
+            Some(f) => {
                 let leaf = h.detach().set_requires_grad(true);
                 let out = f(&leaf);
                 h = out.detach();

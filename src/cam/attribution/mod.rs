@@ -39,7 +39,7 @@ pub trait Attribution {
     fn uses_gradients(&self) -> bool {
         false
     }
-    /// Whether it needs the model's ReLUs (guided backpropagation).
+    /// Whether it needs the model's layers one by one (guided backpropagation's ReLUs).
     fn requires_steps(&self) -> bool {
         false
     }
