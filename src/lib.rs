@@ -194,7 +194,7 @@ pub mod chart;
 pub mod frontend;
 pub mod precision;
 
-pub use cam::{builtin_methods, explain, method_named, weighted_sum};
+pub use cam::{builtin_methods, explain, method_named, weighted_channels, weighted_sum};
 pub use cam::{CamContext, CamMethod, Explanation, Family, Origin, Reading};
 pub use check::request::{Request, Target, EXTERNAL_TIMEOUT};
 pub use check::runner::Run;

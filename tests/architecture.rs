@@ -844,6 +844,27 @@ fn method_coverage() -> TestResult {
         let path = fixture(&format!("guided/{name}.npy"));
         ensure(path.exists(), || format!("{} is missing", path.display()))?;
     }
+    let smooth_fixtures: Vec<String> = manifest["eigen_smooth_methods"]
+        .as_array()
+        .ok_or("manifest.json lists no eigen_smooth_methods")?
+        .iter()
+        .filter_map(|m| Some(format!("{}-eigen-smooth", m.as_str()?)))
+        .collect();
+    let smoothable = crate::common::eigen_smooth_methods();
+    ensure(smooth_fixtures == smoothable, || {
+        format!(
+            "fixtures/manifest.json has eigen_smooth maps of {smooth_fixtures:?}, but the \
+             methods with an eigen_smooth form are {smoothable:?}: run `make fixtures`"
+        )
+    })?;
+    for model in ["plain", "resnet"] {
+        for name in &smoothable {
+            for mode in ["targets", "argmax"] {
+                let path = fixture(&format!("{model}/maps/{name}-{mode}.npy"));
+                ensure(path.exists(), || format!("{} is missing", path.display()))?;
+            }
+        }
+    }
     for m in methods.iter().filter(|m| m.captum_reference().is_some()) {
         let files = match m.name().starts_with("guided-") {
             true => vec![fixture(&format!("guided/{}.npy", m.name()))],

@@ -380,6 +380,17 @@ pub fn trials() -> Vec<Trial> {
                 "unknown method `gradkam`",
             )
         }),
+        Trial::test("cli::bad_input::eigen_smooth_without_channel_maps", || {
+            expect_failure(
+                "method",
+                |_| {
+                    let mut a = plain_args(&plain_input());
+                    a[6] = "eigencam-eigen-smooth".into();
+                    a
+                },
+                "EigenCAM has no eigen_smooth form",
+            )
+        }),
         Trial::test("cli::bad_input::cuda_without_gpu", || {
             // On a GPU host ask for a device index that cannot exist instead.
             let (device, expected) = if blindspot::device::cuda_available() {

@@ -86,6 +86,16 @@ pub fn steps_reference_methods() -> Vec<(String, String)> {
     referenced(true)
 }
 
+/// The `NAME-eigen-smooth` forms of [`reference_methods`] (pytorch-grad-cam's `eigen_smooth`),
+/// as fixtures/generate.py writes their maps.
+pub fn eigen_smooth_methods() -> Vec<String> {
+    blindspot::builtin_methods(&blindspot::Seeds::new(0))
+        .iter()
+        .filter(|m| m.has_channel_maps() && m.reference().is_some() && !m.requires_steps())
+        .map(|m| format!("{}-eigen-smooth", m.name()))
+        .collect()
+}
+
 fn referenced(steps: bool) -> Vec<(String, String)> {
     blindspot::builtin_methods(&blindspot::Seeds::new(0))
         .iter()

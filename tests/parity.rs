@@ -48,6 +48,15 @@ pub fn trials() -> Vec<Trial> {
                 ));
             }
         }
+        for method in crate::common::eigen_smooth_methods() {
+            for mode in ["targets", "argmax"] {
+                let name = method.clone();
+                trials.push(Trial::test(
+                    format!("parity::{model}::{method}::{mode}"),
+                    move || map_parity(model, &name, mode),
+                ));
+            }
+        }
         for method in CAPTUM {
             trials.push(Trial::test(
                 format!("parity::{model}::captum::{method}"),
@@ -123,9 +132,11 @@ fn map_parity(model: &str, method_name: &str, mode: &str) -> TestResult {
     let targets = (mode == "targets").then_some(&f.targets);
     let e = explain(method.as_ref(), &f.model, &f.inputs, targets)?;
     let want = load_npy(&fixture(&format!("{model}/maps/{method_name}-{mode}.npy")));
-    if method_name.starts_with("eigen") {
-        // The SVD sign is arbitrary: pytorch-grad-cam keeps LAPACK's, blindspot fixes Σ v₁ ≥ 0.
-        // Each image must match the reference with one of the two signs.
+    if method.sign_ambiguous() {
+        // The SVD sign is arbitrary: pytorch-grad-cam keeps LAPACK's, blindspot fixes Σ v₁ ≥ 0
+        // (EigenCAM, EigenGradCAM, every eigen_smooth form; KPCA-CAM follows scikit-learn's
+        // convention and matches with its own sign). Each image must match the reference with
+        // one of the two signs.
         let (h, w) = (f.inputs.size()[2], f.inputs.size()[3]);
         let same = postprocess(&e.raw, Reading::Positive, h, w);
         let flipped = postprocess(&(-&e.raw), Reading::Positive, h, w);

@@ -99,6 +99,15 @@ pub fn trials() -> Vec<Trial> {
             ));
         }
     }
+    for method in blindspot::builtin_methods(&Seeds::new(0)) {
+        if method.has_channel_maps() {
+            let name = method.name().to_string();
+            trials.push(Trial::test(
+                format!("reference::rcnn::{name}-eigen-smooth"),
+                move || eigen_smooth_reference(&name),
+            ));
+        }
+    }
     let single: [(&str, fn() -> TestResult); 17] = [
         (
             "reference::shapleycam::hessian_vector_product_is_the_finite_difference",
@@ -861,6 +870,64 @@ fn biases_are_the_layers(name: &str, model: &dyn SplitModel, x: &Tensor) -> Test
             )?;
         }
         h = apply(step, &h);
+    }
+    Ok(())
+}
+
+/// `NAME-eigen-smooth` on the masked rCNN, per image: its channel maps add up to NAME's literal
+/// raw map, and its raw map is the literal power-iteration projection of those channel maps
+/// (sign fixed by Σ v ≥ 0 in both), within 1e-4 of the largest magnitude.
+fn eigen_smooth_reference(name: &str) -> TestResult {
+    let model = Rcnn::new(small_rcnn(), 11, Device::Cpu);
+    let x = Init::new(7, Device::Cpu).normal(&[3, 3, 16, 22], 1.0);
+    let k = tch::no_grad(|| model.forward(&x))?.size()[1];
+    let targets = Tensor::from_slice(&[1i64, 2 % k, 0]);
+    let base = method_named(name, &Seeds::new(0))?;
+    let smooth = method_named(&format!("{name}-eigen-smooth"), &Seeds::new(0))?;
+    ensure(smooth.sign_ambiguous(), || {
+        "eigen_smooth is sign-ambiguous".into()
+    })?;
+    let activations = tch::no_grad(|| model.features(&x))?;
+    let leaf = activations.detach().set_requires_grad(true);
+    let logits = model.head(&leaf)?;
+    let score = blindspot::cam::target_scores(&logits, &targets).sum(Kind::Float);
+    let grads = blindspot::model::gradient(&score, &leaf)?;
+    let logits = logits.detach();
+    let ctx = blindspot::CamContext {
+        model: &model,
+        input: &x,
+        activations: &activations,
+        gradients: Some(&grads),
+        logits: &logits,
+        targets: &targets,
+    };
+    let maps = base.channel_maps(&ctx)?.ok_or("no channel maps")?;
+    let raw = smooth.raw_map(&ctx)?;
+    let seed = Seeds::new(0).stream(streams::RANDOMCAM).seed();
+    let v = activations.size()[1];
+    let random_weights = to_vec(&Init::new(seed, Device::Cpu).uniform(&[x.size()[0], v], 1.0));
+    for (n, p) in per_image(&model, &x, &targets).iter().enumerate() {
+        let n64 = n as i64;
+        let literal = literal_raw(name, &model, &x, n64, p, &random_weights);
+        let summed = maps
+            .get(n64)
+            .sum_dim_intlist([0i64].as_slice(), false, Kind::Float);
+        let want = to_tensor(&[literal]).squeeze_dim(0);
+        let scale = want.abs().max().double_value(&[]).max(1e-12);
+        ensure_close(
+            &format!("{name} image {n}: Σ channel maps"),
+            &summed,
+            &want,
+            1e-4 * scale,
+        )?;
+        let projection = to_tensor(&[principal_projection(&maps_of(&maps.get(n64)))]);
+        let scale = projection.abs().max().double_value(&[]).max(1e-12);
+        ensure_close(
+            &format!("{name} image {n}: eigen_smooth projection"),
+            &raw.get(n64),
+            &projection.squeeze_dim(0),
+            1e-4 * scale,
+        )?;
     }
     Ok(())
 }

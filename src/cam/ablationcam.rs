@@ -6,7 +6,7 @@
 //!
 //! Only the head is re-run: the features of an image do not change when one of its channels is
 //! ablated, so the N·V ablated activation tensors go through `head` in chunks of `batch_size`.
-use super::{weighted_sum, CamContext, CamMethod, Origin};
+use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -21,27 +21,9 @@ impl Default for AblationCam {
     }
 }
 
-impl CamMethod for AblationCam {
-    fn origin(&self) -> Origin {
-        Origin::BuiltIn
-    }
-    fn name(&self) -> &str {
-        "ablationcam"
-    }
-    fn title(&self) -> &str {
-        "AblationCAM"
-    }
-    fn summary(&self) -> &str {
-        "channel weights = relative drop of the target logit when the channel is ablated \
-         (head re-run only)"
-    }
-    fn reference(&self) -> Option<&str> {
-        Some("AblationCAM")
-    }
-    fn uses_gradients(&self) -> bool {
-        false
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+impl AblationCam {
+    /// The channel weights w \[N, V\] of the batch in `ctx`.
+    fn weights(&self, ctx: &CamContext) -> Result<Tensor> {
         let a = ctx.activations;
         let (n, v, h, w) = a.size4().expect("activations are [N, V, h, w]");
         let device = a.device();
@@ -78,6 +60,37 @@ impl CamMethod for AblationCam {
         let ablated = Tensor::cat(&scores, 0).view([n, v]);
         let y = original.unsqueeze(1);
         let weights = (&y - ablated) / &y;
-        Ok(weighted_sum(&weights, a))
+        Ok(weights)
+    }
+}
+
+impl CamMethod for AblationCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
+    fn name(&self) -> &str {
+        "ablationcam"
+    }
+    fn title(&self) -> &str {
+        "AblationCAM"
+    }
+    fn summary(&self) -> &str {
+        "channel weights = relative drop of the target logit when the channel is ablated \
+         (head re-run only)"
+    }
+    fn reference(&self) -> Option<&str> {
+        Some("AblationCAM")
+    }
+    fn uses_gradients(&self) -> bool {
+        false
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
+    }
+    fn has_channel_maps(&self) -> bool {
+        true
+    }
+    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
     }
 }

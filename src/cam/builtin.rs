@@ -47,10 +47,15 @@ pub fn builtin_methods(seeds: &Seeds) -> Vec<Box<dyn CamMethod>> {
 }
 
 /// Looks a built-in method up by its command-line name (case-insensitive; `gradcampp` and
-/// `gradcamplusplus` are accepted for `gradcam++`); a random method (RandomCAM) draws from its
-/// named stream of `seeds`.
+/// `gradcamplusplus` are accepted for `gradcam++`); `NAME-eigen-smooth` is NAME with
+/// pytorch-grad-cam's `eigen_smooth` (docs/methods.md); a random method (RandomCAM) draws
+/// from its named stream of `seeds`.
 pub fn method_named(name: &str, seeds: &Seeds) -> Result<Box<dyn CamMethod>> {
     let wanted = name.trim().to_ascii_lowercase().replace('_', "-");
+    if let Some(base) = wanted.strip_suffix(super::eigen_smooth::SUFFIX) {
+        let inner = method_named(base, seeds)?;
+        return Ok(Box::new(super::eigen_smooth::EigenSmooth::new(inner)?));
+    }
     let wanted = match wanted.as_str() {
         "gradcampp" | "gradcamplusplus" | "gradcam-plusplus" => "gradcam++".to_string(),
         "gradcamelementwise" => "gradcam-elementwise".to_string(),

@@ -20,6 +20,19 @@ impl Default for Fem {
     }
 }
 
+impl Fem {
+    /// The channel weights w \[N, V\] of the batch in `ctx`.
+    fn weights(&self, ctx: &CamContext) -> Result<Tensor> {
+        let a = ctx.activations;
+        let dims = [2i64, 3].as_slice();
+        let mean = a.mean_dim(dims, true, Kind::Float);
+        let std = a.std_dim(dims, false, true);
+        let above = a.gt_tensor(&(mean + std * self.k)).to_kind(Kind::Float);
+        let weights = above.mean_dim(dims, false, Kind::Float);
+        Ok(weights)
+    }
+}
+
 impl CamMethod for Fem {
     fn origin(&self) -> Origin {
         Origin::BuiltIn
@@ -41,12 +54,6 @@ impl CamMethod for Fem {
         false
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        let a = ctx.activations;
-        let dims = [2i64, 3].as_slice();
-        let mean = a.mean_dim(dims, true, Kind::Float);
-        let std = a.std_dim(dims, false, true);
-        let above = a.gt_tensor(&(mean + std * self.k)).to_kind(Kind::Float);
-        let weights = above.mean_dim(dims, false, Kind::Float);
-        Ok(weighted_sum(&weights, a))
+        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
     }
 }

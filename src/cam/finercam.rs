@@ -9,7 +9,7 @@
 //! w_k = mean_ij ∂s/∂A_k, cam = Σ_k w_k A_k. The gradient flows through p too, as in
 //! pytorch-grad-cam. (pytorch-grad-cam takes the argmax class, or one `target_idx` for the whole
 //! batch; blindspot's explicit targets are each image's own.)
-use super::{weighted_sum, CamContext, CamMethod, Origin};
+use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::{Error, Result};
 use tch::{Kind, Tensor};
 
@@ -29,27 +29,9 @@ impl Default for FinerCam {
     }
 }
 
-impl CamMethod for FinerCam {
-    fn origin(&self) -> Origin {
-        Origin::BuiltIn
-    }
-    fn name(&self) -> &str {
-        "finercam"
-    }
-    fn title(&self) -> &str {
-        "FinerCAM"
-    }
-    fn summary(&self) -> &str {
-        "GradCAM of the target logit's softmax-weighted margin over the three most similar \
-         classes"
-    }
-    fn reference(&self) -> Option<&str> {
-        Some("FinerCAM")
-    }
-    fn uses_gradients(&self) -> bool {
-        false
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+impl FinerCam {
+    /// The channel weights w \[N, V\] of the batch in `ctx`.
+    fn weights(&self, ctx: &CamContext) -> Result<Tensor> {
         let model = ctx.model;
         let leaf = ctx.activations.detach().set_requires_grad(true);
         let logits = model.head(&leaf)?;
@@ -84,6 +66,37 @@ impl CamMethod for FinerCam {
             )
         })?;
         let weights = g.mean_dim([2i64, 3].as_slice(), false, Kind::Float);
-        Ok(weighted_sum(&weights, ctx.activations))
+        Ok(weights)
+    }
+}
+
+impl CamMethod for FinerCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
+    fn name(&self) -> &str {
+        "finercam"
+    }
+    fn title(&self) -> &str {
+        "FinerCAM"
+    }
+    fn summary(&self) -> &str {
+        "GradCAM of the target logit's softmax-weighted margin over the three most similar \
+         classes"
+    }
+    fn reference(&self) -> Option<&str> {
+        Some("FinerCAM")
+    }
+    fn uses_gradients(&self) -> bool {
+        false
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
+    }
+    fn has_channel_maps(&self) -> bool {
+        true
+    }
+    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
     }
 }

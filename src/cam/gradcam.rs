@@ -2,11 +2,19 @@
 //! Gradient-based Localization", ICCV 2017).
 //!
 //! w_k = (1/hw) Σ_{ij} ∂y_c/∂A_k(i,j);  cam = Σ_k w_k A_k.
-use super::{weighted_sum, CamContext, CamMethod, Origin};
+use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
 pub struct GradCam;
+
+impl GradCam {
+    /// The channel weights w \[N, V\] of the batch in `ctx`.
+    fn weights(&self, ctx: &CamContext) -> Result<Tensor> {
+        let weights = ctx.grads()?.mean_dim([2, 3].as_slice(), false, Kind::Float);
+        Ok(weights)
+    }
+}
 
 impl CamMethod for GradCam {
     fn origin(&self) -> Origin {
@@ -25,7 +33,12 @@ impl CamMethod for GradCam {
         Some("GradCAM")
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        let weights = ctx.grads()?.mean_dim([2, 3].as_slice(), false, Kind::Float);
-        Ok(weighted_sum(&weights, ctx.activations))
+        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
+    }
+    fn has_channel_maps(&self) -> bool {
+        true
+    }
+    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
     }
 }

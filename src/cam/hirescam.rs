@@ -28,4 +28,10 @@ impl CamMethod for HiResCam {
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         Ok((ctx.grads()? * ctx.activations).sum_dim_intlist(1, false, Kind::Float))
     }
+    fn has_channel_maps(&self) -> bool {
+        true
+    }
+    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+        Ok(Some(ctx.grads()? * ctx.activations))
+    }
 }

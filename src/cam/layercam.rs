@@ -27,4 +27,10 @@ impl CamMethod for LayerCam {
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
         Ok((ctx.grads()?.relu() * ctx.activations).sum_dim_intlist(1, false, Kind::Float))
     }
+    fn has_channel_maps(&self) -> bool {
+        true
+    }
+    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+        Ok(Some(ctx.grads()?.relu() * ctx.activations))
+    }
 }

@@ -95,6 +95,20 @@ pub trait CamMethod {
     fn requires_steps(&self) -> bool {
         false
     }
+    /// Whether the raw map is a sum of per-channel maps that [`CamMethod::channel_maps`] gives,
+    /// so that pytorch-grad-cam's `eigen_smooth` applies (the method `NAME-eigen-smooth`,
+    /// docs/methods.md).
+    fn has_channel_maps(&self) -> bool {
+        false
+    }
+    /// The per-channel maps [N, V, h, w] whose sum over the channels is the raw map: w_k A_k for
+    /// a channel-weighted method, g ⊙ A for HiResCAM, and so on. `eigen_smooth` projects them on
+    /// their first principal component instead of summing them. None for a method without
+    /// [`CamMethod::has_channel_maps`].
+    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+        let _ = ctx;
+        Ok(None)
+    }
 }
 
 /// How the pipeline reads a raw map into the final map ([`CamMethod::reading`]).
@@ -175,6 +189,12 @@ macro_rules! forward_cam_method {
             fn requires_steps(&self) -> bool {
                 (**self).requires_steps()
             }
+            fn has_channel_maps(&self) -> bool {
+                (**self).has_channel_maps()
+            }
+            fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+                (**self).channel_maps(ctx)
+            }
         }
     )*};
 }
@@ -241,6 +261,13 @@ impl CamMethod for Negated {
     fn requires_steps(&self) -> bool {
         self.inner.requires_steps()
     }
+}
+
+/// w_k A_k for per-image channel weights `weights` [N, V] and activations [N, V, h, w]: the
+/// channel maps ([`CamMethod::channel_maps`]) whose sum is [`weighted_sum`].
+pub fn weighted_channels(weights: &Tensor, activations: &Tensor) -> Tensor {
+    let (n, v, _, _) = activations.size4().expect("activations are [N, V, h, w]");
+    weights.to_kind(activations.kind()).view([n, v, 1, 1]) * activations
 }
 
 /// Σ_k w_k A_k for per-image channel weights `weights` [N, V] and activations [N, V, h, w],

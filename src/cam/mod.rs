@@ -7,6 +7,7 @@ pub mod ablationcam;
 pub mod attribution;
 pub mod builtin;
 pub mod constant;
+pub mod eigen_smooth;
 pub mod eigencam;
 pub mod external;
 pub mod fem;
@@ -33,6 +34,7 @@ pub use builtin::{
     method_named, methods_from_list,
 };
 pub use method::{
-    target_scores, weighted_sum, CamContext, CamMethod, Family, Negated, Origin, Reading,
+    target_scores, weighted_channels, weighted_sum, CamContext, CamMethod, Family, Negated, Origin,
+    Reading,
 };
 pub use pipeline::{explain, explain_all, explain_batched, Explanation};

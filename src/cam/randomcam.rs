@@ -1,6 +1,6 @@
 //! RandomCAM (pytorch-grad-cam's negative control): channel weights w_k ~ U(−1, 1) i.i.d.,
 //! cam = Σ_k w_k A_k. A method that any sane sanity check must fail.
-use super::{weighted_sum, CamContext, CamMethod, Origin};
+use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use crate::model::init::Init;
 use tch::Tensor;
@@ -9,6 +9,18 @@ pub struct RandomCam {
     /// Seed of the weight draw; the same seed gives the same weights for the same batch shape.
     /// Runs set it from their stream `method/randomcam`, so `--seed` changes the maps.
     pub seed: u64,
+}
+
+impl RandomCam {
+    /// The channel weights w \[N, V\] of the batch in `ctx`.
+    fn weights(&self, ctx: &CamContext) -> Result<Tensor> {
+        let (n, v, _, _) = ctx
+            .activations
+            .size4()
+            .expect("activations are [N, V, h, w]");
+        let weights = Init::new(self.seed, ctx.activations.device()).uniform(&[n, v], 1.0);
+        Ok(weights)
+    }
 }
 
 impl CamMethod for RandomCam {
@@ -31,11 +43,12 @@ impl CamMethod for RandomCam {
         false
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        let (n, v, _, _) = ctx
-            .activations
-            .size4()
-            .expect("activations are [N, V, h, w]");
-        let weights = Init::new(self.seed, ctx.activations.device()).uniform(&[n, v], 1.0);
-        Ok(weighted_sum(&weights, ctx.activations))
+        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
+    }
+    fn has_channel_maps(&self) -> bool {
+        true
+    }
+    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
     }
 }

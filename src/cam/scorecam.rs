@@ -13,7 +13,7 @@
 //! batch and only the other channels are run through the model. (Such a channel's score only
 //! scales the raw map through the softmax's denominator, so the final map does not depend on it;
 //! the raw map is still the literal loop's, which tests/reference.rs checks on dead channels.)
-use super::{weighted_sum, CamContext, CamMethod, Origin};
+use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -50,27 +50,9 @@ impl ScoreCam {
     }
 }
 
-impl CamMethod for ScoreCam {
-    fn origin(&self) -> Origin {
-        Origin::BuiltIn
-    }
-    fn name(&self) -> &str {
-        "scorecam"
-    }
-    fn title(&self) -> &str {
-        "ScoreCAM"
-    }
-    fn summary(&self) -> &str {
-        "channel weights = softmax of the target logit on the input masked by each \
-         upsampled channel"
-    }
-    fn reference(&self) -> Option<&str> {
-        Some("ScoreCAM")
-    }
-    fn uses_gradients(&self) -> bool {
-        false
-    }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+impl ScoreCam {
+    /// The channel weights w \[N, V\] of the batch in `ctx`.
+    fn weights(&self, ctx: &CamContext) -> Result<Tensor> {
         let a = ctx.activations;
         let (n, v, h, w) = a.size4().expect("activations are [N, V, h, w]");
         let size = ctx.input.size();
@@ -136,6 +118,37 @@ impl CamMethod for ScoreCam {
             scores.index_copy(0, &live, &Tensor::cat(&live_scores, 0))
         };
         let weights = scores.view([n, v]).softmax(-1, Kind::Float);
-        Ok(weighted_sum(&weights, a))
+        Ok(weights)
+    }
+}
+
+impl CamMethod for ScoreCam {
+    fn origin(&self) -> Origin {
+        Origin::BuiltIn
+    }
+    fn name(&self) -> &str {
+        "scorecam"
+    }
+    fn title(&self) -> &str {
+        "ScoreCAM"
+    }
+    fn summary(&self) -> &str {
+        "channel weights = softmax of the target logit on the input masked by each \
+         upsampled channel"
+    }
+    fn reference(&self) -> Option<&str> {
+        Some("ScoreCAM")
+    }
+    fn uses_gradients(&self) -> bool {
+        false
+    }
+    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
+        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
+    }
+    fn has_channel_maps(&self) -> bool {
+        true
+    }
+    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
     }
 }

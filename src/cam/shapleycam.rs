@@ -9,7 +9,7 @@
 //! Only the head is differentiated twice: the gradient is taken with its graph, then g · A is
 //! differentiated again. A head whose gradient does not depend on A at all (no graph left) gives
 //! Hv = 0, as pytorch-grad-cam's `allow_unused` does.
-use super::{target_scores, weighted_sum, CamContext, CamMethod, Origin};
+use super::{target_scores, weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::{Error, Result};
 use tch::{Kind, Tensor};
 
@@ -51,6 +51,15 @@ impl ShapleyCam {
     }
 }
 
+impl ShapleyCam {
+    /// The channel weights w \[N, V\] of the batch in `ctx`.
+    fn weights(&self, ctx: &CamContext) -> Result<Tensor> {
+        let (g, hvp) = Self::gradient_and_hvp(ctx)?;
+        let weights = (g - hvp * 0.5).mean_dim([2i64, 3].as_slice(), false, Kind::Float);
+        Ok(weights)
+    }
+}
+
 impl CamMethod for ShapleyCam {
     fn origin(&self) -> Origin {
         Origin::BuiltIn
@@ -72,8 +81,12 @@ impl CamMethod for ShapleyCam {
         false
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        let (g, hvp) = Self::gradient_and_hvp(ctx)?;
-        let weights = (g - hvp * 0.5).mean_dim([2i64, 3].as_slice(), false, Kind::Float);
-        Ok(weighted_sum(&weights, ctx.activations))
+        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
+    }
+    fn has_channel_maps(&self) -> bool {
+        true
+    }
+    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
     }
 }

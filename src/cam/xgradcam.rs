@@ -2,11 +2,22 @@
 //! CNNs", BMVC 2020).
 //!
 //! w_k = Σ_{ij} g_k(i,j) A_k(i,j) / (Σ_{ij} A_k(i,j) + 1e-7);  cam = Σ_k w_k A_k.
-use super::{weighted_sum, CamContext, CamMethod, Origin};
+use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
 pub struct XGradCam;
+
+impl XGradCam {
+    /// The channel weights w \[N, V\] of the batch in `ctx`.
+    fn weights(&self, ctx: &CamContext) -> Result<Tensor> {
+        let (g, a) = (ctx.grads()?, ctx.activations);
+        let sum_a = a.sum_dim_intlist([2, 3].as_slice(), true, Kind::Float);
+        let weights =
+            (g * a / (sum_a + 1e-7)).sum_dim_intlist([2, 3].as_slice(), false, Kind::Float);
+        Ok(weights)
+    }
+}
 
 impl CamMethod for XGradCam {
     fn origin(&self) -> Origin {
@@ -25,10 +36,12 @@ impl CamMethod for XGradCam {
         Some("XGradCAM")
     }
     fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        let (g, a) = (ctx.grads()?, ctx.activations);
-        let sum_a = a.sum_dim_intlist([2, 3].as_slice(), true, Kind::Float);
-        let weights =
-            (g * a / (sum_a + 1e-7)).sum_dim_intlist([2, 3].as_slice(), false, Kind::Float);
-        Ok(weighted_sum(&weights, a))
+        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
+    }
+    fn has_channel_maps(&self) -> bool {
+        true
+    }
+    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
+        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
     }
 }

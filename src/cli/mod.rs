@@ -76,6 +76,8 @@ struct MethodEntry<'a> {
     captum_reference: Option<&'a str>,
     /// Whether it needs the model's layers one by one (built-in models only).
     requires_steps: bool,
+    /// Whether `NAME-eigen-smooth` exists (pytorch-grad-cam's `eigen_smooth`).
+    eigen_smooth: bool,
 }
 
 /// Entry point of the binary. `blindspot check` is built from the check registry (one
@@ -213,6 +215,7 @@ fn dispatch(cli: Cli) -> Result<bool> {
                         reference: m.reference(),
                         captum_reference: m.captum_reference(),
                         requires_steps: m.requires_steps(),
+                        eigen_smooth: m.has_channel_maps(),
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&entries)?);
@@ -243,6 +246,15 @@ fn dispatch(cli: Cli) -> Result<bool> {
                     );
                 }
             }
+            let smoothable: Vec<&str> = methods
+                .iter()
+                .filter(|m| m.has_channel_maps())
+                .map(|m| m.name())
+                .collect();
+            println!(
+                "\npytorch-grad-cam's eigen_smooth: NAME-eigen-smooth, for {}",
+                smoothable.join(", ")
+            );
             Ok(true)
         }
         Command::Models => {
