@@ -382,7 +382,7 @@ pub fn trials() -> Vec<Trial> {
         }),
         Trial::test("cli::bad_input::eigen_smooth_without_channel_maps", || {
             expect_failure(
-                "method",
+                "eigen-smooth",
                 |_| {
                     let mut a = plain_args(&plain_input());
                     a[6] = "eigencam-eigen-smooth".into();

@@ -1,6 +1,7 @@
 //! Helpers shared by the test modules.
 #![allow(dead_code)]
 use blindspot::io::npy;
+use blindspot::SplitModel;
 use libtest_mimic::Failed;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
@@ -218,4 +219,45 @@ pub fn merge(
     shards: Vec<blindspot::report::Report>,
 ) -> blindspot::error::Result<blindspot::report::Report> {
     blindspot::check::merge::merge(shards, false, &blindspot::check::Registry::builtin())
+}
+
+/// What a method's [`blindspot::CamContext`] holds for a model on a batch with explicit classes:
+/// the explained layer's activations, the gradient of the classes' logits there, the logits.
+pub struct Forward {
+    pub activations: Tensor,
+    pub grads: Tensor,
+    pub logits: Tensor,
+}
+
+impl Forward {
+    /// One forward of `model` on `x` and the backward of the `targets`' logits through `head`.
+    pub fn of(model: &dyn SplitModel, x: &Tensor, targets: &Tensor) -> Result<Forward, Failed> {
+        let activations = tch::no_grad(|| model.features(x))?;
+        let leaf = activations.detach().set_requires_grad(true);
+        let logits = model.head(&leaf)?;
+        let score = blindspot::cam::target_scores(&logits, targets).sum(tch::Kind::Float);
+        let grads = blindspot::model::gradient(&score, &leaf)?;
+        Ok(Forward {
+            activations,
+            grads,
+            logits: logits.detach(),
+        })
+    }
+
+    /// The context a method reads for `model` on `x` with `targets`.
+    pub fn context<'a>(
+        &'a self,
+        model: &'a dyn SplitModel,
+        x: &'a Tensor,
+        targets: &'a Tensor,
+    ) -> blindspot::CamContext<'a> {
+        blindspot::CamContext {
+            model,
+            input: x,
+            activations: &self.activations,
+            gradients: Some(&self.grads),
+            logits: &self.logits,
+            targets,
+        }
+    }
 }

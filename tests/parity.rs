@@ -307,20 +307,8 @@ fn guided_parity(method: &str) -> TestResult {
     model.load(&fixture("guided/weights.safetensors"))?;
     let x = load_npy(&fixture("guided/inputs.npy"));
     let targets = load_npy(&fixture("guided/targets.npy"));
-    let activations = tch::no_grad(|| model.features(&x))?;
-    let leaf = activations.detach().set_requires_grad(true);
-    let logits = model.head(&leaf)?;
-    let score = blindspot::cam::target_scores(&logits, &targets).sum(tch::Kind::Float);
-    let grads = blindspot::model::gradient(&score, &leaf)?;
-    let logits = logits.detach();
-    let ctx = blindspot::CamContext {
-        model: &model,
-        input: &x,
-        activations: &activations,
-        gradients: Some(&grads),
-        logits: &logits,
-        targets: &targets,
-    };
+    let forward = crate::common::Forward::of(&model, &x, &targets)?;
+    let ctx = forward.context(&model, &x, &targets);
     let ours = match method {
         "guided-backprop" => GuidedBackprop.attribute(&ctx)?,
         _ => GuidedGradCam.attribute(&ctx)?,

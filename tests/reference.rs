@@ -887,24 +887,12 @@ fn eigen_smooth_reference(name: &str) -> TestResult {
     ensure(smooth.sign_ambiguous(), || {
         "eigen_smooth is sign-ambiguous".into()
     })?;
-    let activations = tch::no_grad(|| model.features(&x))?;
-    let leaf = activations.detach().set_requires_grad(true);
-    let logits = model.head(&leaf)?;
-    let score = blindspot::cam::target_scores(&logits, &targets).sum(Kind::Float);
-    let grads = blindspot::model::gradient(&score, &leaf)?;
-    let logits = logits.detach();
-    let ctx = blindspot::CamContext {
-        model: &model,
-        input: &x,
-        activations: &activations,
-        gradients: Some(&grads),
-        logits: &logits,
-        targets: &targets,
-    };
+    let forward = crate::common::Forward::of(&model, &x, &targets)?;
+    let ctx = forward.context(&model, &x, &targets);
     let maps = base.channel_maps(&ctx)?.ok_or("no channel maps")?;
     let raw = smooth.raw_map(&ctx)?;
     let seed = Seeds::new(0).stream(streams::RANDOMCAM).seed();
-    let v = activations.size()[1];
+    let v = forward.activations.size()[1];
     let random_weights = to_vec(&Init::new(seed, Device::Cpu).uniform(&[x.size()[0], v], 1.0));
     for (n, p) in per_image(&model, &x, &targets).iter().enumerate() {
         let n64 = n as i64;

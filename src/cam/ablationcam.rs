@@ -6,7 +6,7 @@
 //!
 //! Only the head is re-run: the features of an image do not change when one of its channels is
 //! ablated, so the N·V ablated activation tensors go through `head` in chunks of `batch_size`.
-use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -84,13 +84,5 @@ impl CamMethod for AblationCam {
     fn uses_gradients(&self) -> bool {
         false
     }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
-    }
-    fn has_channel_maps(&self) -> bool {
-        true
-    }
-    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
-        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
-    }
+    super::method::channel_weighted_methods!();
 }

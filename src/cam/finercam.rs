@@ -9,7 +9,7 @@
 //! w_k = mean_ij ∂s/∂A_k, cam = Σ_k w_k A_k. The gradient flows through p too, as in
 //! pytorch-grad-cam. (pytorch-grad-cam takes the argmax class, or one `target_idx` for the whole
 //! batch; blindspot's explicit targets are each image's own.)
-use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::{Error, Result};
 use tch::{Kind, Tensor};
 
@@ -90,13 +90,5 @@ impl CamMethod for FinerCam {
     fn uses_gradients(&self) -> bool {
         false
     }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
-    }
-    fn has_channel_maps(&self) -> bool {
-        true
-    }
-    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
-        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
-    }
+    super::method::channel_weighted_methods!();
 }

@@ -2,7 +2,7 @@
 //! Gradient-based Localization", ICCV 2017).
 //!
 //! w_k = (1/hw) Σ_{ij} ∂y_c/∂A_k(i,j);  cam = Σ_k w_k A_k.
-use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -32,13 +32,5 @@ impl CamMethod for GradCam {
     fn reference(&self) -> Option<&str> {
         Some("GradCAM")
     }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
-    }
-    fn has_channel_maps(&self) -> bool {
-        true
-    }
-    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
-        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
-    }
+    super::method::channel_weighted_methods!();
 }

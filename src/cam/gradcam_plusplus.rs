@@ -4,7 +4,7 @@
 //!
 //! S_k = Σ_{ab} A_k(a,b);  α_k(i,j) = g² / (2g² + S_k g³ + 1e-6), 0 where g = 0;
 //! w_k = Σ_{ij} α_k(i,j) ReLU(g_k(i,j));  cam = Σ_k w_k A_k.
-use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -41,13 +41,5 @@ impl CamMethod for GradCamPlusPlus {
     fn reference(&self) -> Option<&str> {
         Some("GradCAMPlusPlus")
     }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
-    }
-    fn has_channel_maps(&self) -> bool {
-        true
-    }
-    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
-        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
-    }
+    super::method::channel_weighted_methods!();
 }

@@ -263,6 +263,34 @@ impl CamMethod for Negated {
     }
 }
 
+/// The [`CamMethod`] methods of a channel-weighted method, for a type with
+/// `fn weights(&self, ctx: &CamContext) -> Result<Tensor>` (its weights w \[N, V\]): `raw_map`
+/// = Σ_k w_k A_k ([`weighted_sum`]) and the channel maps w_k A_k ([`weighted_channels`]) that
+/// `eigen_smooth` projects.
+macro_rules! channel_weighted_methods {
+    () => {
+        fn raw_map(&self, ctx: &$crate::cam::CamContext) -> $crate::error::Result<tch::Tensor> {
+            Ok($crate::cam::weighted_sum(
+                &self.weights(ctx)?,
+                ctx.activations,
+            ))
+        }
+        fn has_channel_maps(&self) -> bool {
+            true
+        }
+        fn channel_maps(
+            &self,
+            ctx: &$crate::cam::CamContext,
+        ) -> $crate::error::Result<Option<tch::Tensor>> {
+            Ok(Some($crate::cam::weighted_channels(
+                &self.weights(ctx)?,
+                ctx.activations,
+            )))
+        }
+    };
+}
+pub(crate) use channel_weighted_methods;
+
 /// w_k A_k for per-image channel weights `weights` [N, V] and activations [N, V, h, w]: the
 /// channel maps ([`CamMethod::channel_maps`]) whose sum is [`weighted_sum`].
 pub fn weighted_channels(weights: &Tensor, activations: &Tensor) -> Tensor {

@@ -1,6 +1,6 @@
 //! RandomCAM (pytorch-grad-cam's negative control): channel weights w_k ~ U(−1, 1) i.i.d.,
 //! cam = Σ_k w_k A_k. A method that any sane sanity check must fail.
-use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use crate::model::init::Init;
 use tch::Tensor;
@@ -42,13 +42,5 @@ impl CamMethod for RandomCam {
     fn uses_gradients(&self) -> bool {
         false
     }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
-    }
-    fn has_channel_maps(&self) -> bool {
-        true
-    }
-    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
-        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
-    }
+    super::method::channel_weighted_methods!();
 }

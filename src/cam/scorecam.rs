@@ -13,7 +13,7 @@
 //! batch and only the other channels are run through the model. (Such a channel's score only
 //! scales the raw map through the softmax's denominator, so the final map does not depend on it;
 //! the raw map is still the literal loop's, which tests/reference.rs checks on dead channels.)
-use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -142,13 +142,5 @@ impl CamMethod for ScoreCam {
     fn uses_gradients(&self) -> bool {
         false
     }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
-    }
-    fn has_channel_maps(&self) -> bool {
-        true
-    }
-    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
-        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
-    }
+    super::method::channel_weighted_methods!();
 }

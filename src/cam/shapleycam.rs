@@ -9,7 +9,7 @@
 //! Only the head is differentiated twice: the gradient is taken with its graph, then g · A is
 //! differentiated again. A head whose gradient does not depend on A at all (no graph left) gives
 //! Hv = 0, as pytorch-grad-cam's `allow_unused` does.
-use super::{target_scores, weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
+use super::{target_scores, CamContext, CamMethod, Origin};
 use crate::error::{Error, Result};
 use tch::{Kind, Tensor};
 
@@ -80,13 +80,5 @@ impl CamMethod for ShapleyCam {
     fn uses_gradients(&self) -> bool {
         false
     }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
-    }
-    fn has_channel_maps(&self) -> bool {
-        true
-    }
-    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
-        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
-    }
+    super::method::channel_weighted_methods!();
 }

@@ -2,7 +2,7 @@
 //! CNNs", BMVC 2020).
 //!
 //! w_k = Σ_{ij} g_k(i,j) A_k(i,j) / (Σ_{ij} A_k(i,j) + 1e-7);  cam = Σ_k w_k A_k.
-use super::{weighted_channels, weighted_sum, CamContext, CamMethod, Origin};
+use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -35,13 +35,5 @@ impl CamMethod for XGradCam {
     fn reference(&self) -> Option<&str> {
         Some("XGradCAM")
     }
-    fn raw_map(&self, ctx: &CamContext) -> Result<Tensor> {
-        Ok(weighted_sum(&self.weights(ctx)?, ctx.activations))
-    }
-    fn has_channel_maps(&self) -> bool {
-        true
-    }
-    fn channel_maps(&self, ctx: &CamContext) -> Result<Option<Tensor>> {
-        Ok(Some(weighted_channels(&self.weights(ctx)?, ctx.activations)))
-    }
+    super::method::channel_weighted_methods!();
 }
