@@ -579,10 +579,58 @@ fn guided_on_torchscript() -> TestResult {
     let (code, stdout, stderr) = blindspot(&base);
     ensure(
         code == 0
-            && stderr.contains("guided-backprop, guided-gradcam, fullgrad left out of `all`")
+            && stderr.contains("guided-backprop, guided-gradcam, fullgrad left out of `all` for")
             && stdout.contains("0 errors")
             && !stdout.contains("GuidedBackprop"),
         || format!("all methods: exit {code}\n{stdout}\n{stderr}"),
+    )?;
+    // The same from a suite that runs `all` (its default).
+    let dir = scratch("guided-suite");
+    let suite = dir.join("suite.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            "name = \"ts\"\ndescription = \"all on a TorchScript model\"\nseed = 0\n\n\
+             [[checks]]\ncheck = \"input-invariance\"\nmodel = {:?}\ndata = {{ input = {:?} }}\n",
+            model.to_str().unwrap(),
+            inputs.to_str().unwrap()
+        ),
+    )?;
+    let out = dir.join("out");
+    let (code, stdout, stderr) = blindspot(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ensure(
+        code == 0
+            && stderr.contains(
+                "guided-backprop, guided-gradcam, fullgrad left out of `all` for the \
+                 input-invariance check",
+            )
+            && stdout.contains("0 errors")
+            && !stdout.contains("GuidedBackprop"),
+        || format!("suite: exit {code}\n{stdout}\n{stderr}"),
+    )?;
+    // An expectation for a method left out is refused, not switched off in silence.
+    let text = std::fs::read_to_string(&suite)?;
+    std::fs::write(
+        &suite,
+        format!("{text}expect = {{ guided-backprop = \"fail\" }}\n"),
+    )?;
+    let (code, _, stderr) = blindspot(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ensure(
+        code == 2
+            && stderr.contains("expects a verdict of `guided-backprop`, a method it does not"),
+        || format!("suite expecting a method left out: exit {code}\n{stderr}"),
     )?;
     let mut named = base.to_vec();
     named.extend(["--methods", "saliency,guided-backprop"]);

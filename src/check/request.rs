@@ -224,26 +224,19 @@ impl Request {
     }
 }
 
-/// `all` means every built-in method that can explain the check's models: on a model that is
-/// not built in (a TorchScript file keeps its layers inside its graph) the methods that need
-/// its layers one by one ([`CamMethod::requires_steps`]) are left out, and a note on stderr
-/// names them (named one by one, each gets an error verdict saying why).
+/// `all` means every built-in method that can explain the check's models
+/// ([`super::runner::under_all`]): the others are left out, and a note on stderr names them
+/// (named one by one, each gets an error verdict saying why).
 fn explainable(methods: Vec<Box<dyn CamMethod>>, check: &dyn DynCheck) -> Vec<Box<dyn CamMethod>> {
-    let Some(file) = super::runner::model_file(check) else {
-        return methods;
-    };
-    let (left, kept): (Vec<_>, Vec<_>) = methods.into_iter().partition(|m| m.requires_steps());
-    if !left.is_empty() {
-        let names: Vec<&str> = left.iter().map(|m| m.name()).collect();
-        eprintln!(
-            "note: {} left out of `all`: they need the model's layers one by one (guided \
-             backpropagation's ReLUs, FullGrad's biases), and {} keeps them inside its \
-             TorchScript graph",
-            names.join(", "),
-            crate::io::escape::one_line(&file)
-        );
+    let (kept, note) = super::runner::under_all(check, methods.iter().map(|m| m.as_ref()));
+    if let Some(note) = note {
+        eprintln!("{note}");
     }
-    kept
+    methods
+        .into_iter()
+        .zip(kept)
+        .filter_map(|(m, k)| k.then_some(m))
+        .collect()
 }
 
 /// Names as a method list's text (`none` for no names).

@@ -465,6 +465,38 @@ fn refusals(
         .collect()
 }
 
+/// Which of `methods` explain `check`'s models when a run asks for `all`: on a model that is not
+/// built in (a TorchScript file keeps its layers inside its graph), not the methods that need its
+/// layers one by one ([`CamMethod::requires_steps`]). Also the note that names those left out,
+/// if any, for stderr.
+pub(crate) fn under_all<'a>(
+    check: &dyn DynCheck,
+    methods: impl IntoIterator<Item = &'a dyn CamMethod>,
+) -> (Vec<bool>, Option<String>) {
+    let methods: Vec<&dyn CamMethod> = methods.into_iter().collect();
+    let Some(file) = model_file(check) else {
+        return (vec![true; methods.len()], None);
+    };
+    let kept: Vec<bool> = methods.iter().map(|m| !m.requires_steps()).collect();
+    let left: Vec<&str> = methods
+        .iter()
+        .zip(&kept)
+        .filter(|(_, &k)| !k)
+        .map(|(m, _)| m.name())
+        .collect();
+    let note = (!left.is_empty()).then(|| {
+        format!(
+            "note: {} left out of `all` for the {} check: they need the model's layers one by \
+             one (guided backpropagation's ReLUs, FullGrad's biases), and {} keeps them inside \
+             its TorchScript graph",
+            left.join(", "),
+            check.name(),
+            crate::io::escape::one_line(&file)
+        )
+    });
+    (kept, note)
+}
+
 /// The first of `check`'s models that is not built in (a TorchScript file: its layers are
 /// inside its graph), if any.
 pub(crate) fn model_file(check: &dyn DynCheck) -> Option<String> {

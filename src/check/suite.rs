@@ -331,7 +331,23 @@ impl Suite {
             let judged: Vec<&str> = match (entry.check.fixed_method(), &entry.methods) {
                 (Some(name), _) => vec![name],
                 (None, Some(own)) => own.iter().map(|n| n.as_str()).collect(),
-                (None, None) => all.clone(),
+                (None, None) => {
+                    // Under `all`, not the built-in methods its model cannot give (see `run`).
+                    let kept = match self.every_builtin() {
+                        true => {
+                            let refs = builtin.iter().map(|m| m.as_ref());
+                            super::runner::under_all(entry.check.as_ref(), refs).0
+                        }
+                        false => vec![true; builtin.len()],
+                    };
+                    let left: Vec<&str> = builtin
+                        .iter()
+                        .zip(&kept)
+                        .filter(|(_, &k)| !k)
+                        .map(|(m, _)| m.name())
+                        .collect();
+                    all.iter().copied().filter(|n| !left.contains(n)).collect()
+                }
             };
             if let Some((who, _)) = entry
                 .expect
@@ -440,6 +456,11 @@ impl Suite {
         self
     }
 
+    /// Whether the suite runs every built-in method (`methods = "all"`, the default).
+    fn every_builtin(&self) -> bool {
+        matches!(&self.methods, MethodList::Named(s) if s.trim().eq_ignore_ascii_case("all"))
+    }
+
     /// The built-in methods the suite names, then its external ones.
     pub fn all_methods(&self, seeds: &Seeds) -> Result<Vec<Box<dyn CamMethod>>> {
         let mut methods = self.methods.resolve(seeds)?;
@@ -541,19 +562,32 @@ impl Suite {
         let seeds = Seeds::new(self.seed);
         let mut methods = self.all_methods(&seeds)?;
         methods.extend(provided);
-        // Each check's own method list as positions in the run's list, in the run's order.
+        // Each check's own method list as positions in the run's list, in the run's order; under
+        // `all`, a check whose model is not built in leaves out the methods that cannot explain
+        // it (with a note), as a single check's `all` does.
+        let every = self.every_builtin();
         let positions: Vec<Option<Vec<usize>>> = self
             .checks
             .iter()
-            .map(|e| {
-                e.methods.as_ref().map(|own| {
+            .map(|e| match &e.methods {
+                Some(own) => {
                     let mut at: Vec<usize> = own
                         .iter()
                         .filter_map(|n| methods.iter().position(|m| m.name() == n))
                         .collect();
                     at.sort_unstable();
-                    at
-                })
+                    Some(at)
+                }
+                None if every => {
+                    let (kept, note) = super::runner::under_all(
+                        e.check.as_ref(),
+                        methods.iter().map(|m| m.as_ref()),
+                    );
+                    let note = note?;
+                    eprintln!("{note}");
+                    Some((0..methods.len()).filter(|&i| kept[i]).collect())
+                }
+                None => None,
             })
             .collect();
         let checks: Vec<Scheduled> = self
