@@ -934,7 +934,7 @@ fn fullgrad_small_vgg() -> TestResult {
 /// the largest eigenvalue when the smallest is larger in magnitude, when the top eigenvalue is
 /// repeated (any unit vector of its eigenspace is right), and on an all-zero matrix.
 fn kpca_known_spectra() -> TestResult {
-    use blindspot::cam::kpcacam::{lanczos, top_algebraic_eigenpairs};
+    use blindspot::cam::kpcacam::{centred_kernel, lanczos, top_algebraic_eigenpairs};
     let k = 300i64;
     let gaussian = Init::new(17, Device::Cpu)
         .normal(&[k, k], 1.0)
@@ -965,14 +965,7 @@ fn kpca_known_spectra() -> TestResult {
         || format!("Lanczos accepted {accepted:?}"),
     )?;
     let a = crate::common::load_npy(&fixture("resnet/activations.npy"));
-    let (n, v) = (a.size()[0], a.size()[1]);
-    let m = a.reshape([n, v, -1]).transpose(1, 2).to_kind(Kind::Double);
-    let m = &m - m.mean_dim(1, true, Kind::Double);
-    let kernel = (m.matmul(&m.transpose(1, 2)) / v as f64 + 1.0).tanh();
-    let centred =
-        &kernel - kernel.mean_dim(1, true, Kind::Double) - kernel.mean_dim(2, true, Kind::Double)
-            + kernel.mean_dim([1i64, 2].as_slice(), true, Kind::Double);
-    let (_, _, accepted) = lanczos(&centred);
+    let (_, _, accepted) = lanczos(&centred_kernel(&a));
     ensure(bool::try_from(accepted.all())?, || {
         format!("Lanczos on the resnet fixture's kernels: accepted {accepted:?}")
     })?;

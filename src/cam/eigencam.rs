@@ -92,14 +92,14 @@ const SINE_TOLERANCE: f64 = 1e-7;
 pub fn top_eigenvectors(gram: &Tensor) -> Tensor {
     let (_, k, _) = gram.size3().expect("Gram matrices are [n, k, k]");
     if k <= 2 * BLOCK {
-        return eigh_top(gram);
+        return eigh_top(gram).1;
     }
     let (v, accepted) = subspace_iteration(gram);
     let rejected = accepted.logical_not().nonzero().squeeze_dim(-1);
     if rejected.size()[0] == 0 {
         return v;
     }
-    v.index_copy(0, &rejected, &eigh_top(&gram.index_select(0, &rejected)))
+    v.index_copy(0, &rejected, &eigh_top(&gram.index_select(0, &rejected)).1)
 }
 
 /// Block subspace iteration for the top eigenvector of each matrix of a batch [n, k, k] of
@@ -139,21 +139,37 @@ pub fn subspace_iteration(gram: &Tensor) -> (Tensor, Tensor) {
         .matmul(&y.select(2, BLOCK - 1).unsqueeze(-1))
         .squeeze_dim(-1);
     let (theta1, theta2) = (theta.select(1, BLOCK - 1), theta.select(1, BLOCK - 2));
-    let residual = (gram.matmul(&v.unsqueeze(-1)).squeeze_dim(-1) - &v * theta1.unsqueeze(-1))
-        .norm_scalaropt_dim(2.0, [-1], false);
-    let accepted = residual.le_tensor(&((theta1 - theta2) * SINE_TOLERANCE));
+    let av = gram.matmul(&v.unsqueeze(-1)).squeeze_dim(-1);
+    let accepted = davis_kahan_accepts(&av, &v, &theta1, &theta2);
     (v, accepted)
 }
 
-/// The top eigenvector of each matrix with `eigh` (all eigenpairs, ascending).
-fn eigh_top(gram: &Tensor) -> Tensor {
-    let (_, vectors) = gram.linalg_eigh("L");
-    vectors.select(2, gram.size()[2] - 1)
+/// The convergence test of an approximate top eigenpair (θ₁, v) of each matrix A of a batch,
+/// given Av [n, k] and the next Ritz value θ₂ \[n\]: accepted (bool \[n\]) when the residual
+/// ‖Av − θ₁v‖ is at most [`SINE_TOLERANCE`] times the Ritz gap θ₁ − θ₂, which bounds sin ∠(v, u₁)
+/// by that tolerance (Davis–Kahan). Shared by EigenCAM's subspace iteration and KPCA-CAM's
+/// Lanczos iteration.
+pub(crate) fn davis_kahan_accepts(
+    av: &Tensor,
+    v: &Tensor,
+    theta1: &Tensor,
+    theta2: &Tensor,
+) -> Tensor {
+    let residual = (av - v * theta1.unsqueeze(-1)).norm_scalaropt_dim(2.0, [-1], false);
+    residual.le_tensor(&((theta1 - theta2) * SINE_TOLERANCE))
+}
+
+/// The top eigenpair of each symmetric matrix of a batch [n, k, k] with `eigh` (all eigenpairs,
+/// ascending): the largest eigenvalue \[n\] and its unit eigenvector [n, k].
+pub(crate) fn eigh_top(matrices: &Tensor) -> (Tensor, Tensor) {
+    let (values, vectors) = matrices.linalg_eigh("L");
+    let last = matrices.size()[2] - 1;
+    (values.select(1, last), vectors.select(2, last))
 }
 
 /// The deterministic start block [k, BLOCK]: cos(a·i·j + b·j), i.e. the all-ones column, then
 /// cosine patterns (no column is orthogonal to a generic vector; the same block on every device).
-fn start_block(k: i64) -> Tensor {
+pub(crate) fn start_block(k: i64) -> Tensor {
     let i = Tensor::arange(k, (Kind::Double, tch::Device::Cpu)).unsqueeze(1) + 1.0;
     let j = Tensor::arange(BLOCK, (Kind::Double, tch::Device::Cpu)).unsqueeze(0);
     (&i * &j * 0.754_877_666_2 + &j * 0.569_840_291).cos()

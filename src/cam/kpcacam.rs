@@ -19,7 +19,7 @@
 //! within the memory budget (each image's kernel is (hw)² doubles). Like EigenCAM's, the sign
 //! is a convention, not evidence: the method declares itself sign-ambiguous and the checks judge
 //! both signs (docs/checks.md, "Sign-ambiguous methods").
-use super::eigencam::{centred, ensure_projectable};
+use super::eigencam::{centred, davis_kahan_accepts, eigh_top, ensure_projectable, start_block};
 use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
@@ -46,16 +46,22 @@ pub fn kernel_projection(maps: &Tensor) -> Result<Tensor> {
     Ok(Tensor::cat(&parts, 0))
 }
 
-/// [`kernel_projection`] of one chunk.
-fn kernel_component(maps: &Tensor) -> Tensor {
-    let (n, v, h, w) = maps.size4().expect("maps are [N, V, h, w]");
+/// K̃ of each image's [V, h, w] map, [N, hw, hw] in double precision: the sigmoid kernel
+/// tanh(M Mᵀ / V + 1) of the centred pixels M, centred (I − 1/hw) K (I − 1/hw).
+pub fn centred_kernel(maps: &Tensor) -> Tensor {
+    let v = maps.size()[1];
     let m = centred(maps).to_kind(Kind::Double);
     let kernel = (m.matmul(&m.transpose(1, 2)) / v as f64 + 1.0).tanh();
     let columns = kernel.mean_dim(1, true, Kind::Double);
     let rows = kernel.mean_dim(2, true, Kind::Double);
     let all = kernel.mean_dim([1i64, 2].as_slice(), true, Kind::Double);
-    let centred_kernel = kernel - columns - rows + all;
-    let (lambda, u) = top_algebraic_eigenpairs(&centred_kernel);
+    kernel - columns - rows + all
+}
+
+/// [`kernel_projection`] of one chunk.
+fn kernel_component(maps: &Tensor) -> Tensor {
+    let (n, _, h, w) = maps.size4().expect("maps are [N, V, h, w]");
+    let (lambda, u) = top_algebraic_eigenpairs(&centred_kernel(maps));
     let lambda = lambda.clamp_min(0.0).unsqueeze(1);
     let largest = u.abs().argmax(1, true);
     let sign = u.gather(1, &largest, false).sign();
@@ -71,8 +77,6 @@ const DIRECT: i64 = 256;
 const LANCZOS_STEPS: i64 = 48;
 /// Passes of [`lanczos`], each restarted from the previous pass's Ritz vector.
 const PASSES: usize = 3;
-/// The largest accepted bound on sin ∠(v, u₁) (Davis–Kahan, as EigenCAM's).
-const SINE_TOLERANCE: f64 = 1e-7;
 
 /// The largest eigenvalue of each symmetric matrix of a batch [n, k, k] (double precision), and
 /// its unit eigenvector [n, k] (sign left to the caller). Up to [`DIRECT`] rows by `eigh`;
@@ -99,13 +103,6 @@ pub fn top_algebraic_eigenpairs(matrices: &Tensor) -> (Tensor, Tensor) {
     )
 }
 
-/// The top eigenpair of each matrix with `eigh` (all eigenpairs, ascending).
-fn eigh_top(matrices: &Tensor) -> (Tensor, Tensor) {
-    let (values, vectors) = matrices.linalg_eigh("L");
-    let last = matrices.size()[2] - 1;
-    (values.select(1, last), vectors.select(2, last))
-}
-
 /// Lanczos iteration with full reorthogonalisation for the largest eigenpair of each symmetric
 /// matrix of a batch [n, k, k], k > [`LANCZOS_STEPS`]: the Ritz values \[n\], vectors [n, k], and
 /// per matrix whether the convergence test accepted its pair (bool \[n\]).
@@ -116,15 +113,17 @@ fn eigh_top(matrices: &Tensor) -> (Tensor, Tensor) {
 /// vector, which a centred kernel maps to 0), then Rayleigh–Ritz: the largest eigenpair (θ₁, y)
 /// of QᵀAQ gives v = Qy, the start of the next pass. Ritz values converge to both ends of the
 /// spectrum, so the largest one is the largest eigenvalue, not the largest in magnitude.
-/// Accepted when the residual ‖Av − θ₁v‖ is at most [`SINE_TOLERANCE`] times the Ritz gap
-/// θ₁ − θ₂ (Davis–Kahan, as EigenCAM's subspace iteration); an all-zero matrix is accepted with
+/// Accepted by EigenCAM's test (`davis_kahan_accepts`: the residual ‖Av − θ₁v‖ at most 1e-7
+/// times the Ritz gap θ₁ − θ₂); an all-zero matrix is accepted with
 /// θ₁ = 0. A basis that runs out of directions (an invariant subspace found early) continues
 /// with zero columns, which add nothing to the Ritz problem.
 pub fn lanczos(matrices: &Tensor) -> (Tensor, Tensor, Tensor) {
     let (n, k, _) = matrices.size3().expect("matrices are [n, k, k]");
-    let options = (Kind::Double, matrices.device());
-    let i = Tensor::arange(k, options) + 1.0;
-    let mut start = (&i * 0.754_877_666_2 + 0.569_840_291).cos().expand([n, k], true);
+    // EigenCAM's first cosine column (its column 0 is the all-ones vector).
+    let mut start = start_block(k)
+        .select(1, 1)
+        .to_device(matrices.device())
+        .expand([n, k], true);
     let mut result = None;
     for _ in 0..PASSES {
         let mut basis: Vec<Tensor> = Vec::with_capacity(LANCZOS_STEPS as usize);
@@ -152,9 +151,8 @@ pub fn lanczos(matrices: &Tensor) -> (Tensor, Tensor, Tensor) {
             theta.select(1, LANCZOS_STEPS - 1),
             theta.select(1, LANCZOS_STEPS - 2),
         );
-        let residual = (image.matmul(&top).squeeze_dim(-1) - &v * theta1.unsqueeze(-1))
-            .norm_scalaropt_dim(2.0, [-1], false);
-        let accepted = residual.le_tensor(&((&theta1 - theta2) * SINE_TOLERANCE));
+        let av = image.matmul(&top).squeeze_dim(-1);
+        let accepted = davis_kahan_accepts(&av, &v, &theta1, &theta2);
         start = v.shallow_clone();
         let done = bool::try_from(accepted.all()).unwrap_or(false);
         result = Some((theta1, v, accepted));
