@@ -4,8 +4,9 @@
     python export_builtin.py ARCH.json WEIGHTS.safetensors OUT.pt
 
 blindspot writes ARCH.json (the architecture: `vgg` with its configuration, `rcnn`, `walled`
-around another architecture or a TorchScript file, or `shifted`: another architecture that undoes
-a constant shift of its input) and WEIGHTS.safetensors (every parameter and
+around another architecture or a TorchScript file, `shifted`: another architecture that undoes
+a constant shift of its input, or `reparameterised`: another architecture with its explained
+channels permuted and rescaled) and WEIGHTS.safetensors (every parameter and
 buffer with torchvision-style names, current values: trained, randomized, ...). The safetensors
 file is read with numpy alone.
 """
@@ -136,10 +137,38 @@ class Shifted(nn.Module):
         return self.head(self.features(x))
 
 
+class Reparameterised(nn.Module):
+    """The same function with the explained layer's channels permuted and rescaled (blindspot's
+    implementation-invariance check): channel j of the new layer is scales[j] times channel
+    permutation[j] of the old one; the head undoes both first."""
+
+    def __init__(self, split, scales, permutation):
+        super().__init__()
+        self.split = split
+        self.register_buffer("scales", torch.tensor(scales, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("permutation", torch.tensor(permutation, dtype=torch.long))
+        self.register_buffer("inverse", torch.argsort(self.permutation))
+
+    @torch.jit.export
+    def features(self, x):
+        a = self.split.features(x)
+        return a.index_select(1, self.permutation) * self.scales.to(a.dtype)
+
+    @torch.jit.export
+    def head(self, a):
+        return self.split.head((a / self.scales.to(a.dtype)).index_select(1, self.inverse))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
 def build(arch, weights):
     kind = arch["kind"]
     if kind == "shifted":
         return Shifted(build(arch["inner"], weights), arch["shift"])
+    if kind == "reparameterised":
+        inner = build(arch["inner"], weights)
+        return Reparameterised(inner, arch["scales"], arch["permutation"])
     if kind == "walled":
         inner = arch["inner"]
         body = TorchScriptBody(torch.jit.load(inner["path"])) if inner["kind"] == "torchscript" else build(inner, weights).body

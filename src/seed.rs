@@ -37,6 +37,8 @@ pub mod streams {
     pub const SMOOTH_NOISE: &str = "smooth-mprt/noise";
     /// The other class of each image in the random-logit test.
     pub const OTHER_CLASS: &str = "class-sensitivity/other-class";
+    /// The channel factors and permutation of the implementation-invariance check.
+    pub const REPARAMETERISATION: &str = "implementation-invariance/reparameterisation";
     /// RandomCAM's channel weights.
     pub const RANDOMCAM: &str = "method/randomcam";
     /// SmoothGrad's input noise.
@@ -54,7 +56,7 @@ pub mod streams {
 
     /// Every name above, for the test that they stay distinct and for the docs.
     #[cfg(feature = "internals")]
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         DATA,
         CERTIFY,
         WALL_BOOTSTRAP,
@@ -63,6 +65,7 @@ pub mod streams {
         RANDOMIZATION_WEIGHTS,
         SMOOTH_NOISE,
         OTHER_CLASS,
+        REPARAMETERISATION,
         RANDOMCAM,
         SMOOTHGRAD,
         PROP_WALL,

@@ -597,7 +597,7 @@ fn crate_paths(dir: &Path) -> Vec<(String, String)> {
 }
 
 /// The built-in checks' modules under src/check.
-const CHECKS: [&str; 9] = [
+const CHECKS: [&str; 10] = [
     "wall",
     "theorem",
     "randomization",
@@ -606,6 +606,7 @@ const CHECKS: [&str; 9] = [
     "data_randomization",
     "class_sensitivity",
     "input_invariance",
+    "implementation_invariance",
     "property",
 ];
 

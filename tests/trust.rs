@@ -7,6 +7,7 @@ use blindspot::cam::{gradcam::GradCam, method_named, CamContext, CamMethod};
 use blindspot::check::class_sensitivity::ClassSensitivityCheck;
 use blindspot::check::data_randomization::DataRandomizationCheck;
 use blindspot::check::efficient_mprt::EfficientMprtCheck;
+use blindspot::check::implementation_invariance::ImplementationInvarianceCheck;
 use blindspot::check::input_invariance::InputInvarianceCheck;
 use blindspot::check::randomization::RandomizationCheck;
 use blindspot::check::similarity::compare;
@@ -243,6 +244,16 @@ pub fn trials() -> Vec<Trial> {
                 };
                 // Sobel ignores the model: its entropy does not move (a rise of exactly 0).
                 three_ways(check, 0.0, "hirescam", "sobel", "hirescam")
+            },
+        ),
+        Trial::test(
+            "trust::implementation_invariance_says_pass_fail_and_inconclusive",
+            || {
+                let check = |t| ImplementationInvarianceCheck {
+                    tolerance: t,
+                    ..ImplementationInvarianceCheck::new(subject(12))
+                };
+                three_ways(check, 0.01, "gradcam", "scorecam", "scorecam")
             },
         ),
         Trial::test(

@@ -153,7 +153,7 @@ impl Check for ClassSensitivityCheck {
         let mut results = Vec::new();
         for method in methods {
             let m = method.as_ref();
-            let a = explain_batched(m, model.as_ref(), &x, Some(&predicted), batch)?;
+            let a = ctx.explain(m, model.as_ref(), &x, Some(&predicted), batch)?;
             let b = explain_batched(m, model.as_ref(), &x, Some(&other), batch)?;
             let largest_change = (&a.maps - &b.maps)
                 .abs()

@@ -1,11 +1,14 @@
 //! What every check may use besides its own parameters: the [`CheckContext`].
-use super::ModelRecord;
+use super::reuse::Explanations;
 use super::stats::ErrorControl;
+use super::ModelRecord;
+use crate::cam::{CamMethod, Explanation};
+use crate::error::Result;
 use crate::model::SplitModel;
 use crate::progress::{Progress, ProgressSink};
 use crate::seed::{Seeds, Stream};
 use std::sync::{Arc, Mutex};
-use tch::Device;
+use tch::{Device, Tensor};
 
 /// What every check may use besides its own parameters: the device, the run's seeds, the error
 /// rate its verdicts are decided at, and the record of the models it opens.
@@ -22,6 +25,8 @@ pub struct CheckContext {
     /// The share of a verdict's error rate this look spends (1 / looks).
     look_share: f64,
     models: Arc<Mutex<Vec<ModelRecord>>>,
+    /// None: every explanation is computed ([`CheckContext::without_reuse`]).
+    explanations: Option<Arc<Explanations>>,
 }
 
 /// Family-wise error of a run that does not say otherwise (a suite's `family_wise_error`).
@@ -46,6 +51,7 @@ impl CheckContext {
             progress: ProgressSink::from_env(),
             look_share: 1.0,
             models: Arc::default(),
+            explanations: Some(Arc::default()),
         }
     }
 
@@ -86,6 +92,37 @@ impl CheckContext {
             .clone();
         models.sort_by(|a, b| (&a.spec, &a.sha256).cmp(&(&b.spec, &b.sha256)));
         models
+    }
+
+    /// `method`'s explanation of `x` on `model` in batches of `batch_size`, computed once per run:
+    /// a check that asks for what another already computed (the same method, model weights,
+    /// images, targets and batch size) gets a copy of it (module `check::reuse`).
+    pub fn explain(
+        &self,
+        method: &dyn CamMethod,
+        model: &dyn SplitModel,
+        x: &Tensor,
+        targets: Option<&Tensor>,
+        batch_size: i64,
+    ) -> Result<Explanation> {
+        match &self.explanations {
+            Some(memory) => memory.explain(method, model, x, targets, batch_size),
+            None => crate::cam::explain_batched(method, model, x, targets, batch_size),
+        }
+    }
+
+    /// The same context computing every explanation it is asked for (what reuse is compared
+    /// with).
+    pub fn without_reuse(&self) -> Self {
+        CheckContext {
+            explanations: None,
+            ..self.clone()
+        }
+    }
+
+    /// How many explanations this run answered from memory.
+    pub fn reused_explanations(&self) -> u64 {
+        self.explanations.as_ref().map_or(0, |m| m.hits())
     }
 
     /// The run's root seed.

@@ -143,7 +143,7 @@ impl Check for DataRandomizationCheck {
         let controls = controls::methods(ctx);
         let mut results = Vec::new();
         for m in controls::with_controls(methods, &controls) {
-            let a = explain_batched(m, trained.as_ref(), &x, Some(&targets), batch)?;
+            let a = ctx.explain(m, trained.as_ref(), &x, Some(&targets), batch)?;
             let b = explain_batched(m, random.as_ref(), &x, Some(&targets), batch)?;
             let s = compare(&a.maps, &b.maps, &a.raw, &b.raw);
             let detail = DataRandomizationDetail {

@@ -158,7 +158,7 @@ impl Check for InputInvarianceCheck {
         let mut results = Vec::new();
         for method in methods {
             let m = method.as_ref();
-            let a = explain_batched(m, model.as_ref(), &x, Some(&targets), batch)?;
+            let a = ctx.explain(m, model.as_ref(), &x, Some(&targets), batch)?;
             let b = explain_batched(m, &shifted_model, &shifted, Some(&targets), batch)?;
             let change = (&a.maps - &b.maps).abs().flatten(1, 2).amax(1, false);
             let values =

@@ -6,13 +6,15 @@
 //!   [`ErrorControl`]), [`result`] (a [`CheckResult`] with the findings of its check's own type,
 //!   [`CheckFindings`], which also says how they render and how merge audits them), [`outcome`]
 //!   (the run's [`Report`]), [`timing`] (where its time went), [`units`] (the evidence shards
-//!   write); and the statistics beside them: [`similarity`], [`correlation`].
+//!   write), [`reuse`] (explanations computed once per run); and the statistics beside them:
+//!   [`similarity`], [`correlation`].
 //! * **the checks**, one file (or folder) each: [`wall`], [`theorem`], [`randomization`],
 //!   [`smooth_mprt`], [`efficient_mprt`], [`data_randomization`], [`class_sensitivity`],
-//!   [`input_invariance`], [`property`]; each one struct whose fields are its parameters (serde
-//!   for suites, clap for `blindspot check NAME`) implementing [`Check`] ([`plugin`]), with the
-//!   [`CheckContext`] ([`context`]), its [`subject`] (model, data) and its negative
-//!   [`controls`]. Nothing outside a check's file names it, but the registry.
+//!   [`input_invariance`], [`implementation_invariance`], [`property`]; each one struct whose
+//!   fields are its parameters (serde for suites, clap for `blindspot check NAME`) implementing
+//!   [`Check`] ([`plugin`]), with the [`CheckContext`] ([`context`]), its [`subject`] (model,
+//!   data) and its negative [`controls`]. Nothing outside a check's file names it, but the
+//!   registry.
 //! * **the engine**: [`registry`] (the checks known by name: adding a check is its file and one
 //!   line there), [`suite`] (TOML), [`runner`] (the one function that runs checks for every
 //!   front end), [`shard`], [`merge`] and its [`audit`], [`reliability`].
@@ -23,6 +25,7 @@ pub mod controls;
 pub mod correlation;
 pub mod data_randomization;
 pub mod efficient_mprt;
+pub mod implementation_invariance;
 pub mod input_invariance;
 pub mod merge;
 pub mod outcome;
@@ -33,6 +36,7 @@ pub mod registry;
 pub mod reliability;
 pub mod request;
 pub mod result;
+pub mod reuse;
 pub mod runner;
 pub mod shard;
 pub mod similarity;

@@ -284,6 +284,7 @@ impl Registry {
             .with::<super::data_randomization::DataRandomizationCheck>()
             .with::<super::class_sensitivity::ClassSensitivityCheck>()
             .with::<super::input_invariance::InputInvarianceCheck>()
+            .with::<super::implementation_invariance::ImplementationInvarianceCheck>()
             .with::<super::property::wall::PropWallCheck>()
             .with::<super::property::theorem::PropTheoremCheck>()
             .with::<super::property::positivity::PropPositivityCheck>()

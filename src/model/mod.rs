@@ -8,6 +8,7 @@ pub mod init;
 pub mod memo;
 pub mod random;
 pub mod rcnn;
+pub mod reparam;
 pub mod shift;
 pub mod torchscript;
 pub mod vgg;
