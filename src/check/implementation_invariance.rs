@@ -18,18 +18,15 @@
 //! GradCAMElementWise, LayerCAM, EigenGradCAM); a weight computed from masked or ablated inputs
 //! (ScoreCAM, AblationCAM), from the activations alone (EigenCAM, FEM, KPCA-CAM, Opti-CAM's
 //! softmax) or at random (RandomCAM) does not scale, so its product with c_k A_k changes.
-use super::stats::{judge_below, percent, Threshold};
-use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
-use crate::cam::{explain_batched, CamMethod};
+use super::invariance::Comparison;
+use super::{Check, CheckContext, Findings, Outcome, Subject};
+use crate::cam::CamMethod;
 use crate::error::Result;
-use crate::io::number::fixed;
 use crate::model::reparam::Reparameterised;
-use crate::model::SplitModel;
 use crate::seed::streams;
 use rand::seq::SliceRandom;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use tch::Kind;
 
 /// Default largest channel factor (c is drawn on [1/8, 8]).
 pub const MAX_SCALE: f64 = 8.0;
@@ -169,83 +166,47 @@ impl Check for ImplementationInvarianceCheck {
         let smallest_scale = scales.iter().copied().fold(f64::INFINITY, f64::min);
         let largest_scale = scales.iter().copied().fold(0.0, f64::max);
         let other = Reparameterised::new(model.as_ref(), scales, permutation);
-        let logits = tch::no_grad(|| model.forward(&x))?;
-        let other_logits = tch::no_grad(|| other.forward(&x))?;
-        let logit_change = (&logits - &other_logits)
-            .abs()
-            .max()
-            .to_kind(Kind::Double)
-            .double_value(&[]);
-        let targets = logits.argmax(1, false);
-        let alpha = ctx.alpha();
-        let t = self.tolerance;
+        let comparison = Comparison {
+            model: model.as_ref(),
+            x: &x,
+            other: &other,
+            other_x: &x,
+            batch: self.subject.batch_size,
+        };
+        let baseline = comparison.baseline()?;
         let how = match self.permute {
             true => "permuted and rescaled",
             false => "rescaled",
         };
-        let rule = format!(
-            "pass iff the one-sided upper Student-t bound ({} per side) of mean d, the largest \
-             change of a map in [0, 1] when the explained layer's channels are {how} (c on \
-             [1/{m}, {m}]) and the head undoes it, is <= {t}; fail iff the lower bound is > {t}; \
-             inconclusive otherwise",
-            percent(1.0 - alpha),
+        let what = format!(
+            "the explained layer's channels are {how} (c on [1/{m}, {m}]) and the head undoes it",
             m = self.max_scale
         );
-        let bar = Threshold {
-            value: t,
-            inclusive: true,
+        let statistic = "mean d: the largest change of a map when the explained layer is \
+                         reparameterised and the function kept";
+        let findings = |largest| {
+            Findings::new(ImplementationInvarianceFindings {
+                detail: ImplementationInvarianceDetail {
+                    channels,
+                    smallest_scale,
+                    largest_scale,
+                    permuted: self.permute,
+                    logit_change: baseline.logit_change,
+                    largest_map_change: largest,
+                    model: model.name(),
+                    data: self.subject.data.describe(&ctx.seeds),
+                },
+            })
         };
-        let batch = self.subject.batch_size;
-        let mut results = Vec::new();
-        for method in methods {
-            let m = method.as_ref();
-            let a = ctx.explain(m, model.as_ref(), &x, Some(&targets), batch)?;
-            let b = explain_batched(m, &other, &x, Some(&targets), batch)?;
-            let change = (&a.maps - &b.maps).abs().flatten(1, 2).amax(1, false);
-            let values =
-                Vec::<f64>::try_from(change.to_kind(Kind::Double).to_device(tch::Device::Cpu))
-                    .expect("map changes");
-            let largest = values.iter().copied().fold(0.0, f64::max);
-            let (verdict, s) = judge_below(&values, alpha, bar);
-            let reason = match verdict {
-                Verdict::Pass => format!(
-                    "mean d = {:.2e}: upper bound {:.2e} <= {t}",
-                    s.mean, s.ci_high
-                ),
-                Verdict::Fail => format!(
-                    "mean d = {}: lower bound {} > {t}",
-                    fixed(s.mean, 3),
-                    fixed(s.ci_low, 3)
-                ),
-                _ => format!(
-                    "mean d = {}: bounds {}..{} straddle {t}",
-                    fixed(s.mean, 3),
-                    fixed(s.ci_low, 3),
-                    fixed(s.ci_high, 3)
-                ),
-            };
-            let detail = ImplementationInvarianceDetail {
-                channels,
-                smallest_scale,
-                largest_scale,
-                permuted: self.permute,
-                logit_change,
-                largest_map_change: largest,
-                model: model.name(),
-                data: self.subject.data.describe(&ctx.seeds),
-            };
-            let findings = Findings::new(ImplementationInvarianceFindings { detail });
-            results.push(CheckResult {
-                reason,
-                statistic: "mean d: the largest change of a map when the explained layer is \
-                            reparameterised and the function kept"
-                    .into(),
-                rule: rule.clone(),
-                per_sample: values.into_iter().map(Some).collect(),
-                threshold: Some(bar),
-                ..CheckResult::new(Self::NAME, m, verdict, s, findings)
-            });
-        }
+        let results = comparison.judge(
+            Self::NAME,
+            methods,
+            ctx,
+            &baseline,
+            self.tolerance,
+            (statistic, &what),
+            findings,
+        )?;
         Ok(Outcome::new(results))
     }
 }

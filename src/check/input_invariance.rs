@@ -13,15 +13,12 @@
 //! against `tolerance` with [`super::stats::judge_below`]: pass iff the one-sided upper bound is
 //! at most the tolerance, fail iff the lower bound is above it, inconclusive otherwise. `d` is
 //! defined for every pair of maps, so no value is undefined.
-use super::stats::{judge_below, percent, Threshold};
-use super::{Check, CheckContext, CheckResult, Findings, Outcome, Subject, Verdict};
-use crate::cam::{explain_batched, CamMethod};
+use super::invariance::Comparison;
+use super::{Check, CheckContext, Findings, Outcome, Subject};
+use crate::cam::CamMethod;
 use crate::error::Result;
-use crate::io::number::fixed;
 use crate::model::shift::Shifted;
-use crate::model::SplitModel;
 use serde::{Deserialize, Serialize};
-use tch::Kind;
 
 /// Default shift of every input value (in the normalised input space the model reads).
 pub const SHIFT: f64 = 1.0;
@@ -132,76 +129,40 @@ impl Check for InputInvarianceCheck {
         }
         let shifted_model = Shifted::new(model.as_ref(), self.shift);
         let shifted = &x + self.shift;
-        let logits = tch::no_grad(|| model.forward(&x))?;
-        let shifted_logits = tch::no_grad(|| shifted_model.forward(&shifted))?;
-        let logit_change = (&logits - &shifted_logits)
-            .abs()
-            .max()
-            .to_kind(Kind::Double)
-            .double_value(&[]);
-        let targets = logits.argmax(1, false);
-        let alpha = ctx.alpha();
-        let t = self.tolerance;
-        let rule = format!(
-            "pass iff the one-sided upper Student-t bound ({} per side) of mean d, the largest \
-             change of a map in [0, 1] when every input value is shifted by {} and the model \
-             subtracts it first, is <= {t}; fail iff the lower bound is > {t}; inconclusive \
-             otherwise",
-            percent(1.0 - alpha),
+        let comparison = Comparison {
+            model: model.as_ref(),
+            x: &x,
+            other: &shifted_model,
+            other_x: &shifted,
+            batch: self.subject.batch_size,
+        };
+        let baseline = comparison.baseline()?;
+        let what = format!(
+            "every input value is shifted by {} and the model subtracts it first",
             self.shift
         );
-        let bar = Threshold {
-            value: t,
-            inclusive: true,
+        let statistic = "mean d: the largest change of a map when the input is shifted and the \
+                         model compensates";
+        let findings = |largest| {
+            Findings::new(InputInvarianceFindings {
+                detail: InputInvarianceDetail {
+                    shift: self.shift,
+                    logit_change: baseline.logit_change,
+                    largest_map_change: largest,
+                    model: model.name(),
+                    data: self.subject.data.describe(&ctx.seeds),
+                },
+            })
         };
-        let batch = self.subject.batch_size;
-        let mut results = Vec::new();
-        for method in methods {
-            let m = method.as_ref();
-            let a = ctx.explain(m, model.as_ref(), &x, Some(&targets), batch)?;
-            let b = explain_batched(m, &shifted_model, &shifted, Some(&targets), batch)?;
-            let change = (&a.maps - &b.maps).abs().flatten(1, 2).amax(1, false);
-            let values =
-                Vec::<f64>::try_from(change.to_kind(Kind::Double).to_device(tch::Device::Cpu))
-                    .expect("map changes");
-            let largest = values.iter().copied().fold(0.0, f64::max);
-            let (verdict, s) = judge_below(&values, alpha, bar);
-            let reason = match verdict {
-                Verdict::Pass => format!(
-                    "mean d = {:.2e}: upper bound {:.2e} <= {t}",
-                    s.mean, s.ci_high
-                ),
-                Verdict::Fail => format!(
-                    "mean d = {}: lower bound {} > {t}",
-                    fixed(s.mean, 3),
-                    fixed(s.ci_low, 3)
-                ),
-                _ => format!(
-                    "mean d = {}: bounds {}..{} straddle {t}",
-                    fixed(s.mean, 3),
-                    fixed(s.ci_low, 3),
-                    fixed(s.ci_high, 3)
-                ),
-            };
-            let detail = InputInvarianceDetail {
-                shift: self.shift,
-                logit_change,
-                largest_map_change: largest,
-                model: model.name(),
-                data: self.subject.data.describe(&ctx.seeds),
-            };
-            let findings = Findings::new(InputInvarianceFindings { detail });
-            results.push(CheckResult {
-                reason,
-                statistic: "mean d: the largest change of a map when the input is shifted and \
-                            the model compensates"
-                    .into(),
-                rule: rule.clone(),
-                per_sample: values.into_iter().map(Some).collect(),
-                threshold: Some(bar),
-                ..CheckResult::new(Self::NAME, m, verdict, s, findings)
-            });
-        }
+        let results = comparison.judge(
+            Self::NAME,
+            methods,
+            ctx,
+            &baseline,
+            self.tolerance,
+            (statistic, &what),
+            findings,
+        )?;
         Ok(Outcome::new(results))
     }
 }

@@ -7,7 +7,7 @@
 //!   [`CheckFindings`], which also says how they render and how merge audits them), [`outcome`]
 //!   (the run's [`Report`]), [`timing`] (where its time went), [`units`] (the evidence shards
 //!   write), [`reuse`] (explanations computed once per run); and the statistics beside them:
-//!   [`similarity`], [`correlation`].
+//!   [`similarity`], [`correlation`], [`invariance`] (the invariance checks' map change).
 //! * **the checks**, one file (or folder) each: [`wall`], [`theorem`], [`randomization`],
 //!   [`smooth_mprt`], [`efficient_mprt`], [`data_randomization`], [`class_sensitivity`],
 //!   [`input_invariance`], [`implementation_invariance`], [`property`]; each one struct whose
@@ -27,6 +27,7 @@ pub mod data_randomization;
 pub mod efficient_mprt;
 pub mod implementation_invariance;
 pub mod input_invariance;
+pub mod invariance;
 pub mod merge;
 pub mod outcome;
 pub mod plugin;

@@ -13,6 +13,7 @@ pub mod shift;
 pub mod torchscript;
 pub mod vgg;
 pub mod wall;
+pub mod wrapped;
 pub mod zoo;
 
 use crate::error::Result;

@@ -13,19 +13,14 @@
 //! it needs nothing of the model's layers, so every split model allows it, a user's TorchScript
 //! file included; the activations and gradients a method sees are exactly those of the rescaled
 //! network. The implementation-invariance check explains both models.
+use super::wrapped::Wrapped;
 use super::{ParameterGroup, SplitModel, Step};
 use crate::error::Result;
 use tch::{Device, Tensor};
 
-/// The wrapped model: borrowed from the check, or owned (a float64 copy).
-enum Inner<'a> {
-    Borrowed(&'a dyn SplitModel),
-    Owned(Box<dyn SplitModel>),
-}
-
 /// `model` with the channels of its explained layer permuted and rescaled (module doc).
 pub struct Reparameterised<'a> {
-    inner: Inner<'a>,
+    inner: Wrapped<'a>,
     /// c, one positive factor per channel of the new layer.
     scales: Vec<f64>,
     /// π: channel j of the new layer is channel `permutation[j]` of the old one.
@@ -39,17 +34,14 @@ impl<'a> Reparameterised<'a> {
         debug_assert_eq!(scales.len(), permutation.len());
         debug_assert!(scales.iter().all(|c| c.is_finite() && *c > 0.0));
         Reparameterised {
-            inner: Inner::Borrowed(model),
+            inner: Wrapped::Borrowed(model),
             scales,
             permutation,
         }
     }
 
     fn inner(&self) -> &dyn SplitModel {
-        match &self.inner {
-            Inner::Borrowed(model) => *model,
-            Inner::Owned(model) => model.as_ref(),
-        }
+        self.inner.get()
     }
 
     /// π⁻¹: old channel `k` is new channel `inverse[k]`.
@@ -148,29 +140,19 @@ impl SplitModel for Reparameterised<'_> {
         let (scales, permutation) = (self.scales.clone(), self.permutation.clone());
         Ok(self.inner().to_double()?.map(|inner| {
             Box::new(Reparameterised {
-                inner: Inner::Owned(inner),
+                inner: Wrapped::Owned(inner),
                 scales,
                 permutation,
             }) as Box<dyn SplitModel>
         }))
     }
-    /// A built-in architecture (plain or walled) rebuilds with the reparameterisation
-    /// (`python/export_builtin.py`'s `reparameterised`); a TorchScript model inside cannot be
-    /// rebuilt, so an external method is refused on it with a message.
+    /// `python/export_builtin.py`'s `reparameterised` ([`super::wrapped::architecture`]).
     fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
-        let inner = self.inner();
-        if inner.as_torchscript().is_some() || inner.inner_torchscript().is_some() {
-            return None;
-        }
-        let (arch, state) = inner.architecture()?;
-        Some((
-            serde_json::json!({
-                "kind": "reparameterised",
-                "scales": self.scales,
-                "permutation": self.permutation,
-                "inner": arch,
-            }),
-            state,
-        ))
+        let fields = serde_json::json!({
+            "kind": "reparameterised",
+            "scales": self.scales,
+            "permutation": self.permutation,
+        });
+        super::wrapped::architecture(self.inner(), fields)
     }
 }

@@ -2,35 +2,27 @@
 //! `head' = head`. On `x + c` it computes what the model computes on `x` (up to the rounding of
 //! `x + c − c` in float32): the compensation Kindermans et al. make with the first layer's bias,
 //! for any split model. The input-invariance check explains both.
+use super::wrapped::Wrapped;
 use super::{ParameterGroup, SplitModel};
 use crate::error::Result;
 use tch::{Device, Tensor};
 
-/// The wrapped model: borrowed from the check, or owned (a float64 copy).
-enum Inner<'a> {
-    Borrowed(&'a dyn SplitModel),
-    Owned(Box<dyn SplitModel>),
-}
-
 /// `model` with its input shifted back by `shift` before `features`.
 pub struct Shifted<'a> {
-    inner: Inner<'a>,
+    inner: Wrapped<'a>,
     shift: f64,
 }
 
 impl<'a> Shifted<'a> {
     pub fn new(model: &'a dyn SplitModel, shift: f64) -> Self {
         Shifted {
-            inner: Inner::Borrowed(model),
+            inner: Wrapped::Borrowed(model),
             shift,
         }
     }
 
     fn inner(&self) -> &dyn SplitModel {
-        match &self.inner {
-            Inner::Borrowed(model) => *model,
-            Inner::Owned(model) => model.as_ref(),
-        }
+        self.inner.get()
     }
 }
 
@@ -76,23 +68,14 @@ impl SplitModel for Shifted<'_> {
         let shift = self.shift;
         Ok(self.inner().to_double()?.map(|inner| {
             Box::new(Shifted {
-                inner: Inner::Owned(inner),
+                inner: Wrapped::Owned(inner),
                 shift,
             }) as Box<dyn SplitModel>
         }))
     }
-    /// A built-in architecture (plain or walled) rebuilds with the shift
-    /// (`python/export_builtin.py`'s `shifted`); a TorchScript model inside cannot be rebuilt,
-    /// so an external method is refused on it with a message.
+    /// `python/export_builtin.py`'s `shifted` ([`super::wrapped::architecture`]).
     fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
-        let inner = self.inner();
-        if inner.as_torchscript().is_some() || inner.inner_torchscript().is_some() {
-            return None;
-        }
-        let (arch, state) = inner.architecture()?;
-        Some((
-            serde_json::json!({"kind": "shifted", "shift": self.shift, "inner": arch}),
-            state,
-        ))
+        let fields = serde_json::json!({"kind": "shifted", "shift": self.shift});
+        super::wrapped::architecture(self.inner(), fields)
     }
 }
