@@ -39,6 +39,8 @@ pub mod streams {
     pub const OTHER_CLASS: &str = "class-sensitivity/other-class";
     /// The channel factors and permutation of the implementation-invariance check.
     pub const REPARAMETERISATION: &str = "implementation-invariance/reparameterisation";
+    /// The localisation checks' blurred random map (their negative control).
+    pub const RANDOM_MAP: &str = "localisation/random-map";
     /// RandomCAM's channel weights.
     pub const RANDOMCAM: &str = "method/randomcam";
     /// SmoothGrad's input noise.
@@ -56,7 +58,7 @@ pub mod streams {
 
     /// Every name above, for the test that they stay distinct and for the docs.
     #[cfg(feature = "internals")]
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         DATA,
         CERTIFY,
         WALL_BOOTSTRAP,
@@ -66,6 +68,7 @@ pub mod streams {
         SMOOTH_NOISE,
         OTHER_CLASS,
         REPARAMETERISATION,
+        RANDOM_MAP,
         RANDOMCAM,
         SMOOTHGRAD,
         PROP_WALL,

@@ -597,7 +597,7 @@ fn crate_paths(dir: &Path) -> Vec<(String, String)> {
 }
 
 /// The built-in checks' modules under src/check.
-const CHECKS: [&str; 10] = [
+const CHECKS: [&str; 11] = [
     "wall",
     "theorem",
     "randomization",
@@ -607,6 +607,7 @@ const CHECKS: [&str; 10] = [
     "class_sensitivity",
     "input_invariance",
     "implementation_invariance",
+    "localisation",
     "property",
 ];
 

@@ -22,6 +22,7 @@ pub mod layercam;
 pub mod method;
 pub mod opticam;
 pub mod pipeline;
+pub mod random_map;
 pub mod randomcam;
 pub mod recorded;
 pub mod scorecam;

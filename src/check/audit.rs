@@ -294,10 +294,10 @@ fn against_threshold(
     } else {
         Verdict::Inconclusive
     };
-    // A passing negative control leaves the check unable to separate (`super::controls`).
-    let verdict = match result.inseparable() {
-        true => Verdict::Inconclusive,
-        false => verdict,
+    // A check separates only when every negative control fails (`super::controls`).
+    let verdict = match result.separates() {
+        true => verdict,
+        false => Verdict::Inconclusive,
     };
     // A verdict the check gives whatever its bounds say (a class-agnostic method's fail).
     let forced = result.findings.forced_verdict();

@@ -11,11 +11,13 @@
 //! * Sobel: the input's edges, no model at all;
 //! * the constant map ([`crate::cam::constant::ConstantMap`]).
 //!
-//! Every method's result records where the controls landed. When one of them passes, the check
-//! cannot tell an explanation from a degenerate one on this model and data: every method's pass
-//! or fail becomes inconclusive, the passing control named in the reason. That moves verdicts
-//! only towards inconclusive, so it cannot add a wrong pass or fail: the controls' own
-//! decisions need no share of the family's error rate.
+//! Every method's result records where the controls landed. The check separates only when every
+//! control fails. When one of them passes, the check cannot tell an explanation from a
+//! degenerate one on this model and data; when one is inconclusive (or an error), it has not
+//! shown that it can: either way every method's pass or fail becomes inconclusive, the control
+//! named in the reason (an undecided control may decide on more images: the runner looks again,
+//! a passing one would not). That moves verdicts only towards inconclusive, so it cannot add a
+//! wrong pass or fail: the controls' own decisions need no share of the family's error rate.
 use super::{CheckResult, Control, Verdict};
 use super::CheckContext;
 use crate::cam::constant::ConstantMap;
@@ -44,30 +46,43 @@ pub fn with_controls<'a>(
 }
 
 /// Splits a check's results on methods ++ controls (`controls` of them at the end), records the
-/// controls in every method's result, and makes every pass or fail inconclusive when a control
-/// passed.
+/// controls in every method's result, and makes every pass or fail inconclusive unless every
+/// control failed.
 pub fn apply(mut results: Vec<CheckResult>, controls: usize) -> Vec<CheckResult> {
     let landed: Vec<Control> = results
         .split_off(results.len() - controls)
         .into_iter()
         .map(Control::of)
         .collect();
-    let passing: Vec<&str> = landed
-        .iter()
-        .filter(|c| c.verdict == Verdict::Pass)
-        .map(|c| c.method.as_str())
-        .collect();
+    let named = |verdict: Verdict| -> Vec<&str> {
+        landed
+            .iter()
+            .filter(|c| c.verdict == verdict)
+            .map(|c| c.method.as_str())
+            .collect()
+    };
+    let passing = named(Verdict::Pass);
+    let undecided: Vec<&str> = [named(Verdict::Inconclusive), named(Verdict::Error)].concat();
+    let why = match (passing.is_empty(), undecided.is_empty()) {
+        (true, true) => None,
+        (false, _) => Some(format!(
+            "the check cannot separate: its negative control {} passes too",
+            passing.join(" and ")
+        )),
+        (true, false) => Some(format!(
+            "the check has not shown that it separates: its negative control {} is undecided",
+            undecided.join(" and ")
+        )),
+    };
     for result in &mut results {
         result.controls = landed.clone();
-        if passing.is_empty() || !matches!(result.verdict, Verdict::Pass | Verdict::Fail) {
+        let Some(why) = &why else { continue };
+        if !matches!(result.verdict, Verdict::Pass | Verdict::Fail) {
             continue;
         }
         result.reason = format!(
-            "the check cannot separate: its negative control {} passes too (this method \
-             alone: {}, {})",
-            passing.join(" and "),
-            result.verdict,
-            result.reason
+            "{why} (this method alone: {}, {})",
+            result.verdict, result.reason
         );
         result.verdict = Verdict::Inconclusive;
     }

@@ -149,14 +149,19 @@ pub fn merge(mut shards: Vec<Report>, allow_partial: bool, registry: &Registry) 
         }
     }
     for (run, results) in parts {
-        // A check's negative controls ran once on its images and draws (on every shard alike):
-        // every result carries the same ones, or one of them was edited.
-        if let Some(r) = results.iter().find(|r| r.controls != results[0].controls) {
+        // A check's negative controls ran once per look on that look's images and draws (on
+        // every shard alike): every result decided at the same look carries the same ones, or
+        // one of them was edited.
+        let differing = results.iter().find_map(|r| {
+            let first = results.iter().find(|f| f.looks == r.looks)?;
+            (r.controls != first.controls).then_some((r, first))
+        });
+        if let Some((r, first)) = differing {
             return Err(Error::input(
                 format!(
                     "check {} ({}): the negative controls recorded with `{}` differ from those \
-                     recorded with `{}`",
-                    run.index, run.check, r.method, results[0].method
+                     recorded with `{}` at the same look",
+                    run.index, run.check, r.method, first.method
                 ),
                 PLACE,
                 "merge reports as `blindspot run --shard K/N` wrote them; a report edited by \

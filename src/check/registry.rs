@@ -285,6 +285,8 @@ impl Registry {
             .with::<super::class_sensitivity::ClassSensitivityCheck>()
             .with::<super::input_invariance::InputInvarianceCheck>()
             .with::<super::implementation_invariance::ImplementationInvarianceCheck>()
+            .with::<super::localisation::PointingGameCheck>()
+            .with::<super::localisation::LocalisationCheck>()
             .with::<super::property::wall::PropWallCheck>()
             .with::<super::property::theorem::PropTheoremCheck>()
             .with::<super::property::positivity::PropPositivityCheck>()

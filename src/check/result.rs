@@ -713,6 +713,12 @@ impl CheckResult {
         self.controls.iter().any(|c| c.verdict == Verdict::Pass)
     }
 
+    /// Whether the check showed it separates beside this result: it ran no control, or every
+    /// control failed (`super::controls::apply`).
+    pub fn separates(&self) -> bool {
+        self.controls.iter().all(|c| c.verdict == Verdict::Fail)
+    }
+
     /// What tells this result apart from the method's other results of the same check.
     pub fn configuration(&self) -> Option<String> {
         self.findings.configuration()

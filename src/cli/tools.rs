@@ -139,7 +139,7 @@ pub struct DataArgs {
     #[arg(long, default_value_t = 64)]
     pub size: i64,
     /// Output folder: images.npy (normalised float32), raw.npy ([0, 1]), labels.npy,
-    /// distractors.npy, meta.json.
+    /// distractors.npy, boxes.npy (the class objects' boxes), meta.json.
     #[arg(long)]
     pub out: PathBuf,
     /// Also write every image as a PNG file under OUT/png/.
@@ -169,6 +169,7 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
     npy::write(&out.join("raw.npy"), &set.images)?;
     npy::write(&out.join("labels.npy"), &set.labels)?;
     npy::write(&out.join("distractors.npy"), &set.distractors)?;
+    npy::write(&out.join("boxes.npy"), &set.boxes)?;
     let meta = serde_json::json!({
         "dataset": "STACK-SYNTH", "seed": args.seed, "config": config,
         "classes": CLASSES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),

@@ -266,6 +266,26 @@ impl DataSpec {
         }
     }
 
+    /// The boxes of STACK-SYNTH's class objects, (x0, y0, x1, y1) in pixels, inclusive, int64
+    /// \[N, 4\], in the order of [`DataSpec::load`]'s images; None for data that does not know
+    /// where its objects are (a check then asks for a box file).
+    pub fn boxes(&self, seeds: &Seeds) -> Result<Option<Tensor>> {
+        match self {
+            DataSpec::Synthetic {
+                synthetic,
+                seed,
+                size,
+            } => {
+                self.validate()
+                    .map_err(|e| Error::input(e, "data", "see docs/data.md"))?;
+                let config = synth::SynthConfig::square(*size);
+                let stream = Self::synth_stream(*seed, seeds);
+                Ok(Some(synth::StackSynth::generate(&config, *synthetic, stream, 0).boxes))
+            }
+            DataSpec::Npy { .. } | DataSpec::Folder { .. } => Ok(None),
+        }
+    }
+
     /// A short description for reports.
     pub fn describe(&self, seeds: &Seeds) -> String {
         match self {

@@ -53,13 +53,17 @@ impl Default for SynthConfig {
     }
 }
 
-/// A generated set: images in \[0, 1\], \[N, 3, H, W\]; labels and distractor classes, int64 \[N\].
+/// A generated set: images in \[0, 1\], \[N, 3, H, W\]; labels and distractor classes, int64 \[N\];
+/// the class objects' boxes.
 pub struct StackSynth {
     #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub config: SynthConfig,
     pub images: Tensor,
     pub labels: Tensor,
     pub distractors: Tensor,
+    /// The box of each class object's visible pixels: (x0, y0, x1, y1), inclusive, int64
+    /// \[N, 4\] (the ground truth of the localisation checks).
+    pub boxes: Tensor,
 }
 
 /// Whether the point (u, v), in units of the object's radius around its centre, is inside
@@ -111,8 +115,17 @@ fn object(rng: &mut StdRng, class: usize, cx: f32, cy: f32, radius: f32) -> Obje
     }
 }
 
-/// Renders one image (HWC, RGB in [0, 1]) and returns it with its label and distractor class.
-fn render(config: &SynthConfig, seed: u64, index: u64) -> (Vec<f32>, i64, i64) {
+/// One rendered image: HWC pixels, RGB in [0, 1], its label and distractor class, and the box of
+/// the class object's visible pixels (x0, y0, x1, y1, inclusive).
+struct Rendered {
+    pixels: Vec<f32>,
+    label: i64,
+    distractor: i64,
+    object_box: [i64; 4],
+}
+
+/// Renders one image.
+fn render(config: &SynthConfig, seed: u64, index: u64) -> Rendered {
     let mut rng = Stream::from_seed(seed).at(index).rng();
     let (h, w) = (config.height, config.width);
     let k = CLASSES.len();
@@ -136,22 +149,38 @@ fn render(config: &SynthConfig, seed: u64, index: u64) -> (Vec<f32>, i64, i64) {
         rng.random_range(0.05..0.35),
     ];
     let mut pixels = vec![0f32; (h * w * 3) as usize];
+    let mut object_box = [w, h, -1, -1];
     for y in 0..h {
         for x in 0..w {
             let mut rgb =
                 background.map(|c| (c + rng.random_range(-0.06f32..0.06)).clamp(0.0, 1.0));
-            for o in [&main, &other] {
+            let mut shown = None;
+            for (k, o) in [&main, &other].into_iter().enumerate() {
                 let (u, v) = ((x as f32 - o.cx) / o.radius, (y as f32 - o.cy) / o.radius);
                 if inside(o.class, u, v) {
                     let t = texture(o.class, x, y);
                     rgb = o.colour.map(|c| c * t);
+                    shown = Some(k);
                 }
+            }
+            if shown == Some(0) {
+                object_box = [
+                    object_box[0].min(x),
+                    object_box[1].min(y),
+                    object_box[2].max(x),
+                    object_box[3].max(y),
+                ];
             }
             let at = ((y * w + x) * 3) as usize;
             pixels[at..at + 3].copy_from_slice(&rgb);
         }
     }
-    (pixels, label as i64, distractor as i64)
+    Rendered {
+        pixels,
+        label: label as i64,
+        distractor: distractor as i64,
+        object_box,
+    }
 }
 
 impl StackSynth {
@@ -159,12 +188,13 @@ impl StackSynth {
     pub fn generate(config: &SynthConfig, n: i64, seed: u64, first: u64) -> StackSynth {
         let (h, w) = (config.height, config.width);
         let mut data = Vec::with_capacity((n * h * w * 3) as usize);
-        let (mut labels, mut distractors) = (Vec::new(), Vec::new());
+        let (mut labels, mut distractors, mut boxes) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..n as u64 {
-            let (pixels, label, distractor) = render(config, seed, first + i);
-            data.extend_from_slice(&pixels);
-            labels.push(label);
-            distractors.push(distractor);
+            let image = render(config, seed, first + i);
+            data.extend_from_slice(&image.pixels);
+            labels.push(image.label);
+            distractors.push(image.distractor);
+            boxes.extend_from_slice(&image.object_box);
         }
         let images = Tensor::from_slice(&data)
             .view([n, h, w, 3])
@@ -175,6 +205,7 @@ impl StackSynth {
             images,
             labels: Tensor::from_slice(&labels),
             distractors: Tensor::from_slice(&distractors),
+            boxes: Tensor::from_slice(&boxes).view([n, 4]),
         }
     }
 

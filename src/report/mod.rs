@@ -21,7 +21,8 @@ use crate::io::number::fixed;
 
 /// Where a check's negative controls landed (any of its results' `controls`), in one line:
 /// `negative controls: randomcam pass 0.096 [-0.133, 0.325], sobel fail 1.000 [1.000, 1.000], …`,
-/// and when one passed, that the check cannot separate. None for a check without controls.
+/// and whether the check separates (only when every control fails). None for a check without
+/// controls.
 pub fn controls_line(controls: &[crate::check::Control]) -> Option<String> {
     if controls.is_empty() {
         return None;
@@ -39,12 +40,14 @@ pub fn controls_line(controls: &[crate::check::Control]) -> Option<String> {
             )
         })
         .collect();
-    let verdict = match controls
-        .iter()
-        .any(|c| c.verdict == crate::check::Verdict::Pass)
-    {
-        true => "a control passes, so the check cannot separate: every verdict is inconclusive",
-        false => "every control fails: the check separates",
+    use crate::check::Verdict;
+    let verdict = if controls.iter().any(|c| c.verdict == Verdict::Pass) {
+        "a control passes, so the check cannot separate: every verdict is inconclusive"
+    } else if controls.iter().all(|c| c.verdict == Verdict::Fail) {
+        "every control fails: the check separates"
+    } else {
+        "a control is undecided, so the check has not shown that it separates: every verdict is \
+         inconclusive"
     };
     Some(format!(
         "negative controls: {}; {verdict}",
