@@ -95,18 +95,7 @@ impl Check for ClassSensitivityCheck {
     const ABOUT: &'static str = "Random-logit test: the predicted class's map vs another class's";
     type Findings = ClassSensitivityFindings;
 
-    fn subject(&self) -> Option<&Subject> {
-        Some(&self.subject)
-    }
-
-    /// Each method's results depend on its own maps alone: shards may split the methods.
-    fn split_by_method(&self) -> bool {
-        true
-    }
-
-    fn subject_mut(&mut self) -> Option<&mut Subject> {
-        Some(&mut self.subject)
-    }
+    super::plugin::image_check_methods!(subject);
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::real("threshold", self.threshold, -1.0, 1.0, false)?;

@@ -95,18 +95,7 @@ impl Check for DataRandomizationCheck {
         "True-label model vs random-label model (Adebayo et al., NeurIPS 2018)";
     type Findings = DataRandomizationFindings;
 
-    fn subject(&self) -> Option<&Subject> {
-        Some(&self.subject)
-    }
-
-    /// Each method's results depend on its own maps alone: shards may split the methods.
-    fn split_by_method(&self) -> bool {
-        true
-    }
-
-    fn subject_mut(&mut self) -> Option<&mut Subject> {
-        Some(&mut self.subject)
-    }
+    super::plugin::image_check_methods!(subject);
 
     fn models(&self) -> Vec<(String, Option<PathBuf>)> {
         vec![

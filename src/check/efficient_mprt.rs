@@ -188,18 +188,7 @@ impl Check for EfficientMprtCheck {
         "Efficient MPRT (Hedström et al. 2023): map entropy before and after full randomization";
     type Findings = EfficientMprtFindings;
 
-    fn subject(&self) -> Option<&Subject> {
-        Some(&self.subject)
-    }
-
-    fn subject_mut(&mut self) -> Option<&mut Subject> {
-        Some(&mut self.subject)
-    }
-
-    /// Each method's results depend on its own maps alone: shards may split the methods.
-    fn split_by_method(&self) -> bool {
-        true
-    }
+    super::plugin::image_check_methods!(subject);
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::int("bins", self.bins, 2, 10_000)?;

@@ -127,18 +127,7 @@ impl Check for ImplementationInvarianceCheck {
                                  function with its explained channels rescaled and permuted";
     type Findings = ImplementationInvarianceFindings;
 
-    fn subject(&self) -> Option<&Subject> {
-        Some(&self.subject)
-    }
-
-    fn subject_mut(&mut self) -> Option<&mut Subject> {
-        Some(&mut self.subject)
-    }
-
-    /// Each method's results depend on its own maps alone: shards may split the methods.
-    fn split_by_method(&self) -> bool {
-        true
-    }
+    super::plugin::image_check_methods!(subject);
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::real("max_scale", self.max_scale, 1.0, 1e3, false)?;

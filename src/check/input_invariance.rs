@@ -96,18 +96,7 @@ impl Check for InputInvarianceCheck {
         "Input invariance: the maps of x and of x + c on a model that subtracts c first";
     type Findings = InputInvarianceFindings;
 
-    fn subject(&self) -> Option<&Subject> {
-        Some(&self.subject)
-    }
-
-    fn subject_mut(&mut self) -> Option<&mut Subject> {
-        Some(&mut self.subject)
-    }
-
-    /// Each method's results depend on its own maps alone: shards may split the methods.
-    fn split_by_method(&self) -> bool {
-        true
-    }
+    super::plugin::image_check_methods!(subject);
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::real("shift", self.shift, -1e3, 1e3, false)?;

@@ -190,8 +190,8 @@ impl Score {
     }
 }
 
-/// The boxes of `subject`'s images: from the data, else from `file`; checked against the
-/// images' count and size.
+/// The boxes of `subject`'s images: from `file` when one is given, else from the data (the
+/// source named as the report says it); checked against the images' count and size.
 fn boxes(
     subject: &Subject,
     file: Option<&PathBuf>,
@@ -353,18 +353,7 @@ impl Check for PointingGameCheck {
                                  object's box, against the image's centre";
     type Findings = LocalisationFindings;
 
-    fn subject(&self) -> Option<&Subject> {
-        Some(&self.subject)
-    }
-
-    fn subject_mut(&mut self) -> Option<&mut Subject> {
-        Some(&mut self.subject)
-    }
-
-    /// Each method's results depend on its own maps alone: shards may split the methods.
-    fn split_by_method(&self) -> bool {
-        true
-    }
+    super::plugin::image_check_methods!(subject);
 
     /// The subject's image file or folder and the box file, which a suite resolves.
     fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
@@ -390,18 +379,7 @@ impl Check for LocalisationCheck {
                                  the object's box, against a map centred on the image";
     type Findings = LocalisationFindings;
 
-    fn subject(&self) -> Option<&Subject> {
-        Some(&self.subject)
-    }
-
-    fn subject_mut(&mut self) -> Option<&mut Subject> {
-        Some(&mut self.subject)
-    }
-
-    /// Each method's results depend on its own maps alone: shards may split the methods.
-    fn split_by_method(&self) -> bool {
-        true
-    }
+    super::plugin::image_check_methods!(subject);
 
     /// The subject's image file or folder and the box file, which a suite resolves.
     fn paths_mut(&mut self) -> Vec<&mut PathBuf> {

@@ -150,3 +150,22 @@ fn not_split(name: &str) -> crate::error::Error {
         "implement Check::units, run_units and decide together (docs/architecture.md)",
     )
 }
+
+/// The [`Check`] methods of a check on a model and its images whose results depend on each
+/// method's own maps alone: `subject` and `subject_mut` give the field at `$($field).+` (its
+/// [`Subject`]), and `split_by_method` is true, so shards may split the methods.
+macro_rules! image_check_methods {
+    ($($field:ident).+) => {
+        fn subject(&self) -> Option<&$crate::check::Subject> {
+            Some(&self.$($field).+)
+        }
+        fn subject_mut(&mut self) -> Option<&mut $crate::check::Subject> {
+            Some(&mut self.$($field).+)
+        }
+        /// Each method's results depend on its own maps alone: shards may split the methods.
+        fn split_by_method(&self) -> bool {
+            true
+        }
+    };
+}
+pub(crate) use image_check_methods;

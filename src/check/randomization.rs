@@ -448,18 +448,7 @@ impl Check for RandomizationCheck {
         "Cascading, bottom-up or independent model randomization (Adebayo et al., NeurIPS 2018)";
     type Findings = RandomizationFindings;
 
-    fn subject(&self) -> Option<&Subject> {
-        Some(&self.subject)
-    }
-
-    /// Each method's results depend on its own maps alone: shards may split the methods.
-    fn split_by_method(&self) -> bool {
-        true
-    }
-
-    fn subject_mut(&mut self) -> Option<&mut Subject> {
-        Some(&mut self.subject)
-    }
+    super::plugin::image_check_methods!(subject);
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::real("threshold", self.threshold, -1.0, 1.0, false)?;

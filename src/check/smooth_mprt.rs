@@ -8,7 +8,7 @@
 //! model and every randomized one. The layer orders, the statistic (Spearman of the absolute
 //! maps) and the rule are model randomization's.
 use super::randomization::{RandomizationCheck, RandomizationFindings, Smoothing};
-use super::{Check, CheckContext, Outcome, Subject};
+use super::{Check, CheckContext, Outcome};
 use crate::cam::CamMethod;
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ impl Default for SmoothMprtCheck {
 impl SmoothMprtCheck {
     /// The check with its default parameters on `subject`.
     #[cfg(feature = "internals")]
-    pub fn new(subject: Subject) -> Self {
+    pub fn new(subject: super::Subject) -> Self {
         SmoothMprtCheck {
             randomization: RandomizationCheck::new(subject),
             ..Self::default()
@@ -74,18 +74,7 @@ impl Check for SmoothMprtCheck {
         "Smooth MPRT (Hedström et al. 2023): model randomization on noise-averaged maps";
     type Findings = RandomizationFindings;
 
-    fn subject(&self) -> Option<&Subject> {
-        Some(&self.randomization.subject)
-    }
-
-    fn subject_mut(&mut self) -> Option<&mut Subject> {
-        Some(&mut self.randomization.subject)
-    }
-
-    /// Each method's results depend on its own maps alone: shards may split the methods.
-    fn split_by_method(&self) -> bool {
-        true
-    }
+    super::plugin::image_check_methods!(randomization.subject);
 
     fn validate(&self) -> std::result::Result<(), String> {
         crate::limits::count("samples", self.samples, 1, 1000)?;

@@ -305,18 +305,7 @@ impl Check for WallCheck {
     const ABOUT: &'static str = "Wall leakage (the paper's Table 1) on a walled model";
     type Findings = WallFindings;
 
-    fn subject(&self) -> Option<&Subject> {
-        Some(&self.subject)
-    }
-
-    /// Each method's results depend on its own maps alone: shards may split the methods.
-    fn split_by_method(&self) -> bool {
-        true
-    }
-
-    fn subject_mut(&mut self) -> Option<&mut Subject> {
-        Some(&mut self.subject)
-    }
+    super::plugin::image_check_methods!(subject);
 
     fn models(&self) -> Vec<(String, Option<PathBuf>)> {
         let subject = (self.subject.model.clone(), self.subject.weights.clone());
@@ -358,7 +347,7 @@ impl Check for WallCheck {
         let mut progress = ctx.progress(label, methods.len() as u64);
         let mut results = Vec::new();
         for method in methods {
-            let e = explain_batched(method.as_ref(), model.as_ref(), &x, None, batch)?;
+            let e = ctx.explain(method.as_ref(), model.as_ref(), &x, None, batch)?;
             gallery_maps.push(e.maps.narrow(0, 0, shown).to_device(tch::Device::Cpu));
             let per_sample = leakage(&e.maps, &region);
             if c == 3 {
