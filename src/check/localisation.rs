@@ -347,6 +347,14 @@ fn run(
     Ok(Outcome::new(controls::apply(results, control.len())))
 }
 
+/// Either check's files, which a suite resolves: the subject's image file or folder and the box
+/// file.
+fn paths_mut<'a>(subject: &'a mut Subject, boxes: &'a mut Option<PathBuf>) -> Vec<&'a mut PathBuf> {
+    let mut paths: Vec<&mut PathBuf> = subject.data.path_mut().into_iter().collect();
+    paths.extend(boxes.iter_mut());
+    paths
+}
+
 impl Check for PointingGameCheck {
     const NAME: &'static str = "pointing-game";
     const ABOUT: &'static str = "Pointing game (Zhang et al. 2018): the map's maximum on the \
@@ -355,11 +363,8 @@ impl Check for PointingGameCheck {
 
     super::plugin::image_check_methods!(subject);
 
-    /// The subject's image file or folder and the box file, which a suite resolves.
     fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
-        let mut paths: Vec<&mut PathBuf> = self.subject.data.path_mut().into_iter().collect();
-        paths.extend(self.boxes.iter_mut());
-        paths
+        paths_mut(&mut self.subject, &mut self.boxes)
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
@@ -381,15 +386,8 @@ impl Check for LocalisationCheck {
 
     super::plugin::image_check_methods!(subject);
 
-    /// The subject's image file or folder and the box file, which a suite resolves.
     fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
-        let mut paths: Vec<&mut PathBuf> = self.subject.data.path_mut().into_iter().collect();
-        paths.extend(self.boxes.iter_mut());
-        paths
-    }
-
-    fn validate(&self) -> std::result::Result<(), String> {
-        self.subject.validate()
+        paths_mut(&mut self.subject, &mut self.boxes)
     }
 
     fn run(&self, methods: &[Box<dyn CamMethod>], ctx: &CheckContext) -> Result<Outcome> {
