@@ -340,6 +340,10 @@ pub fn trials() -> Vec<Trial> {
             localisation_boxes_refused,
         ),
         Trial::test(
+            "checks::new_parameters_are_refused_out_of_range",
+            new_parameters_refused,
+        ),
+        Trial::test(
             "checks::controls::an_undecided_control_makes_every_verdict_inconclusive",
             undecided_control,
         ),
@@ -1384,4 +1388,60 @@ fn localisation_shards() -> TestResult {
         serde_json::to_string(&merged.results)? == serde_json::to_string(&whole.results)?,
         || "the merged results differ from the whole run's".to_string(),
     )
+}
+
+/// The implementation-invariance and pointing-game parameters are checked where they enter
+/// (suites and the command line both call `validate`): each bad value gets its message.
+fn new_parameters_refused() -> TestResult {
+    let base = ImplementationInvarianceCheck::default();
+    let cases = [
+        (
+            ImplementationInvarianceCheck {
+                max_scale: 0.5,
+                ..base.clone()
+            }
+            .validate(),
+            "max_scale",
+        ),
+        (
+            ImplementationInvarianceCheck {
+                max_scale: f64::NAN,
+                ..base.clone()
+            }
+            .validate(),
+            "max_scale",
+        ),
+        (
+            ImplementationInvarianceCheck {
+                max_scale: 1.0,
+                permute: false,
+                ..base.clone()
+            }
+            .validate(),
+            "compares a model with itself",
+        ),
+        (
+            ImplementationInvarianceCheck {
+                tolerance: 0.0,
+                ..base.clone()
+            }
+            .validate(),
+            "tolerance",
+        ),
+        (
+            PointingGameCheck {
+                tolerance: -1,
+                ..Default::default()
+            }
+            .validate(),
+            "tolerance",
+        ),
+    ];
+    for (i, (result, says)) in cases.into_iter().enumerate() {
+        let message = result.err().unwrap_or_default();
+        ensure(message.contains(says), || format!("case {i}: {message:?}"))?;
+    }
+    ensure(base.validate().is_ok(), || {
+        "the defaults are refused".to_string()
+    })
 }
