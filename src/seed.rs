@@ -41,6 +41,10 @@ pub mod streams {
     pub const REPARAMETERISATION: &str = "implementation-invariance/reparameterisation";
     /// The localisation checks' blurred random map (their negative control).
     pub const RANDOM_MAP: &str = "localisation/random-map";
+    /// Tie-breaking permutations of the faithfulness checks: sub-stream i for image i.
+    pub const TIES: &str = "faithfulness/ties";
+    /// ROAD's imputation noise: sub-stream i for image i.
+    pub const ROAD_NOISE: &str = "road/noise";
     /// RandomCAM's channel weights.
     pub const RANDOMCAM: &str = "method/randomcam";
     /// SmoothGrad's input noise.
@@ -58,7 +62,7 @@ pub mod streams {
 
     /// Every name above, for the test that they stay distinct and for the docs.
     #[cfg(feature = "internals")]
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 20] = [
         DATA,
         CERTIFY,
         WALL_BOOTSTRAP,
@@ -69,6 +73,8 @@ pub mod streams {
         OTHER_CLASS,
         REPARAMETERISATION,
         RANDOM_MAP,
+        TIES,
+        ROAD_NOISE,
         RANDOMCAM,
         SMOOTHGRAD,
         PROP_WALL,

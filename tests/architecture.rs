@@ -597,7 +597,7 @@ fn crate_paths(dir: &Path) -> Vec<(String, String)> {
 }
 
 /// The built-in checks' modules under src/check.
-const CHECKS: [&str; 11] = [
+const CHECKS: [&str; 13] = [
     "wall",
     "theorem",
     "randomization",
@@ -608,6 +608,8 @@ const CHECKS: [&str; 11] = [
     "input_invariance",
     "implementation_invariance",
     "localisation",
+    "faithfulness",
+    "grid",
     "property",
 ];
 

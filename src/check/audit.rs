@@ -246,7 +246,7 @@ fn student_t_bounds(
 }
 
 /// The rules for a verdict on a mean against a threshold ([`super::stats::judge_below`]).
-fn below_threshold(
+pub fn below_threshold(
     result: &CheckResult,
     threshold: Threshold,
     control: &ErrorControl,

@@ -274,6 +274,7 @@ fn run(
     let centre = score.of(&score.centre(n, h, w), &inside);
     let control: Vec<Box<dyn CamMethod>> = vec![Box::new(RandomMap {
         seed: ctx.stream(streams::RANDOM_MAP).seed(),
+        symmetric: false,
     })];
     let alpha = ctx.alpha();
     let (measure, baseline) = match score {

@@ -10,11 +10,11 @@
 //!   [`similarity`], [`correlation`], [`invariance`] (the invariance checks' map change).
 //! * **the checks**, one file (or folder) each: [`wall`], [`theorem`], [`randomization`],
 //!   [`smooth_mprt`], [`efficient_mprt`], [`data_randomization`], [`class_sensitivity`],
-//!   [`input_invariance`], [`implementation_invariance`], [`localisation`], [`property`]; each
-//!   one struct whose fields are its parameters (serde for suites, clap for `blindspot check
-//!   NAME`) implementing [`Check`] ([`plugin`]), with the [`CheckContext`] ([`context`]), its
-//!   [`subject`] (model, data) and its negative [`controls`]. Nothing outside a check's file
-//!   names it, but the registry.
+//!   [`input_invariance`], [`implementation_invariance`], [`localisation`], [`faithfulness`],
+//!   [`grid`], [`property`]; each one struct whose fields are its parameters (serde for
+//!   suites, clap for `blindspot check NAME`) implementing [`Check`] ([`plugin`]), with the
+//!   [`CheckContext`] ([`context`]), its [`subject`] (model, data) and its negative
+//!   [`controls`]. Nothing outside a check's file names it, but the registry.
 //! * **the engine**: [`registry`] (the checks known by name: adding a check is its file and one
 //!   line there), [`suite`] (TOML), [`runner`] (the one function that runs checks for every
 //!   front end), [`shard`], [`merge`] and its [`audit`], [`reliability`].
@@ -28,6 +28,8 @@ pub mod efficient_mprt;
 pub mod implementation_invariance;
 pub mod input_invariance;
 pub mod invariance;
+pub mod faithfulness;
+pub mod grid;
 pub mod localisation;
 pub mod merge;
 pub mod outcome;

@@ -2,6 +2,7 @@
 //! such as the paper's STACK-MIX / STACK-GEN ([`folder`]). Images are RGB in [0, 1] until
 //! [`normalize()`] applies ImageNet's mean and standard deviation.
 pub mod folder;
+pub mod impute;
 pub mod normalize;
 pub mod synth;
 

@@ -4,6 +4,7 @@
 //! `head(A) -> logits` ([N, K]). Every CAM method works on this abstraction only: gradients of the
 //! target logit with respect to `A` come from autograd through `head`, with no hooks.
 pub mod export;
+pub mod grid;
 pub mod init;
 pub mod memo;
 pub mod random;
