@@ -355,6 +355,14 @@ pub fn trials() -> Vec<Trial> {
             "checks::efficient_mprt::entropy_equals_a_literal_histogram",
             entropy_literal,
         ),
+        Trial::test(
+            "checks::efficient_mprt::a_fresh_batchnorm_stays_alive_and_a_dead_network_is_named",
+            degenerate_randomization,
+        ),
+        Trial::test(
+            "checks::a_dead_explained_layer_is_refused_with_a_message",
+            dead_layer_refused,
+        ),
         crate::common::slow(
             "checks::randomization::bottom_up_ends_where_cascading_ends",
             bottom_up_ends_where_cascading_ends,
@@ -1444,4 +1452,116 @@ fn new_parameters_refused() -> TestResult {
     ensure(base.validate().is_ok(), || {
         "the defaults are refused".to_string()
     })
+}
+
+/// Issue 40's report: on a random-init network with fresh BatchNorm (scales 1, shifts 0), the
+/// `gaussian` draw used σ = the tensor's standard deviation, 0 for a constant scale, so every
+/// randomized map was constant and Efficient MPRT failed every method at −1.000 ± 0.000 while its
+/// controls "separated". The scale is now drawn with its root mean square: no randomized map is
+/// constant, and the rises are the network's. Where most randomized maps are constant (a dead
+/// network), the count says so and the verdict is inconclusive whatever the bounds say.
+fn degenerate_randomization() -> TestResult {
+    use blindspot::check::efficient_mprt::{
+        dead_images, degenerate, EfficientMprtCheck, EfficientMprtFindings,
+    };
+    let data = DataSpec::Synthetic {
+        synthetic: 16,
+        seed: Some(0),
+        size: 64,
+    };
+    let check = EfficientMprtCheck {
+        subject: Subject {
+            looks: 1,
+            ..Subject::new("builtin:small-vgg", data)
+        },
+        draws: 2,
+        ..Default::default()
+    };
+    let methods = vec![method_named("gradcam", &blindspot::Seeds::new(0))?];
+    let results = check
+        .run(&methods, &CheckContext::new(Device::Cpu, 0))?
+        .results;
+    let detail = &results[0]
+        .findings
+        .get::<EfficientMprtFindings>()
+        .ok_or("no findings")?
+        .detail;
+    ensure(detail.degenerate == 0 && detail.degenerate_of == 32, || {
+        format!("{} of {} constant", detail.degenerate, detail.degenerate_of)
+    })?;
+    ensure(results[0].summary.mean > -0.9, || {
+        format!(
+            "rise {}: the randomized maps are dead",
+            results[0].summary.mean
+        )
+    })?;
+    ensure(
+        degenerate(9, 16) && !degenerate(8, 16) && !degenerate(0, 0),
+        || "the majority rule".to_string(),
+    )?;
+    // A BatchNorm scale of 0 kills the network: every image meets a constant explained layer.
+    let model = blindspot::open_model("builtin:small-vgg", Device::Cpu, &Default::default())?;
+    let x = DataSpec::Synthetic {
+        synthetic: 4,
+        seed: Some(0),
+        size: 64,
+    }
+    .load(&blindspot::Seeds::new(0))?;
+    let alive = dead_images(model.as_ref(), &x, 4)?;
+    let groups = model.parameter_groups()?;
+    // The last BatchNorm scale of the features (a one-dimensional `weight`).
+    let scale = groups
+        .iter()
+        .filter(|g| !g.head_only)
+        .flat_map(|g| &g.parameters)
+        .rfind(|(name, t)| t.dim() == 1 && name.ends_with("weight"))
+        .map(|(_, t)| t)
+        .ok_or("no normalisation layer")?;
+    tch::no_grad(|| {
+        let _ = scale.shallow_clone().fill_(0.0);
+    });
+    let dead = dead_images(model.as_ref(), &x, 4)?;
+    ensure(alive == 0 && dead == 4, || {
+        format!("{alive} then {dead} dead of 4")
+    })
+}
+
+/// A model whose head ignores its input (the explained layer times 0: the gradient is defined
+/// and 0 everywhere, pytorch-grad-cam #513's symptom) is refused with one message that names the
+/// layer to explain instead; the trained stack model passes the same test.
+fn dead_layer_refused() -> TestResult {
+    struct DeadHead(Box<dyn blindspot::SplitModel>);
+    impl blindspot::SplitModel for DeadHead {
+        fn name(&self) -> String {
+            "dead-head".into()
+        }
+        fn device(&self) -> Device {
+            Device::Cpu
+        }
+        fn features(&self, x: &Tensor) -> blindspot::Result<Tensor> {
+            self.0.features(x)
+        }
+        fn head(&self, a: &Tensor) -> blindspot::Result<Tensor> {
+            self.0.head(&(a * 0.0))
+        }
+    }
+    use blindspot::cam::pipeline::ensure_live_layer;
+    let model = blindspot::open_model("builtin:stack-masked", Device::Cpu, &Default::default())?;
+    let x = DataSpec::Synthetic {
+        synthetic: 4,
+        seed: Some(0),
+        size: 64,
+    }
+    .load(&blindspot::Seeds::new(0))?;
+    ensure_live_layer(&x, model.as_ref(), "the images")?;
+    let message = ensure_live_layer(&x, &DeadHead(model), "the images")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    ensure(
+        message.contains("does not reach the output")
+            && message.contains("dead-head")
+            && message.contains("norm1"),
+        || message.clone(),
+    )
 }

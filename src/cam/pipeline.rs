@@ -135,6 +135,49 @@ pub fn validate_input(x: &Tensor, model: &dyn SplitModel, place: &str) -> Result
     Ok(())
 }
 
+/// Images the dead-layer check ([`ensure_live_layer`]) differentiates.
+const LIVE_LAYER_IMAGES: i64 = 8;
+
+/// Refuses a model whose explained layer does not reach its output: the gradient of the
+/// predicted class's logit with respect to the layer is 0 at every position of every channel, for
+/// each of the first 8 images of `x` (pytorch-grad-cam #513: a vision transformer's last block
+/// output, when the head reads only the class token). Every gradient-based map would be 0 and
+/// every other one would explain a layer the prediction ignores, so this is an error that names
+/// the layer to explain instead, not a map of zeros. A model whose head cannot be differentiated
+/// is left to the explain pipeline's own message.
+pub fn ensure_live_layer(x: &Tensor, model: &dyn SplitModel, place: &str) -> Result<()> {
+    let n = x.size()[0].min(LIVE_LAYER_IMAGES);
+    let x = x.narrow(0, 0, n).to_device(model.device()).to_kind(Kind::Float);
+    let activations = tch::no_grad(|| model.features(&x))?.detach();
+    let leaf = activations.detach().set_requires_grad(true);
+    let logits = model.head(&leaf)?;
+    let Ok((_, _)) = logits.size2() else {
+        return Ok(());
+    };
+    let targets = logits.detach().argmax(1, false);
+    let score = super::target_scores(&logits, &targets).sum(Kind::Float);
+    let Ok(grads) = crate::model::gradient(&score, &leaf) else {
+        return Ok(());
+    };
+    let live = grads.ne(0.0).flatten(1, -1).any_dim(1, false);
+    if live.any().int64_value(&[]) == 1 {
+        return Ok(());
+    }
+    Err(Error::model(
+        format!(
+            "the explained layer (shape {:?}) does not reach the output: the gradient of the \
+             predicted class's logit with respect to it is 0 at every position, for each of the \
+             first {n} images of {place}, so every gradient-based map would be 0",
+            &activations.size()[1..]
+        ),
+        model.name(),
+        "split the model at a layer the output depends on: for a CNN the last convolutional \
+         block before the pooling head; for a vision transformer whose head reads the class \
+         token, the last block's first normalisation (norm1), not the block's output \
+         (pytorch-grad-cam #513)",
+    ))
+}
+
 /// Checks explicit targets against the batch size and the number of classes.
 fn validate_targets(targets: &Tensor, n: i64, classes: i64) -> Result<()> {
     let place = "targets";

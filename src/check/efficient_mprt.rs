@@ -12,7 +12,14 @@
 //! drawn `draws` times independently and the bounds come from the crossed images × draws design
 //! ([`super::stats::Crossed`]); the negative controls ([`super::controls`]) run beside. A map of
 //! the trained model with zero entropy (constant) has no relative rise: it counts 0 (no evidence
-//! of a rise) and is reported as undefined. Mean rise is judged with
+//! of a rise) and is reported as undefined. An (image, draw) pair on which the randomized
+//! network's explained layer is constant over every position in every channel meets a dead
+//! network (a normalisation scale drawn at 0, say), where every map is constant whatever the
+//! method; they are counted (`degenerate`), and when they are more than half, every rise of −1
+//! measures the randomization rather than the methods: each verdict is inconclusive with that
+//! reason, whatever the bounds say. (A method whose own maps turn constant on a live random
+//! network — GradCAM's, once the head is random — is not degenerate: that is its answer.) Mean
+//! rise is judged with
 //! [`super::stats::judge_above`]: pass iff the one-sided lower bound is above `threshold` (0: the
 //! complexity rises), fail iff the upper bound is at or below it, inconclusive otherwise.
 use super::controls;
@@ -89,6 +96,13 @@ impl super::CheckFindings for EfficientMprtFindings {
         super::audit::above_threshold(result, bar, control)
     }
 
+    /// A degenerate randomization (a dead randomized network on most images and draws) decides
+    /// nothing, whatever the bounds say.
+    fn forced_verdict(&self) -> Option<Verdict> {
+        let dead = degenerate(self.detail.degenerate, self.detail.degenerate_of);
+        dead.then_some(Verdict::Inconclusive)
+    }
+
     fn badge_label(&self, _check: &str) -> Option<String> {
         Some(format!(
             "efficient MPRT · {}, every layer",
@@ -113,6 +127,58 @@ pub struct EfficientMprtDetail {
     pub model: String,
     pub data: String,
     pub threshold: f64,
+    /// (image, draw) pairs on which the randomized network's explained layer is constant over
+    /// every position (a dead network).
+    #[serde(default)]
+    pub degenerate: usize,
+    /// (image, draw) pairs: images × draws.
+    #[serde(default)]
+    pub degenerate_of: usize,
+}
+
+/// How many of the images `x` meet a dead network: `model`'s explained layer constant over every
+/// position in every channel (every map of them is constant, whatever the method).
+pub fn dead_images(model: &dyn SplitModel, x: &Tensor, batch: i64) -> Result<usize> {
+    let mut dead = 0;
+    for start in (0..x.size()[0]).step_by(batch.max(1) as usize) {
+        let chunk = x.narrow(0, start, batch.min(x.size()[0] - start));
+        let a = tch::no_grad(|| model.features(&chunk))?;
+        let flat = a.flatten(2, -1);
+        let spread = flat.amax([2].as_slice(), false) - flat.amin([2].as_slice(), false);
+        let constant = spread.eq(0.0).all_dim(1, false);
+        dead += constant.sum(Kind::Int64).int64_value(&[]) as usize;
+    }
+    Ok(dead)
+}
+
+/// The reason of a verdict on the mean rise (summary `s`, over `draws`) against `t`.
+fn reason(verdict: Verdict, s: &super::stats::Summary, draws: usize, t: f64) -> String {
+    let over = match draws {
+        1 => String::new(),
+        r => format!(" (mean of {r} independent randomizations)"),
+    };
+    let mean = fixed(s.mean, 3);
+    match verdict {
+        Verdict::Pass => format!(
+            "mean entropy rise{over} = {mean}: lower bound {} > {t}",
+            fixed(s.ci_low, 3)
+        ),
+        Verdict::Fail => format!(
+            "mean entropy rise{over} = {mean}: upper bound {} <= {t}",
+            fixed(s.ci_high, 3)
+        ),
+        _ => format!(
+            "mean entropy rise{over} = {mean}: bounds {}..{} straddle {t}",
+            fixed(s.ci_low, 3),
+            fixed(s.ci_high, 3)
+        ),
+    }
+}
+
+/// Whether `dead` of `of` (image, draw) pairs meeting a dead network make the randomization
+/// degenerate: more than half of them (module doc).
+pub fn degenerate(dead: usize, of: usize) -> bool {
+    of > 0 && 2 * dead > of
 }
 
 /// The Shannon entropy (nats) of each map's `bins`-bin histogram over [0, 1]: maps [N, H, W] ->
@@ -155,7 +221,7 @@ impl EfficientMprtCheck {
         model: &dyn SplitModel,
         x: &Tensor,
         ctx: &CheckContext,
-    ) -> Result<(Vec<Tensor>, Vec<Vec<Tensor>>, Vec<String>)> {
+    ) -> Result<(Vec<Tensor>, Vec<Vec<Tensor>>, Vec<String>, usize)> {
         let groups = layers_top_down(model)?;
         let batch = self.subject.batch_size;
         let targets = tch::no_grad(|| model.forward(x))?.argmax(1, false);
@@ -167,18 +233,20 @@ impl EfficientMprtCheck {
         let trained = explain()?;
         let snapshot = Snapshot::take(&groups);
         let weights = ctx.stream(streams::RANDOMIZATION_WEIGHTS);
+        let mut dead = 0;
         let randomized = (0..self.draws)
             .map(|draw| {
                 for (step, group) in groups.iter().enumerate() {
                     let stream = weights.at(draw as u64).at(step as u64);
                     randomize(group, self.distribution, stream);
                 }
+                dead += dead_images(model, x, batch)?;
                 explain()
             })
             .collect::<Result<Vec<_>>>();
         snapshot.restore();
         let layers = groups.iter().map(|g| g.layer.clone()).collect();
-        Ok((trained, randomized?, layers))
+        Ok((trained, randomized?, layers, dead))
     }
 }
 
@@ -208,7 +276,9 @@ impl Check for EfficientMprtCheck {
         }
         let controls = controls::methods(ctx);
         let all = controls::with_controls(methods, &controls);
-        let (trained, randomized, layers) = self.maps(&all, model.as_ref(), &x, ctx)?;
+        let (trained, randomized, layers, dead) = self.maps(&all, model.as_ref(), &x, ctx)?;
+        let images = (x.size()[0] as usize) * self.draws;
+        let degenerate_draws = degenerate(dead, images);
         let alpha = ctx.alpha();
         let t = self.threshold;
         let rule = format!(
@@ -245,27 +315,20 @@ impl Check for EfficientMprtCheck {
             let undefined = h_trained.iter().filter(|&&h| h <= 0.0).count() * self.draws;
             let design = Crossed::of(&rises);
             let (verdict, s) = judge_above_crossed(&design, alpha, bar);
-            let over = match self.draws {
-                1 => String::new(),
-                r => format!(" (mean of {r} independent randomizations)"),
+            let decided = match degenerate_draws {
+                true => Verdict::Inconclusive,
+                false => verdict,
             };
-            let reason = match verdict {
-                Verdict::Pass => format!(
-                    "mean entropy rise{over} = {}: lower bound {} > {t}",
-                    fixed(s.mean, 3),
-                    fixed(s.ci_low, 3)
+            let reason = match degenerate_draws {
+                true => format!(
+                    "the randomization is degenerate: on {dead} of {images} (image, draw) pairs \
+                     the randomized network's explained layer is constant over every position \
+                     (a dead network, e.g. a normalisation scale drawn at 0), so every map is \
+                     constant and the rise {} says nothing of the method; try another \
+                     --distribution",
+                    fixed(s.mean, 3)
                 ),
-                Verdict::Fail => format!(
-                    "mean entropy rise{over} = {}: upper bound {} <= {t}",
-                    fixed(s.mean, 3),
-                    fixed(s.ci_high, 3)
-                ),
-                _ => format!(
-                    "mean entropy rise{over} = {}: bounds {}..{} straddle {t}",
-                    fixed(s.mean, 3),
-                    fixed(s.ci_low, 3),
-                    fixed(s.ci_high, 3)
-                ),
+                false => reason(verdict, &s, self.draws, t),
             };
             let detail = EfficientMprtDetail {
                 entropy_trained: mean(&h_trained),
@@ -277,6 +340,8 @@ impl Check for EfficientMprtCheck {
                 model: model.name(),
                 data: self.subject.data.describe(&ctx.seeds),
                 threshold: t,
+                degenerate: dead,
+                degenerate_of: images,
             };
             let findings = Findings::new(EfficientMprtFindings { detail });
             results.push(CheckResult {
@@ -288,7 +353,7 @@ impl Check for EfficientMprtCheck {
                 per_sample: design.per_image.iter().map(|&v| Some(v)).collect(),
                 undefined,
                 draws: if self.draws > 1 { rises } else { Vec::new() },
-                ..CheckResult::new(Self::NAME, *method, verdict, s, findings)
+                ..CheckResult::new(Self::NAME, *method, decided, s, findings)
             });
         }
         Ok(Outcome::new(controls::apply(results, controls.len())))

@@ -37,7 +37,7 @@ use rand::seq::SliceRandom;
 use super::CheckResult;
 use crate::chart::{Chart, Point, Series, XAxis, MARKERS, PALETTE};
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -120,7 +120,10 @@ impl Smoothing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Distribution {
-    /// N(0, σ²) with σ the standard deviation of the parameter tensor's trained values.
+    /// N(0, σ²) with σ the standard deviation of the parameter tensor's trained values, or,
+    /// for a constant tensor (a fresh normalisation layer's scale of ones), its root mean
+    /// square: σ = 0 would set that scale to 0 and every later activation to a constant, so
+    /// that every randomized map were constant (a zero tensor stays 0).
     Gaussian,
     /// PyTorch's default initialisation: weights and biases U(−1/√fan_in, 1/√fan_in)
     /// (Kaiming-uniform with a = √5), one-dimensional weights (normalisation scales) 1, their
@@ -146,10 +149,13 @@ pub fn randomize(group: &ParameterGroup, distribution: Distribution, stream: Str
             let shape = tensor.size();
             let fresh = match distribution {
                 Distribution::Gaussian => {
-                    let sigma = if tensor.numel() > 1 {
-                        tensor.std(true).double_value(&[])
-                    } else {
-                        0.0
+                    let std = match tensor.numel() > 1 {
+                        true => tensor.std(true).double_value(&[]),
+                        false => 0.0,
+                    };
+                    let sigma = match std > 0.0 {
+                        true => std,
+                        false => tensor.square().mean(Kind::Double).sqrt().double_value(&[]),
                     };
                     init.normal(&shape, sigma)
                 }

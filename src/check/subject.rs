@@ -146,10 +146,14 @@ impl Subject {
         Ok(model)
     }
 
-    /// The images, validated against `model` (shape, channels, finite values).
+    /// The images, validated against `model` (shape, channels, finite values), on which the
+    /// model's explained layer must reach its output
+    /// (`cam::pipeline::ensure_live_layer`).
     pub fn images(&self, model: &dyn SplitModel, ctx: &CheckContext) -> Result<Tensor> {
         let x = self.data.load(&ctx.seeds)?;
-        crate::cam::pipeline::validate_input(&x, model, &self.data.describe(&ctx.seeds))?;
+        let place = self.data.describe(&ctx.seeds);
+        crate::cam::pipeline::validate_input(&x, model, &place)?;
+        crate::cam::pipeline::ensure_live_layer(&x, model, &place)?;
         Ok(x)
     }
 

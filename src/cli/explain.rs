@@ -1,5 +1,6 @@
 //! `blindspot explain`: one method, one model, one batch of images → maps .npy.
-use crate::cam::{explain_batched, method_named, pipeline::validate_input};
+use crate::cam::pipeline::{ensure_live_layer, validate_input};
+use crate::cam::{explain_batched, method_named};
 use crate::error::Error;
 use crate::io::npy::{self, DType};
 use crate::seed::Seeds;
@@ -114,11 +115,9 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         &[DType::F32],
         "float32 [N, C, H, W]",
     )?;
-    validate_input(
-        &x,
-        model.as_ref(),
-        &format!("--input {}", args.input.display()),
-    )?;
+    let place = format!("--input {}", args.input.display());
+    validate_input(&x, model.as_ref(), &place)?;
+    ensure_live_layer(&x, model.as_ref(), &place)?;
     let targets = match &args.targets {
         Some(path) => {
             let t = read_array(path, "--targets", &[DType::I64, DType::I32], "int64 [N]")?;
