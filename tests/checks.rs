@@ -363,6 +363,10 @@ pub fn trials() -> Vec<Trial> {
             "checks::a_dead_explained_layer_is_refused_with_a_message",
             dead_layer_refused,
         ),
+        Trial::test(
+            "checks::stats::an_inconclusive_crossed_verdict_says_what_would_decide_it",
+            narrowing_named,
+        ),
         crate::common::slow(
             "checks::randomization::bottom_up_ends_where_cascading_ends",
             bottom_up_ends_where_cascading_ends,
@@ -1564,4 +1568,35 @@ fn dead_layer_refused() -> TestResult {
             && message.contains("norm1"),
         || message.clone(),
     )
+}
+
+/// An inconclusive verdict of a crossed design says what would decide it: the share of the
+/// squared standard error that the images' and the draws' spreads make, literally from the two
+/// terms (var(image means)/N, var(draw means)/R), and which to add.
+fn narrowing_named() -> TestResult {
+    use blindspot::check::stats::Crossed;
+    // Draws that differ a lot (each draw shifts every image alike), images that differ little.
+    let by_draw = vec![
+        vec![0.0, 0.1, 0.0, 0.1],
+        vec![1.0, 1.1, 1.0, 1.1],
+        vec![2.0, 2.1, 2.0, 2.1],
+    ];
+    // Images that differ a lot, draws alike.
+    let by_image = vec![vec![0.0, 1.0, 2.0, 3.0], vec![0.1, 1.1, 2.1, 3.1]];
+    let var = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64
+    };
+    for (values, more) in [(&by_draw, "more draws"), (&by_image, "more images")] {
+        let design = Crossed::of(values);
+        let images = var(&design.per_image) / design.per_image.len() as f64;
+        let draws = var(&design.per_draw) / design.per_draw.len() as f64;
+        let share = format!("{:.0}%", 100.0 * images / (images + draws));
+        let said = design.narrowing();
+        ensure(said.contains(more) && said.contains(&share), || {
+            format!("{said} (images {share})")
+        })?;
+    }
+    let one = Crossed::of(&[vec![0.0, 1.0, 2.0]]).narrowing();
+    ensure(one.starts_with("more images"), || one.clone())
 }

@@ -111,9 +111,10 @@ impl Rule<'_> {
             Verdict::Pass => format!("upper bound {} < {threshold}", fixed(s.ci_high, 3)),
             Verdict::Fail => format!("lower bound {} >= {threshold}", fixed(s.ci_low, 3)),
             _ => format!(
-                "bounds {}..{} straddle {threshold}",
+                "bounds {}..{} straddle {threshold}; {}",
                 fixed(s.ci_low, 3),
-                fixed(s.ci_high, 3)
+                fixed(s.ci_high, 3),
+                design.narrowing()
             ),
         };
         let over = match draws.len() {

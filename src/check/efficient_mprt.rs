@@ -151,9 +151,9 @@ pub fn dead_images(model: &dyn SplitModel, x: &Tensor, batch: i64) -> Result<usi
     Ok(dead)
 }
 
-/// The reason of a verdict on the mean rise (summary `s`, over `draws`) against `t`.
-fn reason(verdict: Verdict, s: &super::stats::Summary, draws: usize, t: f64) -> String {
-    let over = match draws {
+/// The reason of a verdict on the mean rise (summary `s`, of `design`) against `t`.
+fn reason(verdict: Verdict, s: &super::stats::Summary, design: &Crossed, t: f64) -> String {
+    let over = match design.draws() {
         1 => String::new(),
         r => format!(" (mean of {r} independent randomizations)"),
     };
@@ -168,9 +168,10 @@ fn reason(verdict: Verdict, s: &super::stats::Summary, draws: usize, t: f64) -> 
             fixed(s.ci_high, 3)
         ),
         _ => format!(
-            "mean entropy rise{over} = {mean}: bounds {}..{} straddle {t}",
+            "mean entropy rise{over} = {mean}: bounds {}..{} straddle {t}; {}",
             fixed(s.ci_low, 3),
-            fixed(s.ci_high, 3)
+            fixed(s.ci_high, 3),
+            design.narrowing()
         ),
     }
 }
@@ -328,7 +329,7 @@ impl Check for EfficientMprtCheck {
                      --distribution",
                     fixed(s.mean, 3)
                 ),
-                false => reason(verdict, &s, self.draws, t),
+                false => reason(verdict, &s, &design, t),
             };
             let detail = EfficientMprtDetail {
                 entropy_trained: mean(&h_trained),

@@ -317,6 +317,34 @@ impl Crossed {
         self.per_draw.len()
     }
 
+    /// What would narrow the bounds most, for an inconclusive verdict's reason: with draws, the
+    /// share of the squared standard error that the images' spread and the draws' spread make
+    /// (their two terms above), and which of more images or more draws shrinks it more; with one
+    /// draw, more images (or draws, which average out the randomization's own spread).
+    pub fn narrowing(&self) -> String {
+        let n = self.per_image.len() as f64;
+        let r = self.draws() as f64;
+        if self.draws() < 2 {
+            return "more images would narrow the bounds (or more draws, whose spread one draw \
+                    cannot show)"
+                .into();
+        }
+        let images = std(&self.per_image).powi(2) / n;
+        let draws = std(&self.per_draw).powi(2) / r;
+        let total = images + draws;
+        if total <= 0.0 {
+            return "the bounds have no spread to narrow".into();
+        }
+        let share = |part: f64| format!("{:.0}%", 100.0 * part / total);
+        let more = if draws > images { "draws" } else { "images" };
+        format!(
+            "the images' spread makes {} of the squared standard error and the draws' {}: more \
+             {more} would narrow the bounds most",
+            share(images),
+            share(draws)
+        )
+    }
+
     /// How the bounds were computed, for the report.
     fn words(&self, alpha: f64) -> String {
         let each = percent(1.0 - alpha);
