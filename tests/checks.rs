@@ -367,6 +367,10 @@ pub fn trials() -> Vec<Trial> {
             "checks::stats::an_inconclusive_crossed_verdict_says_what_would_decide_it",
             narrowing_named,
         ),
+        Trial::test(
+            "checks::stats::bounds_are_clipped_to_the_statistics_range",
+            bounds_within_range,
+        ),
         crate::common::slow(
             "checks::randomization::bottom_up_ends_where_cascading_ends",
             bottom_up_ends_where_cascading_ends,
@@ -1599,4 +1603,33 @@ fn narrowing_named() -> TestResult {
     }
     let one = Crossed::of(&[vec![0.0, 1.0, 2.0]]).narrowing();
     ensure(one.starts_with("more images"), || one.clone())
+}
+
+/// `Summary::within` clips bounds that leave the statistic's range and says so; bounds inside
+/// stay as they are (the range still recorded, the words unchanged).
+fn bounds_within_range() -> TestResult {
+    let summary = |low: f64, high: f64| blindspot::Summary {
+        n: 4,
+        mean: 0.375,
+        std: 0.5,
+        ci_low: low,
+        ci_high: high,
+        ci_level: 0.98,
+        interval: "Student-t".into(),
+        range: None,
+    };
+    let wide = summary(-1.831, 2.582).within(-1.0, 1.0);
+    ensure(
+        (wide.ci_low, wide.ci_high) == (-1.0, 1.0)
+            && wide.range == Some([-1.0, 1.0])
+            && wide
+                .interval
+                .ends_with("clipped to the statistic's range [-1, 1]"),
+        || format!("{wide:?}"),
+    )?;
+    let inside = summary(-0.2, 0.9).within(-1.0, 1.0);
+    ensure(
+        (inside.ci_low, inside.ci_high) == (-0.2, 0.9) && inside.interval == "Student-t",
+        || format!("{inside:?}"),
+    )
 }

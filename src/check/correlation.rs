@@ -107,6 +107,12 @@ impl Rule<'_> {
         let design = Crossed::of(&draws);
         let per_sample = design.per_image.iter().map(|&v| Some(v)).collect();
         let (verdict, s) = judge_below_crossed(&design, self.alpha, bar);
+        // Spearman correlations lie in [-1, 1]: so do the bounds shown (issue 40: 4 draws gave
+        // [-1.831, 2.582]), when the threshold is inside the range and the verdict cannot move.
+        let s = match threshold > -1.0 && threshold < 1.0 {
+            true => s.within(-1.0, 1.0),
+            false => s,
+        };
         let comparison = match verdict {
             Verdict::Pass => format!("upper bound {} < {threshold}", fixed(s.ci_high, 3)),
             Verdict::Fail => format!("lower bound {} >= {threshold}", fixed(s.ci_low, 3)),

@@ -770,6 +770,7 @@ impl CheckResult {
                 ci_high,
                 ci_level: basis.ci_level,
                 interval: self.summary.interval.clone(),
+                range: self.summary.range,
             },
             per_sample: basis.per_sample.clone(),
             undefined: basis.undefined,

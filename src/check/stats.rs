@@ -26,6 +26,10 @@ pub struct Summary {
     pub ci_level: f64,
     /// How the interval was computed, e.g. "Student-t, one-sided upper 95%".
     pub interval: String,
+    /// The statistic's range when its bounds were clipped to it ([`Summary::within`]): a mean
+    /// of Spearman correlations lies in [−1, 1] whatever a Student-t bound of few draws says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[f64; 2]>,
 }
 
 impl Summary {
@@ -39,7 +43,23 @@ impl Summary {
             ci_high: 0.0,
             ci_level: 0.0,
             interval: String::new(),
+            range: None,
         }
+    }
+
+    /// The same summary with its bounds clipped to the statistic's range [`low`, `high`] (the
+    /// verdict is unchanged while the threshold lies strictly inside it: a bound beyond the
+    /// range is beyond the threshold either way); the words say so when a bound moved.
+    pub fn within(mut self, low: f64, high: f64) -> Self {
+        let (ci_low, ci_high) = (self.ci_low.max(low), self.ci_high.min(high));
+        if (ci_low, ci_high) != (self.ci_low, self.ci_high) {
+            let words = format!(", clipped to the statistic's range [{low}, {high}]");
+            self.interval.push_str(&words);
+        }
+        self.ci_low = ci_low;
+        self.ci_high = ci_high;
+        self.range = Some([low, high]);
+        self
     }
 }
 
@@ -136,6 +156,7 @@ pub fn t_interval(values: &[f64], level: f64, side: Side) -> Summary {
         ci_high: high,
         ci_level: level,
         interval: words,
+        range: None,
     }
 }
 
@@ -179,6 +200,7 @@ pub fn bootstrap_interval(
             "percentile bootstrap ({resamples} resamples), {words} {:.0}%",
             level * 100.0
         ),
+        range: None,
     }
 }
 
@@ -395,6 +417,7 @@ pub fn judge_below_crossed(
         ci_high: high,
         ci_level: 1.0 - 2.0 * alpha,
         interval: design.words(alpha),
+        range: None,
     };
     (verdict, summary)
 }

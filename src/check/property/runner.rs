@@ -385,6 +385,7 @@ pub fn property_result(
         ci_high: share,
         ci_level: 1.0,
         interval: "exact count".into(),
+        range: None,
     };
     let reason = format!(
         "held on {} of {} cases, failed on {}, undecided {}{replay}",
