@@ -147,14 +147,22 @@ const LIVE_LAYER_IMAGES: i64 = 8;
 /// is left to the explain pipeline's own message.
 pub fn ensure_live_layer(x: &Tensor, model: &dyn SplitModel, place: &str) -> Result<()> {
     let n = x.size()[0].min(LIVE_LAYER_IMAGES);
-    let x = x.narrow(0, 0, n).to_device(model.device()).to_kind(Kind::Float);
+    // A copy: a model that writes into its input must not change the caller's images.
+    let x = x.narrow(0, 0, n).to_device(model.device()).to_kind(Kind::Float).copy();
     let activations = tch::no_grad(|| model.features(&x))?.detach();
+    if !activations.is_floating_point() {
+        return Ok(());
+    }
     let leaf = activations.detach().set_requires_grad(true);
     let logits = model.head(&leaf)?;
-    let Ok((_, _)) = logits.size2() else {
+    // Logits the pipeline refuses with its own message (not [N, K ≥ 1] floating point).
+    let shaped = matches!(logits.size2(), Ok((rows, classes)) if rows == n && classes > 0);
+    if !shaped || !logits.is_floating_point() {
+        return Ok(());
+    }
+    let Ok(targets) = logits.detach().f_argmax(1, false) else {
         return Ok(());
     };
-    let targets = logits.detach().argmax(1, false);
     let score = super::target_scores(&logits, &targets).sum(Kind::Float);
     let Ok(grads) = crate::model::gradient(&score, &leaf) else {
         return Ok(());
