@@ -147,10 +147,7 @@ impl super::CheckFindings for FaithfulnessFindings {
     }
 
     fn badge_label(&self, check: &str) -> Option<String> {
-        Some(format!(
-            "{check} · {}",
-            super::result::badge_model(&self.detail.model)
-        ))
+        super::result::badge_check_model(check, &self.detail.model)
     }
 }
 

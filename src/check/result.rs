@@ -127,6 +127,12 @@ pub fn badge_model(model: &str) -> String {
     }
 }
 
+/// A badge label of the check's name and its model as [`badge_model`] names it
+/// (`localisation · stack-masked`).
+pub fn badge_check_model(check: &str, model: &str) -> Option<String> {
+    Some(format!("{check} · {}", badge_model(model)))
+}
+
 /// The object-safe face of [`CheckFindings`], implemented for every findings type.
 trait Erased: std::fmt::Debug + Send + Sync {
     fn as_serialize(&self) -> &dyn erased_serde::Serialize;
