@@ -3,16 +3,24 @@
 
     python python/export_torchvision.py ARCH OUT.pt [--weights STATE_DICT.pth] [--num-classes K]
 
-ARCH is a torchvision VGG (vgg11 ... vgg19_bn) or ResNet (resnet18 ... resnet152). The split puts
-the explained layer where CAM users usually put it:
+ARCH is a torchvision VGG (vgg11 ... vgg19_bn), ResNet (resnet18 ... resnet152), vision transformer
+(vit_b_16, vit_b_32, vit_l_16, ...) or Swin transformer (swin_t, swin_s, swin_b, swin_v2_t, ...).
+The split puts the explained layer where CAM users usually put it:
   VGG:    features = every layer of `features` up to the last ReLU (conv5_3 + ReLU, 512x14x14 at 224);
           head = the last max-pool, the adaptive average pool, flatten, `classifier`.
   ResNet: features = stem + layer1..layer4 (2048x7x7 for resnet50 at 224);
           head = global average pool, flatten, `fc`. `--split layer3` (or layer2) explains a
           shallower stage: the head then runs the later stages first.
+  ViT:    features = patch embedding, class token, position embedding, encoder blocks 1..L-1
+          (tokens [N, 1 + h*w, D]); head = the last block, the final LayerNorm, the class token's
+          classifier. `--block k` splits after block k. `to_grid` drops the class token and
+          reads the patch tokens as [N, D, h, w] (pytorch-grad-cam's reshape_transform).
+  Swin:   features = every module of `features` ([N, h, w, D] channels last, 768x7x7 for swin_t
+          at 224); head = LayerNorm, average pool, classifier. `to_grid` moves channels first.
 Nothing is downloaded: pass --weights with a state_dict you already have (for example one in
 ~/.cache/torch/hub/checkpoints), or get random weights. The exported module is in eval mode and has
-the methods `features(x)` and `head(a)` that blindspot calls.
+the methods `features(x)` and `head(a)` that blindspot calls (and `to_grid(tokens)` for a
+transformer).
 """
 import argparse
 
@@ -68,17 +76,111 @@ class ResNetSplit(nn.Module):
         return self.head(self.features(x))
 
 
-def build(arch, weights, num_classes, split="layer4"):
+class VitSplit(nn.Module):
+    """A torchvision VisionTransformer split after encoder block `block` (of its L blocks; default
+    L - 1, so that the head runs the last block: after the last block the head reads the class
+    token only and every patch token's gradient is 0, pytorch-grad-cam #513). `features` returns
+    the tokens [N, 1 + h*w, D], the class token first; `to_grid` drops it and reads the patch
+    tokens as [N, D, h, w] (pytorch-grad-cam's `vit_reshape_transform`)."""
+
+    def __init__(self, net, block=None):
+        super().__init__()
+        layers = list(net.encoder.layers.children())
+        block = len(layers) - 1 if block is None else block
+        if not 1 <= block <= len(layers):
+            raise SystemExit(f"error: --block {block} is outside 1..{len(layers)}\n"
+                             f"  fix: split after one of the model's {len(layers)} blocks")
+        self.conv_proj = net.conv_proj
+        self.class_token = net.class_token
+        self.pos_embedding = net.encoder.pos_embedding
+        self.body = nn.Sequential(*layers[:block])
+        self.tail = nn.Sequential(*layers[block:])
+        self.ln = net.encoder.ln
+        self.heads = net.heads
+        self.side = net.image_size // net.patch_size
+        # The module whose output `features` returns (pytorch-grad-cam's target layer).
+        self.cam_layer = layers[block - 1]
+
+    @torch.jit.export
+    def features(self, x):
+        p = self.conv_proj(x)
+        n, d = p.shape[0], p.shape[1]
+        tokens = p.reshape(n, d, -1).permute(0, 2, 1)
+        tokens = torch.cat([self.class_token.expand(n, -1, -1), tokens], dim=1)
+        return self.body(tokens + self.pos_embedding)
+
+    @torch.jit.export
+    def head(self, tokens):
+        return self.heads(self.ln(self.tail(tokens))[:, 0])
+
+    @torch.jit.export
+    def to_grid(self, tokens):
+        n, d = tokens.shape[0], tokens.shape[2]
+        return tokens[:, 1:, :].reshape(n, self.side, self.side, d).permute(0, 3, 1, 2)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class SwinSplit(nn.Module):
+    """A torchvision SwinTransformer split after stage module `block` of `features` (default:
+    all of them, the last stage's output [N, h, w, D], channels last, which the head normalises
+    and average-pools). `to_grid` moves the channels first (pytorch-grad-cam's
+    `swinT_reshape_transform`)."""
+
+    def __init__(self, net, block=None):
+        super().__init__()
+        stages = list(net.features.children())
+        block = len(stages) if block is None else block
+        if not 1 <= block <= len(stages):
+            raise SystemExit(f"error: --block {block} is outside 1..{len(stages)}\n"
+                             f"  fix: split after one of the model's {len(stages)} feature modules")
+        self.body = nn.Sequential(*stages[:block])
+        self.tail = nn.Sequential(*stages[block:])
+        self.norm = net.norm
+        self.permute = net.permute
+        self.avgpool = net.avgpool
+        self.flatten = net.flatten
+        self.classifier = net.head
+        self.cam_layer = stages[block - 1]
+
+    @torch.jit.export
+    def features(self, x):
+        return self.body(x)
+
+    @torch.jit.export
+    def head(self, tokens):
+        t = self.norm(self.tail(tokens))
+        return self.classifier(self.flatten(self.avgpool(self.permute(t))))
+
+    @torch.jit.export
+    def to_grid(self, tokens):
+        return tokens.permute(0, 3, 1, 2)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def build(arch, weights, num_classes, split="layer4", block=None):
     if not hasattr(torchvision.models, arch):
         raise SystemExit(f"error: unknown torchvision architecture `{arch}`\n  fix: use a VGG (vgg16, vgg16_bn, ...) or ResNet (resnet18, resnet50, ...)")
     net = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
     if weights:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         net.load_state_dict(state)
+    elif arch.startswith("vit_"):
+        # torchvision initialises a ViT's classifier to zeros: every logit would be 0 for every
+        # input and every gradient 0. Random weights mean a random classifier too.
+        with torch.no_grad():
+            net.heads.head.weight.normal_(0.0, 0.02)
     if arch.startswith("vgg"):
         return VggSplit(net)
     if arch.startswith("resnet") or arch.startswith("resnext") or arch.startswith("wide_resnet"):
         return ResNetSplit(net, split)
+    if arch.startswith("vit_"):
+        return VitSplit(net, block)
+    if arch.startswith("swin_"):
+        return SwinSplit(net, block)
     raise SystemExit(f"error: no split defined for `{arch}`\n  fix: see docs/models.md to write the two methods for your model")
 
 
@@ -90,12 +192,18 @@ def main():
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--split", choices=["layer4", "layer3", "layer2"], default="layer4",
                         help="ResNet: the explained layer (default layer4)")
+    parser.add_argument("--block", type=int,
+                        help="ViT: split after this encoder block (default: all but the last); "
+                             "Swin: after this module of `features` (default: all)")
     args = parser.parse_args()
-    if args.split != "layer4" and args.arch.startswith("vgg"):
+    if args.split != "layer4" and not args.arch.startswith(("resnet", "resnext", "wide_resnet")):
         parser.error("--split applies to ResNets; a VGG is split after its last ReLU")
-    model = build(args.arch, args.weights, args.num_classes, args.split).eval()
+    if args.block is not None and not args.arch.startswith(("vit_", "swin_")):
+        parser.error("--block applies to vision transformers (vit_*, swin_*)")
+    model = build(args.arch, args.weights, args.num_classes, args.split, args.block).eval()
     torch.jit.script(model).save(args.out)
-    print(f"wrote {args.out}: features -> head split of {args.arch} at {args.split}")
+    at = args.split if not args.arch.startswith(("vit_", "swin_")) else f"block {args.block or 'default'}"
+    print(f"wrote {args.out}: features -> head split of {args.arch} at {at}")
 
 
 if __name__ == "__main__":

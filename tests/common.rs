@@ -254,6 +254,7 @@ impl Forward {
         blindspot::CamContext {
             model,
             input: x,
+            layer: &self.activations,
             activations: &self.activations,
             gradients: Some(&self.grads),
             logits: &self.logits,

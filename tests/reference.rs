@@ -1025,6 +1025,7 @@ fn shapley_hvp() -> TestResult {
     let ctx = blindspot::CamContext {
         model: &model,
         input: &a,
+        layer: &a,
         activations: &a,
         gradients: None,
         logits: &logits,

@@ -6,6 +6,14 @@
 //!
 //! Only the head is re-run: the features of an image do not change when one of its channels is
 //! ablated, so the N·V ablated activation tensors go through `head` in chunks of `batch_size`.
+//!
+//! On a token model (a vision transformer, [`crate::SplitModel::tokens`]) the channel is
+//! ablated in every token of the layer's output, the prefix (class) tokens included, and min(A)
+//! is taken over all of them: pytorch-grad-cam's `AblationLayerVit`. (pytorch-grad-cam ablates
+//! the rows of one of its batches in turn in one tensor and takes min(A) after each, so the
+//! i-th row of a batch gets min(A) − (i + 1)·1e7 when min(A) ≠ 0; here every row gets
+//! min(A) − 1e7. Behind a LayerNorm, as in a transformer's head, a channel that far out
+//! normalises to the same token either way.)
 use super::{CamContext, CamMethod, Origin};
 use crate::error::Result;
 use tch::{Kind, Tensor};
@@ -24,21 +32,30 @@ impl Default for AblationCam {
 impl AblationCam {
     /// The channel weights w \[N, V\] of the batch in `ctx`.
     fn weights(&self, ctx: &CamContext) -> Result<Tensor> {
-        let a = ctx.activations;
-        let (n, v, h, w) = a.size4().expect("activations are [N, V, h, w]");
+        // Channels second: a CNN's activations as they are, a token model's tokens with their
+        // last (channel) dimension moved there.
+        let last = ctx.layer.dim() as i64 - 1;
+        let a = match ctx.model.tokens() {
+            true => ctx.layer.transpose(1, last),
+            false => ctx.layer.shallow_clone(),
+        };
+        let size = a.size();
+        let (n, v) = (size[0], size[1]);
+        let per_image: i64 = size[1..].iter().product();
+        let ones = vec![1i64; size.len() - 2];
         let device = a.device();
         let all = Tensor::arange(n, (Kind::Int64, device));
         let original = ctx.target_scores(ctx.logits, &all);
-        let minimum = a.amin([1, 2, 3].as_slice(), false);
+        let minimum = a.flatten(1, -1).amin([1].as_slice(), false);
         let ablation_value = (&minimum - 1e7).where_self(&minimum.ne(0.0), &minimum.zeros_like());
         let jobs = Tensor::arange(n * v, (Kind::Int64, device));
         let owners = jobs.divide_scalar_mode(v, "floor");
         let channels = jobs.remainder(v);
         // Each ablated copy of A is built, masked and ablated: three [V, h, w] tensors alive.
         let chunk = crate::limits::items_within(
-            &format!("AblationCAM's ablated activations of {v}x{h}x{w}"),
+            &format!("AblationCAM's ablated activations of {:?}", &size[1..]),
             "ablationcam",
-            12 * (v * h * w) as u128,
+            12 * per_image as u128,
             self.batch_size,
         )?;
         let mut scores = Vec::new();
@@ -49,10 +66,16 @@ impl AblationCam {
             let which = channels.narrow(0, start, len);
             let logits = tch::no_grad(|| -> Result<Tensor> {
                 let batch = a.index_select(0, &who);
-                let hit = which.one_hot(v).to_kind(Kind::Float).view([len, v, 1, 1]);
-                let value = ablation_value.index_select(0, &who).view([len, 1, 1, 1]);
-                let ablated = &batch * (1.0 - &hit) + &hit * value;
-                ctx.model.head(&ablated)
+                let shape = |second: i64| [&[len, second][..], &ones].concat();
+                let hit = which.one_hot(v).to_kind(Kind::Float).view(shape(v).as_slice());
+                let value = ablation_value
+                    .index_select(0, &who)
+                    .view(shape(1).as_slice());
+                let ablated: Tensor = &batch * (1.0 - &hit) + &hit * value;
+                match ctx.model.tokens() {
+                    true => ctx.model.head(&ablated.transpose(1, last).contiguous()),
+                    false => ctx.model.head(&ablated),
+                }
             })?;
             scores.push(ctx.target_scores(&logits, &who));
             start += len;

@@ -33,7 +33,7 @@ impl FinerCam {
     /// The channel weights w \[N, V\] of the batch in `ctx`.
     fn weights(&self, ctx: &CamContext) -> Result<Tensor> {
         let model = ctx.model;
-        let leaf = ctx.activations.detach().set_requires_grad(true);
+        let leaf = ctx.layer.detach().set_requires_grad(true);
         let logits = model.head(&leaf)?;
         let classes = logits.size()[1];
         let m = self.comparisons.min(classes - 1).max(0);
@@ -65,7 +65,7 @@ impl FinerCam {
                 "`head` must compute the logits from its input A with differentiable operations",
             )
         })?;
-        let weights = g.mean_dim([2i64, 3].as_slice(), false, Kind::Float);
+        let weights = model.to_grid(&g)?.mean_dim([2i64, 3].as_slice(), false, Kind::Float);
         Ok(weights)
     }
 }

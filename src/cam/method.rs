@@ -10,9 +10,13 @@ pub struct CamContext<'a> {
     pub model: &'a dyn SplitModel,
     /// The input batch [N, C, H, W].
     pub input: &'a Tensor,
-    /// The explained layer's activations [N, V, h, w], detached.
+    /// The explained layer's output, detached: a CNN's activations (the same tensor as
+    /// `activations`), a token model's tokens ([`SplitModel::to_grid`]). Methods that re-run
+    /// or differentiate the head do so on this.
+    pub layer: &'a Tensor,
+    /// The explained layer's activations as a grid [N, V, h, w], detached.
     pub activations: &'a Tensor,
-    /// ∂(Σ_n y_{n, c_n}) / ∂A, present when the method uses gradients.
+    /// ∂(Σ_n y_{n, c_n}) / ∂A as a grid [N, V, h, w], present when the method uses gradients.
     pub gradients: Option<&'a Tensor>,
     /// The model's logits for the unmodified input [N, K].
     pub logits: &'a Tensor,

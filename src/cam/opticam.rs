@@ -85,7 +85,8 @@ impl CamMethod for OptiCam {
             let a = tch::no_grad(|| double.features(&input))?;
             let logits = tch::no_grad(|| double.head(&a))?;
             let original = target_scores(&logits, &targets);
-            maps.push(self.optimise(double.as_ref(), &input, &a.relu(), &original, &targets)?);
+            let relu_a = double.to_grid(&a)?.relu();
+            maps.push(self.optimise(double.as_ref(), &input, &relu_a, &original, &targets)?);
         }
         Ok(Tensor::cat(&maps, 0))
     }

@@ -167,6 +167,9 @@ pub fn ensure_live_layer(x: &Tensor, model: &dyn SplitModel, place: &str) -> Res
     let Ok(grads) = crate::model::gradient(&score, &leaf) else {
         return Ok(());
     };
+    let Ok(grads) = model.to_grid(&grads) else {
+        return Ok(());
+    };
     let live = grads.ne(0.0).flatten(1, -1).any_dim(1, false);
     if live.any().int64_value(&[]) == 1 {
         return Ok(());
@@ -175,15 +178,36 @@ pub fn ensure_live_layer(x: &Tensor, model: &dyn SplitModel, place: &str) -> Res
         format!(
             "the explained layer (shape {:?}) does not reach the output: the gradient of the \
              predicted class's logit with respect to it is 0 at every position, for each of the \
-             first {n} images of {place}, so every gradient-based map would be 0",
+             first {n} images of {place}, so every gradient-based map would be 0 (a classifier \
+             whose weights are all 0, as torchvision initialises a ViT's, does the same)",
             &activations.size()[1..]
         ),
         model.name(),
         "split the model at a layer the output depends on: for a CNN the last convolutional \
          block before the pooling head; for a vision transformer whose head reads the class \
-         token, the last block's first normalisation (norm1), not the block's output \
-         (pytorch-grad-cam #513)",
+         token, before its last block (python/export_torchvision.py's default), so that the \
+         head's attention reads the patch tokens, not after it (pytorch-grad-cam #513)",
     ))
+}
+
+/// The grid of a layer output or gradient ([`SplitModel::to_grid`]), refused with one message
+/// unless it is [N, V, h, w] with the batch's N.
+fn grid(model: &dyn SplitModel, layer: &Tensor, n: i64) -> Result<Tensor> {
+    let grid = model.to_grid(layer)?;
+    let size = grid.size();
+    if size.len() != 4 || size[0] != n || size.contains(&0) {
+        return Err(Error::model(
+            format!(
+                "the explained layer's output of shape {:?} reads as a grid of shape {size:?}, \
+                 not [N = {n}, V, h, w]",
+                layer.size()
+            ),
+            model.name(),
+            "a token model's `to_grid` must drop the prefix tokens and return the patch tokens \
+             channels first, [N, D, h, w] (docs/models.md)",
+        ));
+    }
+    Ok(grid)
 }
 
 /// Checks explicit targets against the batch size and the number of classes.
@@ -281,6 +305,9 @@ pub fn explain(
 struct Shared<'a> {
     model: &'a dyn SplitModel,
     x: Tensor,
+    /// The explained layer's output (a token model's tokens; a CNN's activations).
+    layer: Tensor,
+    /// Its grid ([`SplitModel::to_grid`]).
     activations: Tensor,
     logits: Tensor,
     targets: Tensor,
@@ -315,8 +342,8 @@ impl<'a> Shared<'a> {
         // A copy of the caller's images: a model that writes into its input in place changes
         // only this copy (the check's images stay those every method sees).
         let x = x.to_device(device).to_kind(Kind::Float).copy();
-        let activations = tch::no_grad(|| model.features(&x))?.detach();
-        let leaf = activations.detach().set_requires_grad(gradients);
+        let layer = tch::no_grad(|| model.features(&x))?.detach();
+        let leaf = layer.detach().set_requires_grad(gradients);
         let logits = if gradients {
             model.head(&leaf)?
         } else {
@@ -325,12 +352,13 @@ impl<'a> Shared<'a> {
         let (n, classes) = logits
             .size2()
             .map_err(|e| Error::torch("reading the logits' shape", e))?;
-        ensure_shapes(model, &x, &activations, &logits)?;
+        ensure_shapes(model, &x, &layer, &logits)?;
         ensure_finite(
-            &activations,
+            &layer,
             model,
             "its features (the explained layer's activations)",
         )?;
+        let activations = grid(model, &layer, n)?;
         ensure_finite(&logits, model, "its logits")?;
         let targets = match targets {
             Some(t) => {
@@ -353,13 +381,14 @@ impl<'a> Shared<'a> {
                 )
             })?;
             ensure_finite(&grads, model, "the gradient of the target logit")?;
-            Some(grads)
+            Some(grid(model, &grads, n)?)
         } else {
             None
         };
         Ok(Shared {
             model,
             x,
+            layer,
             activations,
             logits: logits.detach(),
             targets,
@@ -380,6 +409,11 @@ impl<'a> Shared<'a> {
             false => t.shallow_clone(),
         };
         let (x, activations) = (own(&self.x), own(&self.activations));
+        // A CNN's layer is its grid: one tensor, one copy.
+        let layer = match model.tokens() {
+            true => own(&self.layer),
+            false => activations.shallow_clone(),
+        };
         let (logits, targets) = (self.logits.copy(), self.targets.copy());
         let gradients = match (&self.gradients, method.uses_gradients()) {
             (Some(g), true) => Some(own(g)),
@@ -394,6 +428,7 @@ impl<'a> Shared<'a> {
         let ctx = CamContext {
             model,
             input: &x,
+            layer: &layer,
             activations: &activations,
             gradients: gradients.as_ref(),
             logits: &logits,

@@ -16,21 +16,34 @@ use tch::{Kind, Tensor};
 pub struct ShapleyCam;
 
 impl ShapleyCam {
-    /// The Hessian-vector product (∂²(Σ_n y_{n,c_n})/∂A²) A and the gradient g, per image.
+    /// The Hessian-vector product (∂²(Σ_n y_{n,c_n})/∂A²) A and the gradient g, per image, as
+    /// grids: both are taken on the explained layer's output (a token model's tokens, the
+    /// vector A its tokens) and read through [`crate::SplitModel::to_grid`], as
+    /// pytorch-grad-cam's `reshape_transform` reads them.
     pub fn gradient_and_hvp(ctx: &CamContext) -> Result<(Tensor, Tensor)> {
         let model = ctx.model;
-        let leaf = ctx.activations.detach().set_requires_grad(true);
+        let leaf = ctx.layer.detach().set_requires_grad(true);
         let logits = model.head(&leaf)?;
         let score = target_scores(&logits, ctx.targets).sum(Kind::Float);
         let refuse = |e: tch::TchError| {
+            let message = crate::error::first_line(&e.to_string()).to_string();
+            // libtorch has no second derivative of its fused attention kernels (a transformer's
+            // `scaled_dot_product_attention`); PyTorch, and so pytorch-grad-cam, stops there too.
+            let fix = match message.contains("not implemented") {
+                true => "ShapleyCAM needs the head's second derivative, which libtorch does not \
+                         implement for this operation (a transformer's fused attention): explain \
+                         this model with another method, or export it with attention computed \
+                         by plain matrix products",
+                false => "`head` must compute the logits from its input A with differentiable \
+                          operations",
+            };
             Error::model(
                 format!(
                     "cannot differentiate the target logit twice with respect to the CAM layer: \
-                     {}",
-                    crate::error::first_line(&e.to_string())
+                     {message}"
                 ),
                 model.name(),
-                "`head` must compute the logits from its input A with differentiable operations",
+                fix,
             )
         };
         let g = Tensor::f_run_backward(&[&score], &[&leaf], true, true)
@@ -39,7 +52,7 @@ impl ShapleyCam {
         let hvp = match g.requires_grad() {
             false => g.zeros_like(),
             true => {
-                let product = (&g * ctx.activations.detach()).sum(Kind::Float);
+                let product = (&g * ctx.layer.detach()).sum(Kind::Float);
                 match Tensor::f_run_backward(&[&product], &[&leaf], false, false) {
                     Ok(mut grads) if grads[0].defined() => grads.remove(0),
                     Ok(_) => g.zeros_like(),
@@ -47,7 +60,7 @@ impl ShapleyCam {
                 }
             }
         };
-        Ok((g.detach(), hvp.detach()))
+        Ok((model.to_grid(&g.detach())?, model.to_grid(&hvp.detach())?))
     }
 }
 

@@ -142,7 +142,7 @@ pub fn dead_images(model: &dyn SplitModel, x: &Tensor, batch: i64) -> Result<usi
     let mut dead = 0;
     for start in (0..x.size()[0]).step_by(batch.max(1) as usize) {
         let chunk = x.narrow(0, start, batch.min(x.size()[0] - start));
-        let a = tch::no_grad(|| model.features(&chunk))?;
+        let a = model.to_grid(&tch::no_grad(|| model.features(&chunk))?)?;
         let flat = a.flatten(2, -1);
         let spread = flat.amax([2].as_slice(), false) - flat.amin([2].as_slice(), false);
         let constant = spread.eq(0.0).all_dim(1, false);

@@ -80,6 +80,19 @@ impl<'a> Grid<'a> {
         self.inner.get()
     }
 
+    /// Refuses a token model: the grids cut and stitch a CNN layer [N, V, h, w].
+    fn not_tokens(&self) -> Result<()> {
+        match self.inner().tokens() {
+            false => Ok(()),
+            true => Err(Error::model(
+                "the grid checks cut and stitch a CNN layer [N, V, h, w]; this model's \
+                 explained layer is tokens",
+                self.inner().name(),
+                "run difull, dipart or gridpg on a convolutional model",
+            )),
+        }
+    }
+
     /// Refuses a tensor whose last two sides are not even (the grid cannot be cut in four).
     fn even(&self, t: &Tensor, what: &str) -> Result<()> {
         let size = t.size();
@@ -134,6 +147,7 @@ impl SplitModel for Grid<'_> {
         }
     }
     fn features(&self, x: &Tensor) -> Result<Tensor> {
+        self.not_tokens()?;
         match self.layout {
             Layout::DiFull => {
                 self.even(x, "the input")?;

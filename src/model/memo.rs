@@ -171,6 +171,12 @@ impl SplitModel for FeatureMemo<'_> {
     fn head(&self, a: &Tensor) -> Result<Tensor> {
         self.inner.head(a)
     }
+    fn to_grid(&self, layer: &Tensor) -> Result<Tensor> {
+        self.inner.to_grid(layer)
+    }
+    fn tokens(&self) -> bool {
+        self.inner.tokens()
+    }
     fn parameter_groups(&self) -> Result<Vec<ParameterGroup>> {
         self.inner.parameter_groups()
     }

@@ -66,10 +66,26 @@ pub trait SplitModel {
     fn peak_bytes(&self, _n: i64, _height: i64, _width: i64) -> Option<u128> {
         None
     }
-    /// The explained layer's activations `A`, [N, V, h, w].
+    /// The explained layer's output `A`: activations [N, V, h, w] for a CNN; for a token model
+    /// (a vision transformer) its tokens, which [`SplitModel::to_grid`] reads as a grid.
     fn features(&self, x: &Tensor) -> Result<Tensor>;
-    /// Logits from activations, [N, K]. Must be differentiable with respect to `a`.
+    /// Logits from the explained layer's output, [N, K]. Must be differentiable with respect to
+    /// `a`.
     fn head(&self, a: &Tensor) -> Result<Tensor>;
+    /// The explained layer's output (or a gradient with respect to it) as the grid of channels
+    /// that CAM methods read, [N, V, h, w]: the output itself for a CNN (the default); for a
+    /// token model its patch tokens without the prefix (class, register) tokens, channels
+    /// first — pytorch-grad-cam's `reshape_transform`. Activations and gradients are both taken
+    /// on the layer's output and read through this map, as pytorch-grad-cam does.
+    fn to_grid(&self, layer: &Tensor) -> Result<Tensor> {
+        Ok(layer.shallow_clone())
+    }
+    /// Whether the explained layer's output is tokens, channels last ([N, T, D] or
+    /// [N, h, w, D]), that [`SplitModel::to_grid`] maps to a grid: AblationCAM then ablates a
+    /// channel in every token, prefix tokens included (pytorch-grad-cam's `AblationLayerVit`).
+    fn tokens(&self) -> bool {
+        false
+    }
     /// The trainable parameters grouped by layer, input side first: (layer, [(name, tensor)]).
     /// The tensors alias the model's own storage, so changing them in place changes the model
     /// (the randomization checks rely on this and restore the originals afterwards).

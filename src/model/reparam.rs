@@ -81,6 +81,14 @@ impl<'a> Reparameterised<'a> {
 
     /// Refuses activations whose channel count is not the reparameterisation's.
     fn channels_match(&self, a: &Tensor) -> Result<()> {
+        if self.inner().tokens() {
+            return Err(crate::error::Error::model(
+                "implementation invariance permutes and rescales the channels of a CNN layer \
+                 [N, V, h, w]; this model's explained layer is tokens",
+                self.inner().name(),
+                "run the check on a convolutional model",
+            ));
+        }
         let channels = a.size().get(1).copied().unwrap_or(0);
         if a.dim() < 2 || channels != self.scales.len() as i64 {
             return Err(crate::error::Error::model(

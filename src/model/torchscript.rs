@@ -1,5 +1,7 @@
 //! A user's model as a TorchScript split model: a scripted module with the methods
-//! `features(x) -> A` and `head(A) -> logits` (docs/models.md shows how to export one).
+//! `features(x) -> A` and `head(A) -> logits` (docs/models.md shows how to export one), and for
+//! a token model (a vision transformer) `to_grid(tokens) -> [N, D, h, w]`, pytorch-grad-cam's
+//! `reshape_transform`.
 use super::SplitModel;
 use crate::error::{first_line, Error, Result};
 use std::path::{Path, PathBuf};
@@ -16,6 +18,24 @@ pub struct TorchScriptModel {
     /// Whether `features` takes its input channels-last ([`TorchScriptModel::features`]); off
     /// for good after a module refuses it.
     channels_last: std::sync::atomic::AtomicBool,
+    /// Whether the module exports `to_grid`: its `features` returns tokens.
+    tokens: bool,
+}
+
+/// Whether calling `method` of `module` with no argument failed because the module has no such
+/// method (rather than for the missing argument).
+fn missing_method(module: &CModule, method: &str) -> bool {
+    match module.method_is::<tch::IValue>(method, &[]) {
+        Ok(_) => false,
+        Err(e) => {
+            let message = e.to_string();
+            message.contains("not defined")
+                || message.contains("does not have a method")
+                || message.contains("Method '")
+                    && message.contains("not")
+                    && !message.contains("argument")
+        }
+    }
 }
 
 const EXPORT_HELP: &str =
@@ -71,28 +91,22 @@ impl TorchScriptModel {
         for method in ["features", "head"] {
             // Calling with no argument fails either way; the message tells a missing method from a
             // missing argument.
-            if let Err(e) = module.method_is::<tch::IValue>(method, &[]) {
-                let message = e.to_string();
-                if message.contains("not defined")
-                    || message.contains("does not have a method")
-                    || message.contains("Method '")
-                        && message.contains("not")
-                        && !message.contains("argument")
-                {
-                    return Err(Error::model(
-                        format!("the TorchScript module in {place} has no method `{method}`"),
-                        &place,
-                        EXPORT_HELP,
-                    ));
-                }
+            if missing_method(&module, method) {
+                return Err(Error::model(
+                    format!("the TorchScript module in {place} has no method `{method}`"),
+                    &place,
+                    EXPORT_HELP,
+                ));
             }
         }
+        let tokens = !missing_method(&module, "to_grid");
         Ok(TorchScriptModel {
             module,
             path: path.to_path_buf(),
             device,
             sha256: std::sync::OnceLock::new(),
             channels_last: std::sync::atomic::AtomicBool::new(true),
+            tokens,
         })
     }
 
@@ -207,7 +221,7 @@ impl SplitModel for TorchScriptModel {
             },
             false => self.call("features", x)?,
         };
-        if a.dim() != 4 {
+        if a.dim() != 4 && !self.tokens {
             return Err(Error::model(
                 format!(
                     "`features` of {} returned shape {:?}; a CAM layer must be [N, V, h, w]",
@@ -215,7 +229,8 @@ impl SplitModel for TorchScriptModel {
                     a.size()
                 ),
                 self.path.display().to_string(),
-                "cut the model at a convolutional layer (see docs/models.md)",
+                "cut the model at a convolutional layer, or export `to_grid` for a token model \
+                 (see docs/models.md)",
             ));
         }
         if a.kind() != tch::Kind::Float {
@@ -231,6 +246,18 @@ impl SplitModel for TorchScriptModel {
             ));
         }
         Ok(a)
+    }
+
+    fn tokens(&self) -> bool {
+        self.tokens
+    }
+
+    /// The module's `to_grid`, for a token model; the layer itself otherwise.
+    fn to_grid(&self, layer: &Tensor) -> Result<Tensor> {
+        match self.tokens {
+            true => self.call("to_grid", layer),
+            false => Ok(layer.shallow_clone()),
+        }
     }
 
     fn head(&self, a: &Tensor) -> Result<Tensor> {

@@ -149,6 +149,14 @@ impl SplitModel for Walled {
         ))
     }
     fn head(&self, a: &Tensor) -> Result<Tensor> {
+        if self.inner.tokens() {
+            return Err(Error::input(
+                format!("--mask-rows {} masks rows of a CNN layer [N, V, h, w]", self.rows),
+                self.inner.name(),
+                "a token model's wall is its attention mask (builtin:stack-vit-masked shows \
+                 one); drop --mask-rows",
+            ));
+        }
         let h = a.size()[2];
         if self.rows.first >= h {
             return Err(Error::input(
