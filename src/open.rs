@@ -7,6 +7,23 @@ use crate::model::{ModelOptions, SplitModel};
 use crate::{model, train};
 use tch::Device;
 
+/// Why the model `spec` names cannot be walked layer by layer ([`SplitModel::steps`]: guided
+/// backpropagation's ReLUs, FullGrad's biases), known from the specification alone; None when it
+/// can. A TorchScript file keeps its layers inside its graph; a built-in vision transformer has
+/// GELUs and LayerNorms, no ReLUs or convolution biases to walk.
+pub fn without_steps(spec: &str) -> Option<String> {
+    match spec.strip_prefix("builtin:") {
+        None => Some(format!(
+            "{} keeps them inside its TorchScript graph",
+            crate::io::escape::one_line(spec)
+        )),
+        Some(name) if name.starts_with("stack-vit") => Some(format!(
+            "{spec} is a vision transformer (GELUs and LayerNorms, no ReLU or BatchNorm to walk)"
+        )),
+        Some(_) => None,
+    }
+}
+
 /// Opens any model specification: `builtin:stack-*` (trained on first use, cached), another
 /// `builtin:NAME` (an architecture with seeded random or loaded weights), or a TorchScript file;
 /// wrapped in a post-hoc wall when `options.mask_rows` is given.
@@ -42,7 +59,7 @@ fn open_unwalled(
                     "drop --weights, or load them into an architecture such as builtin:small-vgg",
                 ));
             }
-            return Ok(Box::new(trained.model));
+            return Ok(trained.model);
         }
     }
     model::zoo::open(spec, device, options).map_err(|e| match e {

@@ -1569,7 +1569,7 @@ fn dead_layer_refused() -> TestResult {
     ensure(
         message.contains("does not reach the output")
             && message.contains("dead-head")
-            && message.contains("norm1"),
+            && message.contains("before its last block"),
         || message.clone(),
     )
 }

@@ -26,6 +26,7 @@ mod security;
 mod slurm;
 mod tolerance;
 mod training;
+mod transformers;
 mod trust;
 mod walls;
 
@@ -66,6 +67,7 @@ fn main() {
     trials.extend(checks::trials());
     trials.extend(faithfulness::trials());
     trials.extend(grids::trials());
+    trials.extend(transformers::trials());
     trials.extend(external::trials());
     trials.extend(hostile::trials());
     trials.extend(reports::trials());

@@ -7,7 +7,6 @@ use blindspot::model::wall::{certify, CertifyOptions, RowRange};
 use blindspot::train::cache::load_or_train_in;
 use blindspot::train::presets;
 use blindspot::train::TrainConfig;
-use blindspot::SplitModel;
 use libtest_mimic::Trial;
 use tch::Device;
 
@@ -56,7 +55,7 @@ fn stack_masked() -> TestResult {
         )
     })?;
     for model in [&trained.model, &committed.model] {
-        let cert = certify(model, 3, 64, 64, &CertifyOptions::default())?;
+        let cert = certify(model.as_ref(), 3, 64, 64, &CertifyOptions::default())?;
         ensure(
             cert.rows
                 == Some(RowRange {
@@ -126,7 +125,7 @@ pub const TRAIN_CHILD: &str = "BLINDSPOT_TEST_TRAIN_INTO";
 
 fn tiny() -> TrainConfig {
     TrainConfig {
-        model: VggConfig::small(6, Some((4, 8))),
+        model: blindspot::model::network::Architecture::Vgg(VggConfig::small(6, Some((4, 8)))),
         data: SynthConfig::default(),
         data_seed: 9,
         train_images: 64,

@@ -335,7 +335,9 @@ fn run(
         let (values, morf, lerf) = (column(0), column(1), column(2));
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let (morf, lerf) = (mean(&morf), mean(&lerf));
+        // Class probabilities in [0, 1]: the combined score lies in [-1/2, 1/2].
         let (verdict, s) = judge_above(&values, alpha, bar);
+        let s = s.within(-0.5, 0.5);
         let (lo, hi) = (fixed(s.ci_low, 3), fixed(s.ci_high, 3));
         let probs = format!(
             "class probability {} most relevant first, {} least relevant first",

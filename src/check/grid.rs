@@ -253,11 +253,11 @@ fn judge(
                 inclusive: true,
             };
             let (verdict, s) = judge_below(&values, alpha, bar);
-            (verdict, s, values)
+            (verdict, s.within(0.0, 1.0), values)
         }
         false => {
             let (verdict, s) = judge_above(&per_grid, alpha, MAJORITY);
-            (verdict, s, per_grid)
+            (verdict, s.within(0.0, 1.0), per_grid)
         }
     };
     let (lo, hi) = (fixed(s.ci_low, 3), fixed(s.ci_high, 3));

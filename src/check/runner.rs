@@ -446,7 +446,7 @@ fn refusals(
     evaluations: &Evaluations,
     positions: &[usize],
 ) -> Vec<(usize, String)> {
-    let Some(file) = model_file(check) else {
+    let Some(why) = model_without_steps(check) else {
         return Vec::new();
     };
     positions
@@ -456,9 +456,8 @@ fn refusals(
             let name = evaluations.methods[evaluations.originals[p]].title().to_string();
             let reason = format!(
                 "{name} needs the model's layers one by one (guided backpropagation's ReLUs, \
-                 FullGrad's biases), and {file} keeps them inside its TorchScript graph: no map; \
-                 run it on a built-in model, or the reference library's class on the Python \
-                 model"
+                 FullGrad's biases), and {why}: no map; run it on a built-in CNN, or the \
+                 reference library's class on the Python model"
             );
             (p, reason)
         })
@@ -474,7 +473,7 @@ pub(crate) fn under_all<'a>(
     methods: impl IntoIterator<Item = &'a dyn CamMethod>,
 ) -> (Vec<bool>, Option<String>) {
     let methods: Vec<&dyn CamMethod> = methods.into_iter().collect();
-    let Some(file) = model_file(check) else {
+    let Some(why) = model_without_steps(check) else {
         return (vec![true; methods.len()], None);
     };
     let kept: Vec<bool> = methods.iter().map(|m| !m.requires_steps()).collect();
@@ -487,24 +486,21 @@ pub(crate) fn under_all<'a>(
     let note = (!left.is_empty()).then(|| {
         format!(
             "note: {} left out of `all` for the {} check: they need the model's layers one by \
-             one (guided backpropagation's ReLUs, FullGrad's biases), and {} keeps them inside \
-             its TorchScript graph",
+             one (guided backpropagation's ReLUs, FullGrad's biases), and {why}",
             left.join(", "),
             check.name(),
-            crate::io::escape::one_line(&file)
         )
     });
     (kept, note)
 }
 
-/// The first of `check`'s models that is not built in (a TorchScript file: its layers are
-/// inside its graph), if any.
-pub(crate) fn model_file(check: &dyn DynCheck) -> Option<String> {
+/// Why the first of `check`'s models that cannot be walked layer by layer cannot
+/// ([`crate::open::without_steps`]: a TorchScript file, a built-in vision transformer), if any.
+pub(crate) fn model_without_steps(check: &dyn DynCheck) -> Option<String> {
     check
         .models()
         .into_iter()
-        .map(|(spec, _)| spec)
-        .find(|spec| !spec.starts_with("builtin:"))
+        .find_map(|(spec, _)| crate::open::without_steps(&spec))
 }
 
 /// `check` with its looks and both signs on the methods at `positions` (of the run's list), one

@@ -70,6 +70,25 @@ pub struct WallCheck {
     /// Pass threshold on the upper bound of mean µ (a fraction: 0.01 = 1%).
     #[arg(long, default_value_t = THRESHOLD)]
     pub threshold: f64,
+    /// Where µ is measured: `input`, on the final upsampled map (the paper's Table 1,
+    /// pytorch-grad-cam's maps); `features`, on the map at the explained layer's resolution,
+    /// behind the cells whose whole footprint lies behind the wall (no upsampling, whose bilinear
+    /// interpolation carries the last visible row across the wall's border).
+    #[arg(long, value_enum, default_value_t = Resolution::Input)]
+    pub resolution: Resolution,
+}
+
+/// Where the wall check measures µ ([`WallCheck::resolution`]).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    /// The final map, upsampled to the input (the paper's metric).
+    #[default]
+    Input,
+    /// The map at the explained layer's resolution, before upsampling.
+    Features,
 }
 
 impl Default for WallCheck {
@@ -79,6 +98,7 @@ impl Default for WallCheck {
             baseline: None,
             baseline_weights: None,
             threshold: THRESHOLD,
+            resolution: Resolution::Input,
         }
     }
 }
@@ -245,7 +265,14 @@ impl WallCheck {
         ctx: &CheckContext,
     ) -> CheckResult {
         let alpha = ctx.alpha();
-        let statistic = "mean mu: share of the map's l2 norm behind the certified wall".to_string();
+        let statistic = match self.resolution {
+            Resolution::Input => "mean mu: share of the map's l2 norm behind the certified wall",
+            Resolution::Features => {
+                "mean mu: share of the feature-resolution map's l2 norm on the cells behind the \
+                 certified wall"
+            }
+        }
+        .to_string();
         let undefined = mu.iter().filter(|v| v.is_none()).count();
         let values: Vec<f64> = mu.iter().map(|v| v.unwrap_or(0.0)).collect();
         let per_sample: Vec<Option<f64>> = values.iter().map(|&v| Some(v)).collect();
@@ -269,7 +296,9 @@ impl WallCheck {
             value: self.threshold,
             inclusive: true,
         };
+        // µ is a share of the map: bounds beyond [0, 1] say nothing.
         let (verdict, s) = judge_below(&values, alpha, threshold);
+        let s = s.within(0.0, 1.0);
         let bootstrap = ctx.stream(streams::WALL_BOOTSTRAP);
         let resamples = ((20.0 / alpha).ceil() as usize).clamp(2000, 200_000);
         let upper = bootstrap_interval(&values, 1.0 - alpha, Side::Upper, resamples, bootstrap);
@@ -355,7 +384,23 @@ impl Check for WallCheck {
             }
             let feature = e.feature_maps();
             let fregion = feature_region(&region, feature.size()[1], feature.size()[2]);
-            let feature_mu: Vec<f64> = leakage(&feature, &fregion).into_iter().flatten().collect();
+            let feature_per_sample = leakage(&feature, &fregion);
+            let feature_mu: Vec<f64> = feature_per_sample.iter().flatten().copied().collect();
+            let cells = fregion.sum(Kind::Int64).int64_value(&[]);
+            if self.resolution == Resolution::Features && cells == 0 {
+                return Err(crate::error::Error::input(
+                    format!(
+                        "no cell of {}'s {}x{} map lies wholly behind the wall ({})",
+                        method.title(),
+                        feature.size()[1],
+                        feature.size()[2],
+                        cert.describe()
+                    ),
+                    "--resolution features",
+                    "measure at the input (--resolution input), or use a wall at least one \
+                     cell of the explained layer tall",
+                ));
+            }
             let baseline_mu = match &baseline {
                 Some(b) => {
                     let maps = explain_batched(method.as_ref(), b.as_ref(), &x, None, batch)?.maps;
@@ -368,13 +413,17 @@ impl Check for WallCheck {
                 }
                 None => None,
             };
-            let undefined = per_sample.iter().filter(|v| v.is_none()).count();
+            let judged = match self.resolution {
+                Resolution::Input => per_sample,
+                Resolution::Features => feature_per_sample,
+            };
+            let undefined = judged.iter().filter(|v| v.is_none()).count();
             let findings = WallFindings {
                 detail: WallDetail {
                     undefined,
                     feature_level: Moments::of(&feature_mu),
-                    feature_wall_cells: fregion.sum(Kind::Int64).int64_value(&[]),
-                    images: per_sample.len(),
+                    feature_wall_cells: cells,
+                    images: judged.len(),
                     model: model.name(),
                     random_weights: model.sha256().is_none()
                         && self.subject.model.starts_with("builtin:"),
@@ -385,7 +434,7 @@ impl Check for WallCheck {
                 },
                 wall: cert.clone(),
             };
-            results.push(self.judge(method.as_ref(), per_sample, findings, ctx));
+            results.push(self.judge(method.as_ref(), judged, findings, ctx));
             progress.inc(1);
         }
         progress.finish(&format!("wall = {}", cert.describe()));

@@ -202,7 +202,7 @@ pub fn data_cmd(args: DataArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// stack-masked, stack-baseline or stack-randlabels.
+    /// stack-masked, stack-baseline, stack-randlabels, stack-vit-masked or stack-vit.
     pub preset: String,
     /// Seed of the model (initialisation, batch order, label permutation). Seed 0 is the
     /// committed model unless --retrain.

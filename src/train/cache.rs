@@ -5,7 +5,7 @@
 use super::{train, TrainConfig, TrainReport};
 use crate::error::{Error, Result};
 use crate::io::{hex, sha256_file};
-use crate::model::vgg::Vgg;
+use crate::model::network::Network;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ struct Record {
 
 /// A model ready for use, and where it came from.
 pub struct Trained {
-    pub model: Vgg,
+    pub model: Box<dyn Network>,
     pub report: TrainReport,
     pub from_cache: bool,
     pub weights: PathBuf,
@@ -80,8 +80,8 @@ fn try_load(
             weights.display()
         ));
     }
-    let mut model = Vgg::for_loading(config.model.clone(), label, device);
-    model.load(weights).map_err(|e| e.to_string())?;
+    let mut model = config.model.for_loading(label, device);
+    model.load_from(weights).map_err(|e| e.to_string())?;
     Ok(Trained {
         model,
         report: record.report,
@@ -161,7 +161,12 @@ pub fn train_into_cache(config: &TrainConfig, label: &str, device: Device) -> Re
 }
 
 /// Writes a trained model and its record into the cache folder `dir`.
-fn store(dir: &Path, config: &TrainConfig, model: Vgg, report: TrainReport) -> Result<Trained> {
+fn store(
+    dir: &Path,
+    config: &TrainConfig,
+    model: Box<dyn Network>,
+    report: TrainReport,
+) -> Result<Trained> {
     let key = key(config);
     let (weights, meta) = (
         dir.join(format!("{key}.safetensors")),
@@ -180,7 +185,7 @@ fn store(dir: &Path, config: &TrainConfig, model: Vgg, report: TrainReport) -> R
         .create_new(true)
         .open(&tmp)
         .map_err(|e| Error::io("create", &tmp, e))?;
-    if let Err(e) = model.save(&tmp) {
+    if let Err(e) = model.save_to(&tmp) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }

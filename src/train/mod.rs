@@ -6,7 +6,7 @@ pub mod presets;
 
 use crate::data::synth::{StackSynth, SynthConfig};
 use crate::error::{Error, Result};
-use crate::model::vgg::{Vgg, VggConfig};
+use crate::model::network::{Architecture, Network};
 use crate::progress::ProgressSink;
 use crate::seed::{streams, Seeds};
 use rand::seq::SliceRandom;
@@ -19,7 +19,7 @@ use tch::{Device, Kind, Tensor};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    pub model: VggConfig,
+    pub model: Architecture,
     pub data: SynthConfig,
     /// Seed of the STACK-SYNTH stream (training images are 0.., test images start at 2^32).
     pub data_seed: u64,
@@ -54,17 +54,14 @@ pub struct TrainReport {
 pub const TEST_OFFSET: u64 = 1 << 32;
 
 /// Fraction of `labels` that `model` predicts, in eval mode, in batches.
-pub fn accuracy(model: &Vgg, images: &Tensor, labels: &Tensor, batch_size: i64) -> f64 {
+pub fn accuracy(model: &dyn Network, images: &Tensor, labels: &Tensor, batch_size: i64) -> f64 {
     tch::no_grad(|| {
         let n = images.size()[0];
         let mut correct = 0i64;
         let mut start = 0;
         while start < n {
             let len = batch_size.min(n - start);
-            let logits = model.head_t(
-                &model.features_t(&images.narrow(0, start, len), false),
-                false,
-            );
+            let logits = model.logits_t(&images.narrow(0, start, len), false);
             correct += logits
                 .argmax(1, false)
                 .eq_tensor(&labels.narrow(0, start, len))
@@ -83,7 +80,11 @@ fn permuted(labels: &Tensor, seeds: &Seeds) -> Tensor {
 }
 
 /// Trains a model from scratch.
-pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, TrainReport)> {
+pub fn train(
+    config: &TrainConfig,
+    label: &str,
+    device: Device,
+) -> Result<(Box<dyn Network>, TrainReport)> {
     crate::precision::pin_thread();
     let start = Instant::now();
     let seeds = Seeds::new(config.seed);
@@ -105,10 +106,10 @@ pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, 
     let x_test = test_set.normalized().to_device(device);
     let y_test = test_set.labels.to_device(device);
     let init = seeds.stream(streams::MODEL_INIT).seed();
-    let model = Vgg::new(config.model.clone(), label, init, device);
+    let model = config.model.build(label, init, device);
     let mut optimizer = tch::nn::AdamW::default()
         .wd(config.weight_decay)
-        .build(&model.vs, config.learning_rate)
+        .build(model.var_store(), config.learning_rate)
         .map_err(|e| Error::torch("building the optimiser", e))?;
     let n = config.train_images;
     let batches_per_epoch = (n + config.batch_size - 1) / config.batch_size;
@@ -129,7 +130,7 @@ pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, 
         order.shuffle(&mut rng);
         for chunk in order.chunks(config.batch_size as usize) {
             let idx = Tensor::from_slice(chunk).to_device(device);
-            let logits = model.head_t(&model.features_t(&x.index_select(0, &idx), true), true);
+            let logits = model.logits_t(&x.index_select(0, &idx), true);
             let loss = logits.cross_entropy_for_logits(&y.index_select(0, &idx));
             optimizer.backward_step(&loss);
             model.enforce_wall();
@@ -137,16 +138,16 @@ pub fn train(config: &TrainConfig, label: &str, device: Device) -> Result<(Vgg, 
         }
         epochs = epoch + 1;
         if let Some(target) = config.stop_at_train_accuracy {
-            train_accuracy = accuracy(&model, &x, &y, 256);
+            train_accuracy = accuracy(model.as_ref(), &x, &y, 256);
             if train_accuracy >= target {
                 break;
             }
         }
     }
     if config.stop_at_train_accuracy.is_none() {
-        train_accuracy = accuracy(&model, &x, &y, 256);
+        train_accuracy = accuracy(model.as_ref(), &x, &y, 256);
     }
-    let test_accuracy = accuracy(&model, &x_test, &y_test, 256);
+    let test_accuracy = accuracy(model.as_ref(), &x_test, &y_test, 256);
     let report = TrainReport {
         epochs,
         train_accuracy,

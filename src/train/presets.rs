@@ -1,5 +1,5 @@
-//! The trained built-in models, named `builtin:stack-*`: the small VGG-style network trained on
-//! STACK-SYNTH.
+//! The trained built-in models, named `builtin:stack-*`: the small VGG-style network and a small
+//! vision transformer trained on STACK-SYNTH.
 //!
 //! At model seed 0 (the default) the weights are the committed ones in `fixtures/models/`,
 //! embedded in the binary with their training configuration, report and SHA-256: training on a
@@ -11,7 +11,9 @@ use super::cache::{cache_root, load_or_train, Trained};
 use super::{TrainConfig, TrainReport};
 use crate::data::synth::SynthConfig;
 use crate::error::{Error, Result};
-use crate::model::vgg::{Vgg, VggConfig};
+use crate::model::network::Architecture;
+use crate::model::vgg::VggConfig;
+use crate::model::vit::VitConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use tch::Device;
@@ -31,11 +33,17 @@ pub const PRESETS: &[(&str, &str)] = &[
         "stack-randlabels",
         "the masked model trained on permuted labels until it fits them (data randomization)",
     ),
+    (
+        "stack-vit-masked",
+        "ViT (8x8 patches, 3 blocks, attention-pooling head) trained on STACK-SYNTH with \
+         token rows 6..7 masked out of every attention (wall: input rows 48..63)",
+    ),
+    ("stack-vit", "the same ViT recipe without the wall"),
 ];
 
 /// The recipe of a preset, for a given seed.
 pub fn config(name: &str, seed: u64) -> Option<TrainConfig> {
-    let masked = VggConfig::small(6, Some(SMALL_DEAD_ROWS));
+    let masked = Architecture::Vgg(VggConfig::small(6, Some(SMALL_DEAD_ROWS)));
     let base = TrainConfig {
         model: masked,
         data: SynthConfig::default(),
@@ -53,7 +61,14 @@ pub fn config(name: &str, seed: u64) -> Option<TrainConfig> {
     Some(match name {
         "stack-masked" => base,
         "stack-baseline" => TrainConfig {
-            model: VggConfig::small(6, None),
+            model: Architecture::Vgg(VggConfig::small(6, None)),
+            ..base
+        },
+        "stack-vit-masked" | "stack-vit" => TrainConfig {
+            model: Architecture::Vit(VitConfig::stack(name == "stack-vit-masked")),
+            max_epochs: VIT_EPOCHS,
+            learning_rate: 1e-3,
+            weight_decay: 0.05,
             ..base
         },
         "stack-randlabels" => TrainConfig {
@@ -69,8 +84,11 @@ pub fn config(name: &str, seed: u64) -> Option<TrainConfig> {
     })
 }
 
+/// Epochs of the ViT presets (a transformer learns STACK-SYNTH more slowly than the VGG).
+const VIT_EPOCHS: i64 = 12;
+
 /// The committed weights of every preset at model seed 0.
-const COMMITTED: [(&str, &[u8]); 3] = [
+const COMMITTED: [(&str, &[u8]); 5] = [
     (
         "stack-masked",
         include_bytes!("../../fixtures/models/stack-masked.safetensors"),
@@ -82,6 +100,14 @@ const COMMITTED: [(&str, &[u8]); 3] = [
     (
         "stack-randlabels",
         include_bytes!("../../fixtures/models/stack-randlabels.safetensors"),
+    ),
+    (
+        "stack-vit-masked",
+        include_bytes!("../../fixtures/models/stack-vit-masked.safetensors"),
+    ),
+    (
+        "stack-vit",
+        include_bytes!("../../fixtures/models/stack-vit.safetensors"),
     ),
 ];
 
@@ -129,8 +155,8 @@ fn committed(name: &str, config: &TrainConfig, device: Device) -> Result<Option<
         crate::io::remove_unless_regular(&path);
         crate::io::write_atomic(&path, bytes)?;
     }
-    let mut model = Vgg::for_loading(config.model.clone(), &format!("builtin:{name}"), device);
-    model.load(&path)?;
+    let mut model = config.model.for_loading(&format!("builtin:{name}"), device);
+    model.load_from(&path)?;
     Ok(Some(Trained {
         model,
         report: record.report,
