@@ -155,7 +155,9 @@ impl Check for ClassSensitivityCheck {
                 value: self.threshold,
                 inclusive: false,
             };
+            // SSIM lies in [-1, 1].
             let (verdict, s) = judge_below(&values, alpha, bar);
+            let s = s.within(-1.0, 1.0);
             let t = self.threshold;
             let (verdict, reason) = match (class_agnostic, verdict) {
                 (true, _) => (

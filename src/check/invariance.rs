@@ -110,7 +110,9 @@ pub fn judge_changes(
     tolerance: Threshold,
 ) -> (Verdict, Summary, String) {
     let t = tolerance.value;
+    // d is a change of maps in [0, 1]: it lies in [0, 1].
     let (verdict, s) = judge_below(values, alpha, tolerance);
+    let s = s.within(0.0, 1.0);
     let reason = match verdict {
         Verdict::Pass => format!(
             "mean d = {:.2e}: upper bound {:.2e} <= {t}",

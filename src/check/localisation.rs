@@ -299,7 +299,9 @@ fn run(
         let scores = score.of(&e.maps.to_device(tch::Device::Cpu), &inside);
         let own = Vec::<f64>::try_from(&scores).expect("scores");
         let values: Vec<f64> = own.iter().zip(&centre_values).map(|(a, b)| a - b).collect();
+        // Both scores lie in [0, 1]: their difference in [-1, 1].
         let (verdict, s) = judge_above(&values, alpha, ABOVE_CENTRE);
+        let s = s.within(-1.0, 1.0);
         let mean_score = own.iter().sum::<f64>() / n as f64;
         let reason = match verdict {
             Verdict::Pass => format!(
