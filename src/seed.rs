@@ -53,6 +53,7 @@ pub mod streams {
     pub const PROP_WALL: &str = "prop/wall";
     pub const PROP_THEOREM: &str = "prop/theorem";
     pub const PROP_POSITIVITY: &str = "prop/positivity";
+    pub const PROP_VIT_WALL: &str = "prop/vit-wall";
     /// Model seed: initial weights of a built-in model (trained or not).
     pub const MODEL_INIT: &str = "model/init";
     /// Model seed: the order of training batches and dropout.
@@ -62,7 +63,7 @@ pub mod streams {
 
     /// Every name above, for the test that they stay distinct and for the docs.
     #[cfg(feature = "internals")]
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 21] = [
         DATA,
         CERTIFY,
         WALL_BOOTSTRAP,
@@ -80,6 +81,7 @@ pub mod streams {
         PROP_WALL,
         PROP_THEOREM,
         PROP_POSITIVITY,
+        PROP_VIT_WALL,
         MODEL_INIT,
         TRAIN_ORDER,
         TRAIN_PERMUTATION,

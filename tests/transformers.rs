@@ -43,6 +43,14 @@ pub fn trials() -> Vec<Trial> {
             "transformers::cascading_randomization_of_every_vit_block_stays_finite",
             cascading,
         ),
+        Trial::test(
+            "transformers::random_vit_shapes_encode_decode_and_shrink",
+            shapes,
+        ),
+        crate::common::slow(
+            "transformers::prop_vit_wall_holds_fails_shrinks_and_replays",
+            prop_vit_wall,
+        ),
     ]
 }
 
@@ -366,4 +374,96 @@ fn cascading() -> TestResult {
     }
     let after = tch::no_grad(|| model.forward(&x))?;
     ensure(after.equal(&before), || "the model was not restored".into())
+}
+
+/// A drawn shape encodes and decodes to itself, every shrink is valid and simpler, and malformed
+/// shape strings are refused with a message.
+fn shapes() -> TestResult {
+    use blindspot::model::random_vit::RandomVit;
+    for seed in 0..50 {
+        let shape = RandomVit::draw(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        ensure(shape.valid(), || format!("{shape:?} is not valid"))?;
+        let back = RandomVit::decode(&shape.encode())?;
+        ensure(back == shape, || {
+            format!("{} decoded to {back:?}", shape.encode())
+        })?;
+        for (step, s) in shape.shrinks() {
+            let size = |v: &RandomVit| (v.depth * v.heads * v.head_width * v.mlp * v.side, v.patch);
+            ensure(
+                s.valid() && (size(&s).0 < size(&shape).0 || s.patch > shape.patch),
+                || format!("`{step}` of {} gave {}", shape.encode(), s.encode()),
+            )?;
+        }
+    }
+    for bad in [
+        "",
+        "s64",
+        "s64p8h2w4d2m32r9",
+        "s64p7h2w4d2m32r5",
+        "s64p8h2w4d2m32r5x",
+    ] {
+        ensure(RandomVit::decode(bad).is_err(), || {
+            format!("`{bad}` was accepted")
+        })?;
+    }
+    Ok(())
+}
+
+/// `prop-vit-wall` on 6 random walled transformers: HiResCAM and Saliency hold on every case,
+/// GradCAM fails, its first failure shrinks to a local minimum that still fails, and the
+/// counterexample's replay string reproduces its value to the bit.
+fn prop_vit_wall() -> TestResult {
+    use blindspot::check::property::vit_wall::{replay, PropVitWallCheck};
+    use blindspot::check::property::{CaseId, PropertyFindings};
+    use blindspot::model::random_vit::RandomVit;
+    let check = PropVitWallCheck {
+        cases: 6,
+        max_shrink_steps: 16,
+        regressions: None,
+    };
+    let seeds = blindspot::Seeds::new(0);
+    let methods: Vec<Box<dyn blindspot::CamMethod>> = ["hirescam", "saliency", "gradcam"]
+        .iter()
+        .map(|n| method_named(n, &seeds))
+        .collect::<Result<_, _>>()?;
+    let results = check
+        .run(&methods, &CheckContext::new(Device::Cpu, 0))?
+        .results;
+    let want = [Verdict::Pass, Verdict::Pass, Verdict::Fail];
+    for (r, want) in results.iter().zip(want) {
+        ensure(r.verdict == want, || {
+            format!("{}: {} ({}), expected {want}", r.title, r.verdict, r.reason)
+        })?;
+    }
+    let detail = &results[2]
+        .findings
+        .get::<PropertyFindings>()
+        .ok_or("not a property result")?
+        .detail;
+    let c = detail.counterexample.as_ref().ok_or("no counterexample")?;
+    let case = CaseId::parse(&c.case)?;
+    let (leak, shape) = replay(&case, methods[2].as_ref(), Device::Cpu)?;
+    ensure(
+        shape == c.architecture && leak.tokens.to_bits() == c.value.to_bits(),
+        || {
+            format!(
+                "replayed {shape} {:e}, the run {} {:e}",
+                leak.tokens, c.architecture, c.value
+            )
+        },
+    )?;
+    for (step, candidate) in RandomVit::decode(&c.architecture)?.shrinks() {
+        let probe = CaseId {
+            arch: Some(candidate.encode()),
+            ..case.clone()
+        };
+        let (leak, _) = replay(&probe, methods[2].as_ref(), Device::Cpu)?;
+        ensure(!leak.fails(), || {
+            format!(
+                "`{step}` still fails ({:e}): not a local minimum",
+                leak.tokens
+            )
+        })?;
+    }
+    Ok(())
 }

@@ -295,6 +295,7 @@ impl Registry {
             .with::<super::property::wall::PropWallCheck>()
             .with::<super::property::theorem::PropTheoremCheck>()
             .with::<super::property::positivity::PropPositivityCheck>()
+            .with::<super::property::vit_wall::PropVitWallCheck>()
     }
 
     /// Adds a check type; a check of the same name is replaced (a user's version of a built-in).

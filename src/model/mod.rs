@@ -9,6 +9,7 @@ pub mod init;
 pub mod memo;
 pub mod network;
 pub mod random;
+pub mod random_vit;
 pub mod rcnn;
 pub mod reparam;
 pub mod shift;

@@ -9,8 +9,10 @@
 //!   generalised closed form, and where does each reading of the talk's bound break?
 //! * [`positivity`] (`prop-positivity`): on random walled networks with Gaussian weights, is
 //!   E\[GC\] behind the wall positive, as Theorem 1 proves for the rCNN?
+//! * [`vit_wall`] (`prop-vit-wall`): on random walled vision transformers, does a method put
+//!   exactly nothing behind the wall on the token grid?
 //!
-//! One generic runner ([`runner`]) lists, tests, shrinks, decides and persists for all three;
+//! One generic runner ([`runner`]) lists, tests, shrinks, decides and persists for all four;
 //! a property is how one case is drawn, tested and shrunk ([`runner::Property`]).
 //!
 //! Counterexamples persist in a regressions file (one replay string a line, like proptest's
@@ -19,6 +21,7 @@ pub mod positivity;
 pub mod replay;
 pub mod runner;
 pub mod theorem;
+pub mod vit_wall;
 pub mod wall;
 
 use crate::cam::{CamMethod, Origin};
@@ -277,15 +280,33 @@ pub struct Boundary {
     pub violated_at: i64,
 }
 
-/// Shrinks `start` while `fails` keeps failing: tries [`RandomArch::shrinks`] in order, takes
-/// the first that fails, and stops at a local minimum (or after `max_steps`). Returns the
+/// What a property's random instances shrink by: one-step simplifications, simplest first.
+pub trait Shrinkable: Clone {
+    /// The named one-step simplifications of this instance.
+    fn shrinks(&self) -> Vec<(String, Self)>;
+}
+
+impl Shrinkable for RandomArch {
+    fn shrinks(&self) -> Vec<(String, Self)> {
+        RandomArch::shrinks(self)
+    }
+}
+
+impl Shrinkable for crate::model::random_vit::RandomVit {
+    fn shrinks(&self) -> Vec<(String, Self)> {
+        crate::model::random_vit::RandomVit::shrinks(self)
+    }
+}
+
+/// Shrinks `start` while `fails` keeps failing: tries its [`Shrinkable::shrinks`] in order,
+/// takes the first that fails, and stops at a local minimum (or after `max_steps`). Returns the
 /// minimum, its value and the steps taken.
-pub fn shrink(
-    start: RandomArch,
+pub fn shrink<A: Shrinkable>(
+    start: A,
     value: f64,
     max_steps: usize,
-    mut fails: impl FnMut(&RandomArch) -> Result<Option<f64>>,
-) -> Result<(RandomArch, f64, Vec<String>)> {
+    mut fails: impl FnMut(&A) -> Result<Option<f64>>,
+) -> Result<(A, f64, Vec<String>)> {
     let (mut current, mut value, mut steps) = (start, value, Vec::new());
     'outer: while steps.len() < max_steps {
         for (step, candidate) in current.shrinks() {

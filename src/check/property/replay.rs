@@ -1,7 +1,7 @@
 //! `blindspot prop replay`: one case of a property run, recomputed exactly as the run computed
 //! it, from its replay string (`prop:PROPERTY:seed=S:case=I[:arch=…]`), with what it shows in
 //! lines of text for the front end to print.
-use super::{positivity, theorem, wall, CaseId};
+use super::{positivity, theorem, vit_wall, wall, CaseId};
 use crate::cam::{CamMethod, Negated};
 use crate::check::theorem::closed_form;
 use crate::check::Verdict;
@@ -18,9 +18,10 @@ pub struct Replayed {
     pub holds: bool,
 }
 
-/// Replays `case` (its string `text`, for messages): a prop-wall case on the method `method`
-/// builds (both signs of a sign-ambiguous one, as the run judged it) at weight scale `tau`; a
-/// prop-theorem or prop-positivity case on GradCAM, decided at per-verdict error `alpha`.
+/// Replays `case` (its string `text`, for messages): a prop-wall case (at weight scale `tau`) or
+/// a prop-vit-wall case on the method `method` builds (both signs of a sign-ambiguous one, as
+/// the run judged it); a prop-theorem or prop-positivity case on GradCAM, decided at
+/// per-verdict error `alpha`.
 pub fn replay(
     case: &CaseId,
     text: &str,
@@ -60,6 +61,7 @@ pub fn replay(
             }
             Ok(Replayed { lines, holds })
         }
+        "vit-wall" => vit_wall_case(case, method()?, device),
         "positivity" => {
             let check = positivity::PropPositivityCheck::default();
             let (arch, _) = positivity::architecture(case, tau)?;
@@ -107,7 +109,29 @@ pub fn replay(
         other => Err(Error::input(
             format!("`{other}` is not a property"),
             text,
-            "replay a prop:wall, prop:theorem or prop:positivity case",
+            "replay a prop:wall, prop:vit-wall, prop:theorem or prop:positivity case",
         )),
     }
+}
+
+/// A prop-vit-wall case on `method` (both signs of a sign-ambiguous one, as the run judged it).
+fn vit_wall_case(case: &CaseId, method: Rc<dyn CamMethod>, device: Device) -> Result<Replayed> {
+    let mut lines = Vec::new();
+    let mut signs = vec![Rc::clone(&method)];
+    if method.sign_ambiguous() {
+        signs.push(Rc::new(Negated::new(Rc::clone(&method))));
+    }
+    let mut holds = true;
+    for m in &signs {
+        let (leak, shape) = vit_wall::replay(case, m.as_ref(), device)?;
+        lines.push(format!("{}: shape {shape}", m.title()));
+        lines.push(format!(
+            "  mu on the token rows behind the wall (largest over the images): {:e}",
+            leak.tokens
+        ));
+        lines.push(format!("  at the input, upsampled: {:e}", leak.input));
+        lines.push(format!("  {}", if leak.fails() { "FAILS" } else { "holds" }));
+        holds &= !leak.fails();
+    }
+    Ok(Replayed { lines, holds })
 }
