@@ -15,6 +15,9 @@ The split puts the explained layer where CAM users usually put it:
           (tokens [N, 1 + h*w, D]); head = the last block, the final LayerNorm, the class token's
           classifier. `--block k` splits after block k. `to_grid` drops the class token and
           reads the patch tokens as [N, D, h, w] (pytorch-grad-cam's reshape_transform).
+          `--at norm1` explains block k's first LayerNorm instead (default the last block:
+          pytorch-grad-cam's recommended target): features return [input, ln_1(input)]
+          concatenated on channels, the head runs the block from them, to_grid reads the second.
   Swin:   features = every module of `features` ([N, h, w, D] channels last, 768x7x7 for swin_t
           at 224); head = LayerNorm, average pool, classifier. `to_grid` moves channels first.
 Nothing is downloaded: pass --weights with a state_dict you already have (for example one in
@@ -122,6 +125,66 @@ class VitSplit(nn.Module):
         return self.head(self.features(x))
 
 
+class VitNorm1Split(nn.Module):
+    """A torchvision VisionTransformer explained at the first LayerNorm of encoder block `block`
+    (default: the last block), pytorch-grad-cam's recommended ViT target layer
+    (`blocks[-1].norm1`). A split model's head sees only what `features` returns, and the block
+    adds its input back after the attention, so `features` returns both, channel-concatenated:
+    [N, 1 + h*w, 2D] = [block input, ln_1(block input)]. `head` runs the block's attention on the
+    second half and adds the first; `to_grid` reads the second half's patch tokens."""
+
+    def __init__(self, net, block=None):
+        super().__init__()
+        layers = list(net.encoder.layers.children())
+        block = len(layers) if block is None else block
+        if not 1 <= block <= len(layers):
+            raise SystemExit(f"error: --block {block} is outside 1..{len(layers)}\n"
+                             f"  fix: name one of the model's {len(layers)} blocks")
+        self.conv_proj = net.conv_proj
+        self.class_token = net.class_token
+        self.pos_embedding = net.encoder.pos_embedding
+        self.body = nn.Sequential(*layers[:block - 1])
+        self.block = layers[block - 1]
+        self.tail = nn.Sequential(*layers[block:])
+        self.ln = net.encoder.ln
+        self.heads = net.heads
+        self.side = net.image_size // net.patch_size
+        self.width = net.hidden_dim
+        self.cam_layer = self.block.ln_1
+
+    @torch.jit.export
+    def features(self, x):
+        p = self.conv_proj(x)
+        n, d = p.shape[0], p.shape[1]
+        tokens = p.reshape(n, d, -1).permute(0, 2, 1)
+        tokens = torch.cat([self.class_token.expand(n, -1, -1), tokens], dim=1)
+        inputs = self.body(tokens + self.pos_embedding)
+        return torch.cat([inputs, self.block.ln_1(inputs)], dim=2)
+
+    @torch.jit.export
+    def head(self, tokens):
+        inputs, z = tokens[:, :, :self.width], tokens[:, :, self.width:]
+        x, _ = self.block.self_attention(z, z, z, need_weights=False)
+        x = self.block.dropout(x) + inputs
+        x = x + self.block.mlp(self.block.ln_2(x))
+        return self.heads(self.ln(self.tail(x))[:, 0])
+
+    @torch.jit.export
+    def to_grid(self, tokens):
+        n = tokens.shape[0]
+        z = tokens[:, 1:, self.width:]
+        return z.reshape(n, self.side, self.side, self.width).permute(0, 3, 1, 2)
+
+    def reshape_transform(self, z):
+        """pytorch-grad-cam's `vit_reshape_transform` of the LayerNorm's own output (what its
+        hooks see): what `to_grid` reads from the second half."""
+        n = z.shape[0]
+        return z[:, 1:, :].reshape(n, self.side, self.side, self.width).permute(0, 3, 1, 2)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
 class SwinSplit(nn.Module):
     """A torchvision SwinTransformer split after stage module `block` of `features` (default:
     all of them, the last stage's output [N, h, w, D], channels last, which the head normalises
@@ -161,7 +224,7 @@ class SwinSplit(nn.Module):
         return self.head(self.features(x))
 
 
-def build(arch, weights, num_classes, split="layer4", block=None):
+def build(arch, weights, num_classes, split="layer4", block=None, at="input"):
     if not hasattr(torchvision.models, arch):
         raise SystemExit(f"error: unknown torchvision architecture `{arch}`\n  fix: use a VGG (vgg16, vgg16_bn, ...) or ResNet (resnet18, resnet50, ...)")
     net = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
@@ -178,7 +241,7 @@ def build(arch, weights, num_classes, split="layer4", block=None):
     if arch.startswith("resnet") or arch.startswith("resnext") or arch.startswith("wide_resnet"):
         return ResNetSplit(net, split)
     if arch.startswith("vit_"):
-        return VitSplit(net, block)
+        return VitNorm1Split(net, block) if at == "norm1" else VitSplit(net, block)
     if arch.startswith("swin_"):
         return SwinSplit(net, block)
     raise SystemExit(f"error: no split defined for `{arch}`\n  fix: see docs/models.md to write the two methods for your model")
@@ -195,12 +258,19 @@ def main():
     parser.add_argument("--block", type=int,
                         help="ViT: split after this encoder block (default: all but the last); "
                              "Swin: after this module of `features` (default: all)")
+    parser.add_argument("--at", choices=["input", "norm1"], default="input",
+                        help="ViT: explain the input of the block after the split (default) or "
+                             "the first LayerNorm of block --block (default the last), "
+                             "pytorch-grad-cam's norm1 target")
     args = parser.parse_args()
+    if args.at != "input" and not args.arch.startswith("vit_"):
+        parser.error("--at applies to ViTs (vit_*)")
     if args.split != "layer4" and not args.arch.startswith(("resnet", "resnext", "wide_resnet")):
         parser.error("--split applies to ResNets; a VGG is split after its last ReLU")
     if args.block is not None and not args.arch.startswith(("vit_", "swin_")):
         parser.error("--block applies to vision transformers (vit_*, swin_*)")
-    model = build(args.arch, args.weights, args.num_classes, args.split, args.block).eval()
+    model = build(args.arch, args.weights, args.num_classes, args.split, args.block,
+                  args.at).eval()
     torch.jit.script(model).save(args.out)
     at = args.split if not args.arch.startswith(("vit_", "swin_")) else f"block {args.block or 'default'}"
     print(f"wrote {args.out}: features -> head split of {args.arch} at {at}")

@@ -11,11 +11,13 @@ use libtest_mimic::Trial;
 use tch::{Device, Tensor};
 
 pub const TOLERANCE: f64 = 1e-4;
-const MODELS: &[&str] = &["plain", "resnet", "vit", "swin"];
-/// Token models (torchvision's VisionTransformer and SwinTransformer at a small size, exported by
-/// python/export_torchvision.py's recipe): their maps are pytorch-grad-cam's with the model's
-/// `to_grid` as the `reshape_transform`.
-const TOKEN_MODELS: &[&str] = &["vit", "swin"];
+const MODELS: &[&str] = &["plain", "resnet", "vit", "swin", "vit-norm1"];
+/// Token models (torchvision's VisionTransformer, split before its last block and at that block's
+/// norm1, and SwinTransformer, at a small size, exported by python/export_torchvision.py's
+/// recipe): their maps are pytorch-grad-cam's with the model's `to_grid` as the
+/// `reshape_transform` (at norm1: pytorch-grad-cam's ViT reshape of the LayerNorm's output,
+/// which `to_grid` reads from the layer's second half).
+const TOKEN_MODELS: &[&str] = &["vit", "swin", "vit-norm1"];
 
 /// What pytorch-grad-cam could not compute on a fixture model (fixtures/manifest.json's
 /// `unsupported`: the method's map name and the reference's error).

@@ -9,7 +9,10 @@
 //!
 //! On a token model (a vision transformer, [`crate::SplitModel::tokens`]) the channel is
 //! ablated in every token of the layer's output, the prefix (class) tokens included, and min(A)
-//! is taken over all of them: pytorch-grad-cam's `AblationLayerVit`. (pytorch-grad-cam ablates
+//! is taken over all of them: pytorch-grad-cam's `AblationLayerVit`. Which channel of the layer
+//! a grid channel is comes from `to_grid` itself (`grid_sources`): a layer may carry channels
+//! the grid does not read (a ViT explained at a block's norm1 carries the block's input), which
+//! are neither ablated nor in min(A). (pytorch-grad-cam ablates
 //! the rows of one of its batches in turn in one tensor and takes min(A) after each, so the
 //! i-th row of a batch gets min(A) − (i + 1)·1e7 when min(A) ≠ 0; here every row gets
 //! min(A) − 1e7. Behind a LayerNorm, as in a transformer's head, a channel that far out
@@ -40,17 +43,28 @@ impl AblationCam {
             false => ctx.layer.shallow_clone(),
         };
         let size = a.size();
-        let (n, v) = (size[0], size[1]);
+        let (n, c) = (size[0], size[1]);
         let per_image: i64 = size[1..].iter().product();
         let ones = vec![1i64; size.len() - 2];
         let device = a.device();
+        // The layer's channel behind each grid channel: all of them, in order, but where a token
+        // model's layer carries more than the grid reads (a ViT explained at a block's norm1
+        // carries the block's input beside it).
+        let sources = match ctx.model.tokens() {
+            true => grid_sources(ctx)?,
+            false => Tensor::arange(c, (Kind::Int64, device)),
+        };
+        let v = sources.size()[0];
         let all = Tensor::arange(n, (Kind::Int64, device));
         let original = ctx.target_scores(ctx.logits, &all);
-        let minimum = a.flatten(1, -1).amin([1].as_slice(), false);
+        let minimum = a
+            .index_select(1, &sources)
+            .flatten(1, -1)
+            .amin([1].as_slice(), false);
         let ablation_value = (&minimum - 1e7).where_self(&minimum.ne(0.0), &minimum.zeros_like());
         let jobs = Tensor::arange(n * v, (Kind::Int64, device));
         let owners = jobs.divide_scalar_mode(v, "floor");
-        let channels = jobs.remainder(v);
+        let channels = sources.index_select(0, &jobs.remainder(v));
         // Each ablated copy of A is built, masked and ablated: three [V, h, w] tensors alive.
         let chunk = crate::limits::items_within(
             &format!("AblationCAM's ablated activations of {:?}", &size[1..]),
@@ -67,7 +81,7 @@ impl AblationCam {
             let logits = tch::no_grad(|| -> Result<Tensor> {
                 let batch = a.index_select(0, &who);
                 let shape = |second: i64| [&[len, second][..], &ones].concat();
-                let hit = which.one_hot(v).to_kind(Kind::Float).view(shape(v).as_slice());
+                let hit = which.one_hot(c).to_kind(Kind::Float).view(shape(c).as_slice());
                 let value = ablation_value
                     .index_select(0, &who)
                     .view(shape(1).as_slice());
@@ -85,6 +99,34 @@ impl AblationCam {
         let weights = (&y - ablated) / &y;
         Ok(weights)
     }
+}
+
+/// Which channel of a token model's layer output (its last dimension) each grid channel reads,
+/// int64 \[V\]: the grid of a probe whose every token holds its channels' indices. A `to_grid`
+/// that mixes channels (a grid channel reading different layer channels at different cells)
+/// cannot be ablated channel by channel, and is refused with a message.
+fn grid_sources(ctx: &CamContext) -> Result<Tensor> {
+    let one = ctx.layer.narrow(0, 0, 1);
+    let size = one.size();
+    let channels = size[size.len() - 1];
+    let probe = Tensor::arange(channels, (Kind::Float, one.device()))
+        .expand(size.as_slice(), false)
+        .contiguous();
+    let grid = ctx.model.to_grid(&probe)?.flatten(2, -1);
+    let (low, high) = (
+        grid.amin([2].as_slice(), false),
+        grid.amax([2].as_slice(), false),
+    );
+    if low.ne_tensor(&high).any().int64_value(&[]) == 1 {
+        return Err(crate::error::Error::model(
+            "the model's `to_grid` mixes the layer's channels: a grid channel reads different \
+             channels of the layer at different cells, so AblationCAM cannot ablate one",
+            ctx.model.name(),
+            "make `to_grid` select and reshape the layer's channels (pytorch-grad-cam's \
+             reshape_transform), not combine them",
+        ));
+    }
+    Ok(low.get(0).to_kind(Kind::Int64))
 }
 
 impl CamMethod for AblationCam {
