@@ -3,7 +3,8 @@
 
     python export_builtin.py ARCH.json WEIGHTS.safetensors OUT.pt
 
-blindspot writes ARCH.json (the architecture: `vgg` with its configuration, `rcnn`, `walled`
+blindspot writes ARCH.json (the architecture: `vgg` with its configuration, `rcnn`, `vit` (a
+token model: the split also exports `to_grid`), `walled`
 around another architecture or a TorchScript file, `shifted`: another architecture that undoes
 a constant shift of its input, or `reparameterised`: another architecture with its explained
 channels permuted and rescaled) and WEIGHTS.safetensors (every parameter and
@@ -84,6 +85,127 @@ class Rcnn(nn.Module):
 
     def forward_head(self, a):
         return self.dense(torch.flatten(torch.max_pool2d(a, 2, 2), 1))
+
+
+class Attention(nn.Module):
+    """blindspot's multi-head attention (src/model/vit.rs): separate query, key, value and output
+    projections; scores that `allowed` forbids are -inf, whose softmax weights are exactly 0."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v, self.proj = (nn.Linear(dim, dim) for _ in range(4))
+
+    def forward(self, q_in, kv_in, allowed: torch.Tensor, masked: bool):
+        n, q_len, d = q_in.shape
+        k_len = kv_in.shape[1]
+        h = self.heads
+        q = self.q(q_in).reshape(n, q_len, h, d // h).transpose(1, 2)
+        k = self.k(kv_in).reshape(n, k_len, h, d // h).transpose(1, 2)
+        v = self.v(kv_in).reshape(n, k_len, h, d // h).transpose(1, 2)
+        scores = q @ k.transpose(-2, -1) / float(d // h) ** 0.5
+        if masked:
+            scores = scores.masked_fill(~allowed, float("-inf"))
+        mixed = scores.softmax(-1) @ v
+        return self.proj(mixed.transpose(1, 2).reshape(n, q_len, d))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(torch.nn.functional.gelu(self.fc1(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads, hidden):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
+        self.attn, self.mlp = Attention(dim, heads), Mlp(dim, hidden)
+
+
+class Pool(nn.Module):
+    def __init__(self, dim, heads, hidden):
+        super().__init__()
+        self.probe = nn.Parameter(torch.zeros(1, 1, dim))
+        self.q, self.k, self.v, self.proj = (nn.Linear(dim, dim) for _ in range(4))
+        self.heads = heads
+        self.norm, self.mlp = nn.LayerNorm(dim, eps=1e-6), Mlp(dim, hidden)
+
+
+class Vit(nn.Module):
+    """blindspot's ViT (src/model/vit.rs) with its parameter names: patch embedding, position
+    embedding, pre-LN blocks, the final LayerNorm (the explained tokens), then the
+    attention-pooling head; a wall masks token rows `wall_from_row`.. out of every attention."""
+
+    def __init__(self, config):
+        super().__init__()
+        d, p = config["dim"], config["patch"]
+        rows, cols = config["height"] // p, config["width"] // p
+        self.rows, self.cols, self.dim = rows, cols, d
+        self.patch_embed = nn.Conv2d(config["in_channels"], d, p, stride=p)
+        self.pos_embed = nn.Parameter(torch.zeros(1, rows * cols, d))
+        self.blocks = nn.ModuleList(
+            Block(d, config["heads"], config["mlp"]) for _ in range(config["depth"]))
+        self.norm = nn.LayerNorm(d, eps=1e-6)
+        self.pool = Pool(d, config["heads"], config["mlp"])
+        self.classifier = nn.Linear(d, config["classes"])
+        wall = config.get("wall_from_row")
+        top = torch.arange(rows * cols) // cols < (wall if wall is not None else rows)
+        self.masked = wall is not None
+        self.register_buffer("block_mask", top[:, None] == top[None, :])
+        self.register_buffer("pool_mask", top[None, :].clone())
+
+    def forward_features(self, x):
+        t = self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed
+        for block in self.blocks:
+            y = block.norm1(t)
+            t = t + block.attn(y, y, self.block_mask, self.masked)
+            t = t + block.mlp(block.norm2(t))
+        return self.norm(t)
+
+    def forward_head(self, z):
+        probe = self.pool.probe.expand(z.shape[0], 1, self.dim)
+        pool = self.pool
+        n, d = z.shape[0], self.dim
+        h = pool.heads
+        q = pool.q(probe).reshape(n, 1, h, d // h).transpose(1, 2)
+        k = pool.k(z).reshape(n, -1, h, d // h).transpose(1, 2)
+        v = pool.v(z).reshape(n, -1, h, d // h).transpose(1, 2)
+        scores = q @ k.transpose(-2, -1) / float(d // h) ** 0.5
+        if self.masked:
+            scores = scores.masked_fill(~self.pool_mask, float("-inf"))
+        x = pool.proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(n, 1, d))
+        x = x + pool.mlp(pool.norm(x))
+        return self.classifier(x[:, 0])
+
+    def to_grid(self, z):
+        return z.reshape(z.shape[0], self.rows, self.cols, self.dim).permute(0, 3, 1, 2)
+
+
+class TokenSplit(nn.Module):
+    """A token model's split: `features`, `head` and `to_grid`."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    @torch.jit.export
+    def features(self, x):
+        return self.body.forward_features(x)
+
+    @torch.jit.export
+    def head(self, a):
+        return self.body.forward_head(a)
+
+    @torch.jit.export
+    def to_grid(self, a):
+        return self.body.to_grid(a)
+
+    def forward(self, x):
+        return self.head(self.features(x))
 
 
 class Split(nn.Module):
@@ -176,6 +298,13 @@ def build(arch, weights):
         mask = torch.ones(1, 1, h, 1)
         mask[:, :, arch["first"]:arch["last"] + 1, :] = 0
         return Split(body, mask)
+    if kind == "vit":
+        body = Vit(arch["config"])
+        missing, unexpected = body.load_state_dict(weights, strict=False)
+        missing = [k for k in missing if not k.endswith("_mask")]
+        if missing or unexpected:
+            sys.exit(f"error: weights do not match the architecture: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        return TokenSplit(body)
     body = Vgg(arch["config"]) if kind == "vgg" else Rcnn(arch["config"])
     state = {k[len("model."):] if k.startswith("model.") else k: v for k, v in weights.items()}
     if kind == "rcnn":

@@ -164,7 +164,9 @@ class VitNorm1Split(nn.Module):
     @torch.jit.export
     def head(self, tokens):
         inputs, z = tokens[:, :, :self.width], tokens[:, :, self.width:]
-        x, _ = self.block.self_attention(z, z, z, need_weights=False)
+        # need_weights=True computes the attention by matrix products, which autograd can
+        # differentiate twice (ShapleyCAM); the fused kernel of need_weights=False cannot.
+        x, _ = self.block.self_attention(z, z, z, need_weights=True)
         x = self.block.dropout(x) + inputs
         x = x + self.block.mlp(self.block.ln_2(x))
         return self.heads(self.ln(self.tail(x))[:, 0])

@@ -261,8 +261,8 @@ fn export_round_trip() -> TestResult {
         )?;
         exported_names.push(name);
     }
-    ensure(exported_names.len() == 9, || {
-        format!("{exported_names:?}: not the 6 architectures and 3 presets")
+    ensure(exported_names.len() == 11, || {
+        format!("{exported_names:?}: not the 6 architectures and 5 presets")
     })?;
     // A post-hoc wall around a TorchScript model exports with its mask.
     let xr = Init::new(4, Device::Cpu).normal(&[2, 3, 37, 29], 1.0);

@@ -47,6 +47,10 @@ pub fn trials() -> Vec<Trial> {
             "transformers::random_vit_shapes_encode_decode_and_shrink",
             shapes,
         ),
+        Trial::test(
+            "transformers::shapleycam_at_a_vit_norm1_equals_central_differences",
+            shapley_norm1,
+        ),
         crate::common::slow(
             "transformers::prop_vit_wall_holds_fails_shrinks_and_replays",
             prop_vit_wall,
@@ -466,4 +470,52 @@ fn prop_vit_wall() -> TestResult {
         })?;
     }
     Ok(())
+}
+
+/// ShapleyCAM on torchvision's ViT explained at its last block's norm1 (fixtures/vit-norm1, whose
+/// head computes the attention by matrix products), where pytorch-grad-cam 1.5.7's own
+/// ShapleyCAM fails on the reshaped shapes: w = mean over the grid of g − ½·Hv, with Hv the
+/// derivative of the gradient along the LayerNorm's output z (the layer's second half, the
+/// block input held), taken here by central differences in float64 arithmetic on float32
+/// gradients, ε = 1e-3; the raw maps agree within 1e-3 of their largest magnitude.
+fn shapley_norm1() -> TestResult {
+    use crate::common::{fixture, load_npy};
+    use blindspot::model::torchscript::TorchScriptModel;
+    let model = TorchScriptModel::load(&fixture("vit-norm1/model.pt"), Device::Cpu)?;
+    let x = load_npy(&fixture("vit-norm1/inputs.npy"));
+    let method = method_named("shapleycam", &blindspot::Seeds::new(0))?;
+    let e = explain(method.as_ref(), &model, &x, None)?;
+    let layer = model.features(&x)?.detach();
+    let width = layer.size()[2] / 2;
+    let z_only = Tensor::cat(
+        &[
+            layer.narrow(2, 0, width).zeros_like(),
+            layer.narrow(2, width, width),
+        ],
+        2,
+    );
+    let gradient_at = |t: f64| -> Result<Tensor, libtest_mimic::Failed> {
+        let leaf = (&layer + &z_only * t).detach().set_requires_grad(true);
+        let logits = model.head(&leaf)?;
+        let score = logits
+            .gather(1, &e.targets.unsqueeze(1), false)
+            .sum(Kind::Float);
+        Ok(Tensor::run_backward(&[score], &[&leaf], false, false).remove(0))
+    };
+    let eps = 1e-3;
+    let hvp = (gradient_at(eps)?.to_kind(Kind::Double) - gradient_at(-eps)?.to_kind(Kind::Double))
+        / (2.0 * eps);
+    let g = gradient_at(0.0)?.to_kind(Kind::Double);
+    let w = model
+        .to_grid(&(g - hvp * 0.5))?
+        .mean_dim([2i64, 3].as_slice(), false, Kind::Double);
+    let a = model.to_grid(&layer)?.to_kind(Kind::Double);
+    let want = (a * w.unsqueeze(2).unsqueeze(3)).sum_dim_intlist(1, false, Kind::Double);
+    let scale = want.abs().max().double_value(&[]);
+    ensure_close(
+        "ShapleyCAM at norm1",
+        &e.raw.to_kind(Kind::Double),
+        &want,
+        1e-3 * scale,
+    )
 }

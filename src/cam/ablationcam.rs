@@ -10,11 +10,11 @@
 //! On a token model (a vision transformer, [`crate::SplitModel::tokens`]) the channel is
 //! ablated in every token of the layer's output, the prefix (class) tokens included, and min(A)
 //! is taken over all of them: pytorch-grad-cam's `AblationLayerVit`. Which channel of the layer
-//! a grid channel is comes from `to_grid` itself (`grid_sources`): a layer may carry channels
-//! the grid does not read (a ViT explained at a block's norm1 carries the block's input), which
-//! are neither ablated nor in min(A). (pytorch-grad-cam ablates
-//! the rows of one of its batches in turn in one tensor and takes min(A) after each, so the
-//! i-th row of a batch gets min(A) − (i + 1)·1e7 when min(A) ≠ 0; here every row gets
+//! a grid channel is comes from `to_grid` itself ([`CamContext::grid_channels`]): a layer may
+//! carry channels the grid does not read (a ViT explained at a block's norm1 carries the block's
+//! input), which are neither ablated nor in min(A). (pytorch-grad-cam ablates the rows of one
+//! of its batches in turn in one tensor and takes min(A) after each, so the i-th row of a batch
+//! gets min(A) − (i + 1)·1e7 when min(A) ≠ 0; here every row gets
 //! min(A) − 1e7. Behind a LayerNorm, as in a transformer's head, a channel that far out
 //! normalises to the same token either way.)
 use super::{CamContext, CamMethod, Origin};
@@ -50,10 +50,7 @@ impl AblationCam {
         // The layer's channel behind each grid channel: all of them, in order, but where a token
         // model's layer carries more than the grid reads (a ViT explained at a block's norm1
         // carries the block's input beside it).
-        let sources = match ctx.model.tokens() {
-            true => grid_sources(ctx)?,
-            false => Tensor::arange(c, (Kind::Int64, device)),
-        };
+        let sources = ctx.grid_channels()?;
         let v = sources.size()[0];
         let all = Tensor::arange(n, (Kind::Int64, device));
         let original = ctx.target_scores(ctx.logits, &all);
@@ -99,34 +96,6 @@ impl AblationCam {
         let weights = (&y - ablated) / &y;
         Ok(weights)
     }
-}
-
-/// Which channel of a token model's layer output (its last dimension) each grid channel reads,
-/// int64 \[V\]: the grid of a probe whose every token holds its channels' indices. A `to_grid`
-/// that mixes channels (a grid channel reading different layer channels at different cells)
-/// cannot be ablated channel by channel, and is refused with a message.
-fn grid_sources(ctx: &CamContext) -> Result<Tensor> {
-    let one = ctx.layer.narrow(0, 0, 1);
-    let size = one.size();
-    let channels = size[size.len() - 1];
-    let probe = Tensor::arange(channels, (Kind::Float, one.device()))
-        .expand(size.as_slice(), false)
-        .contiguous();
-    let grid = ctx.model.to_grid(&probe)?.flatten(2, -1);
-    let (low, high) = (
-        grid.amin([2].as_slice(), false),
-        grid.amax([2].as_slice(), false),
-    );
-    if low.ne_tensor(&high).any().int64_value(&[]) == 1 {
-        return Err(crate::error::Error::model(
-            "the model's `to_grid` mixes the layer's channels: a grid channel reads different \
-             channels of the layer at different cells, so AblationCAM cannot ablate one",
-            ctx.model.name(),
-            "make `to_grid` select and reshape the layer's channels (pytorch-grad-cam's \
-             reshape_transform), not combine them",
-        ));
-    }
-    Ok(low.get(0).to_kind(Kind::Int64))
 }
 
 impl CamMethod for AblationCam {

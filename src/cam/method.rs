@@ -33,6 +33,53 @@ impl CamContext<'_> {
         })
     }
 
+    /// Which channel of the explained layer's output each grid channel reads, int64 \[V\]: every
+    /// channel in order for a CNN; for a token model (channels last) the grid of a probe whose
+    /// every token holds its channels' indices, so that a layer carrying channels the grid does
+    /// not read (a ViT explained at a block's norm1 carries the block's input beside it) is
+    /// told apart. A `to_grid` that mixes channels (a grid channel reading different layer
+    /// channels at different cells) is refused with a message.
+    pub fn grid_channels(&self) -> Result<Tensor> {
+        let device = self.layer.device();
+        if !self.model.tokens() {
+            return Ok(Tensor::arange(self.layer.size()[1], (tch::Kind::Int64, device)));
+        }
+        let one = self.layer.narrow(0, 0, 1);
+        let size = one.size();
+        let channels = size[size.len() - 1];
+        let probe = Tensor::arange(channels, (tch::Kind::Float, device))
+            .expand(size.as_slice(), false)
+            .contiguous();
+        let grid = self.model.to_grid(&probe)?.flatten(2, -1);
+        let (low, high) = (
+            grid.amin([2].as_slice(), false),
+            grid.amax([2].as_slice(), false),
+        );
+        if low.ne_tensor(&high).any().int64_value(&[]) == 1 {
+            return Err(Error::model(
+                "the model's `to_grid` mixes the layer's channels: a grid channel reads different \
+                 channels of the layer at different cells",
+                self.model.name(),
+                "make `to_grid` select and reshape the layer's channels (pytorch-grad-cam's \
+                 reshape_transform), not combine them",
+            ));
+        }
+        Ok(low.get(0).to_kind(tch::Kind::Int64))
+    }
+
+    /// The explained layer's output with every channel that no grid channel reads set to 0
+    /// ([`CamContext::grid_channels`]): the layer itself for a CNN.
+    pub fn grid_read_layer(&self) -> Result<Tensor> {
+        if !self.model.tokens() {
+            return Ok(self.layer.shallow_clone());
+        }
+        let last = self.layer.size().len() - 1;
+        let channels = self.layer.size()[last];
+        let keep = Tensor::zeros([channels], (tch::Kind::Float, self.layer.device()))
+            .index_fill(0, &self.grid_channels()?, 1.0);
+        Ok(self.layer * keep.to_kind(self.layer.kind()))
+    }
+
     /// The target-class score of each row of `logits`, for rows that belong to images `owners`.
     pub fn target_scores(&self, logits: &Tensor, owners: &Tensor) -> Tensor {
         target_scores(logits, &self.targets.index_select(0, owners))

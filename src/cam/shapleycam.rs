@@ -18,8 +18,9 @@ pub struct ShapleyCam;
 impl ShapleyCam {
     /// The Hessian-vector product (∂²(Σ_n y_{n,c_n})/∂A²) A and the gradient g, per image, as
     /// grids: both are taken on the explained layer's output (a token model's tokens, the
-    /// vector A its tokens) and read through [`crate::SplitModel::to_grid`], as
-    /// pytorch-grad-cam's `reshape_transform` reads them.
+    /// vector A its tokens, prefix tokens included, on the channels the grid reads:
+    /// [`CamContext::grid_read_layer`], pytorch-grad-cam's hooked activations) and read through
+    /// [`crate::SplitModel::to_grid`], as pytorch-grad-cam's `reshape_transform` reads them.
     pub fn gradient_and_hvp(ctx: &CamContext) -> Result<(Tensor, Tensor)> {
         let model = ctx.model;
         let leaf = ctx.layer.detach().set_requires_grad(true);
@@ -52,7 +53,7 @@ impl ShapleyCam {
         let hvp = match g.requires_grad() {
             false => g.zeros_like(),
             true => {
-                let product = (&g * ctx.layer.detach()).sum(Kind::Float);
+                let product = (&g * ctx.grid_read_layer()?.detach()).sum(Kind::Float);
                 match Tensor::f_run_backward(&[&product], &[&leaf], false, false) {
                     Ok(mut grads) if grads[0].defined() => grads.remove(0),
                     Ok(_) => g.zeros_like(),

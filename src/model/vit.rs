@@ -389,6 +389,15 @@ impl SplitModel for Vit {
     fn tokens(&self) -> bool {
         true
     }
+    /// `python/export_builtin.py`'s `vit`: the configuration and every parameter.
+    fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
+        let mut state: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        state.sort_by(|a, b| a.0.cmp(&b.0));
+        Some((
+            serde_json::json!({"kind": "vit", "config": self.config}),
+            state,
+        ))
+    }
     fn sha256(&self) -> Option<String> {
         self.weights_sha256.clone()
     }
