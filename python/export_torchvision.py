@@ -79,6 +79,23 @@ class ResNetSplit(nn.Module):
         return self.head(self.features(x))
 
 
+class VitEmbedding(nn.Module):
+    """A torchvision ViT's input side: patches, the class token first, position embedding."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.conv_proj = net.conv_proj
+        self.class_token = net.class_token
+        self.pos_embedding = net.encoder.pos_embedding
+
+    def forward(self, x):
+        p = self.conv_proj(x)
+        n, d = p.shape[0], p.shape[1]
+        tokens = p.reshape(n, d, -1).permute(0, 2, 1)
+        tokens = torch.cat([self.class_token.expand(n, -1, -1), tokens], dim=1)
+        return tokens + self.pos_embedding
+
+
 class VitSplit(nn.Module):
     """A torchvision VisionTransformer split after encoder block `block` (of its L blocks; default
     L - 1, so that the head runs the last block: after the last block the head reads the class
@@ -93,9 +110,7 @@ class VitSplit(nn.Module):
         if not 1 <= block <= len(layers):
             raise SystemExit(f"error: --block {block} is outside 1..{len(layers)}\n"
                              f"  fix: split after one of the model's {len(layers)} blocks")
-        self.conv_proj = net.conv_proj
-        self.class_token = net.class_token
-        self.pos_embedding = net.encoder.pos_embedding
+        self.embedding = VitEmbedding(net)
         self.body = nn.Sequential(*layers[:block])
         self.tail = nn.Sequential(*layers[block:])
         self.ln = net.encoder.ln
@@ -106,11 +121,7 @@ class VitSplit(nn.Module):
 
     @torch.jit.export
     def features(self, x):
-        p = self.conv_proj(x)
-        n, d = p.shape[0], p.shape[1]
-        tokens = p.reshape(n, d, -1).permute(0, 2, 1)
-        tokens = torch.cat([self.class_token.expand(n, -1, -1), tokens], dim=1)
-        return self.body(tokens + self.pos_embedding)
+        return self.body(self.embedding(x))
 
     @torch.jit.export
     def head(self, tokens):
@@ -140,9 +151,7 @@ class VitNorm1Split(nn.Module):
         if not 1 <= block <= len(layers):
             raise SystemExit(f"error: --block {block} is outside 1..{len(layers)}\n"
                              f"  fix: name one of the model's {len(layers)} blocks")
-        self.conv_proj = net.conv_proj
-        self.class_token = net.class_token
-        self.pos_embedding = net.encoder.pos_embedding
+        self.embedding = VitEmbedding(net)
         self.body = nn.Sequential(*layers[:block - 1])
         self.block = layers[block - 1]
         self.tail = nn.Sequential(*layers[block:])
@@ -154,11 +163,7 @@ class VitNorm1Split(nn.Module):
 
     @torch.jit.export
     def features(self, x):
-        p = self.conv_proj(x)
-        n, d = p.shape[0], p.shape[1]
-        tokens = p.reshape(n, d, -1).permute(0, 2, 1)
-        tokens = torch.cat([self.class_token.expand(n, -1, -1), tokens], dim=1)
-        inputs = self.body(tokens + self.pos_embedding)
+        inputs = self.body(self.embedding(x))
         return torch.cat([inputs, self.block.ln_1(inputs)], dim=2)
 
     @torch.jit.export

@@ -107,6 +107,32 @@ pub struct Counterexample {
     pub replay: String,
 }
 
+impl Counterexample {
+    /// The counterexample a shrink found from `case` (a run's case, as first drawn with the
+    /// architecture `original`) to the architecture `smallest`, with its value and steps (the
+    /// replay command is set later, for the method that failed it).
+    pub fn shrunk(
+        case: &CaseId,
+        original: String,
+        smallest: String,
+        value: f64,
+        shrink_steps: Vec<String>,
+    ) -> Counterexample {
+        let with = |arch: &String| CaseId {
+            arch: Some(arch.clone()),
+            ..case.clone()
+        };
+        Counterexample {
+            case: with(&smallest).encode(),
+            original: with(&original).encode(),
+            architecture: smallest,
+            value,
+            shrink_steps,
+            replay: String::new(),
+        }
+    }
+}
+
 /// What replays `case` for `method`: the `blindspot prop replay` command for a built-in or an
 /// external method, and for a method that lives in Rust code the harness call
 /// (`SanityHarness::replay`), since no command line can rebuild it.

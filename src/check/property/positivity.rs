@@ -132,13 +132,7 @@ impl Check for PropPositivityCheck {
         vec![(format!("random-walled::cases={}", self.cases), self.clone())]
     }
 
-    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
-        self.regressions.iter_mut().collect()
-    }
-
-    fn written_paths(&self) -> Vec<&std::path::Path> {
-        self.regressions.iter().map(|p| p.as_path()).collect()
-    }
+    super::runner::regressions_file_methods!();
 
     /// Theorem 1 is about GradCAM: its maps decide, whatever the methods given.
     fn fixed_method(&self) -> Option<&'static str> {
@@ -215,22 +209,13 @@ impl Property for PropPositivityCheck {
                     Ok(all_zero(&values).then_some(0.0))
                 };
                 let (smallest, value, steps) = shrink(arch.clone(), 0.0, 64, fails)?;
-                let shrunk = CaseId {
-                    arch: Some(smallest.encode()),
-                    ..case.clone()
-                };
-                let original = CaseId {
-                    arch: Some(arch.encode()),
-                    ..case.clone()
-                };
-                Ok(Counterexample {
-                    case: shrunk.encode(),
-                    architecture: smallest.encode(),
+                Ok(Counterexample::shrunk(
+                    case,
+                    arch.encode(),
+                    smallest.encode(),
                     value,
-                    shrink_steps: steps,
-                    original: original.encode(),
-                    replay: String::new(),
-                })
+                    steps,
+                ))
             })
             .collect()
     }

@@ -51,6 +51,21 @@ macro_rules! property_runner_methods {
 }
 pub(crate) use property_runner_methods;
 
+/// The [`crate::check::Check`] methods of a property with a regressions file (its field
+/// `regressions: Option<PathBuf>`): the path the suite resolves, and the file the run writes.
+macro_rules! regressions_file_methods {
+    () => {
+        fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+            self.regressions.iter_mut().collect()
+        }
+
+        fn written_paths(&self) -> Vec<&std::path::Path> {
+            self.regressions.iter().map(|p| p.as_path()).collect()
+        }
+    };
+}
+pub(crate) use regressions_file_methods;
+
 /// What one case found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseRecord {

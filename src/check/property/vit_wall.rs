@@ -171,13 +171,7 @@ impl Check for PropVitWallCheck {
         vec![(format!("random-walled-vit::cases={}", self.cases), self.clone())]
     }
 
-    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
-        self.regressions.iter_mut().collect()
-    }
-
-    fn written_paths(&self) -> Vec<&std::path::Path> {
-        self.regressions.iter().map(|p| p.as_path()).collect()
-    }
+    super::runner::regressions_file_methods!();
 
     super::runner::property_runner_methods!();
 }
@@ -264,18 +258,13 @@ impl Property for PropVitWallCheck {
                 };
                 let (smallest, value, steps) =
                     shrink(shape.clone(), value, self.max_shrink_steps, fails)?;
-                let with = |s: &RandomVit| CaseId {
-                    arch: Some(s.encode()),
-                    ..(*case).clone()
-                };
-                Ok(Counterexample {
-                    case: with(&smallest).encode(),
-                    architecture: smallest.encode(),
+                Ok(Counterexample::shrunk(
+                    case,
+                    shape.encode(),
+                    smallest.encode(),
                     value,
-                    shrink_steps: steps,
-                    original: with(&shape).encode(),
-                    replay: String::new(),
-                })
+                    steps,
+                ))
             })
             .collect()
     }

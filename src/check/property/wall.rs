@@ -227,22 +227,13 @@ impl PropWallCheck {
             Ok(leak.fails().then_some(leak.input))
         };
         let (smallest, value, steps) = shrink(arch.clone(), value, self.max_shrink_steps, fails)?;
-        let shrunk = CaseId {
-            arch: Some(smallest.encode()),
-            ..case.clone()
-        };
-        let original = CaseId {
-            arch: Some(arch.encode()),
-            ..case
-        };
-        Ok(Counterexample {
-            case: shrunk.encode(),
-            architecture: smallest.encode(),
+        Ok(Counterexample::shrunk(
+            &case,
+            arch.encode(),
+            smallest.encode(),
             value,
-            shrink_steps: steps,
-            original: original.encode(),
-            replay: String::new(),
-        })
+            steps,
+        ))
     }
 }
 
@@ -267,13 +258,7 @@ impl Check for PropWallCheck {
         vec![(format!("random-walled::cases={}", self.cases), self.clone())]
     }
 
-    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
-        self.regressions.iter_mut().collect()
-    }
-
-    fn written_paths(&self) -> Vec<&std::path::Path> {
-        self.regressions.iter().map(|p| p.as_path()).collect()
-    }
+    super::runner::regressions_file_methods!();
 
     super::runner::property_runner_methods!();
 }
