@@ -126,12 +126,13 @@ class Block(nn.Module):
         self.attn, self.mlp = Attention(dim, heads), Mlp(dim, hidden)
 
 
-class Pool(nn.Module):
+class Pool(Attention):
+    """The attention-pooling head: its own projections (an Attention's), a learned probe as
+    the one query, then a LayerNorm and an MLP."""
+
     def __init__(self, dim, heads, hidden):
-        super().__init__()
+        super().__init__(dim, heads)
         self.probe = nn.Parameter(torch.zeros(1, 1, dim))
-        self.q, self.k, self.v, self.proj = (nn.Linear(dim, dim) for _ in range(4))
-        self.heads = heads
         self.norm, self.mlp = nn.LayerNorm(dim, eps=1e-6), Mlp(dim, hidden)
 
 
@@ -167,17 +168,9 @@ class Vit(nn.Module):
         return self.norm(t)
 
     def forward_head(self, z):
-        probe = self.pool.probe.expand(z.shape[0], 1, self.dim)
         pool = self.pool
-        n, d = z.shape[0], self.dim
-        h = pool.heads
-        q = pool.q(probe).reshape(n, 1, h, d // h).transpose(1, 2)
-        k = pool.k(z).reshape(n, -1, h, d // h).transpose(1, 2)
-        v = pool.v(z).reshape(n, -1, h, d // h).transpose(1, 2)
-        scores = q @ k.transpose(-2, -1) / float(d // h) ** 0.5
-        if self.masked:
-            scores = scores.masked_fill(~self.pool_mask, float("-inf"))
-        x = pool.proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(n, 1, d))
+        probe = pool.probe.expand(z.shape[0], 1, self.dim)
+        x = pool(probe, z, self.pool_mask, self.masked)
         x = x + pool.mlp(pool.norm(x))
         return self.classifier(x[:, 0])
 

@@ -17,11 +17,18 @@ pub fn without_steps(spec: &str) -> Option<String> {
             "{} keeps them inside its TorchScript graph",
             crate::io::escape::one_line(spec)
         )),
-        Some(name) if name.starts_with("stack-vit") => Some(format!(
+        Some(name) if is_transformer_preset(name) => Some(format!(
             "{spec} is a vision transformer (GELUs and LayerNorms, no ReLU or BatchNorm to walk)"
         )),
         Some(_) => None,
     }
+}
+
+/// Whether `name` is a trained preset whose architecture is a vision transformer (its recipe
+/// says so: `stack-vit`, `stack-vit-masked`).
+fn is_transformer_preset(name: &str) -> bool {
+    train::presets::config(name, 0)
+        .is_some_and(|c| matches!(c.model, model::network::Architecture::Vit(_)))
 }
 
 /// Opens any model specification: `builtin:stack-*` (trained on first use, cached), another

@@ -177,6 +177,49 @@ pub struct Steps<'a> {
     pub head: Vec<Step<'a>>,
 }
 
+/// Loads a built-in network's weights from `path` into `vs` (a model named `label`) and returns
+/// the file's SHA-256: refuses, each with its message, a path that is not a file, a file over
+/// the memory budget (safetensors are read whole) and one that does not hold every parameter
+/// with the names and shapes `names` says.
+pub(crate) fn load_var_store(
+    vs: &mut tch::nn::VarStore,
+    label: &str,
+    path: &std::path::Path,
+    names: &str,
+) -> Result<String> {
+    use crate::error::Error;
+    let place = path.display().to_string();
+    if !path.is_file() {
+        return Err(Error::model(
+            format!("weights file {place} {}", crate::io::not_a_file(path)),
+            &place,
+            "pass the path of a .safetensors file \
+             (docs/models.md explains how to convert a checkpoint)",
+        ));
+    }
+    let bytes = std::fs::metadata(path)
+        .map_err(|e| Error::io("read", path, e))?
+        .len();
+    crate::limits::fits(&format!("loading weights {place}"), &place, bytes as u128)?;
+    vs.load(path).map_err(|e| {
+        Error::model(
+            format!(
+                "cannot load weights into {label}: {}",
+                crate::error::first_line(&e.to_string())
+            ),
+            &place,
+            format!("the file must hold every parameter of this architecture {names}"),
+        )
+    })?;
+    crate::io::sha256_file(path)
+}
+
+/// Saves every parameter and buffer of `vs` (safetensors when the extension is .safetensors).
+pub(crate) fn save_var_store(vs: &tch::nn::VarStore, path: &std::path::Path) -> Result<()> {
+    vs.save(path)
+        .map_err(|e| crate::error::Error::torch(format!("saving {}", path.display()), e))
+}
+
 /// The same 4-d tensor (same shape, same values) with channels-last strides: a permuted copy, and
 /// differentiable, so gradients reach the original.
 pub fn channels_last(t: &Tensor) -> Tensor {

@@ -285,46 +285,16 @@ impl Vgg {
     /// Loads weights saved by [`Vgg::save`] or converted from a PyTorch state_dict
     /// (safetensors or tch's .ot), then re-applies the wall.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        if !path.is_file() {
-            return Err(Error::model(
-                format!(
-                    "weights file {} {}",
-                    path.display(),
-                    crate::io::not_a_file(path)
-                ),
-                path.display().to_string(),
-                "pass the path of a .safetensors file \
-                 (docs/models.md explains how to convert a checkpoint)",
-            ));
-        }
-        // safetensors are read whole: the file's length is what loading takes.
-        let bytes = std::fs::metadata(path)
-            .map_err(|e| Error::io("read", path, e))?
-            .len();
-        let place = path.display().to_string();
-        crate::limits::fits(&format!("loading weights {place}"), &place, bytes as u128)?;
-        self.vs.load(path).map_err(|e| {
-            Error::model(
-                format!(
-                    "cannot load weights into {}: {}",
-                    self.label,
-                    crate::error::first_line(&e.to_string())
-                ),
-                path.display().to_string(),
-                "the file must hold every parameter of this architecture \
-                 with torchvision's names and shapes",
-            )
-        })?;
-        self.weights_sha256 = Some(crate::io::sha256_file(path)?);
+        let names = "with torchvision's names and shapes";
+        let sha = super::load_var_store(&mut self.vs, &self.label, path, names)?;
+        self.weights_sha256 = Some(sha);
         self.enforce_wall();
         Ok(())
     }
 
     /// Saves every parameter and buffer (safetensors when the extension is .safetensors).
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.vs
-            .save(path)
-            .map_err(|e| Error::torch(format!("saving {}", path.display()), e))
+        super::save_var_store(&self.vs, path)
     }
 
     /// The explained layer, in training or eval mode.

@@ -307,26 +307,15 @@ impl Vit {
 
     /// Loads weights saved by [`Vit::save`].
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        self.vs.load(path).map_err(|e| {
-            Error::model(
-                format!(
-                    "cannot load weights into {}: {}",
-                    self.label,
-                    crate::error::first_line(&e.to_string())
-                ),
-                path.display().to_string(),
-                "the file must hold every parameter of this architecture",
-            )
-        })?;
-        self.weights_sha256 = Some(crate::io::sha256_file(path)?);
+        let names = "with the names `parameter_groups` lists";
+        let sha = super::load_var_store(&mut self.vs, &self.label, path, names)?;
+        self.weights_sha256 = Some(sha);
         Ok(())
     }
 
     /// Saves every parameter (safetensors).
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.vs
-            .save(path)
-            .map_err(|e| Error::torch(format!("saving {}", path.display()), e))
+        super::save_var_store(&self.vs, path)
     }
 }
 

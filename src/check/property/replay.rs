@@ -36,14 +36,8 @@ pub fn replay(
     }
     match case.property.as_str() {
         "wall" => {
-            let method = method()?;
-            // A sign-ambiguous method is judged on both signs, as the run judged it.
-            let mut signs = vec![Rc::clone(&method)];
-            if method.sign_ambiguous() {
-                signs.push(Rc::new(Negated::new(Rc::clone(&method))));
-            }
             let mut holds = true;
-            for m in &signs {
+            for m in &both_signs(method()?) {
                 let (leak, arch) = wall::replay(case, m.as_ref(), tau, device)?;
                 say!("{}: architecture {arch}", m.title());
                 say!(
@@ -114,15 +108,21 @@ pub fn replay(
     }
 }
 
+/// `method`, and its negation when it is sign-ambiguous: a wall property judges both signs, and
+/// its replay too.
+fn both_signs(method: Rc<dyn CamMethod>) -> Vec<Rc<dyn CamMethod>> {
+    let mut signs = vec![Rc::clone(&method)];
+    if method.sign_ambiguous() {
+        signs.push(Rc::new(Negated::new(method)));
+    }
+    signs
+}
+
 /// A prop-vit-wall case on `method` (both signs of a sign-ambiguous one, as the run judged it).
 fn vit_wall_case(case: &CaseId, method: Rc<dyn CamMethod>, device: Device) -> Result<Replayed> {
     let mut lines = Vec::new();
-    let mut signs = vec![Rc::clone(&method)];
-    if method.sign_ambiguous() {
-        signs.push(Rc::new(Negated::new(Rc::clone(&method))));
-    }
     let mut holds = true;
-    for m in &signs {
+    for m in &both_signs(method) {
         let (leak, shape) = vit_wall::replay(case, m.as_ref(), device)?;
         lines.push(format!("{}: shape {shape}", m.title()));
         lines.push(format!(

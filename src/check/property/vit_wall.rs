@@ -16,9 +16,7 @@ use super::{shrink, CaseId, Counterexample, PropertyFindings};
 use crate::cam::{explain, CamMethod};
 use crate::check::wall::leakage;
 use crate::check::{Check, CheckContext, Outcome, Verdict};
-use crate::data::synth::{StackSynth, SynthConfig};
 use crate::error::Result;
-use crate::model::init::Init;
 use crate::model::random_vit::RandomVit;
 use crate::model::vit::Vit;
 use crate::model::wall::{certify, CertifyOptions};
@@ -30,8 +28,6 @@ use tch::{Device, Kind, Tensor};
 
 const CASES: usize = 50;
 const SHRINK_STEPS: usize = 32;
-/// Images per case.
-const IMAGES: i64 = 4;
 /// Candidates a shrink may evaluate in all.
 const SHRINK_EVALUATIONS: usize = 100;
 
@@ -86,18 +82,7 @@ impl Leak {
 /// The case's images: N(0, 1) noise and STACK-SYNTH images resized to the input, half each.
 fn images(shape: &RandomVit, case: &CaseId, device: Device) -> Tensor {
     let stream = case.stream(streams::PROP_VIT_WALL);
-    let s = shape.side;
-    let noise = Init::new(stream.at(1002).seed(), device).normal(&[IMAGES / 2, 3, s, s], 1.0);
-    let stack = StackSynth::generate(
-        &SynthConfig::default(),
-        IMAGES / 2,
-        stream.at(1003).seed(),
-        0,
-    )
-    .normalized()
-    .to_device(device)
-    .upsample_bilinear2d([s, s], false, None, None);
-    Tensor::cat(&[noise, stack], 0)
+    super::wall::case_images(stream, (3, shape.side, shape.side), device)
 }
 
 /// Builds the instance of `shape` for `case` (weights from its stream); an error if the wall

@@ -22,7 +22,7 @@ use crate::model::random::{RandomArch, RandomNet};
 use crate::model::wall::{certify, CertifyOptions};
 use crate::model::SplitModel;
 use crate::progress::Progress;
-use crate::seed::streams;
+use crate::seed::{streams, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
@@ -93,7 +93,13 @@ impl Leak {
 /// The case's images: N(0, 1) noise and STACK-SYNTH images resized to the input, half each.
 fn images(arch: &RandomArch, case: &CaseId, device: Device) -> Tensor {
     let stream = case.stream(streams::PROP_WALL);
-    let (c, h, w) = (arch.channels, arch.height, arch.width);
+    case_images(stream, (arch.channels, arch.height, arch.width), device)
+}
+
+/// A walled-network property case's images from its `stream` (sub-streams 1002 and 1003):
+/// N(0, 1) noise and STACK-SYNTH images resized to c×h×w (grey, or their first c channels),
+/// half each ([`IMAGES`] in all).
+pub(super) fn case_images(stream: Stream, (c, h, w): (i64, i64, i64), device: Device) -> Tensor {
     let noise = Init::new(stream.at(1002).seed(), device).normal(&[IMAGES / 2, c, h, w], 1.0);
     let stack = StackSynth::generate(
         &SynthConfig::default(),
