@@ -379,9 +379,6 @@ impl Check for WallCheck {
             let e = ctx.explain(method.as_ref(), model.as_ref(), &x, None, batch)?;
             gallery_maps.push(e.maps.narrow(0, 0, shown).to_device(tch::Device::Cpu));
             let per_sample = leakage(&e.maps, &region);
-            if c == 3 {
-                worst.push(worst_images(method.title(), &per_sample, &x, &e.maps));
-            }
             let feature = e.feature_maps();
             let fregion = feature_region(&region, feature.size()[1], feature.size()[2]);
             let feature_per_sample = leakage(&feature, &fregion);
@@ -417,6 +414,10 @@ impl Check for WallCheck {
                 Resolution::Input => per_sample,
                 Resolution::Features => feature_per_sample,
             };
+            // The gallery ranks and labels the worst images by the µ the verdict judged.
+            if c == 3 {
+                worst.push(worst_images(method.title(), &judged, &x, &e.maps));
+            }
             let undefined = judged.iter().filter(|v| v.is_none()).count();
             let findings = WallFindings {
                 detail: WallDetail {
