@@ -250,7 +250,7 @@ fn wrong_shape() -> TestResult {
 
 fn numbers() -> TestResult {
     let dir = scratch("numbers");
-    let cases: [(&str, &[&str]); 7] = [
+    let cases: [(&str, &[&str]); 9] = [
         ("family_wise_error = 1.5\n", &["family_wise_error = 1.5"]),
         ("family_wise_error = nan\n", &["family_wise_error = NaN"]),
         (
@@ -273,6 +273,14 @@ fn numbers() -> TestResult {
             &format!("{WALL}data = {{ synthetic = 4 }}\nthreshold = -1\n"),
             &["threshold = -1"],
         ),
+        (
+            &format!("{WALL}data = {{ synthetic = 4 }}\nresolution = \"pixels\"\n"),
+            &["pixels", "input", "features"],
+        ),
+        (
+            "[[checks]]\ncheck = \"prop-vit-wall\"\ncases = 0\n",
+            &["cases = 0 is out of range"],
+        ),
     ];
     for (text, expected) in cases {
         let text = if text.starts_with("family") {
@@ -285,6 +293,10 @@ fn numbers() -> TestResult {
     refused(
         &blindspot(&["certify", "--model", "builtin:rcnn", "--gradient-inputs=-3"]),
         &["--gradient-inputs = -3 is out of range"],
+    )?;
+    refused(
+        &blindspot(&["prop", "vit-wall", "--max-shrink-steps=1001"]),
+        &["max_shrink_steps = 1001 is out of range"],
     )?;
     // Issue 24's parameters: no randomization, a noise level or a shift that is not a number,
     // on the command line, where they are flags.
@@ -306,6 +318,7 @@ fn numbers() -> TestResult {
         ("smooth-mprt", "--noise=NaN", "noise = NaN"),
         ("input-invariance", "--shift=inf", "shift = inf"),
         ("randomization", "--layers=0", "layers = 0 is out of range"),
+        ("wall", "--resolution=pixels", "pixels"),
     ] {
         refused(&check(name, flag), &[expected])?;
     }
