@@ -59,6 +59,12 @@ pub enum Error {
         /// The operating system's error.
         cause: std::io::Error,
     },
+    /// The front end asked the work to stop (Ctrl-C in Python: [`crate::Observer`]).
+    #[error("interrupted while {doing}")]
+    Interrupted {
+        /// What blindspot was doing (a progress label, a method's batch).
+        doing: String,
+    },
     /// libtorch refused an operation; `context` says which.
     #[error("libtorch failed while {context}: {message}")]
     Torch {

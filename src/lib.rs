@@ -213,7 +213,7 @@ pub use error::{Error, Result};
 pub use harness::{SanityHarness, TrialOutcome};
 pub use model::{ModelOptions, ParameterGroup, SplitModel, Step, Steps};
 pub use open::open_model;
-pub use progress::{Progress, ProgressSink};
+pub use progress::{observe, Observer, Progress, ProgressSink};
 pub use report::write_report;
 pub use seed::{Seeds, Stream};
 

@@ -95,6 +95,14 @@ pub fn trials() -> Vec<Trial> {
             closed_form_ingredients,
         ),
         Trial::test("checks::suite::a_check_judges_its_own_methods", own_methods),
+        Trial::test(
+            "checks::observer::follows_every_bar_and_changes_nothing",
+            observer_follows,
+        ),
+        Trial::test(
+            "checks::observer::stops_the_run_at_the_next_batch",
+            observer_stops,
+        ),
         crate::common::slow("checks::theorem::wrong_closed_form_is_rejected", || {
             let check = TheoremCheck {
                 filters: vec![512],
@@ -1632,4 +1640,94 @@ fn bounds_within_range() -> TestResult {
         (inside.ci_low, inside.ci_high) == (-0.2, 0.9) && inside.interval == "Student-t",
         || format!("{inside:?}"),
     )
+}
+
+/// A front end's observer: every progress event, and a stop asked after `stop_after` polls.
+#[derive(Default)]
+struct Watcher {
+    events: std::sync::Mutex<Vec<(String, u64, u64, bool)>>,
+    polls: std::sync::atomic::AtomicUsize,
+    stop_after: Option<usize>,
+}
+
+impl blindspot::Observer for Watcher {
+    fn progress(&self, label: &str, done: u64, total: u64, finished: bool) {
+        let event = (label.to_string(), done, total, finished);
+        self.events.lock().unwrap().push(event);
+    }
+    fn interrupted(&self) -> bool {
+        let polls = self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        self.stop_after.is_some_and(|k| polls > k)
+    }
+}
+
+/// A wall check of GradCAM and ScoreCAM on 16 images of the small VGG, in batches of 4.
+fn observed_wall(observer: Option<std::sync::Arc<Watcher>>) -> blindspot::Result<blindspot::Run> {
+    let parameters = serde_json::json!({
+        "model": "builtin:small-vgg", "data": { "synthetic": 16 }, "looks": 1, "batch_size": 4,
+    });
+    let serde_json::Value::Object(parameters) = parameters else {
+        unreachable!()
+    };
+    let check = blindspot::Registry::builtin().check_from_parameters("wall", parameters)?;
+    let request = blindspot::Request::check(check, "the observer test")
+        .with_builtin(vec!["gradcam".into(), "scorecam".into()]);
+    match observer {
+        Some(o) => request.with_observer(o).run(),
+        None => request.run(),
+    }
+}
+
+fn observer_follows() -> TestResult {
+    let watcher = std::sync::Arc::new(Watcher::default());
+    let watched = observed_wall(Some(watcher.clone()))?;
+    let plain = observed_wall(None)?;
+    // Every field but the measured times.
+    let untimed = |run: &blindspot::Run| -> serde_json::Value {
+        let mut value: serde_json::Value = serde_json::from_str(&run.report.to_json()).unwrap();
+        value.as_object_mut().map(|o| o.remove("timing"));
+        value
+    };
+    ensure(untimed(&watched) == untimed(&plain), || {
+        "an observer changed the report".into()
+    })?;
+    let events = watcher.events.lock().unwrap().clone();
+    let labels: std::collections::BTreeSet<&String> = events.iter().map(|e| &e.0).collect();
+    ensure(!labels.is_empty(), || {
+        "no progress reached the observer".into()
+    })?;
+    for label in labels {
+        let mine: Vec<_> = events.iter().filter(|e| &e.0 == label).collect();
+        let (first, last) = (mine[0], mine[mine.len() - 1]);
+        ensure(first.1 == 0 && !first.3, || {
+            format!("{label} did not start at 0")
+        })?;
+        ensure(last.3 && last.1 == last.2, || {
+            format!("{label} did not finish: {last:?}")
+        })?;
+        ensure(mine.windows(2).all(|w| w[0].1 <= w[1].1), || {
+            format!("{label} went backwards")
+        })?;
+    }
+    // Polled between batches: 4 batches of the 2 methods at least, and ScoreCAM's chunks.
+    let polls = watcher.polls.load(std::sync::atomic::Ordering::SeqCst);
+    ensure(polls >= 8, || format!("polled {polls} times"))
+}
+
+fn observer_stops() -> TestResult {
+    let watcher = std::sync::Arc::new(Watcher {
+        stop_after: Some(3),
+        ..Watcher::default()
+    });
+    match observed_wall(Some(watcher.clone())) {
+        Err(e @ blindspot::Error::Interrupted { .. }) => {
+            let polls = watcher.polls.load(std::sync::atomic::Ordering::SeqCst);
+            ensure(polls == 4, || format!("the run went on for {polls} polls"))?;
+            ensure(e.to_string().starts_with("interrupted while "), || {
+                e.to_string()
+            })
+        }
+        Err(e) => Err(format!("another error: {e}").into()),
+        Ok(_) => Err("the run was not stopped".into()),
+    }
 }

@@ -72,6 +72,7 @@ impl AblationCam {
         let mut scores = Vec::new();
         let mut start = 0;
         while start < n * v {
+            crate::progress::poll(|| "ablating channels (AblationCAM)".into())?;
             let len = chunk.min(n * v - start);
             let who = owners.narrow(0, start, len);
             let which = channels.narrow(0, start, len);

@@ -122,6 +122,7 @@ impl OptiCam {
         let check_every = (self.iterations / 10).max(1);
         let (beta1, beta2, eps) = (0.9f64, 0.999f64, 1e-8);
         for step in 1..=self.iterations {
+            crate::progress::poll(|| format!("Opti-CAM's step {step}"))?;
             let leaf = u.detach().set_requires_grad(true);
             let mask = opticam_mask(&leaf, relu_a, height, width);
             let logits = model.forward(&(input * mask))?;

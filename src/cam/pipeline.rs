@@ -562,6 +562,9 @@ pub fn explain_all(
         let shared = Shared::of(model, &batch, t.as_ref(), gradients)?;
         let last = methods.len().saturating_sub(1);
         for (i, (method, part)) in methods.iter().zip(&mut parts).enumerate() {
+            crate::progress::poll(|| {
+                format!("explaining images {start}..{} with {}", start + len, method.name())
+            })?;
             part.push(shared.explain(*method, i < last)?);
         }
         start += len;

@@ -9,7 +9,9 @@ use super::suite::{MethodList, Suite};
 use crate::cam::external::ExternalMethod;
 use crate::cam::CamMethod;
 use crate::error::{Error, Result};
+use crate::progress::Observer;
 use crate::seed::Seeds;
+use std::sync::Arc;
 
 /// What a request runs.
 #[derive(Debug)]
@@ -38,6 +40,7 @@ pub struct Request {
     keep_jobs: bool,
     flags: bool,
     place: String,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 /// Seconds an external command may take per job unless a request says otherwise.
@@ -59,6 +62,7 @@ impl Request {
             keep_jobs: false,
             flags: false,
             place,
+            observer: None,
         }
     }
 
@@ -144,9 +148,23 @@ impl Request {
         self
     }
 
+    /// A front end's [`Observer`]: it follows every progress bar of the run (instead of
+    /// stderr) and may stop the run between batches (an [`Error::Interrupted`]).
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Validates every field, then runs: the check on its methods, or the suite (or its
     /// shard). The report comes back to the front end to print or write.
-    pub fn run(self) -> Result<Run> {
+    pub fn run(mut self) -> Result<Run> {
+        match self.observer.take() {
+            Some(observer) => crate::progress::observe(observer, move || self.execute()),
+            None => self.execute(),
+        }
+    }
+
+    fn execute(self) -> Result<Run> {
         let Request {
             target,
             builtin,
@@ -161,6 +179,7 @@ impl Request {
             keep_jobs,
             flags,
             place,
+            observer: _,
         } = self;
         crate::process::set_keep_jobs(keep_jobs);
         let device = crate::device::parse_device(device.as_deref().unwrap_or("auto"))?;

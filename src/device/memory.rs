@@ -97,6 +97,7 @@ pub fn halving<T>(
     mut work: impl FnMut(i64) -> Result<T>,
 ) -> Result<(T, i64)> {
     loop {
+        crate::progress::poll(|| context.to_string())?;
         let count = (*chunk).min(wanted).max(1);
         match catching(context, || work(count)) {
             Err(e) if count > 1 && is_out_of_memory(&e) => *chunk = count / 2,

@@ -129,6 +129,7 @@ pub fn train(
         optimizer.set_lr(lr);
         order.shuffle(&mut rng);
         for chunk in order.chunks(config.batch_size as usize) {
+            crate::progress::poll(|| format!("training {label}, epoch {}", epoch + 1))?;
             let idx = Tensor::from_slice(chunk).to_device(device);
             let logits = model.logits_t(&x.index_select(0, &idx), true);
             let loss = logits.cross_entropy_for_logits(&y.index_select(0, &idx));
