@@ -10,6 +10,27 @@ pub use crate::io::escape::printable;
 pub use crate::model::export::EXPORT_BUILTIN_PY;
 pub use crate::model::export::{fingerprint as weights_fingerprint, parts, Parts};
 
+/// Text for HTML element content and quoted attributes.
+pub use crate::io::escape::xml as escape_html;
+
+/// report.html's page for `run`, in memory: what a notebook shows (a Python `Report`'s
+/// `_repr_html_`).
+pub fn html_page(run: &Run) -> Result<String> {
+    crate::report::write::page(&run.report, run.galleries.first())
+}
+
+/// A report read back from its JSON (report.json's text; a pickled Python `Report`), each
+/// result's findings typed by the built-in checks. `place` names the text in the message.
+pub fn report_from_json(text: &str, place: &str) -> Result<crate::Report> {
+    crate::Report::from_json(text, &crate::Registry::builtin()).map_err(|e| {
+        crate::Error::input(
+            format!("this is not a blindspot report: {e}"),
+            place,
+            "give the text of a report.json that blindspot wrote",
+        )
+    })
+}
+
 /// The terminal's verdict table of a report, as `blindspot run` prints it.
 pub fn table(report: &crate::Report) -> String {
     crate::report::table::render(report)

@@ -31,6 +31,13 @@ pub struct Run {
     pub galleries: Vec<Gallery>,
 }
 
+impl Run {
+    /// A run from its parts (a front end restoring one it saved: a pickled Python `Report`).
+    pub fn new(report: Report, galleries: Vec<Gallery>) -> Self {
+        Run { report, galleries }
+    }
+}
+
 /// The methods as checks see them: each method, followed by its negation when it is
 /// sign-ambiguous.
 struct Evaluations {

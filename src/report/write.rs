@@ -23,6 +23,40 @@ pub fn write_report(
         Ok(())
     };
     // Every figure is drawn once: written under figures/ and inlined in report.html.
+    let (drawn, wall) = draw(report, gallery, dir)?;
+    let mut figures: Vec<&Drawn> = wall.iter().map(|(figure1, _)| figure1).collect();
+    figures.extend(&drawn);
+    for figure in &figures {
+        put(format!("figures/{}.svg", figure.stem), figure.svg.clone())?;
+    }
+    let names: Vec<String> = figures
+        .iter()
+        .map(|f| format!("figures/{}.svg", f.stem))
+        .collect();
+    put("report.json".into(), report.to_json())?;
+    put("report.md".into(), markdown::render(report, &names))?;
+    let wall = wall.as_ref().map(|(figure1, gallery)| (figure1, *gallery));
+    put("report.html".into(), html::render(report, &drawn, wall)?)?;
+    put("junit.xml".into(), junit::render(report))?;
+    let labels = badge::labels(report);
+    for ((r, stem), label) in report.results.iter().zip(&stems).zip(&labels) {
+        put(
+            format!("badges/{stem}.json"),
+            badge::endpoint_json(r, label),
+        )?;
+        put(format!("badges/{stem}.svg"), badge::svg(r, label))?;
+    }
+    Ok(written)
+}
+
+/// The charts of `report`, and Figure 1 with the first wall check's `gallery`, drawn (`dir`
+/// names where they go in messages).
+#[allow(clippy::type_complexity)]
+fn draw<'g>(
+    report: &Report,
+    gallery: Option<&'g Gallery>,
+    dir: &Path,
+) -> Result<(Vec<Drawn>, Option<(Drawn, &'g Gallery)>)> {
     let mut drawn = Vec::new();
     for chart in charts(report) {
         let name = format!("figures/{}.svg", chart.stem);
@@ -49,29 +83,15 @@ pub fn write_report(
         }
         _ => None,
     };
-    let mut figures: Vec<&Drawn> = wall.iter().map(|(figure1, _)| figure1).collect();
-    figures.extend(&drawn);
-    for figure in &figures {
-        put(format!("figures/{}.svg", figure.stem), figure.svg.clone())?;
-    }
-    let names: Vec<String> = figures
-        .iter()
-        .map(|f| format!("figures/{}.svg", f.stem))
-        .collect();
-    put("report.json".into(), report.to_json())?;
-    put("report.md".into(), markdown::render(report, &names))?;
+    Ok((drawn, wall))
+}
+
+/// report.html's page for `report` (with the first wall check's `gallery`), in memory: what a
+/// notebook shows.
+pub fn page(report: &Report, gallery: Option<&Gallery>) -> Result<String> {
+    let (drawn, wall) = draw(report, gallery, Path::new("report.html"))?;
     let wall = wall.as_ref().map(|(figure1, gallery)| (figure1, *gallery));
-    put("report.html".into(), html::render(report, &drawn, wall)?)?;
-    put("junit.xml".into(), junit::render(report))?;
-    let labels = badge::labels(report);
-    for ((r, stem), label) in report.results.iter().zip(&stems).zip(&labels) {
-        put(
-            format!("badges/{stem}.json"),
-            badge::endpoint_json(r, label),
-        )?;
-        put(format!("badges/{stem}.svg"), badge::svg(r, label))?;
-    }
-    Ok(written)
+    html::render(report, &drawn, wall)
 }
 
 /// Every chart of a report: each check run's own ([`crate::check::CheckFindings::charts`]), in
