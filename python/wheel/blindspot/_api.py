@@ -3,7 +3,7 @@ import json as _json
 import math
 import os
 
-from . import _observers
+from . import _observers, _progress
 from ._native import native
 
 BlindspotError = native.BlindspotError
@@ -111,7 +111,7 @@ def _notify(report):
 
 def check(name, method=None, *, methods=None, seed=None, family_wise_error=None, device=None,
           expect_pass=False, json=None, external=None, external_timeout=None, keep_jobs=False,
-          **params):
+          progress=None, **params):
     """Runs the registered check `name` (`wall`, `randomization`, `theorem`, …) and returns its
     `Report`; with one result, `report.verdict`, `.passed`, `.mean`, `.interval`, `.n`,
     `.reason` and `.rule` read it.
@@ -123,37 +123,62 @@ def check(name, method=None, *, methods=None, seed=None, family_wise_error=None,
     `data={"synthetic": 32}`, `threshold=0.05`) or with the command line's image flags
     (`synthetic=32`, `data_seed=1`, `input=...`, `data=FOLDER`, `size`, `preprocess`); besides
     them the run's own: `seed`, `family_wise_error`, `device`, `expect_pass`, `json` (write
-    report.json there), `external` (a list of NAME=COMMAND), `external_timeout`, `keep_jobs`.
-    Values are Python values, never command-line words.
+    report.json there), `external` (a list of NAME=COMMAND), `external_timeout`, `keep_jobs`,
+    and `progress` (None: a tqdm bar in a notebook, stderr lines elsewhere; False; "tqdm";
+    "stderr"; or a callable `progress(label, done, total, finished)`). Values are Python
+    values, never command-line words. Ctrl-C stops the check within a batch
+    (KeyboardInterrupt).
     """
     builtin, python = _method_list(method, methods)
     if method is None and methods is None:
         builtin = None
     if isinstance(external, str):
         external = [external]
-    report = native.check(name, _parameters(params), builtin, python, seed=seed,
-                          family_wise_error=family_wise_error, device=device,
-                          expect_pass=expect_pass,
-                          json=None if json is None else os.fspath(json),
-                          external=list(external or []), external_timeout=external_timeout,
-                          keep_jobs=keep_jobs)
+    parameters = _parameters(params)
+    callback, quiet, bars = _progress.resolve(progress)
+    try:
+        report = native.check(name, parameters, builtin, python, seed=seed,
+                              family_wise_error=family_wise_error, device=device,
+                              expect_pass=expect_pass,
+                              json=None if json is None else os.fspath(json),
+                              external=list(external or []), external_timeout=external_timeout,
+                              keep_jobs=keep_jobs, progress=callback, quiet=quiet)
+    finally:
+        if bars is not None:
+            bars.close()
     return _notify(report)
 
 
 def run(suite, methods=None, *, seed=None, family_wise_error=None, device=None,
-        expect_pass=False):
+        expect_pass=False, progress=None):
     """Runs a suite (`default`, `theorem`, `paper`, `property`, or a suite file) with the Python
     `methods` (a {name: callable} dict or a list of named callables) beside the methods the
     suite names; its expectations may name them. Returns the `Report`: `.ok` is the command
-    line's exit code, `.write(dir)` its output folder."""
+    line's exit code, `.write(dir)` its output folder. `progress` as for `check`."""
     builtin, python = _method_list(None, methods)
     if builtin:
         raise ValueError(
             f"run() takes Python methods; the suite names its built-in ones ({builtin} given)"
         )
-    return _notify(native.run(os.fspath(suite), python, seed=seed,
-                              family_wise_error=family_wise_error, device=device,
-                              expect_pass=expect_pass))
+    callback, quiet, bars = _progress.resolve(progress)
+    try:
+        report = native.run(os.fspath(suite), python, seed=seed,
+                            family_wise_error=family_wise_error, device=device,
+                            expect_pass=expect_pass, progress=callback, quiet=quiet)
+    finally:
+        if bars is not None:
+            bars.close()
+    return _notify(report)
+
+
+def _restore_report(text, galleries):
+    """A pickled `Report` back (what `Report.__reduce__` names)."""
+    return native._restore_report(text, galleries)
+
+
+def _restore_result(text):
+    """A pickled `Result` back (what `Result.__reduce__` names)."""
+    return native._restore_result(text)
 
 
 def explain(method, model, inputs, targets=None, mask_rows=None):

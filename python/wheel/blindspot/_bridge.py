@@ -1,18 +1,52 @@
 """The Python half of a Python method's call, used by the native module: calling the method
-with autograd on, and rebuilding the model the check explains as a TorchScript split model."""
+with autograd on, and rebuilding the model the check explains in Python — a built-in model as an
+eager `nn.Module` (so hook-based methods such as captum's GuidedBackprop run on it), a user's
+TorchScript model loaded as TorchScript — once per weight generation: the models are kept by
+their weights' key across batches, methods and `check` calls (the most recently used, up to
+`KEEP_BYTES` of parameters and buffers in all, and always the last one)."""
+import collections
 import json
 import linecache
 import sys
 import threading
 import types
-import warnings
 
 import torch
 
 _export = None
-# TorchScript compiles a class once per process, and two threads compiling the same class at
-# once fail ("Can't redefine method"): checks run from several threads rebuild one at a time.
-_scripting = threading.Lock()
+# The models built, by (key, device), the most recently used last, with their sizes in bytes;
+# and how many were built (the tests count rebuilds). One lock: checks may run from several
+# threads.
+KEEP_BYTES = 1 << 30
+_models = collections.OrderedDict()
+_lock = threading.Lock()
+built = 0
+
+
+def cached(key, device):
+    """The model kept for `key` on `device`, or None."""
+    with _lock:
+        kept = _models.get((key, device))
+        if kept is None:
+            return None
+        _models.move_to_end((key, device))
+        return kept[0]
+
+
+def _size(model):
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _keep(key, device, model):
+    global built
+    size = _size(model)
+    with _lock:
+        built += 1
+        _models[(key, device)] = (model, size)
+        while len(_models) > 1 and sum(s for _, s in _models.values()) > KEEP_BYTES:
+            _models.popitem(last=False)
+    return model
 
 
 def call(method, model, inputs, targets):
@@ -45,21 +79,22 @@ def unusable(maps):
     return None
 
 
-def load(path, device):
-    """A TorchScript split model from the private file the native side just wrote."""
-    with _scripting:
-        return torch.jit.load(path, map_location=device).eval()
+def load(key, path, device):
+    """A TorchScript split model from the private file the native side just wrote, kept as
+    `key`."""
+    return _keep(key, device, torch.jit.load(path, map_location=device).eval())
 
 
-def rebuild(architecture, weights, inner_path, device, source):
+def rebuild(key, architecture, weights, inner_path, device, source):
     """A built-in model from its architecture (JSON) and current weights (tensors shared with
-    blindspot), scripted by `python/export_builtin.py`'s own code (`source`), which the command
-    line's file protocol runs as a script."""
-    with _scripting:
-        return _rebuild(architecture, weights, inner_path, device, source)
+    blindspot), built by `python/export_builtin.py`'s own code (`source`, which the command
+    line's file protocol runs as a script) as an eager module, kept as `key`."""
+    with _lock:
+        model = _rebuild(architecture, weights, inner_path, source)
+    return _keep(key, device, model.to(device))
 
 
-def _rebuild(architecture, weights, inner_path, device, source):
+def _rebuild(architecture, weights, inner_path, source):
     global _export
     if _export is None:
         # TorchScript reads a class's source through inspect: the module must be importable by
@@ -79,7 +114,4 @@ def _rebuild(architecture, weights, inner_path, device, source):
         model = _export.build(arch, weights)
     except SystemExit as e:  # the script's way of refusing weights that do not fit
         raise RuntimeError(str(e.code)) from None
-    with warnings.catch_warnings():
-        # torch 2.13 marks TorchScript deprecated; blindspot's protocol is TorchScript.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.script(model.eval()).to(device)
+    return model.eval()

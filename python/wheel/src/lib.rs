@@ -11,15 +11,18 @@
 //! `BlindspotError` with its what/where/fix message; a method that raised or returned bad maps is
 //! a `MethodError` naming the method and the batch, chaining the method's own exception.
 mod method;
+mod observer;
 mod report;
 
 use blindspot::{CamMethod, Error, Registry, Request, Suite};
 use method::{Failure, PythonMethod};
+use observer::PyObserver;
 use pyo3::exceptions::{PyAssertionError, PyException};
 use pyo3::prelude::*;
 use pyo3_tch::PyTensor;
 use report::{Outcome, PyReport};
 use std::rc::Rc;
+use std::sync::Arc;
 
 pyo3::create_exception!(
     _blindspot,
@@ -104,10 +107,12 @@ unsafe impl<T> Send for SameThread<T> {}
 
 /// Runs `f` with the GIL released (libtorch's autograd engine refuses to run while it is held;
 /// a Python method takes it back for its call), turning a panic into a `BlindspotError` (an
-/// internal failure), never a crash.
+/// internal failure), never a crash. What stopped a run through `observer` (Ctrl-C's
+/// `KeyboardInterrupt`, an exception of the progress callback) is raised as it is.
 fn guarded<T>(
     py: Python<'_>,
     failures: &[Failure],
+    observer: Option<&PyObserver>,
     f: impl FnOnce() -> blindspot::Result<T>,
 ) -> PyResult<T> {
     let job = SameThread(f);
@@ -119,6 +124,9 @@ fn guarded<T>(
         std::panic::set_hook(previous);
         SameThread(outcome)
     });
+    if let Some(raised) = observer.and_then(PyObserver::take_raised) {
+        return Err(raised);
+    }
     match outcome.0 {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(to_python(py, err, failures)),
@@ -146,7 +154,7 @@ fn guarded<T>(
 #[pyfunction]
 #[pyo3(signature = (name, parameters, builtin, methods, seed=None, family_wise_error=None,
                     device=None, expect_pass=false, json=None, external=Vec::new(),
-                    external_timeout=None, keep_jobs=false))]
+                    external_timeout=None, keep_jobs=false, progress=None, quiet=false))]
 #[allow(clippy::too_many_arguments)]
 fn check(
     py: Python<'_>,
@@ -162,10 +170,13 @@ fn check(
     external: Vec<String>,
     external_timeout: Option<f64>,
     keep_jobs: bool,
+    progress: Option<Py<PyAny>>,
+    quiet: bool,
 ) -> PyResult<PyReport> {
     let (methods, failures) = python_methods(py, methods)?;
     let place = format!("blindspot.check({name:?})");
-    let run = guarded(py, &failures, || {
+    let observer = Arc::new(PyObserver::new(progress, quiet));
+    let run = guarded(py, &failures, Some(&*observer), || {
         let parameters =
             match serde_json::from_str(parameters) {
                 Ok(serde_json::Value::Object(map)) => map,
@@ -183,6 +194,7 @@ fn check(
             .with_device(device)
             .with_expect_pass(expect_pass)
             .with_keep_jobs(keep_jobs)
+            .with_observer(observer.clone())
             .with_external(
                 external,
                 external_timeout.unwrap_or(blindspot::EXTERNAL_TIMEOUT),
@@ -203,7 +215,8 @@ fn check(
 /// own.
 #[pyfunction]
 #[pyo3(signature = (suite, methods, seed=None, family_wise_error=None, device=None,
-                    expect_pass=false))]
+                    expect_pass=false, progress=None, quiet=false))]
+#[allow(clippy::too_many_arguments)]
 fn run(
     py: Python<'_>,
     suite: &str,
@@ -212,10 +225,13 @@ fn run(
     family_wise_error: Option<f64>,
     device: Option<String>,
     expect_pass: bool,
+    progress: Option<Py<PyAny>>,
+    quiet: bool,
 ) -> PyResult<PyReport> {
     let (methods, failures) = python_methods(py, methods)?;
     let place = format!("blindspot.run({suite:?})");
-    let run = guarded(py, &failures, || {
+    let observer = Arc::new(PyObserver::new(progress, quiet));
+    let run = guarded(py, &failures, Some(&*observer), || {
         let names: Vec<String> = methods.iter().map(|m| m.name().to_string()).collect();
         let parsed = Suite::open_providing(suite, &Registry::builtin(), &names)?;
         Request::suite(parsed, place.clone())
@@ -224,6 +240,7 @@ fn run(
             .with_family_wise_error(family_wise_error)
             .with_device(device)
             .with_expect_pass(expect_pass)
+            .with_observer(observer.clone())
             .run()
     })?;
     Ok(PyReport::new(run))
@@ -258,7 +275,7 @@ fn explain(
         mask_rows,
         ..Default::default()
     };
-    let maps = guarded(py, &failures, || {
+    let maps = guarded(py, &failures, None, || {
         let device = inputs.device();
         let model = blindspot::open_model(model, device, &options)?;
         let targets = targets.as_ref().map(|t| t.0.to_device(device));
@@ -279,7 +296,7 @@ fn synthetic(py: Python<'_>, n: i64, seed: u64, size: i64) -> PyResult<PyTensor>
         seed: Some(seed),
         size,
     };
-    let images = guarded(py, &[], || data.load(&blindspot::Seeds::new(seed)))?;
+    let images = guarded(py, &[], None, || data.load(&blindspot::Seeds::new(seed)))?;
     Ok(PyTensor(images))
 }
 
@@ -307,7 +324,7 @@ fn checks() -> Vec<String> {
 #[pyfunction]
 #[pyo3(signature = (mode=None))]
 fn init_precision(py: Python<'_>, mode: Option<&str>) -> PyResult<String> {
-    guarded(py, &[], || {
+    guarded(py, &[], None, || {
         let record = match mode {
             Some(text) => blindspot::precision::init(blindspot::precision::Precision::parse(
                 text,
@@ -352,5 +369,7 @@ fn _blindspot(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checks, m)?)?;
     m.add_function(wrap_pyfunction!(init_precision, m)?)?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add_function(wrap_pyfunction!(report::_restore_report, m)?)?;
+    m.add_function(wrap_pyfunction!(report::_restore_result, m)?)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! A Python callable as a blindspot method, run in this process: `method(model, inputs,
 //! targets) -> maps`, called once per batch with the batch's tensors (no copies, no files, no
 //! new process). The model is the split model the check explains (randomized or walled when the
-//! check needs it), rebuilt in Python as a TorchScript split model once per weight state.
+//! check needs it), rebuilt in Python once per weight generation (`blindspot._bridge`).
 use blindspot::frontend::{parts, weights_fingerprint as fingerprint, Parts, EXPORT_BUILTIN_PY};
 use blindspot::{CamContext, CamMethod, Error, Result};
 use pyo3::prelude::*;
@@ -67,9 +67,17 @@ impl PythonMethod {
         }
     }
 
-    /// The model as a Python TorchScript split model, rebuilt when its weights changed.
+    /// The model in Python, built once per weight generation: this method keeps the last one
+    /// (by its key: the weights' fingerprint and the architecture), and the Python side keeps
+    /// the recent ones across methods and checks (`blindspot._bridge`).
     fn model(&self, py: Python<'_>, ctx: &CamContext) -> Result<Py<PyAny>> {
-        let key = fingerprint(ctx.model)?;
+        let parts = parts(ctx.model, &ctx.input.narrow(0, 0, 1))?;
+        let key = match &parts {
+            Parts::TorchScript(_) => fingerprint(ctx.model)?,
+            Parts::Built { architecture, .. } => {
+                format!("{}|{architecture}", fingerprint(ctx.model)?)
+            }
+        };
         if let Some((known, module)) = self.model.borrow().as_ref() {
             if *known == key {
                 return Ok(module.clone_ref(py));
@@ -80,19 +88,27 @@ impl PythonMethod {
             _ => "cpu".to_string(),
         };
         let bridge = self.bridge.bind(py);
-        let rebuilt = match parts(ctx.model, &ctx.input.narrow(0, 0, 1))? {
-            Parts::TorchScript(module) => {
+        let failed = |e| py_error(&format!("rebuilding {} in Python", ctx.model.name()), py, e);
+        let kept = bridge
+            .call_method1("cached", (&key, &device))
+            .map_err(failed)?;
+        let rebuilt = match (kept.is_none(), parts) {
+            (false, _) => Ok(kept),
+            (true, Parts::TorchScript(module)) => {
                 let file = PrivateFile::new("model.pt")?;
                 module
                     .save(file.path())
                     .map_err(|e| Error::torch("saving the TorchScript model for Python", e))?;
-                bridge.call_method1("load", (file.path_str()?, &device))
+                bridge.call_method1("load", (&key, file.path_str()?, &device))
             }
-            Parts::Built {
-                architecture,
-                state,
-                inner,
-            } => {
+            (
+                true,
+                Parts::Built {
+                    architecture,
+                    state,
+                    inner,
+                },
+            ) => {
                 let weights = PyDict::new(py);
                 for (name, tensor) in state {
                     let tensor = PyTensor(tensor.detach());
@@ -114,6 +130,7 @@ impl PythonMethod {
                 bridge.call_method1(
                     "rebuild",
                     (
+                        &key,
                         architecture.to_string(),
                         weights,
                         inner_path,
@@ -123,7 +140,7 @@ impl PythonMethod {
                 )
             }
         }
-        .map_err(|e| py_error(&format!("rebuilding {} in Python", ctx.model.name()), py, e))?;
+        .map_err(failed)?;
         let module = rebuilt.unbind();
         *self.model.borrow_mut() = Some((key, module.clone_ref(py)));
         Ok(module)

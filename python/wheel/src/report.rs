@@ -2,13 +2,17 @@
 //! structs (never from its JSON), the same output folder as the command line, and the exit
 //! code's meaning as a property.
 use crate::VerdictError;
-use blindspot::{CheckResult, Run, Verdict};
+use blindspot::frontend::escape_html as esc;
+use blindspot::{CheckResult, Gallery, Run, Verdict, Worst};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use pyo3_tch::PyTensor;
+use serde::{Deserialize, Serialize};
 
 /// Where one negative control landed beside a randomization-type check's verdicts.
 #[pyclass(name = "Control", module = "blindspot", frozen, get_all)]
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ControlOutcome {
     /// `randomcam`, `sobel` or `constant`.
     method: String,
@@ -31,7 +35,7 @@ impl ControlOutcome {
 
 /// One verdict with the statistics behind it.
 #[pyclass(name = "Result", module = "blindspot", frozen, get_all)]
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Outcome {
     /// The check (`wall`, `randomization`, …).
     check: String,
@@ -162,6 +166,90 @@ impl Outcome {
     fn __str__(&self) -> String {
         self.explain()
     }
+
+    /// Every field as plain Python data (the controls as dicts).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let text = serde_json::to_string(self).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        py.import("json")?.call_method1("loads", (text,))
+    }
+
+    /// The result as a table: the verdict, its statistics and the rule.
+    fn _repr_html_(&self) -> String {
+        let mut rows = vec![
+            ("check", esc(&self.check)),
+            ("method", esc(&format!("{} ({})", self.title, self.method))),
+            ("verdict", verdict_html(&self.verdict)),
+        ];
+        if let Some(c) = &self.configuration {
+            rows.push(("configuration", esc(c)));
+        }
+        if let Some(e) = &self.expected {
+            rows.push(("expected", esc(e)));
+        }
+        rows.extend([
+            ("statistic", esc(&self.statistic)),
+            ("n", self.n.to_string()),
+            ("mean (std)", format!("{:.6} ({:.6})", self.mean, self.std)),
+            (
+                "interval",
+                format!(
+                    "[{:.6}, {:.6}] at {:.4} ({})",
+                    self.interval.0,
+                    self.interval.1,
+                    self.level,
+                    esc(&self.interval_method)
+                ),
+            ),
+            ("rule", esc(&self.rule)),
+            ("reason", esc(&self.reason)),
+        ]);
+        for c in &self.controls {
+            rows.push((
+                "control",
+                format!(
+                    "{} {}: mean {:.6} in [{:.6}, {:.6}]",
+                    esc(&c.method),
+                    verdict_html(&c.verdict),
+                    c.mean,
+                    c.interval.0,
+                    c.interval.1
+                ),
+            ));
+        }
+        let body: String = rows
+            .iter()
+            .map(|(k, v)| format!("<tr><th style=\"text-align:left\">{k}</th><td>{v}</td></tr>"))
+            .collect();
+        format!("<table class=\"blindspot-result\">{body}</table>")
+    }
+
+    /// Pickles as its fields.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let text = serde_json::to_string(self).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let restore = py.import("blindspot._api")?.getattr("_restore_result")?;
+        Ok((restore, (text,)))
+    }
+}
+
+/// A verdict as a coloured word.
+fn verdict_html(verdict: &str) -> String {
+    let colour = match verdict {
+        "pass" => "#1a7f37",
+        "fail" => "#cf222e",
+        "inconclusive" => "#9a6700",
+        _ => "#6e7781",
+    };
+    format!(
+        "<span style=\"background:{colour};color:white;padding:0 .4em;border-radius:3px;\
+         font-weight:600\">{}</span>",
+        esc(verdict)
+    )
+}
+
+/// A pickled result back (`Result.__reduce__`).
+#[pyfunction]
+pub fn _restore_result(text: &str) -> PyResult<Outcome> {
+    serde_json::from_str(text).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// A run's report: its results, the output folder the command line writes, and whether every
@@ -343,9 +431,70 @@ impl PyReport {
         })
     }
 
-    /// report.json's text.
+    /// report.json's text (the same as `to_json()`).
     fn json(&self) -> String {
         self.run().report.to_json()
+    }
+
+    /// report.json's text (docs/report-schema.md).
+    fn to_json(&self) -> String {
+        self.json()
+    }
+
+    /// report.json as plain Python data (dicts, lists, numbers, strings).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("json")?.call_method1("loads", (self.json(),))
+    }
+
+    /// One flat dict per result, for `pandas.DataFrame(report.to_records())`: the check, the
+    /// method, the verdict and what it was expected to be, and the statistics behind it.
+    fn to_records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let records = PyList::empty(py);
+        for r in self.results() {
+            let d = PyDict::new(py);
+            d.set_item("check", &r.check)?;
+            d.set_item("method", &r.method)?;
+            d.set_item("title", &r.title)?;
+            d.set_item("configuration", &r.configuration)?;
+            d.set_item("verdict", &r.verdict)?;
+            d.set_item("expected", &r.expected)?;
+            d.set_item("as_expected", r.as_expected)?;
+            d.set_item("statistic", &r.statistic)?;
+            d.set_item("n", r.n)?;
+            d.set_item("mean", r.mean)?;
+            d.set_item("std", r.std)?;
+            d.set_item("ci_low", r.interval.0)?;
+            d.set_item("ci_high", r.interval.1)?;
+            d.set_item("level", r.level)?;
+            d.set_item("interval_method", &r.interval_method)?;
+            d.set_item("rule", &r.rule)?;
+            d.set_item("reason", &r.reason)?;
+            records.append(d)?;
+        }
+        Ok(records)
+    }
+
+    /// report.html's page in an isolated frame (its styles stay inside): the verdict matrix,
+    /// each check's statistics and charts, Figure 1 for a wall check.
+    fn _repr_html_(&self) -> PyResult<String> {
+        let page = blindspot::frontend::html_page(&self.run()).map_err(|e| {
+            crate::BlindspotError::new_err(blindspot::frontend::printable(&e.to_string()))
+        })?;
+        Ok(format!(
+            "<iframe srcdoc=\"{}\" style=\"width:100%;height:640px;border:1px solid \
+             #d0d7de;border-radius:6px\" sandbox=\"allow-scripts\"></iframe>",
+            esc(&page)
+        ))
+    }
+
+    /// Pickles as report.json's text and the pictures (tensors), so that a restored report
+    /// writes the same output folder.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, PyObject)> {
+        let run = self.run();
+        let galleries: Vec<GalleryState> = run.galleries.iter().map(gallery_state).collect();
+        let restore = py.import("blindspot._api")?.getattr("_restore_report")?;
+        let args = (run.report.to_json(), galleries).into_pyobject(py)?;
+        Ok((restore, args.into_any().unbind()))
     }
 
     /// The terminal table the command line prints.
@@ -374,4 +523,69 @@ impl PyReport {
     fn __len__(&self) -> usize {
         self.run().report.results.len()
     }
+}
+
+/// A worst-images panel as a pickle holds it: (title, indices, µ, images, maps).
+type WorstState = (String, Vec<i64>, Vec<f64>, PyTensor, PyTensor);
+
+/// A gallery as a pickle holds it: (images, titles, maps, run, wall rows, worst panels).
+type GalleryState = (
+    PyTensor,
+    Vec<String>,
+    Vec<PyTensor>,
+    usize,
+    Option<(i64, i64)>,
+    Vec<WorstState>,
+);
+
+fn gallery_state(g: &Gallery) -> GalleryState {
+    (
+        PyTensor(g.images.shallow_clone()),
+        g.titles.clone(),
+        g.maps.iter().map(|m| PyTensor(m.shallow_clone())).collect(),
+        g.run,
+        g.wall_rows,
+        g.worst
+            .iter()
+            .map(|w| {
+                (
+                    w.title.clone(),
+                    w.indices.clone(),
+                    w.mu.clone(),
+                    PyTensor(w.images.shallow_clone()),
+                    PyTensor(w.maps.shallow_clone()),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// A pickled report back (`Report.__reduce__`).
+#[pyfunction]
+pub fn _restore_report(text: &str, galleries: Vec<GalleryState>) -> PyResult<PyReport> {
+    let report = blindspot::frontend::report_from_json(text, "a pickled blindspot.Report")
+        .map_err(|e| {
+            crate::BlindspotError::new_err(blindspot::frontend::printable(&e.to_string()))
+        })?;
+    let galleries = galleries
+        .into_iter()
+        .map(|(images, titles, maps, run, wall_rows, worst)| Gallery {
+            images: images.0,
+            titles,
+            maps: maps.into_iter().map(|m| m.0).collect(),
+            run,
+            wall_rows,
+            worst: worst
+                .into_iter()
+                .map(|(title, indices, mu, images, maps)| Worst {
+                    title,
+                    indices,
+                    mu,
+                    images: images.0,
+                    maps: maps.0,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(PyReport::new(Run::new(report, galleries)))
 }

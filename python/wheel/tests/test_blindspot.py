@@ -345,6 +345,8 @@ def test_another_torch_version_is_refused_with_what_and_how(tmp_path):
     assert run.returncode != 0
     assert "built against torch 2.13.0" in run.stderr and "2.12.1+cpu" in run.stderr, run.stderr
     assert "pip install torch==2.13.0" in run.stderr
+    # The route for other torch versions: the command line's file protocol.
+    assert "file protocol" in run.stderr and "docs/external-methods.md" in run.stderr
 
 
 GATE = '''
@@ -404,3 +406,178 @@ def test_checks_run_from_several_threads():
         report = pool.submit(blindspot.check, "wall", method=flat, model="builtin:small-vgg",
                              synthetic=4, looks=1).result()
     assert "wall" in repr(report) and "FAIL" in str(report) and len(report) == 1
+
+
+INTERRUPTED = """
+import signal, sys, time
+import blindspot
+
+started = []
+
+def progress(label, done, total, finished):
+    if not started:
+        started.append(time.monotonic())
+        print("started", flush=True)
+
+try:
+    blindspot.check("wall", methods="scorecam", model="builtin:stack-masked", synthetic=512,
+                    looks=1, progress=progress)
+    print("finished")
+except KeyboardInterrupt:
+    print("interrupted", time.monotonic(), flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_long_check_within_a_second(tmp_path):
+    """SIGINT (Ctrl-C) during blindspot's own work — ScoreCAM's masked forwards on 512 images,
+    tens of seconds — raises KeyboardInterrupt in the caller within a second."""
+    import signal
+    import time
+
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED)
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "started"
+        time.sleep(1.0)  # well inside the work
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    words = out.split()
+    assert words[0] == "interrupted", out
+    assert float(words[1]) - sent < 1.0, float(words[1]) - sent
+
+
+def test_a_progress_callback_sees_each_stage_start_and_end(capfd):
+    events = []
+    report = blindspot.check("randomization", methods="gradcam", model="builtin:small-vgg",
+                             synthetic=4, draws=2, layers=1, looks=1,
+                             progress=lambda *event: events.append(event))
+    assert report.results
+    labels = {label for label, *_ in events}
+    assert labels, events
+    for label in labels:
+        mine = [e for e in events if e[0] == label]
+        assert mine[0][1] == 0 and mine[-1][3] is True, mine
+        assert mine[-1][1] == mine[-1][2]
+        assert all(a[1] <= b[1] for a, b in zip(mine, mine[1:]))
+    # The callback shows the progress: nothing of it on stderr.
+    assert not any(label in capfd.readouterr().err for label in labels)
+
+
+def test_progress_false_prints_nothing_and_a_bad_progress_is_refused(capfd):
+    blindspot.check("wall", methods="gradcam", model="builtin:small-vgg", synthetic=4, looks=1,
+                    progress=False)
+    assert capfd.readouterr().err == ""
+    with pytest.raises(TypeError, match="progress"):
+        blindspot.check("wall", methods="gradcam", synthetic=4, progress="loud")
+
+
+def test_a_progress_callback_that_raises_stops_the_run_with_its_exception():
+    def broken(label, done, total, finished):
+        raise ValueError("the bar broke")
+
+    with pytest.raises(ValueError, match="the bar broke"):
+        blindspot.check("wall", methods="gradcam", model="builtin:small-vgg", synthetic=4,
+                        looks=1, progress=broken)
+
+
+def _wall_report():
+    return blindspot.check("wall", methods=["gradcam", "hirescam"], model="builtin:stack-masked",
+                           synthetic=8, looks=1)
+
+
+def test_a_report_is_plain_data():
+    report = _wall_report()
+    assert report.to_dict() == json.loads(report.to_json()) == json.loads(report.json())
+    records = report.to_records()
+    assert [(r["check"], r["method"], r["verdict"]) for r in records] == \
+        [(r.check, r.method, r.verdict) for r in report.results]
+    for record, result in zip(records, report.results):
+        assert (record["mean"], record["ci_low"], record["ci_high"], record["n"]) == \
+            (result.mean, result.interval[0], result.interval[1], result.n)
+        assert set(record) >= {"rule", "reason", "level", "expected", "as_expected", "std"}
+    one, result = report.results[0].to_dict(), report.results[0]
+    assert one["per_sample"] == report.results[0].per_sample
+    assert one["verdict"] == report.results[0].verdict and one["interval"] == [*result.interval]
+
+
+def test_reports_and_results_pickle_whole(tmp_path):
+    import pickle
+
+    report = _wall_report()
+    back = pickle.loads(pickle.dumps(report))
+    assert back.to_json() == report.to_json()
+    assert str(back) == str(report)
+    # The pictures travel too: the restored report writes the same folder, Figure 1 included.
+    first, second = report.write(tmp_path / "a"), back.write(tmp_path / "b")
+    names = sorted(os.path.relpath(f, tmp_path / "a") for f in first)
+    assert names == sorted(os.path.relpath(f, tmp_path / "b") for f in second)
+    assert "figures/figure1.svg" in names
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    result = pickle.loads(pickle.dumps(report.results[1]))
+    assert result.to_dict() == report.results[1].to_dict()
+    assert repr(result) == repr(report.results[1])
+
+
+def test_a_report_renders_as_html_in_a_notebook():
+    import html
+
+    report = _wall_report()
+    frame = report._repr_html_()
+    assert frame.startswith("<iframe srcdoc=") and frame.endswith("</iframe>")
+    page = html.unescape(frame[len('<iframe srcdoc="'):frame.index('" style=')])
+    assert page.startswith("<!doctype html>") and "<svg" in page
+    assert 'class="matrix"' in page or "matrix" in page
+    for result in report.results:
+        assert result.title in page
+    cell = report.results[0]._repr_html_()
+    verdict = report.results[0].verdict
+    assert cell.startswith("<table") and f">{verdict}<" in cell and "rule" in cell
+
+
+def test_the_model_is_built_once_per_weight_generation():
+    """A Python method's model is built once per weight state, kept across batches and across
+    `check` calls: the trained model and 2 draws of 6 randomized layers are 13 states, and the
+    same check again builds none."""
+    from blindspot import _bridge
+
+    models = []
+
+    def watcher(model, inputs, targets):
+        models.append(id(model))
+        return literal_gradcam(model, inputs, targets)
+
+    watcher.blindspot_name = "watcher"
+    _bridge._models.clear()  # what earlier tests kept
+    before = _bridge.built
+    blindspot.check("randomization", method=watcher, model=MODEL, synthetic=8, draws=2, looks=1,
+                    seed=5)
+    first = _bridge.built - before
+    assert first == 1 + 2 * 6, first
+    calls = len(models)
+    blindspot.check("randomization", method=watcher, model=MODEL, synthetic=8, draws=2, looks=1,
+                    seed=5)
+    assert _bridge.built - before == first
+    assert models[calls:] == models[:calls]
+
+
+def test_a_built_in_model_is_a_python_module_for_hook_based_methods():
+    """captum's GuidedBackprop hooks the model's nn.ReLU modules: it runs on the rebuilt eager
+    module (a TorchScript module has no hooks), and equals blindspot's own."""
+    pytest.importorskip("captum")
+    x = blindspot.synthetic(4, seed=2)
+    seen = []
+
+    def kind(model, inputs, targets):
+        seen.append(isinstance(model, torch.jit.ScriptModule))
+        return literal_gradcam(model, inputs, targets)
+
+    blindspot.explain(kind, MODEL, x)
+    assert seen == [False]
+    method = blindspot.adapters.captum("GuidedBackprop")
+    diff = (blindspot.explain(method, MODEL, x) - blindspot.explain("guided-backprop", MODEL, x))
+    assert diff.abs().max().item() <= 1e-5, diff.abs().max().item()
