@@ -22,7 +22,8 @@ ifeq ($(strip $(LIBTORCH)),)
 export LIBTORCH_USE_PYTORCH := 1
 endif
 
-.PHONY: all venv build wheel run lint test test-fast fixtures bench bench-suite clean distclean
+.PHONY: all venv build wheel publish-check publish-crate run lint test test-fast fixtures bench bench-suite \
+  clean distclean
 
 all: build
 
@@ -46,15 +47,30 @@ build: $(STAMP)
 run: build
 	$(BIN) run $(ARGS)
 
-# The Python wheel (docs/python.md): the `blindspot` command and `import blindspot`, built by
-# maturin from python/wheel (a crate outside the workspace) against the venv's torch, whose
-# libtorch it uses when installed. It shares the target folder, so the dependencies its build
-# does not change (all but libtorch's bindings and blindspot itself) are not built twice. One
-# wheel in target/wheels at a time.
+# The Python distribution (docs/python.md, "Releasing"): exactly what a release uploads, in
+# target/wheels. The wheel: the `blindspot` command and `import blindspot`, built by maturin from
+# python/wheel (a crate outside the workspace) against the venv's torch, whose libtorch it uses
+# when installed, one abi3 wheel for CPython 3.10 and later; auditwheel gives it the manylinux tag
+# its symbols allow, torch's libraries excluded (python/wheel/audit.py). The sdist, which builds
+# it from source. twine checks both as the package index would. The build shares the target
+# folder, so the dependencies it does not change (all but libtorch's bindings and blindspot
+# itself) are not built twice.
 wheel: $(STAMP)
-	rm -f target/wheels/blindspot-*.whl
+	rm -rf target/wheels target/wheels-raw
 	cd python/wheel && CARGO_TARGET_DIR=$(CURDIR)/target \
-	  $(VENV)/bin/maturin build --release --quiet -i $(PYTHON) --out $(CURDIR)/target/wheels
+	  $(VENV)/bin/maturin build --release --quiet -i $(PYTHON) --out $(CURDIR)/target/wheels-raw
+	$(PYTHON) python/wheel/audit.py target/wheels-raw/*.whl target/wheels
+	cd python/wheel && $(VENV)/bin/maturin sdist --out $(CURDIR)/target/wheels
+	$(VENV)/bin/twine check --strict target/wheels/*
+
+# The crate as crates.io would take it: packaged by Cargo.toml's `include` list and built from the
+# package, against the venv's libtorch (docs/python.md, "Releasing").
+publish-check: $(STAMP)
+	$(CARGO) publish --dry-run --allow-dirty
+
+# The upload itself (the release workflow's, with crates.io's token in CARGO_REGISTRY_TOKEN).
+publish-crate: $(STAMP)
+	$(CARGO) publish
 
 # The code's contract (docs/architecture.md, "Contract"), every step refusing on any warning: the
 # format, clippy on every target of both crates (the library, harness, benchmark, example crate
@@ -71,15 +87,20 @@ lint: $(STAMP)
 
 # The benchmark target is compiled (not run) so that it cannot rot unnoticed. After the cargo
 # tests (cargo holds the target folder while they run): the README's Rust gate crate, built from the
-# README alone; the wheel, installed into a fresh venv with its pytest tests; and
-# examples/python-library's CI workflow, its commands run as written on that wheel.
+# README alone; the distribution `make wheel` made, checked as the index and the release workflow
+# see it; the wheel, installed into a fresh venv that sees only torch, with its pytest tests;
+# examples/python-library's CI workflow, its commands run as written on that wheel; the example
+# notebook, executed headless on it; and the crate's `cargo publish --dry-run`.
 test: lint
 	$(CARGO) build --release --benches
 	$(CARGO) test --release --workspace $(ARGS)
 	$(PYTHON) tests/readme_crate.py
 	$(MAKE) wheel
+	$(PYTHON) tests/python_release.py
 	$(PYTHON) tests/python_wheel.py
 	$(PYTHON) tests/python_library_workflow.py
+	$(PYTHON) tests/python_notebook.py
+	$(MAKE) publish-check
 
 # The everyday tier (README, "Tests"): every trial of the harness but the `slow::` ones (training,
 # calibration, the full default suite, the browser, Slurm, Python, runs of several seconds).

@@ -74,7 +74,7 @@ def main():
     caches = [s for s in found if s.get("uses", "").startswith("actions/cache")]
     if len(runs) < 2 or len(uploads) != 1 or len(downloads) != 1 or len(caches) != 1:
         fail(f"expected run steps, one download, one cache and one upload, found {found}")
-    wheels = glob.glob(os.path.join(ROOT, "target", "wheels", "blindspot-*.whl"))
+    wheels = glob.glob(os.path.join(ROOT, "target", "wheels", "blindspot_saliency-*.whl"))
     if len(wheels) != 1:
         fail(f"expected one wheel in target/wheels (run `make wheel`), found {wheels}")
     workspace = tempfile.mkdtemp(prefix="blindspot-workflow-")

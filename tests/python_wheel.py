@@ -1,8 +1,8 @@
 """`make test`'s check of the wheel (`make wheel` builds it into target/wheels): at most 50 MB,
-no libtorch inside, installed with pip into a fresh virtual environment (tests/fresh_venv.py),
-where the `blindspot` command runs and pytest passes the wheel's own tests
-(python/wheel/tests), run from a folder outside the source tree so that they import the
-installed package."""
+no libtorch inside, installed with pip into a fresh virtual environment that sees only torch
+(tests/fresh_venv.py) with its `adapters` extra and what its tests import (pytest, numpy), where
+the `blindspot` command runs and pytest passes the wheel's own tests (python/wheel/tests), run
+from a folder outside the source tree so that they import the installed package."""
 import glob
 import json
 import os
@@ -25,7 +25,7 @@ def fail(message):
 
 
 def main():
-    wheels = glob.glob(os.path.join(ROOT, "target", "wheels", "blindspot-*.whl"))
+    wheels = glob.glob(os.path.join(ROOT, "target", "wheels", "blindspot_saliency-*.whl"))
     if len(wheels) != 1:
         fail(f"expected one wheel in target/wheels (run `make wheel`), found {wheels}")
     wheel = wheels[0]
@@ -39,8 +39,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix="blindspot-wheel-")
     try:
         python = fresh_venv.create(os.path.join(scratch, "venv"))
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-index",
-                        "--disable-pip-version-check", wheel], check=True)
+        fresh_venv.install(python, f"{wheel}[adapters]", "pytest", "numpy")
         command = os.path.join(scratch, "venv", "bin", "blindspot")
         version = subprocess.run([command, "--version"], capture_output=True, text=True,
                                  check=True)
@@ -48,10 +47,16 @@ def main():
         same_as_the_binary(command, os.path.join(scratch, "commands"))
         shutil.copytree(os.path.join(ROOT, "python", "wheel", "tests"),
                         os.path.join(scratch, "tests"))
-        tests = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-                               cwd=scratch)
+        junit = os.path.join(scratch, "junit.xml")
+        tests = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
+                                f"--junitxml={junit}"], cwd=scratch)
         if tests.returncode != 0:
             fail(f"the wheel's tests failed (pytest exit {tests.returncode})")
+        # Every test ran: a dependency missing here would have skipped one silently.
+        with open(junit, encoding="utf-8") as f:
+            skipped = re.search(r'skipped="(\d+)"', f.read())
+        if skipped is None or skipped.group(1) != "0":
+            fail(f"the wheel's tests skipped {skipped and skipped.group(1)} tests")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

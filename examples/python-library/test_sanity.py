@@ -1,5 +1,5 @@
 """SharpCAM's CI gate: blindspot's sanity checks as pytest tests, run in this process on the
-method itself (`pip install blindspot`; no adapter script, no suite file).
+method itself (`pip install blindspot-saliency pytest`; no adapter script, no suite file).
 
     python -m pytest test_sanity.py --junitxml=sanity/junit.xml --blindspot-out=sanity
 

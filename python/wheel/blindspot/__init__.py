@@ -17,7 +17,8 @@ costs nothing to the test runs that do not use it.
 from importlib.metadata import PackageNotFoundError, version as _version
 
 try:
-    __version__ = _version("blindspot")  # the wheel's, which is the crate's (pyproject.toml)
+    # The distribution's version, which is the crate's (pyproject.toml).
+    __version__ = _version("blindspot-saliency")
 except PackageNotFoundError:  # imported from a source tree, not installed
     __version__ = "unknown"
 

@@ -3,7 +3,7 @@
 
 The split model is wrapped so that the libraries' hooks see the explained layer:
 forward(x) = head(cam_layer(features(x))) with cam_layer an identity module given as the target
-layer. Pinned versions: grad-cam 1.5.7, captum 0.9.0 (`pip install blindspot[adapters]`).
+layer. Pinned versions: grad-cam 1.5.7, captum 0.9.0 (`pip install blindspot-saliency[adapters]`).
 
 This file is the one source of the adapters: the file-protocol adapters (`adapters/*.py` in the
 repository) load it by path and call `pgc_maps` and `captum_maps`, so the in-process and the
