@@ -1662,7 +1662,7 @@ impl blindspot::Observer for Watcher {
 }
 
 /// A wall check of GradCAM and ScoreCAM on 16 images of the small VGG, in batches of 4.
-fn observed_wall(observer: Option<std::sync::Arc<Watcher>>) -> blindspot::Result<blindspot::Run> {
+fn observed_wall(watcher: Option<std::sync::Arc<Watcher>>) -> blindspot::Result<blindspot::Run> {
     let parameters = serde_json::json!({
         "model": "builtin:small-vgg", "data": { "synthetic": 16 }, "looks": 1, "batch_size": 4,
     });
@@ -1672,7 +1672,7 @@ fn observed_wall(observer: Option<std::sync::Arc<Watcher>>) -> blindspot::Result
     let check = blindspot::Registry::builtin().check_from_parameters("wall", parameters)?;
     let request = blindspot::Request::check(check, "the observer test")
         .with_builtin(vec!["gradcam".into(), "scorecam".into()]);
-    match observer {
+    match watcher {
         Some(o) => request.with_observer(o).run(),
         None => request.run(),
     }
