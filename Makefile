@@ -64,9 +64,12 @@ wheel: $(STAMP)
 	$(VENV)/bin/twine check --strict target/wheels/*
 
 # The crate as crates.io would take it: packaged by Cargo.toml's `include` list and built from the
-# package, against the venv's libtorch (docs/python.md, "Releasing").
+# package, against the venv's libtorch; and its documentation as docs.rs builds it, with no
+# libtorch in sight (the `doc-only` feature; docs/python.md, "Releasing").
 publish-check: $(STAMP)
 	$(CARGO) publish --dry-run --allow-dirty
+	env -u LIBTORCH_USE_PYTORCH -u LIBTORCH -u VIRTUAL_ENV DOCS_RS=1 RUSTDOCFLAGS="-D warnings" \
+	  $(CARGO) doc --no-deps --features doc-only --target-dir target/docsrs
 
 # The upload itself (the release workflow's, with crates.io's token in CARGO_REGISTRY_TOKEN).
 publish-crate: $(STAMP)
