@@ -475,6 +475,12 @@ def test_progress_false_prints_nothing_and_a_bad_progress_is_refused(capfd):
         blindspot.check("wall", methods="gradcam", synthetic=4, progress="loud")
 
 
+def test_progress_tqdm_without_tqdm_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # `import tqdm` raises ImportError
+    with pytest.raises(ImportError, match="pip install tqdm"):
+        blindspot.check("wall", methods="gradcam", synthetic=4, progress="tqdm")
+
+
 def test_a_progress_callback_that_raises_stops_the_run_with_its_exception():
     def broken(label, done, total, finished):
         raise ValueError("the bar broke")
