@@ -14,6 +14,10 @@
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    // Documentation without libtorch (docs.rs, the `doc-only` feature): nothing is linked.
+    if std::env::var_os("CARGO_FEATURE_DOC_ONLY").is_some() {
+        return;
+    }
     let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         println!(
             "cargo:warning=torch-sys did not report its libtorch directory; \
