@@ -220,6 +220,28 @@ pub(crate) fn save_var_store(vs: &tch::nn::VarStore, path: &std::path::Path) -> 
         .map_err(|e| crate::error::Error::torch(format!("saving {}", path.display()), e))
 }
 
+/// Every parameter and buffer of `vs` by name, in name order (what an architecture's export and
+/// its parameter groups read).
+pub(crate) fn sorted_variables(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+/// Copies `from`'s values into `to` (a var store of the same architecture) and makes `to` float64
+/// in place (`set_data`: the blocks' tensor handles see float64 too); `what` names the model in
+/// messages.
+pub(crate) fn copy_as_double(
+    to: &mut tch::nn::VarStore,
+    from: &tch::nn::VarStore,
+    what: &str,
+) -> Result<()> {
+    to.copy(from)
+        .map_err(|e| crate::error::Error::torch(format!("copying {what} to float64"), e))?;
+    to.double();
+    Ok(())
+}
+
 /// The same 4-d tensor (same shape, same values) with channels-last strides: a permuted copy, and
 /// differentiable, so gradients reach the original.
 pub fn channels_last(t: &Tensor) -> Tensor {

@@ -9,7 +9,7 @@
 use super::init::Init;
 use super::rcnn::row_mask;
 use super::SplitModel;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tch::nn::VarStore;
@@ -469,21 +469,15 @@ impl SplitModel for Vgg {
 
     fn to_double(&self) -> Result<Option<Box<dyn SplitModel>>> {
         let mut copy = Vgg::for_loading(self.config.clone(), &self.label, self.device());
-        copy.vs
-            .copy(&self.vs)
-            .map_err(|e| Error::torch("copying a VGG to float64", e))?;
-        // In place (`set_data`): the blocks' tensor handles see float64 too.
-        copy.vs.double();
+        super::copy_as_double(&mut copy.vs, &self.vs, "a VGG")?;
         copy.weights_sha256 = self.weights_sha256.clone();
         Ok(Some(Box::new(copy)))
     }
 
     fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
-        let mut state: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
-        state.sort_by(|a, b| a.0.cmp(&b.0));
         Some((
             serde_json::json!({"kind": "vgg", "config": self.config}),
-            state,
+            super::sorted_variables(&self.vs),
         ))
     }
 

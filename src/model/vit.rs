@@ -380,11 +380,9 @@ impl SplitModel for Vit {
     }
     /// `python/export_builtin.py`'s `vit`: the configuration and every parameter.
     fn architecture(&self) -> Option<(serde_json::Value, Vec<(String, Tensor)>)> {
-        let mut state: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
-        state.sort_by(|a, b| a.0.cmp(&b.0));
         Some((
             serde_json::json!({"kind": "vit", "config": self.config}),
-            state,
+            super::sorted_variables(&self.vs),
         ))
     }
     fn sha256(&self) -> Option<String> {
@@ -392,10 +390,7 @@ impl SplitModel for Vit {
     }
     fn to_double(&self) -> Result<Option<Box<dyn SplitModel>>> {
         let mut copy = Vit::for_loading(self.config.clone(), &self.label, self.device());
-        copy.vs
-            .copy(&self.vs)
-            .map_err(|e| Error::torch("copying a ViT to float64", e))?;
-        copy.vs.double();
+        super::copy_as_double(&mut copy.vs, &self.vs, "a ViT")?;
         copy.weights_sha256 = self.weights_sha256.clone();
         Ok(Some(Box::new(copy)))
     }
@@ -403,8 +398,7 @@ impl SplitModel for Vit {
     /// attention, norm2 and MLP, the final norm (all read by `features`), then the head's
     /// attention pooling (probe and projections), its norm and MLP, and the classifier.
     fn parameter_groups(&self) -> Result<Vec<ParameterGroup>> {
-        let mut named: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let named = super::sorted_variables(&self.vs);
         let mut order: Vec<(String, bool)> = vec![
             ("patch_embed".into(), false),
             ("pos_embed".into(), false),
