@@ -68,15 +68,19 @@ impl PythonMethod {
     }
 
     /// The model in Python, built once per weight generation: this method keeps the last one
-    /// (by its key: the weights' fingerprint and the architecture), and the Python side keeps
-    /// the recent ones across methods and checks (`blindspot._bridge`).
+    /// (by its key: the weights' fingerprint, the architecture and the input's size, which
+    /// sizes a post-hoc wall's mask), and the Python side keeps the recent ones across methods
+    /// and checks (`blindspot._bridge`). The parts to build it from are taken only to build it.
     fn model(&self, py: Python<'_>, ctx: &CamContext) -> Result<Py<PyAny>> {
-        let parts = parts(ctx.model, &ctx.input.narrow(0, 0, 1))?;
-        let key = match &parts {
-            Parts::TorchScript(_) => fingerprint(ctx.model)?,
-            Parts::Built { architecture, .. } => {
-                format!("{}|{architecture}", fingerprint(ctx.model)?)
-            }
+        let size = ctx.input.size();
+        let key = match ctx.model.architecture() {
+            Some((architecture, _)) => format!(
+                "{}|{architecture}|{}x{}",
+                fingerprint(ctx.model)?,
+                size[2],
+                size[3]
+            ),
+            None => fingerprint(ctx.model)?,
         };
         if let Some((known, module)) = self.model.borrow().as_ref() {
             if *known == key {
@@ -87,28 +91,43 @@ impl PythonMethod {
             tch::Device::Cuda(i) => format!("cuda:{i}"),
             _ => "cpu".to_string(),
         };
-        let bridge = self.bridge.bind(py);
-        let failed = |e| py_error(&format!("rebuilding {} in Python", ctx.model.name()), py, e);
-        let kept = bridge
+        let kept = self
+            .bridge
+            .bind(py)
             .call_method1("cached", (&key, &device))
-            .map_err(failed)?;
-        let rebuilt = match (kept.is_none(), parts) {
-            (false, _) => Ok(kept),
-            (true, Parts::TorchScript(module)) => {
+            .map_err(|e| py_error("looking up the model kept in Python", py, e))?;
+        let module = if !kept.is_none() {
+            kept
+        } else {
+            self.build(py, ctx, &key, &device)?
+        };
+        let module = module.unbind();
+        *self.model.borrow_mut() = Some((key, module.clone_ref(py)));
+        Ok(module)
+    }
+
+    /// Builds the model in Python from its parts, kept there as `key`.
+    fn build<'py>(
+        &self,
+        py: Python<'py>,
+        ctx: &CamContext,
+        key: &str,
+        device: &str,
+    ) -> Result<Bound<'py, PyAny>> {
+        let bridge = self.bridge.bind(py);
+        match parts(ctx.model, &ctx.input.narrow(0, 0, 1))? {
+            Parts::TorchScript(module) => {
                 let file = PrivateFile::new("model.pt")?;
                 module
                     .save(file.path())
                     .map_err(|e| Error::torch("saving the TorchScript model for Python", e))?;
-                bridge.call_method1("load", (&key, file.path_str()?, &device))
+                bridge.call_method1("load", (key, file.path_str()?, device))
             }
-            (
-                true,
-                Parts::Built {
-                    architecture,
-                    state,
-                    inner,
-                },
-            ) => {
+            Parts::Built {
+                architecture,
+                state,
+                inner,
+            } => {
                 let weights = PyDict::new(py);
                 for (name, tensor) in state {
                     let tensor = PyTensor(tensor.detach());
@@ -130,20 +149,17 @@ impl PythonMethod {
                 bridge.call_method1(
                     "rebuild",
                     (
-                        &key,
+                        key,
                         architecture.to_string(),
                         weights,
                         inner_path,
-                        &device,
+                        device,
                         EXPORT_BUILTIN_PY,
                     ),
                 )
             }
         }
-        .map_err(failed)?;
-        let module = rebuilt.unbind();
-        *self.model.borrow_mut() = Some((key, module.clone_ref(py)));
-        Ok(module)
+        .map_err(|e| py_error(&format!("rebuilding {} in Python", ctx.model.name()), py, e))
     }
 }
 
